@@ -1,0 +1,22 @@
+/* A growable byte buffer, used wherever text is produced piece by piece. */
+#ifndef LLAMAD_BUF_H
+#define LLAMAD_BUF_H
+
+#include <stddef.h>
+
+struct llamad_buf {
+    char *data; /* NUL-terminated whenever len > 0 or after any append */
+    size_t len;
+    size_t cap;
+};
+
+#define LLAMAD_BUF_INIT {NULL, 0, 0}
+
+/* Appends n bytes; returns 0 or LLAMAD_ENOMEM (the buffer is unchanged then). */
+int llamad_buf_append(struct llamad_buf *b, const void *bytes, size_t n);
+/* Removes the first n bytes (n <= len). */
+void llamad_buf_consume(struct llamad_buf *b, size_t n);
+void llamad_buf_clear(struct llamad_buf *b);
+void llamad_buf_free(struct llamad_buf *b);
+
+#endif

@@ -1,0 +1,39 @@
+/* The element-wise and matrix operations of the transformer, each in plain C. */
+#ifndef LLAMAD_OPS_H
+#define LLAMAD_OPS_H
+
+#include <stdint.h>
+
+#include "llamad/model.h"
+#include "llamad/threadpool.h"
+
+/* out = x / sqrt(mean(x^2) + eps) * w, over n elements (out may alias x). */
+void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps);
+
+/* Rotary position embedding, in place, on n_heads consecutive heads of head_dim
+ * values: the first n_rot values of each head are rotated as adjacent pairs
+ * (v[2i], v[2i+1]) by angle pos * base^(-2i / n_rot), the layout GGUF LLaMA files
+ * store their Q and K rows for. */
+void llamad_rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, int32_t pos,
+                 float base);
+
+/* In-place softmax of n values (max subtracted first). */
+void llamad_softmax(float *x, int32_t n);
+
+/* gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). */
+void llamad_silu_mul(float *gate, const float *up, int64_t n);
+
+/* One weight matrix and where its output goes in a joint matmul. */
+struct llamad_matmul_out {
+    const struct llamad_weight *w;
+    float *y; /* n_tokens rows of w->rows values */
+};
+
+/* For every output o and token t: o.y[t][r] = dot(o.w row r, x[t]) where x holds
+ * n_tokens rows of `cols` values (every o.w has that many columns). The rows of all
+ * outputs together are split across the pool's threads, so a Q/K/V or gate/up
+ * group is one parallel section. */
+void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
+                   const struct llamad_matmul_out *outs, int n_outs);
+
+#endif

@@ -1,0 +1,296 @@
+#include "llamad/forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llamad/error.h"
+#include "llamad/ops.h"
+#include "llamad/threadpool.h"
+
+struct llamad_forward {
+    const struct llamad_model *m;
+    struct llamad_forward_params p;
+    struct llamad_threadpool *pool;
+    /* Activations of one chunk, max_batch rows each. */
+    float *x;      /* residual stream, n_embd */
+    float *xb;     /* normed input of a sub-layer, n_embd */
+    float *q;      /* n_head * head_dim */
+    float *k, *v;  /* kv_dim */
+    float *att;    /* attention output, n_embd */
+    float *ffn_a;  /* gate, then silu(gate) * up; n_ff */
+    float *ffn_b;  /* up; n_ff */
+    float *proj;   /* output of wo and w_down, n_embd */
+    float *scores; /* one attention row per thread, n_ctx */
+};
+
+static float *alloc_rows(int32_t rows, int64_t width)
+{
+    return malloc((size_t)rows * (size_t)width * sizeof(float));
+}
+
+int llamad_forward_create(const struct llamad_model *m, const struct llamad_forward_params *p,
+                          struct llamad_forward **out, char *err, size_t errsz)
+{
+    if (p->max_batch < 1 || p->n_ctx < 1)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL, "max_batch and n_ctx must be positive");
+    struct llamad_forward *f = calloc(1, sizeof(*f));
+    if (!f)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
+    f->m = m;
+    f->p = *p;
+    int rc = llamad_threadpool_create(p->n_threads, &f->pool, err, errsz);
+    if (rc) {
+        free(f);
+        return rc;
+    }
+    const struct llamad_hparams *hp = &m->hp;
+    int32_t B = p->max_batch;
+    int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    f->x = alloc_rows(B, hp->n_embd);
+    f->xb = alloc_rows(B, hp->n_embd);
+    f->q = alloc_rows(B, hp->n_embd);
+    f->k = alloc_rows(B, kv_dim);
+    f->v = alloc_rows(B, kv_dim);
+    f->att = alloc_rows(B, hp->n_embd);
+    f->ffn_a = alloc_rows(B, hp->n_ff);
+    f->ffn_b = alloc_rows(B, hp->n_ff);
+    f->proj = alloc_rows(B, hp->n_embd);
+    f->scores = alloc_rows(p->n_threads, p->n_ctx);
+    if (!f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->ffn_a || !f->ffn_b ||
+        !f->proj || !f->scores) {
+        llamad_forward_free(f);
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for a batch of %d", B);
+    }
+    *out = f;
+    return LLAMAD_OK;
+}
+
+void llamad_forward_free(struct llamad_forward *f)
+{
+    if (!f)
+        return;
+    llamad_threadpool_free(f->pool);
+    free(f->x);
+    free(f->xb);
+    free(f->q);
+    free(f->k);
+    free(f->v);
+    free(f->att);
+    free(f->ffn_a);
+    free(f->ffn_b);
+    free(f->proj);
+    free(f->scores);
+    free(f);
+}
+
+/* Every entry must name a live sequence, a token of the vocabulary, and the next
+ * position of its sequence within the room reserved for it. */
+static int check_batch(struct llamad_forward *f, const struct llamad_kvcache *kv,
+                       const struct llamad_batch_entry *batch, int32_t n, char *err, size_t errsz)
+{
+    int32_t *pending = calloc((size_t)kv->p.max_seqs, sizeof(int32_t));
+    if (!pending)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
+    int rc = LLAMAD_OK;
+    for (int32_t i = 0; i < n && rc == LLAMAD_OK; i++) {
+        const struct llamad_batch_entry *e = &batch[i];
+        if (!llamad_kvcache_seq_valid(kv, e->seq)) {
+            rc = llamad_fail(err, errsz, LLAMAD_EINVAL, "batch entry %d: no sequence %d", i,
+                             e->seq);
+            break;
+        }
+        const struct llamad_kv_seq *s = &kv->seqs[e->seq];
+        int32_t expected = s->len + pending[e->seq]++;
+        if (e->token < 0 || e->token >= f->m->hp.n_vocab)
+            rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
+                             "batch entry %d: token %d is outside the vocabulary of %d", i,
+                             e->token, f->m->hp.n_vocab);
+        else if (e->pos != expected)
+            rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
+                             "batch entry %d: sequence %d continues at position %d, not %d", i,
+                             e->seq, expected, e->pos);
+        else if (e->pos >= s->n_blocks * kv->p.block_tokens || e->pos >= f->p.n_ctx)
+            rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
+                             "batch entry %d: position %d of sequence %d has no reserved room",
+                             i, e->pos, e->seq);
+    }
+    free(pending);
+    return rc;
+}
+
+struct attention_task {
+    struct llamad_forward *f;
+    const struct llamad_kvcache *kv;
+    const struct llamad_batch_entry *batch;
+    int32_t n;
+    int32_t layer;
+};
+
+/* Attention of one query head of one entry over its sequence's positions 0..pos,
+ * block by block through the block table. Scores of masked positions are never
+ * computed; `scores` holds this one row only. */
+static void attend_head(const struct attention_task *t, int32_t i, int32_t h, float *scores)
+{
+    const struct llamad_hparams *hp = &t->f->m->hp;
+    const struct llamad_kvcache *kv = t->kv;
+    const struct llamad_kv_seq *s = &kv->seqs[t->batch[i].seq];
+    const int32_t hd = hp->head_dim, bt = kv->p.block_tokens;
+    const int32_t kvh = h / (hp->n_head / hp->n_head_kv);
+    const int32_t n_pos = t->batch[i].pos + 1;
+    const float *q = t->f->q + (int64_t)i * hp->n_embd + (int64_t)h * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+
+    for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
+        const float *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
+        int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
+        for (int32_t r = 0; r < rows; r++) {
+            const float *k = keys + (int64_t)r * kv->kv_dim + (int64_t)kvh * hd;
+            float dot = 0.0f;
+            for (int32_t d = 0; d < hd; d++)
+                dot += q[d] * k[d];
+            scores[p0 + r] = dot * scale;
+        }
+    }
+    llamad_softmax(scores, n_pos);
+
+    float *out = t->f->att + (int64_t)i * hp->n_embd + (int64_t)h * hd;
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
+        const float *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
+        int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
+        for (int32_t r = 0; r < rows; r++) {
+            const float *v = vals + (int64_t)r * kv->kv_dim + (int64_t)kvh * hd;
+            const float w = scores[p0 + r];
+            for (int32_t d = 0; d < hd; d++)
+                out[d] += w * v[d];
+        }
+    }
+}
+
+static void attention_worker(void *ctx, int ith, int nth)
+{
+    const struct attention_task *t = ctx;
+    const int32_t n_head = t->f->m->hp.n_head;
+    float *scores = t->f->scores + (int64_t)ith * t->f->p.n_ctx;
+    int64_t begin, end;
+    llamad_split_range((int64_t)t->n * n_head, ith, nth, &begin, &end);
+    for (int64_t job = begin; job < end; job++)
+        attend_head(t, (int32_t)(job / n_head), (int32_t)(job % n_head), scores);
+}
+
+/* RoPE on this chunk's queries and keys, then the keys and values into the cache. */
+static void store_kv(struct llamad_forward *f, struct llamad_kvcache *kv,
+                     const struct llamad_batch_entry *batch, int32_t n, int32_t layer)
+{
+    const struct llamad_hparams *hp = &f->m->hp;
+    const int32_t bt = kv->p.block_tokens;
+    for (int32_t i = 0; i < n; i++) {
+        const struct llamad_batch_entry *e = &batch[i];
+        float *q = f->q + (int64_t)i * hp->n_embd;
+        float *k = f->k + (int64_t)i * kv->kv_dim;
+        llamad_rope(q, hp->n_head, hp->head_dim, hp->n_rot, e->pos, hp->rope_base);
+        llamad_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, e->pos, hp->rope_base);
+        int32_t block = kv->seqs[e->seq].table[e->pos / bt];
+        int64_t row = (int64_t)(e->pos % bt) * kv->kv_dim;
+        memcpy(llamad_kvcache_rows(kv, block, layer, 0) + row, k,
+               (size_t)kv->kv_dim * sizeof(float));
+        memcpy(llamad_kvcache_rows(kv, block, layer, 1) + row, f->v + (int64_t)i * kv->kv_dim,
+               (size_t)kv->kv_dim * sizeof(float));
+    }
+}
+
+static void add_rows(float *x, const float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] += y[i];
+}
+
+static void norm_rows(float *out, const float *x, const float *w, int32_t n, int32_t width,
+                      float eps)
+{
+    for (int32_t i = 0; i < n; i++)
+        llamad_rmsnorm(out + (int64_t)i * width, x + (int64_t)i * width, w, width, eps);
+}
+
+static void run_layer(struct llamad_forward *f, struct llamad_kvcache *kv,
+                      const struct llamad_batch_entry *batch, int32_t n, int32_t il)
+{
+    const struct llamad_hparams *hp = &f->m->hp;
+    const struct llamad_layer *L = &f->m->layers[il];
+
+    norm_rows(f->xb, f->x, L->attn_norm, n, hp->n_embd, hp->rms_eps);
+    struct llamad_matmul_out qkv[] = {{&L->wq, f->q}, {&L->wk, f->k}, {&L->wv, f->v}};
+    llamad_matmul(f->pool, f->xb, n, qkv, 3);
+    store_kv(f, kv, batch, n, il);
+
+    struct attention_task at = {f, kv, batch, n, il};
+    llamad_threadpool_run(f->pool, attention_worker, &at);
+    struct llamad_matmul_out wo[] = {{&L->wo, f->proj}};
+    llamad_matmul(f->pool, f->att, n, wo, 1);
+    add_rows(f->x, f->proj, (int64_t)n * hp->n_embd);
+
+    norm_rows(f->xb, f->x, L->ffn_norm, n, hp->n_embd, hp->rms_eps);
+    struct llamad_matmul_out gate_up[] = {{&L->w_gate, f->ffn_a}, {&L->w_up, f->ffn_b}};
+    llamad_matmul(f->pool, f->xb, n, gate_up, 2);
+    llamad_silu_mul(f->ffn_a, f->ffn_b, (int64_t)n * hp->n_ff);
+    struct llamad_matmul_out down[] = {{&L->w_down, f->proj}};
+    llamad_matmul(f->pool, f->ffn_a, n, down, 1);
+    add_rows(f->x, f->proj, (int64_t)n * hp->n_embd);
+}
+
+/* Final norm and output projection for the entries that want logits; returns how
+ * many rows it wrote. */
+static int32_t compute_logits(struct llamad_forward *f, const struct llamad_batch_entry *batch,
+                              int32_t n, float *logits)
+{
+    const struct llamad_hparams *hp = &f->m->hp;
+    int32_t n_out = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (batch[i].logits)
+            llamad_rmsnorm(f->xb + (int64_t)n_out++ * hp->n_embd, f->x + (int64_t)i * hp->n_embd,
+                           f->m->output_norm, hp->n_embd, hp->rms_eps);
+    if (n_out > 0) {
+        struct llamad_matmul_out out[] = {{&f->m->output, logits}};
+        llamad_matmul(f->pool, f->xb, n_out, out, 1);
+    }
+    return n_out;
+}
+
+static void run_chunk(struct llamad_forward *f, struct llamad_kvcache *kv,
+                      const struct llamad_batch_entry *batch, int32_t n, float *logits,
+                      int32_t *n_logits)
+{
+    const struct llamad_model *m = f->m;
+    const struct llamad_weight *emb = &m->tok_embd;
+    for (int32_t i = 0; i < n; i++)
+        emb->kernels->dequantize_row(emb->data + (size_t)batch[i].token * emb->row_bytes,
+                                     f->x + (int64_t)i * m->hp.n_embd, m->hp.n_embd);
+    for (int32_t il = 0; il < m->hp.n_layer; il++)
+        run_layer(f, kv, batch, n, il);
+    for (int32_t i = 0; i < n; i++) {
+        struct llamad_kv_seq *s = &kv->seqs[batch[i].seq];
+        if (batch[i].pos + 1 > s->len)
+            s->len = batch[i].pos + 1;
+    }
+    *n_logits += compute_logits(f, batch, n, logits + (int64_t)*n_logits * m->hp.n_vocab);
+}
+
+int llamad_forward(struct llamad_forward *f, struct llamad_kvcache *kv,
+                   const struct llamad_batch_entry *batch, int32_t n, float *logits, char *err,
+                   size_t errsz)
+{
+    if (n < 0)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL, "negative batch size");
+    if (kv->n_layer != f->m->hp.n_layer || kv->kv_dim != f->m->hp.n_head_kv * f->m->hp.head_dim)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL, "the KV cache was made for another model");
+    int rc = check_batch(f, kv, batch, n, err, errsz);
+    if (rc)
+        return rc;
+    int32_t n_logits = 0;
+    for (int32_t at = 0; at < n; at += f->p.max_batch) {
+        int32_t chunk = n - at < f->p.max_batch ? n - at : f->p.max_batch;
+        run_chunk(f, kv, batch + at, chunk, logits, &n_logits);
+    }
+    return LLAMAD_OK;
+}

@@ -1,0 +1,123 @@
+#include "llamad/kvcache.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "llamad/error.h"
+
+size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens)
+{
+    return (size_t)hp->n_layer * 2 * (size_t)block_tokens * (size_t)hp->n_head_kv *
+           (size_t)hp->head_dim * sizeof(float);
+}
+
+int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_kvcache_params *p,
+                          struct llamad_kvcache **out, char *err, size_t errsz)
+{
+    if (p->block_tokens < 1 || p->n_blocks < 1 || p->max_seqs < 1 || p->n_ctx < 1)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL,
+                           "KV cache needs at least one block, token, sequence and position");
+    struct llamad_kvcache *kv = calloc(1, sizeof(*kv));
+    if (!kv)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for the KV cache");
+    kv->p = *p;
+    kv->n_layer = hp->n_layer;
+    kv->kv_dim = hp->n_head_kv * hp->head_dim;
+    kv->block_floats = llamad_kvcache_block_bytes(hp, p->block_tokens) / sizeof(float);
+    kv->max_blocks_per_seq = (p->n_ctx + p->block_tokens - 1) / p->block_tokens;
+
+    if ((size_t)p->n_blocks > SIZE_MAX / sizeof(float) / kv->block_floats)
+        goto nomem;
+    kv->pool = malloc((size_t)p->n_blocks * kv->block_floats * sizeof(float));
+    kv->free_list = malloc((size_t)p->n_blocks * sizeof(int32_t));
+    kv->seqs = calloc((size_t)p->max_seqs, sizeof(*kv->seqs));
+    if (!kv->pool || !kv->free_list || !kv->seqs)
+        goto nomem;
+    for (int32_t i = 0; i < p->n_blocks; i++)
+        kv->free_list[i] = p->n_blocks - 1 - i; /* block 0 is handed out first */
+    kv->n_free = p->n_blocks;
+    *out = kv;
+    return LLAMAD_OK;
+nomem:
+    llamad_kvcache_free(kv);
+    return llamad_fail(err, errsz, LLAMAD_ENOMEM,
+                       "out of memory for a KV cache of %d blocks of %zu bytes", p->n_blocks,
+                       llamad_kvcache_block_bytes(hp, p->block_tokens));
+}
+
+void llamad_kvcache_free(struct llamad_kvcache *kv)
+{
+    if (!kv)
+        return;
+    if (kv->seqs)
+        for (int32_t i = 0; i < kv->p.max_seqs; i++)
+            free(kv->seqs[i].table);
+    free(kv->seqs);
+    free(kv->free_list);
+    free(kv->pool);
+    free(kv);
+}
+
+bool llamad_kvcache_seq_valid(const struct llamad_kvcache *kv, int32_t seq)
+{
+    return seq >= 0 && seq < kv->p.max_seqs && kv->seqs[seq].in_use;
+}
+
+int llamad_kvcache_seq_new(struct llamad_kvcache *kv, int32_t *seq, char *err, size_t errsz)
+{
+    for (int32_t i = 0; i < kv->p.max_seqs; i++) {
+        struct llamad_kv_seq *s = &kv->seqs[i];
+        if (s->in_use)
+            continue;
+        if (!s->table) {
+            s->table = malloc((size_t)kv->max_blocks_per_seq * sizeof(int32_t));
+            if (!s->table)
+                return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for a block table");
+        }
+        s->in_use = true;
+        s->len = 0;
+        s->n_blocks = 0;
+        *seq = i;
+        return LLAMAD_OK;
+    }
+    return llamad_fail(err, errsz, LLAMAD_ERANGE, "all %d KV cache sequences are in use",
+                       kv->p.max_seqs);
+}
+
+void llamad_kvcache_seq_truncate(struct llamad_kvcache *kv, int32_t seq, int32_t len)
+{
+    struct llamad_kv_seq *s = &kv->seqs[seq];
+    if (len < 0)
+        len = 0;
+    if (len < s->len)
+        s->len = len;
+    int32_t keep = (len + kv->p.block_tokens - 1) / kv->p.block_tokens;
+    while (s->n_blocks > keep)
+        kv->free_list[kv->n_free++] = s->table[--s->n_blocks];
+}
+
+void llamad_kvcache_seq_release(struct llamad_kvcache *kv, int32_t seq)
+{
+    if (!llamad_kvcache_seq_valid(kv, seq))
+        return;
+    llamad_kvcache_seq_truncate(kv, seq, 0);
+    kv->seqs[seq].in_use = false;
+}
+
+int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n_tokens,
+                               char *err, size_t errsz)
+{
+    struct llamad_kv_seq *s = &kv->seqs[seq];
+    if (n_tokens > kv->p.n_ctx)
+        return llamad_fail(err, errsz, LLAMAD_ERANGE,
+                           "%d positions exceed the context size of %d", n_tokens, kv->p.n_ctx);
+    int32_t need = (n_tokens + kv->p.block_tokens - 1) / kv->p.block_tokens - s->n_blocks;
+    if (need <= 0)
+        return LLAMAD_OK;
+    if (need > kv->n_free)
+        return llamad_fail(err, errsz, LLAMAD_ERANGE,
+                           "KV cache full: %d more blocks needed, %d free", need, kv->n_free);
+    while (need-- > 0)
+        s->table[s->n_blocks++] = kv->free_list[--kv->n_free];
+    return LLAMAD_OK;
+}

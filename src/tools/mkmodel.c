@@ -1,0 +1,334 @@
+/* llamad-mkmodel: writes a LLaMA GGUF with random weights of a chosen shape and
+ * tensor type, with the vocabulary of a donor GGUF. Benchmarks and tests use
+ * these; their text output is meaningless. */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llamad/error.h"
+#include "llamad/gguf.h"
+#include "llamad/quant.h"
+#include "llamad/types.h"
+
+struct shape {
+    const char *name;
+    int64_t dim, layers, heads, kv_heads, ff;
+};
+
+static const struct shape presets[] = {
+    {"15M", 288, 6, 6, 6, 768},
+    {"110M", 768, 12, 12, 12, 2048},
+    {"1.1B", 2048, 22, 32, 4, 5632},
+    {"7B", 4096, 32, 32, 32, 11008},
+};
+
+struct options {
+    const char *out;
+    const char *vocab;
+    struct shape shape;
+    uint32_t type;
+    int64_t ctx;
+    uint64_t seed;
+    bool tied;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: llamad-mkmodel -o OUT.gguf --vocab DONOR.gguf [--preset NAME] [options]\n"
+            "  --preset NAME     15M, 110M, 1.1B (TinyLlama shape) or 7B (default 15M)\n"
+            "  --type T          F32, F16, BF16, Q8_0 or Q4_0 for the matrices (default F32)\n"
+            "  --dim N --layers N --heads N --kv-heads N --ff N   override the preset\n"
+            "  --ctx N           context_length (default 2048)\n"
+            "  --seed N          random seed (default 1)\n"
+            "  --tied            no output.weight: the output layer reuses token_embd\n"
+            "  --vocab PATH      GGUF whose tokenizer.* metadata is copied (e.g. a vocab file)\n");
+}
+
+static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_type(const char *s, uint32_t *out)
+{
+    static const uint32_t writable[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16,
+                                        LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
+    for (size_t i = 0; i < sizeof writable / sizeof writable[0]; i++)
+        if (!strcmp(s, llamad_type_name(writable[i]))) {
+            *out = writable[i];
+            return true;
+        }
+    return false;
+}
+
+static bool set_preset(const char *name, struct shape *s)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (!strcmp(name, presets[i].name)) {
+            *s = presets[i];
+            return true;
+        }
+    return false;
+}
+
+/* --dim, --layers, ... override one number of the preset; the shape is then custom. */
+static bool parse_shape_flag(const char *flag, const char *v, struct shape *s)
+{
+    s->name = NULL;
+    if (!strcmp(flag, "--dim"))
+        return parse_i64(v, 1, 1 << 16, &s->dim);
+    if (!strcmp(flag, "--layers"))
+        return parse_i64(v, 1, 1024, &s->layers);
+    if (!strcmp(flag, "--heads"))
+        return parse_i64(v, 1, 1024, &s->heads);
+    if (!strcmp(flag, "--kv-heads"))
+        return parse_i64(v, 1, 1024, &s->kv_heads);
+    return parse_i64(v, 1, 1 << 18, &s->ff);
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    *o = (struct options){.shape = presets[0], .type = LLAMAD_TYPE_F32, .ctx = 2048, .seed = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return -1;
+        }
+        if (!strcmp(a, "--tied")) {
+            o->tied = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "llamad-mkmodel: %s needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        int64_t n;
+        bool ok = true;
+        if (!strcmp(a, "-o") || !strcmp(a, "--output"))
+            o->out = v;
+        else if (!strcmp(a, "--vocab"))
+            o->vocab = v;
+        else if (!strcmp(a, "--preset"))
+            ok = set_preset(v, &o->shape);
+        else if (!strcmp(a, "--type"))
+            ok = parse_type(v, &o->type);
+        else if (!strcmp(a, "--dim") || !strcmp(a, "--layers") || !strcmp(a, "--heads") ||
+                 !strcmp(a, "--kv-heads") || !strcmp(a, "--ff"))
+            ok = parse_shape_flag(a, v, &o->shape);
+        else if (!strcmp(a, "--ctx"))
+            ok = parse_i64(v, 1, 1 << 24, &o->ctx);
+        else if (!strcmp(a, "--seed"))
+            ok = parse_i64(v, 0, INT64_MAX, &n) && ((o->seed = (uint64_t)n), true);
+        else {
+            fprintf(stderr, "llamad-mkmodel: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "llamad-mkmodel: invalid value '%s' for %s\n", v, a);
+            return 2;
+        }
+    }
+    if (!o->out || !o->vocab) {
+        fprintf(stderr, "llamad-mkmodel: -o OUT and --vocab DONOR are required (see --help)\n");
+        return 2;
+    }
+    const struct shape *s = &o->shape;
+    if (s->dim % s->heads || s->heads % s->kv_heads || (s->dim / s->heads) % 2) {
+        fprintf(stderr, "llamad-mkmodel: dim must split into an even head size, and heads "
+                        "into kv-heads\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* One tensor's random content: normal values of a given spread (or a constant),
+ * from a generator seeded per tensor so every file is reproducible. */
+struct tensor_fill {
+    uint32_t type;
+    int64_t rows, cols;
+    float stddev; /* 0: every value is `constant` */
+    float constant;
+    uint64_t seed;
+};
+
+static uint64_t next_random(uint64_t *state)
+{
+    /* splitmix64 */
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static float normal_random(uint64_t *state)
+{
+    /* Box-Muller */
+    double u1 = ((double)(next_random(state) >> 11) + 1.0) * 0x1.0p-53;
+    double u2 = (double)(next_random(state) >> 11) * 0x1.0p-53;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+static int fill_tensor(void *ctx, void *dst, uint64_t nbytes)
+{
+    const struct tensor_fill *t = ctx;
+    uint64_t row_bytes;
+    if (!llamad_type_bytes(t->type, (uint64_t)t->cols, &row_bytes) ||
+        row_bytes * (uint64_t)t->rows != nbytes)
+        return LLAMAD_EINVAL;
+    float *row = malloc((size_t)t->cols * sizeof(float));
+    if (!row)
+        return LLAMAD_ENOMEM;
+    uint64_t state = t->seed;
+    for (int64_t r = 0; r < t->rows; r++) {
+        for (int64_t c = 0; c < t->cols; c++)
+            row[c] = t->stddev > 0 ? normal_random(&state) * t->stddev : t->constant;
+        llamad_quantize_row_ref(t->type, row, (uint8_t *)dst + (uint64_t)r * row_bytes, t->cols);
+    }
+    free(row);
+    return LLAMAD_OK;
+}
+
+struct model_writer {
+    struct llamad_gguf_writer *w;
+    struct tensor_fill *fills; /* one per tensor, alive until the file is written */
+    size_t n_fills;
+    uint64_t seed;
+};
+
+static int add_tensor(struct model_writer *mw, const char *name, uint32_t type, int64_t rows,
+                      int64_t cols, float stddev, float constant)
+{
+    struct tensor_fill *t = &mw->fills[mw->n_fills];
+    *t = (struct tensor_fill){type, rows, cols, stddev, constant, mw->seed * 1000003 + mw->n_fills};
+    mw->n_fills++;
+    uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
+    return llamad_gguf_writer_add_tensor_lazy(mw->w, name, type, rows == 1 ? 1 : 2, ne,
+                                              fill_tensor, t);
+}
+
+static int copy_tokenizer(struct llamad_gguf_writer *w, const char *donor_path, int64_t *n_vocab,
+                          char *err, size_t errsz)
+{
+    struct llamad_gguf *donor;
+    int rc = llamad_gguf_open(donor_path, &donor, err, errsz);
+    if (rc)
+        return rc;
+    const struct llamad_gguf_value *tokens;
+    rc = llamad_gguf_get_array(donor, "tokenizer.ggml.tokens", LLAMAD_GGUF_STRING, &tokens, err,
+                               errsz);
+    for (uint64_t i = 0; rc == LLAMAD_OK && i < donor->n_kv; i++) {
+        const struct llamad_gguf_kv *kv = &donor->kv[i];
+        if (kv->key.len < 10 || memcmp(kv->key.data, "tokenizer.", 10) != 0)
+            continue;
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(kv->key.len < 255 ? kv->key.len : 255),
+                 kv->key.data);
+        rc = llamad_gguf_writer_add_value(w, key, &kv->value);
+    }
+    if (rc == LLAMAD_OK)
+        *n_vocab = (int64_t)tokens->arr.count;
+    llamad_gguf_close(donor);
+    return rc;
+}
+
+static int add_metadata(struct llamad_gguf_writer *w, const struct options *o, int64_t n_vocab)
+{
+    const struct shape *s = &o->shape;
+    char name[96];
+    snprintf(name, sizeof name, "llamad-synthetic-%s-%s", s->name ? s->name : "custom",
+             llamad_type_name(o->type));
+    int rc;
+    if ((rc = llamad_gguf_writer_add_str(w, "general.architecture", "llama")) ||
+        (rc = llamad_gguf_writer_add_str(w, "general.name", name)) ||
+        (rc = llamad_gguf_writer_add_u32(w, "llama.vocab_size", (uint32_t)n_vocab)) ||
+        (rc = llamad_gguf_writer_add_u32(w, "llama.context_length", (uint32_t)o->ctx)) ||
+        (rc = llamad_gguf_writer_add_u32(w, "llama.embedding_length", (uint32_t)s->dim)) ||
+        (rc = llamad_gguf_writer_add_u32(w, "llama.block_count", (uint32_t)s->layers)) ||
+        (rc = llamad_gguf_writer_add_u32(w, "llama.feed_forward_length", (uint32_t)s->ff)) ||
+        (rc = llamad_gguf_writer_add_u32(w, "llama.attention.head_count", (uint32_t)s->heads)) ||
+        (rc = llamad_gguf_writer_add_u32(w, "llama.attention.head_count_kv",
+                                         (uint32_t)s->kv_heads)) ||
+        (rc = llamad_gguf_writer_add_u32(w, "llama.rope.dimension_count",
+                                         (uint32_t)(s->dim / s->heads))) ||
+        (rc = llamad_gguf_writer_add_f32(w, "llama.rope.freq_base", 10000.0f)) ||
+        (rc = llamad_gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f)))
+        return rc;
+    return LLAMAD_OK;
+}
+
+static int add_tensors(struct model_writer *mw, const struct options *o, int64_t n_vocab)
+{
+    const struct shape *s = &o->shape;
+    const int64_t kv_dim = s->dim / s->heads * s->kv_heads;
+    const float spread = 0.02f;
+    char name[64];
+    int rc;
+    if ((rc = add_tensor(mw, "token_embd.weight", o->type, n_vocab, s->dim, spread, 0)) ||
+        (rc = add_tensor(mw, "output_norm.weight", LLAMAD_TYPE_F32, 1, s->dim, 0, 1.0f)))
+        return rc;
+    if (!o->tied && (rc = add_tensor(mw, "output.weight", o->type, n_vocab, s->dim, spread, 0)))
+        return rc;
+    const struct {
+        const char *suffix;
+        int64_t rows, cols;
+    } mats[] = {{"attn_q", s->dim, s->dim},    {"attn_k", kv_dim, s->dim},
+                {"attn_v", kv_dim, s->dim},    {"attn_output", s->dim, s->dim},
+                {"ffn_gate", s->ff, s->dim},   {"ffn_up", s->ff, s->dim},
+                {"ffn_down", s->dim, s->ff}};
+    for (int64_t l = 0; l < s->layers; l++) {
+        snprintf(name, sizeof name, "blk.%lld.attn_norm.weight", (long long)l);
+        if ((rc = add_tensor(mw, name, LLAMAD_TYPE_F32, 1, s->dim, 0, 1.0f)))
+            return rc;
+        snprintf(name, sizeof name, "blk.%lld.ffn_norm.weight", (long long)l);
+        if ((rc = add_tensor(mw, name, LLAMAD_TYPE_F32, 1, s->dim, 0, 1.0f)))
+            return rc;
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0]; m++) {
+            snprintf(name, sizeof name, "blk.%lld.%s.weight", (long long)l, mats[m].suffix);
+            if ((rc = add_tensor(mw, name, o->type, mats[m].rows, mats[m].cols, spread, 0)))
+                return rc;
+        }
+    }
+    return LLAMAD_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int status = parse_args(argc, argv, &o);
+    if (status)
+        return status < 0 ? 0 : status;
+
+    char err[LLAMAD_ERR_MAX] = "";
+    struct model_writer mw = {0};
+    mw.seed = o.seed;
+    mw.w = llamad_gguf_writer_new();
+    mw.fills = calloc((size_t)(3 + o.shape.layers * 9), sizeof(*mw.fills));
+    int64_t n_vocab = 0;
+    int rc = (!mw.w || !mw.fills) ? LLAMAD_ENOMEM : LLAMAD_OK;
+    if (rc == LLAMAD_OK)
+        rc = copy_tokenizer(mw.w, o.vocab, &n_vocab, err, sizeof err);
+    if (rc == LLAMAD_OK && (rc = add_metadata(mw.w, &o, n_vocab)) == LLAMAD_OK &&
+        (rc = add_tensors(&mw, &o, n_vocab)) == LLAMAD_OK)
+        rc = llamad_gguf_writer_write_file(mw.w, o.out, err, sizeof err);
+    llamad_gguf_writer_free(mw.w);
+    free(mw.fills);
+    if (rc) {
+        fprintf(stderr, "llamad-mkmodel: %s\n", err[0] ? err : llamad_status_name(rc));
+        return 1;
+    }
+    fprintf(stderr, "llamad-mkmodel: wrote %s (%lld layers, dim %lld, %s)\n", o.out,
+            (long long)o.shape.layers, (long long)o.shape.dim, llamad_type_name(o.type));
+    return 0;
+}

@@ -1,0 +1,371 @@
+/* llamad-run: generate text from a prompt once, on the command line.
+ *
+ * Writes exactly the generated text to stdout as it is produced (the prompt is
+ * not echoed) and one line of speeds to stderr. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llamad/error.h"
+#include "llamad/forward.h"
+#include "llamad/kvcache.h"
+#include "llamad/model.h"
+#include "llamad/paths.h"
+#include "llamad/sampler.h"
+#include "llamad/stop.h"
+#include "llamad/tokenizer.h"
+
+#define MAX_STOPS 16
+
+struct options {
+    const char *model;
+    const char *prompt;
+    int32_t n_predict;
+    int32_t n_threads;
+    int32_t n_ctx; /* 0: the model's training context */
+    bool ignore_eos;
+    const char *stops[MAX_STOPS];
+    size_t n_stops;
+    struct llamad_sampling sampling;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: llamad-run [-m MODEL] -p PROMPT [-n N] [options]\n"
+            "  -m, --model PATH        GGUF model (default: the bundled model)\n"
+            "  -p, --prompt TEXT       prompt text (BOS is added as the vocabulary asks)\n"
+            "  -n, --n-predict N       tokens to generate at most (default 128)\n"
+            "  -t, --threads N         computing threads (default: all cores)\n"
+            "  -c, --ctx-size N        context positions (default: the model's)\n"
+            "      --temp T            temperature; 0 is greedy (default 0.8)\n"
+            "      --top-k K           keep the K most likely tokens; 0 is off (default 40)\n"
+            "      --top-p P           nucleus sampling; 1 is off (default 0.95)\n"
+            "      --min-p P           drop tokens below P x the top probability (default 0.05)\n"
+            "      --repeat-penalty R  penalise recent tokens; 1 is off (default 1.0)\n"
+            "      --repeat-last-n N   window of the penalties (default 64, -1 all)\n"
+            "      --presence-penalty X, --frequency-penalty X (default 0)\n"
+            "      --seed N            random seed (default: from the clock)\n"
+            "      --stop TEXT         stop before this text (repeatable)\n"
+            "      --ignore-eos        keep generating past end-of-sequence\n");
+}
+
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *s, float min, float max, float *out)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !(v >= min && v <= max))
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int bad_value(const char *flag, const char *value)
+{
+    fprintf(stderr, "llamad-run: invalid value '%s' for %s\n", value, flag);
+    return 2;
+}
+
+/* Returns 0, or the exit status to leave with. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    llamad_sampling_defaults(&o->sampling);
+    o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    o->n_predict = 128;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->n_threads = cores > 0 ? (int32_t)cores : 1;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return -1;
+        }
+        if (!strcmp(a, "--ignore-eos")) {
+            o->ignore_eos = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "llamad-run: %s needs a value (see --help)\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        long n;
+        float x;
+        struct llamad_sampling *s = &o->sampling;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+            o->model = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
+            o->prompt = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            if (!parse_long(v, 0, INT32_MAX, &n))
+                return bad_value(a, v);
+            o->n_predict = (int32_t)n;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!parse_long(v, 1, 1024, &n))
+                return bad_value(a, v);
+            o->n_threads = (int32_t)n;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            if (!parse_long(v, 1, INT32_MAX, &n))
+                return bad_value(a, v);
+            o->n_ctx = (int32_t)n;
+        } else if (!strcmp(a, "--temp")) {
+            if (!parse_float(v, 0.0f, 100.0f, &s->temperature))
+                return bad_value(a, v);
+        } else if (!strcmp(a, "--top-k")) {
+            if (!parse_long(v, 0, INT32_MAX, &n))
+                return bad_value(a, v);
+            s->top_k = (int32_t)n;
+        } else if (!strcmp(a, "--top-p")) {
+            if (!parse_float(v, 0.0f, 1.0f, &s->top_p))
+                return bad_value(a, v);
+        } else if (!strcmp(a, "--min-p")) {
+            if (!parse_float(v, 0.0f, 1.0f, &s->min_p))
+                return bad_value(a, v);
+        } else if (!strcmp(a, "--repeat-penalty")) {
+            if (!parse_float(v, 0.01f, 100.0f, &s->repeat_penalty))
+                return bad_value(a, v);
+        } else if (!strcmp(a, "--repeat-last-n")) {
+            if (!parse_long(v, -1, INT32_MAX, &n))
+                return bad_value(a, v);
+            s->penalty_last_n = (int32_t)n;
+        } else if (!strcmp(a, "--presence-penalty")) {
+            if (!parse_float(v, -2.0f, 2.0f, &x))
+                return bad_value(a, v);
+            s->presence_penalty = x;
+        } else if (!strcmp(a, "--frequency-penalty")) {
+            if (!parse_float(v, -2.0f, 2.0f, &x))
+                return bad_value(a, v);
+            s->frequency_penalty = x;
+        } else if (!strcmp(a, "--seed")) {
+            if (!parse_u64(v, &s->seed))
+                return bad_value(a, v);
+        } else if (!strcmp(a, "--stop")) {
+            if (o->n_stops == MAX_STOPS) {
+                fprintf(stderr, "llamad-run: at most %d --stop strings\n", MAX_STOPS);
+                return 2;
+            }
+            o->stops[o->n_stops++] = v;
+        } else {
+            fprintf(stderr, "llamad-run: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (!o->prompt) {
+        fprintf(stderr, "llamad-run: a prompt is needed: -p TEXT (see --help)\n");
+        return 2;
+    }
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+struct session {
+    struct llamad_model *model;
+    struct llamad_forward *fwd;
+    struct llamad_kvcache *kv;
+    struct llamad_sampler *sampler;
+    struct llamad_stop *stop;
+    int32_t seq;
+    int32_t n_ctx;
+    float *logits;
+    int32_t *prompt;
+    int64_t n_prompt;
+};
+
+static int tokenize_prompt(struct session *s, const char *text, char *err, size_t errsz)
+{
+    const struct llamad_tokenizer *tok = s->model->tokenizer;
+    size_t len = strlen(text);
+    if (llamad_utf8_valid_prefix(text, len) != len)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL, "the prompt is not valid UTF-8");
+    bool bos = llamad_tokenizer_add_bos(tok);
+    int64_t n = llamad_tokenize(tok, text, len, bos, NULL, 0);
+    if (n < 0)
+        return llamad_fail(err, errsz, (int)n, "cannot tokenize the prompt");
+    s->prompt = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    if (!s->prompt)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
+    s->n_prompt = llamad_tokenize(tok, text, len, bos, s->prompt, (size_t)n);
+    if (s->n_prompt == 0)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL,
+                           "the prompt is empty and the vocabulary adds no BOS to start from");
+    return LLAMAD_OK;
+}
+
+static int open_session(struct session *s, const struct options *o, char *err, size_t errsz)
+{
+    const struct llamad_hparams *hp = &s->model->hp;
+    s->n_ctx = o->n_ctx ? o->n_ctx : hp->n_ctx_train;
+    int rc;
+    if ((rc = tokenize_prompt(s, o->prompt, err, errsz)))
+        return rc;
+    if (s->n_prompt >= s->n_ctx)
+        return llamad_fail(err, errsz, LLAMAD_ERANGE,
+                           "the prompt has %lld tokens; the context holds %d",
+                           (long long)s->n_prompt, s->n_ctx);
+    struct llamad_kvcache_params kp = {16, 0, 1, s->n_ctx};
+    kp.n_blocks = (s->n_ctx + kp.block_tokens - 1) / kp.block_tokens;
+    struct llamad_forward_params fp = {o->n_threads, 512, s->n_ctx};
+    if ((rc = llamad_kvcache_create(hp, &kp, &s->kv, err, errsz)) ||
+        (rc = llamad_kvcache_seq_new(s->kv, &s->seq, err, errsz)) ||
+        (rc = llamad_forward_create(s->model, &fp, &s->fwd, err, errsz)))
+        return rc;
+    s->logits = malloc((size_t)hp->n_vocab * sizeof(float));
+    s->sampler = llamad_sampler_create(&o->sampling, hp->n_vocab);
+    size_t lens[MAX_STOPS];
+    for (size_t i = 0; i < o->n_stops; i++)
+        lens[i] = strlen(o->stops[i]);
+    s->stop = llamad_stop_create(o->stops, lens, o->n_stops);
+    if (!s->logits || !s->sampler || !s->stop)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
+    return LLAMAD_OK;
+}
+
+static void close_session(struct session *s)
+{
+    llamad_stop_free(s->stop);
+    llamad_sampler_free(s->sampler);
+    free(s->logits);
+    free(s->prompt);
+    llamad_forward_free(s->fwd);
+    llamad_kvcache_free(s->kv);
+    llamad_model_free(s->model);
+}
+
+/* Feeds tokens [0, n) starting at position pos; logits of the last one. */
+static int feed(struct session *s, const int32_t *tokens, int32_t n, int32_t pos, char *err,
+                size_t errsz)
+{
+    struct llamad_batch_entry *batch = malloc((size_t)n * sizeof(*batch));
+    if (!batch)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
+    for (int32_t i = 0; i < n; i++)
+        batch[i] = (struct llamad_batch_entry){s->seq, pos + i, tokens[i], i == n - 1};
+    int rc = llamad_kvcache_seq_reserve(s->kv, s->seq, pos + n, err, errsz);
+    if (rc == LLAMAD_OK)
+        rc = llamad_forward(s->fwd, s->kv, batch, n, s->logits, err, errsz);
+    free(batch);
+    return rc;
+}
+
+static int write_text(struct llamad_buf *text)
+{
+    if (text->len && fwrite(text->data, 1, text->len, stdout) != text->len)
+        return LLAMAD_EIO;
+    fflush(stdout);
+    llamad_buf_clear(text);
+    return LLAMAD_OK;
+}
+
+static int generate(struct session *s, const struct options *o, char *err, size_t errsz)
+{
+    const struct llamad_tokenizer *tok = s->model->tokenizer;
+    double t0 = now_seconds();
+    int rc = feed(s, s->prompt, (int32_t)s->n_prompt, 0, err, errsz);
+    if (rc)
+        return rc;
+    double t1 = now_seconds();
+    for (int64_t i = 0; i < s->n_prompt; i++)
+        llamad_sampler_accept(s->sampler, s->prompt[i]);
+
+    struct llamad_detok detok;
+    llamad_detok_init(&detok, tok, s->prompt[s->n_prompt - 1]);
+    struct llamad_buf piece = LLAMAD_BUF_INIT, text = LLAMAD_BUF_INIT;
+    int32_t pos = (int32_t)s->n_prompt, n_gen = 0;
+    bool stopped = false;
+    while (rc == LLAMAD_OK && !stopped && n_gen < o->n_predict && pos < s->n_ctx) {
+        int32_t token = llamad_sampler_sample(s->sampler, s->logits);
+        if (token < 0 || (!o->ignore_eos && llamad_tokenizer_is_eog(tok, token)))
+            break;
+        llamad_sampler_accept(s->sampler, token);
+        n_gen++;
+        if ((rc = llamad_detok_push(&detok, token, &piece)) ||
+            (rc = llamad_stop_push(s->stop, piece.data ? piece.data : "", piece.len, &text,
+                                   &stopped)) ||
+            (rc = write_text(&text)))
+            break;
+        llamad_buf_clear(&piece);
+        if (!stopped && n_gen < o->n_predict && pos + 1 < s->n_ctx)
+            rc = feed(s, &token, 1, pos, err, errsz);
+        pos++;
+    }
+    if (rc == LLAMAD_OK && !stopped) {
+        llamad_buf_clear(&piece);
+        if ((rc = llamad_detok_flush(&detok, &piece)) == LLAMAD_OK &&
+            (rc = llamad_stop_push(s->stop, piece.data ? piece.data : "", piece.len, &text,
+                                   &stopped)) == LLAMAD_OK &&
+            (rc = llamad_stop_finish(s->stop, &text)) == LLAMAD_OK)
+            rc = write_text(&text);
+    }
+    llamad_buf_free(&piece);
+    llamad_buf_free(&text);
+    if (rc && err && !err[0])
+        llamad_fail(err, errsz, rc, "%s while generating", llamad_status_name(rc));
+    double t2 = now_seconds();
+    fprintf(stderr,
+            "\nllamad-run: prompt %lld tokens, %.1f tokens/s; generation %d tokens, %.1f "
+            "tokens/s; %d threads\n",
+            (long long)s->n_prompt, (double)s->n_prompt / (t1 - t0), n_gen,
+            n_gen > 0 ? (double)n_gen / (t2 - t1) : 0.0, o->n_threads);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    int status = parse_args(argc, argv, &o);
+    if (status)
+        return status < 0 ? 0 : status;
+
+    char path[PATH_MAX], err[LLAMAD_ERR_MAX] = "";
+    const char *model_path = o.model ? o.model : llamad_default_model_path(path, sizeof path);
+    struct session s = {0};
+    int rc = llamad_model_load(model_path, &s.model, err, sizeof err);
+    if (rc == LLAMAD_OK)
+        rc = open_session(&s, &o, err, sizeof err);
+    if (rc == LLAMAD_OK)
+        rc = generate(&s, &o, err, sizeof err);
+    close_session(&s);
+    if (rc) {
+        fprintf(stderr, "llamad-run: %s\n", err[0] ? err : llamad_status_name(rc));
+        return 1;
+    }
+    return 0;
+}

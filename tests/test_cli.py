@@ -1,0 +1,190 @@
+"""llamad-run and llamad-mkmodel as a user runs them: real processes, real files."""
+import json
+import os
+import struct
+import subprocess
+import tempfile
+import unittest
+
+BUILD = os.environ["LLAMAD_BUILD_DIR"]
+DATA = os.environ["LLAMAD_TEST_DATA_DIR"]
+MODELS = os.environ["LLAMAD_MODELS_DIR"]
+RUN = os.path.join(BUILD, "llamad-run")
+MKMODEL = os.path.join(BUILD, "llamad-mkmodel")
+BUNDLED = os.path.join(MODELS, "stories260K.gguf")
+VOCAB = os.path.join(DATA, "ggml-vocab-llama-spm.gguf")
+
+
+def run(*args, timeout=120):
+    return subprocess.run(list(args), capture_output=True, timeout=timeout)
+
+
+def reference_case(prompt):
+    with open(os.path.join(DATA, "stories260K.json"), encoding="utf-8") as f:
+        ref = json.load(f)
+    return next(c for c in ref["cases"] if c["prompt"] == prompt)
+
+
+class RunTest(unittest.TestCase):
+    def test_greedy_output_is_the_reference_continuation(self):
+        case = reference_case("Once upon a time")
+        r = run(RUN, "-m", BUNDLED, "-p", "Once upon a time", "-n", str(len(case["steps"])),
+                "--temp", "0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode("utf-8"), case["text"])  # the prompt is not echoed
+        self.assertRegex(r.stderr.decode(), r"prompt 5 tokens, [0-9.]+ tokens/s; "
+                                            r"generation 64 tokens, [0-9.]+ tokens/s")
+
+    def test_bundled_model_is_the_default(self):
+        a = run(RUN, "-p", "Lily and Tom", "-n", "20", "--temp", "0")
+        b = run(RUN, "-m", BUNDLED, "-p", "Lily and Tom", "-n", "20", "--temp", "0")
+        self.assertEqual(a.returncode, 0, a.stderr)
+        self.assertEqual(a.stdout, b.stdout)
+        self.assertGreater(len(a.stdout), 20)
+
+    def test_stop_string_ends_output_before_it(self):
+        full = run(RUN, "-p", "Once upon a time", "-n", "64", "--temp", "0").stdout.decode()
+        self.assertIn(" Lily", full)
+        r = run(RUN, "-p", "Once upon a time", "-n", "64", "--temp", "0", "--stop", " Lily")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode(), full[:full.index(" Lily")])
+
+    def test_same_seed_same_text(self):
+        args = [RUN, "-p", "The dog", "-n", "40", "--temp", "1.0", "--top-k", "0",
+                "--top-p", "1", "--min-p", "0"]
+        a = run(*args, "--seed", "42")
+        b = run(*args, "--seed", "42")
+        c = run(*args, "--seed", "43")
+        self.assertEqual(a.returncode, 0, a.stderr)
+        self.assertEqual(a.stdout, b.stdout)
+        self.assertNotEqual(a.stdout, c.stdout)
+
+    def test_thread_counts_agree(self):
+        outs = {run(RUN, "-p", "Sue found", "-n", "30", "--temp", "0", "-t", str(t)).stdout
+                for t in (1, 2, 3)}
+        self.assertEqual(len(outs), 1)
+
+    def test_length_limit_and_context_limit(self):
+        r = run(RUN, "-p", "Once upon a time", "-n", "0", "--temp", "0")
+        self.assertEqual((r.returncode, r.stdout), (0, b""))
+        # A 10-position context holds the 5-token prompt and 5 generated tokens.
+        r = run(RUN, "-p", "Once upon a time", "-n", "50", "-c", "10", "--temp", "0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"generation 5 tokens", r.stderr)
+
+    def test_usage_errors(self):
+        for args, needle in [((), b"prompt"), (("-p",), b"needs a value"),
+                             (("-p", "x", "-n", "lots"), b"invalid value"),
+                             (("-p", "x", "--temp", "-1"), b"invalid value"),
+                             (("-p", "x", "--bogus", "1"), b"unknown option")]:
+            r = run(RUN, *args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(needle, r.stderr, args)
+            self.assertEqual(r.stdout, b"")
+
+    def test_bad_model_files_fail_cleanly(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(BUNDLED, "rb") as f:
+                good = f.read()
+            cases = {"truncated.gguf": good[:len(good) // 2], "empty.gguf": b"",
+                     "magic.gguf": b"GGML" + good[4:]}
+            for name, content in cases.items():
+                path = os.path.join(d, name)
+                with open(path, "wb") as f:
+                    f.write(content)
+                r = run(RUN, "-m", path, "-p", "hi", "-n", "4")
+                self.assertEqual(r.returncode, 1, (name, r.stderr))
+                self.assertIn(b"llamad-run: ", r.stderr)
+                self.assertIn(name.encode(), r.stderr)
+            r = run(RUN, "-m", os.path.join(d, "missing.gguf"), "-p", "hi")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"missing.gguf", r.stderr)
+
+
+def tensor_types(path):
+    """Tensor name -> GGUF type id, read with an independent little parser."""
+    with open(path, "rb") as f:
+        data = f.read()
+    off = 4
+    _, n_tensors, n_kv = struct.unpack_from("<IQQ", data, off)
+    off += 20
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def skip_value(t):
+        nonlocal off
+        if t == 8:
+            n, = struct.unpack_from("<Q", data, off)
+            off += 8 + n
+        elif t == 9:
+            et, n = struct.unpack_from("<IQ", data, off)
+            off += 12
+            for _ in range(n):
+                skip_value(et)
+        else:
+            off += sizes[t]
+
+    for _ in range(n_kv):
+        n, = struct.unpack_from("<Q", data, off)
+        off += 8 + n
+        t, = struct.unpack_from("<I", data, off)
+        off += 4
+        skip_value(t)
+    types = {}
+    for _ in range(n_tensors):
+        n, = struct.unpack_from("<Q", data, off)
+        name = data[off + 8:off + 8 + n].decode()
+        off += 8 + n
+        nd, = struct.unpack_from("<I", data, off)
+        off += 4 + 8 * nd
+        t, _ = struct.unpack_from("<IQ", data, off)
+        off += 12
+        types[name] = t
+    return types
+
+
+class MkModelTest(unittest.TestCase):
+    TYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 8, "BF16": 30}
+
+    def test_every_type_writes_a_model_that_runs(self):
+        with tempfile.TemporaryDirectory() as d:
+            for name, type_id in self.TYPES.items():
+                path = os.path.join(d, name + ".gguf")
+                r = run(MKMODEL, "-o", path, "--vocab", VOCAB, "--dim", "64", "--layers", "2",
+                        "--heads", "4", "--kv-heads", "2", "--ff", "128", "--type", name,
+                        "--ctx", "256")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                types = tensor_types(path)
+                self.assertEqual(types["blk.1.ffn_down.weight"], type_id)
+                self.assertEqual(types["output_norm.weight"], 0)
+                self.assertIn("output.weight", types)
+                g = run(RUN, "-m", path, "-p", "Hello world", "-n", "8", "--temp", "0",
+                        "--ignore-eos")
+                self.assertEqual(g.returncode, 0, g.stderr)
+                self.assertIn(b"generation 8 tokens", g.stderr)
+
+    def test_same_seed_same_file_and_tied_option(self):
+        with tempfile.TemporaryDirectory() as d:
+            common = ["--vocab", VOCAB, "--dim", "32", "--layers", "1", "--heads", "2",
+                      "--kv-heads", "1", "--ff", "64", "--type", "Q8_0", "--seed", "5"]
+            a, b = os.path.join(d, "a.gguf"), os.path.join(d, "b.gguf")
+            self.assertEqual(run(MKMODEL, "-o", a, *common).returncode, 0)
+            self.assertEqual(run(MKMODEL, "-o", b, *common).returncode, 0)
+            with open(a, "rb") as fa, open(b, "rb") as fb:
+                self.assertEqual(fa.read(), fb.read())
+            t = os.path.join(d, "t.gguf")
+            self.assertEqual(run(MKMODEL, "-o", t, *common, "--tied").returncode, 0)
+            self.assertNotIn("output.weight", tensor_types(t))
+            self.assertEqual(run(RUN, "-m", t, "-p", "x", "-n", "2").returncode, 0)
+
+    def test_presets_and_errors(self):
+        r = run(MKMODEL, "--preset", "3B", "-o", "/tmp/x.gguf", "--vocab", VOCAB)
+        self.assertEqual(r.returncode, 2)
+        r = run(MKMODEL, "-o", "/tmp/x.gguf")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"--vocab", r.stderr)
+        r = run(MKMODEL, "--type", "Q4_K", "-o", "/tmp/x.gguf", "--vocab", VOCAB)
+        self.assertEqual(r.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,797 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "llamad/buf.h"
+#include "llamad/error.h"
+#include "llamad/gguf.h"
+#include "llamad/tokenizer.h"
+
+#define VOCAB_FILE LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf"
+#define STORIES_FILE LLAMAD_MODELS_DIR "/stories260K.gguf"
+#define CASE_SEPARATOR "\n__ggml_vocab_test__\n"
+#define MAX_IDS 4096
+
+static struct llamad_tokenizer *spm;     /* the 32000-token LLaMA vocabulary */
+static struct llamad_tokenizer *stories; /* the bundled model's 512-token vocabulary */
+
+/* ---- Helpers ---- */
+
+static struct llamad_tokenizer *load_file(const char *path)
+{
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_gguf *g = NULL;
+    struct llamad_tokenizer *t = NULL;
+    int rc = llamad_gguf_open(path, &g, err, sizeof err);
+    if (rc == LLAMAD_OK) {
+        rc = llamad_tokenizer_load(g, &t, err, sizeof err);
+        llamad_gguf_close(g);
+    }
+    if (rc)
+        fprintf(stderr, "cannot load %s: %s\n", path, err);
+    return t;
+}
+
+static int setup_vocabs(void **state)
+{
+    (void)state;
+    spm = load_file(VOCAB_FILE);
+    stories = load_file(STORIES_FILE);
+    return spm && stories ? 0 : -1;
+}
+
+static int teardown_vocabs(void **state)
+{
+    (void)state;
+    llamad_tokenizer_free(spm);
+    llamad_tokenizer_free(stories);
+    return 0;
+}
+
+static char *slurp(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    char *data = malloc((size_t)n + 1);
+    assert_non_null(data);
+    assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+    data[n] = '\0';
+    fclose(f);
+    *size = (size_t)n;
+    return data;
+}
+
+/* Tokenizes into ids (at most MAX_IDS); returns the count. */
+static size_t tok(const struct llamad_tokenizer *t, const char *text, size_t len, bool bos,
+                  int32_t *ids)
+{
+    int64_t n = llamad_tokenize(t, text, len, bos, ids, MAX_IDS);
+    assert_true(n >= 0 && n <= MAX_IDS);
+    return (size_t)n;
+}
+
+static size_t tok_str(const struct llamad_tokenizer *t, const char *text, bool bos, int32_t *ids)
+{
+    return tok(t, text, strlen(text), bos, ids);
+}
+
+static void assert_ids(const struct llamad_tokenizer *t, const char *text, bool bos,
+                       const int32_t *want, size_t n_want)
+{
+    int32_t ids[MAX_IDS];
+    size_t n = tok_str(t, text, bos, ids);
+    assert_int_equal(n, n_want);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ids[i], want[i]);
+}
+
+static void assert_valid_utf8(const struct llamad_buf *b)
+{
+    assert_int_equal(llamad_utf8_valid_prefix(b->data ? b->data : "", b->len), b->len);
+}
+
+static int32_t byte_token(const struct llamad_tokenizer *t, uint8_t b)
+{
+    char piece[8];
+    snprintf(piece, sizeof piece, "<0x%02X>", b);
+    int32_t id = llamad_tokenizer_find(t, piece, strlen(piece));
+    assert_true(id >= 0);
+    assert_int_equal(llamad_tokenizer_kind(t, id), LLAMAD_TOKEN_BYTE);
+    return id;
+}
+
+static int32_t find(const struct llamad_tokenizer *t, const char *piece)
+{
+    int32_t id = llamad_tokenizer_find(t, piece, strlen(piece));
+    assert_true(id >= 0);
+    return id;
+}
+
+/* ---- The reference cases of llama.cpp's test-tokenizer-0 ---- */
+
+/* Inputs: each is terminated by CASE_SEPARATOR (so the file ends with one and an
+ * input may be empty). Outputs: one line per input, ids separated by spaces. */
+struct vocab_cases {
+    char *inp, *outp;
+    char *text[128];
+    size_t len[128];
+    char *ids[128];
+    size_t n;
+};
+
+static void read_cases(struct vocab_cases *c)
+{
+    size_t inp_size, out_size;
+    c->inp = slurp(VOCAB_FILE ".inp", &inp_size);
+    c->outp = slurp(VOCAB_FILE ".out", &out_size);
+    c->n = 0;
+    char *at = c->inp, *end = c->inp + inp_size, *sep;
+    const size_t sep_len = strlen(CASE_SEPARATOR);
+    while ((sep = memmem(at, (size_t)(end - at), CASE_SEPARATOR, sep_len))) {
+        assert_true(c->n < 128);
+        c->text[c->n] = at;
+        c->len[c->n] = (size_t)(sep - at);
+        c->n++;
+        at = sep + sep_len;
+    }
+    assert_ptr_equal(at, end); /* nothing after the last separator */
+
+    size_t lines = 0;
+    for (char *line = c->outp, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = '\0';
+        assert_true(lines < c->n);
+        c->ids[lines++] = line;
+    }
+    assert_int_equal(lines, c->n);
+}
+
+static void free_cases(struct vocab_cases *c)
+{
+    free(c->inp);
+    free(c->outp);
+}
+
+static size_t parse_ids(const char *line, int32_t *ids)
+{
+    size_t n = 0;
+    char *end;
+    for (long v = strtol(line, &end, 10); end != line; v = strtol(line, &end, 10)) {
+        assert_true(n < MAX_IDS);
+        ids[n++] = (int32_t)v;
+        line = end;
+    }
+    return n;
+}
+
+static void print_ids(const char *label, const int32_t *ids, size_t n)
+{
+    fprintf(stderr, "    %s:", label);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " %d", (int)ids[i]);
+    fprintf(stderr, "\n");
+}
+
+/* The text with control characters and backslashes escaped, for failure reports. */
+static void print_text(const char *label, const char *s, size_t n)
+{
+    fprintf(stderr, "    %s: \"", label);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\' || c == '"')
+            fprintf(stderr, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(stderr, "\\x%02x", c);
+        else
+            fputc(c, stderr);
+    }
+    fprintf(stderr, "\"\n");
+}
+
+static void test_vocab_file_cases(void **state)
+{
+    (void)state;
+    struct vocab_cases c;
+    read_cases(&c);
+    size_t passed = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        int32_t want[MAX_IDS], got[MAX_IDS];
+        size_t n_want = parse_ids(c.ids[i], want);
+        size_t n_got = tok(spm, c.text[i], c.len[i], false, got);
+        if (n_got == n_want && memcmp(got, want, n_got * sizeof *got) == 0) {
+            passed++;
+            continue;
+        }
+        fprintf(stderr, "  case %zu failed:\n", i);
+        print_text("text    ", c.text[i], c.len[i]);
+        print_ids("expected", want, n_want);
+        print_ids("got     ", got, n_got);
+    }
+    printf("  ggml-vocab-llama-spm: %zu/%zu cases pass\n", passed, c.n);
+    assert_int_equal(c.n, 46);
+    assert_int_equal(passed, c.n);
+    free_cases(&c);
+}
+
+/* Every reference text comes back byte for byte: the space SentencePiece puts in
+ * front is the one dropped after BOS; without BOS before it, it shows. (All the
+ * texts are valid UTF-8 and every character has a piece or byte tokens, so nothing
+ * is lost to <unk> or U+FFFD.) */
+static void test_vocab_file_round_trip(void **state)
+{
+    (void)state;
+    struct vocab_cases c;
+    read_cases(&c);
+    int32_t bos = llamad_tokenizer_bos(spm);
+    for (size_t i = 0; i < c.n; i++) {
+        int32_t ids[MAX_IDS];
+        struct llamad_buf out = LLAMAD_BUF_INIT;
+        size_t n = tok(spm, c.text[i], c.len[i], true, ids);
+        assert_int_equal(llamad_detokenize(spm, -1, ids, n, &out), LLAMAD_OK);
+        assert_int_equal(out.len, c.len[i]);
+        assert_memory_equal(out.data, c.text[i], c.len[i]);
+
+        llamad_buf_clear(&out);
+        n = tok(spm, c.text[i], c.len[i], false, ids);
+        assert_int_equal(llamad_detokenize(spm, bos, ids, n, &out), LLAMAD_OK);
+        assert_int_equal(out.len, c.len[i]);
+        assert_memory_equal(out.data, c.text[i], c.len[i]);
+
+        llamad_buf_clear(&out);
+        assert_int_equal(llamad_detokenize(spm, -1, ids, n, &out), LLAMAD_OK);
+        assert_int_equal(out.len, c.len[i] ? c.len[i] + 1 : 0);
+        if (c.len[i]) {
+            assert_int_equal(out.data[0], ' ');
+            assert_memory_equal(out.data + 1, c.text[i], c.len[i]);
+        }
+        llamad_buf_free(&out);
+    }
+    free_cases(&c);
+}
+
+/* ---- Tokenizing ---- */
+
+static void test_stories_prompt(void **state)
+{
+    (void)state;
+    const int32_t want[] = {1, 403, 407, 261, 378};
+    assert_ids(stories, "Once upon a time", true, want, 5);
+    assert_ids(stories, "Once upon a time", false, want + 1, 4);
+    assert_int_equal(llamad_tokenizer_n_vocab(stories), 512);
+    assert_true(llamad_tokenizer_add_bos(stories));
+}
+
+static void test_bos_prepended(void **state)
+{
+    (void)state;
+    const int32_t hello[] = {1, 15043, 3186};
+    assert_ids(spm, "Hello world", true, hello, 3);
+    assert_ids(spm, "Hello world", false, hello + 1, 2);
+    assert_ids(spm, "", true, hello, 1);
+    assert_ids(spm, "", false, NULL, 0);
+}
+
+static void test_size_query(void **state)
+{
+    (void)state;
+    int32_t ids[2] = {-7, -7};
+    assert_int_equal(llamad_tokenize(spm, "Hello world", 11, true, NULL, 0), 3);
+    assert_int_equal(llamad_tokenize(spm, "Hello world", 11, true, ids, 1), 3);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], -7);
+    assert_int_equal(llamad_tokenize(spm, NULL, 3, false, ids, 2), LLAMAD_EINVAL);
+}
+
+static void test_special_strings_are_text(void **state)
+{
+    (void)state;
+    const char *texts[] = {"<s>", "</s>", "[INST]", "<unk>", "<0x41>",
+                           "<s>[INST] Hi [/INST] Hello</s><s>"};
+    const struct llamad_tokenizer *vocabs[] = {spm, stories};
+    for (size_t v = 0; v < 2; v++) {
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+            int32_t ids[MAX_IDS];
+            size_t n = tok_str(vocabs[v], texts[i], false, ids);
+            for (size_t k = 0; k < n; k++) {
+                enum llamad_token_kind kind = llamad_tokenizer_kind(vocabs[v], ids[k]);
+                assert_true(kind == LLAMAD_TOKEN_NORMAL || kind == LLAMAD_TOKEN_BYTE);
+                assert_true(ids[k] > 2);
+            }
+            struct llamad_buf out = LLAMAD_BUF_INIT;
+            assert_int_equal(llamad_detokenize(vocabs[v], llamad_tokenizer_bos(vocabs[v]), ids, n,
+                                               &out),
+                             LLAMAD_OK);
+            assert_string_equal(out.data, texts[i]);
+            llamad_buf_free(&out);
+        }
+    }
+    /* The pieces exist; text just never becomes them. */
+    assert_int_equal(llamad_tokenizer_find(spm, "<s>", 3), 1);
+    assert_int_equal(llamad_tokenizer_find(spm, "</s>", 4), 2);
+    assert_int_equal(llamad_tokenizer_kind(spm, 1), LLAMAD_TOKEN_CONTROL);
+}
+
+static void test_byte_fallback_round_trip(void **state)
+{
+    (void)state;
+    const char *llama = "\xf0\x9f\xa6\x99"; /* U+1F999, no piece in the 512-token vocab */
+    int32_t ids[MAX_IDS];
+    size_t n = tok_str(stories, llama, false, ids);
+    assert_int_equal(n, 5);
+    assert_string_equal(llamad_tokenizer_piece(stories, ids[0]), "\xe2\x96\x81");
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(ids[1 + i], byte_token(stories, (uint8_t)llama[i]));
+
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    n = tok_str(stories, "a \xf0\x9f\xa6\x99 b\n", true, ids);
+    assert_int_equal(llamad_detokenize(stories, -1, ids, n, &out), LLAMAD_OK);
+    assert_string_equal(out.data, "a \xf0\x9f\xa6\x99 b\n");
+    llamad_buf_free(&out);
+}
+
+/* Invalid UTF-8 in the text: each bad byte is a symbol of its own and falls back to
+ * its byte token, so the ids still carry every byte. */
+static void test_invalid_text_bytes(void **state)
+{
+    (void)state;
+    int32_t ids[MAX_IDS];
+    size_t n = tok_str(spm, "\xc3(\xff", false, ids);
+    const int32_t want[] = {29871, byte_token(spm, 0xc3), find(spm, "("), byte_token(spm, 0xff)};
+    assert_int_equal(n, 4);
+    assert_memory_equal(ids, want, sizeof want);
+    n = tok(spm, "a\0b", 3, false, ids);
+    assert_int_equal(n, 3);
+    assert_int_equal(ids[1], byte_token(spm, 0));
+}
+
+/* 100 KB of text in well under a second (no quadratic step): checked by hand; this
+ * only checks the result stays right at that size. */
+static void test_long_text(void **state)
+{
+    (void)state;
+    const char *unit = "Once upon a time, there was a little llama \xf0\x9f\xa6\x99 named 33333. ";
+    size_t unit_len = strlen(unit), reps = 100000 / unit_len + 1, len = unit_len * reps;
+    char *text = malloc(len);
+    assert_non_null(text);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(text + i * unit_len, unit, unit_len);
+    int64_t n = llamad_tokenize(spm, text, len, true, NULL, 0);
+    assert_true(n > 0);
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    assert_non_null(ids);
+    assert_int_equal(llamad_tokenize(spm, text, len, true, ids, (size_t)n), n);
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    assert_int_equal(llamad_detokenize(spm, -1, ids, (size_t)n, &out), LLAMAD_OK);
+    assert_int_equal(out.len, len);
+    assert_memory_equal(out.data, text, len);
+    llamad_buf_free(&out);
+    free(ids);
+    free(text);
+}
+
+/* ---- Detokenizing ---- */
+
+static void test_token_to_bytes(void **state)
+{
+    (void)state;
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    assert_int_equal(llamad_token_to_bytes(spm, find(spm, "\xe2\x96\x81Hello"), &out), LLAMAD_OK);
+    assert_int_equal(llamad_token_to_bytes(spm, byte_token(spm, '\n'), &out), LLAMAD_OK);
+    assert_int_equal(llamad_token_to_bytes(spm, 1, &out), LLAMAD_OK); /* <s>: control */
+    assert_int_equal(llamad_token_to_bytes(spm, 0, &out), LLAMAD_OK); /* <unk> */
+    assert_int_equal(llamad_token_to_bytes(spm, find(spm, "\xe2\x96\x81\xe2\x96\x81"), &out),
+                     LLAMAD_OK);
+    assert_string_equal(out.data, " Hello\n  ");
+    assert_int_equal(llamad_token_to_bytes(spm, 32000, &out), LLAMAD_EINVAL);
+    assert_int_equal(llamad_token_to_bytes(spm, -1, &out), LLAMAD_EINVAL);
+    assert_string_equal(out.data, " Hello\n  ");
+    llamad_buf_free(&out);
+}
+
+static void test_detok_streams_whole_chars(void **state)
+{
+    (void)state;
+    const char *emoji = "\xf0\x9f\x98\x81";
+    struct llamad_detok d;
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    llamad_detok_init(&d, stories, -1);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(llamad_detok_push(&d, byte_token(stories, (uint8_t)emoji[i]), &out),
+                         LLAMAD_OK);
+        assert_int_equal(out.len, 0);
+        assert_int_equal(d.n_pending, i + 1);
+    }
+    assert_int_equal(llamad_detok_push(&d, byte_token(stories, (uint8_t)emoji[3]), &out),
+                     LLAMAD_OK);
+    assert_string_equal(out.data, emoji);
+    assert_int_equal(d.n_pending, 0);
+    assert_int_equal(llamad_detok_flush(&d, &out), LLAMAD_OK);
+    assert_string_equal(out.data, emoji);
+    llamad_buf_free(&out);
+}
+
+/* Byte tokens carrying `bytes`, pushed one at a time, then flushed. */
+static void assert_detok_bytes(const char *bytes, const char *want)
+{
+    struct llamad_detok d;
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    llamad_detok_init(&d, spm, -1);
+    for (const char *p = bytes; *p; p++) {
+        assert_int_equal(llamad_detok_push(&d, byte_token(spm, (uint8_t)*p), &out), LLAMAD_OK);
+        assert_valid_utf8(&out);
+    }
+    assert_int_equal(llamad_detok_flush(&d, &out), LLAMAD_OK);
+    assert_valid_utf8(&out);
+    assert_string_equal(out.len ? out.data : "", want);
+    llamad_buf_free(&out);
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+static void test_detok_invalid_bytes(void **state)
+{
+    (void)state;
+    assert_detok_bytes("a\xc3\xa9" "b\xe2\x82\xac", "a\xc3\xa9" "b\xe2\x82\xac");
+    assert_detok_bytes("\x80", FFFD);
+    assert_detok_bytes("\xbf\x80", FFFD FFFD);
+    assert_detok_bytes("\xc0\x80", FFFD FFFD);             /* overlong */
+    assert_detok_bytes("\xc1\xbf", FFFD FFFD);             /* overlong */
+    assert_detok_bytes("\xe0\x80\x80", FFFD FFFD FFFD);    /* overlong */
+    assert_detok_bytes("\xf0\x80\x80\x80", FFFD FFFD FFFD FFFD);
+    assert_detok_bytes("\xed\xa0\x80", FFFD FFFD FFFD);    /* surrogate */
+    assert_detok_bytes("\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD); /* > U+10FFFF */
+    assert_detok_bytes("\xf5\x80", FFFD FFFD);
+    assert_detok_bytes("\xff", FFFD);
+    assert_detok_bytes("\xc3(", FFFD "(");                  /* cut short by ASCII */
+    assert_detok_bytes("\xe2\x82(", FFFD "(");              /* one maximal subpart */
+    assert_detok_bytes("\xf0\x9f\x98\xc3\xa9", FFFD "\xc3\xa9");
+    assert_detok_bytes("\xf0\x9f\x98", FFFD);               /* truncated, then flush */
+    assert_detok_bytes("x\xe2\x82", "x" FFFD);
+}
+
+/* An invalid byte is released as soon as it is known to be invalid, not at flush. */
+static void test_detok_releases_invalid_at_once(void **state)
+{
+    (void)state;
+    struct llamad_detok d;
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    llamad_detok_init(&d, spm, -1);
+    assert_int_equal(llamad_detok_push(&d, byte_token(spm, 0xe2), &out), LLAMAD_OK);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(llamad_detok_push(&d, find(spm, "\xe2\x96\x81" "a"), &out), LLAMAD_OK);
+    assert_string_equal(out.data, FFFD " a");
+    assert_int_equal(d.n_pending, 0);
+    assert_int_equal(llamad_detok_push(&d, 32000, &out), LLAMAD_EINVAL);
+    assert_string_equal(out.data, FFFD " a");
+    llamad_buf_free(&out);
+}
+
+static void assert_detok(const struct llamad_tokenizer *t, int32_t prev, const int32_t *ids,
+                         size_t n, const char *want)
+{
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    assert_int_equal(llamad_detokenize(t, prev, ids, n, &out), LLAMAD_OK);
+    assert_string_equal(out.len ? out.data : "", want);
+    llamad_buf_free(&out);
+}
+
+static void test_detok_space_after_bos(void **state)
+{
+    (void)state;
+    const int32_t hello_world[] = {15043, 3186}; /* "▁Hello" "▁world" */
+    assert_detok(spm, 1, hello_world, 2, "Hello world");
+    assert_detok(spm, -1, hello_world, 2, " Hello world");
+    assert_detok(spm, 3186, hello_world, 2, " Hello world");
+    const int32_t with_bos[] = {1, 15043, 3186};
+    assert_detok(spm, -1, with_bos, 3, "Hello world");
+    const int32_t bos_no_space[] = {1, find(spm, "Hello")};
+    assert_detok(spm, -1, bos_no_space, 2, "Hello");
+    const int32_t bos_two_spaces[] = {1, find(spm, "\xe2\x96\x81\xe2\x96\x81"), 15043};
+    assert_detok(spm, -1, bos_two_spaces, 3, "  Hello");
+
+    /* Streaming: only the piece right after BOS loses its space. */
+    struct llamad_detok d;
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    llamad_detok_init(&d, spm, -1);
+    assert_int_equal(llamad_detok_push(&d, 15043, &out), LLAMAD_OK);
+    assert_string_equal(out.data, " Hello");
+    assert_int_equal(llamad_detok_push(&d, 1, &out), LLAMAD_OK);
+    assert_int_equal(llamad_detok_push(&d, 3186, &out), LLAMAD_OK);
+    assert_int_equal(llamad_detok_push(&d, 3186, &out), LLAMAD_OK);
+    assert_string_equal(out.data, " Helloworld world");
+    llamad_buf_free(&out);
+}
+
+/* ---- Vocabularies built in memory ---- */
+
+struct spec {
+    const char *model;
+    const char *const *pieces;
+    size_t n;
+    const float *scores;
+    size_t n_scores;
+    const int32_t *types;
+    size_t n_types;
+    bool no_space_prefix;
+    const char *id_key; /* an extra uint32 key, e.g. an out-of-range special id */
+    uint32_t id_value;
+};
+
+static int load_spec(const struct spec *s, struct llamad_tokenizer **t, char *err)
+{
+    struct llamad_gguf_writer *w = llamad_gguf_writer_new();
+    assert_non_null(w);
+    assert_int_equal(llamad_gguf_writer_add_str(w, "tokenizer.ggml.model", s->model), 0);
+    assert_int_equal(llamad_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", s->pieces, s->n),
+                     0);
+    if (s->scores)
+        assert_int_equal(llamad_gguf_writer_add_array(w, "tokenizer.ggml.scores",
+                                                      LLAMAD_GGUF_FLOAT32, s->scores, s->n_scores),
+                         0);
+    if (s->types)
+        assert_int_equal(llamad_gguf_writer_add_array(w, "tokenizer.ggml.token_type",
+                                                      LLAMAD_GGUF_INT32, s->types, s->n_types),
+                         0);
+    if (s->no_space_prefix)
+        assert_int_equal(llamad_gguf_writer_add_bool(w, "tokenizer.ggml.add_space_prefix", false),
+                         0);
+    if (s->id_key)
+        assert_int_equal(llamad_gguf_writer_add_u32(w, s->id_key, s->id_value), 0);
+    uint8_t *mem = NULL;
+    size_t size = 0;
+    assert_int_equal(llamad_gguf_writer_to_memory(w, &mem, &size, err, LLAMAD_ERR_MAX), 0);
+    llamad_gguf_writer_free(w);
+    struct llamad_gguf *g = NULL;
+    assert_int_equal(llamad_gguf_open_memory(mem, size, "vocab", &g, err, LLAMAD_ERR_MAX), 0);
+    *t = NULL;
+    int rc = llamad_tokenizer_load(g, t, err, LLAMAD_ERR_MAX);
+    llamad_gguf_close(g);
+    free(mem);
+    return rc;
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const toy_pieces[] = {"<unk>", "<s>", "</s>", "a", "b",  "c", "ab",
+                                         "abc",   "aa",  "bc",   "<", "s", ">", "<s"};
+static const float toy_scores[] = {0, 0, 0, 0, 0, 0, 10, 5, 1, 2, 0, 0, 0, 3};
+static const int32_t toy_types[] = {2, 3, 3, 1, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1};
+
+static const struct spec toy = {
+    .model = "llama",
+    .pieces = toy_pieces,
+    .n = N(toy_pieces),
+    .scores = toy_scores,
+    .n_scores = N(toy_scores),
+    .types = toy_types,
+    .n_types = N(toy_types),
+    .no_space_prefix = true,
+};
+
+static void test_merge_rules(void **state)
+{
+    (void)state;
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_tokenizer *t;
+    assert_int_equal(load_spec(&toy, &t, err), LLAMAD_OK);
+    assert_false(llamad_tokenizer_add_space_prefix(t));
+    /* "ab" scores highest but is unused: it is split back into a, b. */
+    assert_ids(t, "ab", false, (const int32_t[]){3, 4}, 2);
+    /* ab (10) beats bc (2), and abc is reached through it. */
+    assert_ids(t, "abc", false, (const int32_t[]){7}, 1);
+    /* Equal scores: the leftmost pair merges first. */
+    assert_ids(t, "aaa", false, (const int32_t[]){8, 3}, 2);
+    /* "<s" merges, "<s>" is a control piece and never forms. */
+    assert_ids(t, "<s>", false, (const int32_t[]){13, 12}, 2);
+    /* No byte tokens: a character without a piece is one <unk>. */
+    assert_ids(t, "d\xc3\xa9" "a", false, (const int32_t[]){0, 0, 3}, 3);
+    /* No space prefix: nothing dropped after BOS either. */
+    assert_ids(t, "", true, (const int32_t[]){1}, 1);
+    assert_detok(t, 1, (const int32_t[]){3, 0, 1, 2}, 4, "a");
+    llamad_tokenizer_free(t);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    const char *pieces[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "x", ""};
+    const struct spec s = {.model = "llama", .pieces = pieces, .n = N(pieces)};
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_tokenizer *t;
+    assert_int_equal(load_spec(&s, &t, err), LLAMAD_OK);
+    assert_int_equal(llamad_tokenizer_type(t), LLAMAD_VOCAB_SPM);
+    assert_int_equal(llamad_tokenizer_bos(t), 1);
+    assert_int_equal(llamad_tokenizer_eos(t), 2);
+    assert_int_equal(llamad_tokenizer_unk(t), 0);
+    assert_true(llamad_tokenizer_add_bos(t));
+    assert_true(llamad_tokenizer_add_space_prefix(t));
+    assert_true(llamad_tokenizer_is_eog(t, 2));
+    assert_false(llamad_tokenizer_is_eog(t, 1));
+    assert_int_equal(llamad_tokenizer_kind(t, 1), LLAMAD_TOKEN_NORMAL);
+    assert_string_equal(llamad_tokenizer_piece(t, 5), ""); /* kept, never looked up */
+    assert_int_equal(llamad_tokenizer_find(t, "", 0), -1);
+    assert_null(llamad_tokenizer_piece(t, 6));
+    assert_int_equal(llamad_tokenizer_kind(t, 6), 0);
+    assert_ids(t, "x", true, (const int32_t[]){1, 3, 4}, 3);
+    llamad_tokenizer_free(t);
+
+    /* 0xFFFFFFFF means "no such token". */
+    const struct spec no_eos = {.model = "llama",
+                                .pieces = pieces,
+                                .n = N(pieces),
+                                .id_key = "tokenizer.ggml.eos_token_id",
+                                .id_value = UINT32_MAX};
+    assert_int_equal(load_spec(&no_eos, &t, err), LLAMAD_OK);
+    assert_int_equal(llamad_tokenizer_eos(t), -1);
+    assert_false(llamad_tokenizer_is_eog(t, 2));
+    llamad_tokenizer_free(t);
+}
+
+static void assert_refused(const struct spec *s, int code, const char *needle)
+{
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_tokenizer *t = NULL;
+    assert_int_equal(load_spec(s, &t, err), code);
+    assert_null(t);
+    if (!strstr(err, needle))
+        fail_msg("message \"%s\" does not mention \"%s\"", err, needle);
+}
+
+static void test_refuses_gpt2(void **state)
+{
+    (void)state;
+    const char *pieces[] = {"a", "b", "ab"};
+    const struct spec s = {.model = "gpt2", .pieces = pieces, .n = N(pieces)};
+    assert_refused(&s, LLAMAD_EUNSUPPORTED, "gpt2");
+    const struct spec other = {.model = "mystery", .pieces = pieces, .n = N(pieces)};
+    assert_refused(&other, LLAMAD_EUNSUPPORTED, "mystery");
+}
+
+static void test_refuses_malformed(void **state)
+{
+    (void)state;
+    struct spec s = toy;
+    s.n_scores = s.n - 1;
+    assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.scores");
+
+    int32_t types[N(toy_types) + 1];
+    memcpy(types, toy_types, sizeof toy_types);
+    types[N(toy_types)] = LLAMAD_TOKEN_NORMAL;
+    s = toy;
+    s.types = types;
+    s.n_types = s.n + 1;
+    assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.token_type");
+
+    s.n_types = s.n;
+    types[4] = 7;
+    assert_refused(&s, LLAMAD_EFORMAT, "token 4");
+    types[4] = 0;
+    assert_refused(&s, LLAMAD_EFORMAT, "token 4");
+    types[4] = LLAMAD_TOKEN_BYTE; /* "b" is no <0xNN> */
+    assert_refused(&s, LLAMAD_EFORMAT, "token 4");
+
+    s = toy;
+    s.id_key = "tokenizer.ggml.bos_token_id";
+    s.id_value = (uint32_t)N(toy_pieces);
+    assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.bos_token_id");
+
+    s = toy;
+    s.n = s.n_scores = s.n_types = 0;
+    assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.tokens");
+
+    s = toy;
+    s.id_key = "tokenizer.ggml.unknown_token_id";
+    s.id_value = UINT32_MAX; /* neither <unk> nor byte tokens */
+    assert_refused(&s, LLAMAD_EUNSUPPORTED, "unknown token");
+}
+
+static void test_refuses_nul_in_piece(void **state)
+{
+    (void)state;
+    struct llamad_gguf_value items[2] = {
+        {.type = LLAMAD_GGUF_STRING, .str = {"<unk>", 5}},
+        {.type = LLAMAD_GGUF_STRING, .str = {"a\0b", 3}},
+    };
+    struct llamad_gguf_value arr = {.type = LLAMAD_GGUF_ARRAY};
+    arr.arr.elem_type = LLAMAD_GGUF_STRING;
+    arr.arr.count = 2;
+    arr.arr.items = items;
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_gguf_writer *w = llamad_gguf_writer_new();
+    assert_non_null(w);
+    assert_int_equal(llamad_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"), 0);
+    assert_int_equal(llamad_gguf_writer_add_value(w, "tokenizer.ggml.tokens", &arr), 0);
+    uint8_t *mem = NULL;
+    size_t size = 0;
+    assert_int_equal(llamad_gguf_writer_to_memory(w, &mem, &size, err, sizeof err), 0);
+    llamad_gguf_writer_free(w);
+    struct llamad_gguf *g = NULL;
+    assert_int_equal(llamad_gguf_open_memory(mem, size, "nul", &g, err, sizeof err), 0);
+    struct llamad_tokenizer *t = NULL;
+    assert_int_equal(llamad_tokenizer_load(g, &t, err, sizeof err), LLAMAD_EFORMAT);
+    assert_null(t);
+    assert_non_null(strstr(err, "NUL"));
+    llamad_gguf_close(g);
+    free(mem);
+}
+
+/* ---- UTF-8 validator ---- */
+
+static void test_utf8_valid_prefix(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t len, valid;
+    } cases[] = {
+        {"", 0, 0},
+        {"abc", 3, 3},
+        {"\x00" "a", 2, 2},
+        {"\xc2\x80", 2, 2},             /* U+0080 */
+        {"\xdf\xbf", 2, 2},             /* U+07FF */
+        {"\xe0\xa0\x80", 3, 3},         /* U+0800 */
+        {"\xed\x9f\xbf", 3, 3},         /* U+D7FF */
+        {"\xee\x80\x80", 3, 3},         /* U+E000 */
+        {"\xef\xbf\xbf", 3, 3},         /* U+FFFF */
+        {"\xf0\x90\x80\x80", 4, 4},     /* U+10000 */
+        {"\xf4\x8f\xbf\xbf", 4, 4},     /* U+10FFFF */
+        {"a\xc0\x80", 3, 1},            /* overlong */
+        {"\xc1\xbf", 2, 0},             /* overlong */
+        {"\xe0\x80\x80", 3, 0},         /* overlong */
+        {"\xe0\x9f\xbf", 3, 0},         /* overlong */
+        {"\xf0\x80\x80\x80", 4, 0},     /* overlong */
+        {"\xf0\x8f\xbf\xbf", 4, 0},     /* overlong */
+        {"ab\xed\xa0\x80", 5, 2},       /* surrogate U+D800 */
+        {"\xed\xbf\xbf", 3, 0},         /* surrogate U+DFFF */
+        {"\xf4\x90\x80\x80", 4, 0},     /* U+110000 */
+        {"\xf5\x80\x80\x80", 4, 0},
+        {"\xff", 1, 0},
+        {"\x80", 1, 0},                 /* lone continuation */
+        {"a\xc3", 2, 1},                /* truncated */
+        {"\xe2\x82", 2, 0},             /* truncated */
+        {"\xf0\x9f\x98", 3, 0},         /* truncated */
+        {"\xc3\xa9\xe2\x82\xac!", 6, 6},
+        {"\xc3\xa9\xe2\x82\xac!", 4, 2}, /* the length limits the scan */
+    };
+    for (size_t i = 0; i < N(cases); i++)
+        if (llamad_utf8_valid_prefix(cases[i].s, cases[i].len) != cases[i].valid)
+            fail_msg("case %zu: valid prefix %zu, want %zu", i,
+                     llamad_utf8_valid_prefix(cases[i].s, cases[i].len), cases[i].valid);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vocab_file_cases),
+        cmocka_unit_test(test_vocab_file_round_trip),
+        cmocka_unit_test(test_stories_prompt),
+        cmocka_unit_test(test_bos_prepended),
+        cmocka_unit_test(test_size_query),
+        cmocka_unit_test(test_special_strings_are_text),
+        cmocka_unit_test(test_byte_fallback_round_trip),
+        cmocka_unit_test(test_invalid_text_bytes),
+        cmocka_unit_test(test_long_text),
+        cmocka_unit_test(test_token_to_bytes),
+        cmocka_unit_test(test_detok_streams_whole_chars),
+        cmocka_unit_test(test_detok_invalid_bytes),
+        cmocka_unit_test(test_detok_releases_invalid_at_once),
+        cmocka_unit_test(test_detok_space_after_bos),
+        cmocka_unit_test(test_merge_rules),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_refuses_gpt2),
+        cmocka_unit_test(test_refuses_malformed),
+        cmocka_unit_test(test_refuses_nul_in_piece),
+        cmocka_unit_test(test_utf8_valid_prefix),
+    };
+    return cmocka_run_group_tests(tests, setup_vocabs, teardown_vocabs);
+}

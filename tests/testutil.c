@@ -1,0 +1,70 @@
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "llamad/error.h"
+#include "llamad/model.h"
+
+static char path_buf[4096];
+
+const char *test_data_path(const char *name)
+{
+    snprintf(path_buf, sizeof path_buf, "%s/%s", LLAMAD_TEST_DATA_DIR, name);
+    return path_buf;
+}
+
+const char *test_model_path(const char *name)
+{
+    snprintf(path_buf, sizeof path_buf, "%s/%s", LLAMAD_MODELS_DIR, name);
+    return path_buf;
+}
+
+const char *test_shared_path(const char *rel)
+{
+    const char *dir = getenv("LLAMAD_SHARED_DIR");
+    if (!dir)
+        dir = getenv("LLAMAD_SHARED_DIR_DEFAULT");
+    if (!dir)
+        return NULL;
+    snprintf(path_buf, sizeof path_buf, "%s/%s", dir, rel);
+    return access(path_buf, R_OK) == 0 ? path_buf : NULL;
+}
+
+struct llamad_model *test_load_bundled_model(void)
+{
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_model *m = NULL;
+    int rc = llamad_model_load(test_model_path("stories260K.gguf"), &m, err, sizeof err);
+    if (rc)
+        fail_msg("cannot load the bundled model: %s", err);
+    return m;
+}
+
+char *test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *data = NULL;
+    long n;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (data = malloc((size_t)n + 1)) != NULL) {
+        if (fread(data, 1, (size_t)n, f) == (size_t)n) {
+            data[n] = '\0';
+            *size = (size_t)n;
+        } else {
+            free(data);
+            data = NULL;
+        }
+    }
+    fclose(f);
+    return data;
+}
