@@ -13,14 +13,12 @@
 
 #include "llamad/error.h"
 #include "llamad/types.h"
+#include "gguf_common.h"
 
-#define MAX_NAME_LEN 65535    /* longest key or tensor name accepted (the spec's key limit) */
-#define MAX_ARRAY_DEPTH 8     /* arrays nested deeper are refused, so recursion stays shallow */
-#define ALIGNMENT_KEY "general.alignment"
 #define MIN_KV_BYTES 14       /* key length 8 + key >= 1 + value type 4 + value >= 1 */
 #define MIN_TENSOR_BYTES 33   /* name length 8 + name >= 1 + n_dims 4 + ne 8 + type 4 + offset 8 */
-#define ESC_SHOWN 48          /* bytes of a name shown in messages */
-#define ESC_BUF (ESC_SHOWN * 4 + 4)
+#define ESC_SHOWN LLAMAD_GGUF_ESC_SHOWN
+#define ESC_BUF LLAMAD_GGUF_ESC_BUF
 
 /* Bytes a value of each type takes in the file; 0 for STRING and ARRAY, whose size varies. */
 static const uint8_t type_size[LLAMAD_GGUF_TYPE_COUNT] = {
@@ -47,9 +45,12 @@ static const char *article(const char *word)
     return strchr("aeio", word[0]) ? "an" : "a";
 }
 
-/* Copies a key or name into buf in printable form: bytes outside printable ASCII,
- * quotes and backslashes become \xNN, and long names are cut short with "...". */
-static const char *escape(char buf[ESC_BUF], const void *s, uint64_t len)
+unsigned llamad_gguf_value_size(enum llamad_gguf_type t)
+{
+    return (unsigned)t < LLAMAD_GGUF_TYPE_COUNT ? type_size[t] : 0;
+}
+
+const char *llamad_gguf_escape(char buf[ESC_BUF], const void *s, uint64_t len)
 {
     const unsigned char *b = s;
     size_t o = 0;
@@ -73,16 +74,6 @@ static uint64_t le_load(const uint8_t *b, unsigned n)
     for (unsigned i = 0; i < n; i++)
         v |= (uint64_t)b[i] << (8 * i);
     return v;
-}
-
-static uint64_t align_up(uint64_t x, uint64_t a)
-{
-    return (x + a - 1) & ~(a - 1);
-}
-
-static bool valid_alignment(uint64_t a)
-{
-    return a != 0 && a <= UINT32_MAX && (a & (a - 1)) == 0;
 }
 
 static int str_cmp(const char *a, uint64_t alen, const char *b, uint64_t blen)
@@ -230,16 +221,16 @@ static int read_str(struct parser *p, struct llamad_gguf_str *s)
     return LLAMAD_OK;
 }
 
-/* A key or tensor name: a string of 1..MAX_NAME_LEN bytes. */
+/* A key or tensor name: a string of 1..LLAMAD_GGUF_MAX_NAME_LEN bytes. */
 static int read_name(struct parser *p, struct llamad_gguf_str *s)
 {
     uint64_t off = p->pos, len;
     int rc = read_u64(p, &len);
     if (rc)
         return rc;
-    if (len == 0 || len > MAX_NAME_LEN)
+    if (len == 0 || len > LLAMAD_GGUF_MAX_NAME_LEN)
         return bad(p, off, LLAMAD_EFORMAT, "name length %" PRIu64 " is invalid (must be 1..%d)",
-                   len, MAX_NAME_LEN);
+                   len, LLAMAD_GGUF_MAX_NAME_LEN);
     p->pos = off;
     return read_str(p, s);
 }
@@ -262,8 +253,8 @@ static uint64_t min_elem_bytes(enum llamad_gguf_type et)
 static int parse_array(struct parser *p, struct llamad_gguf_value *v, unsigned depth)
 {
     uint64_t off = p->pos;
-    if (depth >= MAX_ARRAY_DEPTH)
-        return bad(p, off, LLAMAD_EFORMAT, "arrays nested more than %d deep", MAX_ARRAY_DEPTH);
+    if (depth >= LLAMAD_GGUF_MAX_ARRAY_DEPTH)
+        return bad(p, off, LLAMAD_EFORMAT, "arrays nested more than %d deep", LLAMAD_GGUF_MAX_ARRAY_DEPTH);
     uint32_t et;
     uint64_t count;
     int rc = read_u32(p, &et);
@@ -346,7 +337,7 @@ static int parse_header(struct parser *p, struct llamad_gguf *g)
     if (memcmp(p->map, "GGUF", 4) != 0) {
         char m[ESC_BUF];
         return bad(p, 0, LLAMAD_EFORMAT, "bad magic '%s' (expected 'GGUF'): not a GGUF file",
-                   escape(m, p->map, 4));
+                   llamad_gguf_escape(m, p->map, 4));
     }
     p->pos = 4;
     rc = read_u32(p, &g->version);
@@ -388,7 +379,7 @@ static int parse_kv(struct parser *p, uint64_t i, struct llamad_gguf_kv *kv)
     int rc = read_name(p, &kv->key);
     if (rc)
         return rc;
-    escape(e, kv->key.data, kv->key.len);
+    llamad_gguf_escape(e, kv->key.data, kv->key.len);
     set_where(p, "key %" PRIu64 " ('%s') type", i, e);
     uint64_t off = p->pos;
     uint32_t type;
@@ -484,7 +475,7 @@ static int parse_metadata(struct parser *p, struct gguf_impl *impl)
     if (rc) {
         char e[ESC_BUF];
         set_where(p, "key %" PRIu64 " ('%s')",
-                  (uint64_t)((const struct llamad_gguf_kv *)b - g->kv), escape(e, b->data, b->len));
+                  (uint64_t)((const struct llamad_gguf_kv *)b - g->kv), llamad_gguf_escape(e, b->data, b->len));
         return bad(p, name_offset(p, b), LLAMAD_EFORMAT,
                    "duplicate key (first seen as key %" PRIu64 " at offset %" PRIu64 ")",
                    (uint64_t)((const struct llamad_gguf_kv *)a - g->kv), name_offset(p, a));
@@ -495,18 +486,18 @@ static int parse_metadata(struct parser *p, struct gguf_impl *impl)
 static int parse_alignment(struct parser *p, struct llamad_gguf *g)
 {
     g->alignment = LLAMAD_GGUF_DEFAULT_ALIGNMENT;
-    const struct llamad_gguf_kv *kv = llamad_gguf_find(g, ALIGNMENT_KEY);
+    const struct llamad_gguf_kv *kv = llamad_gguf_find(g, LLAMAD_GGUF_ALIGNMENT_KEY);
     if (!kv)
         return LLAMAD_OK;
-    set_where(p, "key %" PRIu64 " ('" ALIGNMENT_KEY "')", (uint64_t)(kv - g->kv));
+    set_where(p, "key %" PRIu64 " ('" LLAMAD_GGUF_ALIGNMENT_KEY "')", (uint64_t)(kv - g->kv));
     uint64_t off = name_offset(p, &kv->key);
     const char *tn = llamad_gguf_type_name(kv->value.type);
     if (kv->value.type != LLAMAD_GGUF_UINT32)
-        return bad(p, off, LLAMAD_EFORMAT, ALIGNMENT_KEY " is %s %s, expected a uint32",
+        return bad(p, off, LLAMAD_EFORMAT, LLAMAD_GGUF_ALIGNMENT_KEY " is %s %s, expected a uint32",
                    article(tn), tn);
-    if (!valid_alignment(kv->value.u64))
+    if (!llamad_gguf_valid_alignment(kv->value.u64))
         return bad(p, off, LLAMAD_EFORMAT,
-                   ALIGNMENT_KEY " is %" PRIu64 ", expected a non-zero power of two",
+                   LLAMAD_GGUF_ALIGNMENT_KEY " is %" PRIu64 ", expected a non-zero power of two",
                    kv->value.u64);
     g->alignment = kv->value.u64;
     return LLAMAD_OK;
@@ -549,7 +540,7 @@ static int parse_tensor_info(struct parser *p, const struct llamad_gguf *g, uint
     if (rc)
         return rc;
     char e[ESC_BUF];
-    set_where(p, "tensor %" PRIu64 " ('%s')", i, escape(e, t->name.data, t->name.len));
+    set_where(p, "tensor %" PRIu64 " ('%s')", i, llamad_gguf_escape(e, t->name.data, t->name.len));
     uint64_t n_elems = 0;
     rc = parse_dims(p, t, &n_elems);
     if (rc)
@@ -589,7 +580,7 @@ static uint64_t tensor_offset_field(const struct parser *p, const struct llamad_
  * inside the file. */
 static int place_tensors(struct parser *p, struct llamad_gguf *g)
 {
-    g->data_offset = align_up(p->pos, g->alignment);
+    g->data_offset = llamad_gguf_align_up(p->pos, g->alignment);
     /* A file without tensors may end right after its metadata, before any padding. */
     if (g->n_tensors == 0 && g->data_offset > p->size)
         g->data_offset = p->size;
@@ -598,7 +589,7 @@ static int place_tensors(struct parser *p, struct llamad_gguf *g)
         if (g->data_offset > p->size || t->offset > p->size - g->data_offset ||
             t->nbytes > p->size - g->data_offset - t->offset) {
             char e[ESC_BUF];
-            set_where(p, "tensor %" PRIu64 " ('%s')", i, escape(e, t->name.data, t->name.len));
+            set_where(p, "tensor %" PRIu64 " ('%s')", i, llamad_gguf_escape(e, t->name.data, t->name.len));
             return bad(p, tensor_offset_field(p, t), LLAMAD_EFORMAT,
                        "%" PRIu64 " bytes of data at data offset %" PRIu64 " (data section at %" PRIu64
                        ") run past the end of the file (%" PRIu64 " bytes)",
@@ -632,10 +623,10 @@ static int check_overlaps(struct parser *p, const struct llamad_gguf *g)
         if (a->offset + a->nbytes > b->offset) {
             char ea[ESC_BUF], eb[ESC_BUF];
             set_where(p, "tensor %" PRIu64 " ('%s')", (uint64_t)(b - g->tensors),
-                      escape(eb, b->name.data, b->name.len));
+                      llamad_gguf_escape(eb, b->name.data, b->name.len));
             rc = bad(p, tensor_offset_field(p, b), LLAMAD_EFORMAT,
                      "data overlaps tensor %" PRIu64 " ('%s')", (uint64_t)(a - g->tensors),
-                     escape(ea, a->name.data, a->name.len));
+                     llamad_gguf_escape(ea, a->name.data, a->name.len));
         }
     }
     free(by_off);
@@ -664,7 +655,7 @@ static int parse_tensors(struct parser *p, struct gguf_impl *impl)
         char e[ESC_BUF];
         set_where(p, "tensor %" PRIu64 " ('%s')",
                   (uint64_t)((const struct llamad_gguf_tensor *)b - g->tensors),
-                  escape(e, b->data, b->len));
+                  llamad_gguf_escape(e, b->data, b->len));
         return bad(p, name_offset(p, b), LLAMAD_EFORMAT,
                    "duplicate tensor name (first seen as tensor %" PRIu64 " at offset %" PRIu64 ")",
                    (uint64_t)((const struct llamad_gguf_tensor *)a - g->tensors), name_offset(p, a));
@@ -797,11 +788,11 @@ static int get_typed(const struct llamad_gguf *g, const char *key, bool (*accept
     const struct llamad_gguf_kv *kv = llamad_gguf_find(g, key);
     if (!kv)
         return llamad_fail(err, errsz, LLAMAD_ENOTFOUND, "metadata '%s' is missing",
-                           escape(e, key, strlen(key)));
+                           llamad_gguf_escape(e, key, strlen(key)));
     if (!accepts(kv->value.type)) {
         const char *tn = llamad_gguf_type_name(kv->value.type);
         return llamad_fail(err, errsz, LLAMAD_EFORMAT, "metadata '%s' is %s %s, expected %s",
-                           escape(e, key, strlen(key)), article(tn), tn, wanted);
+                           llamad_gguf_escape(e, key, strlen(key)), article(tn), tn, wanted);
     }
     *out = &kv->value;
     return LLAMAD_OK;
@@ -860,7 +851,7 @@ int llamad_gguf_get_int(const struct llamad_gguf *g, const char *key, int64_t mi
             snprintf(val, sizeof val, "%" PRId64, v->i64);
         return llamad_fail(err, errsz, LLAMAD_EFORMAT,
                            "metadata '%s' = %s is out of range [%" PRId64 ", %" PRId64 "]",
-                           escape(e, key, strlen(key)), val, min, max);
+                           llamad_gguf_escape(e, key, strlen(key)), val, min, max);
     }
     *out = is_unsigned_type(v->type) ? (int64_t)v->u64 : v->i64;
     return LLAMAD_OK;
@@ -907,630 +898,9 @@ int llamad_gguf_get_array(const struct llamad_gguf *g, const char *key, int elem
         char e[ESC_BUF];
         return llamad_fail(err, errsz, LLAMAD_EFORMAT,
                            "metadata '%s' is an array of %s, expected an array of %s",
-                           escape(e, key, strlen(key)), llamad_gguf_type_name(v->arr.elem_type),
+                           llamad_gguf_escape(e, key, strlen(key)), llamad_gguf_type_name(v->arr.elem_type),
                            llamad_gguf_type_name((enum llamad_gguf_type)elem_type));
     }
     *out = v;
     return LLAMAD_OK;
-}
-
-/* ---- Writer ---- */
-
-struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-};
-
-struct wtensor {
-    char *name;
-    uint32_t type, n_dims;
-    uint64_t ne[LLAMAD_GGUF_MAX_DIMS];
-    uint64_t nbytes;
-    uint64_t offset; /* in the data section; set when the file is laid out */
-    uint8_t *data;   /* owned copy, or NULL for a lazy tensor */
-    llamad_gguf_fill_fn fill;
-    void *ctx;
-};
-
-struct llamad_gguf_writer {
-    uint32_t version;
-    uint32_t alignment;
-    bool alignment_key; /* general.alignment was added as a key */
-    struct wbuf meta;   /* the serialised key/value pairs, in order */
-    char **keys;
-    size_t n_kv, keys_cap;
-    struct wtensor *tensors;
-    size_t n_tensors, tensors_cap;
-};
-
-static int wb_put(struct wbuf *b, const void *data, size_t n)
-{
-    if (n > SIZE_MAX - b->len)
-        return LLAMAD_ENOMEM;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;
-        uint8_t *q = realloc(b->p, cap);
-        if (!q)
-            return LLAMAD_ENOMEM;
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
-    return LLAMAD_OK;
-}
-
-static int wb_le(struct wbuf *b, uint64_t v, unsigned n)
-{
-    uint8_t t[8];
-    for (unsigned i = 0; i < n; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    return wb_put(b, t, n);
-}
-
-static int wb_str(struct wbuf *b, const char *s, uint64_t len)
-{
-    if (len > SIZE_MAX || (len > 0 && !s))
-        return LLAMAD_EINVAL;
-    int rc = wb_le(b, len, 8);
-    return rc ? rc : wb_put(b, s, (size_t)len);
-}
-
-/* Grows an array of elem-sized items so that one more fits. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return LLAMAD_OK;
-    size_t c = *cap ? *cap * 2 : 16;
-    if (c > SIZE_MAX / elem)
-        return LLAMAD_ENOMEM;
-    void *q = realloc(*arr, c * elem);
-    if (!q)
-        return LLAMAD_ENOMEM;
-    *arr = q;
-    *cap = c;
-    return LLAMAD_OK;
-}
-
-struct llamad_gguf_writer *llamad_gguf_writer_new(void)
-{
-    struct llamad_gguf_writer *w = calloc(1, sizeof *w);
-    if (w) {
-        w->version = 3;
-        w->alignment = LLAMAD_GGUF_DEFAULT_ALIGNMENT;
-    }
-    return w;
-}
-
-void llamad_gguf_writer_free(struct llamad_gguf_writer *w)
-{
-    if (!w)
-        return;
-    for (size_t i = 0; i < w->n_kv; i++)
-        free(w->keys[i]);
-    free(w->keys);
-    for (size_t i = 0; i < w->n_tensors; i++) {
-        free(w->tensors[i].name);
-        free(w->tensors[i].data);
-    }
-    free(w->tensors);
-    free(w->meta.p);
-    free(w);
-}
-
-int llamad_gguf_writer_set_version(struct llamad_gguf_writer *w, uint32_t version)
-{
-    if (version != 2 && version != 3)
-        return LLAMAD_EINVAL;
-    w->version = version;
-    return LLAMAD_OK;
-}
-
-int llamad_gguf_writer_set_alignment(struct llamad_gguf_writer *w, uint32_t alignment)
-{
-    if (!valid_alignment(alignment))
-        return LLAMAD_EINVAL;
-    /* An explicit general.alignment key already fixed the layout. */
-    if (w->alignment_key && alignment != w->alignment)
-        return LLAMAD_EINVAL;
-    w->alignment = alignment;
-    return LLAMAD_OK;
-}
-
-/* Appends a fixed-size value, refusing one the type cannot hold. */
-static int put_scalar(struct wbuf *b, enum llamad_gguf_type type, const struct llamad_gguf_value *v)
-{
-    unsigned n = type_size[type];
-    switch (type) {
-    case LLAMAD_GGUF_UINT8:
-    case LLAMAD_GGUF_UINT16:
-    case LLAMAD_GGUF_UINT32:
-    case LLAMAD_GGUF_UINT64:
-        if (n < 8 && (v->u64 >> (8 * n)) != 0)
-            return LLAMAD_EINVAL;
-        return wb_le(b, v->u64, n);
-    case LLAMAD_GGUF_INT8:
-    case LLAMAD_GGUF_INT16:
-    case LLAMAD_GGUF_INT32:
-    case LLAMAD_GGUF_INT64:
-        if (n < 8 && (v->i64 < -(INT64_C(1) << (8 * n - 1)) || v->i64 >= (INT64_C(1) << (8 * n - 1))))
-            return LLAMAD_EINVAL;
-        return wb_le(b, (uint64_t)v->i64, n);
-    case LLAMAD_GGUF_FLOAT32: {
-        float f = (float)v->f64;
-        uint32_t u;
-        memcpy(&u, &f, sizeof u);
-        return wb_le(b, u, 4);
-    }
-    case LLAMAD_GGUF_FLOAT64: {
-        uint64_t u;
-        memcpy(&u, &v->f64, sizeof u);
-        return wb_le(b, u, 8);
-    }
-    case LLAMAD_GGUF_BOOL: return wb_le(b, v->b ? 1 : 0, 1);
-    default: return LLAMAD_EINVAL;
-    }
-}
-
-static int put_payload(struct wbuf *b, const struct llamad_gguf_value *v, unsigned depth);
-
-/* An array's element type, count and elements; depth counts the arrays around it. */
-static int put_array(struct wbuf *b, const struct llamad_gguf_value *v, unsigned depth)
-{
-    enum llamad_gguf_type et = v->arr.elem_type;
-    uint64_t count = v->arr.count;
-    if (depth >= MAX_ARRAY_DEPTH || (unsigned)et >= LLAMAD_GGUF_TYPE_COUNT)
-        return LLAMAD_EINVAL;
-    int rc = wb_le(b, et, 4);
-    if (!rc)
-        rc = wb_le(b, count, 8);
-    if (rc)
-        return rc;
-    if (type_size[et] != 0) {
-        if (count > SIZE_MAX / type_size[et] || (count > 0 && !v->arr.raw))
-            return LLAMAD_EINVAL;
-        for (uint64_t i = 0; et == LLAMAD_GGUF_BOOL && i < count; i++)
-            if (v->arr.raw[i] > 1)
-                return LLAMAD_EINVAL;
-        return wb_put(b, v->arr.raw, (size_t)(count * type_size[et]));
-    }
-    if (count > 0 && !v->arr.items)
-        return LLAMAD_EINVAL;
-    for (uint64_t i = 0; i < count && !rc; i++) {
-        if (v->arr.items[i].type != et)
-            return LLAMAD_EINVAL;
-        rc = put_payload(b, &v->arr.items[i], depth + 1);
-    }
-    return rc;
-}
-
-/* A value without its type tag, as array elements are stored. */
-static int put_payload(struct wbuf *b, const struct llamad_gguf_value *v, unsigned depth)
-{
-    if (v->type == LLAMAD_GGUF_STRING)
-        return wb_str(b, v->str.data, v->str.len);
-    if (v->type == LLAMAD_GGUF_ARRAY)
-        return put_array(b, v, depth);
-    if ((unsigned)v->type >= LLAMAD_GGUF_TYPE_COUNT)
-        return LLAMAD_EINVAL;
-    return put_scalar(b, v->type, v);
-}
-
-static bool has_key(const struct llamad_gguf_writer *w, const char *key)
-{
-    for (size_t i = 0; i < w->n_kv; i++)
-        if (strcmp(w->keys[i], key) == 0)
-            return true;
-    return false;
-}
-
-/* Serialises one key/value pair; on failure the writer is left as it was. */
-static int add_kv(struct llamad_gguf_writer *w, const char *key, const struct llamad_gguf_value *v)
-{
-    if (!key || !v)
-        return LLAMAD_EINVAL;
-    size_t klen = strlen(key);
-    if (klen == 0 || klen > MAX_NAME_LEN || has_key(w, key))
-        return LLAMAD_EINVAL;
-    /* The key decides the layout, so it must be one a reader accepts and agree with
-     * an alignment already set. */
-    bool is_align = strcmp(key, ALIGNMENT_KEY) == 0;
-    if (is_align && (v->type != LLAMAD_GGUF_UINT32 || !valid_alignment(v->u64) ||
-                     (w->alignment != LLAMAD_GGUF_DEFAULT_ALIGNMENT && v->u64 != w->alignment)))
-        return LLAMAD_EINVAL;
-    int rc = grow((void **)&w->keys, &w->keys_cap, w->n_kv, sizeof *w->keys);
-    if (rc)
-        return rc;
-    char *copy = strdup(key);
-    if (!copy)
-        return LLAMAD_ENOMEM;
-    size_t start = w->meta.len;
-    rc = wb_str(&w->meta, key, klen);
-    if (!rc)
-        rc = wb_le(&w->meta, (uint32_t)v->type, 4);
-    if (!rc)
-        rc = put_payload(&w->meta, v, 0);
-    if (rc) {
-        w->meta.len = start;
-        free(copy);
-        return rc;
-    }
-    w->keys[w->n_kv++] = copy;
-    if (is_align) {
-        w->alignment = (uint32_t)v->u64;
-        w->alignment_key = true;
-    }
-    return LLAMAD_OK;
-}
-
-int llamad_gguf_writer_add_u32(struct llamad_gguf_writer *w, const char *key, uint32_t v)
-{
-    struct llamad_gguf_value val = {.type = LLAMAD_GGUF_UINT32, .u64 = v};
-    return add_kv(w, key, &val);
-}
-
-int llamad_gguf_writer_add_i32(struct llamad_gguf_writer *w, const char *key, int32_t v)
-{
-    struct llamad_gguf_value val = {.type = LLAMAD_GGUF_INT32, .i64 = v};
-    return add_kv(w, key, &val);
-}
-
-int llamad_gguf_writer_add_u64(struct llamad_gguf_writer *w, const char *key, uint64_t v)
-{
-    struct llamad_gguf_value val = {.type = LLAMAD_GGUF_UINT64, .u64 = v};
-    return add_kv(w, key, &val);
-}
-
-int llamad_gguf_writer_add_f32(struct llamad_gguf_writer *w, const char *key, float v)
-{
-    struct llamad_gguf_value val = {.type = LLAMAD_GGUF_FLOAT32, .f64 = v};
-    return add_kv(w, key, &val);
-}
-
-int llamad_gguf_writer_add_bool(struct llamad_gguf_writer *w, const char *key, bool v)
-{
-    struct llamad_gguf_value val = {.type = LLAMAD_GGUF_BOOL, .b = v};
-    return add_kv(w, key, &val);
-}
-
-int llamad_gguf_writer_add_str(struct llamad_gguf_writer *w, const char *key, const char *v)
-{
-    if (!v)
-        return LLAMAD_EINVAL;
-    struct llamad_gguf_value val = {.type = LLAMAD_GGUF_STRING, .str = {v, strlen(v)}};
-    return add_kv(w, key, &val);
-}
-
-int llamad_gguf_writer_add_array(struct llamad_gguf_writer *w, const char *key,
-                                 enum llamad_gguf_type elem_type, const void *elems, uint64_t count)
-{
-    if ((unsigned)elem_type >= LLAMAD_GGUF_TYPE_COUNT || type_size[elem_type] == 0)
-        return LLAMAD_EINVAL;
-    struct llamad_gguf_value val = {.type = LLAMAD_GGUF_ARRAY};
-    val.arr.elem_type = elem_type;
-    val.arr.count = count;
-    val.arr.raw = elems;
-    return add_kv(w, key, &val);
-}
-
-int llamad_gguf_writer_add_str_array(struct llamad_gguf_writer *w, const char *key,
-                                     const char *const *strs, uint64_t count)
-{
-    if (count > SIZE_MAX / sizeof(struct llamad_gguf_value) || (count > 0 && !strs))
-        return LLAMAD_EINVAL;
-    struct llamad_gguf_value *items = NULL;
-    if (count > 0) {
-        items = calloc((size_t)count, sizeof *items);
-        if (!items)
-            return LLAMAD_ENOMEM;
-    }
-    for (uint64_t i = 0; i < count; i++) {
-        if (!strs[i]) {
-            free(items);
-            return LLAMAD_EINVAL;
-        }
-        items[i].type = LLAMAD_GGUF_STRING;
-        items[i].str = (struct llamad_gguf_str){strs[i], strlen(strs[i])};
-    }
-    struct llamad_gguf_value val = {.type = LLAMAD_GGUF_ARRAY};
-    val.arr.elem_type = LLAMAD_GGUF_STRING;
-    val.arr.count = count;
-    val.arr.items = items;
-    int rc = add_kv(w, key, &val);
-    free(items);
-    return rc;
-}
-
-int llamad_gguf_writer_add_value(struct llamad_gguf_writer *w, const char *key,
-                                 const struct llamad_gguf_value *v)
-{
-    return add_kv(w, key, v);
-}
-
-/* Checks a tensor's name, shape and type and fills t's shape and size (not its name
- * or data). */
-static int check_tensor(const struct llamad_gguf_writer *w, const char *name, uint32_t type,
-                        uint32_t n_dims, const uint64_t *ne, struct wtensor *t)
-{
-    if (!name || !ne || n_dims == 0 || n_dims > LLAMAD_GGUF_MAX_DIMS)
-        return LLAMAD_EINVAL;
-    size_t len = strlen(name);
-    if (len == 0 || len > MAX_NAME_LEN)
-        return LLAMAD_EINVAL;
-    for (size_t i = 0; i < w->n_tensors; i++)
-        if (strcmp(w->tensors[i].name, name) == 0)
-            return LLAMAD_EINVAL;
-    const struct llamad_type_info *ti = llamad_type_info(type);
-    if (!ti || ne[0] % ti->block_elems != 0)
-        return LLAMAD_EINVAL;
-    uint64_t n_elems = 1;
-    *t = (struct wtensor){.type = type, .n_dims = n_dims, .ne = {1, 1, 1, 1}};
-    for (uint32_t d = 0; d < n_dims; d++) {
-        if (ne[d] == 0 || ne[d] > INT64_MAX / n_elems)
-            return LLAMAD_EINVAL;
-        n_elems *= ne[d];
-        t->ne[d] = ne[d];
-    }
-    if (!llamad_type_bytes(type, n_elems, &t->nbytes) || t->nbytes > SIZE_MAX)
-        return LLAMAD_EINVAL;
-    return LLAMAD_OK;
-}
-
-/* Appends t under a copy of name; on failure the caller still owns t->data. */
-static int append_tensor(struct llamad_gguf_writer *w, const char *name, struct wtensor *t)
-{
-    int rc = grow((void **)&w->tensors, &w->tensors_cap, w->n_tensors, sizeof *w->tensors);
-    if (rc)
-        return rc;
-    t->name = strdup(name);
-    if (!t->name)
-        return LLAMAD_ENOMEM;
-    w->tensors[w->n_tensors++] = *t;
-    return LLAMAD_OK;
-}
-
-int llamad_gguf_writer_add_tensor(struct llamad_gguf_writer *w, const char *name, uint32_t type,
-                                  uint32_t n_dims, const uint64_t *ne, const void *data)
-{
-    struct wtensor t;
-    int rc = check_tensor(w, name, type, n_dims, ne, &t);
-    if (rc)
-        return rc;
-    if (!data)
-        return LLAMAD_EINVAL;
-    t.data = malloc((size_t)t.nbytes);
-    if (!t.data)
-        return LLAMAD_ENOMEM;
-    memcpy(t.data, data, (size_t)t.nbytes);
-    rc = append_tensor(w, name, &t);
-    if (rc)
-        free(t.data);
-    return rc;
-}
-
-int llamad_gguf_writer_add_tensor_lazy(struct llamad_gguf_writer *w, const char *name,
-                                       uint32_t type, uint32_t n_dims, const uint64_t *ne,
-                                       llamad_gguf_fill_fn fill, void *ctx)
-{
-    struct wtensor t;
-    int rc = check_tensor(w, name, type, n_dims, ne, &t);
-    if (rc)
-        return rc;
-    if (!fill)
-        return LLAMAD_EINVAL;
-    t.fill = fill;
-    t.ctx = ctx;
-    return append_tensor(w, name, &t);
-}
-
-/* Lays the tensors out (each at an aligned offset, each padded to the alignment as
- * ggml's writer does) and serialises everything before the data section into head.
- * The data section starts at *data_start; the file is *total bytes. */
-static int build_head(struct llamad_gguf_writer *w, struct wbuf *head, uint64_t *data_start,
-                      uint64_t *total, char *err, size_t errsz)
-{
-    uint64_t a = w->alignment, off = 0;
-    for (size_t i = 0; i < w->n_tensors; i++) {
-        struct wtensor *t = &w->tensors[i];
-        t->offset = off;
-        if (off > UINT64_MAX - a || t->nbytes > UINT64_MAX - a - off)
-            return llamad_fail(err, errsz, LLAMAD_ERANGE, "GGUF writer: tensor data too large");
-        off = align_up(off + t->nbytes, a);
-    }
-    bool auto_align = !w->alignment_key && a != LLAMAD_GGUF_DEFAULT_ALIGNMENT;
-    int rc = wb_put(head, "GGUF", 4);
-    if (!rc)
-        rc = wb_le(head, w->version, 4);
-    if (!rc)
-        rc = wb_le(head, w->n_tensors, 8);
-    if (!rc)
-        rc = wb_le(head, w->n_kv + auto_align, 8);
-    if (!rc)
-        rc = wb_put(head, w->meta.p, w->meta.len);
-    if (!rc && auto_align) {
-        rc = wb_str(head, ALIGNMENT_KEY, strlen(ALIGNMENT_KEY));
-        if (!rc)
-            rc = wb_le(head, LLAMAD_GGUF_UINT32, 4);
-        if (!rc)
-            rc = wb_le(head, a, 4);
-    }
-    for (size_t i = 0; i < w->n_tensors && !rc; i++) {
-        const struct wtensor *t = &w->tensors[i];
-        rc = wb_str(head, t->name, strlen(t->name));
-        if (!rc)
-            rc = wb_le(head, t->n_dims, 4);
-        for (uint32_t d = 0; d < t->n_dims && !rc; d++)
-            rc = wb_le(head, t->ne[d], 8);
-        if (!rc)
-            rc = wb_le(head, t->type, 4);
-        if (!rc)
-            rc = wb_le(head, t->offset, 8);
-    }
-    if (rc)
-        return llamad_fail(err, errsz, rc, "GGUF writer: out of memory for the header");
-    /* Without tensors there is no data section to align (as in vocab-only files). */
-    *data_start = w->n_tensors ? align_up(head->len, a) : head->len;
-    if (off > UINT64_MAX - *data_start)
-        return llamad_fail(err, errsz, LLAMAD_ERANGE, "GGUF writer: file too large");
-    *total = *data_start + off;
-    return LLAMAD_OK;
-}
-
-/* Where the bytes go: a file descriptor, or a memory buffer when fd < 0. */
-struct sink {
-    int fd;
-    uint8_t *mem;
-    uint64_t pos;
-    const char *path;
-    char *err;
-    size_t errsz;
-};
-
-static int sink_write(struct sink *s, const void *data, uint64_t n)
-{
-    if (s->fd < 0) {
-        memcpy(s->mem + s->pos, data, (size_t)n);
-        s->pos += n;
-        return LLAMAD_OK;
-    }
-    const uint8_t *b = data;
-    while (n > 0) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-        ssize_t k = write(s->fd, b, chunk);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return llamad_fail(s->err, s->errsz, LLAMAD_EIO, "%s: write failed: %s", s->path,
-                               k < 0 ? strerror(errno) : "no progress");
-        b += k;
-        n -= (uint64_t)k;
-        s->pos += (uint64_t)k;
-    }
-    return LLAMAD_OK;
-}
-
-static int sink_zeros(struct sink *s, uint64_t n)
-{
-    static const uint8_t zeros[4096];
-    while (n > 0) {
-        uint64_t k = n < sizeof zeros ? n : sizeof zeros;
-        int rc = sink_write(s, zeros, k);
-        if (rc)
-            return rc;
-        n -= k;
-    }
-    return LLAMAD_OK;
-}
-
-/* Produces a lazy tensor's bytes in a scratch buffer and writes them out. */
-static int write_lazy(struct sink *s, const struct wtensor *t)
-{
-    char e[ESC_BUF];
-    void *scratch = malloc((size_t)t->nbytes);
-    if (!scratch)
-        return llamad_fail(s->err, s->errsz, LLAMAD_ENOMEM,
-                           "%s: out of memory for tensor '%s' (%" PRIu64 " bytes)", s->path,
-                           escape(e, t->name, strlen(t->name)), t->nbytes);
-    int rc = t->fill(t->ctx, scratch, t->nbytes);
-    if (rc) {
-        free(scratch);
-        /* The callback reports a negative LLAMAD_E* code; anything else counts as I/O. */
-        return llamad_fail(s->err, s->errsz, rc < 0 ? rc : LLAMAD_EIO,
-                           "%s: producing the data of tensor '%s' failed (%d)", s->path,
-                           escape(e, t->name, strlen(t->name)), rc);
-    }
-    rc = sink_write(s, scratch, t->nbytes);
-    free(scratch);
-    return rc;
-}
-
-/* Writes the head, then each tensor's data in turn with zero padding. */
-static int emit(const struct llamad_gguf_writer *w, const struct wbuf *head, uint64_t data_start,
-                struct sink *s)
-{
-    int rc = sink_write(s, head->p, head->len);
-    if (!rc)
-        rc = sink_zeros(s, data_start - head->len);
-    for (size_t i = 0; i < w->n_tensors && !rc; i++) {
-        const struct wtensor *t = &w->tensors[i];
-        rc = t->data ? sink_write(s, t->data, t->nbytes) : write_lazy(s, t);
-        if (!rc)
-            rc = sink_zeros(s, align_up(t->nbytes, w->alignment) - t->nbytes);
-    }
-    return rc;
-}
-
-int llamad_gguf_writer_to_memory(struct llamad_gguf_writer *w, uint8_t **out, size_t *size,
-                                 char *err, size_t errsz)
-{
-    *out = NULL;
-    *size = 0;
-    struct wbuf head = {0};
-    uint64_t data_start, total;
-    int rc = build_head(w, &head, &data_start, &total, err, errsz);
-    if (!rc && total > SIZE_MAX)
-        rc = llamad_fail(err, errsz, LLAMAD_ERANGE, "GGUF writer: file too large for memory");
-    struct sink s = {.fd = -1, .path = "<memory>", .err = err, .errsz = errsz};
-    if (!rc) {
-        s.mem = malloc((size_t)total);
-        if (!s.mem)
-            rc = llamad_fail(err, errsz, LLAMAD_ENOMEM, "GGUF writer: out of memory for %" PRIu64
-                             " bytes", total);
-    }
-    if (!rc)
-        rc = emit(w, &head, data_start, &s);
-    free(head.p);
-    if (rc) {
-        free(s.mem);
-        return rc;
-    }
-    *out = s.mem;
-    *size = (size_t)total;
-    return LLAMAD_OK;
-}
-
-int llamad_gguf_writer_write_file(struct llamad_gguf_writer *w, const char *path, char *err,
-                                  size_t errsz)
-{
-    struct wbuf head = {0};
-    uint64_t data_start, total;
-    int rc = build_head(w, &head, &data_start, &total, err, errsz);
-    if (rc)
-        return rc;
-    static const char suffix[] = ".tmp.XXXXXX";
-    char *tmp = malloc(strlen(path) + sizeof suffix);
-    if (!tmp) {
-        free(head.p);
-        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "%s: out of memory", path);
-    }
-    strcpy(tmp, path);
-    strcat(tmp, suffix);
-    /* The file appears under its name only once complete, so a reader never sees half of it. */
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = llamad_fail(err, errsz, LLAMAD_EIO, "%s: cannot create a temporary file: %s", path,
-                         strerror(errno));
-        free(tmp);
-        free(head.p);
-        return rc;
-    }
-    struct sink s = {.fd = fd, .path = path, .err = err, .errsz = errsz};
-    if (fchmod(fd, 0644) != 0)
-        rc = llamad_fail(err, errsz, LLAMAD_EIO, "%s: chmod failed: %s", path, strerror(errno));
-    if (!rc)
-        rc = emit(w, &head, data_start, &s);
-    if (!rc && fsync(fd) != 0)
-        rc = llamad_fail(err, errsz, LLAMAD_EIO, "%s: fsync failed: %s", path, strerror(errno));
-    if (close(fd) != 0 && !rc)
-        rc = llamad_fail(err, errsz, LLAMAD_EIO, "%s: close failed: %s", path, strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
-        rc = llamad_fail(err, errsz, LLAMAD_EIO, "%s: rename failed: %s", path, strerror(errno));
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    free(head.p);
-    return rc;
 }
