@@ -1,0 +1,337 @@
+/* llamad: the daemon's lifecycle. Configuration, then the listening socket (so
+ * /health answers 503 while loading), then the model on the thread pool, then
+ * the engine; signals: SIGTERM drains, SIGINT stops, SIGHUP re-reads the log
+ * level. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llamad/error.h"
+#include "llamad/log.h"
+#include "llamad/paths.h"
+#include "sdnotify.h"
+#include "server.h"
+
+struct daemon_state {
+    struct server srv;
+    struct llamad_config cfg;
+    char model_path[PATH_MAX];
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t watchdog;
+    uv_work_t load;
+    struct llamad_model *loaded;
+    char load_err[LLAMAD_ERR_MAX];
+};
+
+/* ---- Engine -> loop ---- */
+
+/* On the batcher thread: queue the outbox for the loop and wake it. */
+static void on_engine_notify(void *ctx, struct llamad_outbox *o)
+{
+    struct server *s = ctx;
+    pthread_mutex_lock(&s->ready_mutex);
+    if (!o->ready_linked) {
+        o->ready_linked = true;
+        llamad_outbox_retain(o);
+        o->ready_next = s->ready;
+        s->ready = o;
+    }
+    pthread_mutex_unlock(&s->ready_mutex);
+    uv_async_send(&s->wake);
+}
+
+static void drain_ready(struct server *s)
+{
+    pthread_mutex_lock(&s->ready_mutex);
+    struct llamad_outbox *list = s->ready;
+    s->ready = NULL;
+    for (struct llamad_outbox *o = list; o; o = o->ready_next)
+        o->ready_linked = false;
+    pthread_mutex_unlock(&s->ready_mutex);
+    while (list) {
+        struct llamad_outbox *o = list;
+        list = o->ready_next;
+        if (o->owner)
+            handle_engine_events(o->owner);
+        llamad_outbox_release(o);
+    }
+    server_run_mhd(s);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    drain_ready(a->data);
+}
+
+/* ---- Stopping ---- */
+
+static bool has_generation_requests(const struct server *s)
+{
+    for (const struct request *r = s->requests; r; r = r->next)
+        if (r->outbox || r->work_pending)
+            return true;
+    return false;
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Ends the daemon: the engine stops (what still runs ends as cancelled), every
+ * suspended connection is resumed and finished, then MHD stops. */
+static void shut_down(struct daemon_state *d)
+{
+    struct server *s = &d->srv;
+    if (s->state == SERVER_STOPPING)
+        return;
+    s->state = SERVER_STOPPING;
+    llamad_info("stopping");
+    if (s->engine) {
+        llamad_engine_stop(s->engine);
+        drain_ready(s);
+    }
+    for (struct request *r = s->requests; r; r = r->next)
+        if (r->suspended) {
+            if (!r->pending && !r->streaming)
+                r->client_gone = true;
+            request_resume(r);
+        }
+    for (int i = 0; i < 8 && s->requests; i++)
+        server_run_mhd(s); /* let resumed connections write what they have */
+    if (s->mhd) {
+        uv_poll_stop(&s->mhd_poll);
+        MHD_stop_daemon(s->mhd);
+        s->mhd = NULL;
+        s->engine = NULL;
+    }
+    uv_walk(s->loop, close_handle, NULL);
+}
+
+static void cancel_all(struct server *s)
+{
+    for (struct request *r = s->requests; r; r = r->next)
+        if (r->outbox && !r->finished)
+            llamad_engine_cancel(s->engine, r->outbox);
+}
+
+static void start_drain(struct daemon_state *d, double timeout)
+{
+    struct server *s = &d->srv;
+    if (s->state == SERVER_DRAINING || s->state == SERVER_STOPPING) {
+        s->drain_deadline = server_now(); /* a second signal: stop now */
+        return;
+    }
+    llamad_info("draining: no new requests; running ones get %.0f s to finish", timeout);
+    sd_notify_state("STOPPING=1");
+    server_close_listener(s);
+    s->state = s->engine ? SERVER_DRAINING : SERVER_STOPPING;
+    s->drain_deadline = server_now() + timeout;
+    if (!s->engine) { /* still loading: nothing to finish */
+        s->state = SERVER_DRAINING;
+        shut_down(d);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct daemon_state *d = t->data;
+    struct server *s = &d->srv;
+    double now = server_now();
+    handle_tick(s, now);
+    if (s->state == SERVER_DRAINING) {
+        if (!has_generation_requests(s))
+            shut_down(d);
+        else if (now >= s->drain_deadline) {
+            cancel_all(s); /* streams end with an error event and [DONE] */
+            if (now >= s->drain_deadline + 5.0)
+                shut_down(d);
+        }
+    }
+    server_run_mhd(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon_state *d = h->data;
+    if (signum == SIGHUP) {
+        char err[LLAMAD_ERR_MAX];
+        if (llamad_config_reload_log_level(&d->cfg, err, sizeof err) == 0) {
+            llamad_log_set_level(d->cfg.log_level);
+            llamad_info("log level is now %s", llamad_log_level_name(d->cfg.log_level));
+        } else {
+            llamad_warn("SIGHUP: %s", err);
+        }
+        return;
+    }
+    start_drain(d, signum == SIGTERM ? d->cfg.drain_timeout : 0.0);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    sd_notify_state("WATCHDOG=1");
+}
+
+/* ---- Loading ---- */
+
+static void load_model(uv_work_t *w)
+{
+    struct daemon_state *d = w->data;
+    if (llamad_model_load(d->model_path, &d->loaded, d->load_err, sizeof d->load_err) != 0)
+        d->loaded = NULL;
+}
+
+static void choose_chat_template(struct daemon_state *d)
+{
+    struct server *s = &d->srv;
+    struct llamad_gguf_str jinja;
+    s->chat_template = LLAMAD_CHAT_PLAIN;
+    if (d->cfg.chat_template) {
+        llamad_chat_from_name(d->cfg.chat_template, &s->chat_template);
+    } else if (llamad_gguf_get_str(s->model->gguf, "tokenizer.chat_template", &jinja, NULL, 0) ==
+               0) {
+        if (llamad_chat_detect(jinja.data, (size_t)jinja.len, &s->chat_template) != 0)
+            llamad_warn("the model's chat template is not one llamad recognises; chat uses the "
+                        "plain template (set chat_template in the conf to choose one)");
+    }
+    llamad_info("chat template: %s", llamad_chat_name(s->chat_template));
+}
+
+static int start_engine(struct daemon_state *d, char *err, size_t errsz)
+{
+    struct server *s = &d->srv;
+    const struct llamad_hparams *hp = &s->model->hp;
+    if (d->cfg.ctx_size == 0)
+        d->cfg.ctx_size = hp->n_ctx_train;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    struct llamad_engine_params p = {
+        .n_threads = d->cfg.threads > 0 ? d->cfg.threads : (cores > 0 ? (int32_t)cores : 1),
+        .n_ctx = d->cfg.ctx_size,
+        .max_active = d->cfg.parallel,
+        .max_queued = d->cfg.queue_length,
+        .step_tokens = 512 > d->cfg.parallel ? 512 : d->cfg.parallel,
+    };
+    llamad_info("model %s: %d layers, width %d, %d heads (%d KV), vocabulary %d, %.1f MB; "
+                "context %d, %d threads, %d parallel sequences",
+                s->model_id, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_vocab,
+                (double)s->model->weight_bytes / 1e6, p.n_ctx, p.n_threads, p.max_active);
+    return llamad_engine_start(s->model, &p, on_engine_notify, s, &s->engine, err, errsz);
+}
+
+static void model_loaded(uv_work_t *w, int status)
+{
+    (void)status;
+    struct daemon_state *d = w->data;
+    struct server *s = &d->srv;
+    char err[LLAMAD_ERR_MAX] = "";
+    if (!d->loaded) {
+        llamad_error("cannot load the model: %s", d->load_err);
+        s->exit_status = 1;
+        shut_down(d);
+        return;
+    }
+    s->model = d->loaded;
+    if (s->state != SERVER_LOADING) /* a signal came while loading */
+        return;
+    const char *slash = strrchr(d->model_path, '/');
+    s->model_id = strdup(d->cfg.model_alias ? d->cfg.model_alias : slash ? slash + 1 : d->model_path);
+    s->created = (int64_t)time(NULL);
+    choose_chat_template(d);
+    if (start_engine(d, err, sizeof err) != 0) {
+        llamad_error("cannot start the engine: %s", err);
+        s->exit_status = 1;
+        shut_down(d);
+        return;
+    }
+    s->state = SERVER_READY;
+    sd_notify_state("READY=1");
+    llamad_info("ready");
+}
+
+/* ---- main ---- */
+
+static void setup_signals(struct daemon_state *d)
+{
+    uv_signal_t *sigs[] = {&d->sigterm, &d->sigint, &d->sighup};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(d->srv.loop, sigs[i]);
+        sigs[i]->data = d;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int run(struct daemon_state *d)
+{
+    struct server *s = &d->srv;
+    char err[LLAMAD_ERR_MAX] = "";
+    s->loop = uv_default_loop();
+    s->cfg = &d->cfg;
+    s->state = SERVER_LOADING;
+    llamad_metrics_init(&s->metrics);
+    pthread_mutex_init(&s->ready_mutex, NULL);
+    uv_async_init(s->loop, &s->wake, on_wake);
+    s->wake.data = s;
+    setup_signals(d);
+    if (server_listen(s, err, sizeof err) != 0) {
+        llamad_error("%s", err);
+        return 1;
+    }
+    llamad_info("listening on http://%s%s%s:%u/ (model %s loading)",
+                strchr(d->cfg.host, ':') ? "[" : "", d->cfg.host,
+                strchr(d->cfg.host, ':') ? "]" : "", s->port, d->model_path);
+    uv_timer_t tick;
+    uv_timer_init(s->loop, &tick);
+    tick.data = d;
+    uv_timer_start(&tick, on_tick, 1000, 1000);
+    uint64_t wd = sd_watchdog_ms();
+    if (wd) {
+        uv_timer_init(s->loop, &d->watchdog);
+        uv_timer_start(&d->watchdog, on_watchdog, wd / 2, wd / 2);
+    }
+    d->load.data = d;
+    uv_queue_work(s->loop, &d->load, load_model, model_loaded);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(s->loop);
+    pthread_mutex_destroy(&s->ready_mutex);
+    llamad_model_free(s->model);
+    free(s->model_id);
+    return s->exit_status;
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon_state d;
+    char err[LLAMAD_ERR_MAX] = "";
+    int status = llamad_config_load(&d.cfg, argc, argv, err, sizeof err);
+    if (status != 0) {
+        if (status > 0)
+            fprintf(stderr, "llamad: %s\n", err);
+        llamad_config_free(&d.cfg);
+        return status < 0 ? 0 : status;
+    }
+    enum llamad_chat_template tmpl;
+    if (d.cfg.chat_template && llamad_chat_from_name(d.cfg.chat_template, &tmpl) != 0) {
+        fprintf(stderr, "llamad: unknown chat_template '%s' (plain, llama2, mistral, chatml, "
+                        "zephyr or vicuna)\n", d.cfg.chat_template);
+        llamad_config_free(&d.cfg);
+        return 2;
+    }
+    llamad_log_set_level(d.cfg.log_level);
+    if (d.cfg.model)
+        snprintf(d.model_path, sizeof d.model_path, "%s", d.cfg.model);
+    else
+        llamad_default_model_path(d.model_path, sizeof d.model_path);
+    status = run(&d);
+    llamad_info("exiting with status %d", status);
+    llamad_config_free(&d.cfg);
+    return status;
+}

@@ -1,0 +1,140 @@
+"""Starts a real llamad on a free loopback port for the integration tests and
+talks plain HTTP/1.1 to it (standard library only)."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+BUILD = os.environ["LLAMAD_BUILD_DIR"]
+DAEMON = os.path.join(BUILD, "llamad")
+
+
+class Server:
+    """One llamad process; use as a context manager."""
+
+    def __init__(self, *args, wait_ready=True):
+        self.args = list(args)
+        self.wait_ready = wait_ready
+        self.proc = None
+        self.port = None
+        self.log = []
+        self._log_cond = threading.Condition()
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([DAEMON, "--host", "127.0.0.1", "--port", "0"] + self.args,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        threading.Thread(target=self._read_log, daemon=True).start()
+        line = self.wait_log(r"listening on http://127\.0\.0\.1:(\d+)/", 30)
+        self.port = int(re.search(r":(\d+)/", line).group(1))
+        if self.wait_ready:
+            self.wait_log(r"\bready$", 60)
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def _read_log(self):
+        for raw in self.proc.stderr:
+            with self._log_cond:
+                self.log.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._log_cond.notify_all()
+
+    def wait_log(self, pattern, timeout=30):
+        """The first log line matching pattern (waits for it)."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        with self._log_cond:
+            while True:
+                for line in self.log:
+                    if rx.search(line):
+                        return line
+                exited = self.proc.poll() is not None
+                if time.monotonic() > deadline or exited:
+                    if exited:  # let the reader catch the last lines first
+                        self._log_cond.wait(0.5)
+                        if any(rx.search(line) for line in self.log):
+                            continue
+                    raise AssertionError("no log line matching %r; log:\n%s"
+                                         % (pattern, "\n".join(self.log)))
+                self._log_cond.wait(0.5)
+
+    def signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=30):
+        return self.proc.wait(timeout)
+
+    def conn(self, timeout=60):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        """(status, headers dict, body bytes) of one request on a new connection."""
+        c = self.conn(timeout)
+        hdrs = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+    def post(self, path, body, headers=None, timeout=60):
+        status, hdrs, data = self.request("POST", path, body, headers, timeout)
+        return status, hdrs, json.loads(data) if data else None
+
+    def get_json(self, path, headers=None):
+        status, hdrs, data = self.request("GET", path, None, headers)
+        return status, json.loads(data)
+
+    def stream(self, path, body, headers=None, timeout=60):
+        """Opens a streaming request; returns (connection, response)."""
+        c = self.conn(timeout)
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(headers or {})
+        c.request("POST", path, body=json.dumps(body).encode(), headers=hdrs)
+        return c, c.getresponse()
+
+    def metrics(self):
+        status, _, data = self.request("GET", "/metrics")
+        assert status == 200
+        values = {}
+        for line in data.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+
+def sse_events(resp):
+    """Yields each SSE event's data (str) as it arrives; comments are skipped
+    and reported as None."""
+    buf = b""
+    while True:
+        chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(1)
+        if not chunk:
+            return
+        buf += chunk
+        while b"\n\n" in buf:
+            event, buf = buf.split(b"\n\n", 1)
+            data = []
+            for line in event.split(b"\n"):
+                if line.startswith(b":"):
+                    yield None
+                elif line.startswith(b"data: "):
+                    data.append(line[6:].decode("utf-8"))
+            if data:
+                yield "\n".join(data)
+
+
+def raw_socket(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    return s

@@ -1,0 +1,1399 @@
+/* The HTTP API's JSON: request validation (one check per rule, each naming the
+ * param the error must carry), defaults, and response bodies parsed back. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "llamad/api.h"
+#include "llamad/error.h"
+#include "llamad/gguf.h"
+#include "llamad/tokenizer.h"
+
+static struct llamad_tokenizer *tok;
+
+static const struct llamad_api_limits lim = {
+    .n_vocab = 512,
+    .max_stops = 4,
+    .max_stop_len = 16,
+    .max_top_logprobs = 20,
+};
+
+static int setup(void **state)
+{
+    (void)state;
+    struct llamad_gguf *g = NULL;
+    char err[LLAMAD_ERR_MAX] = "";
+    if (llamad_gguf_open(LLAMAD_MODELS_DIR "/stories260K.gguf", &g, err, sizeof err))
+        return -1;
+    int rc = llamad_tokenizer_load(g, &tok, err, sizeof err);
+    llamad_gguf_close(g);
+    return rc ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    llamad_tokenizer_free(tok);
+    return 0;
+}
+
+/* ---- Request helpers ---- */
+
+static int parse_len(enum llamad_api_kind kind, const char *body, size_t len,
+                     struct llamad_api_request *r, struct llamad_api_error *e)
+{
+    memset(e, 0, sizeof *e);
+    return llamad_api_parse_request(kind, body, len, &lim, r, e);
+}
+
+static bool request_empty(const struct llamad_api_request *r)
+{
+    return !r->model && !r->prompt && !r->prompt_ids && !r->messages && !r->logit_bias &&
+           !r->stops && !r->stop_lens && r->n_stops == 0 && r->n_messages == 0;
+}
+
+static void check_rejected_len(enum llamad_api_kind kind, const char *body, size_t len,
+                               const char *param, int line)
+{
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    int rc = parse_len(kind, body, len, &r, &e);
+    bool empty = request_empty(&r);
+    llamad_api_request_free(&r);
+    if (rc != 400 || e.status != 400 || strcmp(e.type, "invalid_request_error") != 0 ||
+        strcmp(e.param, param) != 0 || !empty || !e.message[0])
+        fail_msg("line %d: %s -> rc %d, status %d, type '%s', param '%s' (want 400 '%s'), "
+                 "empty %d: %s",
+                 line, body, rc, e.status, e.type, e.param, param, empty, e.message);
+}
+
+#define REJECT(kind, body, param) check_rejected_len(kind, body, strlen(body), param, __LINE__)
+#define REJECT_LEN(kind, body, len, param) check_rejected_len(kind, body, len, param, __LINE__)
+
+static void check_accepted(enum llamad_api_kind kind, const char *body,
+                           struct llamad_api_request *r, int line)
+{
+    struct llamad_api_error e;
+    int rc = parse_len(kind, body, strlen(body), r, &e);
+    if (rc != 0)
+        fail_msg("line %d: %s -> %d (param '%s'): %s", line, body, rc, e.param, e.message);
+}
+
+#define ACCEPT(kind, body, r) check_accepted(kind, body, r, __LINE__)
+
+/* Accepted and nothing more to look at. */
+#define ACCEPT_ONLY(kind, body)                                                                    \
+    do {                                                                                           \
+        struct llamad_api_request r_;                                                              \
+        check_accepted(kind, body, &r_, __LINE__);                                                 \
+        llamad_api_request_free(&r_);                                                              \
+    } while (0)
+
+#define C LLAMAD_API_COMPLETIONS
+#define CHAT LLAMAD_API_CHAT
+#define NATIVE LLAMAD_API_NATIVE
+
+/* ---- Body-level checks ---- */
+
+static void test_body_not_utf8_rejected(void **state)
+{
+    (void)state;
+    REJECT(C, "{\"prompt\":\"\xff\"}", "");
+    REJECT(C, "{\"prompt\":\"\xc0\xaf\"}", "");     /* overlong */
+    REJECT(C, "{\"prompt\":\"\xed\xa0\x80\"}", ""); /* raw surrogate */
+    REJECT(C, "{\"prompt\":\"x\"}\xe2\x82", "");    /* cut character */
+}
+
+static void test_body_not_json_rejected(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    REJECT(C, "", "");
+    REJECT(C, "{\"prompt\":", "");
+    REJECT(C, "{\"prompt\":\"x\",}", "");
+    REJECT(C, "{\"prompt\":\"x\"} trailing", "");
+    REJECT(C, "[{\"prompt\":\"x\"}]", "");
+    REJECT(C, "\"prompt\"", "");
+    REJECT(C, "null", "");
+    assert_int_equal(parse_len(C, "{\"prompt\":}", 11, &r, &e), 400);
+    assert_non_null(strstr(e.message, "byte 10"));
+    ACCEPT_ONLY(C, " \n{\"prompt\":\"x\"}\r\n\t ");
+}
+
+static void test_nul_rejected(void **state)
+{
+    (void)state;
+    static const char raw_nul[] = "{\"prompt\":\"a\0b\"}";
+    REJECT(C, "{\"prompt\":\"a\\u0000b\"}", "");
+    REJECT(C, "{\"prompt\":\"x\",\"stop\":[\"\\u0000\"]}", "");
+    REJECT(C, "{\"prompt\\u0000x\":\"x\"}", ""); /* in a key */
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u0000\"}]}", "");
+    REJECT_LEN(C, raw_nul, sizeof raw_nul - 1, "");
+}
+
+static void test_escaped_backslash_then_u0000_accepted(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(C, "{\"prompt\":\"a\\\\u0000b\"}", &r);
+    assert_string_equal(r.prompt, "a\\u0000b");
+    assert_int_equal(r.prompt_len, 8);
+    llamad_api_request_free(&r);
+    ACCEPT(C, "{\"prompt\":\"q\\\"\\\\\\\\u0000\"}",
+           &r); /* q"\\u0000: escaped quote, two backslashes */
+    assert_string_equal(r.prompt, "q\"\\\\u0000");
+    llamad_api_request_free(&r);
+}
+
+static void test_lone_surrogate_rejected(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    const char *body = "{\"prompt\":\"ab\\ud800\"}";
+    assert_int_equal(parse_len(C, body, strlen(body), &r, &e), 400);
+    assert_non_null(strstr(e.message, "unpaired surrogate \\ud800 at byte 13"));
+    REJECT(C, "{\"prompt\":\"\\ud800\"}", "");
+    REJECT(C, "{\"prompt\":\"\\udc00x\"}", "");
+    REJECT(C, "{\"prompt\":\"\\ud800\\u0041\"}", "");
+    REJECT(C, "{\"prompt\":\"\\uD800\\n\"}", "");
+    ACCEPT(C, "{\"prompt\":\"\\ud83d\\ude00\\u00e9\"}", &r);
+    assert_string_equal(r.prompt, "\xf0\x9f\x98\x80\xc3\xa9");
+    llamad_api_request_free(&r);
+}
+
+/* ---- Field types and ranges ---- */
+
+static void test_wrong_types_rejected(void **state)
+{
+    (void)state;
+    REJECT(C, "{\"prompt\":\"x\",\"temperature\":\"hot\"}", "temperature");
+    REJECT(C, "{\"prompt\":\"x\",\"top_p\":true}", "top_p");
+    REJECT(C, "{\"prompt\":\"x\",\"top_k\":\"5\"}", "top_k");
+    REJECT(C, "{\"prompt\":\"x\",\"stream\":\"yes\"}", "stream");
+    REJECT(C, "{\"prompt\":\"x\",\"stream\":1}", "stream");
+    REJECT(C, "{\"prompt\":\"x\",\"model\":5}", "model");
+    REJECT(C, "{\"prompt\":\"x\",\"user\":{}}", "user");
+    REJECT(C, "{\"prompt\":\"x\",\"seed\":\"1\"}", "seed");
+    REJECT(C, "{\"prompt\":\"x\",\"max_tokens\":\"10\"}", "max_tokens");
+    REJECT(C, "{\"prompt\":\"x\",\"ignore_eos\":1}", "ignore_eos");
+    REJECT(C, "{\"prompt\":\"x\",\"stop\":5}", "stop");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":[]}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"echo\":\"no\"}", "echo");
+    REJECT(C, "{\"prompt\":5}", "prompt");
+    REJECT(C, "{\"prompt\":{\"text\":\"x\"}}", "prompt");
+}
+
+static void test_sampling_ranges(void **state)
+{
+    (void)state;
+    REJECT(C, "{\"prompt\":\"x\",\"temperature\":-0.1}", "temperature");
+    REJECT(C, "{\"prompt\":\"x\",\"temperature\":2.01}", "temperature");
+    REJECT(C, "{\"prompt\":\"x\",\"temperature\":1e400}", "temperature"); /* inf after strtod */
+    REJECT(C, "{\"prompt\":\"x\",\"top_p\":1.5}", "top_p");
+    REJECT(C, "{\"prompt\":\"x\",\"top_p\":-0.5}", "top_p");
+    REJECT(C, "{\"prompt\":\"x\",\"top_k\":-1}", "top_k");
+    REJECT(C, "{\"prompt\":\"x\",\"top_k\":2.5}", "top_k");
+    REJECT(C, "{\"prompt\":\"x\",\"min_p\":1.01}", "min_p");
+    REJECT(C, "{\"prompt\":\"x\",\"min_p\":-0.01}", "min_p");
+    REJECT(C, "{\"prompt\":\"x\",\"presence_penalty\":2.5}", "presence_penalty");
+    REJECT(C, "{\"prompt\":\"x\",\"presence_penalty\":-2.5}", "presence_penalty");
+    REJECT(C, "{\"prompt\":\"x\",\"frequency_penalty\":3}", "frequency_penalty");
+    REJECT(C, "{\"prompt\":\"x\",\"repeat_penalty\":0}", "repeat_penalty");
+    REJECT(C, "{\"prompt\":\"x\",\"repeat_penalty\":10.5}", "repeat_penalty");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"repeat_last_n\":-2}", "repeat_last_n");
+    REJECT(C, "{\"prompt\":\"x\",\"penalty_last_n\":-2}", "penalty_last_n");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"temperature\":0,\"top_p\":0,\"min_p\":1,\"top_k\":0,"
+                   "\"presence_penalty\":-2,\"frequency_penalty\":2,\"repeat_penalty\":10}");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"temperature\":2,\"top_p\":1,\"min_p\":0,"
+                   "\"repeat_penalty\":0.01,\"penalty_last_n\":-1}");
+}
+
+static void test_integers_checked_on_double(void **state)
+{
+    (void)state;
+    REJECT(C, "{\"prompt\":\"x\",\"max_tokens\":1e300}", "max_tokens");
+    REJECT(C, "{\"prompt\":\"x\",\"max_tokens\":3.5}", "max_tokens");
+    REJECT(C, "{\"prompt\":\"x\",\"max_tokens\":-1}", "max_tokens");
+    REJECT(C, "{\"prompt\":\"x\",\"max_tokens\":2147483648}", "max_tokens");
+    REJECT(CHAT,
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":1e300}",
+           "max_completion_tokens");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"n_predict\":-2}", "n_predict");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"n_predict\":1e300}", "n_predict");
+    REJECT(C, "{\"prompt\":\"x\",\"seed\":1e300}", "seed");
+    REJECT(C, "{\"prompt\":\"x\",\"seed\":2.5}", "seed");
+    REJECT(C, "{\"prompt\":\"x\",\"seed\":1e16}", "seed");
+    REJECT(C, "{\"prompt\":\"x\",\"top_k\":1e300}", "top_k");
+    REJECT(C, "{\"prompt\":[1e300]}", "prompt");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"max_tokens\":2147483647,\"seed\":9007199254740992}");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"max_tokens\":3.0,\"seed\":-9007199254740992}");
+}
+
+static void test_n_must_be_one(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    const char *body = "{\"prompt\":\"x\",\"n\":2}";
+    REJECT(C, body, "n");
+    assert_int_equal(parse_len(C, body, strlen(body), &r, &e), 400);
+    assert_non_null(strstr(e.message, "n=1"));
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":4}", "n");
+    REJECT(C, "{\"prompt\":\"x\",\"n\":0}", "n");
+    REJECT(C, "{\"prompt\":\"x\",\"n\":1.5}", "n");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"n\":1}");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"n\":null}");
+}
+
+static void test_unsupported_params_rejected(void **state)
+{
+    (void)state;
+#define MSG "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+    REJECT(CHAT, MSG "\"tools\":[{\"type\":\"function\"}]}", "tools");
+    REJECT(CHAT, MSG "\"tool_choice\":\"auto\"}", "tool_choice");
+    REJECT(CHAT, MSG "\"functions\":[]}", "functions");
+    REJECT(CHAT, MSG "\"function_call\":\"none\"}", "function_call");
+    REJECT(CHAT, MSG "\"parallel_tool_calls\":false}", "parallel_tool_calls");
+    REJECT(CHAT, MSG "\"response_format\":{\"type\":\"json_object\"}}", "response_format");
+    REJECT(CHAT, MSG "\"response_format\":\"text\"}", "response_format");
+    REJECT(CHAT, MSG "\"response_format\":{}}", "response_format");
+    ACCEPT_ONLY(CHAT, MSG "\"tools\":null,\"tool_choice\":null,\"parallel_tool_calls\":null,"
+                          "\"response_format\":{\"type\":\"text\"}}");
+#undef MSG
+    REJECT(C, "{\"prompt\":\"x\",\"echo\":true}", "echo");
+    REJECT(C, "{\"prompt\":\"x\",\"best_of\":2}", "best_of");
+    REJECT(C, "{\"prompt\":\"x\",\"suffix\":\"end\"}", "suffix");
+    REJECT(C, "{\"prompt\":\"x\",\"suffix\":3}", "suffix");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"echo\":false,\"best_of\":1,\"suffix\":\"\"}");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"suffix\":null,\"user\":\"u-1\"}");
+}
+
+static void test_logit_bias(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"5\":1.5,\"511\":-100}}", &r);
+    assert_int_equal(r.n_logit_bias, 2);
+    assert_int_equal(r.logit_bias[0].token, 5);
+    assert_true(r.logit_bias[0].bias == 1.5f);
+    assert_int_equal(r.logit_bias[1].token, 511);
+    assert_true(r.logit_bias[1].bias == -100.0f);
+    assert_ptr_equal(r.sampling.logit_bias, r.logit_bias);
+    assert_int_equal(r.sampling.n_logit_bias, 2);
+    llamad_api_request_free(&r);
+
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"abc\":1}}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"512\":1}}", "logit_bias"); /* == n_vocab */
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"-1\":1}}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"1.5\":1}}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"\":1}}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"99999999999999999999\":1}}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"5\":100.5}}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"5\":\"x\"}}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"5\":false}}", "logit_bias");
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":[[5,1]]}", "logit_bias");
+
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[[5,false],[7,-2.5]]}", &r);
+    assert_int_equal(r.n_logit_bias, 2);
+    assert_int_equal(r.logit_bias[0].token, 5);
+    assert_true(isinf(r.logit_bias[0].bias) && r.logit_bias[0].bias < 0);
+    assert_true(r.logit_bias[1].bias == -2.5f);
+    llamad_api_request_free(&r);
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":{\"9\":false}}", &r);
+    assert_true(isinf(r.logit_bias[0].bias));
+    llamad_api_request_free(&r);
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[[\"Hello\",1]]}", "logit_bias");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[[600,1]]}", "logit_bias");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[[5]]}", "logit_bias");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[[5,true]]}", "logit_bias");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[5]}", "logit_bias");
+}
+
+static void test_stop(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(C, "{\"prompt\":\"x\",\"stop\":\"\\n\"}", &r);
+    assert_int_equal(r.n_stops, 1);
+    assert_string_equal(r.stops[0], "\n");
+    assert_int_equal(r.stop_lens[0], 1);
+    llamad_api_request_free(&r);
+
+    ACCEPT(C, "{\"prompt\":\"x\",\"stop\":[\"\",\"end\",\"\",\"0123456789abcdef\"]}", &r);
+    assert_int_equal(r.n_stops, 2); /* empty strings ignored */
+    assert_string_equal(r.stops[0], "end");
+    assert_string_equal(r.stops[1], "0123456789abcdef");
+    assert_int_equal(r.stop_lens[1], 16);
+    llamad_api_request_free(&r);
+
+    ACCEPT(C, "{\"prompt\":\"x\",\"stop\":[]}", &r);
+    assert_int_equal(r.n_stops, 0);
+    llamad_api_request_free(&r);
+
+    REJECT(C, "{\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop");
+    REJECT(C, "{\"prompt\":\"x\",\"stop\":\"0123456789abcdefg\"}", "stop");
+    REJECT(C, "{\"prompt\":\"x\",\"stop\":[\"a\",5]}", "stop");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"stop\":[\"a\",\"\",\"b\",\"c\",\"\",\"d\"]}");
+}
+
+static void test_stream_options(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(C, "{\"prompt\":\"x\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}", &r);
+    assert_true(r.stream);
+    assert_true(r.include_usage);
+    llamad_api_request_free(&r);
+    ACCEPT(C, "{\"prompt\":\"x\",\"stream\":false,\"stream_options\":\"whatever\"}", &r);
+    assert_false(r.stream);
+    assert_false(r.include_usage);
+    llamad_api_request_free(&r);
+    ACCEPT(C, "{\"prompt\":\"x\",\"stream_options\":{\"include_usage\":true}}", &r);
+    assert_false(r.include_usage);
+    llamad_api_request_free(&r);
+    REJECT(C, "{\"prompt\":\"x\",\"stream\":true,\"stream_options\":\"x\"}", "stream_options");
+    REJECT(C, "{\"prompt\":\"x\",\"stream\":true,\"stream_options\":{\"include_usage\":1}}",
+           "stream_options");
+}
+
+static void test_logprobs_completions(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(C, "{\"prompt\":\"x\",\"logprobs\":0}", &r);
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 0);
+    llamad_api_request_free(&r);
+    ACCEPT(C, "{\"prompt\":\"x\",\"logprobs\":5}", &r);
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 5);
+    llamad_api_request_free(&r);
+    ACCEPT(C, "{\"prompt\":\"x\",\"logprobs\":null}", &r);
+    assert_false(r.logprobs);
+    llamad_api_request_free(&r);
+    REJECT(C, "{\"prompt\":\"x\",\"logprobs\":6}", "logprobs");
+    REJECT(C, "{\"prompt\":\"x\",\"logprobs\":-1}", "logprobs");
+    REJECT(C, "{\"prompt\":\"x\",\"logprobs\":true}", "logprobs");
+    REJECT(C, "{\"prompt\":\"x\",\"logprobs\":1.5}", "logprobs");
+}
+
+static void test_logprobs_chat(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+#define MSG "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+    ACCEPT(CHAT, MSG "\"logprobs\":true,\"top_logprobs\":3}", &r);
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 3);
+    llamad_api_request_free(&r);
+    ACCEPT(CHAT, MSG "\"logprobs\":true}", &r);
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 0);
+    llamad_api_request_free(&r);
+    ACCEPT(CHAT, MSG "\"logprobs\":false}", &r);
+    assert_false(r.logprobs);
+    llamad_api_request_free(&r);
+    REJECT(CHAT, MSG "\"top_logprobs\":2}", "top_logprobs");
+    REJECT(CHAT, MSG "\"logprobs\":false,\"top_logprobs\":2}", "top_logprobs");
+    REJECT(CHAT, MSG "\"logprobs\":true,\"top_logprobs\":21}", "top_logprobs");
+    REJECT(CHAT, MSG "\"logprobs\":1}", "logprobs");
+#undef MSG
+}
+
+static void test_logprobs_native(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_probs\":0}", &r);
+    assert_false(r.logprobs);
+    llamad_api_request_free(&r);
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_probs\":20}", &r);
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 20);
+    llamad_api_request_free(&r);
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"n_probs\":21}", "n_probs");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"n_probs\":-1}", "n_probs");
+}
+
+static void test_session_id(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    char body[512];
+    ACCEPT(C, "{\"prompt\":\"x\",\"session_id\":\"user-1.a:b_C\"}", &r);
+    assert_string_equal(r.session_id, "user-1.a:b_C");
+    llamad_api_request_free(&r);
+
+    snprintf(body, sizeof body, "{\"prompt\":\"x\",\"session_id\":\"%0128d\"}", 0);
+    ACCEPT(C, body, &r);
+    assert_int_equal(strlen(r.session_id), 128);
+    llamad_api_request_free(&r);
+    snprintf(body, sizeof body, "{\"prompt\":\"x\",\"session_id\":\"%0129d\"}", 0);
+    REJECT(C, body, "session_id");
+    REJECT(C, "{\"prompt\":\"x\",\"session_id\":\"a b\"}", "session_id");
+    REJECT(C, "{\"prompt\":\"x\",\"session_id\":\"caf\xc3\xa9\"}", "session_id");
+    REJECT(C, "{\"prompt\":\"x\",\"session_id\":\"a/b\"}", "session_id");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"session_id\":7}", "session_id");
+}
+
+/* ---- Prompt and messages ---- */
+
+static void test_prompt_forms(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(C, "{\"prompt\":\"Once upon\"}", &r);
+    assert_string_equal(r.prompt, "Once upon");
+    assert_int_equal(r.prompt_len, 9);
+    assert_null(r.prompt_ids);
+    llamad_api_request_free(&r);
+
+    ACCEPT(C, "{\"prompt\":[\"only one\"]}", &r);
+    assert_string_equal(r.prompt, "only one");
+    llamad_api_request_free(&r);
+
+    ACCEPT(NATIVE, "{\"prompt\":[1,403,511]}", &r);
+    assert_null(r.prompt);
+    assert_int_equal(r.n_prompt_ids, 3);
+    assert_int_equal(r.prompt_ids[0], 1);
+    assert_int_equal(r.prompt_ids[1], 403);
+    assert_int_equal(r.prompt_ids[2], 511);
+    llamad_api_request_free(&r);
+
+    ACCEPT(C, "{\"prompt\":\"\"}", &r);
+    assert_string_equal(r.prompt, "");
+    llamad_api_request_free(&r);
+
+    REJECT(C, "{\"prompt\":[\"a\",\"b\"]}", "prompt");
+    REJECT(C, "{\"prompt\":[]}", "prompt");
+    REJECT(NATIVE, "{\"prompt\":[1,\"a\"]}", "prompt");
+    REJECT(NATIVE, "{\"prompt\":[\"a\",1]}", "prompt");
+    REJECT(C, "{\"prompt\":[512]}", "prompt");
+    REJECT(C, "{\"prompt\":[-1]}", "prompt");
+    REJECT(C, "{\"prompt\":[1.5]}", "prompt");
+    REJECT(C, "{\"prompt\":[[1,2]]}", "prompt");
+    REJECT(C, "{\"model\":\"m\"}", "prompt");
+    REJECT(NATIVE, "{\"prompt\":null}", "prompt");
+}
+
+static void test_chat_messages(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(CHAT,
+           "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+           "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"},"
+           "{\"type\":\"text\",\"text\":\"there\"}],\"name\":\"bob\"},"
+           "{\"role\":\"assistant\",\"content\":null},{\"role\":\"user\",\"content\":[]}]}",
+           &r);
+    assert_int_equal(r.n_messages, 4);
+    assert_string_equal(r.messages[0].role, "system");
+    assert_string_equal(r.messages[0].content, "Be brief.");
+    assert_string_equal(r.messages[1].role, "user");
+    assert_string_equal(r.messages[1].content, "Hi\nthere"); /* parts joined by newlines */
+    assert_string_equal(r.messages[2].role, "assistant");
+    assert_string_equal(r.messages[2].content, "");
+    assert_string_equal(r.messages[3].content, "");
+    assert_null(r.prompt);
+    llamad_api_request_free(&r);
+
+    REJECT(CHAT, "{\"messages\":[]}", "messages");
+    REJECT(CHAT, "{\"prompt\":\"x\"}", "messages");
+    REJECT(CHAT, "{\"messages\":{\"role\":\"user\"}}", "messages");
+    REJECT(CHAT, "{\"messages\":[\"hi\"]}", "messages[0]");
+    REJECT(CHAT,
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"tool\",\"content\":"
+           "\"x\"}]}",
+           "messages[1].role");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"function\",\"content\":\"x\"}]}", "messages[0].role");
+    REJECT(CHAT, "{\"messages\":[{\"content\":\"x\"}]}", "messages[0].role");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"User\",\"content\":\"x\"}]}", "messages[0].role");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"user\"}]}", "messages[0].content");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"assistant\"}]}", "messages[0].content");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":null}]}", "messages[0].content");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content");
+    REJECT(CHAT,
+           "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+           "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
+           "messages[0].content[1].type");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}",
+           "messages[0].content[0].text");
+}
+
+/* ---- Defaults and values ---- */
+
+static void test_unknown_fields_ignored(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(C,
+           "{\"prompt\":\"x\",\"foo\":1,\"bar\":{\"baz\":[1,null]},\"Temperature\":\"hot\","
+           "\"messages\":7,\"n_probs\":\"x\",\"logit_bias\":null}",
+           &r);
+    assert_true(r.sampling.temperature == 1.0f);
+    assert_int_equal(r.n_logit_bias, 0);
+    llamad_api_request_free(&r);
+    ACCEPT_ONLY(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"extra\":[]}],"
+                      "\"prompt\":5,\"metadata\":{},\"store\":false}");
+}
+
+static void check_v1_defaults(enum llamad_api_kind kind, const char *body)
+{
+    struct llamad_api_request r;
+    ACCEPT(kind, body, &r);
+    assert_int_equal(r.kind, kind);
+    assert_true(r.sampling.temperature == 1.0f);
+    assert_true(r.sampling.top_p == 1.0f);
+    assert_int_equal(r.sampling.top_k, 0);
+    assert_true(r.sampling.min_p == 0.0f);
+    assert_true(r.sampling.presence_penalty == 0.0f);
+    assert_true(r.sampling.frequency_penalty == 0.0f);
+    assert_true(r.sampling.repeat_penalty == 1.0f);
+    assert_int_equal(r.sampling.penalty_last_n, 64);
+    assert_int_equal(r.max_tokens, -1);
+    assert_false(r.seed_given);
+    assert_false(r.stream);
+    assert_false(r.include_usage);
+    assert_false(r.logprobs);
+    assert_false(r.ignore_eos);
+    assert_int_equal(r.n_stops, 0);
+    assert_int_equal(r.n_logit_bias, 0);
+    assert_null(r.model);
+    assert_string_equal(r.session_id, "");
+    llamad_api_request_free(&r);
+}
+
+static void test_defaults_v1(void **state)
+{
+    (void)state;
+    check_v1_defaults(C, "{\"prompt\":\"x\"}");
+    check_v1_defaults(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+}
+
+static void test_defaults_native(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(NATIVE, "{\"prompt\":\"x\"}", &r);
+    assert_int_equal(r.kind, NATIVE);
+    assert_true(r.sampling.temperature == 0.8f);
+    assert_int_equal(r.sampling.top_k, 40);
+    assert_true(r.sampling.top_p == 0.95f);
+    assert_true(r.sampling.min_p == 0.05f);
+    assert_true(r.sampling.repeat_penalty == 1.0f);
+    assert_int_equal(r.sampling.penalty_last_n, 64);
+    assert_int_equal(r.max_tokens, -1);
+    assert_false(r.seed_given);
+    assert_false(r.logprobs);
+    llamad_api_request_free(&r);
+}
+
+static void test_values_parsed(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(
+        C,
+        "{\"model\":\"gpt-x\",\"prompt\":\"x\",\"temperature\":0.5,\"top_p\":0.9,\"top_k\":7,"
+        "\"min_p\":0.1,\"presence_penalty\":0.5,\"frequency_penalty\":-0.5,\"repeat_penalty\":1.2,"
+        "\"penalty_last_n\":-1,\"max_tokens\":12,\"seed\":42,\"ignore_eos\":true,\"user\":\"me\"}",
+        &r);
+    assert_string_equal(r.model, "gpt-x");
+    assert_true(r.sampling.temperature == 0.5f);
+    assert_true(r.sampling.top_p == 0.9f);
+    assert_int_equal(r.sampling.top_k, 7);
+    assert_true(r.sampling.min_p == 0.1f);
+    assert_true(r.sampling.presence_penalty == 0.5f);
+    assert_true(r.sampling.frequency_penalty == -0.5f);
+    assert_true(r.sampling.repeat_penalty == 1.2f);
+    assert_int_equal(r.sampling.penalty_last_n, -1);
+    assert_int_equal(r.max_tokens, 12);
+    assert_true(r.seed_given);
+    assert_int_equal(r.sampling.seed, 42);
+    assert_true(r.ignore_eos);
+    llamad_api_request_free(&r);
+
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"repeat_last_n\":32,\"n_predict\":5}", &r);
+    assert_int_equal(r.sampling.penalty_last_n, 32);
+    assert_int_equal(r.max_tokens, 5);
+    llamad_api_request_free(&r);
+}
+
+static void test_max_tokens_names(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(CHAT,
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":5,"
+           "\"max_completion_tokens\":9}",
+           &r);
+    assert_int_equal(r.max_tokens, 9);
+    llamad_api_request_free(&r);
+    ACCEPT(C, "{\"prompt\":\"x\",\"max_tokens\":0}", &r);
+    assert_int_equal(r.max_tokens, 0);
+    llamad_api_request_free(&r);
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_predict\":-1}", &r);
+    assert_int_equal(r.max_tokens, -1);
+    llamad_api_request_free(&r);
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_predict\":0}", &r);
+    assert_int_equal(r.max_tokens, 0);
+    llamad_api_request_free(&r);
+}
+
+static void test_seed(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(C, "{\"prompt\":\"x\",\"seed\":-5}", &r);
+    assert_true(r.seed_given);
+    assert_true(r.sampling.seed == (uint64_t)-5);
+    llamad_api_request_free(&r);
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"seed\":-1}", &r);
+    assert_false(r.seed_given); /* llama.cpp: random */
+    llamad_api_request_free(&r);
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"seed\":7}", &r);
+    assert_true(r.seed_given);
+    assert_int_equal(r.sampling.seed, 7);
+    llamad_api_request_free(&r);
+}
+
+/* ---- Responses ---- */
+
+/* Parses a response (freeing it), checking it is valid UTF-8 first. */
+static cJSON *parse_json(char *s)
+{
+    assert_non_null(s);
+    size_t n = strlen(s);
+    assert_int_equal(llamad_utf8_valid_prefix(s, n), n);
+    cJSON *j = cJSON_Parse(s);
+    if (!j)
+        fail_msg("not JSON: %s", s);
+    free(s);
+    return j;
+}
+
+static const cJSON *get(const cJSON *obj, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!it)
+        fail_msg("no '%s'", key);
+    return it;
+}
+
+static const char *get_str(const cJSON *obj, const char *key)
+{
+    const cJSON *it = get(obj, key);
+    assert_true(cJSON_IsString(it));
+    return it->valuestring;
+}
+
+static double get_num(const cJSON *obj, const char *key)
+{
+    const cJSON *it = get(obj, key);
+    assert_true(cJSON_IsNumber(it));
+    return it->valuedouble;
+}
+
+static const cJSON *choice0(const cJSON *root)
+{
+    const cJSON *choices = get(root, "choices");
+    assert_int_equal(cJSON_GetArraySize(choices), 1);
+    const cJSON *c = cJSON_GetArrayItem(choices, 0);
+    assert_int_equal((int)get_num(c, "index"), 0);
+    return c;
+}
+
+/* Three token events " Once", " upon", " a" (ids 403, 407, 261) with logprobs and
+ * three alternatives each, and a DONE event. */
+struct events {
+    struct llamad_event tok[3];
+    struct llamad_top_logprob top[3][3];
+    struct llamad_event done;
+};
+
+static void make_events(struct events *ev, enum llamad_finish finish)
+{
+    static const int32_t ids[3] = {403, 407, 261};
+    static const char *const text[3] = {" Once", " upon", " a"};
+    memset(ev, 0, sizeof *ev);
+    for (int i = 0; i < 3; i++) {
+        struct llamad_event *e = &ev->tok[i];
+        e->kind = LLAMAD_EVENT_TOKEN;
+        e->next = i < 2 ? &ev->tok[i + 1] : NULL;
+        e->token = ids[i];
+        e->piece = (char *)text[i];
+        e->piece_len = strlen(text[i]);
+        e->text = (char *)text[i];
+        e->text_len = strlen(text[i]);
+        e->logprob = -0.25f * (float)(i + 1);
+        ev->top[i][0] = (struct llamad_top_logprob){ids[i], e->logprob};
+        ev->top[i][1] = (struct llamad_top_logprob){378, -2.5f}; /* " time" */
+        ev->top[i][2] = (struct llamad_top_logprob){198, -7.0f}; /* <0xC3> */
+        e->top = ev->top[i];
+        e->n_top = 3;
+    }
+    ev->done.kind = LLAMAD_EVENT_DONE;
+    ev->done.finish = finish;
+    ev->done.usage = (struct llamad_usage){.prompt_tokens = 7,
+                                           .completion_tokens = 3,
+                                           .cached_tokens = 4,
+                                           .prompt_ms = 2.0,
+                                           .generation_ms = 30.0};
+}
+
+static struct llamad_api_reply make_reply(enum llamad_api_kind kind)
+{
+    return (struct llamad_api_reply){
+        .kind = kind,
+        .id = kind == CHAT ? "chatcmpl-42" : "cmpl-42",
+        .created = 1700000000,
+        .model = "stories260K",
+        .tok = tok,
+    };
+}
+
+static void check_usage(const cJSON *root)
+{
+    const cJSON *u = get(root, "usage");
+    assert_int_equal((int)get_num(u, "prompt_tokens"), 7);
+    assert_int_equal((int)get_num(u, "completion_tokens"), 3);
+    assert_int_equal((int)get_num(u, "total_tokens"), 10);
+    assert_int_equal((int)get_num(get(u, "prompt_tokens_details"), "cached_tokens"), 4);
+}
+
+static void check_envelope(const cJSON *root, const char *id, const char *object)
+{
+    assert_string_equal(get_str(root, "id"), id);
+    assert_string_equal(get_str(root, "object"), object);
+    assert_int_equal((int64_t)get_num(root, "created"), 1700000000);
+    assert_string_equal(get_str(root, "model"), "stories260K");
+}
+
+static void test_completion_response(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_LENGTH);
+    struct llamad_api_reply r = make_reply(C);
+    cJSON *root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    check_envelope(root, "cmpl-42", "text_completion");
+    const cJSON *c = choice0(root);
+    assert_string_equal(get_str(c, "text"), " Once upon a");
+    assert_string_equal(get_str(c, "finish_reason"), "length");
+    assert_true(cJSON_IsNull(get(c, "logprobs")));
+    check_usage(root);
+    cJSON_Delete(root);
+
+    /* No tokens at all; finish reasons that are not success still render as "stop". */
+    ev.done.finish = LLAMAD_FINISH_CANCELLED;
+    root = parse_json(llamad_api_response_json(&r, NULL, &ev.done));
+    c = choice0(root);
+    assert_string_equal(get_str(c, "text"), "");
+    assert_string_equal(get_str(c, "finish_reason"), "stop");
+    cJSON_Delete(root);
+}
+
+static void test_completion_logprobs(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    ev.tok[2].logprob = -INFINITY;
+    struct llamad_api_reply r = make_reply(C);
+    r.logprobs = true;
+    r.top_logprobs = 2;
+    cJSON *root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    const cJSON *lp = get(choice0(root), "logprobs");
+    const cJSON *tokens = get(lp, "tokens"), *lps = get(lp, "token_logprobs");
+    const cJSON *tops = get(lp, "top_logprobs"), *offs = get(lp, "text_offset");
+    assert_int_equal(cJSON_GetArraySize(tokens), 3);
+    assert_int_equal(cJSON_GetArraySize(lps), 3);
+    assert_int_equal(cJSON_GetArraySize(tops), 3);
+    assert_int_equal(cJSON_GetArraySize(offs), 3);
+    assert_string_equal(cJSON_GetArrayItem(tokens, 1)->valuestring, " upon");
+    assert_true(cJSON_GetArrayItem(lps, 0)->valuedouble == -0.25);
+    assert_true(cJSON_GetArrayItem(lps, 2)->valuedouble == -9999.0); /* -inf */
+    assert_int_equal(cJSON_GetArrayItem(offs, 0)->valueint, 0);
+    assert_int_equal(cJSON_GetArrayItem(offs, 1)->valueint, 5);
+    assert_int_equal(cJSON_GetArrayItem(offs, 2)->valueint, 10);
+    const cJSON *top1 = cJSON_GetArrayItem(tops, 1);
+    assert_int_equal(cJSON_GetArraySize(top1), 2); /* capped by the request's 2 */
+    assert_true(get_num(top1, " upon") == -0.5);
+    assert_true(get_num(top1, " time") == -2.5);
+    cJSON_Delete(root);
+}
+
+static void test_partial_utf8_tokens(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    ev.tok[0].token = 198; /* <0xC3>: half of "á" */
+    ev.tok[0].piece = (char *)"\xc3";
+    ev.tok[0].piece_len = 1;
+    ev.tok[0].text = (char *)"";
+    ev.tok[0].text_len = 0;
+    ev.tok[0].next = NULL;
+    struct llamad_api_reply r = make_reply(C);
+    r.logprobs = true;
+    r.top_logprobs = 3;
+    cJSON *root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    const cJSON *lp = get(choice0(root), "logprobs");
+    assert_string_equal(cJSON_GetArrayItem(get(lp, "tokens"), 0)->valuestring, "bytes:\\xc3");
+    assert_true(get_num(cJSON_GetArrayItem(get(lp, "top_logprobs"), 0), "bytes:\\xc3") == -7.0);
+    cJSON_Delete(root);
+
+    r = make_reply(CHAT);
+    r.logprobs = true;
+    r.top_logprobs = 3;
+    root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    const cJSON *entry = cJSON_GetArrayItem(get(get(choice0(root), "logprobs"), "content"), 0);
+    assert_string_equal(get_str(entry, "token"), "bytes:\\xc3");
+    const cJSON *bytes = get(entry, "bytes");
+    assert_int_equal(cJSON_GetArraySize(bytes), 1);
+    assert_int_equal(cJSON_GetArrayItem(bytes, 0)->valueint, 0xc3);
+    cJSON_Delete(root);
+}
+
+static void test_text_with_nul_escaped(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    ev.tok[0].text = (char *)"a\0b\"\n";
+    ev.tok[0].text_len = 5;
+    ev.tok[0].next = NULL;
+    struct llamad_api_reply r = make_reply(C);
+    char *s = llamad_api_response_json(&r, ev.tok, &ev.done);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "\"text\":\"a\\u0000b\\\"\\n\""));
+    cJSON_Delete(parse_json(s));
+}
+
+static void test_chat_response(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(CHAT);
+    cJSON *root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    check_envelope(root, "chatcmpl-42", "chat.completion");
+    const cJSON *c = choice0(root);
+    const cJSON *msg = get(c, "message");
+    assert_string_equal(get_str(msg, "role"), "assistant");
+    assert_string_equal(get_str(msg, "content"), " Once upon a");
+    assert_string_equal(get_str(c, "finish_reason"), "stop");
+    assert_true(cJSON_IsNull(get(c, "logprobs")));
+    check_usage(root);
+    cJSON_Delete(root);
+}
+
+static void test_chat_logprobs(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(CHAT);
+    r.logprobs = true;
+    r.top_logprobs = 3;
+    cJSON *root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    const cJSON *content = get(get(choice0(root), "logprobs"), "content");
+    assert_int_equal(cJSON_GetArraySize(content), 3);
+    const cJSON *e = cJSON_GetArrayItem(content, 0);
+    assert_string_equal(get_str(e, "token"), " Once");
+    assert_true(get_num(e, "logprob") == -0.25);
+    assert_int_equal(cJSON_GetArraySize(get(e, "bytes")), 5);
+    assert_int_equal(cJSON_GetArrayItem(get(e, "bytes"), 0)->valueint, ' ');
+    const cJSON *tops = get(e, "top_logprobs");
+    assert_int_equal(cJSON_GetArraySize(tops), 3);
+    const cJSON *t1 = cJSON_GetArrayItem(tops, 1);
+    assert_string_equal(get_str(t1, "token"), " time");
+    assert_true(get_num(t1, "logprob") == -2.5);
+    assert_int_equal(cJSON_GetArraySize(get(t1, "bytes")), 5);
+    const cJSON *t2 = cJSON_GetArrayItem(tops, 2);
+    assert_string_equal(get_str(t2, "token"), "bytes:\\xc3");
+    assert_false(cJSON_HasObjectItem(e, "id")); /* llama.cpp's field only */
+    cJSON_Delete(root);
+}
+
+static void test_completion_chunks(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(C);
+    assert_null(llamad_api_chunk_first_json(&r));
+    assert_null(llamad_api_chunk_usage_json(&r, &ev.done));
+
+    cJSON *root = parse_json(llamad_api_chunk_token_json(&r, &ev.tok[1], 5));
+    check_envelope(root, "cmpl-42", "text_completion");
+    const cJSON *c = choice0(root);
+    assert_string_equal(get_str(c, "text"), " upon");
+    assert_true(cJSON_IsNull(get(c, "finish_reason")));
+    assert_true(cJSON_IsNull(get(c, "logprobs")));
+    assert_false(cJSON_HasObjectItem(root, "usage"));
+    cJSON_Delete(root);
+
+    ev.tok[1].text = (char *)"";
+    ev.tok[1].text_len = 0;
+    assert_null(llamad_api_chunk_token_json(&r, &ev.tok[1], 5)); /* nothing to send */
+
+    r.logprobs = true;
+    r.top_logprobs = 1;
+    root = parse_json(llamad_api_chunk_token_json(&r, &ev.tok[1], 5));
+    c = choice0(root);
+    assert_string_equal(get_str(c, "text"), "");
+    const cJSON *lp = get(c, "logprobs");
+    assert_int_equal(cJSON_GetArraySize(get(lp, "tokens")), 1); /* this token only */
+    assert_int_equal(cJSON_GetArrayItem(get(lp, "text_offset"), 0)->valueint, 5);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetArrayItem(get(lp, "top_logprobs"), 0)), 1);
+    cJSON_Delete(root);
+
+    root = parse_json(llamad_api_chunk_final_json(&r, &ev.done));
+    c = choice0(root);
+    assert_string_equal(get_str(c, "text"), "");
+    assert_string_equal(get_str(c, "finish_reason"), "stop");
+    assert_true(cJSON_IsNull(get(c, "logprobs")));
+    cJSON_Delete(root);
+}
+
+static void test_chat_chunks_with_usage(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_LENGTH);
+    struct llamad_api_reply r = make_reply(CHAT);
+    r.include_usage = true;
+
+    cJSON *root = parse_json(llamad_api_chunk_first_json(&r));
+    check_envelope(root, "chatcmpl-42", "chat.completion.chunk");
+    const cJSON *c = choice0(root);
+    assert_string_equal(get_str(get(c, "delta"), "role"), "assistant");
+    assert_string_equal(get_str(get(c, "delta"), "content"), "");
+    assert_true(cJSON_IsNull(get(c, "finish_reason")));
+    assert_true(cJSON_IsNull(get(root, "usage")));
+    cJSON_Delete(root);
+
+    struct llamad_buf text = LLAMAD_BUF_INIT;
+    size_t offset = 0;
+    for (int i = 0; i < 3; i++) {
+        root = parse_json(llamad_api_chunk_token_json(&r, &ev.tok[i], offset));
+        c = choice0(root);
+        const cJSON *delta = get(c, "delta");
+        assert_false(cJSON_HasObjectItem(delta, "role"));
+        const char *piece = get_str(delta, "content");
+        assert_int_equal(llamad_buf_append(&text, piece, strlen(piece)), 0);
+        offset += strlen(piece);
+        assert_true(cJSON_IsNull(get(root, "usage")));
+        cJSON_Delete(root);
+    }
+    assert_string_equal(text.data, " Once upon a");
+    llamad_buf_free(&text);
+
+    root = parse_json(llamad_api_chunk_final_json(&r, &ev.done));
+    c = choice0(root);
+    assert_null(get(c, "delta")->child); /* {} */
+    assert_string_equal(get_str(c, "finish_reason"), "length");
+    assert_true(cJSON_IsNull(get(root, "usage")));
+    cJSON_Delete(root);
+
+    root = parse_json(llamad_api_chunk_usage_json(&r, &ev.done));
+    check_envelope(root, "chatcmpl-42", "chat.completion.chunk");
+    assert_true(cJSON_IsArray(get(root, "choices")));
+    assert_int_equal(cJSON_GetArraySize(get(root, "choices")), 0);
+    check_usage(root);
+    cJSON_Delete(root);
+}
+
+static void test_chat_chunk_logprobs(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(CHAT);
+    r.logprobs = true;
+    r.top_logprobs = 2;
+    cJSON *root = parse_json(llamad_api_chunk_token_json(&r, &ev.tok[0], 0));
+    const cJSON *content = get(get(choice0(root), "logprobs"), "content");
+    assert_int_equal(cJSON_GetArraySize(content), 1);
+    assert_int_equal(cJSON_GetArraySize(get(cJSON_GetArrayItem(content, 0), "top_logprobs")), 2);
+    assert_false(cJSON_HasObjectItem(root, "usage"));
+    cJSON_Delete(root);
+}
+
+static void check_timings(const cJSON *root, const char *stop_type)
+{
+    assert_true(cJSON_IsTrue(get(root, "stop")));
+    assert_string_equal(get_str(root, "model"), "stories260K");
+    assert_int_equal((int)get_num(root, "tokens_predicted"), 3);
+    assert_int_equal((int)get_num(root, "tokens_evaluated"), 7);
+    assert_string_equal(get_str(root, "stop_type"), stop_type);
+    assert_string_equal(get_str(root, "stopping_word"), "");
+    const cJSON *t = get(root, "timings");
+    assert_int_equal((int)get_num(t, "prompt_n"), 3); /* 7 prompt tokens, 4 cached */
+    assert_true(get_num(t, "prompt_ms") == 2.0);
+    assert_true(fabs(get_num(t, "prompt_per_second") - 1500.0) < 1e-9);
+    assert_int_equal((int)get_num(t, "predicted_n"), 3);
+    assert_true(get_num(t, "predicted_ms") == 30.0);
+    assert_true(fabs(get_num(t, "predicted_per_second") - 100.0) < 1e-9);
+}
+
+static void test_native_response(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(NATIVE);
+    cJSON *root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    assert_string_equal(get_str(root, "content"), " Once upon a");
+    check_timings(root, "eos");
+    assert_false(cJSON_HasObjectItem(root, "completion_probabilities"));
+    cJSON_Delete(root);
+
+    ev.done.finish = LLAMAD_FINISH_LENGTH;
+    r.logprobs = true;
+    r.top_logprobs = 2;
+    root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    check_timings(root, "limit");
+    const cJSON *probs = get(root, "completion_probabilities");
+    assert_int_equal(cJSON_GetArraySize(probs), 3);
+    const cJSON *p0 = cJSON_GetArrayItem(probs, 0);
+    assert_int_equal((int)get_num(p0, "id"), 403);
+    assert_string_equal(get_str(p0, "token"), " Once");
+    assert_true(get_num(p0, "logprob") == -0.25);
+    assert_int_equal(cJSON_GetArraySize(get(p0, "bytes")), 5);
+    const cJSON *tops = get(p0, "top_logprobs");
+    assert_int_equal(cJSON_GetArraySize(tops), 2);
+    assert_int_equal((int)get_num(cJSON_GetArrayItem(tops, 1), "id"), 378);
+    cJSON_Delete(root);
+}
+
+static void test_native_chunks(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(NATIVE);
+    r.include_usage = true; /* has no meaning for llama.cpp's shapes */
+    assert_null(llamad_api_chunk_first_json(&r));
+    assert_null(llamad_api_chunk_usage_json(&r, &ev.done));
+
+    cJSON *root = parse_json(llamad_api_chunk_token_json(&r, &ev.tok[0], 0));
+    assert_string_equal(get_str(root, "content"), " Once");
+    assert_true(cJSON_IsFalse(get(root, "stop")));
+    assert_int_equal(cJSON_GetArraySize(root), 2);
+    cJSON_Delete(root);
+
+    r.logprobs = true;
+    r.top_logprobs = 1;
+    root = parse_json(llamad_api_chunk_token_json(&r, &ev.tok[0], 0));
+    assert_int_equal(cJSON_GetArraySize(get(root, "completion_probabilities")), 1);
+    cJSON_Delete(root);
+
+    root = parse_json(llamad_api_chunk_final_json(&r, &ev.done));
+    assert_string_equal(get_str(root, "content"), "");
+    check_timings(root, "eos");
+    assert_false(cJSON_HasObjectItem(root, "completion_probabilities"));
+    cJSON_Delete(root);
+}
+
+static void test_error_json(void **state)
+{
+    (void)state;
+    struct llamad_api_error e;
+    assert_int_equal(llamad_api_set_error(&e, 404, "invalid_request_error", NULL, "model_not_found",
+                                          "model '%s' not found", "x"),
+                     404);
+    assert_int_equal(e.status, 404);
+    cJSON *root = parse_json(llamad_api_error_json(&e));
+    const cJSON *err = get(root, "error");
+    assert_string_equal(get_str(err, "message"), "model 'x' not found");
+    assert_string_equal(get_str(err, "type"), "invalid_request_error");
+    assert_true(cJSON_IsNull(get(err, "param")));
+    assert_string_equal(get_str(err, "code"), "model_not_found");
+    cJSON_Delete(root);
+
+    struct llamad_api_request r;
+    const char *body = "{\"prompt\":\"x\",\"temperature\":9}";
+    assert_int_equal(parse_len(C, body, strlen(body), &r, &e), 400);
+    root = parse_json(llamad_api_error_json(&e));
+    err = get(root, "error");
+    assert_string_equal(get_str(err, "param"), "temperature");
+    assert_true(cJSON_IsNull(get(err, "code")));
+    cJSON_Delete(root);
+
+    /* A message cut inside a character still gives valid UTF-8. */
+    char longmsg[400];
+    memset(longmsg, 'a', 318);
+    strcpy(longmsg + 318, "\xe2\x82\xac");
+    llamad_api_set_error(&e, 500, "server_error", "", "", "%s", longmsg);
+    cJSON_Delete(parse_json(llamad_api_error_json(&e)));
+}
+
+static void test_models_json(void **state)
+{
+    (void)state;
+    cJSON *root = parse_json(llamad_api_models_json("stories260K", 1700000001));
+    assert_string_equal(get_str(root, "object"), "list");
+    const cJSON *data = get(root, "data");
+    assert_int_equal(cJSON_GetArraySize(data), 1);
+    const cJSON *m = cJSON_GetArrayItem(data, 0);
+    assert_string_equal(get_str(m, "id"), "stories260K");
+    assert_string_equal(get_str(m, "object"), "model");
+    assert_int_equal((int64_t)get_num(m, "created"), 1700000001);
+    assert_string_equal(get_str(m, "owned_by"), "llamad");
+    cJSON_Delete(root);
+}
+
+/* ---- /tokenize and /detokenize ---- */
+
+static cJSON *call_tokenize(const char *body)
+{
+    struct llamad_api_error e;
+    char *s = llamad_api_tokenize(tok, body, strlen(body), &e);
+    if (!s)
+        fail_msg("%s -> %d: %s", body, e.status, e.message);
+    return parse_json(s);
+}
+
+static void test_tokenize(void **state)
+{
+    (void)state;
+    int32_t ids[16];
+    int64_t n = llamad_tokenize(tok, "Once upon a time", 16, false, ids, 16);
+    assert_true(n > 0);
+    cJSON *root = call_tokenize("{\"content\":\"Once upon a time\"}");
+    const cJSON *tokens = get(root, "tokens");
+    assert_int_equal(cJSON_GetArraySize(tokens), n);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(cJSON_GetArrayItem(tokens, i)->valueint, ids[i]);
+    cJSON_Delete(root);
+
+    root = call_tokenize("{\"content\":\"Once\",\"add_special\":true}");
+    assert_int_equal(cJSON_GetArrayItem(get(root, "tokens"), 0)->valueint,
+                     llamad_tokenizer_bos(tok));
+    cJSON_Delete(root);
+
+    root = call_tokenize("{\"content\":\"Once\",\"with_pieces\":true}");
+    const cJSON *t0 = cJSON_GetArrayItem(get(root, "tokens"), 0);
+    assert_int_equal((int)get_num(t0, "id"), 403);
+    assert_string_equal(get_str(t0, "piece"), " Once");
+    cJSON_Delete(root);
+
+    /* "á" is two byte tokens here: their pieces are not UTF-8, so byte arrays. */
+    root = call_tokenize("{\"content\":\"\xc3\xa1\",\"with_pieces\":true}");
+    tokens = get(root, "tokens");
+    const cJSON *last = cJSON_GetArrayItem(tokens, cJSON_GetArraySize(tokens) - 1);
+    const cJSON *piece = get(last, "piece");
+    assert_true(cJSON_IsArray(piece));
+    assert_int_equal(cJSON_GetArraySize(piece), 1);
+    assert_int_equal(cJSON_GetArrayItem(piece, 0)->valueint, 0xa1);
+    cJSON_Delete(root);
+}
+
+static void check_endpoint_rejects(char *(*fn)(const struct llamad_tokenizer *, const char *,
+                                               size_t, struct llamad_api_error *),
+                                   const char *body, const char *param)
+{
+    struct llamad_api_error e;
+    memset(&e, 0, sizeof e);
+    char *s = fn(tok, body, strlen(body), &e);
+    if (s || e.status != 400 || strcmp(e.param, param) != 0)
+        fail_msg("%s -> %s, status %d, param '%s' (want 400 '%s')", body, s ? s : "NULL", e.status,
+                 e.param, param);
+}
+
+static void test_tokenize_errors(void **state)
+{
+    (void)state;
+    check_endpoint_rejects(llamad_api_tokenize, "{}", "content");
+    check_endpoint_rejects(llamad_api_tokenize, "{\"content\":5}", "content");
+    check_endpoint_rejects(llamad_api_tokenize, "{\"content\":\"x\",\"add_special\":1}",
+                           "add_special");
+    check_endpoint_rejects(llamad_api_tokenize, "{\"content\":\"x\",\"with_pieces\":\"y\"}",
+                           "with_pieces");
+    check_endpoint_rejects(llamad_api_tokenize, "{\"content\":", "");
+    check_endpoint_rejects(llamad_api_tokenize, "{\"content\":\"\\u0000\"}", "");
+}
+
+static void test_detokenize(void **state)
+{
+    (void)state;
+    struct llamad_api_error e;
+    const char *body = "{\"tokens\":[1,403,407,261,378]}";
+    cJSON *root = parse_json(llamad_api_detokenize(tok, body, strlen(body), &e));
+    assert_string_equal(get_str(root, "content"), "Once upon a time"); /* space after BOS dropped */
+    cJSON_Delete(root);
+    body = "{\"tokens\":[]}";
+    root = parse_json(llamad_api_detokenize(tok, body, strlen(body), &e));
+    assert_string_equal(get_str(root, "content"), "");
+    cJSON_Delete(root);
+
+    check_endpoint_rejects(llamad_api_detokenize, "{\"tokens\":[512]}", "tokens");
+    check_endpoint_rejects(llamad_api_detokenize, "{\"tokens\":[-1]}", "tokens");
+    check_endpoint_rejects(llamad_api_detokenize, "{\"tokens\":[1.5]}", "tokens");
+    check_endpoint_rejects(llamad_api_detokenize, "{\"tokens\":\"1 2\"}", "tokens");
+    check_endpoint_rejects(llamad_api_detokenize, "{}", "tokens");
+    check_endpoint_rejects(llamad_api_detokenize, "[1,2]", "");
+}
+
+/* ---- Allocation failures: every path frees what it took (ASan's leak check) ---- */
+
+static long allocs_left;
+
+static void *failing_malloc(size_t n)
+{
+    return allocs_left-- > 0 ? malloc(n) : NULL;
+}
+
+/* Runs fn with cJSON's allocations failing after 0, 1, 2, ... successes until it
+ * succeeds; each failed run must report the failure cleanly. */
+static void with_failing_cjson(bool (*fn)(void))
+{
+    cJSON_Hooks hooks = {failing_malloc, free};
+    bool done = false;
+    for (long n = 0; !done && n < 100000; n++) {
+        allocs_left = n;
+        cJSON_InitHooks(&hooks);
+        done = fn();
+        cJSON_InitHooks(NULL);
+    }
+    assert_true(done);
+}
+
+static bool build_chat_logprobs(void)
+{
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(CHAT);
+    r.logprobs = true;
+    r.top_logprobs = 3;
+    r.include_usage = true;
+    char *a = llamad_api_response_json(&r, ev.tok, &ev.done);
+    char *b = llamad_api_chunk_token_json(&r, &ev.tok[0], 0);
+    char *c = llamad_api_chunk_usage_json(&r, &ev.done);
+    bool ok = a && b && c;
+    free(a);
+    free(b);
+    free(c);
+    return ok;
+}
+
+static bool build_completion_and_native(void)
+{
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_LENGTH);
+    struct llamad_api_reply r = make_reply(C), n = make_reply(NATIVE);
+    r.logprobs = n.logprobs = true;
+    r.top_logprobs = n.top_logprobs = 3;
+    struct llamad_api_error e;
+    llamad_api_set_error(&e, 400, "invalid_request_error", "n", NULL, "only n=1");
+    char *out[] = {
+        llamad_api_response_json(&r, ev.tok, &ev.done),
+        llamad_api_response_json(&n, ev.tok, &ev.done),
+        llamad_api_chunk_final_json(&n, &ev.done),
+        llamad_api_error_json(&e),
+        llamad_api_models_json("m", 1),
+    };
+    bool ok = true;
+    for (size_t i = 0; i < sizeof out / sizeof *out; i++) {
+        ok = ok && out[i];
+        free(out[i]);
+    }
+    return ok;
+}
+
+/* cJSON cannot tell running out of memory from bad JSON: a request either parses or
+ * gets an error status, and never leaks. */
+static bool parse_full_request(void)
+{
+    static const char body[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}],\"stop\":[\"x\",\"y\"],"
+        "\"logit_bias\":{\"5\":1},\"logprobs\":true,\"top_logprobs\":2,\"session_id\":\"s\"}";
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    int rc = parse_len(CHAT, body, sizeof body - 1, &r, &e);
+    if (rc)
+        assert_true(request_empty(&r));
+    llamad_api_request_free(&r);
+    return rc == 0;
+}
+
+static bool tokenize_with_pieces(void)
+{
+    struct llamad_api_error e;
+    const char *body = "{\"content\":\"Once \xc3\xa1\",\"with_pieces\":true}";
+    char *s = llamad_api_tokenize(tok, body, strlen(body), &e);
+    free(s);
+    return s != NULL;
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    with_failing_cjson(build_chat_logprobs);
+    with_failing_cjson(build_completion_and_native);
+    with_failing_cjson(parse_full_request);
+    with_failing_cjson(tokenize_with_pieces);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_body_not_utf8_rejected),
+        cmocka_unit_test(test_body_not_json_rejected),
+        cmocka_unit_test(test_nul_rejected),
+        cmocka_unit_test(test_escaped_backslash_then_u0000_accepted),
+        cmocka_unit_test(test_lone_surrogate_rejected),
+        cmocka_unit_test(test_wrong_types_rejected),
+        cmocka_unit_test(test_sampling_ranges),
+        cmocka_unit_test(test_integers_checked_on_double),
+        cmocka_unit_test(test_n_must_be_one),
+        cmocka_unit_test(test_unsupported_params_rejected),
+        cmocka_unit_test(test_logit_bias),
+        cmocka_unit_test(test_stop),
+        cmocka_unit_test(test_stream_options),
+        cmocka_unit_test(test_logprobs_completions),
+        cmocka_unit_test(test_logprobs_chat),
+        cmocka_unit_test(test_logprobs_native),
+        cmocka_unit_test(test_session_id),
+        cmocka_unit_test(test_prompt_forms),
+        cmocka_unit_test(test_chat_messages),
+        cmocka_unit_test(test_unknown_fields_ignored),
+        cmocka_unit_test(test_defaults_v1),
+        cmocka_unit_test(test_defaults_native),
+        cmocka_unit_test(test_values_parsed),
+        cmocka_unit_test(test_max_tokens_names),
+        cmocka_unit_test(test_seed),
+        cmocka_unit_test(test_completion_response),
+        cmocka_unit_test(test_completion_logprobs),
+        cmocka_unit_test(test_partial_utf8_tokens),
+        cmocka_unit_test(test_text_with_nul_escaped),
+        cmocka_unit_test(test_chat_response),
+        cmocka_unit_test(test_chat_logprobs),
+        cmocka_unit_test(test_completion_chunks),
+        cmocka_unit_test(test_chat_chunks_with_usage),
+        cmocka_unit_test(test_chat_chunk_logprobs),
+        cmocka_unit_test(test_native_response),
+        cmocka_unit_test(test_native_chunks),
+        cmocka_unit_test(test_error_json),
+        cmocka_unit_test(test_models_json),
+        cmocka_unit_test(test_tokenize),
+        cmocka_unit_test(test_tokenize_errors),
+        cmocka_unit_test(test_detokenize),
+        cmocka_unit_test(test_allocation_failures),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,391 @@
+"""The daemon through real HTTP on a loopback port: every endpoint, streaming
+event by event, errors, disconnects, SIGTERM, concurrency."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from llamad_server import BUILD, Server, sse_events
+
+RUN = os.path.join(BUILD, "llamad-run")
+STORY = "Once upon a time"
+
+
+def llamad_run(prompt, n):
+    r = subprocess.run([RUN, "-p", prompt, "-n", str(n), "--temp", "0"], capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode()
+
+
+def greedy(prompt=STORY, **kw):
+    body = {"prompt": prompt, "temperature": 0, "max_tokens": 32}
+    body.update(kw)
+    return body
+
+
+class Shared:
+    server = None
+
+
+def setUpModule():
+    Shared.server = Server("--parallel", "4").__enter__()
+
+
+def tearDownModule():
+    Shared.server.__exit__(None, None, None)
+
+
+class EndpointTest(unittest.TestCase):
+    def setUp(self):
+        self.s = Shared.server
+
+    def test_health_models_metrics(self):
+        self.assertEqual(self.s.get_json("/health"), (200, {"status": "ok"}))
+        status, models = self.s.get_json("/v1/models")
+        self.assertEqual(status, 200)
+        self.assertEqual(models["object"], "list")
+        self.assertEqual(models["data"][0]["id"], "stories260K.gguf")
+        m = self.s.metrics()
+        for name in ("llamad_requests_waiting", "llamad_requests_running",
+                     "llamad_kv_cache_usage_ratio", "llamad_forward_passes_total"):
+            self.assertIn(name, m)
+
+    def test_completion_equals_llamad_run(self):
+        status, hdrs, body = self.s.post("/v1/completions", greedy(max_tokens=48, model="gpt-4"))
+        self.assertEqual(status, 200)
+        self.assertEqual(body["object"], "text_completion")
+        self.assertEqual(body["model"], "stories260K.gguf")  # any name accepted, ours returned
+        self.assertTrue(body["id"].startswith("cmpl-"))
+        choice = body["choices"][0]
+        self.assertEqual(choice["text"], llamad_run(STORY, 48))
+        self.assertEqual(choice["finish_reason"], "length")
+        self.assertEqual(body["usage"], {"prompt_tokens": 5, "completion_tokens": 48,
+                                         "total_tokens": 53,
+                                         "prompt_tokens_details": {"cached_tokens": 0}})
+
+    def test_default_max_tokens_is_16(self):
+        _, _, body = self.s.post("/v1/completions", {"prompt": STORY, "temperature": 0})
+        self.assertEqual(body["usage"]["completion_tokens"], 16)
+
+    def test_stream_matches_whole_response(self):
+        _, _, whole = self.s.post("/v1/completions", greedy(max_tokens=40))
+        c, r = self.s.stream("/v1/completions", greedy(max_tokens=40, stream=True))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Type"), "text/event-stream")
+        self.assertEqual(r.getheader("X-Accel-Buffering"), "no")
+        self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+        events = [e for e in sse_events(r) if e is not None]
+        c.close()
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertGreaterEqual(len(chunks), 20)  # token by token, not one blob
+        for ch in chunks:
+            self.assertEqual(ch["object"], "text_completion")
+        self.assertEqual("".join(ch["choices"][0]["text"] for ch in chunks),
+                         whole["choices"][0]["text"])
+        self.assertEqual(chunks[-1]["choices"][0]["finish_reason"], "length")
+        self.assertTrue(all(ch["choices"][0]["finish_reason"] is None for ch in chunks[:-1]))
+
+    def test_chat_stream_with_usage(self):
+        body = {"messages": [{"role": "user", "content": "Tell me a story."}],
+                "temperature": 0, "max_tokens": 20, "stream": True,
+                "stream_options": {"include_usage": True}}
+        c, r = self.s.stream("/v1/chat/completions", body)
+        events = [e for e in sse_events(r) if e is not None]
+        c.close()
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertEqual(chunks[0]["choices"][0]["delta"]["role"], "assistant")
+        usage = chunks[-1]
+        self.assertEqual(usage["choices"], [])
+        self.assertEqual(usage["usage"]["completion_tokens"], 20)
+        for ch in chunks[:-1]:
+            self.assertEqual(ch["object"], "chat.completion.chunk")
+            self.assertIsNone(ch["usage"])
+        text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks[:-1])
+        _, _, whole = self.s.post("/v1/chat/completions", {k: v for k, v in body.items()
+                                                            if k not in ("stream",
+                                                                         "stream_options")})
+        self.assertEqual(whole["object"], "chat.completion")
+        self.assertEqual(whole["choices"][0]["message"],
+                         {"role": "assistant", "content": text})
+
+    def test_stop_string_across_tokens(self):
+        full = self.s.post("/v1/completions", greedy(max_tokens=20))[2]["choices"][0]["text"]
+        self.assertTrue(full.startswith(", there was a little girl"))
+        # "ere was" spans the tokens " there" and " was".
+        for stream in (False, True):
+            body = greedy(max_tokens=20, stop=["ere was", "never"], stream=stream)
+            if not stream:
+                _, _, res = self.s.post("/v1/completions", body)
+                text = res["choices"][0]["text"]
+                reason = res["choices"][0]["finish_reason"]
+            else:
+                c, r = self.s.stream("/v1/completions", body)
+                chunks = [json.loads(e) for e in sse_events(r) if e not in (None, "[DONE]")]
+                c.close()
+                pieces = [ch["choices"][0]["text"] for ch in chunks]
+                self.assertFalse(any("ere" in p for p in pieces), pieces)
+                text = "".join(pieces)
+                reason = chunks[-1]["choices"][0]["finish_reason"]
+            self.assertEqual(text, ", th")
+            self.assertEqual(reason, "stop")
+
+    def test_chat_special_tokens_in_content_are_text(self):
+        def prompt_tokens(content):
+            body = {"messages": [{"role": "user", "content": content}], "max_tokens": 1}
+            return self.s.post("/v1/chat/completions", body)[2]["usage"]["prompt_tokens"]
+
+        _, _, tok = self.s.post("/tokenize", {"content": "</s>"})
+        eos_as_text = len(tok["tokens"]) - 1  # without its leading space-prefix token or with
+        self.assertGreater(len(tok["tokens"]), 1)
+        self.assertNotIn(2, tok["tokens"])
+        with_eos = prompt_tokens("hi </s> there")
+        without = prompt_tokens("hi there")
+        self.assertGreater(with_eos - without, 1)  # "</s>" took several text tokens, not one
+        self.assertGreaterEqual(eos_as_text, 1)
+
+    def test_native_completion(self):
+        status, _, body = self.s.post("/completion", {"prompt": STORY, "n_predict": 24,
+                                                      "temperature": 0})
+        self.assertEqual(status, 200)
+        self.assertEqual(body["content"], llamad_run(STORY, 24))
+        self.assertEqual(body["tokens_predicted"], 24)
+        self.assertEqual(body["tokens_evaluated"], 5)
+        self.assertIn("timings", body)
+        c, r = self.s.stream("/completion", {"prompt": STORY, "n_predict": 8, "temperature": 0,
+                                             "stream": True})
+        events = [json.loads(e) for e in sse_events(r) if e is not None]
+        c.close()
+        self.assertTrue(events[-1]["stop"])
+        self.assertEqual("".join(e["content"] for e in events), llamad_run(STORY, 8))
+
+    def test_tokenize_detokenize(self):
+        status, _, tok = self.s.post("/tokenize", {"content": STORY, "add_special": True})
+        self.assertEqual((status, tok["tokens"]), (200, [1, 403, 407, 261, 378]))
+        status, _, det = self.s.post("/detokenize", {"tokens": [403, 407, 261, 378]})
+        self.assertEqual(status, 200)
+        self.assertEqual(det["content"].strip(), STORY)
+
+    def test_logprobs(self):
+        _, _, res = self.s.post("/v1/completions", greedy(max_tokens=5, logprobs=3))
+        lp = res["choices"][0]["logprobs"]
+        self.assertEqual(len(lp["tokens"]), 5)
+        self.assertEqual(len(lp["token_logprobs"]), 5)
+        self.assertEqual(len(lp["top_logprobs"][0]), 3)
+        self.assertEqual("".join(lp["tokens"]), res["choices"][0]["text"])
+        self.assertTrue(all(v <= 0 for v in lp["token_logprobs"]))
+        body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4,
+                "logprobs": True, "top_logprobs": 2, "temperature": 0}
+        _, _, chat = self.s.post("/v1/chat/completions", body)
+        content = chat["choices"][0]["logprobs"]["content"]
+        self.assertEqual(len(content), 4)
+        self.assertEqual(len(content[0]["top_logprobs"]), 2)
+        self.assertIsInstance(content[0]["bytes"], list)
+
+    def test_seeded_sampling_is_reproducible(self):
+        body = {"prompt": STORY, "max_tokens": 30, "temperature": 1.0, "seed": 7}
+        a = self.s.post("/v1/completions", body)[2]["choices"][0]["text"]
+        b = self.s.post("/v1/completions", body)[2]["choices"][0]["text"]
+        self.assertEqual(a, b)
+
+    def test_two_requests_at_once(self):
+        prompts = [STORY, "Lily and Tom went to the park."]
+        want = [self.s.post("/v1/completions", greedy(p, max_tokens=40))[2] for p in prompts]
+        got = [None, None]
+
+        def worker(i):
+            got[i] = self.s.post("/v1/completions", greedy(prompts[i], max_tokens=40))[2]
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i in range(2):
+            self.assertEqual(got[i]["choices"][0]["text"], want[i]["choices"][0]["text"])
+
+
+class ErrorTest(unittest.TestCase):
+    def setUp(self):
+        self.s = Shared.server
+
+    def expect(self, status, path, body, param=None, raw=False, method="POST"):
+        if raw:
+            st, hdrs, data = self.s.request(method, path, body,
+                                            {"Content-Type": "application/json"})
+            res = json.loads(data)
+        else:
+            st, hdrs, res = self.s.post(path, body)
+        self.assertEqual(st, status, res)
+        self.assertIn("message", res["error"])
+        self.assertIn("type", res["error"])
+        if param is not None:
+            self.assertEqual(res["error"]["param"], param)
+        self.assertEqual(self.s.get_json("/health")[0], 200)  # still serving
+        return res, hdrs
+
+    def test_bad_bodies(self):
+        self.expect(400, "/v1/completions", b"{not json", raw=True)
+        self.expect(400, "/v1/completions", b"[1, 2]", raw=True)
+        self.expect(400, "/v1/completions", b'{"prompt": "a\xff\xfe"}', raw=True)
+        self.expect(400, "/v1/completions", b'{"prompt": "a\\u0000b"}', raw=True)
+        self.expect(400, "/v1/completions", {"prompt": 5}, "prompt")
+        self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": "10"}, "max_tokens")
+        self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": 3.5}, "max_tokens")
+        self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": 1e300}, "max_tokens")
+        self.expect(400, "/v1/completions", {"prompt": "x", "temperature": 3}, "temperature")
+        self.expect(400, "/v1/completions", {"prompt": "x", "n": 2}, "n")
+        self.expect(400, "/v1/completions", {"prompt": "x", "logit_bias": {"99999": 1}},
+                    "logit_bias")
+        self.expect(400, "/v1/chat/completions", {"messages": []}, "messages")
+        self.expect(400, "/v1/chat/completions",
+                    {"messages": [{"role": "user", "content": "x"}], "tools": []}, "tools")
+        self.expect(400, "/v1/completions", {"prompt": [1, 2, 70000]}, "prompt")
+
+    def test_status_codes(self):
+        res, _ = self.expect(404, "/v1/nothing", {})
+        _, hdrs = self.expect(405, "/v1/completions", None, raw=True, method="GET")
+        self.assertEqual(hdrs.get("allow"), "POST")
+        big = json.dumps({"prompt": "x" * (2 << 20)}).encode()
+        st, _, data = self.s.request("POST", "/v1/completions", big,
+                                     {"Content-Type": "application/json"})
+        self.assertEqual(st, 413)
+        self.assertIn("error", json.loads(data))
+
+    def test_empty_and_unknown_fields(self):
+        st, _, res = self.s.post("/v1/completions", {"prompt": "", "max_tokens": 3,
+                                                     "some_future_field": {"x": 1}})
+        self.assertEqual(st, 200)
+        self.assertEqual(res["usage"]["prompt_tokens"], 1)  # BOS alone
+
+
+class ConfiguredServerTest(unittest.TestCase):
+    def test_api_keys(self):
+        with Server("--api-key", "sekrit-key-1", "--api-key", "other-key-22") as s:
+            self.assertEqual(s.get_json("/health")[0], 200)
+            st, hdrs, _ = s.post("/v1/completions", greedy(max_tokens=2))
+            self.assertEqual(st, 401)
+            self.assertEqual(hdrs.get("www-authenticate"), "Bearer")
+            st, _, _ = s.post("/v1/completions", greedy(max_tokens=2),
+                              {"Authorization": "Bearer wrong"})
+            self.assertEqual(st, 401)
+            st, _, _ = s.post("/v1/completions", greedy(max_tokens=2),
+                              {"Authorization": "Bearer other-key-22"})
+            self.assertEqual(st, 200)
+            self.assertEqual(s.request("GET", "/metrics")[0], 401)
+
+    def test_strict_model_name_and_context_limit(self):
+        with Server("--strict-model-name", "--model-alias", "story", "--ctx-size", "32") as s:
+            st, _, res = s.post("/v1/completions", greedy(model="gpt-4"))
+            self.assertEqual(st, 404)
+            self.assertEqual(res["error"]["code"], "model_not_found")
+            st, _, res = s.post("/v1/completions", greedy(model="story", max_tokens=4))
+            self.assertEqual((st, res["model"]), (200, "story"))
+            st, _, res = s.post("/v1/completions", greedy("Once upon a time " * 20))
+            self.assertEqual(st, 400)
+            self.assertEqual(res["error"]["code"], "context_length_exceeded")
+            # Generation stops at the end of the context.
+            st, _, res = s.post("/v1/completions", greedy(max_tokens=100, ignore_eos=True))
+            self.assertEqual(res["usage"]["completion_tokens"], 32 - 5)
+            self.assertEqual(res["choices"][0]["finish_reason"], "length")
+
+    def test_queue_full_gets_503(self):
+        with Server("--parallel", "1", "--queue-length", "0") as s:
+            c, r = s.stream("/v1/completions", greedy(max_tokens=1500, ignore_eos=True,
+                                                     stream=True))
+            next(e for e in sse_events(r) if e)  # running now
+            st, hdrs, res = s.post("/v1/completions", greedy(max_tokens=2))
+            self.assertEqual(st, 503)
+            self.assertIn("retry-after", hdrs)
+            c.close()
+
+
+def generated_after(server, pattern):
+    line = server.wait_log(pattern, 30)
+    return int(re.search(r"completion_tokens=(\d+)", line).group(1))
+
+
+class DisconnectTest(unittest.TestCase):
+    def test_disconnect_mid_stream_stops_generation(self):
+        with Server() as s:
+            c, r = s.stream("/v1/completions", greedy(max_tokens=1800, ignore_eos=True,
+                                                     stream=True))
+            events = sse_events(r)
+            for _ in range(5):
+                next(events)
+            c.sock.shutdown(socket.SHUT_RDWR)
+            c.close()
+            n = generated_after(s, r"path=/v1/completions status=200 .*client_gone=1")
+            self.assertLess(n, 1800)
+
+    def test_disconnect_during_non_streamed_request(self):
+        with Server() as s:
+            c = s.conn()
+            c.request("POST", "/v1/completions", body=json.dumps(
+                greedy(max_tokens=1800, ignore_eos=True)).encode(),
+                headers={"Content-Type": "application/json"})
+            time.sleep(0.2)
+            c.sock.shutdown(socket.SHUT_RDWR)
+            c.close()
+            n = generated_after(s, r"path=/v1/completions status=499 .*client_gone=1")
+            self.assertLess(n, 1800)
+
+    def test_disconnect_while_queued(self):
+        with Server("--parallel", "1") as s:
+            a, ra = s.stream("/v1/completions", greedy(max_tokens=1800, ignore_eos=True,
+                                                      stream=True))
+            next(e for e in sse_events(ra) if e)
+            b = s.conn()
+            b.request("POST", "/v1/completions", body=json.dumps(greedy(max_tokens=5)).encode(),
+                      headers={"Content-Type": "application/json"})
+            time.sleep(0.2)
+            b.sock.shutdown(socket.SHUT_RDWR)
+            b.close()
+            n = generated_after(s, r"status=499 prompt_tokens=\d+ completion_tokens=\d+ .*"
+                                   r"client_gone=1")
+            self.assertEqual(n, 0)
+            a.close()
+
+
+class SignalTest(unittest.TestCase):
+    def test_sigterm_lets_a_stream_finish(self):
+        with Server() as s:
+            c, r = s.stream("/v1/completions", greedy(max_tokens=300, ignore_eos=True,
+                                                     stream=True))
+            events = sse_events(r)
+            next(events)
+            s.signal(signal.SIGTERM)
+            rest = [e for e in events if e is not None]
+            c.close()
+            self.assertEqual(rest[-1], "[DONE]")
+            self.assertEqual(json.loads(rest[-2])["choices"][0]["finish_reason"], "length")
+            self.assertEqual(s.wait_exit(30), 0)
+
+    def test_sigterm_drain_timeout_ends_streams_with_error(self):
+        with Server("--drain-timeout", "1", "--ctx-size", "2048") as s:
+            c, r = s.stream("/v1/completions", greedy(max_tokens=2000, ignore_eos=True,
+                                                     stream=True))
+            events = sse_events(r)
+            next(events)
+            s.signal(signal.SIGTERM)
+            rest = [e for e in events if e is not None]
+            c.close()
+            self.assertEqual(rest[-1], "[DONE]")
+            self.assertIn("error", json.loads(rest[-2]))
+            self.assertEqual(s.wait_exit(30), 0)
+
+    def test_health_while_loading_and_bad_model(self):
+        with Server("--model", "/nonexistent/model.gguf", wait_ready=False) as s:
+            self.assertEqual(s.wait_exit(30), 1)
+            s.wait_log(r"cannot load the model: .*nonexistent")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
