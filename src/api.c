@@ -967,6 +967,10 @@ static cJSON *completion_logprobs(bool *ok, const struct llamad_api_reply *r,
     cJSON *tops = put_arr(ok, lp, "top_logprobs"), *offsets = put_arr(ok, lp, "text_offset");
     struct llamad_buf text = LLAMAD_BUF_INIT;
     for (const struct llamad_event *e = first; e != end && *ok; e = e->next) {
+        if (e->token < 0) { /* text released at the end, no token of its own */
+            offset += e->text_len;
+            continue;
+        }
         if (render_token(e->piece, e->piece_len, &text)) {
             *ok = false;
             break;
@@ -1027,7 +1031,8 @@ static cJSON *sampled_entries(bool *ok, const struct llamad_api_reply *r,
 {
     cJSON *arr = cJSON_CreateArray();
     for (const struct llamad_event *e = first; e != end && *ok; e = e->next)
-        put(ok, arr, NULL, sampled_entry(ok, r, e));
+        if (e->token >= 0) /* -1: text released at the end, no token of its own */
+            put(ok, arr, NULL, sampled_entry(ok, r, e));
     return arr;
 }
 
@@ -1223,14 +1228,16 @@ char *llamad_api_chunk_first_json(const struct llamad_api_reply *r)
 char *llamad_api_chunk_token_json(const struct llamad_api_reply *r,
                                   const struct llamad_event *token, size_t text_offset)
 {
-    if (token->text_len == 0 && !r->logprobs)
+    bool has_token = token->token >= 0;
+    if (token->text_len == 0 && !(r->logprobs && has_token))
         return NULL;
     if (r->kind == LLAMAD_API_NATIVE)
-        return native_json(r, token->text, token->text_len, r->logprobs, token, token->next, NULL);
+        return native_json(r, token->text, token->text_len, r->logprobs && has_token, token,
+                           token->next, NULL);
     struct v1_part p = {.chunk = true,
                         .text = token->text,
                         .text_len = token->text_len,
-                        .first = token,
+                        .first = has_token ? token : NULL,
                         .end = token->next,
                         .text_offset = text_offset};
     return v1_json(r, &p);

@@ -36,9 +36,22 @@ class Server:
         return self
 
     def __exit__(self, *exc):
+        """Stops the daemon (SIGINT) and checks it exits cleanly: status 0 and no
+        sanitizer report (leaks are reported at exit)."""
         if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError("llamad did not stop on SIGINT")
+            time.sleep(0.1)  # the reader thread takes the last lines
+            status = self.proc.returncode
+            report = [l for l in self.log if "Sanitizer" in l or "runtime error" in l]
+            if exc[0] is None and (status != 0 or report):
+                raise AssertionError("llamad exited with %s:\n%s" % (status, "\n".join(self.log[-40:])))
+        self.proc.stderr.close()
 
     def _read_log(self):
         for raw in self.proc.stderr:

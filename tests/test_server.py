@@ -2,6 +2,7 @@
 event by event, errors, disconnects, SIGTERM, concurrency."""
 import json
 import os
+import tempfile
 import re
 import signal
 import socket
@@ -13,6 +14,8 @@ import unittest
 from llamad_server import BUILD, Server, sse_events
 
 RUN = os.path.join(BUILD, "llamad-run")
+MKMODEL = os.path.join(BUILD, "llamad-mkmodel")
+BUNDLED = os.path.join(os.environ["LLAMAD_MODELS_DIR"], "stories260K.gguf")
 STORY = "Once upon a time"
 
 
@@ -31,14 +34,29 @@ def greedy(prompt=STORY, **kw):
 
 class Shared:
     server = None
+    tmp = None
+    slow_model = None
 
 
 def setUpModule():
+    # A model slow enough (a few hundred tokens/s) that a stream is still
+    # running when a test disconnects or signals: random weights, the bundled
+    # model's vocabulary.
+    Shared.tmp = tempfile.TemporaryDirectory()
+    Shared.slow_model = os.path.join(Shared.tmp.name, "slow.gguf")
+    subprocess.run([MKMODEL, "-o", Shared.slow_model, "--vocab", BUNDLED, "--dim", "512",
+                    "--layers", "8", "--heads", "8", "--kv-heads", "8", "--ff", "1536",
+                    "--type", "F32"], check=True, capture_output=True, timeout=120)
     Shared.server = Server("--parallel", "4").__enter__()
 
 
 def tearDownModule():
     Shared.server.__exit__(None, None, None)
+    Shared.tmp.cleanup()
+
+
+def slow_server(*args):
+    return Server("--model", Shared.slow_model, *args)
 
 
 class EndpointTest(unittest.TestCase):
@@ -212,6 +230,39 @@ class EndpointTest(unittest.TestCase):
             self.assertEqual(got[i]["choices"][0]["text"], want[i]["choices"][0]["text"])
 
 
+class StreamingTest(unittest.TestCase):
+    def test_keepalive_comments_during_a_long_prompt(self):
+        with slow_server() as s:
+            prompt = "Once upon a time, there was a little girl. " * 120  # ~1300 tokens
+            c, r = s.stream("/v1/completions", {"prompt": prompt, "max_tokens": 2,
+                                                "stream": True})
+            events = list(sse_events(r))
+            c.close()
+            first_data = next(i for i, e in enumerate(events) if e is not None)
+            self.assertGreater(first_data, 0, "no keep-alive comment before the first token")
+            self.assertEqual(events[-1], "[DONE]")
+
+    def test_split_utf8_characters_are_held_back(self):
+        s = Shared.server
+        # Force the byte token <0xE6>, the first byte of a 3-byte character, at
+        # every step: each is held back until the next shows the character cannot
+        # complete, then released as U+FFFD; raw bytes never reach the JSON.
+        ids = s.post("/tokenize", {"content": "\u65e5"})[2]["tokens"]
+        lead = ids[1]
+        self.assertEqual(s.post("/detokenize", {"tokens": [lead]})[0], 200)
+        body = {"prompt": STORY, "max_tokens": 6, "temperature": 0, "logprobs": 0,
+                "logit_bias": {str(lead): 100}, "stream": True}
+        c, r = s.stream("/v1/completions", body)
+        chunks = [json.loads(e) for e in sse_events(r) if e not in (None, "[DONE]")]
+        c.close()
+        texts = [ch["choices"][0]["text"] for ch in chunks]
+        tokens = [t for ch in chunks if ch["choices"][0]["logprobs"]
+                  for t in ch["choices"][0]["logprobs"]["tokens"]]
+        self.assertEqual(tokens, ["bytes:\\xe6"] * 6)
+        self.assertEqual(texts[0], "")  # the first byte alone is held back
+        self.assertEqual("".join(texts), "\ufffd" * 6)
+
+
 class ErrorTest(unittest.TestCase):
     def setUp(self):
         self.s = Shared.server
@@ -297,7 +348,7 @@ class ConfiguredServerTest(unittest.TestCase):
             self.assertEqual(res["choices"][0]["finish_reason"], "length")
 
     def test_queue_full_gets_503(self):
-        with Server("--parallel", "1", "--queue-length", "0") as s:
+        with slow_server("--parallel", "1", "--queue-length", "0") as s:
             c, r = s.stream("/v1/completions", greedy(max_tokens=1500, ignore_eos=True,
                                                      stream=True))
             next(e for e in sse_events(r) if e)  # running now
@@ -314,7 +365,7 @@ def generated_after(server, pattern):
 
 class DisconnectTest(unittest.TestCase):
     def test_disconnect_mid_stream_stops_generation(self):
-        with Server() as s:
+        with slow_server() as s:
             c, r = s.stream("/v1/completions", greedy(max_tokens=1800, ignore_eos=True,
                                                      stream=True))
             events = sse_events(r)
@@ -326,7 +377,7 @@ class DisconnectTest(unittest.TestCase):
             self.assertLess(n, 1800)
 
     def test_disconnect_during_non_streamed_request(self):
-        with Server() as s:
+        with slow_server() as s:
             c = s.conn()
             c.request("POST", "/v1/completions", body=json.dumps(
                 greedy(max_tokens=1800, ignore_eos=True)).encode(),
@@ -338,7 +389,7 @@ class DisconnectTest(unittest.TestCase):
             self.assertLess(n, 1800)
 
     def test_disconnect_while_queued(self):
-        with Server("--parallel", "1") as s:
+        with slow_server("--parallel", "1") as s:
             a, ra = s.stream("/v1/completions", greedy(max_tokens=1800, ignore_eos=True,
                                                       stream=True))
             next(e for e in sse_events(ra) if e)
@@ -356,8 +407,8 @@ class DisconnectTest(unittest.TestCase):
 
 class SignalTest(unittest.TestCase):
     def test_sigterm_lets_a_stream_finish(self):
-        with Server() as s:
-            c, r = s.stream("/v1/completions", greedy(max_tokens=300, ignore_eos=True,
+        with slow_server() as s:
+            c, r = s.stream("/v1/completions", greedy(max_tokens=150, ignore_eos=True,
                                                      stream=True))
             events = sse_events(r)
             next(events)
@@ -369,7 +420,7 @@ class SignalTest(unittest.TestCase):
             self.assertEqual(s.wait_exit(30), 0)
 
     def test_sigterm_drain_timeout_ends_streams_with_error(self):
-        with Server("--drain-timeout", "1", "--ctx-size", "2048") as s:
+        with slow_server("--drain-timeout", "1") as s:
             c, r = s.stream("/v1/completions", greedy(max_tokens=2000, ignore_eos=True,
                                                      stream=True))
             events = sse_events(r)
@@ -381,10 +432,45 @@ class SignalTest(unittest.TestCase):
             self.assertIn("error", json.loads(rest[-2]))
             self.assertEqual(s.wait_exit(30), 0)
 
+    def test_draining_answers_kept_alive_connections_with_503(self):
+        with slow_server() as s:
+            kept = s.conn()
+            kept.request("GET", "/health")
+            self.assertEqual(kept.getresponse().read(), b'{"status":"ok"}')
+            c, r = s.stream("/v1/completions", greedy(max_tokens=150, ignore_eos=True,
+                                                     stream=True))
+            events = sse_events(r)
+            next(events)
+            s.signal(signal.SIGTERM)
+            s.wait_log("draining")
+            kept.request("POST", "/v1/completions", body=json.dumps(greedy()).encode(),
+                         headers={"Content-Type": "application/json"})
+            resp = kept.getresponse()
+            self.assertEqual(resp.status, 503)
+            self.assertEqual(resp.getheader("Connection"), "close")
+            resp.read()
+            kept.close()
+            self.assertEqual(list(events)[-1], "[DONE]")
+            c.close()
+            self.assertEqual(s.wait_exit(30), 0)
+
     def test_health_while_loading_and_bad_model(self):
         with Server("--model", "/nonexistent/model.gguf", wait_ready=False) as s:
             self.assertEqual(s.wait_exit(30), 1)
             s.wait_log(r"cannot load the model: .*nonexistent")
+
+    def test_health_is_503_while_the_model_loads(self):
+        # Opening a FIFO blocks until a writer comes: the model load hangs there
+        # while the port is already bound.
+        fifo = os.path.join(Shared.tmp.name, "loading.gguf")
+        os.mkfifo(fifo)
+        with Server("--model", fifo, wait_ready=False) as s:
+            self.assertEqual(s.get_json("/health"), (503, {"status": "loading"}))
+            st, _, res = s.post("/v1/completions", greedy())
+            self.assertEqual(st, 503)
+            with open(fifo, "wb"):
+                pass  # lets the load go on, and fail: not a GGUF file
+            self.assertEqual(s.wait_exit(30), 1)
 
 
 if __name__ == "__main__":

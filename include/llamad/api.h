@@ -106,7 +106,9 @@ struct llamad_api_reply {
 };
 
 /* Non-streamed response: `tokens` is the request's list of TOKEN events (linked by
- * ->next, possibly NULL), `done` its DONE event. The text is the concatenation of
+ * ->next, possibly NULL), `done` its DONE event. A TOKEN event whose token is -1
+ * carries only text (what was held back until the end: DONE's text) and has no
+ * logprobs entry. The text is the concatenation of
  * the events' .text. Malloc'd JSON, NULL when out of memory. */
 char *llamad_api_response_json(const struct llamad_api_reply *r, const struct llamad_event *tokens,
                                const struct llamad_event *done);
