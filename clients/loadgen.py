@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Load generator for llamad: N concurrent streaming clients, each sending one
+completion request with a distinct prompt of a given token length; reports
+aggregate generated tokens/s, time to first token and inter-token latency
+percentiles, and the daemon's peak resident memory.
+
+  clients/loadgen.py --url http://127.0.0.1:8080 --streams 1,2,4,8,16 \\
+      --prompt-tokens 128 --max-tokens 128 --pid $(pidof llamad)
+
+Standard library only. Prompts are token-id arrays (BOS, then random ids), so
+every client's prompt differs and the prefix cache cannot flatter the numbers."""
+import argparse
+import http.client
+import json
+import random
+import statistics
+import threading
+import time
+import urllib.parse
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = (len(values) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def one_stream(url, prompt, max_tokens, result):
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
+    body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+            "ignore_eos": True, "stream_options": {"include_usage": True}}
+    t0 = time.monotonic()
+    conn.request("POST", "/v1/completions", json.dumps(body),
+                 {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        result["error"] = "HTTP %d: %s" % (resp.status, resp.read()[:200])
+        return
+    arrivals, buf, tokens = [], b"", 0
+    while True:
+        chunk = resp.read1(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n\n" in buf:
+            event, buf = buf.split(b"\n\n", 1)
+            if not event.startswith(b"data: ") or event == b"data: [DONE]":
+                continue
+            data = json.loads(event[6:])
+            if data.get("usage"):
+                tokens = data["usage"]["completion_tokens"]
+            elif data.get("choices"):
+                arrivals.append(time.monotonic())
+    conn.close()
+    result.update(t0=t0, arrivals=arrivals, tokens=tokens, end=time.monotonic())
+
+
+def peak_rss_mb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def run(url, streams, prompt_tokens, max_tokens, rng):
+    prompts = [[1] + [rng.randrange(100, 500) for _ in range(prompt_tokens - 1)]
+               for _ in range(streams)]
+    results = [dict() for _ in range(streams)]
+    threads = [threading.Thread(target=one_stream, args=(url, prompts[i], max_tokens, results[i]))
+               for i in range(streams)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - start
+    errors = [r["error"] for r in results if "error" in r]
+    if errors:
+        raise SystemExit("errors: %s" % errors[:3])
+    ttft = [r["arrivals"][0] - r["t0"] for r in results if r["arrivals"]]
+    itl = [b - a for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:])]
+    total = sum(r["tokens"] for r in results)
+    return {"streams": streams, "tokens": total, "seconds": wall, "tokens_per_second": total / wall,
+            "ttft_p50_ms": percentile(ttft, 50) * 1e3, "ttft_p99_ms": percentile(ttft, 99) * 1e3,
+            "itl_p50_ms": percentile(itl, 50) * 1e3, "itl_p99_ms": percentile(itl, 99) * 1e3}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--url", default="http://127.0.0.1:8080")
+    ap.add_argument("--streams", default="1,2,4,8,16", help="comma-separated client counts")
+    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per count (median reported)")
+    ap.add_argument("--pid", type=int, help="the daemon's pid, for peak RSS")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    if not args.json:
+        print("%7s %10s %10s %10s %10s %10s %9s" % ("streams", "tok/s", "TTFT p50", "TTFT p99",
+                                                  "ITL p50", "ITL p99", "RSS MB"))
+    for n in [int(x) for x in args.streams.split(",")]:
+        runs = [run(args.url, n, args.prompt_tokens, args.max_tokens, rng)
+                for _ in range(args.repeat)]
+        row = min(runs, key=lambda r: abs(r["tokens_per_second"] -
+                                          statistics.median(x["tokens_per_second"] for x in runs)))
+        row["peak_rss_mb"] = peak_rss_mb(args.pid) if args.pid else float("nan")
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print("%7d %10.1f %8.1fms %8.1fms %8.2fms %8.2fms %9.1f" % (
+                n, row["tokens_per_second"], row["ttft_p50_ms"], row["ttft_p99_ms"],
+                row["itl_p50_ms"], row["itl_p99_ms"], row["peak_rss_mb"]))
+
+
+if __name__ == "__main__":
+    main()
