@@ -137,6 +137,7 @@ static int bind_weight(const struct llamad_gguf_tensor *t, const char *name, int
     w->row_bytes = (size_t)row_bytes;
     w->data = t->data;
     w->kernels = llamad_kernels_for(t->type);
+    w->act = llamad_act_kernels_for(t->type);
     return LLAMAD_OK;
 }
 

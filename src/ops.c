@@ -1,6 +1,7 @@
 #include "llamad/ops.h"
 
 #include <math.h>
+#include <stdbool.h>
 
 void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps)
 {
@@ -54,6 +55,7 @@ void llamad_silu_mul(float *gate, const float *up, int64_t n)
 
 struct matmul_task {
     const float *x;
+    const struct llamad_q8_block *xq; /* x quantized, when some weight has integer kernels */
     int32_t n_tokens;
     const struct llamad_matmul_out *outs;
     int n_outs;
@@ -73,11 +75,15 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
             if (hi > w->rows)
                 hi = w->rows;
             float *y = t->outs[o].y;
+            const bool integer = w->act && t->xq;
+            const int64_t blocks = w->cols / LLAMAD_Q8_BLOCK;
             for (int64_t r = lo; r < hi; r++) {
                 const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                /* The row stays in L1 while every token's activations pass by it. */
                 for (int32_t k = 0; k < t->n_tokens; k++)
                     y[(int64_t)k * w->rows + r] =
-                        w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
+                        integer ? w->act->dot(row, t->xq + k * blocks, w->cols)
+                                : w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
             }
         }
         base += w->rows;
@@ -93,10 +99,21 @@ static void matmul_worker(void *ctx, int ith, int nth)
 }
 
 void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
-                   const struct llamad_matmul_out *outs, int n_outs)
+                   const struct llamad_matmul_out *outs, int n_outs,
+                   struct llamad_q8_block *q8_scratch)
 {
-    struct matmul_task t = {x, n_tokens, outs, n_outs, 0};
-    for (int o = 0; o < n_outs; o++)
+    struct matmul_task t = {x, NULL, n_tokens, outs, n_outs, 0};
+    bool integer = false;
+    for (int o = 0; o < n_outs; o++) {
         t.total_rows += outs[o].w->rows;
+        integer |= outs[o].w->act != NULL;
+    }
+    int64_t cols = outs[0].w->cols;
+    if (integer && q8_scratch && cols % LLAMAD_Q8_BLOCK == 0) {
+        for (int32_t k = 0; k < n_tokens; k++)
+            llamad_quantize_q8_blocks(x + (int64_t)k * cols,
+                                      q8_scratch + (int64_t)k * (cols / LLAMAD_Q8_BLOCK), cols);
+        t.xq = q8_scratch;
+    }
     llamad_threadpool_run(pool, matmul_worker, &t);
 }

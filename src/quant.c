@@ -1,6 +1,7 @@
 /* Block formats: half and bfloat16 conversion, the reference kernels, the reference
  * quantizers, and the choice between the reference kernels and the AVX2 ones of
- * quant_avx2.c.
+ * quant_avx2.c. The K-quant blocks (Q4_K, Q5_K, Q6_K) are read and written by
+ * quant_k.c.
  *
  * Stored bytes are read one at a time as little-endian, so the reference needs no
  * alignment and no particular host byte order. */
@@ -17,12 +18,22 @@
  * callers go through llamad_kernels_for. */
 const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
 
+/* Defined in quant_k.c: one 256-element block of a K-quant to floats and back. */
+void llamad_dequantize_block_q4_k(const uint8_t *block, float *out);
+void llamad_dequantize_block_q5_k(const uint8_t *block, float *out);
+void llamad_dequantize_block_q6_k(const uint8_t *block, float *out);
+void llamad_quantize_block_q4_k(const float *x, uint8_t *block);
+void llamad_quantize_block_q5_k(const float *x, uint8_t *block);
+void llamad_quantize_block_q6_k(const float *x, uint8_t *block);
+
 enum {
     QK8_0 = 32,
     Q8_0_BYTES = 34,
     QK4_0 = 32,
     Q4_0_BYTES = 18,
     QK_K = 256,
+    Q4_K_BYTES = 144,
+    Q5_K_BYTES = 176,
     Q6_K_BYTES = 210,
 };
 
@@ -169,37 +180,6 @@ static void dequantize_block_q4_0(const uint8_t *b, float *out)
     }
 }
 
-/* The 6-bit value of element 32 * k + l (k = 0..3, l = 0..31) of one 128-element half
- * of a Q6_K block, whose ql part is 64 bytes and qh part 32: the low 4 bits are a
- * nibble of ql[l] (k = 0, 2) or ql[l + 32] (k = 1, 3), low nibble for k < 2; the top
- * 2 bits are bits 2k, 2k+1 of qh[l]. Stored with an offset of 32. */
-static int q6_k_value(const uint8_t *ql, const uint8_t *qh, int k, int l)
-{
-    uint8_t lo_byte = ql[l + 32 * (k & 1)];
-    int low4 = k < 2 ? lo_byte & 0x0F : lo_byte >> 4;
-    int high2 = (qh[l] >> (2 * k)) & 3;
-    return (low4 | high2 << 4) - 32;
-}
-
-/* Q6_K: uint8 ql[128], uint8 qh[64], int8 scales[16], fp16 d. Two halves of 128
- * elements; every 16 consecutive elements share one scale. */
-static void dequantize_block_q6_k(const uint8_t *b, float *out)
-{
-    const uint8_t *ql = b;
-    const uint8_t *qh = b + 128;
-    const int8_t *sc = (const int8_t *)(b + 192);
-    float d = llamad_f16_to_f32(load_le16(b + 208));
-
-    for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, out += 128) {
-        for (int k = 0; k < 4; k++) {
-            for (int l = 0; l < 32; l++) {
-                int e = 32 * k + l;
-                out[e] = d * sc[e / 16] * q6_k_value(ql, qh, k, l);
-            }
-        }
-    }
-}
-
 /* ---- reference row kernels ---- */
 
 struct ref_format {
@@ -214,7 +194,9 @@ static const struct ref_format ref_formats[LLAMAD_TYPE_ID_LIMIT] = {
     [LLAMAD_TYPE_BF16] = {1, 2, dequantize_block_bf16},
     [LLAMAD_TYPE_Q8_0] = {QK8_0, Q8_0_BYTES, dequantize_block_q8_0},
     [LLAMAD_TYPE_Q4_0] = {QK4_0, Q4_0_BYTES, dequantize_block_q4_0},
-    [LLAMAD_TYPE_Q6_K] = {QK_K, Q6_K_BYTES, dequantize_block_q6_k},
+    [LLAMAD_TYPE_Q4_K] = {QK_K, Q4_K_BYTES, llamad_dequantize_block_q4_k},
+    [LLAMAD_TYPE_Q5_K] = {QK_K, Q5_K_BYTES, llamad_dequantize_block_q5_k},
+    [LLAMAD_TYPE_Q6_K] = {QK_K, Q6_K_BYTES, llamad_dequantize_block_q6_k},
 };
 
 static void dequantize_blocks(const struct ref_format *f, const uint8_t *src, float *dst,
@@ -256,6 +238,8 @@ REF_KERNELS(f16, LLAMAD_TYPE_F16)
 REF_KERNELS(bf16, LLAMAD_TYPE_BF16)
 REF_KERNELS(q8_0, LLAMAD_TYPE_Q8_0)
 REF_KERNELS(q4_0, LLAMAD_TYPE_Q4_0)
+REF_KERNELS(q4_k, LLAMAD_TYPE_Q4_K)
+REF_KERNELS(q5_k, LLAMAD_TYPE_Q5_K)
 REF_KERNELS(q6_k, LLAMAD_TYPE_Q6_K)
 
 static const struct llamad_kernels ref_kernels[LLAMAD_TYPE_ID_LIMIT] = {
@@ -264,6 +248,8 @@ static const struct llamad_kernels ref_kernels[LLAMAD_TYPE_ID_LIMIT] = {
     [LLAMAD_TYPE_BF16] = {"scalar", dequantize_bf16_ref, dot_bf16_ref},
     [LLAMAD_TYPE_Q8_0] = {"scalar", dequantize_q8_0_ref, dot_q8_0_ref},
     [LLAMAD_TYPE_Q4_0] = {"scalar", dequantize_q4_0_ref, dot_q4_0_ref},
+    [LLAMAD_TYPE_Q4_K] = {"scalar", dequantize_q4_k_ref, dot_q4_k_ref},
+    [LLAMAD_TYPE_Q5_K] = {"scalar", dequantize_q5_k_ref, dot_q5_k_ref},
     [LLAMAD_TYPE_Q6_K] = {"scalar", dequantize_q6_k_ref, dot_q6_k_ref},
 };
 
@@ -370,6 +356,21 @@ bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t
         assert(n % QK4_0 == 0);
         for (int64_t i = 0; i < n / QK4_0; i++)
             quantize_block_q4_0(src + i * QK4_0, out + i * Q4_0_BYTES);
+        return true;
+    case LLAMAD_TYPE_Q4_K:
+        assert(n % QK_K == 0);
+        for (int64_t i = 0; i < n / QK_K; i++)
+            llamad_quantize_block_q4_k(src + i * QK_K, out + i * Q4_K_BYTES);
+        return true;
+    case LLAMAD_TYPE_Q5_K:
+        assert(n % QK_K == 0);
+        for (int64_t i = 0; i < n / QK_K; i++)
+            llamad_quantize_block_q5_k(src + i * QK_K, out + i * Q5_K_BYTES);
+        return true;
+    case LLAMAD_TYPE_Q6_K:
+        assert(n % QK_K == 0);
+        for (int64_t i = 0; i < n / QK_K; i++)
+            llamad_quantize_block_q6_k(src + i * QK_K, out + i * Q6_K_BYTES);
         return true;
     default:
         return false;

@@ -182,7 +182,7 @@ class MkModelTest(unittest.TestCase):
         r = run(MKMODEL, "-o", "/tmp/x.gguf")
         self.assertEqual(r.returncode, 2)
         self.assertIn(b"--vocab", r.stderr)
-        r = run(MKMODEL, "--type", "Q4_K", "-o", "/tmp/x.gguf", "--vocab", VOCAB)
+        r = run(MKMODEL, "--type", "Q3_K", "-o", "/tmp/x.gguf", "--vocab", VOCAB)
         self.assertEqual(r.returncode, 2)
 
 

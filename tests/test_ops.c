@@ -95,7 +95,8 @@ static struct llamad_weight make_weight(uint32_t type, int64_t rows, int64_t col
     *storage = data;
     struct llamad_weight w = {.type = type, .rows = rows, .cols = cols,
                               .row_bytes = (size_t)row_bytes, .data = data,
-                              .kernels = llamad_kernels_for(type)};
+                              .kernels = llamad_kernels_for(type),
+                              .act = llamad_act_kernels_for(type)};
     return w;
 }
 
@@ -118,7 +119,8 @@ static void test_matmul_matches_plain_loop(void **state)
             for (int i = 0; i < n_tokens * cols; i++)
                 x[i] = (float)((rand() % 201) - 100) / 100.0f;
             struct llamad_matmul_out outs[] = {{&a, ya}, {&b, yb}};
-            llamad_matmul(pool, x, n_tokens, outs, 2);
+            /* Float activations: every output equals a plain loop over dequantized rows. */
+            llamad_matmul(pool, x, n_tokens, outs, 2, NULL);
             for (int o = 0; o < 2; o++) {
                 const struct llamad_weight *w = outs[o].w;
                 for (int32_t t = 0; t < n_tokens; t++)
@@ -131,6 +133,23 @@ static void test_matmul_matches_plain_loop(void **state)
                         }
                         assert_float_equal(outs[o].y[t * w->rows + r], want, 1e-5 * mag + 1e-6);
                     }
+            }
+            /* Quantized activations: the integer reference on the same Q8 blocks. */
+            struct llamad_q8_block q8[3 * 2], xq[2];
+            llamad_matmul(pool, x, n_tokens, outs, 2, q8);
+            for (int o = 0; o < 2; o++) {
+                const struct llamad_weight *w = outs[o].w;
+                const struct llamad_act_kernels *ref = llamad_act_kernels_ref(w->type);
+                for (int32_t t = 0; t < n_tokens; t++) {
+                    llamad_quantize_q8_blocks(x + t * cols, xq, cols);
+                    for (int64_t r = 0; r < w->rows; r++) {
+                        const uint8_t *wr = w->data + r * w->row_bytes;
+                        float want = ref ? ref->dot(wr, xq, cols)
+                                         : w->kernels->dot(wr, x + t * cols, cols);
+                        assert_float_equal(outs[o].y[t * w->rows + r], want,
+                                           1e-5 * fabsf(want) + 1e-4);
+                    }
+                }
             }
             free(sa);
             free(sb);

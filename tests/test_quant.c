@@ -232,7 +232,7 @@ static void test_computable_types(void **state)
         assert_true(llamad_type_computable(computable_types[i]));
 
     const uint32_t not_computable[] = {
-        LLAMAD_TYPE_Q4_K, LLAMAD_TYPE_IQ2_XS, LLAMAD_TYPE_Q4_1, LLAMAD_TYPE_Q8_K,
+        LLAMAD_TYPE_Q3_K, LLAMAD_TYPE_IQ2_XS, LLAMAD_TYPE_Q4_1, LLAMAD_TYPE_Q8_K,
         LLAMAD_TYPE_I32,  4,  31, LLAMAD_TYPE_ID_LIMIT, 1000, UINT32_MAX,
     };
     for (size_t i = 0; i < sizeof not_computable / sizeof not_computable[0]; i++) {
@@ -499,7 +499,7 @@ static void test_quantize_q4_0_known(void **state)
 static void test_quantize_unsupported(void **state)
 {
     (void)state;
-    const uint32_t types[] = {LLAMAD_TYPE_Q6_K, LLAMAD_TYPE_Q4_K, LLAMAD_TYPE_Q4_1, 999};
+    const uint32_t types[] = {LLAMAD_TYPE_Q3_K, LLAMAD_TYPE_Q8_K, LLAMAD_TYPE_Q4_1, 999};
     float src[256] = {1.0f};
     uint8_t out[256];
     uint8_t untouched[256];

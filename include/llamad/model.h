@@ -35,6 +35,7 @@ struct llamad_weight {
     size_t row_bytes;
     const uint8_t *data;
     const struct llamad_kernels *kernels;
+    const struct llamad_act_kernels *act; /* integer kernels on quantized activations, or NULL */
 };
 
 struct llamad_layer {

@@ -32,8 +32,11 @@ struct llamad_matmul_out {
 /* For every output o and token t: o.y[t][r] = dot(o.w row r, x[t]) where x holds
  * n_tokens rows of `cols` values (every o.w has that many columns). The rows of all
  * outputs together are split across the pool's threads, so a Q/K/V or gate/up
- * group is one parallel section. */
+ * group is one parallel section. Weights with integer kernels (w->act) use x
+ * quantized once into q8_scratch, which holds n_tokens * cols / 32 blocks (NULL:
+ * float kernels throughout). */
 void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
-                   const struct llamad_matmul_out *outs, int n_outs);
+                   const struct llamad_matmul_out *outs, int n_outs,
+                   struct llamad_q8_block *q8_scratch);
 
 #endif

@@ -27,7 +27,7 @@ void llamad_dequantize_row_ref(uint32_t type, const void *src, float *dst, int64
 float llamad_dot_ref(uint32_t type, const void *row, const float *x, int64_t n);
 
 /* Quantizers (reference only; used to write models). Supported for F32, F16, BF16,
- * Q8_0 and Q4_0, with the rounding of ggml's reference quantizers, so a file we
+ * Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, with the rounding of ggml's reference quantizers, so a file we
  * write is what those tools would write from the same floats. Returns false for a
  * type it cannot produce. */
 bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t n);
@@ -45,5 +45,34 @@ const struct llamad_kernels *llamad_kernels_for(uint32_t type);
 /* The reference kernels of `type`, wrapped in the same shape (for tests and for
  * forcing the scalar path). NULL for a type that is not computable. */
 const struct llamad_kernels *llamad_kernels_ref(uint32_t type);
+
+/* ---- Integer dot products on quantized activations ----
+ * For Q8_0 and Q4_0 weights the fastest dot product multiplies 8-bit integers:
+ * an activation row is quantized once per matmul into blocks of 32 values (with
+ * the rounding of ggml's Q8_0, so results match llama.cpp's), and every weight row
+ * is then dotted with it in integer arithmetic, one float multiply per block. */
+#define LLAMAD_Q8_BLOCK 32
+
+struct llamad_q8_block {
+    float d;        /* scale: value = d * qs[i] (d is the half-precision-rounded scale) */
+    int32_t sum;    /* sum of qs, for formats whose weights carry an offset (Q4_0: -8) */
+    int8_t qs[LLAMAD_Q8_BLOCK];
+};
+
+/* Quantizes n floats (a multiple of 32) into n / 32 blocks. */
+void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int64_t n);
+
+struct llamad_act_kernels {
+    const char *isa; /* "avx512vnni", "avx2", "scalar" */
+    /* dot of a weight row of n elements with n quantized activations */
+    float (*dot)(const void *row, const struct llamad_q8_block *x, int64_t n);
+};
+
+/* The integer kernels for weights of `type` on this CPU; NULL for types that keep
+ * float activations (F32, F16, BF16, K-quants for now). LLAMAD_FORCE_SCALAR=1
+ * selects the reference. */
+const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type);
+/* The plain reference of the same, for tests. */
+const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type);
 
 #endif

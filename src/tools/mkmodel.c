@@ -40,7 +40,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: llamad-mkmodel -o OUT.gguf --vocab DONOR.gguf [--preset NAME] [options]\n"
             "  --preset NAME     15M, 110M, 1.1B (TinyLlama shape) or 7B (default 15M)\n"
-            "  --type T          F32, F16, BF16, Q8_0 or Q4_0 for the matrices (default F32)\n"
+            "  --type T          F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K for the\n"
+            "                    matrices (default F32; norms stay F32). Q8_0 and Q4_0 need\n"
+            "                    dim and ff multiples of 32, the K types multiples of 256\n"
             "  --dim N --layers N --heads N --kv-heads N --ff N   override the preset\n"
             "  --ctx N           context_length (default 2048)\n"
             "  --seed N          random seed (default 1)\n"
@@ -61,8 +63,9 @@ static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 
 static bool parse_type(const char *s, uint32_t *out)
 {
-    static const uint32_t writable[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16,
-                                        LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
+    static const uint32_t writable[] = {LLAMAD_TYPE_F32,  LLAMAD_TYPE_F16,  LLAMAD_TYPE_BF16,
+                                        LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0, LLAMAD_TYPE_Q4_K,
+                                        LLAMAD_TYPE_Q5_K, LLAMAD_TYPE_Q6_K};
     for (size_t i = 0; i < sizeof writable / sizeof writable[0]; i++)
         if (!strcmp(s, llamad_type_name(writable[i]))) {
             *out = writable[i];
@@ -148,6 +151,13 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (s->dim % s->heads || s->heads % s->kv_heads || (s->dim / s->heads) % 2) {
         fprintf(stderr, "llamad-mkmodel: dim must split into an even head size, and heads "
                         "into kv-heads\n");
+        return 2;
+    }
+    /* Every matrix row is dim or ff long and is stored as whole blocks. */
+    uint32_t block = llamad_type_info(o->type)->block_elems;
+    if (s->dim % block || s->ff % block) {
+        fprintf(stderr, "llamad-mkmodel: %s needs dim (%lld) and ff (%lld) to be multiples of %u\n",
+                llamad_type_name(o->type), (long long)s->dim, (long long)s->ff, block);
         return 2;
     }
     return 0;

@@ -1,0 +1,95 @@
+/* Quantized activations: the Q8 quantizer and the reference integer dot
+ * products, and the choice of the fast ones (quant_act_x86.c). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llamad/quant.h"
+
+/* Defined in quant_act_x86.c: the fastest integer kernels this CPU runs for
+ * `type`, or NULL. */
+const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type);
+
+void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int64_t n)
+{
+    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++) {
+        const float *v = x + b * LLAMAD_Q8_BLOCK;
+        float amax = 0.0f;
+        for (int i = 0; i < LLAMAD_Q8_BLOCK; i++)
+            amax = fmaxf(amax, fabsf(v[i]));
+        /* As ggml's Q8_0: the values are scaled by the exact 127/amax, the stored
+         * scale is amax/127 rounded to half precision. */
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        int32_t sum = 0;
+        for (int i = 0; i < LLAMAD_Q8_BLOCK; i++) {
+            out[b].qs[i] = (int8_t)roundf(v[i] * id);
+            sum += out[b].qs[i];
+        }
+        out[b].d = llamad_f16_to_f32(llamad_f32_to_f16(d));
+        out[b].sum = sum;
+    }
+}
+
+static float f16_at(const uint8_t *p)
+{
+    return llamad_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+}
+
+/* Q8_0 block: fp16 d, int8 qs[32]. */
+static float dot_q8_0_ref(const void *row, const struct llamad_q8_block *x, int64_t n)
+{
+    const uint8_t *w = row;
+    double acc = 0.0;
+    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += 34) {
+        int32_t s = 0;
+        for (int i = 0; i < LLAMAD_Q8_BLOCK; i++)
+            s += (int8_t)w[2 + i] * x[b].qs[i];
+        acc += (double)(f16_at(w) * x[b].d) * s;
+    }
+    return (float)acc;
+}
+
+/* Q4_0 block: fp16 d, 16 bytes of nibbles (low: elements 0..15, high: 16..31),
+ * each value nibble - 8. */
+static float dot_q4_0_ref(const void *row, const struct llamad_q8_block *x, int64_t n)
+{
+    const uint8_t *w = row;
+    double acc = 0.0;
+    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += 18) {
+        int32_t s = 0;
+        for (int i = 0; i < 16; i++)
+            s += ((w[2 + i] & 0x0F) - 8) * x[b].qs[i] + ((w[2 + i] >> 4) - 8) * x[b].qs[i + 16];
+        acc += (double)(f16_at(w) * x[b].d) * s;
+    }
+    return (float)acc;
+}
+
+static const struct llamad_act_kernels ref_q8_0 = {"scalar", dot_q8_0_ref};
+static const struct llamad_act_kernels ref_q4_0 = {"scalar", dot_q4_0_ref};
+
+const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type)
+{
+    switch (type) {
+    case LLAMAD_TYPE_Q8_0:
+        return &ref_q8_0;
+    case LLAMAD_TYPE_Q4_0:
+        return &ref_q4_0;
+    default:
+        return NULL;
+    }
+}
+
+static bool forced_scalar(void)
+{
+    const char *v = getenv("LLAMAD_FORCE_SCALAR");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type)
+{
+    const struct llamad_act_kernels *ref = llamad_act_kernels_ref(type);
+    if (!ref || forced_scalar())
+        return ref;
+    const struct llamad_act_kernels *fast = llamad_act_kernels_x86(type);
+    return fast ? fast : ref;
+}

@@ -1,0 +1,604 @@
+/* llamad-bench: prompt processing, token generation and batched decode speeds of
+ * a model, llama-bench style, set against the memory-bandwidth roofline.
+ *
+ * Every test runs once untimed to warm up, then r timed runs; it reports the
+ * median tokens/s of those runs ± their standard deviation. Each run starts on
+ * fresh, empty KV sequences. Prompts and generations begin with BOS at position
+ * 0 and go on with random tokens, as llama-bench's pp and tg do. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "bandwidth.h"
+#include "llamad/error.h"
+#include "llamad/forward.h"
+#include "llamad/kvcache.h"
+#include "llamad/model.h"
+#include "llamad/paths.h"
+#include "llamad/tokenizer.h"
+#include "llamad/types.h"
+
+#define MAX_BATCH_SIZES 16
+#define MAX_TOKENS 65536
+#define MAX_SEQS 1024
+#define BANDWIDTH_PASSES 9
+#define KV_BLOCK_TOKENS 16
+
+struct options {
+    const char *model;
+    int32_t n_prompt;
+    int32_t n_gen;
+    int32_t reps;
+    int32_t n_threads;
+    int32_t batch_sizes[MAX_BATCH_SIZES];
+    int n_batch_sizes;
+    bool json;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-r N] [-t N] [-b B,B,...] [--json]\n"
+            "  -m, --model PATH        GGUF model (default: the bundled model)\n"
+            "  -p, --n-prompt N        prompt tokens of the pp test; 0 skips it (default 512)\n"
+            "  -n, --n-gen N           tokens per sequence of the tg and batched tests;\n"
+            "                          0 skips them (default 128)\n"
+            "  -r, --repetitions N     timed runs per test, after one warm-up (default 5)\n"
+            "  -t, --threads N         computing threads (default: online cores)\n"
+            "  -b, --batch-sizes LIST  sequences decoded together in the batched tests,\n"
+            "                          comma-separated (default 4,8,16)\n"
+            "      --json              one JSON object per test and line instead of a table\n"
+            "Speeds are the median of the runs in tokens/s, ± their standard deviation.\n"
+            "The roofline: tg is bound by reading every weight once per step from DRAM, so\n"
+            "at most bandwidth / (weight bytes per step) steps/s; a batch of B shares a step.\n");
+}
+
+static bool parse_i32(const char *s, int32_t min, int32_t max, int32_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+/* A comma-separated list of batch sizes, no empty items. */
+static bool parse_batch_sizes(const char *s, struct options *o)
+{
+    char item[16];
+    o->n_batch_sizes = 0;
+    for (const char *p = s;; p++) {
+        size_t len = strcspn(p, ",");
+        if (o->n_batch_sizes == MAX_BATCH_SIZES || len == 0 || len >= sizeof item)
+            return false;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (!parse_i32(item, 1, MAX_SEQS, &o->batch_sizes[o->n_batch_sizes++]))
+            return false;
+        p += len;
+        if (!*p)
+            return true;
+    }
+}
+
+/* Prints the message and the usage to stderr; returns the exit status. */
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "llamad-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n\n");
+    va_end(ap);
+    usage(stderr);
+    return 2;
+}
+
+enum flag { FLAG_MODEL, FLAG_PROMPT, FLAG_GEN, FLAG_REPS, FLAG_THREADS, FLAG_BATCH };
+
+/* The flags that take a value, indexed by enum flag. */
+static const char *const flag_names[][2] = {
+    {"-m", "--model"},      {"-p", "--n-prompt"}, {"-n", "--n-gen"},
+    {"-r", "--repetitions"}, {"-t", "--threads"},  {"-b", "--batch-sizes"},
+};
+
+static int find_flag(const char *a)
+{
+    for (size_t i = 0; i < sizeof flag_names / sizeof flag_names[0]; i++)
+        if (!strcmp(a, flag_names[i][0]) || !strcmp(a, flag_names[i][1]))
+            return (int)i;
+    return -1;
+}
+
+static bool set_flag(struct options *o, enum flag f, const char *v)
+{
+    switch (f) {
+    case FLAG_MODEL:
+        o->model = v;
+        return true;
+    case FLAG_PROMPT:
+        return parse_i32(v, 0, MAX_TOKENS, &o->n_prompt);
+    case FLAG_GEN:
+        return parse_i32(v, 0, MAX_TOKENS, &o->n_gen);
+    case FLAG_REPS:
+        return parse_i32(v, 1, 1000, &o->reps);
+    case FLAG_THREADS:
+        return parse_i32(v, 1, 1024, &o->n_threads);
+    case FLAG_BATCH:
+        return parse_batch_sizes(v, o);
+    }
+    return false;
+}
+
+/* Returns 0, -1 after --help, or the exit status to leave with. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (struct options){.n_prompt = 512, .n_gen = 128, .reps = 5,
+                          .n_threads = cores > 0 ? (int32_t)cores : 1,
+                          .batch_sizes = {4, 8, 16}, .n_batch_sizes = 3};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return -1;
+        }
+        if (!strcmp(a, "--json")) {
+            o->json = true;
+            continue;
+        }
+        int f = find_flag(a);
+        if (f < 0)
+            return usage_error("unknown option '%s'", a);
+        if (i + 1 >= argc)
+            return usage_error("%s needs a value", a);
+        if (!set_flag(o, (enum flag)f, argv[++i]))
+            return usage_error("invalid value '%s' for %s", argv[i], a);
+    }
+    if (o->n_prompt == 0 && o->n_gen == 0)
+        return usage_error("-p 0 and -n 0 leave nothing to measure");
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int32_t imax(int32_t a, int32_t b)
+{
+    return a > b ? a : b;
+}
+
+/* A test: n_seqs sequences of n_tokens each. A prompt test feeds its tokens in one
+ * forward pass, a decode test one token per sequence per pass. */
+struct test {
+    char name[32];
+    bool prompt;
+    int32_t n_seqs;
+    int32_t n_tokens;
+};
+
+struct result {
+    double median; /* tokens/s */
+    double stddev;
+};
+
+struct bench {
+    const struct options *o;
+    struct llamad_model *model;
+    struct llamad_forward *fwd;
+    struct llamad_kvcache *kv;
+    struct llamad_batch_entry *batch;
+    float *logits;
+    int32_t *seqs;
+    int32_t max_seqs;
+    uint64_t rng;
+    struct bandwidth bw;
+    uint64_t step_bytes; /* weight bytes one forward pass reads */
+    char types[64];      /* the matrices' tensor types */
+};
+
+static int32_t random_token(struct bench *b)
+{
+    /* xorshift64*: fixed seed, so every run of the tool feeds the same tokens */
+    b->rng ^= b->rng >> 12;
+    b->rng ^= b->rng << 25;
+    b->rng ^= b->rng >> 27;
+    return (int32_t)((b->rng * 2685821657736338717ULL >> 33) % (uint64_t)b->model->hp.n_vocab);
+}
+
+/* BOS at position 0 (a random token when the vocabulary has none). */
+static int32_t token_at(struct bench *b, int32_t pos)
+{
+    int32_t bos = llamad_tokenizer_bos(b->model->tokenizer);
+    return pos == 0 && bos >= 0 ? bos : random_token(b);
+}
+
+static void release_seqs(struct bench *b, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++)
+        llamad_kvcache_seq_release(b->kv, b->seqs[i]);
+}
+
+/* n new sequences with room for `len` positions each, outside the timed part. */
+static int open_seqs(struct bench *b, int32_t n, int32_t len, char *err, size_t errsz)
+{
+    for (int32_t i = 0; i < n; i++) {
+        int rc = llamad_kvcache_seq_new(b->kv, &b->seqs[i], err, errsz);
+        if (rc) {
+            release_seqs(b, i);
+            return rc;
+        }
+        if ((rc = llamad_kvcache_seq_reserve(b->kv, b->seqs[i], len, err, errsz))) {
+            release_seqs(b, i + 1);
+            return rc;
+        }
+    }
+    return LLAMAD_OK;
+}
+
+static int run_prompt(struct bench *b, int32_t n, double *seconds, char *err, size_t errsz)
+{
+    for (int32_t i = 0; i < n; i++)
+        b->batch[i] = (struct llamad_batch_entry){b->seqs[0], i, token_at(b, i), i == n - 1};
+    double t0 = now_seconds();
+    int rc = llamad_forward(b->fwd, b->kv, b->batch, n, b->logits, err, errsz);
+    *seconds = now_seconds() - t0;
+    return rc;
+}
+
+static int run_decode(struct bench *b, int32_t n_seqs, int32_t n_steps, double *seconds,
+                      char *err, size_t errsz)
+{
+    int rc = LLAMAD_OK;
+    double t0 = now_seconds();
+    for (int32_t pos = 0; pos < n_steps && rc == LLAMAD_OK; pos++) {
+        for (int32_t s = 0; s < n_seqs; s++)
+            b->batch[s] = (struct llamad_batch_entry){b->seqs[s], pos, token_at(b, pos), true};
+        rc = llamad_forward(b->fwd, b->kv, b->batch, n_seqs, b->logits, err, errsz);
+    }
+    *seconds = now_seconds() - t0;
+    return rc;
+}
+
+/* One run of t on fresh sequences; n_tokens overrides t's length (for warm-ups). */
+static int run_once(struct bench *b, const struct test *t, int32_t n_tokens, double *seconds,
+                    char *err, size_t errsz)
+{
+    int rc = open_seqs(b, t->n_seqs, n_tokens, err, errsz);
+    if (rc)
+        return rc;
+    if (t->prompt)
+        rc = run_prompt(b, n_tokens, seconds, err, errsz);
+    else
+        rc = run_decode(b, t->n_seqs, n_tokens, seconds, err, errsz);
+    release_seqs(b, t->n_seqs);
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static struct result summarize(double *tps, int n)
+{
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < n; i++)
+        mean += tps[i] / n;
+    for (int i = 0; i < n; i++)
+        var += (tps[i] - mean) * (tps[i] - mean);
+    qsort(tps, (size_t)n, sizeof(double), cmp_double);
+    struct result r;
+    r.median = n % 2 ? tps[n / 2] : 0.5 * (tps[n / 2 - 1] + tps[n / 2]);
+    r.stddev = n > 1 ? sqrt(var / (n - 1)) : 0.0;
+    return r;
+}
+
+/* A warm-up like llama-bench's (the whole prompt, one decode step), then the runs. */
+static int run_test(struct bench *b, const struct test *t, struct result *r, char *err,
+                    size_t errsz)
+{
+    double *tps = calloc((size_t)b->o->reps, sizeof(double));
+    if (!tps)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
+    double seconds;
+    int rc = run_once(b, t, t->prompt ? t->n_tokens : 1, &seconds, err, errsz);
+    for (int i = 0; i < b->o->reps && rc == LLAMAD_OK; i++)
+        if ((rc = run_once(b, t, t->n_tokens, &seconds, err, errsz)) == LLAMAD_OK)
+            tps[i] = (double)t->n_seqs * t->n_tokens / seconds;
+    if (rc == LLAMAD_OK)
+        *r = summarize(tps, b->o->reps);
+    free(tps);
+    return rc;
+}
+
+/* ---- the model's size and the bytes a decode step reads ---- */
+
+static uint64_t matrix_bytes(const struct llamad_weight *w)
+{
+    return (uint64_t)w->rows * w->row_bytes;
+}
+
+#define LAYER_MATRICES 7
+
+static void layer_matrices(const struct llamad_layer *L,
+                           const struct llamad_weight *out[LAYER_MATRICES])
+{
+    out[0] = &L->wq;
+    out[1] = &L->wk;
+    out[2] = &L->wv;
+    out[3] = &L->wo;
+    out[4] = &L->w_gate;
+    out[5] = &L->w_up;
+    out[6] = &L->w_down;
+}
+
+/* Every matrix of every layer, the output matrix, one embedding row and the norms
+ * (held as f32 after load). */
+static uint64_t step_weight_bytes(const struct llamad_model *m)
+{
+    uint64_t norm = (uint64_t)m->hp.n_embd * sizeof(float);
+    uint64_t total = m->tok_embd.row_bytes + matrix_bytes(&m->output) + norm;
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        const struct llamad_weight *w[LAYER_MATRICES];
+        layer_matrices(&m->layers[il], w);
+        for (int k = 0; k < LAYER_MATRICES; k++)
+            total += matrix_bytes(w[k]);
+        total += 2 * norm;
+    }
+    return total;
+}
+
+static void add_type(char *buf, size_t size, bool *seen, uint32_t type)
+{
+    if (type >= LLAMAD_TYPE_ID_LIMIT || seen[type])
+        return;
+    seen[type] = true;
+    size_t used = strlen(buf);
+    snprintf(buf + used, size - used, "%s%s", used ? "/" : "", llamad_type_name(type));
+}
+
+/* The distinct types of the layers' matrices, the output and the embeddings, in that
+ * order: "Q8_0", or "Q4_0/Q6_K" for a mixed file. */
+static void matrix_types(const struct llamad_model *m, char *buf, size_t size)
+{
+    bool seen[LLAMAD_TYPE_ID_LIMIT] = {false};
+    buf[0] = '\0';
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        const struct llamad_weight *w[LAYER_MATRICES];
+        layer_matrices(&m->layers[il], w);
+        for (int k = 0; k < LAYER_MATRICES; k++)
+            add_type(buf, size, seen, w[k]->type);
+    }
+    add_type(buf, size, seen, m->output.type);
+    add_type(buf, size, seen, m->tok_embd.type);
+}
+
+/* ---- output ---- */
+
+static void format_scaled(char *buf, size_t size, double v, const char *const *units, double step)
+{
+    int u = 0;
+    while (v >= step && units[u + 1]) {
+        v /= step;
+        u++;
+    }
+    snprintf(buf, size, "%.2f%s%s", v, units[u][0] ? " " : "", units[u]);
+}
+
+static void print_table_header(void)
+{
+    printf("| model | size | params | type | threads | test | t/s |\n"
+           "| --- | ---: | ---: | --- | ---: | --- | ---: |\n");
+    fflush(stdout);
+}
+
+static void print_table_row(const struct bench *b, const struct test *t, const struct result *r)
+{
+    static const char *const bytes_units[] = {"B", "KiB", "MiB", "GiB", "TiB", NULL};
+    static const char *const count_units[] = {"", "K", "M", "B", "T", NULL};
+    char size[32], params[32];
+    format_scaled(size, sizeof size, (double)b->model->weight_bytes, bytes_units, 1024.0);
+    format_scaled(params, sizeof params, (double)b->model->n_params, count_units, 1000.0);
+    printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f |\n", b->model->name, size, params,
+           b->types, b->o->n_threads, t->name, r->median, r->stddev);
+    fflush(stdout);
+}
+
+/* Weights are read once per step, shared by the step's n_seqs tokens. */
+static double weight_bytes_per_token(const struct bench *b, const struct test *t)
+{
+    return (double)b->step_bytes / t->n_seqs;
+}
+
+static double roofline_fraction(const struct bench *b, const struct test *t,
+                                const struct result *r)
+{
+    return r->median * weight_bytes_per_token(b, t) / (b->bw.gbps * 1e9);
+}
+
+static double rounded(double v, double scale)
+{
+    return round(v * scale) / scale;
+}
+
+static int print_json(const struct bench *b, const struct test *t, const struct result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddStringToObject(o, "test", t->name) &&
+              cJSON_AddStringToObject(o, "model", b->model->name) &&
+              cJSON_AddNumberToObject(o, "tokens_per_second", rounded(r->median, 1e3)) &&
+              cJSON_AddNumberToObject(o, "stddev", rounded(r->stddev, 1e3)) &&
+              cJSON_AddNumberToObject(o, "runs", b->o->reps) &&
+              cJSON_AddNumberToObject(o, "threads", b->o->n_threads) &&
+              cJSON_AddNumberToObject(o, "model_bytes", (double)b->model->weight_bytes);
+    if (ok && !t->prompt)
+        ok = cJSON_AddNumberToObject(o, "weight_bytes_per_token",
+                                     round(weight_bytes_per_token(b, t))) &&
+             cJSON_AddNumberToObject(o, "bandwidth_gbps", rounded(b->bw.gbps, 1e3)) &&
+             cJSON_AddNumberToObject(o, "roofline_fraction",
+                                     rounded(roofline_fraction(b, t, r), 1e4));
+    char *line = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!line)
+        return LLAMAD_ENOMEM;
+    printf("%s\n", line);
+    fflush(stdout);
+    free(line);
+    return LLAMAD_OK;
+}
+
+static void print_roofline_head(const struct bench *b)
+{
+    printf("\nweights read per decode step: %.2f MB (%d layers x %d matrices, output, one "
+           "embedding row, norms)\n",
+           (double)b->step_bytes * 1e-6, b->model->hp.n_layer, LAYER_MATRICES);
+    printf("DRAM read bandwidth: %.2f GB/s (%d threads, %s loop, %.2f GiB buffer, median of %d "
+           "passes)\n",
+           b->bw.gbps, b->o->n_threads, b->bw.isa, (double)b->bw.bytes / (1 << 30),
+           b->bw.passes);
+}
+
+static void print_roofline_line(const struct bench *b, const struct test *t,
+                                const struct result *r)
+{
+    double bound = b->bw.gbps * 1e9 / weight_bytes_per_token(b, t);
+    printf("%s: %.2f t/s of a %.2f t/s bandwidth bound", t->name, r->median, bound);
+    if (t->n_seqs > 1)
+        printf(" (%d tokens per weight read)", t->n_seqs);
+    printf(" = %.1f%%\n", 100.0 * roofline_fraction(b, t, r));
+}
+
+/* ---- setup ---- */
+
+static int32_t largest_batch(const struct options *o)
+{
+    int32_t m = 1;
+    for (int i = 0; i < o->n_batch_sizes; i++)
+        m = imax(m, o->batch_sizes[i]);
+    return m;
+}
+
+/* The KV pool holds the largest test: the prompt, or the largest batch of
+ * generations. */
+static int open_bench(struct bench *b, char *err, size_t errsz)
+{
+    const struct options *o = b->o;
+    const struct llamad_hparams *hp = &b->model->hp;
+    int32_t bt = KV_BLOCK_TOKENS;
+    b->max_seqs = o->n_gen > 0 ? largest_batch(o) : 1;
+    int32_t n_ctx = imax(1, imax(o->n_prompt, o->n_gen));
+    int32_t n_blocks = imax((o->n_prompt + bt - 1) / bt, b->max_seqs * ((o->n_gen + bt - 1) / bt));
+    struct llamad_kvcache_params kp = {bt, n_blocks, b->max_seqs, n_ctx};
+    struct llamad_forward_params fp = {o->n_threads, imax(o->n_prompt, b->max_seqs), n_ctx};
+    int rc;
+    if ((rc = llamad_kvcache_create(hp, &kp, &b->kv, err, errsz)) ||
+        (rc = llamad_forward_create(b->model, &fp, &b->fwd, err, errsz)))
+        return rc;
+    b->batch = calloc((size_t)fp.max_batch, sizeof(*b->batch));
+    b->logits = calloc((size_t)b->max_seqs * (size_t)hp->n_vocab, sizeof(float));
+    b->seqs = calloc((size_t)b->max_seqs, sizeof(*b->seqs));
+    if (!b->batch || !b->logits || !b->seqs)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
+    b->rng = 0x9e3779b97f4a7c15ULL;
+    b->step_bytes = step_weight_bytes(b->model);
+    matrix_types(b->model, b->types, sizeof b->types);
+    return LLAMAD_OK;
+}
+
+static void close_bench(struct bench *b)
+{
+    free(b->seqs);
+    free(b->logits);
+    free(b->batch);
+    llamad_forward_free(b->fwd);
+    llamad_kvcache_free(b->kv);
+    llamad_model_free(b->model);
+}
+
+/* pp, tg, then one batched test per batch size. */
+static int list_tests(const struct options *o, struct test *tests)
+{
+    int n = 0;
+    if (o->n_prompt > 0) {
+        tests[n] = (struct test){.prompt = true, .n_seqs = 1, .n_tokens = o->n_prompt};
+        snprintf(tests[n++].name, sizeof tests->name, "pp%d", o->n_prompt);
+    }
+    if (o->n_gen > 0) {
+        tests[n] = (struct test){.n_seqs = 1, .n_tokens = o->n_gen};
+        snprintf(tests[n++].name, sizeof tests->name, "tg%d", o->n_gen);
+        for (int i = 0; i < o->n_batch_sizes; i++) {
+            tests[n] = (struct test){.n_seqs = o->batch_sizes[i], .n_tokens = o->n_gen};
+            snprintf(tests[n++].name, sizeof tests->name, "tg%d_batch%d", o->n_gen,
+                     o->batch_sizes[i]);
+        }
+    }
+    return n;
+}
+
+static int run_all(struct bench *b, char *err, size_t errsz)
+{
+    struct test tests[2 + MAX_BATCH_SIZES];
+    struct result results[2 + MAX_BATCH_SIZES];
+    int n = list_tests(b->o, tests), rc = LLAMAD_OK;
+    if (!b->o->json)
+        print_table_header();
+    for (int i = 0; i < n && rc == LLAMAD_OK; i++) {
+        if ((rc = run_test(b, &tests[i], &results[i], err, errsz)))
+            break;
+        if (b->o->json)
+            rc = print_json(b, &tests[i], &results[i]);
+        else
+            print_table_row(b, &tests[i], &results[i]);
+    }
+    if (rc || b->o->json || b->o->n_gen == 0)
+        return rc;
+    print_roofline_head(b);
+    for (int i = 0; i < n; i++)
+        if (!tests[i].prompt)
+            print_roofline_line(b, &tests[i], &results[i]);
+    return LLAMAD_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int status = parse_args(argc, argv, &o);
+    if (status)
+        return status < 0 ? 0 : status;
+
+    char path[PATH_MAX], err[LLAMAD_ERR_MAX] = "";
+    const char *model_path = o.model ? o.model : llamad_default_model_path(path, sizeof path);
+    struct bench b = {.o = &o};
+    /* The bandwidth buffer is freed before the KV cache and activations exist; only
+     * the generation tests are set against it. */
+    int rc = llamad_model_load(model_path, &b.model, err, sizeof err);
+    if (rc == LLAMAD_OK && o.n_gen > 0)
+        rc = bandwidth_measure(o.n_threads, BANDWIDTH_PASSES, &b.bw, err, sizeof err);
+    if (rc == LLAMAD_OK)
+        rc = open_bench(&b, err, sizeof err);
+    if (rc == LLAMAD_OK)
+        rc = run_all(&b, err, sizeof err);
+    close_bench(&b);
+    if (rc) {
+        fprintf(stderr, "llamad-bench: %s\n", err[0] ? err : llamad_status_name(rc));
+        return 1;
+    }
+    return 0;
+}
