@@ -6,25 +6,13 @@
  * Stored bytes are read one at a time as little-endian, so the reference needs no
  * alignment and no particular host byte order. */
 #include "llamad/quant.h"
+#include "quant_internal.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Defined in quant_avx2.c: the AVX2/FMA/F16C kernels of `type`, or NULL when the CPU
- * lacks those features or the type has no such kernels. Kept out of quant.h because
- * callers go through llamad_kernels_for. */
-const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
-
-/* Defined in quant_k.c: one 256-element block of a K-quant to floats and back. */
-void llamad_dequantize_block_q4_k(const uint8_t *block, float *out);
-void llamad_dequantize_block_q5_k(const uint8_t *block, float *out);
-void llamad_dequantize_block_q6_k(const uint8_t *block, float *out);
-void llamad_quantize_block_q4_k(const float *x, uint8_t *block);
-void llamad_quantize_block_q5_k(const float *x, uint8_t *block);
-void llamad_quantize_block_q6_k(const float *x, uint8_t *block);
 
 enum {
     QK8_0 = 32,
@@ -53,17 +41,6 @@ static float f32_from_bits(uint32_t u)
     return f;
 }
 
-static uint16_t load_le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static void store_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
 static uint32_t load_le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -71,8 +48,8 @@ static uint32_t load_le32(const uint8_t *p)
 
 static void store_le32(uint8_t *p, uint32_t v)
 {
-    store_le16(p, (uint16_t)v);
-    store_le16(p + 2, (uint16_t)(v >> 16));
+    llamad_store_le16(p, (uint16_t)v);
+    llamad_store_le16(p + 2, (uint16_t)(v >> 16));
 }
 
 /* ---- half and bfloat16 ---- */
@@ -151,18 +128,18 @@ static void dequantize_block_f32(const uint8_t *b, float *out)
 
 static void dequantize_block_f16(const uint8_t *b, float *out)
 {
-    out[0] = llamad_f16_to_f32(load_le16(b));
+    out[0] = llamad_f16_to_f32(llamad_load_le16(b));
 }
 
 static void dequantize_block_bf16(const uint8_t *b, float *out)
 {
-    out[0] = llamad_bf16_to_f32(load_le16(b));
+    out[0] = llamad_bf16_to_f32(llamad_load_le16(b));
 }
 
 /* Q8_0: fp16 d, int8 qs[32]; x[j] = d * qs[j]. */
 static void dequantize_block_q8_0(const uint8_t *b, float *out)
 {
-    float d = llamad_f16_to_f32(load_le16(b));
+    float d = llamad_f16_to_f32(llamad_load_le16(b));
     const int8_t *qs = (const int8_t *)(b + 2);
     for (int j = 0; j < QK8_0; j++)
         out[j] = qs[j] * d;
@@ -172,7 +149,7 @@ static void dequantize_block_q8_0(const uint8_t *b, float *out)
  * 16..31, each stored with an offset of 8. */
 static void dequantize_block_q4_0(const uint8_t *b, float *out)
 {
-    float d = llamad_f16_to_f32(load_le16(b));
+    float d = llamad_f16_to_f32(llamad_load_le16(b));
     const uint8_t *qs = b + 2;
     for (int j = 0; j < QK4_0 / 2; j++) {
         out[j] = ((qs[j] & 0x0F) - 8) * d;
@@ -303,7 +280,7 @@ static void quantize_block_q8_0(const float *x, uint8_t *b)
     }
     float d = amax / 127;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
-    store_le16(b, llamad_f32_to_f16(d));
+    llamad_store_le16(b, llamad_f32_to_f16(d));
     for (int j = 0; j < QK8_0; j++)
         b[2 + j] = (uint8_t)(int8_t)to_int8_like_ggml(roundf(x[j] * id));
 }
@@ -323,7 +300,7 @@ static void quantize_block_q4_0(const float *x, uint8_t *b)
     }
     float d = max / -8;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
-    store_le16(b, llamad_f32_to_f16(d));
+    llamad_store_le16(b, llamad_f32_to_f16(d));
     for (int j = 0; j < QK4_0 / 2; j++) {
         uint8_t lo = (uint8_t)min_int(15, to_int8_like_ggml(x[j] * id + 8.5f));
         uint8_t hi = (uint8_t)min_int(15, to_int8_like_ggml(x[j + QK4_0 / 2] * id + 8.5f));
@@ -341,11 +318,11 @@ bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t
         return true;
     case LLAMAD_TYPE_F16:
         for (int64_t i = 0; i < n; i++)
-            store_le16(out + 2 * i, llamad_f32_to_f16(src[i]));
+            llamad_store_le16(out + 2 * i, llamad_f32_to_f16(src[i]));
         return true;
     case LLAMAD_TYPE_BF16:
         for (int64_t i = 0; i < n; i++)
-            store_le16(out + 2 * i, llamad_f32_to_bf16(src[i]));
+            llamad_store_le16(out + 2 * i, llamad_f32_to_bf16(src[i]));
         return true;
     case LLAMAD_TYPE_Q8_0:
         assert(n % QK8_0 == 0);
@@ -381,7 +358,7 @@ bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t
 
 /* LLAMAD_FORCE_SCALAR set to anything but "" or "0" selects the reference kernels.
  * Read on first use only, so every caller in the process sees the same choice. */
-static bool force_scalar(void)
+bool llamad_quant_force_scalar(void)
 {
     static atomic_int state; /* 0: not read yet, 1: no, 2: yes */
     int s = atomic_load_explicit(&state, memory_order_relaxed);
@@ -397,6 +374,7 @@ const struct llamad_kernels *llamad_kernels_for(uint32_t type)
 {
     if (!llamad_type_computable(type))
         return NULL;
-    const struct llamad_kernels *fast = force_scalar() ? NULL : llamad_quant_avx2_kernels(type);
+    const struct llamad_kernels *fast =
+        llamad_quant_force_scalar() ? NULL : llamad_quant_avx2_kernels(type);
     return fast ? fast : &ref_kernels[type];
 }

@@ -1,14 +1,10 @@
 /* Quantized activations: the Q8 quantizer and the reference integer dot
  * products, and the choice of the fast ones (quant_act_x86.c). */
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stddef.h>
 
 #include "llamad/quant.h"
-
-/* Defined in quant_act_x86.c: the fastest integer kernels this CPU runs for
- * `type`, or NULL. */
-const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type);
+#include "quant_internal.h"
 
 void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int64_t n)
 {
@@ -79,16 +75,10 @@ const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type)
     }
 }
 
-static bool forced_scalar(void)
-{
-    const char *v = getenv("LLAMAD_FORCE_SCALAR");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type)
 {
     const struct llamad_act_kernels *ref = llamad_act_kernels_ref(type);
-    if (!ref || forced_scalar())
+    if (!ref || llamad_quant_force_scalar())
         return ref;
     const struct llamad_act_kernels *fast = llamad_act_kernels_x86(type);
     return fast ? fast : ref;

@@ -4,14 +4,16 @@
  * weight is split into its magnitude and a sign moved onto the activation; Q4_0's
  * nibbles are unsigned already and its offset of 8 comes off with the block sums.
  * Chosen at run time; reference in quant_act.c. */
-#include <immintrin.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "llamad/quant.h"
+#include "quant_internal.h"
 
-const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type);
+#if defined(__x86_64__)
+
+#include <immintrin.h>
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
 #define VNNI_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
@@ -175,3 +177,13 @@ const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type)
         return NULL;
     }
 }
+
+#else
+
+const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+
+#endif

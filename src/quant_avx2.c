@@ -6,9 +6,9 @@
  * q * d, or an exact conversion); dot products sum in float over 32 lanes (four
  * 8-lane accumulators), so they differ from the reference only by rounding. */
 #include "llamad/quant.h"
+#include "quant_internal.h"
 
 /* Its only caller, quant.c, declares it too; it is not part of the public API. */
-const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
 
 #if defined(__x86_64__) || defined(__i386__)
 

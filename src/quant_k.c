@@ -14,14 +14,7 @@
 #include <string.h>
 
 #include "llamad/quant.h"
-
-/* Declared in quant.c, which registers them; see there. */
-void llamad_dequantize_block_q4_k(const uint8_t *b, float *out);
-void llamad_dequantize_block_q5_k(const uint8_t *b, float *out);
-void llamad_dequantize_block_q6_k(const uint8_t *b, float *out);
-void llamad_quantize_block_q4_k(const float *x, uint8_t *b);
-void llamad_quantize_block_q5_k(const float *x, uint8_t *b);
-void llamad_quantize_block_q6_k(const float *x, uint8_t *b);
+#include "quant_internal.h"
 
 enum {
     QK_K = 256,
@@ -37,20 +30,9 @@ enum {
     Q6_K_BYTES = 210,
 };
 
-static uint16_t load_le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static void store_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
 static float load_half(const uint8_t *p)
 {
-    return llamad_f16_to_f32(load_le16(p));
+    return llamad_f16_to_f32(llamad_load_le16(p));
 }
 
 static int clamp_int(int v, int lo, int hi)
@@ -288,8 +270,8 @@ static void quantize_scaled_block(const float *x, uint8_t *b, int nmax, float rm
         lm[j] = level_6bit(inv_min, mins[j]);
     }
     pack_scales_mins(ls, lm, b + SCALES_AT);
-    store_le16(b, llamad_f32_to_f16(max_scale / 63.0f));
-    store_le16(b + 2, llamad_f32_to_f16(max_min / 63.0f));
+    llamad_store_le16(b, llamad_f32_to_f16(max_scale / 63.0f));
+    llamad_store_le16(b + 2, llamad_f32_to_f16(max_min / 63.0f));
 
     float d = load_half(b), dmin = load_half(b + 2);
     for (int j = 0; j < N_SUB; j++) {
@@ -418,7 +400,7 @@ void llamad_quantize_block_q6_k(const float *x, uint8_t *b)
         return;
 
     float iscale = -128.0f / max_scale;
-    store_le16(b + Q6_K_D_AT, llamad_f32_to_f16(1 / iscale));
+    llamad_store_le16(b + Q6_K_D_AT, llamad_f32_to_f16(1 / iscale));
     int8_t *sc = (int8_t *)(b + Q6_K_SCALES_AT);
     for (int ib = 0; ib < 16; ib++) /* the low clip only matters for non-finite input */
         sc[ib] = (int8_t)clamp_int(nearest_int(iscale * scales[ib]), -128, 127);

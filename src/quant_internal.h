@@ -1,0 +1,41 @@
+/* What the files of the quantization module share: the functions one defines
+ * and another registers, and little-endian byte access. Private to src/quant*.c;
+ * callers use llamad/quant.h. */
+#ifndef LLAMAD_QUANT_INTERNAL_H
+#define LLAMAD_QUANT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "llamad/quant.h"
+
+/* quant.c: true when LLAMAD_FORCE_SCALAR (read once) asks for the references. */
+bool llamad_quant_force_scalar(void);
+
+/* quant_avx2.c: the AVX2/FMA/F16C float kernels of `type`, or NULL when the CPU
+ * lacks those features or the type has none. */
+const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
+
+/* quant_act_x86.c: the fastest integer kernels this CPU runs for `type`, or NULL. */
+const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type);
+
+/* quant_k.c: one 256-element block of a K-quant to floats and back. */
+void llamad_dequantize_block_q4_k(const uint8_t *block, float *out);
+void llamad_dequantize_block_q5_k(const uint8_t *block, float *out);
+void llamad_dequantize_block_q6_k(const uint8_t *block, float *out);
+void llamad_quantize_block_q4_k(const float *x, uint8_t *block);
+void llamad_quantize_block_q5_k(const float *x, uint8_t *block);
+void llamad_quantize_block_q6_k(const float *x, uint8_t *block);
+
+static inline uint16_t llamad_load_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline void llamad_store_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+#endif
