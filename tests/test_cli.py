@@ -11,6 +11,7 @@ DATA = os.environ["LLAMAD_TEST_DATA_DIR"]
 MODELS = os.environ["LLAMAD_MODELS_DIR"]
 RUN = os.path.join(BUILD, "llamad-run")
 MKMODEL = os.path.join(BUILD, "llamad-mkmodel")
+BENCH = os.path.join(BUILD, "llamad-bench")
 BUNDLED = os.path.join(MODELS, "stories260K.gguf")
 VOCAB = os.path.join(DATA, "ggml-vocab-llama-spm.gguf")
 
@@ -184,6 +185,28 @@ class MkModelTest(unittest.TestCase):
         self.assertIn(b"--vocab", r.stderr)
         r = run(MKMODEL, "--type", "Q3_K", "-o", "/tmp/x.gguf", "--vocab", VOCAB)
         self.assertEqual(r.returncode, 2)
+
+
+class BenchTest(unittest.TestCase):
+    """llamad-bench's output shape (its speeds are measured, not asserted)."""
+
+    def test_json_lines(self):
+        r = run(BENCH, "-p", "16", "-n", "8", "-r", "1", "-b", "2", "-t", "1", "--json",
+                timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
+        self.assertEqual([row["test"] for row in rows], ["pp16", "tg8", "tg8_batch2"])
+        for row in rows:
+            self.assertGreater(row["tokens_per_second"], 0)
+            self.assertEqual(row["threads"], 1)
+            self.assertTrue(1e6 < row["model_bytes"] <= os.path.getsize(BUNDLED))
+        self.assertGreater(rows[1]["weight_bytes_per_token"], 1e6)
+        self.assertGreater(rows[1]["bandwidth_gbps"], 0)
+
+    def test_bad_flags(self):
+        r = run(BENCH, "-p", "x")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"usage", r.stderr)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@
  * median tokens/s of those runs ± their standard deviation. Each run starts on
  * fresh, empty KV sequences. Prompts and generations begin with BOS at position
  * 0 and go on with random tokens, as llama-bench's pp and tg do. */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "bandwidth.h"
+#include "numbers.h"
 #include "llamad/error.h"
 #include "llamad/forward.h"
 #include "llamad/kvcache.h"
@@ -64,10 +64,8 @@ static void usage(FILE *out)
 
 static bool parse_i32(const char *s, int32_t min, int32_t max, int32_t *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
+    int64_t v;
+    if (!tool_parse_int(s, min, max, &v))
         return false;
     *out = (int32_t)v;
     return true;

@@ -1,7 +1,6 @@
 /* llamad-mkmodel: writes a LLaMA GGUF with random weights of a chosen shape and
  * tensor type, with the vocabulary of a donor GGUF. Benchmarks and tests use
  * these; their text output is meaningless. */
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include "llamad/gguf.h"
 #include "llamad/quant.h"
 #include "llamad/types.h"
+#include "numbers.h"
 
 struct shape {
     const char *name;
@@ -50,17 +50,6 @@ static void usage(FILE *f)
             "  --vocab PATH      GGUF whose tokenizer.* metadata is copied (e.g. a vocab file)\n");
 }
 
-static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static bool parse_type(const char *s, uint32_t *out)
 {
     static const uint32_t writable[] = {LLAMAD_TYPE_F32,  LLAMAD_TYPE_F16,  LLAMAD_TYPE_BF16,
@@ -89,14 +78,14 @@ static bool parse_shape_flag(const char *flag, const char *v, struct shape *s)
 {
     s->name = NULL;
     if (!strcmp(flag, "--dim"))
-        return parse_i64(v, 1, 1 << 16, &s->dim);
+        return tool_parse_int(v, 1, 1 << 16, &s->dim);
     if (!strcmp(flag, "--layers"))
-        return parse_i64(v, 1, 1024, &s->layers);
+        return tool_parse_int(v, 1, 1024, &s->layers);
     if (!strcmp(flag, "--heads"))
-        return parse_i64(v, 1, 1024, &s->heads);
+        return tool_parse_int(v, 1, 1024, &s->heads);
     if (!strcmp(flag, "--kv-heads"))
-        return parse_i64(v, 1, 1024, &s->kv_heads);
-    return parse_i64(v, 1, 1 << 18, &s->ff);
+        return tool_parse_int(v, 1, 1024, &s->kv_heads);
+    return tool_parse_int(v, 1, 1 << 18, &s->ff);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -131,9 +120,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                  !strcmp(a, "--kv-heads") || !strcmp(a, "--ff"))
             ok = parse_shape_flag(a, v, &o->shape);
         else if (!strcmp(a, "--ctx"))
-            ok = parse_i64(v, 1, 1 << 24, &o->ctx);
+            ok = tool_parse_int(v, 1, 1 << 24, &o->ctx);
         else if (!strcmp(a, "--seed"))
-            ok = parse_i64(v, 0, INT64_MAX, &n) && ((o->seed = (uint64_t)n), true);
+            ok = tool_parse_int(v, 0, INT64_MAX, &n) && ((o->seed = (uint64_t)n), true);
         else {
             fprintf(stderr, "llamad-mkmodel: unknown option '%s' (see --help)\n", a);
             return 2;

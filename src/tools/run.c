@@ -2,7 +2,6 @@
  *
  * Writes exactly the generated text to stdout as it is produced (the prompt is
  * not echoed) and one line of speeds to stderr. */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -20,6 +19,7 @@
 #include "llamad/sampler.h"
 #include "llamad/stop.h"
 #include "llamad/tokenizer.h"
+#include "numbers.h"
 
 #define MAX_STOPS 16
 
@@ -56,41 +56,6 @@ static void usage(FILE *out)
             "      --ignore-eos        keep generating past end-of-sequence\n");
 }
 
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_float(const char *s, float min, float max, float *out)
-{
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= min && v <= max))
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
 static int bad_value(const char *flag, const char *value)
 {
     fprintf(stderr, "llamad-run: invalid value '%s' for %s\n", value, flag);
@@ -121,7 +86,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             return 2;
         }
         const char *v = argv[++i];
-        long n;
+        int64_t n;
         float x;
         struct llamad_sampling *s = &o->sampling;
         if (!strcmp(a, "-m") || !strcmp(a, "--model"))
@@ -129,47 +94,47 @@ static int parse_args(int argc, char **argv, struct options *o)
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
             o->prompt = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!parse_long(v, 0, INT32_MAX, &n))
+            if (!tool_parse_int(v, 0, INT32_MAX, &n))
                 return bad_value(a, v);
             o->n_predict = (int32_t)n;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!parse_long(v, 1, 1024, &n))
+            if (!tool_parse_int(v, 1, 1024, &n))
                 return bad_value(a, v);
             o->n_threads = (int32_t)n;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!parse_long(v, 1, INT32_MAX, &n))
+            if (!tool_parse_int(v, 1, INT32_MAX, &n))
                 return bad_value(a, v);
             o->n_ctx = (int32_t)n;
         } else if (!strcmp(a, "--temp")) {
-            if (!parse_float(v, 0.0f, 100.0f, &s->temperature))
+            if (!tool_parse_float(v, 0.0f, 100.0f, &s->temperature))
                 return bad_value(a, v);
         } else if (!strcmp(a, "--top-k")) {
-            if (!parse_long(v, 0, INT32_MAX, &n))
+            if (!tool_parse_int(v, 0, INT32_MAX, &n))
                 return bad_value(a, v);
             s->top_k = (int32_t)n;
         } else if (!strcmp(a, "--top-p")) {
-            if (!parse_float(v, 0.0f, 1.0f, &s->top_p))
+            if (!tool_parse_float(v, 0.0f, 1.0f, &s->top_p))
                 return bad_value(a, v);
         } else if (!strcmp(a, "--min-p")) {
-            if (!parse_float(v, 0.0f, 1.0f, &s->min_p))
+            if (!tool_parse_float(v, 0.0f, 1.0f, &s->min_p))
                 return bad_value(a, v);
         } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!parse_float(v, 0.01f, 100.0f, &s->repeat_penalty))
+            if (!tool_parse_float(v, 0.01f, 100.0f, &s->repeat_penalty))
                 return bad_value(a, v);
         } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!parse_long(v, -1, INT32_MAX, &n))
+            if (!tool_parse_int(v, -1, INT32_MAX, &n))
                 return bad_value(a, v);
             s->penalty_last_n = (int32_t)n;
         } else if (!strcmp(a, "--presence-penalty")) {
-            if (!parse_float(v, -2.0f, 2.0f, &x))
+            if (!tool_parse_float(v, -2.0f, 2.0f, &x))
                 return bad_value(a, v);
             s->presence_penalty = x;
         } else if (!strcmp(a, "--frequency-penalty")) {
-            if (!parse_float(v, -2.0f, 2.0f, &x))
+            if (!tool_parse_float(v, -2.0f, 2.0f, &x))
                 return bad_value(a, v);
             s->frequency_penalty = x;
         } else if (!strcmp(a, "--seed")) {
-            if (!parse_u64(v, &s->seed))
+            if (!tool_parse_u64(v, &s->seed))
                 return bad_value(a, v);
         } else if (!strcmp(a, "--stop")) {
             if (o->n_stops == MAX_STOPS) {
