@@ -22,7 +22,7 @@ struct llamad_forward {
     float *ffn_b;  /* up; n_ff */
     float *proj;   /* output of wo and w_down, n_embd */
     float *scores; /* one attention row per thread, n_ctx */
-    struct llamad_q8_block *q8; /* quantized activations of one matmul input */
+    void *q8; /* quantized activations of one matmul input (llamad_matmul) */
 };
 
 static float *alloc_rows(int32_t rows, int64_t width)
@@ -59,7 +59,7 @@ int llamad_forward_create(const struct llamad_model *m, const struct llamad_forw
     f->proj = alloc_rows(B, hp->n_embd);
     f->scores = alloc_rows(p->n_threads, p->n_ctx);
     int64_t widest = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
-    f->q8 = malloc((size_t)B * (size_t)(widest / LLAMAD_Q8_BLOCK + 1) * sizeof(*f->q8));
+    f->q8 = malloc(llamad_matmul_scratch_bytes(B, widest));
     if (!f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->ffn_a || !f->ffn_b ||
         !f->proj || !f->scores || !f->q8) {
         llamad_forward_free(f);

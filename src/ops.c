@@ -55,7 +55,8 @@ void llamad_silu_mul(float *gate, const float *up, int64_t n)
 
 struct matmul_task {
     const float *x;
-    const struct llamad_q8_block *xq; /* x quantized, when some weight has integer kernels */
+    const void *xq[LLAMAD_ACT_FORMATS + 1]; /* x quantized per format, when used; by format */
+    size_t xq_row[LLAMAD_ACT_FORMATS + 1];  /* bytes of one quantized row */
     int32_t n_tokens;
     const struct llamad_matmul_out *outs;
     int n_outs;
@@ -75,15 +76,15 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
             if (hi > w->rows)
                 hi = w->rows;
             float *y = t->outs[o].y;
-            const bool integer = w->act && t->xq;
-            const int64_t blocks = w->cols / LLAMAD_Q8_BLOCK;
+            const uint8_t *xq = w->act ? t->xq[w->act->format] : NULL;
+            const size_t xq_row = w->act ? t->xq_row[w->act->format] : 0;
             for (int64_t r = lo; r < hi; r++) {
                 const uint8_t *row = w->data + (size_t)r * w->row_bytes;
                 /* The row stays in L1 while every token's activations pass by it. */
                 for (int32_t k = 0; k < t->n_tokens; k++)
                     y[(int64_t)k * w->rows + r] =
-                        integer ? w->act->dot(row, t->xq + k * blocks, w->cols)
-                                : w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
+                        xq ? w->act->dot(row, xq + (size_t)k * xq_row, w->cols)
+                           : w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
             }
         }
         base += w->rows;
@@ -98,22 +99,40 @@ static void matmul_worker(void *ctx, int ith, int nth)
     matmul_rows(t, begin, end);
 }
 
-void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
-                   const struct llamad_matmul_out *outs, int n_outs,
-                   struct llamad_q8_block *q8_scratch)
+size_t llamad_matmul_scratch_bytes(int32_t n_tokens, int64_t cols)
 {
-    struct matmul_task t = {x, NULL, n_tokens, outs, n_outs, 0};
-    bool integer = false;
-    for (int o = 0; o < n_outs; o++) {
+    size_t bytes = 0;
+    for (int f = 1; f <= LLAMAD_ACT_FORMATS; f++)
+        bytes += (size_t)n_tokens * llamad_act_row_bytes((enum llamad_act_format)f, cols) + 64;
+    return bytes;
+}
+
+/* Quantizes x once for every activation format some output's weight uses. */
+static void quantize_inputs(struct matmul_task *t, int64_t cols, uint8_t *scratch)
+{
+    for (int f = 1; f <= LLAMAD_ACT_FORMATS; f++) {
+        bool used = false;
+        for (int o = 0; o < t->n_outs; o++)
+            used |= t->outs[o].w->act && (int)t->outs[o].w->act->format == f;
+        size_t row = llamad_act_row_bytes((enum llamad_act_format)f, cols);
+        if (!used || cols % (f == LLAMAD_ACT_Q8K ? LLAMAD_Q8K_BLOCK : LLAMAD_Q8_BLOCK) != 0)
+            continue;
+        for (int32_t k = 0; k < t->n_tokens; k++)
+            llamad_quantize_act((enum llamad_act_format)f, t->x + (int64_t)k * cols,
+                                scratch + (size_t)k * row, cols);
+        t->xq[f] = scratch;
+        t->xq_row[f] = row;
+        scratch += (size_t)t->n_tokens * row + 64;
+    }
+}
+
+void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
+                   const struct llamad_matmul_out *outs, int n_outs, void *act_scratch)
+{
+    struct matmul_task t = {.x = x, .n_tokens = n_tokens, .outs = outs, .n_outs = n_outs};
+    for (int o = 0; o < n_outs; o++)
         t.total_rows += outs[o].w->rows;
-        integer |= outs[o].w->act != NULL;
-    }
-    int64_t cols = outs[0].w->cols;
-    if (integer && q8_scratch && cols % LLAMAD_Q8_BLOCK == 0) {
-        for (int32_t k = 0; k < n_tokens; k++)
-            llamad_quantize_q8_blocks(x + (int64_t)k * cols,
-                                      q8_scratch + (int64_t)k * (cols / LLAMAD_Q8_BLOCK), cols);
-        t.xq = q8_scratch;
-    }
+    if (act_scratch)
+        quantize_inputs(&t, outs[0].w->cols, act_scratch);
     llamad_threadpool_run(pool, matmul_worker, &t);
 }

@@ -31,9 +31,24 @@ static float f16_at(const uint8_t *p)
     return llamad_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
 }
 
-/* Q8_0 block: fp16 d, int8 qs[32]. */
-static float dot_q8_0_ref(const void *row, const struct llamad_q8_block *x, int64_t n)
+size_t llamad_act_row_bytes(enum llamad_act_format f, int64_t n)
 {
+    return f == LLAMAD_ACT_Q8K ? (size_t)(n / LLAMAD_Q8K_BLOCK) * sizeof(struct llamad_q8k_block)
+                               : (size_t)(n / LLAMAD_Q8_BLOCK) * sizeof(struct llamad_q8_block);
+}
+
+void llamad_quantize_act(enum llamad_act_format f, const float *x, void *out, int64_t n)
+{
+    if (f == LLAMAD_ACT_Q8K)
+        llamad_quantize_q8k_blocks(x, out, n);
+    else
+        llamad_quantize_q8_blocks(x, out, n);
+}
+
+/* Q8_0 block: fp16 d, int8 qs[32]. */
+static float dot_q8_0_ref(const void *row, const void *xv, int64_t n)
+{
+    const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     double acc = 0.0;
     for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += 34) {
@@ -47,8 +62,9 @@ static float dot_q8_0_ref(const void *row, const struct llamad_q8_block *x, int6
 
 /* Q4_0 block: fp16 d, 16 bytes of nibbles (low: elements 0..15, high: 16..31),
  * each value nibble - 8. */
-static float dot_q4_0_ref(const void *row, const struct llamad_q8_block *x, int64_t n)
+static float dot_q4_0_ref(const void *row, const void *xv, int64_t n)
 {
+    const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     double acc = 0.0;
     for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += 18) {
@@ -60,8 +76,8 @@ static float dot_q4_0_ref(const void *row, const struct llamad_q8_block *x, int6
     return (float)acc;
 }
 
-static const struct llamad_act_kernels ref_q8_0 = {"scalar", dot_q8_0_ref};
-static const struct llamad_act_kernels ref_q4_0 = {"scalar", dot_q4_0_ref};
+static const struct llamad_act_kernels ref_q8_0 = {"scalar", LLAMAD_ACT_Q8, dot_q8_0_ref};
+static const struct llamad_act_kernels ref_q4_0 = {"scalar", LLAMAD_ACT_Q8, dot_q4_0_ref};
 
 const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type)
 {

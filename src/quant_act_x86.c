@@ -54,8 +54,9 @@ AVX2_FN static inline __m256i q4_0_nibbles_avx2(const uint8_t *qs)
     return _mm256_set_m128i(hi, lo);
 }
 
-AVX2_FN static float dot_q8_0_avx2(const void *row, const struct llamad_q8_block *x, int64_t n)
+AVX2_FN static float dot_q8_0_avx2(const void *row, const void *xv, int64_t n)
 {
+    const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += Q8_0_BYTES) {
@@ -67,8 +68,9 @@ AVX2_FN static float dot_q8_0_avx2(const void *row, const struct llamad_q8_block
     return hsum256(acc);
 }
 
-AVX2_FN static float dot_q4_0_avx2(const void *row, const struct llamad_q8_block *x, int64_t n)
+AVX2_FN static float dot_q4_0_avx2(const void *row, const void *xv, int64_t n)
 {
+    const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     __m256 acc = _mm256_setzero_ps();
     float offset = 0.0f; /* the -8 of every nibble: -8 * sum(x) per block */
@@ -101,8 +103,9 @@ VNNI_FN static inline __m512i dot_s8s8_vnni(__m512i wq, __m512i xq)
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wq), signed_x);
 }
 
-VNNI_FN static float dot_q8_0_vnni(const void *row, const struct llamad_q8_block *x, int64_t n)
+VNNI_FN static float dot_q8_0_vnni(const void *row, const void *xv, int64_t n)
 {
+    const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     const int64_t nb = n / LLAMAD_Q8_BLOCK;
     __m512 acc = _mm512_setzero_ps();
@@ -121,8 +124,9 @@ VNNI_FN static float dot_q8_0_vnni(const void *row, const struct llamad_q8_block
     return sum;
 }
 
-VNNI_FN static float dot_q4_0_vnni(const void *row, const struct llamad_q8_block *x, int64_t n)
+VNNI_FN static float dot_q4_0_vnni(const void *row, const void *xv, int64_t n)
 {
+    const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     const int64_t nb = n / LLAMAD_Q8_BLOCK;
     __m512 acc = _mm512_setzero_ps();
@@ -145,10 +149,10 @@ VNNI_FN static float dot_q4_0_vnni(const void *row, const struct llamad_q8_block
 
 /* ---- Selection ---- */
 
-static const struct llamad_act_kernels vnni_q8_0 = {"avx512vnni", dot_q8_0_vnni};
-static const struct llamad_act_kernels vnni_q4_0 = {"avx512vnni", dot_q4_0_vnni};
-static const struct llamad_act_kernels avx2_q8_0 = {"avx2", dot_q8_0_avx2};
-static const struct llamad_act_kernels avx2_q4_0 = {"avx2", dot_q4_0_avx2};
+static const struct llamad_act_kernels vnni_q8_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q8_0_vnni};
+static const struct llamad_act_kernels vnni_q4_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q4_0_vnni};
+static const struct llamad_act_kernels avx2_q8_0 = {"avx2", LLAMAD_ACT_Q8, dot_q8_0_avx2};
+static const struct llamad_act_kernels avx2_q4_0 = {"avx2", LLAMAD_ACT_Q8, dot_q4_0_avx2};
 
 static bool has_vnni(void)
 {

@@ -27,6 +27,9 @@ void llamad_quantize_block_q4_k(const float *x, uint8_t *block);
 void llamad_quantize_block_q5_k(const float *x, uint8_t *block);
 void llamad_quantize_block_q6_k(const float *x, uint8_t *block);
 
+/* quant_k.c: activations in Q8_K blocks (ggml's quantize_row_q8_K rounding). */
+void llamad_quantize_q8k_blocks(const float *x, struct llamad_q8k_block *out, int64_t n);
+
 static inline uint16_t llamad_load_le16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);

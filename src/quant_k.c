@@ -427,3 +427,29 @@ void llamad_quantize_block_q6_k(const float *x, uint8_t *b)
         }
     }
 }
+
+/* Activations for K-quant dot products: one scale per 256 values, taken from the
+ * value of largest magnitude (which maps to -128 or 127), plus sums of each 16 for
+ * the formats' minimums; as ggml's quantize_row_q8_K. */
+void llamad_quantize_q8k_blocks(const float *x, struct llamad_q8k_block *out, int64_t n)
+{
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        struct llamad_q8k_block *o = &out[b];
+        float amax = 0.0f, max = 0.0f;
+        for (int i = 0; i < QK_K; i++)
+            if (fabsf(x[i]) > amax) {
+                amax = fabsf(x[i]);
+                max = x[i];
+            }
+        memset(o, 0, sizeof(*o));
+        if (amax == 0.0f)
+            continue;
+        const float iscale = -128.0f / max;
+        for (int i = 0; i < QK_K; i++) {
+            int v = nearest_int(iscale * x[i]);
+            o->qs[i] = (int8_t)(v > 127 ? 127 : v);
+            o->bsums[i / 16] = (int16_t)(o->bsums[i / 16] + o->qs[i]);
+        }
+        o->d = 1.0f / iscale;
+    }
+}

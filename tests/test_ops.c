@@ -135,8 +135,10 @@ static void test_matmul_matches_plain_loop(void **state)
                     }
             }
             /* Quantized activations: the integer reference on the same Q8 blocks. */
-            struct llamad_q8_block q8[3 * 2], xq[2];
-            llamad_matmul(pool, x, n_tokens, outs, 2, q8);
+            struct llamad_q8_block xq[2];
+            void *scratch = malloc(llamad_matmul_scratch_bytes(n_tokens, cols));
+            llamad_matmul(pool, x, n_tokens, outs, 2, scratch);
+            free(scratch);
             for (int o = 0; o < 2; o++) {
                 const struct llamad_weight *w = outs[o].w;
                 const struct llamad_act_kernels *ref = llamad_act_kernels_ref(w->type);

@@ -33,10 +33,10 @@ struct llamad_matmul_out {
  * n_tokens rows of `cols` values (every o.w has that many columns). The rows of all
  * outputs together are split across the pool's threads, so a Q/K/V or gate/up
  * group is one parallel section. Weights with integer kernels (w->act) use x
- * quantized once into q8_scratch, which holds n_tokens * cols / 32 blocks (NULL:
- * float kernels throughout). */
+ * quantized once, per activation format, into act_scratch, which holds
+ * llamad_matmul_scratch_bytes(n_tokens, cols) (NULL: float kernels throughout). */
 void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
-                   const struct llamad_matmul_out *outs, int n_outs,
-                   struct llamad_q8_block *q8_scratch);
+                   const struct llamad_matmul_out *outs, int n_outs, void *act_scratch);
+size_t llamad_matmul_scratch_bytes(int32_t n_tokens, int64_t cols);
 
 #endif

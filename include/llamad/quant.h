@@ -8,6 +8,7 @@
 #define LLAMAD_QUANT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "llamad/types.h"
@@ -47,10 +48,16 @@ const struct llamad_kernels *llamad_kernels_for(uint32_t type);
 const struct llamad_kernels *llamad_kernels_ref(uint32_t type);
 
 /* ---- Integer dot products on quantized activations ----
- * For Q8_0 and Q4_0 weights the fastest dot product multiplies 8-bit integers:
- * an activation row is quantized once per matmul into blocks of 32 values (with
- * the rounding of ggml's Q8_0, so results match llama.cpp's), and every weight row
- * is then dotted with it in integer arithmetic, one float multiply per block. */
+ * For quantized weights the fastest dot product multiplies 8-bit integers: an
+ * activation row is quantized once per matmul (with the rounding of ggml's Q8_0 or
+ * Q8_K, so results match llama.cpp's), and every weight row is then dotted with it
+ * in integer arithmetic, one float multiply per block. */
+enum llamad_act_format {
+    LLAMAD_ACT_Q8 = 1,  /* 32-value blocks, struct llamad_q8_block (Q8_0, Q4_0 weights) */
+    LLAMAD_ACT_Q8K = 2, /* 256-value blocks, struct llamad_q8k_block (K-quant weights) */
+};
+#define LLAMAD_ACT_FORMATS 2
+
 #define LLAMAD_Q8_BLOCK 32
 
 struct llamad_q8_block {
@@ -59,18 +66,30 @@ struct llamad_q8_block {
     int8_t qs[LLAMAD_Q8_BLOCK];
 };
 
+#define LLAMAD_Q8K_BLOCK 256
+
+struct llamad_q8k_block {
+    float d;           /* value = d * qs[i] */
+    int8_t qs[LLAMAD_Q8K_BLOCK];
+    int16_t bsums[16]; /* sums of qs over each 16 values, for the K-quants' minimums */
+};
+
 /* Quantizes n floats (a multiple of 32) into n / 32 blocks. */
 void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int64_t n);
 
+/* Bytes n values take in format f (n a multiple of its block), and the quantizer. */
+size_t llamad_act_row_bytes(enum llamad_act_format f, int64_t n);
+void llamad_quantize_act(enum llamad_act_format f, const float *x, void *out, int64_t n);
+
 struct llamad_act_kernels {
     const char *isa; /* "avx512vnni", "avx2", "scalar" */
-    /* dot of a weight row of n elements with n quantized activations */
-    float (*dot)(const void *row, const struct llamad_q8_block *x, int64_t n);
+    enum llamad_act_format format;
+    /* dot of a weight row of n elements with n activations quantized in `format` */
+    float (*dot)(const void *row, const void *x, int64_t n);
 };
 
 /* The integer kernels for weights of `type` on this CPU; NULL for types that keep
- * float activations (F32, F16, BF16, K-quants for now). LLAMAD_FORCE_SCALAR=1
- * selects the reference. */
+ * float activations (F32, F16, BF16). LLAMAD_FORCE_SCALAR=1 selects the reference. */
 const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type);
 /* The plain reference of the same, for tests. */
 const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type);
