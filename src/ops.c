@@ -81,6 +81,16 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
             for (int64_t r = lo; r < hi; r++) {
                 const uint8_t *row = w->data + (size_t)r * w->row_bytes;
                 /* The row stays in L1 while every token's activations pass by it. */
+                if (xq && w->act->dot_multi) {
+                    for (int32_t k = 0; k < t->n_tokens; k += 4) {
+                        int n = t->n_tokens - k < 4 ? t->n_tokens - k : 4;
+                        float out[4];
+                        w->act->dot_multi(row, xq + (size_t)k * xq_row, xq_row, n, w->cols, out);
+                        for (int i = 0; i < n; i++)
+                            y[(int64_t)(k + i) * w->rows + r] = out[i];
+                    }
+                    continue;
+                }
                 for (int32_t k = 0; k < t->n_tokens; k++)
                     y[(int64_t)k * w->rows + r] =
                         xq ? w->act->dot(row, xq + (size_t)k * xq_row, w->cols)

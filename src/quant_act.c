@@ -76,8 +76,8 @@ static float dot_q4_0_ref(const void *row, const void *xv, int64_t n)
     return (float)acc;
 }
 
-static const struct llamad_act_kernels ref_q8_0 = {"scalar", LLAMAD_ACT_Q8, dot_q8_0_ref};
-static const struct llamad_act_kernels ref_q4_0 = {"scalar", LLAMAD_ACT_Q8, dot_q4_0_ref};
+static const struct llamad_act_kernels ref_q8_0 = {"scalar", LLAMAD_ACT_Q8, dot_q8_0_ref, NULL};
+static const struct llamad_act_kernels ref_q4_0 = {"scalar", LLAMAD_ACT_Q8, dot_q4_0_ref, NULL};
 
 const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type)
 {

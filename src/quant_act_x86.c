@@ -147,12 +147,83 @@ VNNI_FN static float dot_q4_0_vnni(const void *row, const void *xv, int64_t n)
     return sum;
 }
 
+/* Up to four activation rows against one weight row: each pair of weight blocks
+ * is loaded, and its magnitude and sign mask computed, once for all of them. */
+VNNI_FN static void dot_q8_0_multi_vnni(const void *row, const void *xv, size_t x_stride,
+                                        int n_tok, int64_t n, float *out)
+{
+    const int64_t nb = n / LLAMAD_Q8_BLOCK;
+    const struct llamad_q8_block *x[4];
+    __m512 acc[4];
+    for (int t = 0; t < n_tok; t++) {
+        x[t] = (const struct llamad_q8_block *)((const uint8_t *)xv + (size_t)t * x_stride);
+        acc[t] = _mm512_setzero_ps();
+    }
+    const uint8_t *w = row;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2, w += 2 * Q8_0_BYTES) {
+        __m512i wq = join256(_mm256_loadu_si256((const __m256i *)(w + 2)),
+                             _mm256_loadu_si256((const __m256i *)(w + Q8_0_BYTES + 2)));
+        __m512i magnitude = _mm512_abs_epi8(wq);
+        __mmask64 negative = _mm512_movepi8_mask(wq);
+        float d0 = f16_at(w), d1 = f16_at(w + Q8_0_BYTES);
+        for (int t = 0; t < n_tok; t++) {
+            __m512i xq = join256(_mm256_loadu_si256((const __m256i *)x[t][b].qs),
+                                 _mm256_loadu_si256((const __m256i *)x[t][b + 1].qs));
+            xq = _mm512_mask_sub_epi8(xq, negative, _mm512_setzero_si512(), xq);
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), magnitude, xq);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
+                                     two_scales(d0 * x[t][b].d, d1 * x[t][b + 1].d), acc[t]);
+        }
+    }
+    for (int t = 0; t < n_tok; t++) {
+        out[t] = _mm512_reduce_add_ps(acc[t]);
+        if (b < nb)
+            out[t] += dot_q8_0_avx2(w, x[t] + b, LLAMAD_Q8_BLOCK);
+    }
+}
+
+VNNI_FN static void dot_q4_0_multi_vnni(const void *row, const void *xv, size_t x_stride,
+                                        int n_tok, int64_t n, float *out)
+{
+    const int64_t nb = n / LLAMAD_Q8_BLOCK;
+    const struct llamad_q8_block *x[4];
+    __m512 acc[4];
+    float offset[4];
+    for (int t = 0; t < n_tok; t++) {
+        x[t] = (const struct llamad_q8_block *)((const uint8_t *)xv + (size_t)t * x_stride);
+        acc[t] = _mm512_setzero_ps();
+        offset[t] = 0.0f;
+    }
+    const uint8_t *w = row;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2, w += 2 * Q4_0_BYTES) {
+        __m512i wq = join256(q4_0_nibbles_avx2(w + 2), q4_0_nibbles_avx2(w + Q4_0_BYTES + 2));
+        float d0 = f16_at(w), d1 = f16_at(w + Q4_0_BYTES);
+        for (int t = 0; t < n_tok; t++) {
+            __m512i xq = join256(_mm256_loadu_si256((const __m256i *)x[t][b].qs),
+                                 _mm256_loadu_si256((const __m256i *)x[t][b + 1].qs));
+            float s0 = d0 * x[t][b].d, s1 = d1 * x[t][b + 1].d;
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, xq);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), two_scales(s0, s1), acc[t]);
+            offset[t] += s0 * (float)(8 * x[t][b].sum) + s1 * (float)(8 * x[t][b + 1].sum);
+        }
+    }
+    for (int t = 0; t < n_tok; t++) {
+        out[t] = _mm512_reduce_add_ps(acc[t]) - offset[t];
+        if (b < nb)
+            out[t] += dot_q4_0_avx2(w, x[t] + b, LLAMAD_Q8_BLOCK);
+    }
+}
+
 /* ---- Selection ---- */
 
-static const struct llamad_act_kernels vnni_q8_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q8_0_vnni};
-static const struct llamad_act_kernels vnni_q4_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q4_0_vnni};
-static const struct llamad_act_kernels avx2_q8_0 = {"avx2", LLAMAD_ACT_Q8, dot_q8_0_avx2};
-static const struct llamad_act_kernels avx2_q4_0 = {"avx2", LLAMAD_ACT_Q8, dot_q4_0_avx2};
+static const struct llamad_act_kernels vnni_q8_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q8_0_vnni,
+                                                     dot_q8_0_multi_vnni};
+static const struct llamad_act_kernels vnni_q4_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q4_0_vnni,
+                                                     dot_q4_0_multi_vnni};
+static const struct llamad_act_kernels avx2_q8_0 = {"avx2", LLAMAD_ACT_Q8, dot_q8_0_avx2, NULL};
+static const struct llamad_act_kernels avx2_q4_0 = {"avx2", LLAMAD_ACT_Q8, dot_q4_0_avx2, NULL};
 
 static bool has_vnni(void)
 {

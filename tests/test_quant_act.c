@@ -122,6 +122,50 @@ static void test_fast_q4_0(void **state)
     check_fast_equals_ref(LLAMAD_TYPE_Q4_0, 18);
 }
 
+/* dot_multi over 1..4 activation rows gives each row's single dot. */
+static void check_multi(uint32_t type, int block_bytes)
+{
+    const struct llamad_act_kernels *k = llamad_act_kernels_for(type);
+    if (!k->dot_multi) {
+        print_message("%s: no multi-token kernel on this CPU (%s)\n",
+                      type == LLAMAD_TYPE_Q8_0 ? "Q8_0" : "Q4_0", k->isa);
+        return;
+    }
+    for (int nb = 1; nb <= 7; nb += 3) {
+        uint8_t *w = malloc((size_t)nb * (size_t)block_bytes);
+        struct llamad_q8_block *x = malloc(4 * (size_t)nb * sizeof(*x));
+        float xf[7 * 32];
+        for (int b = 0; b < nb; b++) {
+            uint16_t d = llamad_f32_to_f16(0.25f + (float)b);
+            memcpy(w + b * block_bytes, &d, 2);
+            for (int i = 2; i < block_bytes; i++)
+                w[b * block_bytes + i] = (uint8_t)next_u32();
+        }
+        for (int t = 0; t < 4; t++) {
+            for (int i = 0; i < nb * 32; i++)
+                xf[i] = (float)((int)(next_u32() % 2001) - 1000) / 100.0f;
+            llamad_quantize_q8_blocks(xf, x + t * nb, nb * 32);
+        }
+        for (int n_tok = 1; n_tok <= 4; n_tok++) {
+            float out[4];
+            k->dot_multi(w, x, (size_t)nb * sizeof(*x), n_tok, nb * 32, out);
+            for (int t = 0; t < n_tok; t++) {
+                float want = k->dot(w, x + t * nb, nb * 32);
+                assert_float_equal(out[t], want, 1e-6 * fabsf(want) + 1e-6);
+            }
+        }
+        free(w);
+        free(x);
+    }
+}
+
+static void test_multi_token_kernels(void **state)
+{
+    (void)state;
+    check_multi(LLAMAD_TYPE_Q8_0, 34);
+    check_multi(LLAMAD_TYPE_Q4_0, 18);
+}
+
 static void test_types_without_integer_kernels(void **state)
 {
     (void)state;
@@ -138,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_reference_dots_by_hand),
         cmocka_unit_test(test_fast_q8_0),
         cmocka_unit_test(test_fast_q4_0),
+        cmocka_unit_test(test_multi_token_kernels),
         cmocka_unit_test(test_types_without_integer_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

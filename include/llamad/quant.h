@@ -86,6 +86,10 @@ struct llamad_act_kernels {
     enum llamad_act_format format;
     /* dot of a weight row of n elements with n activations quantized in `format` */
     float (*dot)(const void *row, const void *x, int64_t n);
+    /* Optional (NULL: call dot per token): the row with n_tok (1..4) activation rows
+     * x_stride bytes apart, out[t] for each: the row's blocks are decoded once. */
+    void (*dot_multi)(const void *row, const void *x, size_t x_stride, int n_tok, int64_t n,
+                      float *out);
 };
 
 /* The integer kernels for weights of `type` on this CPU; NULL for types that keep
