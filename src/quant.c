@@ -374,7 +374,23 @@ const struct llamad_kernels *llamad_kernels_for(uint32_t type)
 {
     if (!llamad_type_computable(type))
         return NULL;
-    const struct llamad_kernels *fast =
-        llamad_quant_force_scalar() ? NULL : llamad_quant_avx2_kernels(type);
+    if (llamad_quant_force_scalar())
+        return &ref_kernels[type];
+    const struct llamad_kernels *fast = llamad_quant_avx512_kernels(type);
+    if (!fast)
+        fast = llamad_quant_avx2_kernels(type);
     return fast ? fast : &ref_kernels[type];
+}
+
+const struct llamad_kernels *llamad_kernels_variant(uint32_t type, const char *isa)
+{
+    if (!llamad_type_computable(type))
+        return NULL;
+    if (!strcmp(isa, "scalar"))
+        return &ref_kernels[type];
+    if (!strcmp(isa, "avx2"))
+        return llamad_quant_avx2_kernels(type);
+    if (!strcmp(isa, "avx512"))
+        return llamad_quant_avx512_kernels(type);
+    return NULL;
 }

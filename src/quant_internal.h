@@ -16,6 +16,9 @@ bool llamad_quant_force_scalar(void);
  * lacks those features or the type has none. */
 const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
 
+/* quant_avx512.c: the AVX-512 float kernels of `type` (F32, F16, BF16), or NULL. */
+const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type);
+
 /* quant_act_x86.c: the fastest integer kernels this CPU runs for `type`, or NULL. */
 const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type);
 

@@ -680,9 +680,9 @@ static void fill_row(uint32_t type, uint8_t *row, int64_t n, size_t bytes, enum 
  * in 5 levels and up to 7 tail products: k = n/32 + 16 roundings at most along any
  * path, each off by at most 2^-24 of the running sum, so the error is within
  * k * 2^-24 * sum |w x| (plus underflow, at most 2^-149 per product). */
-static void compare_fast_to_ref(uint32_t type, int64_t n, enum fill_mode mode)
+static void compare_variant_to_ref(const struct llamad_kernels *fast, uint32_t type, int64_t n,
+                                   enum fill_mode mode)
 {
-    const struct llamad_kernels *fast = llamad_kernels_for(type);
     const struct llamad_kernels *ref = llamad_kernels_ref(type);
     size_t bytes = row_bytes(type, n);
     uint8_t *row = alloc_exact(bytes);
@@ -715,6 +715,19 @@ static void compare_fast_to_ref(uint32_t type, int64_t n, enum fill_mode mode)
     if (!(fabs((double)got - want) <= tol))
         fail_msg("%s n=%lld mode %d: %s dot %.9g, reference %.9g, tolerance %.3g",
                  llamad_type_name(type), (long long)n, mode, fast->isa, got, want, tol);
+}
+
+/* Every implementation this CPU runs (the one llamad_kernels_for picks and the
+ * ones it passes over) is held to the reference. */
+static void compare_fast_to_ref(uint32_t type, int64_t n, enum fill_mode mode)
+{
+    static const char *const isas[] = {"avx2", "avx512"};
+    compare_variant_to_ref(llamad_kernels_for(type), type, n, mode);
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        const struct llamad_kernels *k = llamad_kernels_variant(type, isas[i]);
+        if (k)
+            compare_variant_to_ref(k, type, n, mode);
+    }
 }
 
 static void test_fast_float_types(void **state)
@@ -801,6 +814,16 @@ static bool cpu_has_avx2_fma_f16c(void)
 #endif
 }
 
+static bool cpu_has_avx512(void)
+{
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
 static void test_force_scalar(void **state)
 {
     (void)state;
@@ -809,9 +832,10 @@ static void test_force_scalar(void **state)
     assert_string_equal(line, "scalar scalar scalar scalar scalar scalar\n");
 
     /* Without the variable (or with "0") the CPU decides; this shows the variable
-     * is what made the difference above. */
-    const char *want = cpu_has_avx2_fma_f16c() ? "avx2 avx2 avx2 avx2 avx2 scalar\n"
-                            : "scalar scalar scalar scalar scalar scalar\n";
+     * is what made the difference above. Float types take AVX-512 where it is. */
+    const char *want = cpu_has_avx512() ? "avx512 avx512 avx512 avx2 avx2 scalar\n"
+                       : cpu_has_avx2_fma_f16c() ? "avx2 avx2 avx2 avx2 avx2 scalar\n"
+                                                 : "scalar scalar scalar scalar scalar scalar\n";
     isas_of_child(NULL, line, sizeof line);
     assert_string_equal(line, want);
     isas_of_child("0", line, sizeof line);

@@ -47,6 +47,11 @@ const struct llamad_kernels *llamad_kernels_for(uint32_t type);
  * forcing the scalar path). NULL for a type that is not computable. */
 const struct llamad_kernels *llamad_kernels_ref(uint32_t type);
 
+/* One named implementation ("scalar", "avx2", "avx512"), whichever the CPU would
+ * pick: for tests that hold every variant to the reference. NULL when this CPU
+ * cannot run it or it has no kernels for `type`. */
+const struct llamad_kernels *llamad_kernels_variant(uint32_t type, const char *isa);
+
 /* ---- Integer dot products on quantized activations ----
  * For quantized weights the fastest dot product multiplies 8-bit integers: an
  * activation row is quantized once per matmul (with the rounding of ggml's Q8_0 or

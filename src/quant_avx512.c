@@ -1,0 +1,110 @@
+/* AVX-512 float kernels for F32, F16 and BF16 weights: four 16-lane FMA
+ * accumulators, masked loads for the tail. Chosen over the AVX2 ones at run time
+ * when the CPU has AVX-512 (F, BW, VL); the reference is in quant.c. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "llamad/quant.h"
+#include "quant_internal.h"
+
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+
+/* Up to 16 elements starting at i, as floats; lanes past n are zero. */
+typedef __m512 (*load16_fn)(const uint8_t *row, int64_t i, __mmask16 m);
+
+AVX512_FN static inline __m512 load16_f32(const uint8_t *row, int64_t i, __mmask16 m)
+{
+    return _mm512_maskz_loadu_ps(m, (const float *)row + i);
+}
+
+AVX512_FN static inline __m512 load16_f16(const uint8_t *row, int64_t i, __mmask16 m)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + i));
+}
+
+AVX512_FN static inline __m512 load16_bf16(const uint8_t *row, int64_t i, __mmask16 m)
+{
+    __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)); /* bf16 is a float's top half */
+}
+
+static inline __mmask16 tail_mask(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+}
+
+AVX512_FN static inline float dot16(const void *row, const float *x, int64_t n, load16_fn load)
+{
+    const uint8_t *w = row;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int a = 0; a < 4; a++)
+            acc[a] = _mm512_fmadd_ps(load(w, i + 16 * a, 0xFFFF),
+                                     _mm512_loadu_ps(x + i + 16 * a), acc[a]);
+    for (; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        acc[0] = _mm512_fmadd_ps(load(w, i, m), _mm512_maskz_loadu_ps(m, x + i), acc[0]);
+    }
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+AVX512_FN static inline void dequantize16(const void *row, float *dst, int64_t n, load16_fn load)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, load(row, i, m));
+    }
+}
+
+#define FLOAT_KERNELS(name)                                                                    \
+    AVX512_FN static float dot_##name(const void *row, const float *x, int64_t n)             \
+    {                                                                                          \
+        return dot16(row, x, n, load16_##name);                                               \
+    }                                                                                          \
+    AVX512_FN static void dequantize_##name(const void *row, float *dst, int64_t n)           \
+    {                                                                                          \
+        dequantize16(row, dst, n, load16_##name);                                             \
+    }
+
+FLOAT_KERNELS(f32)
+FLOAT_KERNELS(f16)
+FLOAT_KERNELS(bf16)
+
+static const struct llamad_kernels avx512_f32 = {"avx512", dequantize_f32, dot_f32};
+static const struct llamad_kernels avx512_f16 = {"avx512", dequantize_f16, dot_f16};
+static const struct llamad_kernels avx512_bf16 = {"avx512", dequantize_bf16, dot_bf16};
+
+const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("fma"))
+        return NULL;
+    switch (type) {
+    case LLAMAD_TYPE_F32:
+        return &avx512_f32;
+    case LLAMAD_TYPE_F16:
+        return &avx512_f16;
+    case LLAMAD_TYPE_BF16:
+        return &avx512_bf16;
+    default:
+        return NULL;
+    }
+}
+
+#else
+
+const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+
+#endif
