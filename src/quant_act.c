@@ -86,6 +86,10 @@ const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type)
         return &ref_q8_0;
     case LLAMAD_TYPE_Q4_0:
         return &ref_q4_0;
+    case LLAMAD_TYPE_Q4_K:
+    case LLAMAD_TYPE_Q5_K:
+    case LLAMAD_TYPE_Q6_K:
+        return llamad_act_k_kernels_ref(type);
     default:
         return NULL;
     }

@@ -13,31 +13,11 @@
 
 #if defined(__x86_64__)
 
-#include <immintrin.h>
-
-#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
-#define VNNI_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#include "quant_x86.h"
 
 enum { Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
 
-/* A stored half-precision scale, converted by the F16C instruction (a library
- * call per block would cost more than the block's arithmetic). */
-AVX2_FN static inline float f16_at(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, sizeof h);
-    return _cvtsh_ss(h);
-}
-
 /* ---- AVX2 ---- */
-
-AVX2_FN static inline float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* Sum over 32 bytes of unsigned u times signed s, as 8 int32 lanes. */
 AVX2_FN static inline __m256i dot_u8s8_avx2(__m256i u, __m256i s)
@@ -248,6 +228,10 @@ const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type)
         return vnni ? &vnni_q8_0 : avx2 ? &avx2_q8_0 : NULL;
     case LLAMAD_TYPE_Q4_0:
         return vnni ? &vnni_q4_0 : avx2 ? &avx2_q4_0 : NULL;
+    case LLAMAD_TYPE_Q4_K:
+    case LLAMAD_TYPE_Q5_K:
+    case LLAMAD_TYPE_Q6_K:
+        return llamad_act_k_kernels_x86(type, vnni ? "avx512vnni" : "avx2");
     default:
         return NULL;
     }

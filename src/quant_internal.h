@@ -22,6 +22,14 @@ const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type);
 /* quant_act_x86.c: the fastest integer kernels this CPU runs for `type`, or NULL. */
 const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type);
 
+/* quant_act_k.c: the reference integer kernels of the K-quants (Q4_K, Q5_K, Q6_K on
+ * Q8_K activations), or NULL for another type. */
+const struct llamad_act_kernels *llamad_act_k_kernels_ref(uint32_t type);
+
+/* quant_act_k_x86.c: the integer K-quant kernels of one instruction set, "avx512vnni"
+ * or "avx2", or NULL when this CPU lacks it or `type` is not Q4_K, Q5_K or Q6_K. */
+const struct llamad_act_kernels *llamad_act_k_kernels_x86(uint32_t type, const char *isa);
+
 /* quant_k.c: one 256-element block of a K-quant to floats and back. */
 void llamad_dequantize_block_q4_k(const uint8_t *block, float *out);
 void llamad_dequantize_block_q5_k(const uint8_t *block, float *out);

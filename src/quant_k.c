@@ -5,30 +5,15 @@
  * quantize_row_q6_K_ref step by step in float arithmetic (no fused multiply-add), so
  * they write what llama.cpp's llama-quantize writes without an importance matrix;
  * tests/test_quant_k.c checks that byte for byte on the shared synthetic models.
- *
- * Layouts (bytes): Q4_K is fp16 d, fp16 dmin, uint8 scales[12], uint8 qs[128] (144);
- * Q5_K adds uint8 qh[32] between scales and qs (176); Q6_K is uint8 ql[128],
- * uint8 qh[64], int8 scales[16], fp16 d (210). */
+ * The block layouts are in quant_k_layout.h. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "llamad/quant.h"
 #include "quant_internal.h"
+#include "quant_k_layout.h"
 
-enum {
-    QK_K = 256,
-    SUB = 32,       /* elements per scale of Q4_K and Q5_K */
-    N_SUB = 8,      /* sub-blocks per Q4_K / Q5_K block */
-    SCALES_AT = 4,  /* Q4_K / Q5_K: offset of scales[12] */
-    Q4_K_QS_AT = 16,
-    Q5_K_QH_AT = 16,
-    Q5_K_QS_AT = 48,
-    Q6_K_QH_AT = 128,
-    Q6_K_SCALES_AT = 192,
-    Q6_K_D_AT = 208,
-    Q6_K_BYTES = 210,
-};
 
 static float load_half(const uint8_t *p)
 {
@@ -62,7 +47,7 @@ static void unpack_scale_min(const uint8_t *s, int j, int *scale, int *min)
 static void pack_scales_mins(const uint8_t *scale, const uint8_t *min, uint8_t *s)
 {
     memset(s, 0, 12);
-    for (int j = 0; j < N_SUB; j++) {
+    for (int j = 0; j < K_N_SUB; j++) {
         if (j < 4) {
             s[j] |= scale[j];
             s[j + 4] |= min[j];
@@ -85,17 +70,17 @@ static void dequantize_scaled_block(const uint8_t *b, const uint8_t *qh, const u
 {
     float d = load_half(b);
     float dmin = load_half(b + 2);
-    for (int j = 0; j < N_SUB; j++) {
+    for (int j = 0; j < K_N_SUB; j++) {
         int scale, min;
         unpack_scale_min(b + SCALES_AT, j, &scale, &min);
         float dj = d * scale;
         float mj = dmin * min;
-        const uint8_t *q = qs + SUB * (j / 2);
-        for (int l = 0; l < SUB; l++) {
+        const uint8_t *q = qs + K_SUB * (j / 2);
+        for (int l = 0; l < K_SUB; l++) {
             int v = j & 1 ? q[l] >> 4 : q[l] & 0x0F;
             if (qh)
                 v |= (qh[l] >> j & 1) << 4;
-            out[SUB * j + l] = dj * v - mj;
+            out[K_SUB * j + l] = dj * v - mj;
         }
     }
 }
@@ -196,7 +181,7 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
         L[i] = (uint8_t)clamp_int(nearest_int(iscale * (x[i] - min)), 0, nmax);
     float best = fit_error(n, x, w, L, scale, min);
 
-    uint8_t Laux[SUB];
+    uint8_t Laux[K_SUB];
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * is + nmax) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
@@ -244,18 +229,18 @@ static uint8_t level_6bit(float inv, float v)
 static void quantize_scaled_block(const float *x, uint8_t *b, int nmax, float rmin, float rdelta,
                                   int nstep, uint8_t *L)
 {
-    float scales[N_SUB], mins[N_SUB];
+    float scales[K_N_SUB], mins[K_N_SUB];
     float max_scale = 0, max_min = 0; /* both are >= 0: the min is subtracted */
-    for (int j = 0; j < N_SUB; j++) {
-        const float *xj = x + SUB * j;
+    for (int j = 0; j < K_N_SUB; j++) {
+        const float *xj = x + K_SUB * j;
         float sum_x2 = 0;
-        for (int l = 0; l < SUB; l++)
+        for (int l = 0; l < K_SUB; l++)
             sum_x2 += xj[l] * xj[l];
-        float av = sqrtf(sum_x2 / SUB);
-        float w[SUB];
-        for (int l = 0; l < SUB; l++)
+        float av = sqrtf(sum_x2 / K_SUB);
+        float w[K_SUB];
+        for (int l = 0; l < K_SUB; l++)
             w[l] = av + fabsf(xj[l]);
-        scales[j] = fit_scale_min(SUB, nmax, xj, w, L + SUB * j, &mins[j], rmin, rdelta, nstep);
+        scales[j] = fit_scale_min(K_SUB, nmax, xj, w, L + K_SUB * j, &mins[j], rmin, rdelta, nstep);
         if (scales[j] > max_scale)
             max_scale = scales[j];
         if (mins[j] > max_min)
@@ -264,8 +249,8 @@ static void quantize_scaled_block(const float *x, uint8_t *b, int nmax, float rm
 
     float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
     float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
-    uint8_t ls[N_SUB], lm[N_SUB];
-    for (int j = 0; j < N_SUB; j++) {
+    uint8_t ls[K_N_SUB], lm[K_N_SUB];
+    for (int j = 0; j < K_N_SUB; j++) {
         ls[j] = level_6bit(inv_scale, scales[j]);
         lm[j] = level_6bit(inv_min, mins[j]);
     }
@@ -274,16 +259,16 @@ static void quantize_scaled_block(const float *x, uint8_t *b, int nmax, float rm
     llamad_store_le16(b + 2, llamad_f32_to_f16(max_min / 63.0f));
 
     float d = load_half(b), dmin = load_half(b + 2);
-    for (int j = 0; j < N_SUB; j++) {
+    for (int j = 0; j < K_N_SUB; j++) {
         int sc, m;
         unpack_scale_min(b + SCALES_AT, j, &sc, &m);
         float dj = d * sc;
         if (dj == 0.0f) /* keep the levels of the fit */
             continue;
         float mj = dmin * m;
-        for (int l = 0; l < SUB; l++) {
-            int q = nearest_int((x[SUB * j + l] + mj) / dj);
-            L[SUB * j + l] = (uint8_t)clamp_int(q, 0, nmax);
+        for (int l = 0; l < K_SUB; l++) {
+            int q = nearest_int((x[K_SUB * j + l] + mj) / dj);
+            L[K_SUB * j + l] = (uint8_t)clamp_int(q, 0, nmax);
         }
     }
 }
@@ -295,8 +280,8 @@ void llamad_quantize_block_q4_k(const float *x, uint8_t *b)
     quantize_scaled_block(x, b, 15, -1.0f, 0.1f, 20, L);
     uint8_t *qs = b + Q4_K_QS_AT;
     for (int g = 0; g < 4; g++)
-        for (int l = 0; l < SUB; l++)
-            qs[SUB * g + l] = (uint8_t)(L[64 * g + l] | L[64 * g + SUB + l] << 4);
+        for (int l = 0; l < K_SUB; l++)
+            qs[K_SUB * g + l] = (uint8_t)(L[64 * g + l] | L[64 * g + K_SUB + l] << 4);
 }
 
 /* ggml's quantize_row_q5_K_ref for one block. */
@@ -306,12 +291,12 @@ void llamad_quantize_block_q5_k(const float *x, uint8_t *b)
     quantize_scaled_block(x, b, 31, -0.5f, 0.1f, 15, L);
     uint8_t *qh = b + Q5_K_QH_AT;
     uint8_t *qs = b + Q5_K_QS_AT;
-    memset(qh, 0, SUB);
-    for (int j = 0; j < N_SUB; j++) {
-        for (int l = 0; l < SUB; l++) {
-            int q = L[SUB * j + l];
+    memset(qh, 0, K_SUB);
+    for (int j = 0; j < K_N_SUB; j++) {
+        for (int l = 0; l < K_SUB; l++) {
+            int q = L[K_SUB * j + l];
             qh[l] |= (uint8_t)((q >> 4) << j);
-            uint8_t *byte = &qs[SUB * (j / 2) + l];
+            uint8_t *byte = &qs[K_SUB * (j / 2) + l];
             *byte = (uint8_t)(j & 1 ? (*byte & 0x0F) | (q & 0x0F) << 4 : q & 0x0F);
         }
     }
@@ -429,8 +414,9 @@ void llamad_quantize_block_q6_k(const float *x, uint8_t *b)
 }
 
 /* Activations for K-quant dot products: one scale per 256 values, taken from the
- * value of largest magnitude (which maps to -128 or 127), plus sums of each 16 for
- * the formats' minimums; as ggml's quantize_row_q8_K. */
+ * value of largest magnitude (which maps to -127 or 127, so every level can be
+ * negated in int8), plus sums of each 16 for the formats' minimums; as ggml's
+ * quantize_row_q8_K. */
 void llamad_quantize_q8k_blocks(const float *x, struct llamad_q8k_block *out, int64_t n)
 {
     for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
@@ -444,7 +430,7 @@ void llamad_quantize_q8k_blocks(const float *x, struct llamad_q8k_block *out, in
         memset(o, 0, sizeof(*o));
         if (amax == 0.0f)
             continue;
-        const float iscale = -128.0f / max;
+        const float iscale = -127.0f / max;
         for (int i = 0; i < QK_K; i++) {
             int v = nearest_int(iscale * x[i]);
             o->qs[i] = (int8_t)(v > 127 ? 127 : v);

@@ -171,7 +171,7 @@ static void test_types_without_integer_kernels(void **state)
     (void)state;
     assert_null(llamad_act_kernels_for(LLAMAD_TYPE_F32));
     assert_null(llamad_act_kernels_for(LLAMAD_TYPE_F16));
-    assert_null(llamad_act_kernels_ref(LLAMAD_TYPE_Q6_K));
+    assert_null(llamad_act_kernels_ref(LLAMAD_TYPE_BF16));
     assert_null(llamad_act_kernels_for(999));
 }
 

@@ -1,0 +1,33 @@
+/* What the x86 kernel files share: the target attributes that let one binary
+ * carry AVX2 and AVX-512 code chosen at run time, and two small helpers.
+ * Include only inside `#if defined(__x86_64__)`. */
+#ifndef LLAMAD_QUANT_X86_H
+#define LLAMAD_QUANT_X86_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <immintrin.h>
+
+#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+#define VNNI_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+/* A stored half-precision scale, converted by the F16C instruction (a library
+ * call per block would cost more than the block's arithmetic). */
+AVX2_FN static inline float f16_at(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return _cvtsh_ss(h);
+}
+
+/* Sum of the 8 lanes of v. */
+AVX2_FN static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#endif
