@@ -10,6 +10,7 @@
 #include "sequence.h"
 
 #define KV_BLOCK_TOKENS 16
+#define MAX_IDLE_SEQS 4096 /* cached sequences kept beyond the running ones, at most */
 
 struct queued {
     struct llamad_gen_request req;
@@ -84,7 +85,10 @@ static void end_sequence(struct llamad_engine *e, struct slot *s, enum llamad_fi
 {
     touch(e, s->seq.out);
     sequence_finish(&s->seq, why, status, error, now_seconds());
-    llamad_kvcache_seq_release(e->kv, s->seq.kv_seq);
+    if (why == LLAMAD_FINISH_ERROR) /* what it computed is not trusted for reuse */
+        llamad_kvcache_seq_release(e->kv, s->seq.kv_seq);
+    else
+        llamad_kvcache_seq_park(e->kv, s->seq.kv_seq);
     llamad_outbox_release(s->seq.out);
     s->used = false;
 }
@@ -116,52 +120,62 @@ static struct slot *free_slot(struct llamad_engine *e)
     return NULL;
 }
 
-/* Starts a queued request: a KV sequence with room for its prompt and its
- * generation (capped at the context), then its sampler and stop matcher. */
-static void admit(struct llamad_engine *e, struct queued *q, struct slot *s)
+/* Positions a request may fill: its prompt and its generation, capped at the
+ * context. */
+static int32_t request_room(const struct llamad_engine *e, const struct llamad_gen_request *r)
+{
+    int32_t room = r->n_prompt + r->max_tokens;
+    return room > e->p.n_ctx || room < r->n_prompt ? e->p.n_ctx : room;
+}
+
+/* Starts a queued request, or returns false and leaves it queued when the KV
+ * cache cannot hold it until a running request ends. Its sequence gets the
+ * longest cached prefix of its prompt and blocks for all of its room, so an
+ * admitted request always finishes. */
+static bool admit(struct llamad_engine *e, struct queued *q, struct slot *s)
 {
     char err[LLAMAD_ERR_MAX];
-    int32_t room = q->req.n_prompt + q->req.max_tokens;
-    if (room > e->p.n_ctx || room < q->req.n_prompt)
-        room = e->p.n_ctx;
-    int32_t kv_seq;
-    if (llamad_kvcache_seq_new(e->kv, &kv_seq, err, sizeof err) != LLAMAD_OK) {
-        refuse_queued(e, q, LLAMAD_FINISH_ERROR, 503, err);
-        return;
+    int32_t kv_seq, cached;
+    int rc = llamad_kvcache_claim(e->kv, q->req.prompt, q->req.n_prompt, request_room(e, &q->req),
+                                  q->req.session_id, &kv_seq, &cached, err, sizeof err);
+    if (rc == LLAMAD_ERANGE)
+        return false;
+    if (rc) {
+        refuse_queued(e, q, LLAMAD_FINISH_ERROR, rc == LLAMAD_EINVAL ? 400 : 500, err);
+        return true;
     }
-    if (llamad_kvcache_seq_reserve(e->kv, kv_seq, room, err, sizeof err) != LLAMAD_OK) {
-        llamad_kvcache_seq_release(e->kv, kv_seq);
-        refuse_queued(e, q, LLAMAD_FINISH_ERROR, 503, err);
-        return;
-    }
-    if (sequence_init(&s->seq, e->m, &q->req, q->out, kv_seq, q->t_submit, now_seconds())) {
+    if (sequence_init(&s->seq, e->m, &q->req, q->out, kv_seq, cached, q->t_submit,
+                      now_seconds())) {
         llamad_kvcache_seq_release(e->kv, kv_seq);
         refuse_queued(e, q, LLAMAD_FINISH_ERROR, 500, "out of memory");
-        return;
+        return true;
     }
     s->used = true;
     s->admitted = e->n_admitted++;
+    e->stats.prompt_tokens_cached += (uint64_t)cached;
     free(q);
+    return true;
 }
 
 /* Under the mutex: moves queued requests into free slots, first come first
- * served, and answers the cancelled ones. */
+ * served, and answers the cancelled ones. The first that must wait for room in
+ * the KV cache holds back the ones behind it. */
 static void admit_queued(struct llamad_engine *e)
 {
-    struct queued **link = &e->q_head, *q;
-    while ((q = *link) != NULL) {
+    struct queued *q;
+    while ((q = e->q_head) != NULL) {
         struct slot *s = NULL;
         bool cancelled = atomic_load(&q->out->cancelled);
         if (!cancelled && !(s = free_slot(e)))
             break;
-        *link = q->next;
-        if (e->q_tail == q)
-            e->q_tail = NULL;
-        e->stats.queued--;
-        if (cancelled)
+        e->q_head = q->next;
+        if (cancelled) {
             refuse_queued(e, q, LLAMAD_FINISH_CANCELLED, 0, NULL);
-        else
-            admit(e, q, s);
+        } else if (!admit(e, q, s)) {
+            e->q_head = q; /* still first in line */
+            break;
+        }
+        e->stats.queued--;
     }
     if (!e->q_head)
         e->q_tail = NULL;
@@ -280,8 +294,14 @@ static void run_step(struct llamad_engine *e, int32_t n_active)
 
 static void publish_gauges(struct llamad_engine *e, int32_t n_active)
 {
+    struct llamad_kvcache_stats ks;
+    llamad_kvcache_stats(e->kv, &ks);
     e->stats.active = n_active;
-    e->stats.kv_blocks_used = e->kv->p.n_blocks - e->kv->n_free;
+    e->stats.kv_blocks_total = ks.blocks_total;
+    e->stats.kv_blocks_reserved = ks.blocks_reserved;
+    e->stats.kv_blocks_used = ks.blocks_used;
+    e->stats.kv_blocks_idle = ks.blocks_idle;
+    e->stats.kv_seqs_idle = ks.seqs_idle;
 }
 
 static void *batcher_main(void *arg)
@@ -301,10 +321,12 @@ static void *batcher_main(void *arg)
 
         drop_cancelled(e, n_active);
         run_step(e, n_active);
-        notify_touched(e);
-
+        /* Gauges first: what a notified owner reads already includes this step. */
         pthread_mutex_lock(&e->mutex);
         publish_gauges(e, collect_active(e));
+        pthread_mutex_unlock(&e->mutex);
+        notify_touched(e);
+        pthread_mutex_lock(&e->mutex);
     }
     /* Stopping: everything still here ends as cancelled. */
     struct queued *q = e->q_head;
@@ -328,11 +350,17 @@ static void *batcher_main(void *arg)
 static int allocate(struct llamad_engine *e, char *err, size_t errsz)
 {
     const struct llamad_engine_params *p = &e->p;
-    int32_t blocks_per_seq = (p->n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
-    struct llamad_kvcache_params kp = {KV_BLOCK_TOKENS,
-                                       p->kv_blocks > 0 ? p->kv_blocks
-                                                        : blocks_per_seq * p->max_active,
-                                       p->max_active, p->n_ctx};
+    int64_t blocks_per_seq = (p->n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+    int64_t blocks = p->kv_bytes ? (int64_t)(p->kv_bytes / llamad_kvcache_block_bytes(
+                                                 &e->m->hp, KV_BLOCK_TOKENS))
+                                 : blocks_per_seq * p->max_active;
+    if (blocks < 1 || blocks > INT32_MAX)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL,
+                           "a KV cache of %zu bytes holds %lld blocks of %zu bytes", p->kv_bytes,
+                           (long long)blocks, llamad_kvcache_block_bytes(&e->m->hp, KV_BLOCK_TOKENS));
+    int32_t idle = blocks < MAX_IDLE_SEQS ? (int32_t)blocks : MAX_IDLE_SEQS;
+    struct llamad_kvcache_params kp = {KV_BLOCK_TOKENS, (int32_t)blocks, p->max_active + idle,
+                                       p->n_ctx};
     struct llamad_forward_params fp = {p->n_threads, p->step_tokens, p->n_ctx};
     int rc;
     if ((rc = llamad_kvcache_create(&e->m->hp, &kp, &e->kv, err, errsz)) ||
@@ -346,7 +374,7 @@ static int allocate(struct llamad_engine *e, char *err, size_t errsz)
     e->logits = malloc((size_t)p->max_active * (size_t)e->m->hp.n_vocab * sizeof(float));
     if (!e->slots || !e->order || !e->row_owner || !e->touched || !e->batch || !e->logits)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for the engine");
-    e->stats.kv_blocks_total = kp.n_blocks;
+    publish_gauges(e, 0);
     return LLAMAD_OK;
 }
 
@@ -414,6 +442,13 @@ int llamad_engine_submit(struct llamad_engine *e, struct llamad_gen_request *r,
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "the prompt has %d tokens; the context holds %d, so at most %d fit",
                            r->n_prompt, e->p.n_ctx, e->p.n_ctx - 1);
+    /* Read-only after start: no lock needed. */
+    int32_t room = request_room(e, r), blocks = llamad_kvcache_blocks_for(e->kv, room);
+    if (blocks > e->kv->p.n_blocks)
+        return llamad_fail(err, errsz, LLAMAD_EUNSUPPORTED,
+                           "the prompt and max_tokens need %d positions of KV cache; the whole "
+                           "cache (kv_cache_mb) holds %d", room,
+                           e->kv->p.n_blocks * e->kv->p.block_tokens);
     struct queued *q = calloc(1, sizeof(*q));
     if (!q)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");

@@ -118,6 +118,10 @@ static int check_batch(struct llamad_forward *f, const struct llamad_kvcache *kv
             rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
                              "batch entry %d: position %d of sequence %d has no reserved room",
                              i, e->pos, e->seq);
+        else if (kv->refs[s->table[e->pos / kv->p.block_tokens]] > 1)
+            rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
+                             "batch entry %d: position %d of sequence %d is in a shared block", i,
+                             e->pos, e->seq);
     }
     free(pending);
     return rc;
@@ -274,6 +278,7 @@ static void run_chunk(struct llamad_forward *f, struct llamad_kvcache *kv,
         run_layer(f, kv, batch, n, il);
     for (int32_t i = 0; i < n; i++) {
         struct llamad_kv_seq *s = &kv->seqs[batch[i].seq];
+        s->tokens[batch[i].pos] = batch[i].token;
         if (batch[i].pos + 1 > s->len)
             s->len = batch[i].pos + 1;
     }

@@ -386,6 +386,9 @@ static void submit(struct request *r, struct prepare_job *j)
     else if (rc == LLAMAD_EINVAL)
         llamad_api_set_error(&e, 400, "invalid_request_error", "prompt", "context_length_exceeded",
                              "%s", err);
+    else if (rc == LLAMAD_EUNSUPPORTED) /* more than the whole KV cache */
+        llamad_api_set_error(&e, 400, "invalid_request_error", "max_tokens",
+                             "context_length_exceeded", "%s", err);
     else
         llamad_api_set_error(&e, 500, "server_error", "", "", "%s", err);
     request_respond_error(r, &e);

@@ -1,3 +1,5 @@
+/* The block pool and the sequences' block tables: allocation, reference counts,
+ * truncation. Reuse of cached sequences is in kvcache_reuse.c. */
 #include "llamad/kvcache.h"
 
 #include <stdint.h>
@@ -9,6 +11,11 @@ size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block
 {
     return (size_t)hp->n_layer * 2 * (size_t)block_tokens * (size_t)hp->n_head_kv *
            (size_t)hp->head_dim * sizeof(float);
+}
+
+int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens)
+{
+    return (int32_t)(((int64_t)n_tokens + kv->p.block_tokens - 1) / kv->p.block_tokens);
 }
 
 int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_kvcache_params *p,
@@ -30,8 +37,10 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
         goto nomem;
     kv->pool = malloc((size_t)p->n_blocks * kv->block_floats * sizeof(float));
     kv->free_list = malloc((size_t)p->n_blocks * sizeof(int32_t));
+    kv->refs = calloc((size_t)p->n_blocks, sizeof(int32_t));
+    kv->mark = calloc((size_t)p->n_blocks, 1);
     kv->seqs = calloc((size_t)p->max_seqs, sizeof(*kv->seqs));
-    if (!kv->pool || !kv->free_list || !kv->seqs)
+    if (!kv->pool || !kv->free_list || !kv->refs || !kv->mark || !kv->seqs)
         goto nomem;
     for (int32_t i = 0; i < p->n_blocks; i++)
         kv->free_list[i] = p->n_blocks - 1 - i; /* block 0 is handed out first */
@@ -50,10 +59,14 @@ void llamad_kvcache_free(struct llamad_kvcache *kv)
     if (!kv)
         return;
     if (kv->seqs)
-        for (int32_t i = 0; i < kv->p.max_seqs; i++)
+        for (int32_t i = 0; i < kv->p.max_seqs; i++) {
             free(kv->seqs[i].table);
+            free(kv->seqs[i].tokens);
+        }
     free(kv->seqs);
     free(kv->free_list);
+    free(kv->refs);
+    free(kv->mark);
     free(kv->pool);
     free(kv);
 }
@@ -69,14 +82,17 @@ int llamad_kvcache_seq_new(struct llamad_kvcache *kv, int32_t *seq, char *err, s
         struct llamad_kv_seq *s = &kv->seqs[i];
         if (s->in_use)
             continue;
-        if (!s->table) {
+        if (!s->table)
             s->table = malloc((size_t)kv->max_blocks_per_seq * sizeof(int32_t));
-            if (!s->table)
-                return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for a block table");
-        }
+        if (!s->tokens)
+            s->tokens = malloc((size_t)kv->p.n_ctx * sizeof(int32_t));
+        if (!s->table || !s->tokens)
+            return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for a block table");
         s->in_use = true;
+        s->idle = false;
         s->len = 0;
         s->n_blocks = 0;
+        s->session[0] = '\0';
         *seq = i;
         return LLAMAD_OK;
     }
@@ -92,8 +108,11 @@ void llamad_kvcache_seq_truncate(struct llamad_kvcache *kv, int32_t seq, int32_t
     if (len < s->len)
         s->len = len;
     int32_t keep = (len + kv->p.block_tokens - 1) / kv->p.block_tokens;
-    while (s->n_blocks > keep)
-        kv->free_list[kv->n_free++] = s->table[--s->n_blocks];
+    while (s->n_blocks > keep) {
+        int32_t b = s->table[--s->n_blocks];
+        if (--kv->refs[b] == 0)
+            kv->free_list[kv->n_free++] = b;
+    }
 }
 
 void llamad_kvcache_seq_release(struct llamad_kvcache *kv, int32_t seq)
@@ -111,13 +130,16 @@ int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n
     if (n_tokens > kv->p.n_ctx)
         return llamad_fail(err, errsz, LLAMAD_ERANGE,
                            "%d positions exceed the context size of %d", n_tokens, kv->p.n_ctx);
-    int32_t need = (n_tokens + kv->p.block_tokens - 1) / kv->p.block_tokens - s->n_blocks;
+    int32_t need = llamad_kvcache_blocks_for(kv, n_tokens) - s->n_blocks;
     if (need <= 0)
         return LLAMAD_OK;
     if (need > kv->n_free)
         return llamad_fail(err, errsz, LLAMAD_ERANGE,
                            "KV cache full: %d more blocks needed, %d free", need, kv->n_free);
-    while (need-- > 0)
-        s->table[s->n_blocks++] = kv->free_list[--kv->n_free];
+    while (need-- > 0) {
+        int32_t b = kv->free_list[--kv->n_free];
+        kv->refs[b] = 1;
+        s->table[s->n_blocks++] = b;
+    }
     return LLAMAD_OK;
 }

@@ -179,9 +179,19 @@ int llamad_metrics_render(const struct llamad_metrics *m, const struct llamad_en
     gauge(&w, "llamad_requests_running", "Requests being decoded.", es->active);
     gauge(&w, "llamad_kv_cache_blocks_total", "KV cache blocks of 16 positions.",
           es->kv_blocks_total);
-    gauge(&w, "llamad_kv_cache_blocks_used", "KV cache blocks in use.", es->kv_blocks_used);
-    gauge(&w, "llamad_kv_cache_usage_ratio", "KV cache blocks in use over all blocks (0..1).",
-          es->kv_blocks_total > 0 ? (double)es->kv_blocks_used / es->kv_blocks_total : 0.0);
+    gauge(&w, "llamad_kv_cache_blocks_reserved",
+          "KV cache blocks held by running requests (for their whole room) and cached sequences.",
+          es->kv_blocks_reserved);
+    gauge(&w, "llamad_kv_cache_blocks_used", "KV cache blocks holding computed positions.",
+          es->kv_blocks_used);
+    gauge(&w, "llamad_kv_cache_blocks_idle",
+          "KV cache blocks held only by cached sequences (evicted when room is needed).",
+          es->kv_blocks_idle);
+    gauge(&w, "llamad_kv_cache_sequences_idle",
+          "Cached sequences of finished requests, kept for prefix and session reuse.",
+          es->kv_seqs_idle);
+    gauge(&w, "llamad_kv_cache_usage_ratio", "KV cache blocks reserved over all blocks (0..1).",
+          es->kv_blocks_total > 0 ? (double)es->kv_blocks_reserved / es->kv_blocks_total : 0.0);
     counter(&w, "llamad_forward_passes_total", "Forward passes run by the engine.",
             es->forward_passes);
     counter(&w, "llamad_prompt_tokens_computed_total",

@@ -8,7 +8,8 @@
 #include "llamad/sampler.h"
 
 int sequence_init(struct sequence *s, const struct llamad_model *m, struct llamad_gen_request *req,
-                  struct llamad_outbox *out, int32_t kv_seq, double t_submit, double t_admit)
+                  struct llamad_outbox *out, int32_t kv_seq, int32_t n_cached, double t_submit,
+                  double t_admit)
 {
     *s = (struct sequence){0};
     s->req = *req;
@@ -16,6 +17,8 @@ int sequence_init(struct sequence *s, const struct llamad_model *m, struct llama
     s->req.sampling.logit_bias = s->req.logit_bias;
     s->out = out;
     s->kv_seq = kv_seq;
+    s->n_cached = n_cached;
+    s->n_fed = n_cached;
     s->t_submit = t_submit;
     s->t_admit = t_admit;
     s->sampler = llamad_sampler_create(&s->req.sampling, m->hp.n_vocab);
@@ -174,7 +177,7 @@ void sequence_finish(struct sequence *s, enum llamad_finish why, int error_statu
     e->usage = (struct llamad_usage){
         .prompt_tokens = s->req.n_prompt,
         .completion_tokens = s->n_gen,
-        .cached_tokens = 0,
+        .cached_tokens = s->n_cached,
         .queued_ms = (s->t_admit - s->t_submit) * 1e3,
         .prompt_ms = (t_first - s->t_admit) * 1e3,
         .generation_ms = (now - t_first) * 1e3,

@@ -16,6 +16,7 @@ struct sequence {
     struct llamad_gen_request req;
     struct llamad_outbox *out;
     int32_t kv_seq;     /* its KV cache sequence */
+    int32_t n_cached;   /* prompt tokens that were in the KV cache at admission */
     int32_t n_fed;      /* tokens in the KV cache (prompt, then generated) */
     int32_t n_gen;      /* tokens generated */
     int32_t next_token; /* the sampled token to feed in the next step (decoding) */
@@ -28,9 +29,11 @@ struct sequence {
     double t_submit, t_admit, t_first;
 };
 
-/* Takes over req (cleared) and a reference to out. */
+/* Takes over req (cleared) and a reference to out. The KV sequence already
+ * holds the first n_cached prompt tokens. */
 int sequence_init(struct sequence *s, const struct llamad_model *m, struct llamad_gen_request *req,
-                  struct llamad_outbox *out, int32_t kv_seq, double t_submit, double t_admit);
+                  struct llamad_outbox *out, int32_t kv_seq, int32_t n_cached, double t_submit,
+                  double t_admit);
 
 /* The logits of the sequence's last fed position are in: samples the next token
  * and pushes its TOKEN event. Returns LLAMAD_FINISH_NONE to go on, or why the

@@ -1,12 +1,15 @@
 /* The engine end to end on the bundled model: greedy output equal to the
  * reference, several requests at once each getting what it gets alone, stop
- * strings, cancellation, back-pressure, logprobs, one forward pass per step. */
+ * strings, cancellation, back-pressure, logprobs, one forward pass per step,
+ * KV cache reuse (sessions, shared prefixes) that changes nothing but the work,
+ * and the KV budget (waiting for room, refusing what can never fit). */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +17,7 @@
 
 #include "llamad/engine.h"
 #include "llamad/error.h"
+#include "llamad/kvcache.h"
 #include "llamad/model.h"
 #include "llamad/tokenizer.h"
 #include "testutil.h"
@@ -119,18 +123,32 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct llamad_gen_request greedy(const struct llamad_model *m, const char *prompt,
-                                        int32_t max_tokens)
+/* A greedy request for given token ids. */
+static struct llamad_gen_request greedy_ids(const int32_t *ids, int32_t n, int32_t max_tokens,
+                                            const char *session)
 {
     struct llamad_gen_request r = {0};
-    int64_t n = llamad_tokenize(m->tokenizer, prompt, strlen(prompt), true, NULL, 0);
     r.prompt = malloc((size_t)n * sizeof(int32_t));
-    r.n_prompt = (int32_t)llamad_tokenize(m->tokenizer, prompt, strlen(prompt), true, r.prompt,
-                                          (size_t)n);
+    memcpy(r.prompt, ids, (size_t)n * sizeof(int32_t));
+    r.n_prompt = n;
     r.max_tokens = max_tokens;
     r.sampling = (struct llamad_sampling){.temperature = 0.0f, .top_p = 1.0f,
                                           .repeat_penalty = 1.0f, .penalty_last_n = 64};
+    snprintf(r.session_id, sizeof r.session_id, "%s", session);
     return r;
+}
+
+static int32_t tokenize(const struct llamad_model *m, const char *text, bool bos, int32_t *out,
+                        int32_t cap)
+{
+    return (int32_t)llamad_tokenize(m->tokenizer, text, strlen(text), bos, out, (size_t)cap);
+}
+
+static struct llamad_gen_request greedy(const struct llamad_model *m, const char *prompt,
+                                        int32_t max_tokens)
+{
+    int32_t ids[512];
+    return greedy_ids(ids, tokenize(m, prompt, true, ids, 512), max_tokens, "");
 }
 
 static void set_stop(struct llamad_gen_request *r, const char *stop)
@@ -169,32 +187,45 @@ static void test_greedy_matches_reference(void **state)
     free_result(&res);
 }
 
-static void test_concurrent_requests_match_alone(void **state)
+/* Each prompt run alone, then all at once on a fresh engine (nothing cached):
+ * the same greedy text. */
+static void expect_together_match_alone(struct fixture *fx, struct llamad_engine_params p,
+                                        const char *const *prompts, int n, int32_t max_tokens)
 {
-    struct fixture *fx = *state;
-    start(fx, params(4, 8));
-    const char *prompts[] = {"Once upon a time", "Lily and Tom went to the park.",
-                             "The sun was hot.", "One day, a girl named Sue", "The dog"};
-    enum { N = 5 };
-    struct result alone[N] = {0}, together[N] = {0};
-    for (int i = 0; i < N; i++) {
-        struct llamad_gen_request r = greedy(fx->m, prompts[i], 40);
+    start(fx, p);
+    struct result *alone = calloc((size_t)n, sizeof(*alone));
+    struct result *together = calloc((size_t)n, sizeof(*together));
+    struct llamad_outbox **o = calloc((size_t)n, sizeof(*o));
+    for (int i = 0; i < n; i++) {
+        struct llamad_gen_request r = greedy(fx->m, prompts[i], max_tokens);
         run_one(fx, &r, &alone[i], false);
     }
-    struct llamad_outbox *o[N];
+    llamad_engine_stop(fx->e);
+    start(fx, p);
     char err[LLAMAD_ERR_MAX];
-    for (int i = 0; i < N; i++) { /* 5 requests, 4 slots: one waits in the queue */
-        struct llamad_gen_request r = greedy(fx->m, prompts[i], 40);
+    for (int i = 0; i < n; i++) {
+        struct llamad_gen_request r = greedy(fx->m, prompts[i], max_tokens);
         o[i] = llamad_outbox_new(NULL);
         assert_int_equal(llamad_engine_submit(fx->e, &r, o[i], err, sizeof err), LLAMAD_OK);
     }
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         wait_done(&fx->c, o[i], &together[i], false);
         assert_string_equal(together[i].text.data, alone[i].text.data);
         llamad_outbox_release(o[i]);
         free_result(&alone[i]);
         free_result(&together[i]);
     }
+    free(alone);
+    free(together);
+    free(o);
+}
+
+static void test_concurrent_requests_match_alone(void **state)
+{
+    const char *prompts[] = {"Once upon a time", "Lily and Tom went to the park.",
+                             "The sun was hot.", "One day, a girl named Sue", "The dog"};
+    /* 5 requests, 4 slots: one waits in the queue */
+    expect_together_match_alone(*state, params(4, 8), prompts, 5, 40);
 }
 
 static void test_stop_string(void **state)
@@ -319,27 +350,37 @@ static void test_logprobs(void **state)
     free_result(&res);
 }
 
+/* Submits every prompt at once (ignoring end-of-sequence) and checks each
+ * generates max_tokens. */
+static void run_all_to_length(struct fixture *fx, const char *const *prompts, int n,
+                              int32_t max_tokens)
+{
+    char err[LLAMAD_ERR_MAX];
+    struct llamad_outbox *o[16];
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++) {
+        struct llamad_gen_request r = greedy(fx->m, prompts[i], max_tokens);
+        r.ignore_eos = true;
+        o[i] = llamad_outbox_new(NULL);
+        assert_int_equal(llamad_engine_submit(fx->e, &r, o[i], err, sizeof err), LLAMAD_OK);
+    }
+    for (int i = 0; i < n; i++) {
+        struct result res = {0};
+        wait_done(&fx->c, o[i], &res, false);
+        assert_int_equal(res.done->finish, LLAMAD_FINISH_LENGTH);
+        assert_int_equal(res.n_tokens, max_tokens);
+        free_result(&res);
+        llamad_outbox_release(o[i]);
+    }
+}
+
 /* Four sequences decoding together advance with one forward pass per step. */
 static void test_one_forward_pass_per_step(void **state)
 {
     struct fixture *fx = *state;
     start(fx, params(4, 4));
-    char err[LLAMAD_ERR_MAX];
-    struct llamad_outbox *o[4];
     const char *prompts[] = {"The cat", "The dog", "A bird", "Tom"};
-    for (int i = 0; i < 4; i++) {
-        struct llamad_gen_request r = greedy(fx->m, prompts[i], 50);
-        r.ignore_eos = true;
-        o[i] = llamad_outbox_new(NULL);
-        assert_int_equal(llamad_engine_submit(fx->e, &r, o[i], err, sizeof err), LLAMAD_OK);
-    }
-    for (int i = 0; i < 4; i++) {
-        struct result res = {0};
-        wait_done(&fx->c, o[i], &res, false);
-        assert_int_equal(res.n_tokens, 50);
-        free_result(&res);
-        llamad_outbox_release(o[i]);
-    }
+    run_all_to_length(fx, prompts, 4, 50);
     struct llamad_engine_stats st;
     llamad_engine_stats(fx->e, &st);
     assert_int_equal(st.generated_tokens, 200);
@@ -348,6 +389,138 @@ static void test_one_forward_pass_per_step(void **state)
     assert_true(st.forward_passes < 80);
     print_message("200 tokens of 4 streams in %llu forward passes\n",
                   (unsigned long long)st.forward_passes);
+}
+
+/* Runs ids greedily; the generated ids go to gen (when not NULL). */
+static struct result run_ids(struct fixture *fx, const int32_t *ids, int32_t n, int32_t max_tokens,
+                             const char *session, int32_t *gen)
+{
+    struct llamad_gen_request r = greedy_ids(ids, n, max_tokens, session);
+    r.ignore_eos = true;
+    struct result res = {0};
+    run_one(fx, &r, &res, true);
+    int k = 0;
+    for (struct llamad_event *e = res.tokens; e; e = e->next)
+        if (gen)
+            gen[k++] = e->token;
+    return res;
+}
+
+static uint64_t computed_so_far(struct fixture *fx)
+{
+    struct llamad_engine_stats st;
+    llamad_engine_stats(fx->e, &st);
+    return st.prompt_tokens_computed;
+}
+
+/* A chat turn: the session's second request repeats the first prompt and its
+ * answer, then says something new; only the new tokens (and the first answer's
+ * last token, which was never fed) are computed, and the answer is the one the
+ * same prompt gets with nothing cached. */
+static void test_session_second_turn_computes_only_new_tokens(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, params(4, 4));
+    int32_t turn[256], n1 = tokenize(fx->m, "Lily and Tom went to the park.", true, turn, 256);
+    struct result first = run_ids(fx, turn, n1, 30, "chat-7", turn + n1);
+    assert_int_equal(first.done->usage.cached_tokens, 0);
+    int32_t n2 = n1 + 30;
+    n2 += tokenize(fx->m, " Then they saw a big dog.", false, turn + n2, 256 - n2);
+
+    uint64_t before = computed_so_far(fx);
+    struct result second = run_ids(fx, turn, n2, 20, "chat-7", NULL);
+    assert_int_equal(second.done->usage.prompt_tokens, n2);
+    assert_int_equal(second.done->usage.cached_tokens, n1 + 29);
+    assert_int_equal(computed_so_far(fx) - before, (uint64_t)(n2 - n1 - 29));
+
+    llamad_engine_stop(fx->e);
+    start(fx, params(4, 4));
+    struct result fresh = run_ids(fx, turn, n2, 20, "", NULL);
+    assert_int_equal(fresh.done->usage.cached_tokens, 0);
+    assert_string_equal(second.text.data, fresh.text.data);
+    free_result(&first);
+    free_result(&second);
+    free_result(&fresh);
+}
+
+/* Requests without a session share the whole blocks of a common beginning
+ * (a system prompt) with a cached sequence, and answer as if they had not. */
+static void test_automatic_prefix_reuse(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, params(4, 4));
+    const char *system = "You are a kind story teller. You tell short stories about animals, "
+                         "children and the sun, with happy endings.";
+    int32_t a[256], b[256], n_sys = tokenize(fx->m, system, true, a, 256);
+    assert_true(n_sys >= 32);
+    memcpy(b, a, (size_t)n_sys * sizeof(int32_t));
+    int32_t na = n_sys + tokenize(fx->m, " Tell me about a cat.", false, a + n_sys, 256 - n_sys);
+    int32_t nb = n_sys + tokenize(fx->m, " Tell me about a dog.", false, b + n_sys, 256 - n_sys);
+
+    struct result alone = run_ids(fx, b, nb, 24, "", NULL); /* nothing cached yet */
+    assert_int_equal(alone.done->usage.cached_tokens, 0);
+    llamad_engine_stop(fx->e);
+    start(fx, params(4, 4));
+    struct result ra = run_ids(fx, a, na, 24, "", NULL);
+    uint64_t before = computed_so_far(fx);
+    struct result rb = run_ids(fx, b, nb, 24, "", NULL);
+    int32_t common = 0;
+    while (a[common] == b[common])
+        common++;
+    assert_int_equal(rb.done->usage.cached_tokens, common / 16 * 16);
+    assert_true(rb.done->usage.cached_tokens >= 32);
+    assert_int_equal(computed_so_far(fx) - before, (uint64_t)(nb - common / 16 * 16));
+    assert_string_equal(rb.text.data, alone.text.data);
+
+    struct llamad_engine_stats st;
+    llamad_engine_stats(fx->e, &st);
+    assert_int_equal(st.prompt_tokens_cached, (uint64_t)(common / 16 * 16));
+    assert_int_equal(st.kv_seqs_idle, 2);
+    assert_true(st.kv_blocks_reserved <= st.kv_blocks_total);
+    assert_true(st.kv_blocks_used <= st.kv_blocks_reserved);
+    free_result(&alone);
+    free_result(&ra);
+    free_result(&rb);
+}
+
+/* Sixteen greedy requests decoded together each get what they get alone. */
+static void test_sixteen_together_match_alone(void **state)
+{
+    static const char *const subjects[] = {"cat", "dog", "bird", "fish", "frog", "bear",
+                                           "duck", "cow", "girl", "boy", "king", "tree",
+                                           "ball", "car", "sun", "moon"};
+    char text[16][64];
+    const char *prompts[16];
+    for (int i = 0; i < 16; i++) {
+        snprintf(text[i], sizeof text[i], "Once upon a time there was a %s", subjects[i]);
+        prompts[i] = text[i];
+    }
+    expect_together_match_alone(*state, params(16, 16), prompts, 16, 24);
+}
+
+/* A KV cache of 4 blocks (64 positions): a request needing more is refused at
+ * once; two needing 3 blocks each run one after the other, the second waiting
+ * in the queue, and both finish whole. */
+static void test_kv_budget(void **state)
+{
+    struct fixture *fx = *state;
+    struct llamad_engine_params p = params(2, 4);
+    p.kv_bytes = 4 * llamad_kvcache_block_bytes(&fx->m->hp, 16);
+    start(fx, p);
+    char err[LLAMAD_ERR_MAX];
+    struct llamad_gen_request big = greedy(fx->m, "Once upon a time", 60); /* 65 positions */
+    struct llamad_outbox *ob = llamad_outbox_new(NULL);
+    assert_int_equal(llamad_engine_submit(fx->e, &big, ob, err, sizeof err), LLAMAD_EUNSUPPORTED);
+    assert_non_null(strstr(err, "holds 64"));
+    llamad_gen_request_clear(&big);
+    llamad_outbox_release(ob);
+
+    const char *prompts[] = {"The cat", "The dog"};
+    run_all_to_length(fx, prompts, 2, 40);
+    struct llamad_engine_stats st;
+    llamad_engine_stats(fx->e, &st);
+    assert_int_equal(st.kv_blocks_total, 4);
+    assert_int_equal(st.kv_seqs_idle, 1); /* the first one's cache made room for the second */
 }
 
 int main(void)
@@ -361,6 +534,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_back_pressure_and_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logprobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_forward_pass_per_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_second_turn_computes_only_new_tokens, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_automatic_prefix_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sixteen_together_match_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kv_budget, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

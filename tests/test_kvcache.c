@@ -1,5 +1,7 @@
 /* The KV cache hands out blocks from one pool, gives them back on truncate and
- * release, and refuses what would exceed the context or the pool. */
+ * release, and refuses what would exceed the context or the pool; cached
+ * sequences are reused (whole blocks shared by reference, a session's own cache
+ * taken over) and evicted least recently used first, never while running. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,12 +98,201 @@ static void test_limits(void **state)
     assert_int_equal(llamad_kvcache_create(&hp, &bad, &kv, err, sizeof err), LLAMAD_EINVAL);
 }
 
+/* What a forward pass leaves: the sequence holds tokens[0..n-1]. */
+static void computed(struct llamad_kvcache *kv, int32_t seq, const int32_t *tokens, int32_t n)
+{
+    assert_true(n <= kv->seqs[seq].n_blocks * kv->p.block_tokens);
+    memcpy(kv->seqs[seq].tokens, tokens, (size_t)n * sizeof(int32_t));
+    kv->seqs[seq].len = n;
+}
+
+static int32_t claim(struct llamad_kvcache *kv, const int32_t *prompt, int32_t n, int32_t room,
+                     const char *session, int32_t *cached)
+{
+    int32_t seq = -1;
+    char err[LLAMAD_ERR_MAX];
+    assert_int_equal(llamad_kvcache_claim(kv, prompt, n, room, session, &seq, cached, err,
+                                          sizeof err),
+                     LLAMAD_OK);
+    return seq;
+}
+
+static const int32_t story[] = {1, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
+
+static void test_whole_blocks_shared_by_reference(void **state)
+{
+    (void)state;
+    struct llamad_kvcache *kv = make(8, 3, 16);
+    int32_t cached;
+    int32_t a = claim(kv, story, 10, 12, "", &cached);
+    assert_int_equal(cached, 0);
+    assert_int_equal(kv->seqs[a].n_blocks, 3);
+    computed(kv, a, story, 10);
+    llamad_kvcache_seq_park(kv, a);
+    assert_true(kv->seqs[a].idle);
+    assert_int_equal(kv->seqs[a].n_blocks, 3); /* 10 positions: its third block kept */
+
+    /* Shares 9 tokens with a: the two whole blocks, not the partial third. */
+    int32_t other[] = {1, 10, 11, 12, 13, 14, 15, 16, 17, 99, 98};
+    int32_t b = claim(kv, other, 11, 14, "", &cached);
+    assert_int_not_equal(b, a);
+    assert_int_equal(cached, 8);
+    assert_int_equal(kv->seqs[b].len, 8);
+    assert_memory_equal(kv->seqs[b].table, kv->seqs[a].table, 2 * sizeof(int32_t));
+    assert_int_equal(kv->refs[kv->seqs[a].table[0]], 2);
+    assert_int_equal(kv->refs[kv->seqs[a].table[2]], 1);
+    assert_int_equal(kv->seqs[b].n_blocks, 4); /* 2 shared + 2 of its own for 14 positions */
+    assert_int_equal(kv->n_free, 8 - 3 - 2);
+    struct llamad_kvcache_stats st;
+    llamad_kvcache_stats(kv, &st);
+    assert_int_equal(st.blocks_reserved, 5);
+    assert_int_equal(st.blocks_used, 3); /* a's three; b has computed nothing of its own */
+    assert_int_equal(st.blocks_idle, 1); /* a's third block: the others b holds too */
+    assert_int_equal(st.seqs_idle, 1);
+
+    /* Letting go of b leaves a's blocks with a. */
+    llamad_kvcache_seq_release(kv, b);
+    assert_int_equal(kv->refs[kv->seqs[a].table[0]], 1);
+    assert_int_equal(kv->n_free, 5);
+    llamad_kvcache_free(kv);
+}
+
+static void test_session_taken_over(void **state)
+{
+    (void)state;
+    struct llamad_kvcache *kv = make(8, 3, 16);
+    int32_t cached;
+    int32_t a = claim(kv, story, 6, 16, "chat-1", &cached);
+    assert_int_equal(kv->seqs[a].n_blocks, 4);
+    computed(kv, a, story, 10); /* prompt and four generated tokens */
+    llamad_kvcache_seq_park(kv, a);
+    assert_int_equal(kv->seqs[a].n_blocks, 3); /* the unused room went back */
+    assert_int_equal(kv->n_free, 5);
+
+    /* Another session finds only a's whole blocks. */
+    int32_t b = claim(kv, story, 12, 12, "chat-2", &cached);
+    assert_int_not_equal(b, a);
+    assert_int_equal(cached, 8);
+    llamad_kvcache_seq_release(kv, b);
+
+    /* The next turn of chat-1: its own sequence, partial block included. */
+    int32_t c = claim(kv, story, 13, 16, "chat-1", &cached);
+    assert_int_equal(c, a);
+    assert_int_equal(cached, 10);
+    assert_false(kv->seqs[c].idle);
+    assert_int_equal(kv->seqs[c].n_blocks, 4);
+    computed(kv, c, story, 14);
+    llamad_kvcache_seq_park(kv, c);
+
+    /* The same prompt again: all but its last token come from the cache. */
+    c = claim(kv, story, 14, 16, "chat-1", &cached);
+    assert_int_equal(cached, 13);
+    assert_int_equal(kv->seqs[c].len, 13);
+    llamad_kvcache_free(kv);
+}
+
+/* A session's cache whose last block others share: the new turn would write into
+ * it, so that block's positions are computed again in a block of its own. */
+static void test_shared_tail_block_is_not_written(void **state)
+{
+    (void)state;
+    struct llamad_kvcache *kv = make(8, 3, 16);
+    int32_t cached;
+    int32_t a = claim(kv, story, 9, 9, "s", &cached);
+    computed(kv, a, story, 9);
+    llamad_kvcache_seq_park(kv, a);
+    int32_t b = claim(kv, story, 9, 12, "", &cached); /* running, shares a's blocks 0 and 1 */
+    assert_int_equal(cached, 8);
+
+    int32_t turn[] = {1, 10, 11, 12, 13, 14, 77, 78, 79, 80};
+    int32_t c = claim(kv, turn, 10, 12, "s", &cached);
+    assert_int_equal(c, a);
+    assert_int_equal(cached, 4); /* 6 in common, but block 1 is b's too */
+    assert_int_equal(kv->refs[kv->seqs[c].table[0]], 2);
+    assert_int_equal(kv->refs[kv->seqs[c].table[1]], 1);
+    assert_int_not_equal(kv->seqs[c].table[1], kv->seqs[b].table[1]);
+    llamad_kvcache_free(kv);
+}
+
+static void test_lru_eviction_never_running(void **state)
+{
+    (void)state;
+    struct llamad_kvcache *kv = make(6, 4, 16);
+    char err[LLAMAD_ERR_MAX];
+    int32_t cached, seq;
+    int32_t p1[] = {1, 2, 3, 4, 5}, p2[] = {1, 6, 7, 8, 9}, p3[] = {1, 7, 7, 7, 7};
+    int32_t a = claim(kv, p1, 5, 8, "a", &cached);
+    computed(kv, a, p1, 5);
+    int32_t b = claim(kv, p2, 5, 8, "b", &cached);
+    computed(kv, b, p2, 5);
+    llamad_kvcache_seq_park(kv, b); /* b parked first: least recently used */
+    llamad_kvcache_seq_park(kv, a);
+    int32_t r = claim(kv, p3, 5, 8, "", &cached); /* running, 2 blocks */
+    assert_int_equal(kv->n_free, 0);
+
+    /* 2 blocks: b goes, a stays. */
+    int32_t c = claim(kv, p3, 5, 5, "", &cached);
+    assert_false(kv->seqs[b].in_use);
+    assert_true(kv->seqs[a].in_use && kv->seqs[a].idle);
+    /* 4 blocks, 2 could come from a, the rest are running: wait, nothing changes. */
+    assert_int_equal(llamad_kvcache_claim(kv, p3, 5, 16, "", &seq, &cached, err, sizeof err),
+                     LLAMAD_ERANGE);
+    assert_non_null(strstr(err, "busy"));
+    assert_true(kv->seqs[a].in_use && kv->seqs[a].idle);
+    assert_true(kv->seqs[r].in_use && kv->seqs[c].in_use);
+    /* Once one running sequence ends and is parked, both idle ones make room. */
+    llamad_kvcache_seq_park(kv, c);
+    seq = claim(kv, p1, 5, 16, "", &cached);
+    assert_false(kv->seqs[a].in_use);
+    assert_int_equal(kv->seqs[seq].n_blocks, 4);
+    assert_true(kv->seqs[r].in_use && !kv->seqs[r].idle);
+    llamad_kvcache_free(kv);
+}
+
+static void test_claim_limits(void **state)
+{
+    (void)state;
+    struct llamad_kvcache *kv = make(4, 2, 20);
+    char err[LLAMAD_ERR_MAX];
+    int32_t seq, cached;
+    /* 17 positions need 5 blocks of 4; the pool has 4. */
+    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 17, "", &seq, &cached, err, sizeof err),
+                     LLAMAD_EINVAL);
+    assert_non_null(strstr(err, "whole cache has 4"));
+    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 21, "", &seq, &cached, err, sizeof err),
+                     LLAMAD_EINVAL);
+    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 4, "", &seq, &cached, err, sizeof err),
+                     LLAMAD_EINVAL);
+    assert_int_equal(kv->n_free, 4);
+
+    /* A session parked twice keeps one cache; an empty sequence is not kept. */
+    int32_t a = claim(kv, story, 5, 5, "s", &cached);
+    int32_t b = claim(kv, story, 5, 5, "s", &cached);
+    computed(kv, a, story, 5);
+    computed(kv, b, story, 5);
+    llamad_kvcache_seq_park(kv, a);
+    llamad_kvcache_seq_park(kv, b);
+    assert_false(kv->seqs[a].in_use);
+    assert_true(kv->seqs[b].idle);
+    llamad_kvcache_seq_release(kv, b);
+    a = claim(kv, story, 5, 5, "", &cached);
+    llamad_kvcache_seq_park(kv, a);
+    assert_false(kv->seqs[a].in_use);
+    assert_int_equal(kv->n_free, 4);
+    llamad_kvcache_free(kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_geometry),
         cmocka_unit_test(test_reserve_truncate_release),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_whole_blocks_shared_by_reference),
+        cmocka_unit_test(test_session_taken_over),
+        cmocka_unit_test(test_shared_tail_block_is_not_written),
+        cmocka_unit_test(test_lru_eviction_never_running),
+        cmocka_unit_test(test_claim_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

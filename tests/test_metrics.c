@@ -28,7 +28,10 @@ static const struct {
     {"llamad_requests_waiting", "gauge"},
     {"llamad_requests_running", "gauge"},
     {"llamad_kv_cache_blocks_total", "gauge"},
+    {"llamad_kv_cache_blocks_reserved", "gauge"},
     {"llamad_kv_cache_blocks_used", "gauge"},
+    {"llamad_kv_cache_blocks_idle", "gauge"},
+    {"llamad_kv_cache_sequences_idle", "gauge"},
     {"llamad_kv_cache_usage_ratio", "gauge"},
     {"llamad_forward_passes_total", "counter"},
     {"llamad_prompt_tokens_computed_total", "counter"},
@@ -40,7 +43,10 @@ static const struct llamad_engine_stats some_stats = {
     .queued = 3,
     .active = 2,
     .kv_blocks_total = 16,
-    .kv_blocks_used = 4,
+    .kv_blocks_reserved = 4,
+    .kv_blocks_used = 3,
+    .kv_blocks_idle = 2,
+    .kv_seqs_idle = 5,
     .forward_passes = 1234,
     .prompt_tokens_computed = 500,
     .prompt_tokens_cached = 70,
@@ -190,8 +196,11 @@ static void test_engine_gauges_and_ratio(void **state)
     assert_true(has_line(text, "llamad_requests_waiting 3"));
     assert_true(has_line(text, "llamad_requests_running 2"));
     assert_true(has_line(text, "llamad_kv_cache_blocks_total 16"));
-    assert_true(has_line(text, "llamad_kv_cache_blocks_used 4"));
-    assert_true(has_line(text, "llamad_kv_cache_usage_ratio 0.25"));
+    assert_true(has_line(text, "llamad_kv_cache_blocks_reserved 4"));
+    assert_true(has_line(text, "llamad_kv_cache_blocks_used 3"));
+    assert_true(has_line(text, "llamad_kv_cache_blocks_idle 2"));
+    assert_true(has_line(text, "llamad_kv_cache_sequences_idle 5"));
+    assert_true(has_line(text, "llamad_kv_cache_usage_ratio 0.25")); /* reserved / total */
     assert_true(has_line(text, "llamad_forward_passes_total 1234"));
     assert_true(has_line(text, "llamad_prompt_tokens_computed_total 500"));
     assert_true(has_line(text, "llamad_prompt_tokens_cached_total 70"));
@@ -204,7 +213,7 @@ static void test_engine_gauges_and_ratio(void **state)
     assert_true(has_line(text, "llamad_kv_cache_usage_ratio 0"));
     free(text);
 
-    struct llamad_engine_stats third = {.kv_blocks_total = 3, .kv_blocks_used = 1};
+    struct llamad_engine_stats third = {.kv_blocks_total = 3, .kv_blocks_reserved = 1};
     text = render(&m, &third);
     assert_true(sample(text, "llamad_kv_cache_usage_ratio") == 1.0 / 3.0); /* no digits lost */
     free(text);

@@ -21,6 +21,8 @@ struct llamad_config {
     int ctx_size;            /* --ctx-size N, default 0 = the model's context_length */
     int parallel;            /* --parallel N: sequences decoded together, default 4 */
     int queue_length;        /* --queue-length N: requests waiting beyond those, default 64 */
+    int kv_cache_mb;         /* --kv-cache-mb N: KV cache memory in MiB, default 0 = sized
+                              * from --parallel, the context and the RAM (main.c) */
     size_t max_body_size;    /* --max-body-size BYTES, default 1 MiB */
     int max_tokens;          /* --max-tokens N: cap on tokens generated per request, default 0 = context */
     char **api_keys;         /* --api-key KEY (repeatable) */

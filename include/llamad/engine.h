@@ -119,7 +119,8 @@ struct llamad_engine_params {
     int32_t max_active;    /* sequences decoded together */
     int32_t max_queued;    /* requests waiting for admission */
     int32_t step_tokens;   /* most tokens in one forward pass (prompt chunks + decodes) */
-    int32_t kv_blocks;     /* KV cache blocks of 16 positions (0: room for max_active full contexts) */
+    size_t kv_bytes;       /* KV cache memory, running and cached sequences together
+                            * (0: room for max_active full contexts) */
 };
 
 typedef void (*llamad_notify_fn)(void *ctx, struct llamad_outbox *o);
@@ -138,8 +139,11 @@ void llamad_engine_stop(struct llamad_engine *e);
 
 /* Queues a request. On success the engine owns *r's contents (r is cleared) and
  * holds a reference to o; events arrive in o. LLAMAD_ERANGE when the queue is full
- * (the caller answers 503), LLAMAD_EINVAL when the request can never run (prompt
- * too long for the context; err says why). */
+ * (the caller answers 503), LLAMAD_EINVAL when the prompt is empty or too long
+ * for the context, LLAMAD_EUNSUPPORTED when its prompt and max_tokens need more
+ * than the whole KV cache (err says why). A request whose KV room is held by
+ * running ones waits in the queue. With a session_id, the request's KV cache
+ * stays after it ends, for the session's next request. */
 int llamad_engine_submit(struct llamad_engine *e, struct llamad_gen_request *r,
                          struct llamad_outbox *o, char *err, size_t errsz);
 
@@ -152,7 +156,10 @@ struct llamad_engine_stats {
     int32_t queued;
     int32_t active;
     int32_t kv_blocks_total;
-    int32_t kv_blocks_used;
+    int32_t kv_blocks_reserved; /* held by running and cached sequences */
+    int32_t kv_blocks_used;     /* holding computed positions */
+    int32_t kv_blocks_idle;     /* held by cached sequences only (evictable) */
+    int32_t kv_seqs_idle;       /* cached sequences of finished requests */
     uint64_t forward_passes;
     uint64_t prompt_tokens_computed;
     uint64_t prompt_tokens_cached;

@@ -4,7 +4,17 @@
  *
  * Inside a block the rows of one layer are contiguous: for layer l, the keys are
  * block_tokens rows of kv_dim floats, followed by the values, so attention walks
- * a sequence block by block over plain arrays. */
+ * a sequence block by block over plain arrays.
+ *
+ * Reuse. A block is counted by every sequence whose table holds it, and goes
+ * back to the pool when the last one lets go. Blocks are shared only when full
+ * of computed positions, so they never change again: a sequence writes only
+ * into blocks of its own. When a request ends its sequence is parked: it stays,
+ * idle, with its token ids, so a later request with the same session id takes
+ * it over, and any request shares the full blocks of the longest prefix it has
+ * in common with a cached sequence. Idle sequences are evicted, least recently
+ * parked first, when a new sequence needs their blocks or their slot; a
+ * sequence that is not idle is never evicted. */
 #ifndef LLAMAD_KVCACHE_H
 #define LLAMAD_KVCACHE_H
 
@@ -17,15 +27,19 @@
 struct llamad_kvcache_params {
     int32_t block_tokens; /* positions per block (default 16) */
     int32_t n_blocks;     /* blocks in the pool */
-    int32_t max_seqs;     /* sequences that may exist at once */
+    int32_t max_seqs;     /* sequences that may exist at once, idle ones included */
     int32_t n_ctx;        /* positions one sequence may hold at most */
 };
 
 struct llamad_kv_seq {
     bool in_use;
+    bool idle;        /* parked: kept for reuse, may be evicted */
     int32_t len;      /* positions stored */
     int32_t n_blocks; /* blocks in the table (capacity = n_blocks * block_tokens) */
     int32_t *table;   /* block ids, max_blocks_per_seq entries */
+    int32_t *tokens;  /* the token id at each stored position, n_ctx entries */
+    char session[129]; /* session id, "" when none */
+    uint64_t parked;  /* when it was parked (kv->clock), for LRU eviction */
 };
 
 struct llamad_kvcache {
@@ -34,9 +48,12 @@ struct llamad_kvcache {
     int32_t kv_dim;         /* n_head_kv * head_dim */
     size_t block_floats;    /* floats in one block */
     float *pool;            /* n_blocks * block_floats */
-    int32_t *free_list;     /* stack of free block ids */
+    int32_t *refs;          /* per block: the sequences whose table holds it */
+    int32_t *free_list;     /* stack of free block ids (refs == 0) */
     int32_t n_free;
+    uint8_t *mark;          /* scratch, one byte per block */
     int32_t max_blocks_per_seq;
+    uint64_t clock;         /* counts parkings */
     struct llamad_kv_seq *seqs;
 };
 
@@ -47,18 +64,49 @@ void llamad_kvcache_free(struct llamad_kvcache *kv);
 /* Bytes one block takes, to size a pool from a memory budget. */
 size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens);
 
+/* Blocks that hold n_tokens positions. */
+int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens);
+
 /* A new empty sequence; LLAMAD_ERANGE when max_seqs are in use. */
 int llamad_kvcache_seq_new(struct llamad_kvcache *kv, int32_t *seq, char *err, size_t errsz);
-/* Frees the sequence and its blocks. */
+/* Frees the sequence and lets go of its blocks. */
 void llamad_kvcache_seq_release(struct llamad_kvcache *kv, int32_t seq);
 /* Makes room for positions 0..n_tokens-1; LLAMAD_ERANGE when that exceeds n_ctx or
  * the pool has too few free blocks (nothing is allocated then). */
 int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n_tokens,
                                char *err, size_t errsz);
-/* Keeps positions 0..len-1 and frees the blocks past them. */
+/* Keeps positions 0..len-1 and lets go of the blocks past them. */
 void llamad_kvcache_seq_truncate(struct llamad_kvcache *kv, int32_t seq, int32_t len);
 
 bool llamad_kvcache_seq_valid(const struct llamad_kvcache *kv, int32_t seq);
+
+/* A sequence for a request whose prompt is prompt[0..n_prompt-1] and which may
+ * grow to `room` positions (n_prompt < room <= n_ctx). It starts with the longest
+ * cached prefix it can use, never the whole prompt (the last prompt token is
+ * always computed, for its logits): the idle sequence of `session` (non-empty)
+ * is taken over, or the full blocks of another sequence are shared. Then
+ * blocks for all of `room` are reserved, evicting idle sequences as needed.
+ * *cached gets the positions the sequence starts with (its len).
+ * LLAMAD_EINVAL: `room` is more than the whole pool, it never fits.
+ * LLAMAD_ERANGE: it does not fit while the sequences now running hold their
+ * blocks; nothing changed, try again after one ends. */
+int llamad_kvcache_claim(struct llamad_kvcache *kv, const int32_t *prompt, int32_t n_prompt,
+                         int32_t room, const char *session, int32_t *seq, int32_t *cached,
+                         char *err, size_t errsz);
+
+/* The request of seq ended: it stays as an idle sequence (blocks past its
+ * length are let go), replacing any idle one of the same session; an empty one
+ * is released. */
+void llamad_kvcache_seq_park(struct llamad_kvcache *kv, int32_t seq);
+
+struct llamad_kvcache_stats {
+    int32_t blocks_total;
+    int32_t blocks_reserved; /* held by some sequence (not free) */
+    int32_t blocks_used;     /* holding at least one computed position */
+    int32_t blocks_idle;     /* held by idle sequences only: evicting frees them */
+    int32_t seqs_idle;
+};
+void llamad_kvcache_stats(struct llamad_kvcache *kv, struct llamad_kvcache_stats *out);
 
 /* Rows of keys (kind 0) or values (kind 1) of layer `layer` in block `block`. */
 static inline float *llamad_kvcache_rows(const struct llamad_kvcache *kv, int32_t block,
