@@ -8,10 +8,19 @@ percentiles, and the daemon's peak resident memory.
       --prompt-tokens 128 --max-tokens 128 --pid $(pidof llamad)
 
 Standard library only. Prompts are token-id arrays (BOS, then random ids), so
-every client's prompt differs and the prefix cache cannot flatter the numbers."""
+every client's prompt differs and the prefix cache cannot flatter the numbers.
+
+With --sessions it measures the KV cache instead: every client has a session
+and two turns. The first turn is a system prompt shared by all clients
+(--system-tokens) plus a message of its own (--user-tokens); the second turn
+repeats the first, its answer and a new message. It reports the TTFT of both
+turns and the prompt tokens the second took from the cache:
+
+  clients/loadgen.py --sessions --streams 1,4 --system-tokens 1000 --max-tokens 32"""
 import argparse
 import http.client
 import json
+import os
 import random
 import statistics
 import threading
@@ -28,11 +37,17 @@ def percentile(values, p):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def one_stream(url, prompt, max_tokens, result):
+def connect(url):
     u = urllib.parse.urlparse(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
+    return http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
+
+
+def one_stream(url, prompt, max_tokens, result, session_id=None):
+    conn = connect(url)
     body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
             "ignore_eos": True, "stream_options": {"include_usage": True}}
+    if session_id:
+        body["session_id"] = session_id
     t0 = time.monotonic()
     conn.request("POST", "/v1/completions", json.dumps(body),
                  {"Content-Type": "application/json"})
@@ -40,7 +55,7 @@ def one_stream(url, prompt, max_tokens, result):
     if resp.status != 200:
         result["error"] = "HTTP %d: %s" % (resp.status, resp.read()[:200])
         return
-    arrivals, buf, tokens = [], b"", 0
+    arrivals, buf, tokens, cached, text = [], b"", 0, 0, []
     while True:
         chunk = resp.read1(65536)
         if not chunk:
@@ -53,10 +68,13 @@ def one_stream(url, prompt, max_tokens, result):
             data = json.loads(event[6:])
             if data.get("usage"):
                 tokens = data["usage"]["completion_tokens"]
+                cached = data["usage"]["prompt_tokens_details"]["cached_tokens"]
             elif data.get("choices"):
                 arrivals.append(time.monotonic())
+                text.append(data["choices"][0]["text"])
     conn.close()
-    result.update(t0=t0, arrivals=arrivals, tokens=tokens, end=time.monotonic())
+    result.update(t0=t0, arrivals=arrivals, tokens=tokens, cached=cached, text="".join(text),
+                  end=time.monotonic())
 
 
 def peak_rss_mb(pid):
@@ -70,27 +88,83 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
-def run(url, streams, prompt_tokens, max_tokens, rng):
-    prompts = [[1] + [rng.randrange(100, 500) for _ in range(prompt_tokens - 1)]
-               for _ in range(streams)]
-    results = [dict() for _ in range(streams)]
-    threads = [threading.Thread(target=one_stream, args=(url, prompts[i], max_tokens, results[i]))
-               for i in range(streams)]
+def random_ids(rng, n):
+    return [rng.randrange(100, 500) for _ in range(n)]
+
+
+def all_streams(url, prompts, max_tokens, sessions=None):
+    """Runs one stream per prompt at once; returns their results and the wall time."""
+    results = [dict() for _ in prompts]
+    threads = [threading.Thread(target=one_stream,
+                                args=(url, p, max_tokens, results[i],
+                                      sessions[i] if sessions else None))
+               for i, p in enumerate(prompts)]
     start = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.monotonic() - start
     errors = [r["error"] for r in results if "error" in r]
     if errors:
         raise SystemExit("errors: %s" % errors[:3])
-    ttft = [r["arrivals"][0] - r["t0"] for r in results if r["arrivals"]]
+    return results, time.monotonic() - start
+
+
+def ttfts(results):
+    return [r["arrivals"][0] - r["t0"] for r in results if r["arrivals"]]
+
+
+def run(url, streams, prompt_tokens, max_tokens, rng):
+    prompts = [[1] + random_ids(rng, prompt_tokens - 1) for _ in range(streams)]
+    results, wall = all_streams(url, prompts, max_tokens)
+    ttft = ttfts(results)
     itl = [b - a for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:])]
     total = sum(r["tokens"] for r in results)
     return {"streams": streams, "tokens": total, "seconds": wall, "tokens_per_second": total / wall,
             "ttft_p50_ms": percentile(ttft, 50) * 1e3, "ttft_p99_ms": percentile(ttft, 99) * 1e3,
             "itl_p50_ms": percentile(itl, 50) * 1e3, "itl_p99_ms": percentile(itl, 99) * 1e3}
+
+
+def tokenize(url, text):
+    conn = connect(url)
+    conn.request("POST", "/tokenize", json.dumps({"content": text}),
+                 {"Content-Type": "application/json"})
+    tokens = json.loads(conn.getresponse().read())["tokens"]
+    conn.close()
+    return tokens
+
+
+def run_sessions(url, streams, system_tokens, user_tokens, max_tokens, rng):
+    """Two turns of `streams` sessions that share a system prompt."""
+    system = [1] + random_ids(rng, system_tokens - 1)
+    tag = "loadgen-%d-%d" % (os.getpid(), rng.randrange(1 << 30))
+    sessions = ["%s-%d" % (tag, i) for i in range(streams)]
+    first = [system + random_ids(rng, user_tokens) for _ in range(streams)]
+    r1, _ = all_streams(url, first, max_tokens, sessions)
+    second = [first[i] + tokenize(url, r1[i]["text"]) + random_ids(rng, user_tokens)
+              for i in range(streams)]
+    r2, _ = all_streams(url, second, max_tokens, sessions)
+    t1, t2 = percentile(ttfts(r1), 50), percentile(ttfts(r2), 50)
+    return {"streams": streams, "turn1_prompt_tokens": len(first[0]),
+            "turn1_ttft_p50_ms": t1 * 1e3, "turn2_ttft_p50_ms": t2 * 1e3,
+            "ttft_ratio": t1 / t2,
+            "turn2_prompt_tokens": statistics.mean(len(p) for p in second),
+            "turn2_cached_tokens": statistics.mean(r["cached"] for r in r2)}
+
+
+def main_sessions(args, rng):
+    if not args.json:
+        print("%7s %14s %14s %7s %18s" % ("streams", "turn 1 TTFT", "turn 2 TTFT", "ratio",
+                                           "turn 2 cached"))
+    for n in [int(x) for x in args.streams.split(",")]:
+        row = run_sessions(args.url, n, args.system_tokens, args.user_tokens, args.max_tokens,
+                           rng)
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print("%7d %12.1fms %12.1fms %6.1fx %8.0f of %6.0f" % (
+                n, row["turn1_ttft_p50_ms"], row["turn2_ttft_p50_ms"], row["ttft_ratio"],
+                row["turn2_cached_tokens"], row["turn2_prompt_tokens"]))
 
 
 def main():
@@ -103,8 +177,17 @@ def main():
     ap.add_argument("--pid", type=int, help="the daemon's pid, for peak RSS")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    ap.add_argument("--sessions", action="store_true",
+                    help="two turns per client with session reuse (see above)")
+    ap.add_argument("--system-tokens", type=int, default=1000,
+                    help="--sessions: shared system prompt length")
+    ap.add_argument("--user-tokens", type=int, default=32,
+                    help="--sessions: length of each message")
     args = ap.parse_args()
     rng = random.Random(args.seed)
+    if args.sessions:
+        main_sessions(args, rng)
+        return
     if not args.json:
         print("%7s %10s %10s %10s %10s %10s %9s" % ("streams", "tok/s", "TTFT p50", "TTFT p99",
                                                   "ITL p50", "ITL p99", "RSS MB"))

@@ -1,5 +1,5 @@
 """The daemon through real HTTP on a loopback port: every endpoint, streaming
-event by event, errors, disconnects, SIGTERM, concurrency."""
+event by event, errors, disconnects, SIGTERM, concurrency, KV cache reuse."""
 import json
 import os
 import tempfile
@@ -403,6 +403,86 @@ class DisconnectTest(unittest.TestCase):
                                    r"client_gone=1")
             self.assertEqual(n, 0)
             a.close()
+
+
+def delta(before, after, name):
+    return after[name] - before[name]
+
+
+class KvCacheTest(unittest.TestCase):
+    def test_session_second_turn_computes_only_new_tokens(self):
+        s = Shared.server
+        first = s.post("/v1/completions", greedy(max_tokens=40, session_id="kv-turns"))[2]
+        self.assertEqual(first["usage"]["prompt_tokens"], 5)
+        prompt = STORY + first["choices"][0]["text"] + " Then the sun came out."
+        before = s.metrics()
+        _, _, second = s.post("/v1/completions", greedy(prompt, max_tokens=10,
+                                                        session_id="kv-turns"))
+        after = s.metrics()
+        usage = second["usage"]
+        # The first turn's prompt and answer are in the cache, but for the
+        # answer's last token, which was never fed to the model.
+        cached = usage["prompt_tokens_details"]["cached_tokens"]
+        self.assertEqual(cached, 5 + 40 - 1)
+        self.assertEqual(delta(before, after, "llamad_prompt_tokens_computed_total"),
+                         usage["prompt_tokens"] - cached)
+        self.assertEqual(delta(before, after, "llamad_prompt_tokens_cached_total"), cached)
+        self.assertEqual(second["choices"][0]["text"], llamad_run(prompt, 10))
+
+    def test_shared_prefix_without_session(self):
+        s = Shared.server
+        system = ("Once upon a time, there was a little girl named Lily. She loved to play "
+                  "outside in the park with her friends. ")
+        s.post("/v1/completions", greedy(system + "One day", max_tokens=8))
+        _, _, res = s.post("/v1/completions", greedy(system + "The sun", max_tokens=8))
+        cached = res["usage"]["prompt_tokens_details"]["cached_tokens"]
+        self.assertGreaterEqual(cached, 32)  # whole blocks of 16 positions are shared
+        self.assertEqual(cached % 16, 0)
+        self.assertEqual(res["choices"][0]["text"], llamad_run(system + "The sun", 8))
+        m = s.metrics()
+        self.assertLessEqual(m["llamad_kv_cache_blocks_used"], m["llamad_kv_cache_blocks_reserved"])
+        self.assertLessEqual(m["llamad_kv_cache_blocks_reserved"], m["llamad_kv_cache_blocks_total"])
+        self.assertGreater(m["llamad_kv_cache_sequences_idle"], 0)
+        self.assertTrue(0 < m["llamad_kv_cache_usage_ratio"] <= 1)
+
+    def test_more_than_the_whole_cache_gets_400(self):
+        # 1 MiB holds 51 blocks of 16 positions of the bundled model: 816 positions.
+        with Server("--kv-cache-mb", "1") as s:
+            self.assertEqual(s.metrics()["llamad_kv_cache_blocks_total"], 51)
+            st, _, res = s.post("/v1/completions", greedy(max_tokens=1000))
+            self.assertEqual(st, 400)
+            self.assertEqual(res["error"]["param"], "max_tokens")
+            self.assertIn("KV cache", res["error"]["message"])
+            st, _, res = s.post("/v1/completions", greedy(max_tokens=800, ignore_eos=True))
+            self.assertEqual((st, res["usage"]["completion_tokens"]), (200, 800))
+
+    def test_first_content_event_while_running(self):
+        with slow_server() as s:
+            c, r = s.stream("/v1/completions", greedy(max_tokens=1000, ignore_eos=True,
+                                                     stream=True))
+            first = json.loads(next(e for e in sse_events(r) if e is not None))
+            self.assertIsNone(first["choices"][0]["finish_reason"])
+            m = s.metrics()
+            self.assertEqual(m["llamad_requests_running"], 1)
+            self.assertEqual(m["llamad_generation_tokens_total"], 0)  # none finished yet
+            c.close()
+
+    def test_four_streams_advance_with_one_pass_per_step(self):
+        n = 200
+        with slow_server("--parallel", "4") as s:
+            before = s.metrics()
+            streams = [s.stream("/v1/completions", greedy(p, max_tokens=n, ignore_eos=True,
+                                                         stream=True))
+                       for p in (STORY, "The cat", "A dog", "Tom and Lily")]
+            for c, r in streams:
+                chunks = [e for e in sse_events(r) if e is not None]
+                c.close()
+                self.assertEqual(chunks[-1], "[DONE]")
+            after = s.metrics()
+            self.assertEqual(delta(before, after, "llamad_generation_tokens_total"), 4 * n)
+            # One at a time that is 4n passes; together n and a few while they start.
+            passes = delta(before, after, "llamad_forward_passes_total")
+            self.assertLess(passes, 2 * n)
 
 
 class SignalTest(unittest.TestCase):
