@@ -8,13 +8,17 @@ percentiles, and the daemon's peak resident memory.
       --prompt-tokens 128 --max-tokens 128 --pid $(pidof llamad)
 
 Standard library only. Prompts are token-id arrays (BOS, then random ids), so
-every client's prompt differs and the prefix cache cannot flatter the numbers.
+every client's prompt differs and the prefix cache cannot flatter the numbers
+(the ids are drawn afresh for every run unless --seed is given: a daemon keeps
+the KV cache of earlier runs, and a repeated prompt would find it there).
 
 With --sessions it measures the KV cache instead: every client has a session
 and two turns. The first turn is a system prompt shared by all clients
-(--system-tokens) plus a message of its own (--user-tokens); the second turn
-repeats the first, its answer and a new message. It reports the TTFT of both
-turns and the prompt tokens the second took from the cache:
+(--system-tokens, new for every run) plus a message of its own (--user-tokens);
+the second turn repeats the first, its answer (as token ids, from the /completion
+endpoint) and a new message. It reports the TTFT of both turns and the prompt
+tokens the second took from the cache, then the TTFT of as many new sessions,
+whose first turn finds the system prompt cached:
 
   clients/loadgen.py --sessions --streams 1,4 --system-tokens 1000 --max-tokens 32"""
 import argparse
@@ -42,20 +46,17 @@ def connect(url):
     return http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
 
 
-def one_stream(url, prompt, max_tokens, result, session_id=None):
+def one_stream(url, path, body, result):
+    """Streams one request; result gets t0 (when it was sent), events (each data
+    event as (arrival time, parsed JSON)) and end, or error."""
     conn = connect(url)
-    body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-            "ignore_eos": True, "stream_options": {"include_usage": True}}
-    if session_id:
-        body["session_id"] = session_id
     t0 = time.monotonic()
-    conn.request("POST", "/v1/completions", json.dumps(body),
-                 {"Content-Type": "application/json"})
+    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
     resp = conn.getresponse()
     if resp.status != 200:
         result["error"] = "HTTP %d: %s" % (resp.status, resp.read()[:200])
         return
-    arrivals, buf, tokens, cached, text = [], b"", 0, 0, []
+    events, buf = [], b""
     while True:
         chunk = resp.read1(65536)
         if not chunk:
@@ -63,18 +64,32 @@ def one_stream(url, prompt, max_tokens, result, session_id=None):
         buf += chunk
         while b"\n\n" in buf:
             event, buf = buf.split(b"\n\n", 1)
-            if not event.startswith(b"data: ") or event == b"data: [DONE]":
-                continue
-            data = json.loads(event[6:])
-            if data.get("usage"):
-                tokens = data["usage"]["completion_tokens"]
-                cached = data["usage"]["prompt_tokens_details"]["cached_tokens"]
-            elif data.get("choices"):
-                arrivals.append(time.monotonic())
-                text.append(data["choices"][0]["text"])
+            if event.startswith(b"data: ") and event != b"data: [DONE]":
+                events.append((time.monotonic(), json.loads(event[6:])))
     conn.close()
-    result.update(t0=t0, arrivals=arrivals, tokens=tokens, cached=cached, text="".join(text),
-                  end=time.monotonic())
+    result.update(t0=t0, events=events, end=time.monotonic())
+
+
+def completion_stream(url, prompt, max_tokens, result):
+    """/v1/completions: arrivals of the token events, tokens generated."""
+    body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+            "ignore_eos": True, "stream_options": {"include_usage": True}}
+    one_stream(url, "/v1/completions", body, result)
+    events = result.get("events", [])
+    result["arrivals"] = [t for t, d in events if d.get("choices")]
+    result["tokens"] = sum(d["usage"]["completion_tokens"] for _, d in events if d.get("usage"))
+
+
+def session_stream(url, prompt, max_tokens, session_id, result):
+    """/completion (llama.cpp's shape, which names each generated token's id):
+    arrivals, the generated ids and the prompt tokens taken from the cache."""
+    body = {"prompt": prompt, "n_predict": max_tokens, "temperature": 0, "stream": True,
+            "ignore_eos": True, "n_probs": 1, "session_id": session_id}
+    one_stream(url, "/completion", body, result)
+    events = result.get("events", [])
+    result["arrivals"] = [t for t, d in events if not d["stop"]]
+    result["ids"] = [p["id"] for _, d in events for p in d.get("completion_probabilities", [])]
+    result["cached"] = sum(d["tokens_cached"] for _, d in events if d["stop"])
 
 
 def peak_rss_mb(pid):
@@ -92,13 +107,12 @@ def random_ids(rng, n):
     return [rng.randrange(100, 500) for _ in range(n)]
 
 
-def all_streams(url, prompts, max_tokens, sessions=None):
-    """Runs one stream per prompt at once; returns their results and the wall time."""
-    results = [dict() for _ in prompts]
-    threads = [threading.Thread(target=one_stream,
-                                args=(url, p, max_tokens, results[i],
-                                      sessions[i] if sessions else None))
-               for i, p in enumerate(prompts)]
+def all_streams(target, args_list):
+    """Runs target(*args, result) for every args at once; returns the results and
+    the wall time."""
+    results = [dict() for _ in args_list]
+    threads = [threading.Thread(target=target, args=tuple(a) + (results[i],))
+               for i, a in enumerate(args_list)]
     start = time.monotonic()
     for t in threads:
         t.start()
@@ -116,7 +130,7 @@ def ttfts(results):
 
 def run(url, streams, prompt_tokens, max_tokens, rng):
     prompts = [[1] + random_ids(rng, prompt_tokens - 1) for _ in range(streams)]
-    results, wall = all_streams(url, prompts, max_tokens)
+    results, wall = all_streams(completion_stream, [(url, p, max_tokens) for p in prompts])
     ttft = ttfts(results)
     itl = [b - a for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:])]
     total = sum(r["tokens"] for r in results)
@@ -125,46 +139,48 @@ def run(url, streams, prompt_tokens, max_tokens, rng):
             "itl_p50_ms": percentile(itl, 50) * 1e3, "itl_p99_ms": percentile(itl, 99) * 1e3}
 
 
-def tokenize(url, text):
-    conn = connect(url)
-    conn.request("POST", "/tokenize", json.dumps({"content": text}),
-                 {"Content-Type": "application/json"})
-    tokens = json.loads(conn.getresponse().read())["tokens"]
-    conn.close()
-    return tokens
-
-
 def run_sessions(url, streams, system_tokens, user_tokens, max_tokens, rng):
-    """Two turns of `streams` sessions that share a system prompt."""
-    system = [1] + random_ids(rng, system_tokens - 1)
+    """Two turns of `streams` sessions that share a system prompt (new for every
+    run, so the first turn finds nothing cached), then the first turn of as many
+    new sessions, which find the system prompt cached."""
     tag = "loadgen-%d-%d" % (os.getpid(), rng.randrange(1 << 30))
+    system = [1] + random_ids(random.Random(tag + str(time.time())), system_tokens - 1)
+
+    def turn(prompts, sessions):
+        return all_streams(session_stream, [(url, prompts[i], max_tokens, sessions[i])
+                                            for i in range(streams)])[0]
+
     sessions = ["%s-%d" % (tag, i) for i in range(streams)]
     first = [system + random_ids(rng, user_tokens) for _ in range(streams)]
-    r1, _ = all_streams(url, first, max_tokens, sessions)
-    second = [first[i] + tokenize(url, r1[i]["text"]) + random_ids(rng, user_tokens)
-              for i in range(streams)]
-    r2, _ = all_streams(url, second, max_tokens, sessions)
-    t1, t2 = percentile(ttfts(r1), 50), percentile(ttfts(r2), 50)
+    r1 = turn(first, sessions)
+    second = [first[i] + r1[i]["ids"] + random_ids(rng, user_tokens) for i in range(streams)]
+    r2 = turn(second, sessions)
+    r3 = turn([system + random_ids(rng, user_tokens) for _ in range(streams)],
+              ["%s-new-%d" % (tag, i) for i in range(streams)])
+    t1, t2, t3 = (percentile(ttfts(r), 50) for r in (r1, r2, r3))
     return {"streams": streams, "turn1_prompt_tokens": len(first[0]),
             "turn1_ttft_p50_ms": t1 * 1e3, "turn2_ttft_p50_ms": t2 * 1e3,
-            "ttft_ratio": t1 / t2,
+            "ttft_ratio": t1 / t2, "new_session_ttft_p50_ms": t3 * 1e3,
             "turn2_prompt_tokens": statistics.mean(len(p) for p in second),
-            "turn2_cached_tokens": statistics.mean(r["cached"] for r in r2)}
+            "turn2_cached_tokens": statistics.mean(r["cached"] for r in r2),
+            "new_session_cached_tokens": statistics.mean(r["cached"] for r in r3)}
 
 
 def main_sessions(args, rng):
     if not args.json:
-        print("%7s %14s %14s %7s %18s" % ("streams", "turn 1 TTFT", "turn 2 TTFT", "ratio",
-                                           "turn 2 cached"))
+        print("%7s %12s %12s %7s %18s %14s %13s" % (
+            "streams", "turn 1 TTFT", "turn 2 TTFT", "ratio", "turn 2 cached",
+            "new sess. TTFT", "new cached"))
     for n in [int(x) for x in args.streams.split(",")]:
         row = run_sessions(args.url, n, args.system_tokens, args.user_tokens, args.max_tokens,
                            rng)
         if args.json:
             print(json.dumps(row))
         else:
-            print("%7d %12.1fms %12.1fms %6.1fx %8.0f of %6.0f" % (
+            print("%7d %10.1fms %10.1fms %6.1fx %8.0f of %6.0f %12.1fms %13.0f" % (
                 n, row["turn1_ttft_p50_ms"], row["turn2_ttft_p50_ms"], row["ttft_ratio"],
-                row["turn2_cached_tokens"], row["turn2_prompt_tokens"]))
+                row["turn2_cached_tokens"], row["turn2_prompt_tokens"],
+                row["new_session_ttft_p50_ms"], row["new_session_cached_tokens"]))
 
 
 def main():
@@ -175,7 +191,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=1, help="runs per count (median reported)")
     ap.add_argument("--pid", type=int, help="the daemon's pid, for peak RSS")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, help="for the prompt ids (default: a new draw each run)")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--sessions", action="store_true",
                     help="two turns per client with session reuse (see above)")
