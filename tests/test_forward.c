@@ -213,6 +213,19 @@ static void test_bad_batches_are_refused_without_effect(void **state)
     assert_int_equal(llamad_forward(r.f, r.kv, past, 12, logits, err, sizeof err), LLAMAD_EINVAL);
     assert_non_null(strstr(err, "reserved"));
     assert_int_equal(r.kv->seqs[s].len, 5);
+
+    /* A block another sequence holds too is never written into, by either. */
+    int32_t t;
+    assert_int_equal(llamad_kvcache_seq_new(r.kv, &t, NULL, 0), LLAMAD_OK);
+    r.kv->seqs[t].table[0] = r.kv->seqs[s].table[0];
+    r.kv->seqs[t].n_blocks = 1;
+    r.kv->refs[r.kv->seqs[s].table[0]]++;
+    struct llamad_batch_entry into_shared[2] = {{t, 0, 1, true}, {s, 5, 1, true}};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(llamad_forward(r.f, r.kv, &into_shared[i], 1, logits, err, sizeof err),
+                         LLAMAD_EINVAL);
+        assert_non_null(strstr(err, "shared block"));
+    }
     free_runner(&r);
 }
 
