@@ -10,6 +10,7 @@
  * control tokens, so "</s>" or "<|im_end|>" typed by a user stays text. */
 #include "llamad/chat.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,12 +200,18 @@ static enum role role_of(const char *name)
     return N_ROLES;
 }
 
-/* "<role>: <content>\n" per message, then "assistant:". */
+/* "<role>: <content>\n" per message, then "assistant:". An assistant message
+ * that starts with whitespace follows "assistant:" without the space: it is
+ * then what the model generated after "assistant:" (its words start with a
+ * space), so the next turn repeats those tokens and reuses their KV cache. */
 static void render_plain(struct render *r, const struct llamad_chat_message *m, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        literal(r, role_names[role_of(m[i].role)]);
-        literal(r, ": ");
+        enum role role = role_of(m[i].role);
+        bool generated = role == ROLE_ASSISTANT && m[i].content &&
+                         isspace((unsigned char)m[i].content[0]);
+        literal(r, role_names[role]);
+        literal(r, generated ? ":" : ": ");
         content(r, &m[i]);
         literal(r, "\n");
     }

@@ -657,6 +657,33 @@ static void test_plain_on_bundled_model(void **state)
     free(ids);
 }
 
+/* The next turn of a plain-template chat: the answer the model generated after
+ * "assistant:" (it starts with a space) follows it as it came, the space not
+ * doubled, so the new prompt begins with the tokens already in the session's KV
+ * cache; a typed answer gets the usual space. */
+static void test_plain_replays_a_generated_answer(void **state)
+{
+    (void)state;
+    struct llamad_chat_message first[] = {MSG("user", "Hi")};
+    struct llamad_chat_message next[] = {
+        MSG("user", "Hi"), MSG("assistant", " Anna, I am a little"), MSG("user", "And then?"),
+        MSG("assistant", "Typed"), MSG("user", "Go on."),
+    };
+    int32_t *ids1, *ids2;
+    size_t n1 = render(LLAMAD_CHAT_PLAIN, stories, first, N_OF(first), &ids1);
+    size_t n2 = render(LLAMAD_CHAT_PLAIN, stories, next, N_OF(next), &ids2);
+    const struct part want[] = {
+        ID(llamad_tokenizer_bos(stories)),
+        TEXT("user: Hi\nassistant: Anna, I am a little\nuser: And then?\nassistant: Typed\n"
+             "user: Go on.\nassistant:"),
+    };
+    assert_parts(stories, ids2, n2, want, N_OF(want));
+    assert_true(n2 > n1);
+    assert_memory_equal(ids2, ids1, n1 * sizeof(int32_t));
+    free(ids1);
+    free(ids2);
+}
+
 static void test_chatml_markers_as_ids(void **state)
 {
     (void)state;
@@ -722,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_unknown_role_refused),
         cmocka_unit_test(test_empty_conversation_and_bad_template_refused),
         cmocka_unit_test(test_plain_on_bundled_model),
+        cmocka_unit_test(test_plain_replays_a_generated_answer),
         cmocka_unit_test(test_chatml_markers_as_ids),
         cmocka_unit_test(test_no_bos_no_eos_vocab),
     };

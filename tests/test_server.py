@@ -429,6 +429,21 @@ class KvCacheTest(unittest.TestCase):
         self.assertEqual(delta(before, after, "llamad_prompt_tokens_cached_total"), cached)
         self.assertEqual(second["choices"][0]["text"], llamad_run(prompt, 10))
 
+    def test_chat_turn_reuses_the_conversation(self):
+        s = Shared.server
+        messages = [{"role": "user", "content": "Hi"}]
+        body = {"messages": messages, "max_tokens": 20, "temperature": 0,
+                "session_id": "kv-chat"}
+        first = s.post("/v1/chat/completions", body)[2]
+        answer = first["choices"][0]["message"]["content"]
+        self.assertTrue(answer.startswith(" "))  # as the model wrote it after "assistant:"
+        messages += [{"role": "assistant", "content": answer},
+                     {"role": "user", "content": "And then?"}]
+        second = s.post("/v1/chat/completions", body)[2]["usage"]
+        # Everything but the new message (and the answer's last token, never fed).
+        self.assertEqual(second["prompt_tokens_details"]["cached_tokens"],
+                         first["usage"]["prompt_tokens"] + 20 - 1)
+
     def test_shared_prefix_without_session(self):
         s = Shared.server
         system = ("Once upon a time, there was a little girl named Lily. She loved to play "
