@@ -500,7 +500,7 @@ static void test_sixteen_together_match_alone(void **state)
 
 /* A KV cache of 4 blocks (64 positions): a request needing more is refused at
  * once; two needing 3 blocks each run one after the other, the second waiting
- * in the queue, and both finish whole. */
+ * in the queue, and both finish whole. Less than one block does not start. */
 static void test_kv_budget(void **state)
 {
     struct fixture *fx = *state;
@@ -521,6 +521,13 @@ static void test_kv_budget(void **state)
     llamad_engine_stats(fx->e, &st);
     assert_int_equal(st.kv_blocks_total, 4);
     assert_int_equal(st.kv_seqs_idle, 1); /* the first one's cache made room for the second */
+
+    struct llamad_engine *none = NULL;
+    p.kv_bytes = llamad_kvcache_block_bytes(&fx->m->hp, 16) - 1;
+    assert_int_equal(llamad_engine_start(fx->m, &p, on_notify, &fx->c, &none, err, sizeof err),
+                     LLAMAD_EINVAL);
+    assert_non_null(strstr(err, "holds 0 blocks"));
+    assert_null(none);
 }
 
 int main(void)
