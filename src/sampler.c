@@ -261,17 +261,38 @@ static void adjust_logits(struct llamad_sampler *s, const float *logits)
                 s->work[i] = -INFINITY;
 }
 
-/* Highest logit, lowest id among equals; -1 when every logit is -inf. */
-static int32_t argmax(const struct llamad_sampler *s)
+/* Highest logit, lowest id among equals; -1 when every logit is -inf or NaN
+ * (a NaN never compares greater, so it is never chosen). */
+static int32_t argmax(const float *x, int32_t n)
 {
-    int32_t best = -1;
-    float best_x = -INFINITY;
-    for (int32_t i = 0; i < s->n_vocab; i++)
-        if (s->work[i] > best_x) {
-            best_x = s->work[i];
-            best = i;
-        }
-    return best;
+    /* Two branch-free passes: the maximum, kept in 8 lanes so the compiler can
+     * vectorize it, then its first index. Lanes may end with 0.0 and -0.0 in any
+     * order, which the == of the second pass does not tell apart. */
+    enum { LANES = 8 };
+    float lane[LANES];
+    for (int j = 0; j < LANES; j++)
+        lane[j] = -INFINITY;
+    int32_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+    for (; i < n; i++)
+        lane[0] = x[i] > lane[0] ? x[i] : lane[0];
+    float max = -INFINITY;
+    for (int j = 0; j < LANES; j++)
+        max = lane[j] > max ? lane[j] : max;
+    if (max == -INFINITY)
+        return -1;
+    i = 0;
+    while (x[i] != max)
+        i++;
+    return i;
+}
+
+/* Whether any bias, penalty or mask would change the logits. */
+static bool adjusts_logits(const struct llamad_sampler *s)
+{
+    return s->p.n_logit_bias > 0 || s->counts || s->mask_on;
 }
 
 /* Candidate order: higher logit first, then lower id, so results never depend
@@ -382,9 +403,13 @@ static int32_t draw(struct llamad_sampler *s, size_t n)
 int32_t llamad_sampler_sample(struct llamad_sampler *s, const float *logits)
 {
     const struct llamad_sampling *p = &s->p;
+    bool greedy = !(p->temperature > 0.0f);
+    /* Plain greedy reads the logits as they are: no copy, one pass. */
+    if (greedy && !adjusts_logits(s))
+        return argmax(logits, s->n_vocab);
     adjust_logits(s, logits);
-    if (!(p->temperature > 0.0f))
-        return argmax(s);
+    if (greedy)
+        return argmax(s->work, s->n_vocab);
 
     size_t n = 0;
     for (int32_t i = 0; i < s->n_vocab; i++)

@@ -84,6 +84,41 @@ static void test_greedy_argmax_and_ties(void **state)
     assert_int_equal(sample_once(&p, (const float[]){-9, -8, -8.5f}, 3), 1);
 }
 
+/* Plain greedy skips the copy of the logits; a zero bias forces the copy and
+ * must pick the same token, ties, NaN and infinities included. */
+static void test_greedy_fast_path_matches_adjusted(void **state)
+{
+    (void)state;
+    enum { N = 1003 }; /* not a multiple of the argmax's lanes */
+    static float logits[N];
+    struct llamad_sampling fast = plain(), adjusted = plain();
+    struct llamad_logit_bias zero = {0, 0.0f};
+    adjusted.logit_bias = &zero;
+    adjusted.n_logit_bias = 1;
+    for (uint32_t seed = 0; seed < 40; seed++) {
+        fill_logits(logits, N, seed);
+        for (int32_t i = 0; i < N; i++) {
+            /* Coarse values give ties; some specials are sprinkled in. */
+            logits[i] = roundf(logits[i]);
+            uint32_t r = (seed * 31u + (uint32_t)i * 17u) % 97u;
+            if (r == 0)
+                logits[i] = NAN;
+            else if (r == 1)
+                logits[i] = -INFINITY;
+            else if (r == 2 && seed % 4 == 0)
+                logits[i] = INFINITY;
+        }
+        if (seed % 10 == 9) /* nothing finite: both give -1 */
+            for (int32_t i = 0; i < N; i++)
+                logits[i] = i % 2 ? NAN : -INFINITY;
+        assert_int_equal(sample_once(&fast, logits, N), sample_once(&adjusted, logits, N));
+    }
+    /* Zeros of either sign are equal: the first one wins. */
+    const float zeros[] = {-1, -0.0f, 0.0f, -0.0f, -2, -3, -4, -5, -6, 0.0f};
+    assert_int_equal(sample_once(&fast, zeros, 10), 1);
+    assert_int_equal(sample_once(&adjusted, zeros, 10), 1);
+}
+
 static void test_logit_bias(void **state)
 {
     (void)state;
@@ -448,6 +483,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_argmax_and_ties),
+        cmocka_unit_test(test_greedy_fast_path_matches_adjusted),
         cmocka_unit_test(test_logit_bias),
         cmocka_unit_test(test_logit_bias_out_of_range_rejected),
         cmocka_unit_test(test_repeat_penalty_positive),
