@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "llamad/error.h"
+#include "llamad/matmul_dispatch.h"
 #include "llamad/ops.h"
 #include "llamad/threadpool.h"
 
@@ -22,7 +23,7 @@ struct llamad_forward {
     float *ffn_b;  /* up; n_ff */
     float *proj;   /* output of wo and w_down, n_embd */
     float *scores; /* one attention row per thread, n_ctx */
-    void *q8; /* quantized activations of one matmul input (llamad_matmul) */
+    struct llamad_matmul_scratch *mm; /* buffers of the matrix products */
 };
 
 static float *alloc_rows(int32_t rows, int64_t width)
@@ -59,11 +60,14 @@ int llamad_forward_create(const struct llamad_model *m, const struct llamad_forw
     f->proj = alloc_rows(B, hp->n_embd);
     f->scores = alloc_rows(p->n_threads, p->n_ctx);
     int64_t widest = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
-    f->q8 = malloc(llamad_matmul_scratch_bytes(B, widest));
     if (!f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->ffn_a || !f->ffn_b ||
-        !f->proj || !f->scores || !f->q8) {
+        !f->proj || !f->scores) {
         llamad_forward_free(f);
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for a batch of %d", B);
+    }
+    if ((rc = llamad_matmul_scratch_create(p->n_threads, B, widest, &f->mm, err, errsz))) {
+        llamad_forward_free(f);
+        return rc;
     }
     *out = f;
     return LLAMAD_OK;
@@ -84,7 +88,7 @@ void llamad_forward_free(struct llamad_forward *f)
     free(f->ffn_b);
     free(f->proj);
     free(f->scores);
-    free(f->q8);
+    llamad_matmul_scratch_free(f->mm);
     free(f);
 }
 
@@ -225,21 +229,21 @@ static void run_layer(struct llamad_forward *f, struct llamad_kvcache *kv,
 
     norm_rows(f->xb, f->x, L->attn_norm, n, hp->n_embd, hp->rms_eps);
     struct llamad_matmul_out qkv[] = {{&L->wq, f->q}, {&L->wk, f->k}, {&L->wv, f->v}};
-    llamad_matmul(f->pool, f->xb, n, qkv, 3, f->q8);
+    llamad_dispatch_matmul(f->pool, f->mm, f->xb, n, qkv, 3);
     store_kv(f, kv, batch, n, il);
 
     struct attention_task at = {f, kv, batch, n, il};
     llamad_threadpool_run(f->pool, attention_worker, &at);
     struct llamad_matmul_out wo[] = {{&L->wo, f->proj}};
-    llamad_matmul(f->pool, f->att, n, wo, 1, f->q8);
+    llamad_dispatch_matmul(f->pool, f->mm, f->att, n, wo, 1);
     add_rows(f->x, f->proj, (int64_t)n * hp->n_embd);
 
     norm_rows(f->xb, f->x, L->ffn_norm, n, hp->n_embd, hp->rms_eps);
     struct llamad_matmul_out gate_up[] = {{&L->w_gate, f->ffn_a}, {&L->w_up, f->ffn_b}};
-    llamad_matmul(f->pool, f->xb, n, gate_up, 2, f->q8);
+    llamad_dispatch_matmul(f->pool, f->mm, f->xb, n, gate_up, 2);
     llamad_silu_mul(f->ffn_a, f->ffn_b, (int64_t)n * hp->n_ff);
     struct llamad_matmul_out down[] = {{&L->w_down, f->proj}};
-    llamad_matmul(f->pool, f->ffn_a, n, down, 1, f->q8);
+    llamad_dispatch_matmul(f->pool, f->mm, f->ffn_a, n, down, 1);
     add_rows(f->x, f->proj, (int64_t)n * hp->n_embd);
 }
 
@@ -256,7 +260,7 @@ static int32_t compute_logits(struct llamad_forward *f, const struct llamad_batc
                            f->m->output_norm, hp->n_embd, hp->rms_eps);
     if (n_out > 0) {
         struct llamad_matmul_out out[] = {{&f->m->output, logits}};
-        llamad_matmul(f->pool, f->xb, n_out, out, 1, f->q8);
+        llamad_dispatch_matmul(f->pool, f->mm, f->xb, n_out, out, 1);
     }
     return n_out;
 }
