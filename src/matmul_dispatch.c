@@ -4,10 +4,12 @@
 
 #include "llamad/error.h"
 #include "llamad/gemm.h"
+#include "llamad/gemm_int8.h"
 
 struct llamad_matmul_scratch {
     void *act; /* quantized activations for llamad_matmul */
     struct llamad_gemm_scratch *blas;
+    struct llamad_gemm_int8_scratch *int8;
 };
 
 int llamad_matmul_scratch_create(int n_threads, int32_t max_tokens, int64_t max_cols,
@@ -21,6 +23,9 @@ int llamad_matmul_scratch_create(int n_threads, int32_t max_tokens, int64_t max_
     if (!s)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
     int rc = llamad_gemm_scratch_create(n_threads, max_cols, 0, &s->blas, err, errsz);
+    if (rc == LLAMAD_OK)
+        rc = llamad_gemm_int8_scratch_create(n_threads, max_tokens, max_cols, 0, &s->int8, err,
+                                             errsz);
     if (rc == LLAMAD_OK && !(s->act = malloc(llamad_matmul_scratch_bytes(max_tokens, max_cols))))
         rc = llamad_fail(err, errsz, LLAMAD_ENOMEM, "matmul scratch: %d tokens of %lld columns",
                          (int)max_tokens, (long long)max_cols);
@@ -37,6 +42,7 @@ void llamad_matmul_scratch_free(struct llamad_matmul_scratch *s)
     if (!s)
         return;
     llamad_gemm_scratch_free(s->blas);
+    llamad_gemm_int8_scratch_free(s->int8);
     free(s->act);
     free(s);
 }
@@ -47,6 +53,8 @@ void llamad_dispatch_matmul(struct llamad_threadpool *pool, struct llamad_matmul
                             const float *x, int32_t n_tokens, const struct llamad_matmul_out *outs,
                             int n_outs)
 {
+    if (llamad_gemm_int8(pool, s->int8, x, n_tokens, outs, n_outs))
+        return;
     /* Outputs OpenBLAS declines (a batch below its crossover) stay together, so
      * a Q/K/V group is still one parallel section of the row kernels. */
     struct llamad_matmul_out rest[MAX_OUTS];

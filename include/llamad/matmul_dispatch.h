@@ -1,6 +1,7 @@
 /* The matrix products of a forward pass, each sent the fastest way for its batch
- * size and weight type: the row kernels of llamad_matmul for small batches (decode),
- * OpenBLAS sgemm on dequantized weight tiles (llamad_gemm_blas) for large ones.
+ * size and weight type: the row kernels of llamad_matmul for small batches (decode);
+ * for large ones the int8 GEMM (llamad_gemm_int8) on Q8_0/Q4_0 weights, OpenBLAS
+ * sgemm on dequantized weight tiles (llamad_gemm_blas) on the others.
  *
  * Usage, once per forward context:
  *     llamad_matmul_scratch_create(n_threads, max_tokens, widest_cols, &s, err, errsz);
