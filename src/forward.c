@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llamad/attention.h"
 #include "llamad/error.h"
 #include "llamad/matmul_dispatch.h"
 #include "llamad/ops.h"
@@ -24,6 +25,7 @@ struct llamad_forward {
     float *proj;   /* output of wo and w_down, n_embd */
     float *scores; /* one attention row per thread, n_ctx */
     struct llamad_matmul_scratch *mm; /* buffers of the matrix products */
+    const struct llamad_attention_kernels *attention;
 };
 
 static float *alloc_rows(int32_t rows, int64_t width)
@@ -41,6 +43,7 @@ int llamad_forward_create(const struct llamad_model *m, const struct llamad_forw
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
     f->m = m;
     f->p = *p;
+    f->attention = llamad_attention_kernels();
     int rc = llamad_threadpool_create(p->n_threads, &f->pool, err, errsz);
     if (rc) {
         free(f);
@@ -142,6 +145,7 @@ static void attend_head(const struct attention_task *t, int32_t i, int32_t h, fl
 {
     const struct llamad_hparams *hp = &t->f->m->hp;
     const struct llamad_kvcache *kv = t->kv;
+    const struct llamad_attention_kernels *ak = t->f->attention;
     const struct llamad_kv_seq *s = &kv->seqs[t->batch[i].seq];
     const int32_t hd = hp->head_dim, bt = kv->p.block_tokens;
     const int32_t kvh = h / (hp->n_head / hp->n_head_kv);
@@ -152,13 +156,7 @@ static void attend_head(const struct attention_task *t, int32_t i, int32_t h, fl
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const float *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
-        for (int32_t r = 0; r < rows; r++) {
-            const float *k = keys + (int64_t)r * kv->kv_dim + (int64_t)kvh * hd;
-            float dot = 0.0f;
-            for (int32_t d = 0; d < hd; d++)
-                dot += q[d] * k[d];
-            scores[p0 + r] = dot * scale;
-        }
+        ak->scores(q, keys + (int64_t)kvh * hd, kv->kv_dim, rows, hd, scale, scores + p0);
     }
     llamad_softmax(scores, n_pos);
 
@@ -167,23 +165,19 @@ static void attend_head(const struct attention_task *t, int32_t i, int32_t h, fl
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const float *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
-        for (int32_t r = 0; r < rows; r++) {
-            const float *v = vals + (int64_t)r * kv->kv_dim + (int64_t)kvh * hd;
-            const float w = scores[p0 + r];
-            for (int32_t d = 0; d < hd; d++)
-                out[d] += w * v[d];
-        }
+        ak->weighted_sum(scores + p0, vals + (int64_t)kvh * hd, kv->kv_dim, rows, hd, out);
     }
 }
 
+/* Jobs (entry, head) are dealt out in turn: a prompt's later entries attend to
+ * more positions, so contiguous shares would leave the last thread most of the
+ * work. */
 static void attention_worker(void *ctx, int ith, int nth)
 {
     const struct attention_task *t = ctx;
     const int32_t n_head = t->f->m->hp.n_head;
     float *scores = t->f->scores + (int64_t)ith * t->f->p.n_ctx;
-    int64_t begin, end;
-    llamad_split_range((int64_t)t->n * n_head, ith, nth, &begin, &end);
-    for (int64_t job = begin; job < end; job++)
+    for (int64_t job = ith; job < (int64_t)t->n * n_head; job += nth)
         attend_head(t, (int32_t)(job / n_head), (int32_t)(job % n_head), scores);
 }
 
