@@ -131,10 +131,11 @@ static void quantize_worker(void *ctx, int ith, int nth)
 {
     const struct gemm_task *t = ctx;
     const int64_t nb = t->cols / LLAMAD_Q8_BLOCK;
+    const llamad_quantize_q8_fn quantize = llamad_quantize_q8_fast();
     int64_t begin, end;
     llamad_split_range(t->n_tokens, ith, nth, &begin, &end);
     for (int64_t k = begin; k < end; k++)
-        llamad_quantize_q8_blocks(t->x + k * t->cols, t->s->xq + k * nb, t->cols);
+        quantize(t->x + k * t->cols, t->s->xq + k * nb, t->cols);
 }
 
 /* Each output's rows are split over the threads in whole panels. */
