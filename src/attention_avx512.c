@@ -1,8 +1,9 @@
 /* AVX-512 attention kernels: 16 head dimensions per vector, masked for a head
- * width that is not a multiple of 16. Scores take four cache rows at a time so
- * the query is loaded once for four; the weighted sum keeps 64 values of the
+ * width that is not a multiple of 16. Scores take four cache rows at a time, so
+ * the query is loaded once for four and their horizontal sums share shuffles; the weighted sum keeps 64 values of the
  * output head in registers while the rows stream past.
  * Reference: attention_kernels.c. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +24,20 @@ static inline __mmask16 tail_mask(int32_t left)
     return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
 }
 
+/* The sums of four vectors' lanes, as four floats: pairs of vectors are
+ * interleaved and added so each step halves the lanes still to add. */
+AVX512_FN static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+    const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    /* each 128-bit lane: partial sums of a, b, c, d */
+    const __m512d abd = _mm512_castps_pd(ab), cdd = _mm512_castps_pd(cd);
+    const __m512 abcd = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(abd, cdd)),
+                                      _mm512_castpd_ps(_mm512_unpackhi_pd(abd, cdd)));
+    const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
+}
+
 AVX512_FN static void scores_avx512(const float *q, const float *keys, int64_t stride,
                                     int32_t rows, int32_t hd, float scale, float *scores)
 {
@@ -37,8 +52,8 @@ AVX512_FN static void scores_avx512(const float *q, const float *keys, int64_t s
                 acc[i] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys + (r + i) * stride + d),
                                          acc[i]);
         }
-        for (int i = 0; i < 4; i++)
-            scores[r + i] = _mm512_reduce_add_ps(acc[i]) * scale;
+        _mm_storeu_ps(scores + r,
+                      _mm_mul_ps(sum4(acc[0], acc[1], acc[2], acc[3]), _mm_set1_ps(scale)));
     }
     for (; r < rows; r++) {
         __m512 acc = _mm512_setzero_ps();
@@ -48,6 +63,45 @@ AVX512_FN static void scores_avx512(const float *q, const float *keys, int64_t s
                                   _mm512_maskz_loadu_ps(m, keys + r * stride + d), acc);
         }
         scores[r] = _mm512_reduce_add_ps(acc) * scale;
+    }
+}
+
+/* e^x on 16 lanes, within a few ulp of expf for x <= 0: x = n ln2 + r with
+ * |r| <= ln2 / 2 (ln2 in two parts so n ln2 is exact), a degree-6 polynomial
+ * for e^r, and 2^n applied by vscalefps (which underflows to 0 cleanly). */
+AVX512_FN static inline __m512 exp16(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* e^-104 is 0 in float */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    static const float c[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                              4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 6; i++)
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+AVX512_FN static void softmax_avx512(float *x, int32_t n)
+{
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int32_t i = 0; i < n; i += 16)
+        vmax = _mm512_mask_max_ps(vmax, tail_mask(n - i), vmax, _mm512_loadu_ps(x + i));
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    __m512 sum = _mm512_setzero_ps();
+    for (int32_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        sum = _mm512_mask_add_ps(sum, m, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int32_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
 }
 
@@ -73,7 +127,7 @@ AVX512_FN static void weighted_sum_avx512(const float *weights, const float *val
 }
 
 static const struct llamad_attention_kernels avx512_kernels = {"avx512", scores_avx512,
-                                                               weighted_sum_avx512};
+                                                               softmax_avx512, weighted_sum_avx512};
 
 const struct llamad_attention_kernels *llamad_attention_avx512(void)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "attention_internal.h"
+#include "llamad/ops.h"
 #include "quant_internal.h"
 
 static void scores_ref(const float *q, const float *keys, int64_t stride, int32_t rows, int32_t hd,
@@ -28,7 +29,7 @@ static void weighted_sum_ref(const float *weights, const float *values, int64_t 
 }
 
 static const struct llamad_attention_kernels ref_kernels = {"scalar", scores_ref,
-                                                            weighted_sum_ref};
+                                                            llamad_softmax, weighted_sum_ref};
 
 const struct llamad_attention_kernels *llamad_attention_variant(const char *isa)
 {

@@ -158,7 +158,7 @@ static void attend_head(const struct attention_task *t, int32_t i, int32_t h, fl
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         ak->scores(q, keys + (int64_t)kvh * hd, kv->kv_dim, rows, hd, scale, scores + p0);
     }
-    llamad_softmax(scores, n_pos);
+    ak->softmax(scores, n_pos);
 
     float *out = t->f->att + (int64_t)i * hp->n_embd + (int64_t)h * hd;
     memset(out, 0, (size_t)hd * sizeof(float));
@@ -169,16 +169,17 @@ static void attend_head(const struct attention_task *t, int32_t i, int32_t h, fl
     }
 }
 
-/* Jobs (entry, head) are dealt out in turn: a prompt's later entries attend to
+/* Jobs (head, entry) are dealt out in turn: a prompt's later entries attend to
  * more positions, so contiguous shares would leave the last thread most of the
- * work. */
+ * work. Head-major order keeps one head's cached rows (a fraction of the layer's)
+ * in cache while every entry reads them. */
 static void attention_worker(void *ctx, int ith, int nth)
 {
     const struct attention_task *t = ctx;
     const int32_t n_head = t->f->m->hp.n_head;
     float *scores = t->f->scores + (int64_t)ith * t->f->p.n_ctx;
     for (int64_t job = ith; job < (int64_t)t->n * n_head; job += nth)
-        attend_head(t, (int32_t)(job / n_head), (int32_t)(job % n_head), scores);
+        attend_head(t, (int32_t)(job % t->n), (int32_t)(job / t->n), scores);
 }
 
 /* RoPE on this chunk's queries and keys, then the keys and values into the cache. */

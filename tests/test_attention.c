@@ -48,6 +48,15 @@ static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, 
     ref->weighted_sum(weights, cache, stride, rows, hd, want);
     k->weighted_sum(weights, cache, stride, rows, hd, got);
     check_close(got, want, hd + 1, 1e-6 * rows);
+    /* softmax of scores spread over a wide range: relative error of a few ulps */
+    for (int32_t i = 0; i < hd; i++)
+        want[i] = got[i] = 30.0f * q[i] + (i % 3 == 0 ? -60.0f : 0.0f);
+    ref->softmax(want, hd);
+    k->softmax(got, hd);
+    for (int32_t i = 0; i < hd; i++)
+        if (fabs((double)got[i] - want[i]) > 4e-7 * want[i] + 1e-30)
+            fail_msg("softmax of %d: value %d is %g, reference %g", hd, i, (double)got[i],
+                     (double)want[i]);
     free(start);
     free(weights);
     free(cache);

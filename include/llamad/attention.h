@@ -11,6 +11,8 @@ struct llamad_attention_kernels {
     /* scores[r] = scale * dot(q, keys + r * stride) over hd values, r < rows */
     void (*scores)(const float *q, const float *keys, int64_t stride, int32_t rows, int32_t hd,
                    float scale, float *scores);
+    /* in-place softmax of n scores (llamad_softmax) */
+    void (*softmax)(float *x, int32_t n);
     /* out[d] += sum over r < rows of weights[r] * values[r * stride + d], d < hd */
     void (*weighted_sum)(const float *weights, const float *values, int64_t stride, int32_t rows,
                          int32_t hd, float *out);
