@@ -28,7 +28,7 @@ enum {
     LANES = 16,       /* weight rows per vector */
     GROUPS = 2,       /* row vectors per panel */
     PANEL_ROWS = LANES * GROUPS,
-    TILE_TOKENS = 4,  /* tokens per pass over the panel */
+    TILE_TOKENS = 6,  /* tokens per pass over the panel */
     Q8_0_BYTES = 34,
     Q4_0_BYTES = 18,
 };
@@ -167,23 +167,17 @@ VNNI_FN static void rows_vnni(const struct llamad_weight *w, int64_t r0, int64_t
         __mmask16 live[GROUPS];
         live_lanes(p0, r1, live);
         pack_panel(w, p0, live, panel);
+        /* whole tiles, then the rest in pairs and a last single token */
         int32_t t = 0;
         for (; t + TILE_TOKENS <= n_tokens; t += TILE_TOKENS)
             panel_tokens(panel, nb, x + t * nb, nb, TILE_TOKENS, offset, y + t * y_stride + p0,
                          y_stride, live);
-        switch (n_tokens - t) {
-        case 3:
-            panel_tokens(panel, nb, x + t * nb, nb, 3, offset, y + t * y_stride + p0, y_stride, live);
-            break;
-        case 2:
-            panel_tokens(panel, nb, x + t * nb, nb, 2, offset, y + t * y_stride + p0, y_stride, live);
-            break;
-        case 1:
-            panel_tokens(panel, nb, x + t * nb, nb, 1, offset, y + t * y_stride + p0, y_stride, live);
-            break;
-        default:
-            break;
-        }
+        for (; t + 2 <= n_tokens; t += 2)
+            panel_tokens(panel, nb, x + t * nb, nb, 2, offset, y + t * y_stride + p0, y_stride,
+                         live);
+        if (t < n_tokens)
+            panel_tokens(panel, nb, x + t * nb, nb, 1, offset, y + t * y_stride + p0, y_stride,
+                         live);
     }
 }
 
