@@ -1,7 +1,8 @@
 /* AVX-512 attention kernels: 16 head dimensions per vector, masked for a head
- * width that is not a multiple of 16. Scores take four cache rows at a time, so
- * the query is loaded once for four and their horizontal sums share shuffles; the weighted sum keeps 64 values of the
- * output head in registers while the rows stream past.
+ * width that is not a multiple of 16. Scores take four cache rows at a time for
+ * all queries, so each key vector is loaded once for them all and the horizontal
+ * sums of four rows share shuffles; the weighted sum keeps 64 values of every
+ * query's output in registers while the rows stream past.
  * Reference: attention_kernels.c. */
 #include <math.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <immintrin.h>
 
 #define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum { CHUNK_VECTORS = 4 }; /* head values per pass of the weighted sum: 64 */
 
@@ -38,31 +40,62 @@ AVX512_FN static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
     return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
 }
 
-AVX512_FN static void scores_avx512(const float *q, const float *keys, int64_t stride,
-                                    int32_t rows, int32_t hd, float scale, float *scores)
+/* n_q (a constant after inlining) queries against four rows from `keys`: each
+ * key vector loaded is multiplied into every query's accumulator. */
+AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_stride, int n_q,
+                                                 const float *keys, int64_t stride, int32_t hd,
+                                                 float scale, float *scores, int64_t s_stride)
+{
+    __m512 acc[LLAMAD_ATTENTION_QUERIES][4];
+    for (int i = 0; i < n_q; i++)
+        for (int r = 0; r < 4; r++)
+            acc[i][r] = _mm512_setzero_ps();
+    for (int32_t d = 0; d < hd; d += 16) {
+        const __mmask16 m = tail_mask(hd - d);
+        __m512 k[4];
+        for (int r = 0; r < 4; r++)
+            k[r] = _mm512_maskz_loadu_ps(m, keys + r * stride + d);
+        for (int i = 0; i < n_q; i++) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * q_stride + d);
+            for (int r = 0; r < 4; r++)
+                acc[i][r] = _mm512_fmadd_ps(qv, k[r], acc[i][r]);
+        }
+    }
+    for (int i = 0; i < n_q; i++)
+        _mm_storeu_ps(scores + i * s_stride,
+                      _mm_mul_ps(sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]),
+                                 _mm_set1_ps(scale)));
+}
+
+AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_stride, int n_q,
+                                                   const float *keys, int64_t stride,
+                                                   int32_t rows, int32_t hd, float scale,
+                                                   float *scores, int64_t s_stride)
 {
     int32_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                         _mm512_setzero_ps()};
-        for (int32_t d = 0; d < hd; d += 16) {
-            const __mmask16 m = tail_mask(hd - d);
-            const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
-            for (int i = 0; i < 4; i++)
-                acc[i] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys + (r + i) * stride + d),
-                                         acc[i]);
+    for (; r + 4 <= rows; r += 4)
+        scores_4rows(q, q_stride, n_q, keys + r * stride, stride, hd, scale, scores + r, s_stride);
+    for (; r < rows; r++)
+        for (int i = 0; i < n_q; i++) {
+            __m512 acc = _mm512_setzero_ps();
+            for (int32_t d = 0; d < hd; d += 16) {
+                const __mmask16 m = tail_mask(hd - d);
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i * q_stride + d),
+                                      _mm512_maskz_loadu_ps(m, keys + r * stride + d), acc);
+            }
+            scores[i * s_stride + r] = _mm512_reduce_add_ps(acc) * scale;
         }
-        _mm_storeu_ps(scores + r,
-                      _mm_mul_ps(sum4(acc[0], acc[1], acc[2], acc[3]), _mm_set1_ps(scale)));
-    }
-    for (; r < rows; r++) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int32_t d = 0; d < hd; d += 16) {
-            const __mmask16 m = tail_mask(hd - d);
-            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d),
-                                  _mm512_maskz_loadu_ps(m, keys + r * stride + d), acc);
-        }
-        scores[r] = _mm512_reduce_add_ps(acc) * scale;
+}
+
+AVX512_FN static void scores_avx512(const float *q, int64_t q_stride, int n_q, const float *keys,
+                                    int64_t stride, int32_t rows, int32_t hd, float scale,
+                                    float *scores, int64_t s_stride)
+{
+    switch (n_q) {
+    case 4: scores_queries(q, q_stride, 4, keys, stride, rows, hd, scale, scores, s_stride); break;
+    case 3: scores_queries(q, q_stride, 3, keys, stride, rows, hd, scale, scores, s_stride); break;
+    case 2: scores_queries(q, q_stride, 2, keys, stride, rows, hd, scale, scores, s_stride); break;
+    default: scores_queries(q, q_stride, 1, keys, stride, rows, hd, scale, scores, s_stride); break;
     }
 }
 
@@ -105,24 +138,54 @@ AVX512_FN static void softmax_avx512(float *x, int32_t n)
     }
 }
 
-AVX512_FN static void weighted_sum_avx512(const float *weights, const float *values,
-                                          int64_t stride, int32_t rows, int32_t hd, float *out)
+/* n_q (a constant after inlining) outputs of 64 values in registers; each value
+ * vector loaded is added into every one of them. */
+AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, int64_t w_stride,
+                                                         int n_q, const float *values,
+                                                         int64_t stride, int32_t rows, int32_t hd,
+                                                         float *out, int64_t o_stride)
 {
     for (int32_t d0 = 0; d0 < hd; d0 += 16 * CHUNK_VECTORS) {
         __mmask16 m[CHUNK_VECTORS];
-        __m512 acc[CHUNK_VECTORS];
+        __m512 acc[LLAMAD_ATTENTION_QUERIES][CHUNK_VECTORS];
         for (int v = 0; v < CHUNK_VECTORS; v++) {
             m[v] = tail_mask(hd - d0 - 16 * v);
-            acc[v] = _mm512_maskz_loadu_ps(m[v], out + d0 + 16 * v);
+            for (int i = 0; i < n_q; i++)
+                acc[i][v] = _mm512_maskz_loadu_ps(m[v], out + i * o_stride + d0 + 16 * v);
         }
         for (int32_t r = 0; r < rows; r++) {
-            const __m512 w = _mm512_set1_ps(weights[r]);
-            const float *row = values + r * stride + d0;
+            __m512 row[CHUNK_VECTORS];
             for (int v = 0; v < CHUNK_VECTORS; v++)
-                acc[v] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m[v], row + 16 * v), acc[v]);
+                row[v] = _mm512_maskz_loadu_ps(m[v], values + r * stride + d0 + 16 * v);
+            for (int i = 0; i < n_q; i++) {
+                const __m512 w = _mm512_set1_ps(weights[i * w_stride + r]);
+                for (int v = 0; v < CHUNK_VECTORS; v++)
+                    acc[i][v] = _mm512_fmadd_ps(w, row[v], acc[i][v]);
+            }
         }
         for (int v = 0; v < CHUNK_VECTORS; v++)
-            _mm512_mask_storeu_ps(out + d0 + 16 * v, m[v], acc[v]);
+            for (int i = 0; i < n_q; i++)
+                _mm512_mask_storeu_ps(out + i * o_stride + d0 + 16 * v, m[v], acc[i][v]);
+    }
+}
+
+AVX512_FN static void weighted_sum_avx512(const float *weights, int64_t w_stride, int n_q,
+                                          const float *values, int64_t stride, int32_t rows,
+                                          int32_t hd, float *out, int64_t o_stride)
+{
+    switch (n_q) {
+    case 4:
+        weighted_sum_queries(weights, w_stride, 4, values, stride, rows, hd, out, o_stride);
+        break;
+    case 3:
+        weighted_sum_queries(weights, w_stride, 3, values, stride, rows, hd, out, o_stride);
+        break;
+    case 2:
+        weighted_sum_queries(weights, w_stride, 2, values, stride, rows, hd, out, o_stride);
+        break;
+    default:
+        weighted_sum_queries(weights, w_stride, 1, values, stride, rows, hd, out, o_stride);
+        break;
     }
 }
 

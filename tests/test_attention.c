@@ -1,5 +1,6 @@
 /* The attention kernels: every variant this CPU runs against the reference, at
- * head widths and row counts that leave partial vectors and partial groups. */
+ * head widths and row counts that leave partial vectors and partial groups, for
+ * every number of queries at once. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,24 +31,28 @@ static void check_close(const float *got, const float *want, int32_t n, double t
             fail_msg("value %d: %g, reference %g", i, (double)got[i], (double)want[i]);
 }
 
-/* A head of hd values against `rows` cache rows stride apart. */
-static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, int32_t rows)
+/* n_q query heads of hd values against `rows` cache rows stride apart; queries,
+ * score rows and outputs each their own distance apart. */
+static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, int32_t rows,
+                          int n_q)
 {
     const struct llamad_attention_kernels *ref = llamad_attention_variant("scalar");
-    const int64_t stride = hd + 7;
-    float *q = random_floats((size_t)hd), *cache = random_floats((size_t)(rows * stride));
-    float *weights = random_floats((size_t)rows), *start = random_floats((size_t)hd);
-    float want[300], got[300];
+    const int64_t stride = hd + 7, q_stride = hd + 3, s_stride = rows + 2, o_stride = hd + 1;
+    float *q = random_floats((size_t)(n_q * q_stride)), *cache = random_floats((size_t)(rows * stride));
+    float *weights = random_floats((size_t)(n_q * s_stride));
+    float *start = random_floats((size_t)(n_q * o_stride));
+    float want[4 * 300], got[4 * 300];
     /* every term is at most 1 in size: the rounding is a few ulps of hd or rows */
-    ref->scores(q, cache, stride, rows, hd, 0.125f, want);
-    k->scores(q, cache, stride, rows, hd, 0.125f, got);
-    check_close(got, want, rows, 1e-6 * hd);
-    memcpy(want, start, (size_t)hd * sizeof(float));
-    memcpy(got, start, (size_t)hd * sizeof(float));
-    got[hd] = want[hd] = 42.0f; /* just past the head: left alone */
-    ref->weighted_sum(weights, cache, stride, rows, hd, want);
-    k->weighted_sum(weights, cache, stride, rows, hd, got);
-    check_close(got, want, hd + 1, 1e-6 * rows);
+    for (int64_t i = 0; i < n_q * s_stride; i++)
+        want[i] = got[i] = 42.0f;
+    ref->scores(q, q_stride, n_q, cache, stride, rows, hd, 0.125f, want, s_stride);
+    k->scores(q, q_stride, n_q, cache, stride, rows, hd, 0.125f, got, s_stride);
+    check_close(got, want, (int32_t)(n_q * s_stride), 1e-6 * hd); /* gaps left alone */
+    memcpy(want, start, (size_t)(n_q * o_stride) * sizeof(float));
+    memcpy(got, start, (size_t)(n_q * o_stride) * sizeof(float));
+    ref->weighted_sum(weights, s_stride, n_q, cache, stride, rows, hd, want, o_stride);
+    k->weighted_sum(weights, s_stride, n_q, cache, stride, rows, hd, got, o_stride);
+    check_close(got, want, (int32_t)(n_q * o_stride), 1e-6 * rows);
     /* softmax of scores spread over a wide range: relative error of a few ulps */
     for (int32_t i = 0; i < hd; i++)
         want[i] = got[i] = 30.0f * q[i] + (i % 3 == 0 ? -60.0f : 0.0f);
@@ -78,7 +83,8 @@ static void test_variants_match_reference(void **state)
         assert_string_equal(k->isa, variants[v]);
         for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
             for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
-                check_variant(k, widths[w], rows[r]);
+                for (int n_q = 1; n_q <= LLAMAD_ATTENTION_QUERIES; n_q++)
+                    check_variant(k, widths[w], rows[r], n_q);
     }
 }
 
