@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llamad/attention.h"
 #include "llamad/error.h"
+#include "llamad/matmul_dispatch.h"
 #include "llamad/ops.h"
 #include "llamad/threadpool.h"
 
@@ -21,8 +23,9 @@ struct llamad_forward {
     float *ffn_a;  /* gate, then silu(gate) * up; n_ff */
     float *ffn_b;  /* up; n_ff */
     float *proj;   /* output of wo and w_down, n_embd */
-    float *scores; /* one attention row per thread, n_ctx */
-    void *q8; /* quantized activations of one matmul input (llamad_matmul) */
+    float *scores; /* LLAMAD_ATTENTION_QUERIES attention rows per thread, n_ctx */
+    struct llamad_matmul_scratch *mm; /* buffers of the matrix products */
+    const struct llamad_attention_kernels *attention;
 };
 
 static float *alloc_rows(int32_t rows, int64_t width)
@@ -40,6 +43,7 @@ int llamad_forward_create(const struct llamad_model *m, const struct llamad_forw
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
     f->m = m;
     f->p = *p;
+    f->attention = llamad_attention_kernels();
     int rc = llamad_threadpool_create(p->n_threads, &f->pool, err, errsz);
     if (rc) {
         free(f);
@@ -57,13 +61,16 @@ int llamad_forward_create(const struct llamad_model *m, const struct llamad_forw
     f->ffn_a = alloc_rows(B, hp->n_ff);
     f->ffn_b = alloc_rows(B, hp->n_ff);
     f->proj = alloc_rows(B, hp->n_embd);
-    f->scores = alloc_rows(p->n_threads, p->n_ctx);
+    f->scores = alloc_rows(p->n_threads * LLAMAD_ATTENTION_QUERIES, p->n_ctx);
     int64_t widest = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
-    f->q8 = malloc(llamad_matmul_scratch_bytes(B, widest));
     if (!f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->ffn_a || !f->ffn_b ||
-        !f->proj || !f->scores || !f->q8) {
+        !f->proj || !f->scores) {
         llamad_forward_free(f);
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for a batch of %d", B);
+    }
+    if ((rc = llamad_matmul_scratch_create(p->n_threads, B, widest, &f->mm, err, errsz))) {
+        llamad_forward_free(f);
+        return rc;
     }
     *out = f;
     return LLAMAD_OK;
@@ -84,7 +91,7 @@ void llamad_forward_free(struct llamad_forward *f)
     free(f->ffn_b);
     free(f->proj);
     free(f->scores);
-    free(f->q8);
+    llamad_matmul_scratch_free(f->mm);
     free(f);
 }
 
@@ -135,56 +142,83 @@ struct attention_task {
     int32_t layer;
 };
 
-/* Attention of one query head of one entry over its sequence's positions 0..pos,
- * block by block through the block table. Scores of masked positions are never
- * computed; `scores` holds this one row only. */
-static void attend_head(const struct attention_task *t, int32_t i, int32_t h, float *scores)
+/* Attention of one query head of entries i0 .. i0 + n_q - 1, which continue one
+ * sequence at consecutive positions, over that sequence's positions, block by
+ * block through the block table: the entries share every cache row they read.
+ * `scores` holds n_q rows of n_ctx; an earlier entry's scores past its own
+ * position are computed but weigh nothing. */
+static void attend_group(const struct attention_task *t, int32_t i0, int n_q, int32_t h,
+                         float *scores)
 {
     const struct llamad_hparams *hp = &t->f->m->hp;
     const struct llamad_kvcache *kv = t->kv;
-    const struct llamad_kv_seq *s = &kv->seqs[t->batch[i].seq];
-    const int32_t hd = hp->head_dim, bt = kv->p.block_tokens;
+    const struct llamad_attention_kernels *ak = t->f->attention;
+    const struct llamad_kv_seq *s = &kv->seqs[t->batch[i0].seq];
+    const int32_t hd = hp->head_dim, bt = kv->p.block_tokens, n_ctx = t->f->p.n_ctx;
     const int32_t kvh = h / (hp->n_head / hp->n_head_kv);
-    const int32_t n_pos = t->batch[i].pos + 1;
-    const float *q = t->f->q + (int64_t)i * hp->n_embd + (int64_t)h * hd;
+    const int32_t first_pos = t->batch[i0].pos, n_pos = first_pos + n_q;
+    const float *q = t->f->q + (int64_t)i0 * hp->n_embd + (int64_t)h * hd;
     const float scale = 1.0f / sqrtf((float)hd);
 
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const float *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
-        for (int32_t r = 0; r < rows; r++) {
-            const float *k = keys + (int64_t)r * kv->kv_dim + (int64_t)kvh * hd;
-            float dot = 0.0f;
-            for (int32_t d = 0; d < hd; d++)
-                dot += q[d] * k[d];
-            scores[p0 + r] = dot * scale;
-        }
+        ak->scores(q, hp->n_embd, n_q, keys + (int64_t)kvh * hd, kv->kv_dim, rows, hd, scale,
+                   scores + p0, n_ctx);
     }
-    llamad_softmax(scores, n_pos);
+    for (int i = 0; i < n_q; i++) {
+        float *row = scores + (int64_t)i * n_ctx;
+        const int32_t own = first_pos + i + 1;
+        ak->softmax(row, own);
+        memset(row + own, 0, (size_t)(n_pos - own) * sizeof(float));
+    }
 
-    float *out = t->f->att + (int64_t)i * hp->n_embd + (int64_t)h * hd;
-    memset(out, 0, (size_t)hd * sizeof(float));
+    float *out = t->f->att + (int64_t)i0 * hp->n_embd + (int64_t)h * hd;
+    for (int i = 0; i < n_q; i++)
+        memset(out + (int64_t)i * hp->n_embd, 0, (size_t)hd * sizeof(float));
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const float *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
-        for (int32_t r = 0; r < rows; r++) {
-            const float *v = vals + (int64_t)r * kv->kv_dim + (int64_t)kvh * hd;
-            const float w = scores[p0 + r];
-            for (int32_t d = 0; d < hd; d++)
-                out[d] += w * v[d];
-        }
+        ak->weighted_sum(scores + p0, n_ctx, n_q, vals + (int64_t)kvh * hd, kv->kv_dim, rows, hd,
+                         out, hp->n_embd);
     }
 }
 
+/* How many entries from i0 on (up to LLAMAD_ATTENTION_QUERIES, and within its
+ * group of that many) continue i0's sequence at consecutive positions. */
+static int run_length(const struct attention_task *t, int32_t i0)
+{
+    const int32_t group_end = i0 + LLAMAD_ATTENTION_QUERIES < t->n ? i0 + LLAMAD_ATTENTION_QUERIES
+                                                                  : t->n;
+    int n = 1;
+    while (i0 + n < group_end && t->batch[i0 + n].seq == t->batch[i0].seq &&
+           t->batch[i0 + n].pos == t->batch[i0].pos + n)
+        n++;
+    return n;
+}
+
+/* Jobs (head, group of LLAMAD_ATTENTION_QUERIES entries) are dealt out in turn: a
+ * prompt's later entries attend to more positions, so contiguous shares would
+ * leave the last thread most of the work. Head-major order keeps one head's
+ * cached rows (a fraction of the layer's) in cache while every entry reads
+ * them. A group of entries from several sequences runs in runs of one sequence. */
 static void attention_worker(void *ctx, int ith, int nth)
 {
     const struct attention_task *t = ctx;
     const int32_t n_head = t->f->m->hp.n_head;
-    float *scores = t->f->scores + (int64_t)ith * t->f->p.n_ctx;
-    int64_t begin, end;
-    llamad_split_range((int64_t)t->n * n_head, ith, nth, &begin, &end);
-    for (int64_t job = begin; job < end; job++)
-        attend_head(t, (int32_t)(job / n_head), (int32_t)(job % n_head), scores);
+    const int32_t groups = (t->n + LLAMAD_ATTENTION_QUERIES - 1) / LLAMAD_ATTENTION_QUERIES;
+    float *scores = t->f->scores + (int64_t)ith * LLAMAD_ATTENTION_QUERIES * t->f->p.n_ctx;
+    for (int64_t job = ith; job < (int64_t)groups * n_head; job += nth) {
+        const int32_t h = (int32_t)(job / groups);
+        const int32_t start = (int32_t)(job % groups) * LLAMAD_ATTENTION_QUERIES;
+        const int32_t end = start + LLAMAD_ATTENTION_QUERIES < t->n ? start + LLAMAD_ATTENTION_QUERIES
+                                                                   : t->n;
+        for (int32_t i0 = start; i0 < end;) {
+            const int n_q = run_length(t, i0);
+            attend_group(t, i0, n_q, h, scores);
+            i0 += n_q;
+        }
+    }
 }
 
 /* RoPE on this chunk's queries and keys, then the keys and values into the cache. */
@@ -229,21 +263,21 @@ static void run_layer(struct llamad_forward *f, struct llamad_kvcache *kv,
 
     norm_rows(f->xb, f->x, L->attn_norm, n, hp->n_embd, hp->rms_eps);
     struct llamad_matmul_out qkv[] = {{&L->wq, f->q}, {&L->wk, f->k}, {&L->wv, f->v}};
-    llamad_matmul(f->pool, f->xb, n, qkv, 3, f->q8);
+    llamad_dispatch_matmul(f->pool, f->mm, f->xb, n, qkv, 3);
     store_kv(f, kv, batch, n, il);
 
     struct attention_task at = {f, kv, batch, n, il};
     llamad_threadpool_run(f->pool, attention_worker, &at);
     struct llamad_matmul_out wo[] = {{&L->wo, f->proj}};
-    llamad_matmul(f->pool, f->att, n, wo, 1, f->q8);
+    llamad_dispatch_matmul(f->pool, f->mm, f->att, n, wo, 1);
     add_rows(f->x, f->proj, (int64_t)n * hp->n_embd);
 
     norm_rows(f->xb, f->x, L->ffn_norm, n, hp->n_embd, hp->rms_eps);
     struct llamad_matmul_out gate_up[] = {{&L->w_gate, f->ffn_a}, {&L->w_up, f->ffn_b}};
-    llamad_matmul(f->pool, f->xb, n, gate_up, 2, f->q8);
+    llamad_dispatch_matmul(f->pool, f->mm, f->xb, n, gate_up, 2);
     llamad_silu_mul(f->ffn_a, f->ffn_b, (int64_t)n * hp->n_ff);
     struct llamad_matmul_out down[] = {{&L->w_down, f->proj}};
-    llamad_matmul(f->pool, f->ffn_a, n, down, 1, f->q8);
+    llamad_dispatch_matmul(f->pool, f->mm, f->ffn_a, n, down, 1);
     add_rows(f->x, f->proj, (int64_t)n * hp->n_embd);
 }
 
@@ -260,7 +294,7 @@ static int32_t compute_logits(struct llamad_forward *f, const struct llamad_batc
                            f->m->output_norm, hp->n_embd, hp->rms_eps);
     if (n_out > 0) {
         struct llamad_matmul_out out[] = {{&f->m->output, logits}};
-        llamad_matmul(f->pool, f->xb, n_out, out, 1, f->q8);
+        llamad_dispatch_matmul(f->pool, f->mm, f->xb, n_out, out, 1);
     }
     return n_out;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "llamad/error.h"
+#include "llamad/gemm.h"
 #include "llamad/kvcache.h"
 #include "llamad/log.h"
 #include "llamad/paths.h"
@@ -344,6 +345,7 @@ int main(int argc, char **argv)
         return 2;
     }
     llamad_log_set_level(d.cfg.log_level);
+    llamad_blas_log_core();
     if (d.cfg.model)
         snprintf(d.model_path, sizeof d.model_path, "%s", d.cfg.model);
     else

@@ -26,6 +26,12 @@ void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int6
     }
 }
 
+llamad_quantize_q8_fn llamad_quantize_q8_fast(void)
+{
+    llamad_quantize_q8_fn fast = llamad_quant_force_scalar() ? NULL : llamad_quantize_q8_avx512();
+    return fast ? fast : llamad_quantize_q8_blocks;
+}
+
 static float f16_at(const uint8_t *p)
 {
     return llamad_f16_to_f32((uint16_t)(p[0] | p[1] << 8));

@@ -22,6 +22,10 @@ const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type);
 /* quant_act_x86.c: the fastest integer kernels this CPU runs for `type`, or NULL. */
 const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type);
 
+/* quantize_q8_avx512.c: llamad_quantize_q8_blocks in AVX-512, or NULL when the
+ * CPU lacks it. */
+llamad_quantize_q8_fn llamad_quantize_q8_avx512(void);
+
 /* quant_act_k.c: the reference integer kernels of the K-quants (Q4_K, Q5_K, Q6_K on
  * Q8_K activations), or NULL for another type. */
 const struct llamad_act_kernels *llamad_act_k_kernels_ref(uint32_t type);

@@ -35,13 +35,26 @@ const char *llamad_blas_init(void);
  * overrides its choice. */
 const char *llamad_blas_core(void);
 
+/* When OpenBLAS runs a generic kernel set on a CPU with AVX2 or AVX-512, the
+ * OPENBLAS_CORETYPE value that would use it ("SkylakeX", "Haswell"); NULL when the
+ * kernel set in use already fits. OpenBLAS reads that variable as it loads,
+ * before main(), so it has to be in the environment the process starts with. */
+const char *llamad_blas_better_core(void);
+
+/* Logs the kernel set at info level, and a warning naming the OPENBLAS_CORETYPE
+ * to set when llamad_blas_better_core has one. For programs to call at start. */
+void llamad_blas_log_core(void);
+
 /* The smallest batch for which llamad_gemm_blas beats llamad_matmul on weights
- * of `type` with the current OpenBLAS core (measured on an AVX-512 Xeon with
- * two threads); INT32_MAX when it never does. */
+ * of `type` with the OpenBLAS kernel set in use: measured crossovers for the
+ * AVX-512 sets (SkylakeX, Cooperlake, SapphireRapids), the AVX2 sets (Haswell,
+ * Zen) and everything else. INT32_MAX when it never does (integer-kernel types
+ * on a generic set, types not measured). */
 int32_t llamad_gemm_min_tokens(uint32_t type);
 
 /* Per-thread buffers of dequantized weight tiles, for a pool of up to n_threads
- * threads and weights of up to max_cols columns. min_tokens is the smallest
+ * threads and weights of up to max_cols columns: n_threads * 128 * max_cols
+ * floats (11 MB for 2 threads and 11008 columns). min_tokens is the smallest
  * batch llamad_gemm_blas takes: 0 for llamad_gemm_min_tokens(w->type), n > 0 for
  * n whatever the type. One scratch serves one llamad_gemm_blas call at a time. */
 struct llamad_gemm_scratch;

@@ -82,6 +82,11 @@ struct llamad_q8k_block {
 /* Quantizes n floats (a multiple of 32) into n / 32 blocks. */
 void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int64_t n);
 
+/* The fastest implementation of llamad_quantize_q8_blocks this CPU runs, with
+ * bit-identical results (the reference itself under LLAMAD_FORCE_SCALAR). */
+typedef void (*llamad_quantize_q8_fn)(const float *x, struct llamad_q8_block *out, int64_t n);
+llamad_quantize_q8_fn llamad_quantize_q8_fast(void);
+
 /* Bytes n values take in format f (n a multiple of its block), and the quantizer. */
 size_t llamad_act_row_bytes(enum llamad_act_format f, int64_t n);
 void llamad_quantize_act(enum llamad_act_format f, const float *x, void *out, int64_t n);

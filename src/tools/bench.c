@@ -21,6 +21,7 @@
 #include "numbers.h"
 #include "llamad/error.h"
 #include "llamad/forward.h"
+#include "llamad/gemm.h"
 #include "llamad/kvcache.h"
 #include "llamad/model.h"
 #include "llamad/paths.h"
@@ -584,6 +585,7 @@ int main(int argc, char **argv)
     char path[PATH_MAX], err[LLAMAD_ERR_MAX] = "";
     const char *model_path = o.model ? o.model : llamad_default_model_path(path, sizeof path);
     struct bench b = {.o = &o};
+    llamad_blas_log_core();
     /* The bandwidth buffer is freed before the KV cache and activations exist; only
      * the generation tests are set against it. */
     int rc = llamad_model_load(model_path, &b.model, err, sizeof err);

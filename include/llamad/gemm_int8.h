@@ -1,0 +1,69 @@
+/* Prompt processing in integer arithmetic: Q8_0 and Q4_0 weights times activations
+ * quantized to Q8 blocks, many tokens at once.
+ *
+ * A kernel computes a range of a weight's rows for every token of a batch. The
+ * fast ones copy a panel of rows at a time into a layout their instructions read
+ * directly (weight bytes interleaved across rows, scales as vectors) and then run
+ * every token past the panel, so each weight byte loaded is used for many tokens;
+ * llamad_gemm_int8 splits the rows over a thread pool.
+ * Each kernel set has the plain reference (llamad_gemm_int8_variant(type,
+ * "scalar")) that the tests hold it to. */
+#ifndef LLAMAD_GEMM_INT8_H
+#define LLAMAD_GEMM_INT8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llamad/model.h"
+#include "llamad/ops.h"
+#include "llamad/quant.h"
+#include "llamad/threadpool.h"
+
+struct llamad_gemm_int8_kernels {
+    const char *isa;    /* "avx512vnni", "scalar" */
+    int32_t panel_rows; /* threads split a weight's rows in multiples of this */
+    /* Bytes of the per-thread work buffer for weights of `cols` columns. */
+    size_t (*work_bytes)(int64_t cols);
+    /* y[t * y_stride + r] = dot(row r of w, x[t]) for r0 <= r < r1 and t < n_tokens,
+     * x holding n_tokens rows of w->cols / 32 Q8 blocks each. */
+    void (*rows)(const struct llamad_weight *w, int64_t r0, int64_t r1,
+                 const struct llamad_q8_block *x, int32_t n_tokens, float *y,
+                 int64_t y_stride, void *work);
+};
+
+/* The fastest kernels this CPU runs for weights of `type` (the reference under
+ * LLAMAD_FORCE_SCALAR); NULL for a type other than Q8_0 and Q4_0. */
+const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type);
+
+/* One named implementation ("scalar", "avx512vnni"), for tests that hold every
+ * variant to the reference; NULL when this CPU cannot run it or `type` has none. */
+const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, const char *isa);
+
+/* The smallest batch from which llamad_gemm_int8 beats the row kernels of
+ * llamad_matmul on this CPU; INT32_MAX when it never does. */
+int32_t llamad_gemm_int8_min_tokens(uint32_t type);
+
+/* Buffers for llamad_gemm_int8: quantized activations for up to max_tokens rows of
+ * up to max_cols columns, and one work buffer per thread of a pool of up to
+ * n_threads. min_tokens is the smallest batch llamad_gemm_int8 takes: 0 for
+ * llamad_gemm_int8_min_tokens of each weight's type, n > 0 for n whatever the
+ * type. One scratch serves one call at a time. */
+struct llamad_gemm_int8_scratch;
+
+int llamad_gemm_int8_scratch_create(int n_threads, int32_t max_tokens, int64_t max_cols,
+                                    int32_t min_tokens, struct llamad_gemm_int8_scratch **out,
+                                    char *err, size_t errsz);
+void llamad_gemm_int8_scratch_free(struct llamad_gemm_int8_scratch *s);
+
+/* What llamad_matmul computes for the outputs (every o.y[t][r] = dot(o.w row r,
+ * x[t])): x quantized to Q8 blocks once, then each weight's rows split over the
+ * pool. Returns false, computing nothing, unless every weight has int8 GEMM
+ * kernels (llamad_gemm_int8_for) and n_tokens reaches the scratch's min_tokens
+ * for each, or when the batch, a weight or the pool is larger than the scratch was made
+ * for. */
+bool llamad_gemm_int8(struct llamad_threadpool *pool, struct llamad_gemm_int8_scratch *s,
+                      const float *x, int32_t n_tokens, const struct llamad_matmul_out *outs,
+                      int n_outs);
+
+#endif

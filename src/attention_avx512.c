@@ -1,0 +1,211 @@
+/* AVX-512 attention kernels: 16 head dimensions per vector, masked for a head
+ * width that is not a multiple of 16. Scores take four cache rows at a time for
+ * all queries, so each key vector is loaded once for them all and the horizontal
+ * sums of four rows share shuffles; the weighted sum keeps 64 values of every
+ * query's output in registers while the rows stream past.
+ * Reference: attention_kernels.c. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "attention_internal.h"
+
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+enum { CHUNK_VECTORS = 4 }; /* head values per pass of the weighted sum: 64 */
+
+/* Lanes of the 16 values starting `left` before the end of a head (none when
+ * left <= 0). */
+static inline __mmask16 tail_mask(int32_t left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
+/* The sums of four vectors' lanes, as four floats: pairs of vectors are
+ * interleaved and added so each step halves the lanes still to add. */
+AVX512_FN static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+    const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    /* each 128-bit lane: partial sums of a, b, c, d */
+    const __m512d abd = _mm512_castps_pd(ab), cdd = _mm512_castps_pd(cd);
+    const __m512 abcd = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(abd, cdd)),
+                                      _mm512_castpd_ps(_mm512_unpackhi_pd(abd, cdd)));
+    const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
+}
+
+/* n_q (a constant after inlining) queries against four rows from `keys`: each
+ * key vector loaded is multiplied into every query's accumulator. */
+AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_stride, int n_q,
+                                                 const float *keys, int64_t stride, int32_t hd,
+                                                 float scale, float *scores, int64_t s_stride)
+{
+    __m512 acc[LLAMAD_ATTENTION_QUERIES][4];
+    for (int i = 0; i < n_q; i++)
+        for (int r = 0; r < 4; r++)
+            acc[i][r] = _mm512_setzero_ps();
+    for (int32_t d = 0; d < hd; d += 16) {
+        const __mmask16 m = tail_mask(hd - d);
+        __m512 k[4];
+        for (int r = 0; r < 4; r++)
+            k[r] = _mm512_maskz_loadu_ps(m, keys + r * stride + d);
+        for (int i = 0; i < n_q; i++) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * q_stride + d);
+            for (int r = 0; r < 4; r++)
+                acc[i][r] = _mm512_fmadd_ps(qv, k[r], acc[i][r]);
+        }
+    }
+    for (int i = 0; i < n_q; i++)
+        _mm_storeu_ps(scores + i * s_stride,
+                      _mm_mul_ps(sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]),
+                                 _mm_set1_ps(scale)));
+}
+
+AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_stride, int n_q,
+                                                   const float *keys, int64_t stride,
+                                                   int32_t rows, int32_t hd, float scale,
+                                                   float *scores, int64_t s_stride)
+{
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+        scores_4rows(q, q_stride, n_q, keys + r * stride, stride, hd, scale, scores + r, s_stride);
+    for (; r < rows; r++)
+        for (int i = 0; i < n_q; i++) {
+            __m512 acc = _mm512_setzero_ps();
+            for (int32_t d = 0; d < hd; d += 16) {
+                const __mmask16 m = tail_mask(hd - d);
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i * q_stride + d),
+                                      _mm512_maskz_loadu_ps(m, keys + r * stride + d), acc);
+            }
+            scores[i * s_stride + r] = _mm512_reduce_add_ps(acc) * scale;
+        }
+}
+
+AVX512_FN static void scores_avx512(const float *q, int64_t q_stride, int n_q, const float *keys,
+                                    int64_t stride, int32_t rows, int32_t hd, float scale,
+                                    float *scores, int64_t s_stride)
+{
+    switch (n_q) {
+    case 4: scores_queries(q, q_stride, 4, keys, stride, rows, hd, scale, scores, s_stride); break;
+    case 3: scores_queries(q, q_stride, 3, keys, stride, rows, hd, scale, scores, s_stride); break;
+    case 2: scores_queries(q, q_stride, 2, keys, stride, rows, hd, scale, scores, s_stride); break;
+    default: scores_queries(q, q_stride, 1, keys, stride, rows, hd, scale, scores, s_stride); break;
+    }
+}
+
+/* e^x on 16 lanes, within a few ulp of expf for x <= 0: x = n ln2 + r with
+ * |r| <= ln2 / 2 (ln2 in two parts so n ln2 is exact), a degree-6 polynomial
+ * for e^r, and 2^n applied by vscalefps (which underflows to 0 cleanly). */
+AVX512_FN static inline __m512 exp16(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* e^-104 is 0 in float */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    static const float c[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                              4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 6; i++)
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+AVX512_FN static void softmax_avx512(float *x, int32_t n)
+{
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int32_t i = 0; i < n; i += 16)
+        vmax = _mm512_mask_max_ps(vmax, tail_mask(n - i), vmax, _mm512_loadu_ps(x + i));
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    __m512 sum = _mm512_setzero_ps();
+    for (int32_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        sum = _mm512_mask_add_ps(sum, m, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int32_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+}
+
+/* n_q (a constant after inlining) outputs of 64 values in registers; each value
+ * vector loaded is added into every one of them. */
+AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, int64_t w_stride,
+                                                         int n_q, const float *values,
+                                                         int64_t stride, int32_t rows, int32_t hd,
+                                                         float *out, int64_t o_stride)
+{
+    for (int32_t d0 = 0; d0 < hd; d0 += 16 * CHUNK_VECTORS) {
+        __mmask16 m[CHUNK_VECTORS];
+        __m512 acc[LLAMAD_ATTENTION_QUERIES][CHUNK_VECTORS];
+        for (int v = 0; v < CHUNK_VECTORS; v++) {
+            m[v] = tail_mask(hd - d0 - 16 * v);
+            for (int i = 0; i < n_q; i++)
+                acc[i][v] = _mm512_maskz_loadu_ps(m[v], out + i * o_stride + d0 + 16 * v);
+        }
+        for (int32_t r = 0; r < rows; r++) {
+            __m512 row[CHUNK_VECTORS];
+            for (int v = 0; v < CHUNK_VECTORS; v++)
+                row[v] = _mm512_maskz_loadu_ps(m[v], values + r * stride + d0 + 16 * v);
+            for (int i = 0; i < n_q; i++) {
+                const __m512 w = _mm512_set1_ps(weights[i * w_stride + r]);
+                for (int v = 0; v < CHUNK_VECTORS; v++)
+                    acc[i][v] = _mm512_fmadd_ps(w, row[v], acc[i][v]);
+            }
+        }
+        for (int v = 0; v < CHUNK_VECTORS; v++)
+            for (int i = 0; i < n_q; i++)
+                _mm512_mask_storeu_ps(out + i * o_stride + d0 + 16 * v, m[v], acc[i][v]);
+    }
+}
+
+AVX512_FN static void weighted_sum_avx512(const float *weights, int64_t w_stride, int n_q,
+                                          const float *values, int64_t stride, int32_t rows,
+                                          int32_t hd, float *out, int64_t o_stride)
+{
+    switch (n_q) {
+    case 4:
+        weighted_sum_queries(weights, w_stride, 4, values, stride, rows, hd, out, o_stride);
+        break;
+    case 3:
+        weighted_sum_queries(weights, w_stride, 3, values, stride, rows, hd, out, o_stride);
+        break;
+    case 2:
+        weighted_sum_queries(weights, w_stride, 2, values, stride, rows, hd, out, o_stride);
+        break;
+    default:
+        weighted_sum_queries(weights, w_stride, 1, values, stride, rows, hd, out, o_stride);
+        break;
+    }
+}
+
+static const struct llamad_attention_kernels avx512_kernels = {"avx512", scores_avx512,
+                                                               softmax_avx512, weighted_sum_avx512};
+
+const struct llamad_attention_kernels *llamad_attention_avx512(void)
+{
+    __builtin_cpu_init();
+    bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+              __builtin_cpu_supports("fma");
+    return ok ? &avx512_kernels : NULL;
+}
+
+#else
+
+const struct llamad_attention_kernels *llamad_attention_avx512(void)
+{
+    return NULL;
+}
+
+#endif

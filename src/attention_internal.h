@@ -1,0 +1,10 @@
+/* What the attention kernel files share. Private to src/attention*.c. */
+#ifndef LLAMAD_ATTENTION_INTERNAL_H
+#define LLAMAD_ATTENTION_INTERNAL_H
+
+#include "llamad/attention.h"
+
+/* attention_avx512.c: the AVX-512 kernels, or NULL when the CPU lacks AVX-512. */
+const struct llamad_attention_kernels *llamad_attention_avx512(void);
+
+#endif

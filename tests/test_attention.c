@@ -1,0 +1,107 @@
+/* The attention kernels: every variant this CPU runs against the reference, at
+ * head widths and row counts that leave partial vectors and partial groups, for
+ * every number of queries at once. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "llamad/attention.h"
+
+static const char *const variants[] = {"avx512"};
+
+static float *random_floats(size_t n)
+{
+    float *v = malloc(n * sizeof(float));
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(rand() % 2001 - 1000) / 1000.0f;
+    return v;
+}
+
+static void check_close(const float *got, const float *want, int32_t n, double tol)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (fabs((double)got[i] - want[i]) > tol)
+            fail_msg("value %d: %g, reference %g", i, (double)got[i], (double)want[i]);
+}
+
+/* n_q query heads of hd values against `rows` cache rows stride apart; queries,
+ * score rows and outputs each their own distance apart. */
+static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, int32_t rows,
+                          int n_q)
+{
+    const struct llamad_attention_kernels *ref = llamad_attention_variant("scalar");
+    const int64_t stride = hd + 7, q_stride = hd + 3, s_stride = rows + 2, o_stride = hd + 1;
+    float *q = random_floats((size_t)(n_q * q_stride)), *cache = random_floats((size_t)(rows * stride));
+    float *weights = random_floats((size_t)(n_q * s_stride));
+    float *start = random_floats((size_t)(n_q * o_stride));
+    float want[4 * 300], got[4 * 300];
+    /* every term is at most 1 in size: the rounding is a few ulps of hd or rows */
+    for (int64_t i = 0; i < n_q * s_stride; i++)
+        want[i] = got[i] = 42.0f;
+    ref->scores(q, q_stride, n_q, cache, stride, rows, hd, 0.125f, want, s_stride);
+    k->scores(q, q_stride, n_q, cache, stride, rows, hd, 0.125f, got, s_stride);
+    check_close(got, want, (int32_t)(n_q * s_stride), 1e-6 * hd); /* gaps left alone */
+    memcpy(want, start, (size_t)(n_q * o_stride) * sizeof(float));
+    memcpy(got, start, (size_t)(n_q * o_stride) * sizeof(float));
+    ref->weighted_sum(weights, s_stride, n_q, cache, stride, rows, hd, want, o_stride);
+    k->weighted_sum(weights, s_stride, n_q, cache, stride, rows, hd, got, o_stride);
+    check_close(got, want, (int32_t)(n_q * o_stride), 1e-6 * rows);
+    /* softmax of scores spread over a wide range: relative error of a few ulps */
+    for (int32_t i = 0; i < hd; i++)
+        want[i] = got[i] = 30.0f * q[i] + (i % 3 == 0 ? -60.0f : 0.0f);
+    ref->softmax(want, hd);
+    k->softmax(got, hd);
+    for (int32_t i = 0; i < hd; i++)
+        if (fabs((double)got[i] - want[i]) > 4e-7 * want[i] + 1e-30)
+            fail_msg("softmax of %d: value %d is %g, reference %g", hd, i, (double)got[i],
+                     (double)want[i]);
+    free(start);
+    free(weights);
+    free(cache);
+    free(q);
+}
+
+static void test_variants_match_reference(void **state)
+{
+    (void)state;
+    const int32_t widths[] = {1, 5, 16, 64, 80, 128, 200};
+    const int32_t rows[] = {1, 3, 4, 7, 17};
+    srand(3);
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        const struct llamad_attention_kernels *k = llamad_attention_variant(variants[v]);
+        if (!k) {
+            print_message("no %s attention kernels on this CPU\n", variants[v]);
+            continue;
+        }
+        assert_string_equal(k->isa, variants[v]);
+        for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
+            for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+                for (int n_q = 1; n_q <= LLAMAD_ATTENTION_QUERIES; n_q++)
+                    check_variant(k, widths[w], rows[r], n_q);
+    }
+}
+
+static void test_choice(void **state)
+{
+    (void)state;
+    const struct llamad_attention_kernels *k = llamad_attention_kernels();
+    assert_non_null(k);
+    assert_string_equal(k->isa, llamad_attention_variant("avx512") ? "avx512" : "scalar");
+    assert_null(llamad_attention_variant("sse9"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_variants_match_reference),
+        cmocka_unit_test(test_choice),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,279 @@
+/* The int8 GEMM: every kernel variant this CPU runs held to the reference on
+ * random blocks (row ranges and token counts that leave partial panels and token
+ * tiles), and the threaded driver against plain dot products. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "llamad/error.h"
+#include "llamad/gemm_int8.h"
+#include "llamad/quant.h"
+
+static const char *const variants[] = {"avx512vnni"};
+static const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
+
+static uint64_t rng = 0x2545F4914F6CDD1DULL;
+static uint32_t next_u32(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)rng;
+}
+
+/* A scale between -0.1 and 0.1, as the half-precision value a block stores. */
+static uint16_t random_scale(void)
+{
+    return llamad_f32_to_f16(((float)(next_u32() % 2001) - 1000.0f) / 10000.0f);
+}
+
+/* Random blocks: any byte for the quantized values (Q8_0 extremes included). */
+static struct llamad_weight random_weight(uint32_t type, int64_t rows, int64_t cols)
+{
+    const size_t block = type == LLAMAD_TYPE_Q8_0 ? 34 : 18;
+    const size_t row_bytes = (size_t)(cols / 32) * block;
+    uint8_t *data = malloc((size_t)rows * row_bytes);
+    assert_non_null(data);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < cols / 32; b++) {
+            uint8_t *p = data + (size_t)r * row_bytes + (size_t)b * block;
+            uint16_t d = random_scale();
+            memcpy(p, &d, 2);
+            for (size_t i = 2; i < block; i++)
+                p[i] = (uint8_t)next_u32();
+        }
+    return (struct llamad_weight){.type = type, .rows = rows, .cols = cols,
+                                  .row_bytes = row_bytes, .data = data};
+}
+
+static struct llamad_q8_block *random_activations(int32_t n_tokens, int64_t cols)
+{
+    const int64_t n = n_tokens * (cols / 32);
+    struct llamad_q8_block *x = malloc((size_t)n * sizeof *x);
+    assert_non_null(x);
+    for (int64_t b = 0; b < n; b++) {
+        x[b].d = llamad_f16_to_f32(random_scale());
+        x[b].sum = 0;
+        for (int i = 0; i < 32; i++) {
+            x[b].qs[i] = (int8_t)((int)(next_u32() % 255) - 127);
+            x[b].sum += x[b].qs[i];
+        }
+    }
+    return x;
+}
+
+/* Sum over the row of |w * x|: the scale of the rounding either result may have. */
+static double magnitude(const struct llamad_weight *w, int64_t r, const struct llamad_q8_block *x)
+{
+    float row[256];
+    llamad_dequantize_row_ref(w->type, w->data + (size_t)r * w->row_bytes, row, w->cols);
+    double sum = 0.0;
+    for (int64_t c = 0; c < w->cols; c++)
+        sum += fabs((double)row[c] * x[c / 32].d * x[c / 32].qs[c % 32]);
+    return sum;
+}
+
+/* Rows [r0, r1) of each variant equal the reference's, and the rest of y keeps
+ * its fill. */
+static void check_variant(const struct llamad_gemm_int8_kernels *k, const struct llamad_weight *w,
+                          int64_t r0, int64_t r1, const struct llamad_q8_block *x, int32_t n_tokens)
+{
+    const struct llamad_gemm_int8_kernels *ref = llamad_gemm_int8_variant(w->type, "scalar");
+    const int64_t y_stride = w->rows + 3, n = n_tokens * y_stride;
+    float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
+    void *work = aligned_alloc(64, k->work_bytes(w->cols) + 64);
+    assert_true(want && got && work);
+    for (int64_t i = 0; i < n; i++)
+        want[i] = got[i] = -5.0f;
+    ref->rows(w, r0, r1, x, n_tokens, want, y_stride, NULL);
+    k->rows(w, r0, r1, x, n_tokens, got, y_stride, work);
+    for (int32_t t = 0; t < n_tokens; t++)
+        for (int64_t r = 0; r < y_stride; r++) {
+            const int64_t i = t * y_stride + r;
+            if (r < r0 || r >= r1) {
+                assert_float_equal(got[i], -5.0f, 0.0);
+                continue;
+            }
+            const double tol = 1e-5 * magnitude(w, r, x + t * (w->cols / 32)) + 1e-6;
+            if (fabs((double)got[i] - want[i]) > tol)
+                fail_msg("%s row %lld token %d: %g, reference %g", k->isa, (long long)r, t,
+                         (double)got[i], (double)want[i]);
+        }
+    free(work);
+    free(got);
+    free(want);
+}
+
+static void test_variants_match_reference(void **state)
+{
+    (void)state;
+    const int64_t rows[] = {1, 16, 33, 45, 70};
+    const int64_t cols[] = {32, 96, 256};
+    const int32_t tokens[] = {1, 3, 4, 6, 9};
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_variant(types[ti], variants[v]);
+            if (!k) {
+                print_message("no %s int8 GEMM on this CPU\n", variants[v]);
+                continue;
+            }
+            assert_string_equal(k->isa, variants[v]);
+            for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
+                for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
+                    struct llamad_weight w = random_weight(types[ti], rows[ri], cols[ci]);
+                    struct llamad_q8_block *x = random_activations(9, cols[ci]);
+                    for (size_t ki = 0; ki < sizeof tokens / sizeof tokens[0]; ki++) {
+                        check_variant(k, &w, 0, w.rows, x, tokens[ki]);
+                        /* a share of a thread: starts and ends inside panels */
+                        if (w.rows > 4)
+                            check_variant(k, &w, 3, w.rows - 1, x, tokens[ki]);
+                    }
+                    free(x);
+                    free((void *)w.data);
+                }
+        }
+}
+
+/* The choice for this CPU is one of the variants, the reference only when none
+ * runs; other types have none. */
+static void test_choice(void **state)
+{
+    (void)state;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(types[ti]);
+        assert_non_null(k);
+        const struct llamad_gemm_int8_kernels *vnni = llamad_gemm_int8_variant(types[ti], "avx512vnni");
+        assert_string_equal(k->isa, vnni ? "avx512vnni" : "scalar");
+        assert_int_equal(llamad_gemm_int8_min_tokens(types[ti]) == INT32_MAX, vnni == NULL);
+    }
+    assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_F16));
+    assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_Q4_K));
+    assert_null(llamad_gemm_int8_variant(LLAMAD_TYPE_Q8_0, "sse9"));
+    assert_int_equal(llamad_gemm_int8_min_tokens(LLAMAD_TYPE_Q6_K), INT32_MAX);
+}
+
+static float *random_floats(int64_t n)
+{
+    float *v = malloc((size_t)n * sizeof(float));
+    assert_non_null(v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = ((float)(next_u32() % 2001) - 1000.0f) / 1000.0f;
+    return v;
+}
+
+/* The driver: x quantized as llamad_matmul does, each output the reference dot
+ * products, whatever the pool's size. */
+static void test_driver_matches_dots(void **state)
+{
+    (void)state;
+    const int64_t cols = 96;
+    const int32_t n_tokens = 11;
+    struct llamad_weight a = random_weight(LLAMAD_TYPE_Q8_0, 77, cols);
+    struct llamad_weight b = random_weight(LLAMAD_TYPE_Q4_0, 40, cols);
+    float *x = random_floats(n_tokens * cols);
+    float *ya = malloc((size_t)(n_tokens * a.rows) * sizeof(float));
+    float *yb = malloc((size_t)(n_tokens * b.rows) * sizeof(float));
+    struct llamad_q8_block *xq = malloc((size_t)(n_tokens * cols / 32) * sizeof *xq);
+    assert_true(ya && yb && xq);
+    for (int32_t t = 0; t < n_tokens; t++)
+        llamad_quantize_q8_blocks(x + t * cols, xq + t * (cols / 32), cols);
+    const struct llamad_matmul_out outs[] = {{&a, ya}, {&b, yb}};
+    for (int threads = 1; threads <= 3; threads++) {
+        struct llamad_threadpool *pool;
+        struct llamad_gemm_int8_scratch *s;
+        assert_int_equal(llamad_threadpool_create(threads, &pool, NULL, 0), LLAMAD_OK);
+        assert_int_equal(llamad_gemm_int8_scratch_create(threads, n_tokens, cols, 1, &s, NULL, 0),
+                         LLAMAD_OK);
+        assert_true(llamad_gemm_int8(pool, s, x, n_tokens, outs, 2));
+        for (int o = 0; o < 2; o++) {
+            const struct llamad_weight *w = outs[o].w;
+            const struct llamad_act_kernels *ref = llamad_act_kernels_ref(w->type);
+            for (int32_t t = 0; t < n_tokens; t++)
+                for (int64_t r = 0; r < w->rows; r++) {
+                    const struct llamad_q8_block *xt = xq + t * (cols / 32);
+                    float want = ref->dot(w->data + (size_t)r * w->row_bytes, xt, cols);
+                    assert_float_equal(outs[o].y[t * w->rows + r], want,
+                                       1e-5 * magnitude(w, r, xt) + 1e-6);
+                }
+        }
+        llamad_gemm_int8_scratch_free(s);
+        llamad_threadpool_free(pool);
+    }
+    free(xq);
+    free(yb);
+    free(ya);
+    free(x);
+    free((void *)b.data);
+    free((void *)a.data);
+}
+
+/* Declined cases compute nothing and return false for the caller to fall back. */
+static void test_declines(void **state)
+{
+    (void)state;
+    struct llamad_threadpool *pool;
+    struct llamad_gemm_int8_scratch *s;
+    assert_int_equal(llamad_threadpool_create(2, &pool, NULL, 0), LLAMAD_OK);
+    assert_int_equal(llamad_gemm_int8_scratch_create(2, 8, 64, 4, &s, NULL, 0), LLAMAD_OK);
+    struct llamad_weight w = random_weight(LLAMAD_TYPE_Q8_0, 5, 64);
+    struct llamad_weight wide = random_weight(LLAMAD_TYPE_Q8_0, 5, 96);
+    struct llamad_weight narrow = random_weight(LLAMAD_TYPE_Q4_0, 5, 32);
+    struct llamad_weight f16 = w;
+    f16.type = LLAMAD_TYPE_F16;
+    float *x = random_floats(9 * 96), y[9 * 5], y2[9 * 5];
+    for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
+        y[i] = y2[i] = 0.0f;
+    const struct llamad_matmul_out one[] = {{&w, y}}, too_wide[] = {{&wide, y}},
+                                   mixed[] = {{&w, y}, {&narrow, y2}}, float_w[] = {{&f16, y}};
+    assert_false(llamad_gemm_int8(pool, s, x, 3, one, 1));       /* below min_tokens */
+    assert_false(llamad_gemm_int8(pool, s, x, 9, one, 1));       /* more than max_tokens */
+    assert_false(llamad_gemm_int8(pool, s, x, 4, too_wide, 1));  /* wider than max_cols */
+    assert_false(llamad_gemm_int8(pool, s, x, 4, mixed, 2));     /* inputs of two widths */
+    assert_false(llamad_gemm_int8(pool, s, x, 4, float_w, 1));   /* no int8 kernels */
+    struct llamad_threadpool *big;
+    assert_int_equal(llamad_threadpool_create(3, &big, NULL, 0), LLAMAD_OK);
+    assert_false(llamad_gemm_int8(big, s, x, 4, one, 1));        /* pool too big */
+    for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
+        assert_true(y[i] == 0.0f && y2[i] == 0.0f);
+    assert_true(llamad_gemm_int8(pool, s, x, 4, one, 1));
+    llamad_threadpool_free(big);
+    free(x);
+    free((void *)narrow.data);
+    free((void *)wide.data);
+    free((void *)w.data);
+    llamad_gemm_int8_scratch_free(s);
+    llamad_threadpool_free(pool);
+}
+
+static void test_scratch_rejects_bad_sizes(void **state)
+{
+    (void)state;
+    struct llamad_gemm_int8_scratch *s = (struct llamad_gemm_int8_scratch *)&s;
+    char err[LLAMAD_ERR_MAX] = "";
+    assert_int_equal(llamad_gemm_int8_scratch_create(0, 8, 64, 0, &s, err, sizeof err),
+                     LLAMAD_EINVAL);
+    assert_null(s);
+    assert_true(strlen(err) > 0);
+    assert_int_equal(llamad_gemm_int8_scratch_create(1, 0, 64, 0, &s, NULL, 0), LLAMAD_EINVAL);
+    assert_int_equal(llamad_gemm_int8_scratch_create(1, 8, 0, 0, &s, NULL, 0), LLAMAD_EINVAL);
+    assert_int_equal(llamad_gemm_int8_scratch_create(1, 8, 64, -1, &s, NULL, 0), LLAMAD_EINVAL);
+    llamad_gemm_int8_scratch_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_variants_match_reference),
+        cmocka_unit_test(test_choice),
+        cmocka_unit_test(test_driver_matches_dots),
+        cmocka_unit_test(test_declines),
+        cmocka_unit_test(test_scratch_rejects_bad_sizes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,76 @@
+/* The fast Q8 activation quantizers equal the reference bit for bit, halfway
+ * cases, all-zero blocks and tiny scales included. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../src/quant_internal.h" /* llamad_quantize_q8_avx512: one named variant */
+#include "llamad/quant.h"
+
+enum { BLOCKS = 64, N = BLOCKS * LLAMAD_Q8_BLOCK };
+
+/* Blocks of random values at scales from 1e-30 to 1e3, one all zero, one of
+ * halfway values (127 makes the multiplier exactly 1). */
+static void fill(float *x)
+{
+    for (int i = 0; i < N; i++) {
+        const int block = i / LLAMAD_Q8_BLOCK;
+        static const float scales[] = {1e-30f, 1e-6f, 0.01f, 1.0f, 1e3f};
+        x[i] = (float)(rand() % 20001 - 10000) / 10000.0f * scales[block % 5];
+    }
+    memset(x, 0, LLAMAD_Q8_BLOCK * sizeof(float));
+    float *half = x + LLAMAD_Q8_BLOCK;
+    for (int i = 0; i < LLAMAD_Q8_BLOCK; i++)
+        half[i] = (float)(i - 16) + (i % 2 ? 0.5f : -0.5f);
+    half[0] = 127.0f;
+}
+
+static void check_equal(llamad_quantize_q8_fn fast)
+{
+    float x[N];
+    struct llamad_q8_block want[BLOCKS], got[BLOCKS];
+    srand(11);
+    for (int round = 0; round < 20; round++) {
+        fill(x);
+        llamad_quantize_q8_blocks(x, want, N);
+        fast(x, got, N);
+        for (int b = 0; b < BLOCKS; b++) {
+            assert_memory_equal(got[b].qs, want[b].qs, LLAMAD_Q8_BLOCK);
+            assert_int_equal(got[b].sum, want[b].sum);
+            assert_memory_equal(&got[b].d, &want[b].d, sizeof(float));
+        }
+    }
+}
+
+static void test_avx512_matches_reference(void **state)
+{
+    (void)state;
+    llamad_quantize_q8_fn fast = llamad_quantize_q8_avx512();
+    if (!fast) {
+        print_message("no AVX-512 quantizer on this CPU\n");
+        return;
+    }
+    check_equal(fast);
+}
+
+static void test_choice_matches_reference(void **state)
+{
+    (void)state;
+    llamad_quantize_q8_fn chosen = llamad_quantize_q8_fast();
+    assert_non_null(chosen);
+    check_equal(chosen);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_avx512_matches_reference),
+        cmocka_unit_test(test_choice_matches_reference),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
