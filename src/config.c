@@ -84,6 +84,8 @@ static const struct option options[] = {
      "chat template to use", NULL, "detected from the model"},
     {"drain-timeout", 0, OPT_SECONDS, OFF(drain_timeout), 0, 3600, "SECONDS",
      "grace for running requests after SIGTERM", "30", NULL},
+    {"sse-keepalive", 0, OPT_SECONDS, OFF(sse_keepalive), 0, 3600, "SECONDS",
+     "SSE comment on a stream silent this long (a prompt in progress); 0: none", "2", NULL},
     {"log-level", 0, OPT_LOG_LEVEL, OFF(log_level), 0, 0, "LEVEL",
      "error, warn, info or debug (SIGHUP re-reads it)", "info", NULL},
     {"help", 'h', OPT_HELP, 0, 0, 0, NULL, "print this help and exit", NULL, NULL},

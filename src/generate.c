@@ -9,7 +9,6 @@
 #include "llamad/error.h"
 #include "llamad/log.h"
 
-#define KEEPALIVE_SECONDS 2.0 /* SSE comment while a stream has nothing to say */
 #define COMPLETIONS_DEFAULT_MAX_TOKENS 16 /* OpenAI's default for /v1/completions */
 
 static enum llamad_api_kind api_kind(enum route route)
@@ -461,13 +460,14 @@ void request_release_generation(struct request *r)
     llamad_api_request_free(&r->api);
 }
 
-/* Once a second: an SSE comment on streams with nothing to say for a while (a
- * long prompt is being processed), so proxies keep the connection. */
+/* Every tick: an SSE comment on streams with nothing to say for sse_keepalive
+ * seconds (a long prompt is being processed), so proxies keep the connection. */
 void handle_tick(struct server *s, double now)
 {
+    const double every = s->cfg->sse_keepalive;
     for (struct request *r = s->requests; r; r = r->next) {
-        if (r->streaming && !r->finished && !r->client_gone &&
-            now - r->t_last_write >= KEEPALIVE_SECONDS) {
+        if (every > 0 && r->streaming && !r->finished && !r->client_gone &&
+            now - r->t_last_write >= every) {
             llamad_buf_append(&r->out, ": keep-alive\n\n", 14);
             wake_reader(r);
         }

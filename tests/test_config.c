@@ -70,6 +70,7 @@ static void test_defaults(void **state)
     assert_null(c.api_key_file);
     assert_null(c.chat_template);
     assert_true(c.drain_timeout == 30.0);
+    assert_true(c.sse_keepalive == 2.0);
     assert_int_equal(c.log_level, LLAMAD_LOG_INFO);
     llamad_config_free(&c);
 }
@@ -146,6 +147,7 @@ static void test_conf_file_parsing(void **state)
                      "max_body_size = 2M\r\n"
                      "log_level = warn\n"
                      "drain_timeout = 0\n"
+                     "sse_keepalive = 0.5\n"
                      "  # indented comment\n");
     struct llamad_config c;
     int rc = LOAD(&c, "--config", path);
@@ -164,6 +166,7 @@ static void test_conf_file_parsing(void **state)
     assert_int_equal(c.max_body_size, 2 << 20);
     assert_int_equal(c.log_level, LLAMAD_LOG_WARN);
     assert_true(c.drain_timeout == 0.0);
+    assert_true(c.sse_keepalive == 0.5);
     llamad_config_free(&c);
 }
 

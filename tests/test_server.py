@@ -232,7 +232,9 @@ class EndpointTest(unittest.TestCase):
 
 class StreamingTest(unittest.TestCase):
     def test_keepalive_comments_during_a_long_prompt(self):
-        with slow_server() as s:
+        # The comments come every 0.25 s here, so the prompt (one thread, ~1300
+        # tokens of the slow model) takes several intervals on any machine.
+        with slow_server("--sse-keepalive", "0.25", "--threads", "1") as s:
             prompt = "Once upon a time, there was a little girl. " * 120  # ~1300 tokens
             c, r = s.stream("/v1/completions", {"prompt": prompt, "max_tokens": 2,
                                                 "stream": True})

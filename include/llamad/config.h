@@ -29,6 +29,7 @@ struct llamad_config {
     size_t n_api_keys;
     char *api_key_file;      /* --api-key-file FILE: one key per line, '#' comments */
     char *chat_template;     /* --chat-template NAME: overrides detection (NULL: detect) */
+    double sse_keepalive;    /* --sse-keepalive SECONDS: comment on a silent stream, default 2 */
     double drain_timeout;    /* --drain-timeout SECONDS: SIGTERM grace for running requests, default 30 */
     enum llamad_log_level log_level; /* --log-level error|warn|info|debug, default info */
 };
