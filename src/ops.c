@@ -78,23 +78,17 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
             float *y = t->outs[o].y;
             const uint8_t *xq = w->act ? t->xq[w->act->format] : NULL;
             const size_t xq_row = w->act ? t->xq_row[w->act->format] : 0;
-            for (int64_t r = lo; r < hi; r++) {
-                const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-                /* The row stays in L1 while every token's activations pass by it. */
-                if (xq && w->act->dot_multi) {
-                    for (int32_t k = 0; k < t->n_tokens; k += 4) {
-                        int n = t->n_tokens - k < 4 ? t->n_tokens - k : 4;
-                        float out[4];
-                        w->act->dot_multi(row, xq + (size_t)k * xq_row, xq_row, n, w->cols, out);
-                        for (int i = 0; i < n; i++)
-                            y[(int64_t)(k + i) * w->rows + r] = out[i];
-                    }
-                    continue;
+            if (xq && w->act->matmul) {
+                w->act->matmul(w->data + (size_t)lo * w->row_bytes, w->row_bytes, hi - lo, xq,
+                               xq_row, t->n_tokens, w->cols, y + lo, w->rows);
+            } else {
+                for (int64_t r = lo; r < hi; r++) {
+                    const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                    for (int32_t k = 0; k < t->n_tokens; k++)
+                        y[(int64_t)k * w->rows + r] =
+                            xq ? w->act->dot(row, xq + (size_t)k * xq_row, w->cols)
+                               : w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
                 }
-                for (int32_t k = 0; k < t->n_tokens; k++)
-                    y[(int64_t)k * w->rows + r] =
-                        xq ? w->act->dot(row, xq + (size_t)k * xq_row, w->cols)
-                           : w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
             }
         }
         base += w->rows;

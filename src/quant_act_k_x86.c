@@ -338,22 +338,8 @@ static const struct llamad_act_kernels avx2_q4_k = {"avx2", LLAMAD_ACT_Q8K, dot_
 static const struct llamad_act_kernels avx2_q5_k = {"avx2", LLAMAD_ACT_Q8K, dot_q5_k_avx2, NULL};
 static const struct llamad_act_kernels avx2_q6_k = {"avx2", LLAMAD_ACT_Q8K, dot_q6_k_avx2, NULL};
 
-/* The checks of quant_act_x86.c (every AVX2 CPU has F16C). */
-static bool cpu_runs(const char *isa)
-{
-    __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!strcmp(isa, "avx2"))
-        return avx2;
-    return !strcmp(isa, "avx512vnni") && avx2 && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-}
-
 const struct llamad_act_kernels *llamad_act_k_kernels_x86(uint32_t type, const char *isa)
 {
-    if (!cpu_runs(isa))
-        return NULL;
     bool vnni = !strcmp(isa, "avx512vnni");
     switch (type) {
     case LLAMAD_TYPE_Q4_K:

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "llamad/quant.h"
-#include "../src/quant_internal.h" /* llamad_act_k_kernels_x86: one named variant */
+#include "../src/quant_internal.h" /* llamad_quant_force_scalar */
 
 enum { QK_K = 256, MAX_BLOCKS = 5 };
 
@@ -279,7 +279,7 @@ static void make_act(enum activations kind, struct llamad_q8k_block *x, int nb)
 
 static void check_fast(const struct ktype *k, const char *isa)
 {
-    const struct llamad_act_kernels *fast = llamad_act_k_kernels_x86(k->type, isa);
+    const struct llamad_act_kernels *fast = llamad_act_kernels_variant(k->type, isa);
     if (!fast) {
         print_message("%s: no %s kernel on this CPU\n", k->name, isa);
         return;
