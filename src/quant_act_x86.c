@@ -78,9 +78,9 @@ AVX2_FN static float dot_q4_0_avx2(const void *row, const void *xv, int64_t n)
 
 enum block_format { FMT_Q8_0, FMT_Q4_0 };
 
-/* Tile shapes: one token takes 4 rows at a time; a batch takes 4 rows by 2 tokens
- * (more accumulators spill registers). */
-enum { TILE_ROWS = 4, TILE_TOKENS = 2 };
+/* Tiles are 4 rows by 4, 2 or 1 tokens: 16 accumulators with their operands
+ * still fit the 32 vector registers. */
+enum { TILE_ROWS = 4, TILE_TOKENS = 4 };
 
 /* Weight rows stream from memory once per matmul; each tile asks for the same
  * pair of blocks in the tile TILE_ROWS rows on, ahead of the hardware prefetcher.
@@ -210,8 +210,11 @@ VNNI_INLINE void matmul_vnni(const uint8_t *w, size_t row_bytes, int64_t n_rows,
     for (; r + TILE_ROWS <= n_rows; r += TILE_ROWS) {
         const uint8_t *wr = w + r * row_bytes;
         int32_t t = 0;
-        for (; t + TILE_TOKENS <= n_tok; t += TILE_TOKENS)
-            tile(wr, row_bytes, x + t * x_stride, x_stride, nb, f, TILE_ROWS, TILE_TOKENS,
+        for (; t + 4 <= n_tok; t += 4)
+            tile(wr, row_bytes, x + t * x_stride, x_stride, nb, f, TILE_ROWS, 4,
+                 y + t * y_stride + r, y_stride);
+        for (; t + 2 <= n_tok; t += 2)
+            tile(wr, row_bytes, x + t * x_stride, x_stride, nb, f, TILE_ROWS, 2,
                  y + t * y_stride + r, y_stride);
         for (; t < n_tok; t++)
             tile(wr, row_bytes, x + t * x_stride, x_stride, nb, f, TILE_ROWS, 1,
