@@ -1,6 +1,7 @@
 #include "llamad/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps)
@@ -61,6 +62,7 @@ struct matmul_task {
     const struct llamad_matmul_out *outs;
     int n_outs;
     int64_t total_rows;
+    atomic_int_fast64_t next_chunk; /* chunks of rows are taken in order by whoever is free */
 };
 
 /* Rows [begin, end) of the concatenation of all outputs' rows. */
@@ -95,12 +97,26 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
     }
 }
 
+/* Rows are handed out in chunks, about CHUNKS_PER_THREAD per thread, rather than in
+ * one share each: a thread that starts late or is preempted (the machine is shared)
+ * leaves its chunks to the others instead of holding up the whole matmul. Each row
+ * is still read by one thread only, and a chunk is a multiple of CHUNK_ALIGN rows
+ * so the kernels' row tiles stay whole. */
+enum { CHUNKS_PER_THREAD = 8, CHUNK_ALIGN = 16 };
+
 static void matmul_worker(void *ctx, int ith, int nth)
 {
-    const struct matmul_task *t = ctx;
-    int64_t begin, end;
-    llamad_split_range(t->total_rows, ith, nth, &begin, &end);
-    matmul_rows(t, begin, end);
+    (void)ith;
+    struct matmul_task *t = ctx;
+    int64_t chunk = (t->total_rows + (int64_t)nth * CHUNKS_PER_THREAD - 1) /
+                    ((int64_t)nth * CHUNKS_PER_THREAD);
+    chunk = (chunk + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
+    for (;;) {
+        int64_t begin = atomic_fetch_add_explicit(&t->next_chunk, 1, memory_order_relaxed) * chunk;
+        if (begin >= t->total_rows)
+            return;
+        matmul_rows(t, begin, begin + chunk < t->total_rows ? begin + chunk : t->total_rows);
+    }
 }
 
 size_t llamad_matmul_scratch_bytes(int32_t n_tokens, int64_t cols)
