@@ -83,6 +83,9 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
             if (xq && w->act->matmul) {
                 w->act->matmul(w->data + (size_t)lo * w->row_bytes, w->row_bytes, hi - lo, xq,
                                xq_row, t->n_tokens, w->cols, y + lo, w->rows);
+            } else if (!xq && w->kernels->matmul) {
+                w->kernels->matmul(w->data + (size_t)lo * w->row_bytes, w->row_bytes, hi - lo,
+                                   t->x, t->n_tokens, w->cols, y + lo, w->rows);
             } else {
                 for (int64_t r = lo; r < hi; r++) {
                     const uint8_t *row = w->data + (size_t)r * w->row_bytes;

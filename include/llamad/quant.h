@@ -38,6 +38,11 @@ struct llamad_kernels {
     const char *isa; /* "avx2", "scalar", ... : which implementation was chosen */
     void (*dequantize_row)(const void *src, float *dst, int64_t n);
     float (*dot)(const void *row, const float *x, int64_t n);
+    /* Optional (NULL: call dot per row and token): n_rows rows row_bytes apart times
+     * n_tok rows of n floats, y[t * y_stride + r] = dot(row r, x_t); each weight is
+     * read and converted once for several tokens. */
+    void (*matmul)(const void *w, size_t row_bytes, int64_t n_rows, const float *x,
+                   int32_t n_tok, int64_t n, float *y, int64_t y_stride);
 };
 
 /* NULL for a type that is not computable. The result is constant for the process. */
