@@ -67,18 +67,9 @@ AVX2_FN static inline __m256i q6_offset(__m256i scales16, const int16_t *bsums)
     return _mm256_slli_epi32(p, 5);
 }
 
-/* Weight rows stream from memory once per matmul, and the hardware prefetcher
- * alone leaves the kernels waiting for them (7 GB/s instead of 11-12 on rows
- * beyond the caches), so each block asks for the bytes PREFETCH_AHEAD further on:
- * past a row's end, the next row's. A prefetch never faults; the address is
- * computed as an integer as it may lie past the row's buffer. */
+/* Each block asks for the bytes PREFETCH_AHEAD further on (past a row's end, the
+ * next row's): 7 GB/s instead of 11-12 on rows beyond the caches. */
 enum { PREFETCH_AHEAD = 4096 };
-
-static inline void prefetch_block(const uint8_t *block, int bytes)
-{
-    for (int i = 0; i < bytes; i += 64)
-        _mm_prefetch((const char *)((uintptr_t)block + PREFETCH_AHEAD + (uintptr_t)i), _MM_HINT_T0);
-}
 
 /* ---- AVX2 ---- */
 
@@ -126,7 +117,7 @@ AVX2_FN static inline float dot_q45_avx2(const uint8_t *w, const struct llamad_q
 {
     __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++, w += block_bytes) {
-        prefetch_block(w, block_bytes);
+        prefetch_ahead(w, PREFETCH_AHEAD, block_bytes);
         __m128i sm = scales_mins(w + SCALES_AT);
         __m256i sum = block_sum_q45_avx2(w + qs_at, qh_at ? w + qh_at : NULL, x[b].qs, sm);
         __m128 ds = block_scales(w, x[b].d);
@@ -184,7 +175,7 @@ AVX2_FN static float dot_q6_k_avx2(const void *row, const void *xv, int64_t n)
     const uint8_t *w = row;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++, w += Q6_K_BYTES) {
-        prefetch_block(w, Q6_K_BYTES);
+        prefetch_ahead(w, PREFETCH_AHEAD, Q6_K_BYTES);
         __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + Q6_K_SCALES_AT)));
         __m256i sum = _mm256_add_epi32(
             q6_half_sum_avx2(w, w + Q6_K_QH_AT, x[b].qs, _mm256_permute2x128_si256(s16, s16, 0x00)),
@@ -285,7 +276,7 @@ VNNI_INLINE void row_q45(const uint8_t *w, const uint8_t *xv, size_t x_stride, i
         acc_min[t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < n / QK_K; b++, w += block_bytes) {
-        prefetch_block(w, block_bytes);
+        prefetch_ahead(w, PREFETCH_AHEAD, block_bytes);
         struct k_block k;
         decode_q45(w, qh_at, qs_at, &k);
         for (int t = 0; t < T; t++) {
@@ -347,7 +338,7 @@ VNNI_INLINE void row_q6(const uint8_t *w, const uint8_t *xv, size_t x_stride, in
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++, w += Q6_K_BYTES) {
-        prefetch_block(w, Q6_K_BYTES);
+        prefetch_ahead(w, PREFETCH_AHEAD, Q6_K_BYTES);
         struct k_block k;
         decode_q6(w, &k);
         for (int t = 0; t < T; t++) {

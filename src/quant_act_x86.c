@@ -82,16 +82,8 @@ enum block_format { FMT_Q8_0, FMT_Q4_0 };
  * still fit the 32 vector registers. */
 enum { TILE_ROWS = 4, TILE_TOKENS = 4 };
 
-/* Weight rows stream from memory once per matmul; each tile asks for the same
- * pair of blocks in the tile TILE_ROWS rows on, ahead of the hardware prefetcher.
- * A prefetch never faults, so the address past the matrix's end is harmless; it
- * is computed as an integer for that reason. */
-static inline void prefetch_ahead(const uint8_t *p, size_t distance)
-{
-    uintptr_t a = (uintptr_t)p + distance;
-    _mm_prefetch((const char *)a, _MM_HINT_T0);
-    _mm_prefetch((const char *)(a + 64), _MM_HINT_T0);
-}
+/* Each tile asks for the pair of blocks it reads in the tile TILE_ROWS rows on. */
+enum { PREFETCH_BYTES = 2 * 64 };
 
 VNNI_FN static inline __m512i join256(__m256i lo, __m256i hi)
 {
@@ -175,7 +167,7 @@ VNNI_INLINE void tile(const uint8_t *w, size_t row_bytes, const uint8_t *xv, siz
             x[t] = act_pair((const struct llamad_q8_block *)(xv + t * x_stride) + b, f);
         for (int r = 0; r < R; r++) {
             const uint8_t *wp = w + r * row_bytes + b * bytes;
-            prefetch_ahead(wp, TILE_ROWS * row_bytes);
+            prefetch_ahead(wp, TILE_ROWS * row_bytes, PREFETCH_BYTES);
             __m512i q;
             __m512 d;
             weight_pair(wp, f, &q, &d);
