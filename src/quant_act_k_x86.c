@@ -7,8 +7,9 @@
  * Q6_K's keep their offset of 32, which comes off afterwards as 32 times the
  * scaled activation sums (bsums), as in ggml. vpmaddubsw's pair sums cannot
  * saturate (2 * 63 * 128 < 32768). Each block's int32 lanes are converted to float once,
- * times the weight and activation scales. Chosen at run time; the reference is
- * quant_act_k.c, the block layouts are described in quant_k.c. */
+ * times the weight and activation scales. The VNNI matmul decodes each weight block
+ * once for up to 4 tokens. Chosen at run time; the reference is quant_act_k.c, the
+ * block layouts are described in quant_k.c. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,9 +1,9 @@
 /* Integer dot products of Q8_0 / Q4_0 weight rows with Q8-quantized activations:
- * AVX-512 VNNI (vpdpbusd, two 32-value blocks per instruction) and AVX2
- * (vpmaddubsw + vpmaddwd). Both multiply unsigned by signed bytes, so a signed
- * weight is split into its magnitude and a sign moved onto the activation; Q4_0's
- * nibbles are unsigned already and its offset of 8 comes off with the block sums.
- * Chosen at run time; reference in quant_act.c. */
+ * AVX2 (vpmaddubsw + vpmaddwd; a signed weight is split into its magnitude and a
+ * sign moved onto the activation) and AVX-512 VNNI (vpdpbusd on unsigned weights,
+ * in tiles of rows by tokens, described below). Q4_0's nibbles are unsigned
+ * already and its offset of 8 comes off with the block sums. Chosen at run time;
+ * reference in quant_act.c. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 /* AVX-512 float kernels for F32, F16 and BF16 weights: four 16-lane FMA
- * accumulators, masked loads for the tail. Chosen over the AVX2 ones at run time
+ * accumulators, masked loads for the tail, and a matmul that takes a batch of
+ * tokens in tiles of rows by tokens. Chosen over the AVX2 ones at run time
  * when the CPU has AVX-512 (F, BW, VL); the reference is in quant.c. */
 #include <stdbool.h>
 #include <stdint.h>
