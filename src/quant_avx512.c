@@ -10,7 +10,11 @@
 
 #if defined(__x86_64__)
 
-#include <immintrin.h>
+#include "quant_x86.h"
+
+/* Bytes ahead of the row's current position that dot16 asks for: the hardware
+ * prefetcher alone leaves it waiting on rows streamed from DRAM. */
+enum { PREFETCH_AHEAD = 4096 };
 
 #define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 /* Inlined into each kernel, so the loader and tile shape become constants there. */
@@ -41,16 +45,19 @@ static inline __mmask16 tail_mask(int64_t left)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-AVX512_FN static inline float dot16(const void *row, const float *x, int64_t n, load16_fn load)
+AVX512_FN static inline float dot16(const void *row, const float *x, int64_t n, load16_fn load,
+                                   int elem_bytes)
 {
     const uint8_t *w = row;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                      _mm512_setzero_ps()};
     int64_t i = 0;
-    for (; i + 64 <= n; i += 64)
+    for (; i + 64 <= n; i += 64) {
+        prefetch_ahead(w + i * elem_bytes, PREFETCH_AHEAD, 64 * elem_bytes);
         for (int a = 0; a < 4; a++)
             acc[a] = _mm512_fmadd_ps(load(w, i + 16 * a, 0xFFFF),
                                      _mm512_loadu_ps(x + i + 16 * a), acc[a]);
+    }
     for (; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         acc[0] = _mm512_fmadd_ps(load(w, i, m), _mm512_maskz_loadu_ps(m, x + i), acc[0]);
@@ -71,7 +78,8 @@ AVX512_FN static inline void dequantize16(const void *row, float *dst, int64_t n
  * converted once for the T tokens and each 16 activations loaded once for the R
  * rows, R * T accumulators. y[t * y_stride + r]. */
 AVX512_INLINE void tile16(const uint8_t *w, size_t row_bytes, const float *x, int64_t n,
-                                    int R, int T, float *y, int64_t y_stride, load16_fn load)
+                                    int R, int T, float *y, int64_t y_stride, load16_fn load,
+                                    int elem_bytes)
 {
     __m512 acc[4][4];
     for (int r = 0; r < R; r++)
@@ -83,6 +91,7 @@ AVX512_INLINE void tile16(const uint8_t *w, size_t row_bytes, const float *x, in
         for (int t = 0; t < T; t++)
             xv[t] = _mm512_maskz_loadu_ps(m, x + t * n + i);
         for (int r = 0; r < R; r++) {
+            prefetch_ahead(w + r * row_bytes + i * elem_bytes, PREFETCH_AHEAD, 16 * elem_bytes);
             __m512 wv = load(w + r * row_bytes, i, m);
             for (int t = 0; t < T; t++)
                 acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
@@ -98,28 +107,31 @@ AVX512_INLINE void tile16(const uint8_t *w, size_t row_bytes, const float *x, in
  * tokens pass, so a weight is read and converted once per 4 tokens. */
 AVX512_INLINE void matmul16(const uint8_t *w, size_t row_bytes, int64_t n_rows,
                                       const float *x, int32_t n_tok, int64_t n, float *y,
-                                      int64_t y_stride, load16_fn load)
+                                      int64_t y_stride, load16_fn load, int elem_bytes)
 {
     int64_t r = 0;
     for (; n_tok > 1 && r + 4 <= n_rows; r += 4) {
         const uint8_t *wr = w + r * row_bytes;
         int32_t t = 0;
         for (; t + 4 <= n_tok; t += 4)
-            tile16(wr, row_bytes, x + t * n, n, 4, 4, y + t * y_stride + r, y_stride, load);
+            tile16(wr, row_bytes, x + t * n, n, 4, 4, y + t * y_stride + r, y_stride, load,
+                   elem_bytes);
         for (; t + 2 <= n_tok; t += 2)
-            tile16(wr, row_bytes, x + t * n, n, 4, 2, y + t * y_stride + r, y_stride, load);
+            tile16(wr, row_bytes, x + t * n, n, 4, 2, y + t * y_stride + r, y_stride, load,
+                   elem_bytes);
         for (; t < n_tok; t++)
-            tile16(wr, row_bytes, x + t * n, n, 4, 1, y + t * y_stride + r, y_stride, load);
+            tile16(wr, row_bytes, x + t * n, n, 4, 1, y + t * y_stride + r, y_stride, load,
+                   elem_bytes);
     }
     for (; r < n_rows; r++)
         for (int32_t t = 0; t < n_tok; t++)
-            y[t * y_stride + r] = dot16(w + r * row_bytes, x + t * n, n, load);
+            y[t * y_stride + r] = dot16(w + r * row_bytes, x + t * n, n, load, elem_bytes);
 }
 
-#define FLOAT_KERNELS(name)                                                                    \
+#define FLOAT_KERNELS(name, elem_bytes)                                                        \
     AVX512_FN static float dot_##name(const void *row, const float *x, int64_t n)             \
     {                                                                                          \
-        return dot16(row, x, n, load16_##name);                                               \
+        return dot16(row, x, n, load16_##name, elem_bytes);                                   \
     }                                                                                          \
     AVX512_FN static void dequantize_##name(const void *row, float *dst, int64_t n)           \
     {                                                                                          \
@@ -129,12 +141,12 @@ AVX512_INLINE void matmul16(const uint8_t *w, size_t row_bytes, int64_t n_rows,
                                         const float *x, int32_t n_tok, int64_t n, float *y,   \
                                         int64_t y_stride)                                      \
     {                                                                                          \
-        matmul16(w, row_bytes, n_rows, x, n_tok, n, y, y_stride, load16_##name);              \
+        matmul16(w, row_bytes, n_rows, x, n_tok, n, y, y_stride, load16_##name, elem_bytes);  \
     }
 
-FLOAT_KERNELS(f32)
-FLOAT_KERNELS(f16)
-FLOAT_KERNELS(bf16)
+FLOAT_KERNELS(f32, 4)
+FLOAT_KERNELS(f16, 2)
+FLOAT_KERNELS(bf16, 2)
 
 static const struct llamad_kernels avx512_f32 = {"avx512", dequantize_f32, dot_f32, matmul_f32};
 static const struct llamad_kernels avx512_f16 = {"avx512", dequantize_f16, dot_f16, matmul_f16};
