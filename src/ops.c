@@ -1,6 +1,7 @@
 #include "llamad/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps)
@@ -61,6 +62,7 @@ struct matmul_task {
     const struct llamad_matmul_out *outs;
     int n_outs;
     int64_t total_rows;
+    atomic_int_fast64_t next_chunk; /* chunks of rows are taken in order by whoever is free */
 };
 
 /* Rows [begin, end) of the concatenation of all outputs' rows. */
@@ -78,35 +80,46 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
             float *y = t->outs[o].y;
             const uint8_t *xq = w->act ? t->xq[w->act->format] : NULL;
             const size_t xq_row = w->act ? t->xq_row[w->act->format] : 0;
-            for (int64_t r = lo; r < hi; r++) {
-                const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-                /* The row stays in L1 while every token's activations pass by it. */
-                if (xq && w->act->dot_multi) {
-                    for (int32_t k = 0; k < t->n_tokens; k += 4) {
-                        int n = t->n_tokens - k < 4 ? t->n_tokens - k : 4;
-                        float out[4];
-                        w->act->dot_multi(row, xq + (size_t)k * xq_row, xq_row, n, w->cols, out);
-                        for (int i = 0; i < n; i++)
-                            y[(int64_t)(k + i) * w->rows + r] = out[i];
-                    }
-                    continue;
+            if (xq && w->act->matmul) {
+                w->act->matmul(w->data + (size_t)lo * w->row_bytes, w->row_bytes, hi - lo, xq,
+                               xq_row, t->n_tokens, w->cols, y + lo, w->rows);
+            } else if (!xq && w->kernels->matmul) {
+                w->kernels->matmul(w->data + (size_t)lo * w->row_bytes, w->row_bytes, hi - lo,
+                                   t->x, t->n_tokens, w->cols, y + lo, w->rows);
+            } else {
+                for (int64_t r = lo; r < hi; r++) {
+                    const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                    for (int32_t k = 0; k < t->n_tokens; k++)
+                        y[(int64_t)k * w->rows + r] =
+                            xq ? w->act->dot(row, xq + (size_t)k * xq_row, w->cols)
+                               : w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
                 }
-                for (int32_t k = 0; k < t->n_tokens; k++)
-                    y[(int64_t)k * w->rows + r] =
-                        xq ? w->act->dot(row, xq + (size_t)k * xq_row, w->cols)
-                           : w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
             }
         }
         base += w->rows;
     }
 }
 
+/* Rows are handed out in chunks, about CHUNKS_PER_THREAD per thread, rather than in
+ * one share each: a thread that starts late or is preempted (the machine is shared)
+ * leaves its chunks to the others instead of holding up the whole matmul. Each row
+ * is still read by one thread only, and a chunk is a multiple of CHUNK_ALIGN rows
+ * so the kernels' row tiles stay whole. */
+enum { CHUNKS_PER_THREAD = 8, CHUNK_ALIGN = 16 };
+
 static void matmul_worker(void *ctx, int ith, int nth)
 {
-    const struct matmul_task *t = ctx;
-    int64_t begin, end;
-    llamad_split_range(t->total_rows, ith, nth, &begin, &end);
-    matmul_rows(t, begin, end);
+    (void)ith;
+    struct matmul_task *t = ctx;
+    int64_t chunk = (t->total_rows + (int64_t)nth * CHUNKS_PER_THREAD - 1) /
+                    ((int64_t)nth * CHUNKS_PER_THREAD);
+    chunk = (chunk + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
+    for (;;) {
+        int64_t begin = atomic_fetch_add_explicit(&t->next_chunk, 1, memory_order_relaxed) * chunk;
+        if (begin >= t->total_rows)
+            return;
+        matmul_rows(t, begin, begin + chunk < t->total_rows ? begin + chunk : t->total_rows);
+    }
 }
 
 size_t llamad_matmul_scratch_bytes(int32_t n_tokens, int64_t cols)

@@ -2,6 +2,7 @@
  * products, and the choice of the fast ones (quant_act_x86.c). */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "llamad/quant.h"
 #include "quant_internal.h"
@@ -101,11 +102,18 @@ const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type)
     }
 }
 
+const struct llamad_act_kernels *llamad_act_kernels_variant(uint32_t type, const char *isa)
+{
+    return !strcmp(isa, "scalar") ? llamad_act_kernels_ref(type) : llamad_act_kernels_x86(type, isa);
+}
+
 const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type)
 {
     const struct llamad_act_kernels *ref = llamad_act_kernels_ref(type);
     if (!ref || llamad_quant_force_scalar())
         return ref;
-    const struct llamad_act_kernels *fast = llamad_act_kernels_x86(type);
+    const struct llamad_act_kernels *fast = llamad_act_kernels_x86(type, "avx512vnni");
+    if (!fast)
+        fast = llamad_act_kernels_x86(type, "avx2");
     return fast ? fast : ref;
 }

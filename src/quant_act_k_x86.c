@@ -7,8 +7,9 @@
  * Q6_K's keep their offset of 32, which comes off afterwards as 32 times the
  * scaled activation sums (bsums), as in ggml. vpmaddubsw's pair sums cannot
  * saturate (2 * 63 * 128 < 32768). Each block's int32 lanes are converted to float once,
- * times the weight and activation scales. Chosen at run time; the reference is
- * quant_act_k.c, the block layouts are described in quant_k.c. */
+ * times the weight and activation scales. The VNNI matmul decodes each weight block
+ * once for up to 4 tokens. Chosen at run time; the reference is quant_act_k.c, the
+ * block layouts are described in quant_k.c. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -67,18 +68,9 @@ AVX2_FN static inline __m256i q6_offset(__m256i scales16, const int16_t *bsums)
     return _mm256_slli_epi32(p, 5);
 }
 
-/* Weight rows stream from memory once per matmul, and the hardware prefetcher
- * alone leaves the kernels waiting for them (7 GB/s instead of 11-12 on rows
- * beyond the caches), so each block asks for the bytes PREFETCH_AHEAD further on:
- * past a row's end, the next row's. A prefetch never faults; the address is
- * computed as an integer as it may lie past the row's buffer. */
+/* Each block asks for the bytes PREFETCH_AHEAD further on (past a row's end, the
+ * next row's): 7 GB/s instead of 11-12 on rows beyond the caches. */
 enum { PREFETCH_AHEAD = 4096 };
-
-static inline void prefetch_block(const uint8_t *block, int bytes)
-{
-    for (int i = 0; i < bytes; i += 64)
-        _mm_prefetch((const char *)((uintptr_t)block + PREFETCH_AHEAD + (uintptr_t)i), _MM_HINT_T0);
-}
 
 /* ---- AVX2 ---- */
 
@@ -126,7 +118,7 @@ AVX2_FN static inline float dot_q45_avx2(const uint8_t *w, const struct llamad_q
 {
     __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++, w += block_bytes) {
-        prefetch_block(w, block_bytes);
+        prefetch_ahead(w, PREFETCH_AHEAD, block_bytes);
         __m128i sm = scales_mins(w + SCALES_AT);
         __m256i sum = block_sum_q45_avx2(w + qs_at, qh_at ? w + qh_at : NULL, x[b].qs, sm);
         __m128 ds = block_scales(w, x[b].d);
@@ -184,7 +176,7 @@ AVX2_FN static float dot_q6_k_avx2(const void *row, const void *xv, int64_t n)
     const uint8_t *w = row;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++, w += Q6_K_BYTES) {
-        prefetch_block(w, Q6_K_BYTES);
+        prefetch_ahead(w, PREFETCH_AHEAD, Q6_K_BYTES);
         __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + Q6_K_SCALES_AT)));
         __m256i sum = _mm256_add_epi32(
             q6_half_sum_avx2(w, w + Q6_K_QH_AT, x[b].qs, _mm256_permute2x128_si256(s16, s16, 0x00)),
@@ -226,73 +218,96 @@ VNNI_FN static inline __m512i nibbles64(const uint8_t *qs)
     return _mm512_and_si512(_mm512_srlv_epi16(bytes, shift), _mm512_set1_epi8(0x0F));
 }
 
-/* Q4_K / Q5_K, sub-blocks 2g and 2g + 1 per vector. Q5_K's bit 4 of sub-block j is
- * bit j of each qh byte (qh NULL for Q4_K). */
-VNNI_FN static inline __m512i block_sum_q45_vnni(const uint8_t *qs, const uint8_t *qh,
-                                                 const int8_t *x, __m128i scales_mins8)
+#define VNNI_INLINE static inline __attribute__((always_inline, \
+    target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+/* One K-quant block decoded for the VNNI kernels: four vectors of 64 unsigned
+ * quants and the int16 scales each is multiplied by, and what the offsets need
+ * (Q4_K / Q5_K: the packed scales and mins, and dmin; Q6_K: the int16 scales). */
+struct k_block {
+    __m512i q[4];
+    __m512i scales[4];
+    __m128i scales_mins;
+    __m256i scales16;
+    float d, dmin;
+};
+
+/* sum(q x) of a decoded block with its 256 activations, times the scales, added to sum. */
+VNNI_INLINE __m512i k_block_sum(const struct k_block *k, __m512i sum, const int8_t *x)
 {
-    __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scales_mins8));
-    __m512i high = qh ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh))
-                      : _mm512_setzero_si512();
+    for (int g = 0; g < 4; g++)
+        sum = scaled_dot64(sum, k->q[g], x + 64 * g, k->scales[g]);
+    return sum;
+}
+
+/* Q4_K / Q5_K, sub-blocks 2g and 2g + 1 per vector. Q5_K's bit 4 of sub-block j is
+ * bit j of each qh byte (qh_at 0 for Q4_K). */
+VNNI_INLINE void decode_q45(const uint8_t *w, int qh_at, int qs_at, struct k_block *k)
+{
+    const uint8_t *qs = w + qs_at;
+    k->scales_mins = scales_mins(w + SCALES_AT);
+    __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(k->scales_mins));
+    __m512i high = qh_at ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + qh_at)))
+                         : _mm512_setzero_si512();
     /* the qh bits of sub-blocks 0 and 1, one per 256-bit half */
     __m512i high_bit = _mm512_inserti64x4(_mm512_set1_epi8(1), _mm256_set1_epi8(2), 1);
-    __m512i sum = _mm512_setzero_si512();
-    for (int g = 0; g < 4; g++, qs += 32, x += 64) {
+    for (int g = 0; g < 4; g++, qs += 32) {
         __m512i q = nibbles64(qs);
-        if (qh) { /* bit 4 is clear in a nibble: adding 16 sets it */
+        if (qh_at) { /* bit 4 is clear in a nibble: adding 16 sets it */
             __mmask64 set = _mm512_test_epi8_mask(high, high_bit);
             q = _mm512_mask_add_epi8(q, set, q, _mm512_set1_epi8(0x10));
             high_bit = _mm512_slli_epi16(high_bit, 2);
         }
-        sum = scaled_dot64(sum, q, x, broadcast_two_lanes16(scales, 2 * g, 2 * g + 1));
+        k->q[g] = q;
+        k->scales[g] = broadcast_two_lanes16(scales, 2 * g, 2 * g + 1);
     }
-    return sum;
+    k->d = f16_at(w);
+    k->dmin = f16_at(w + 2);
 }
 
-VNNI_FN static inline float dot_q45_vnni(const uint8_t *w, const struct llamad_q8k_block *x,
-                                         int64_t n, int block_bytes, int qh_at, int qs_at)
+/* One Q4_K / Q5_K row by T tokens (x_stride bytes apart): each block is decoded
+ * once for all T. y[t * y_stride]. */
+VNNI_INLINE void row_q45(const uint8_t *w, const uint8_t *xv, size_t x_stride, int64_t n, int T,
+                         int block_bytes, int qh_at, int qs_at, float *y, int64_t y_stride)
 {
-    __m512 acc = _mm512_setzero_ps();
-    __m256 acc_min = _mm256_setzero_ps();
+    __m512 acc[4];
+    __m256 acc_min[4];
+    for (int t = 0; t < T; t++) {
+        acc[t] = _mm512_setzero_ps();
+        acc_min[t] = _mm256_setzero_ps();
+    }
     for (int64_t b = 0; b < n / QK_K; b++, w += block_bytes) {
-        prefetch_block(w, block_bytes);
-        __m128i sm = scales_mins(w + SCALES_AT);
-        __m512i sum = block_sum_q45_vnni(w + qs_at, qh_at ? w + qh_at : NULL, x[b].qs, sm);
-        __m128 ds = block_scales(w, x[b].d);
-        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(ds), _mm512_cvtepi32_ps(sum), acc);
-        acc_min = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(ds)),
-                                  _mm256_cvtepi32_ps(min_products(sm, x[b].bsums)), acc_min);
+        prefetch_ahead(w, PREFETCH_AHEAD, block_bytes);
+        struct k_block k;
+        decode_q45(w, qh_at, qs_at, &k);
+        for (int t = 0; t < T; t++) {
+            const struct llamad_q8k_block *x =
+                (const struct llamad_q8k_block *)(xv + t * x_stride) + b;
+            __m512i sum = k_block_sum(&k, _mm512_setzero_si512(), x->qs);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(k.d * x->d), _mm512_cvtepi32_ps(sum), acc[t]);
+            acc_min[t] = _mm256_fmadd_ps(_mm256_set1_ps(k.dmin * x->d),
+                                         _mm256_cvtepi32_ps(min_products(k.scales_mins, x->bsums)),
+                                         acc_min[t]);
+        }
     }
-    return _mm512_reduce_add_ps(acc) - hsum256(acc_min);
-}
-
-VNNI_FN static float dot_q4_k_vnni(const void *row, const void *x, int64_t n)
-{
-    return dot_q45_vnni(row, x, n, Q4_K_BYTES, 0, Q4_K_QS_AT);
-}
-
-VNNI_FN static float dot_q5_k_vnni(const void *row, const void *x, int64_t n)
-{
-    return dot_q45_vnni(row, x, n, Q5_K_BYTES, Q5_K_QH_AT, Q5_K_QS_AT);
+    for (int t = 0; t < T; t++)
+        y[t * y_stride] = _mm512_reduce_add_ps(acc[t]) - hsum256(acc_min[t]);
 }
 
 /* Q6_K: one half's 64 bytes of ql give elements 0..63 from their low nibbles and
  * 64..127 from their high ones; the top 2 bits are bits 0-1 and 2-3 of qh[0..31]
  * for the first vector's 256-bit halves, 4-5 and 6-7 for the second's. */
-VNNI_FN static inline __m512i q6_half_sum_vnni(__m512i sum, const uint8_t *ql, const uint8_t *qh,
-                                               const int8_t *x, __m512i scales_a, __m512i scales_b)
+VNNI_INLINE void q6_half(const uint8_t *ql, const uint8_t *qh, __m512i *a, __m512i *b)
 {
     const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
     const __m512i shift_a = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i shift_b = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     __m512i l = _mm512_loadu_si512(ql);
     __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
-    __m512i a = _mm512_or_si512(_mm512_and_si512(l, low4),
-                                _mm512_and_si512(_mm512_sllv_epi16(h, shift_a), bits45));
-    __m512i b = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
-                                _mm512_and_si512(_mm512_srlv_epi16(h, shift_b), bits45));
-    sum = scaled_dot64(sum, a, x, scales_a);
-    return scaled_dot64(sum, b, x + 64, scales_b);
+    *a = _mm512_or_si512(_mm512_and_si512(l, low4),
+                         _mm512_and_si512(_mm512_sllv_epi16(h, shift_a), bits45));
+    *b = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                         _mm512_and_si512(_mm512_srlv_epi16(h, shift_b), bits45));
 }
 
 /* The int16 scales of the 16-element groups 4m..4m+3, each over one 128-bit lane
@@ -305,55 +320,104 @@ VNNI_FN static inline __m512i q6_scales(__m512i scales16, int m)
     return _mm512_permutexvar_epi16(index, scales16);
 }
 
-VNNI_FN static float dot_q6_k_vnni(const void *row, const void *xv, int64_t n)
+VNNI_INLINE void decode_q6(const uint8_t *w, struct k_block *k)
 {
-    const struct llamad_q8k_block *x = xv;
-    const uint8_t *w = row;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++, w += Q6_K_BYTES) {
-        prefetch_block(w, Q6_K_BYTES);
-        __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + Q6_K_SCALES_AT)));
-        __m512i scales = _mm512_zextsi256_si512(s16);
-        __m256i offset = q6_offset(s16, x[b].bsums);
-        __m512i sum = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), offset));
-        sum = q6_half_sum_vnni(sum, w, w + Q6_K_QH_AT, x[b].qs, q6_scales(scales, 0),
-                               q6_scales(scales, 1));
-        sum = q6_half_sum_vnni(sum, w + 64, w + Q6_K_QH_AT + 32, x[b].qs + 128,
-                               q6_scales(scales, 2), q6_scales(scales, 3));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(f16_at(w + Q6_K_D_AT) * x[b].d),
-                              _mm512_cvtepi32_ps(sum), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
+    k->scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + Q6_K_SCALES_AT)));
+    __m512i scales = _mm512_zextsi256_si512(k->scales16);
+    q6_half(w, w + Q6_K_QH_AT, &k->q[0], &k->q[1]);
+    q6_half(w + 64, w + Q6_K_QH_AT + 32, &k->q[2], &k->q[3]);
+    for (int m = 0; m < 4; m++)
+        k->scales[m] = q6_scales(scales, m);
+    k->d = f16_at(w + Q6_K_D_AT);
 }
+
+/* One Q6_K row by T tokens, as row_q45. */
+VNNI_INLINE void row_q6(const uint8_t *w, const uint8_t *xv, size_t x_stride, int64_t n, int T,
+                        float *y, int64_t y_stride)
+{
+    __m512 acc[4];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++, w += Q6_K_BYTES) {
+        prefetch_ahead(w, PREFETCH_AHEAD, Q6_K_BYTES);
+        struct k_block k;
+        decode_q6(w, &k);
+        for (int t = 0; t < T; t++) {
+            const struct llamad_q8k_block *x =
+                (const struct llamad_q8k_block *)(xv + t * x_stride) + b;
+            __m256i offset = q6_offset(k.scales16, x->bsums);
+            __m512i sum = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), offset));
+            sum = k_block_sum(&k, sum, x->qs);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(k.d * x->d), _mm512_cvtepi32_ps(sum), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        y[t * y_stride] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/* One row by T (4, 2 or 1) tokens; block_bytes says the format. */
+VNNI_INLINE void row_k(const uint8_t *w, const uint8_t *x, size_t x_stride, int64_t n, int T,
+                       float *y, int64_t y_stride, int block_bytes, int qh_at, int qs_at)
+{
+    if (block_bytes == Q6_K_BYTES)
+        row_q6(w, x, x_stride, n, T, y, y_stride);
+    else
+        row_q45(w, x, x_stride, n, T, block_bytes, qh_at, qs_at, y, y_stride);
+}
+
+/* Every row by the tokens in groups of 4, 2 and 1: a row's blocks are decoded once
+ * per group and stay in L1 for the next. */
+VNNI_INLINE void matmul_k_vnni(const uint8_t *w, size_t row_bytes, int64_t n_rows, const uint8_t *x,
+                               size_t x_stride, int32_t n_tok, int64_t n, float *y,
+                               int64_t y_stride, int block_bytes, int qh_at, int qs_at)
+{
+    for (int64_t r = 0; r < n_rows; r++, w += row_bytes) {
+        int32_t t = 0;
+        for (; t + 4 <= n_tok; t += 4)
+            row_k(w, x + t * x_stride, x_stride, n, 4, y + t * y_stride + r, y_stride, block_bytes,
+                  qh_at, qs_at);
+        for (; t + 2 <= n_tok; t += 2)
+            row_k(w, x + t * x_stride, x_stride, n, 2, y + t * y_stride + r, y_stride, block_bytes,
+                  qh_at, qs_at);
+        for (; t < n_tok; t++)
+            row_k(w, x + t * x_stride, x_stride, n, 1, y + t * y_stride + r, y_stride, block_bytes,
+                  qh_at, qs_at);
+    }
+}
+
+#define K_KERNELS(name, block_bytes, qh_at, qs_at)                                             \
+    VNNI_FN static void matmul_##name##_vnni(const void *w, size_t row_bytes, int64_t n_rows,  \
+                                             const void *x, size_t x_stride, int32_t n_tok,    \
+                                             int64_t n, float *y, int64_t y_stride)            \
+    {                                                                                          \
+        matmul_k_vnni(w, row_bytes, n_rows, x, x_stride, n_tok, n, y, y_stride, block_bytes,   \
+                      qh_at, qs_at);                                                           \
+    }                                                                                          \
+    VNNI_FN static float dot_##name##_vnni(const void *row, const void *x, int64_t n)          \
+    {                                                                                          \
+        float y;                                                                               \
+        matmul_k_vnni(row, 0, 1, x, 0, 1, n, &y, 1, block_bytes, qh_at, qs_at);                \
+        return y;                                                                              \
+    }
+
+K_KERNELS(q4_k, Q4_K_BYTES, 0, Q4_K_QS_AT)
+K_KERNELS(q5_k, Q5_K_BYTES, Q5_K_QH_AT, Q5_K_QS_AT)
+K_KERNELS(q6_k, Q6_K_BYTES, 0, 0)
 
 /* ---- Selection ---- */
 
 static const struct llamad_act_kernels vnni_q4_k = {"avx512vnni", LLAMAD_ACT_Q8K, dot_q4_k_vnni,
-                                                     NULL};
+                                                     matmul_q4_k_vnni};
 static const struct llamad_act_kernels vnni_q5_k = {"avx512vnni", LLAMAD_ACT_Q8K, dot_q5_k_vnni,
-                                                     NULL};
+                                                     matmul_q5_k_vnni};
 static const struct llamad_act_kernels vnni_q6_k = {"avx512vnni", LLAMAD_ACT_Q8K, dot_q6_k_vnni,
-                                                     NULL};
+                                                     matmul_q6_k_vnni};
 static const struct llamad_act_kernels avx2_q4_k = {"avx2", LLAMAD_ACT_Q8K, dot_q4_k_avx2, NULL};
 static const struct llamad_act_kernels avx2_q5_k = {"avx2", LLAMAD_ACT_Q8K, dot_q5_k_avx2, NULL};
 static const struct llamad_act_kernels avx2_q6_k = {"avx2", LLAMAD_ACT_Q8K, dot_q6_k_avx2, NULL};
 
-/* The checks of quant_act_x86.c (every AVX2 CPU has F16C). */
-static bool cpu_runs(const char *isa)
-{
-    __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!strcmp(isa, "avx2"))
-        return avx2;
-    return !strcmp(isa, "avx512vnni") && avx2 && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-}
-
 const struct llamad_act_kernels *llamad_act_k_kernels_x86(uint32_t type, const char *isa)
 {
-    if (!cpu_runs(isa))
-        return NULL;
     bool vnni = !strcmp(isa, "avx512vnni");
     switch (type) {
     case LLAMAD_TYPE_Q4_K:

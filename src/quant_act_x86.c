@@ -1,9 +1,9 @@
 /* Integer dot products of Q8_0 / Q4_0 weight rows with Q8-quantized activations:
- * AVX-512 VNNI (vpdpbusd, two 32-value blocks per instruction) and AVX2
- * (vpmaddubsw + vpmaddwd). Both multiply unsigned by signed bytes, so a signed
- * weight is split into its magnitude and a sign moved onto the activation; Q4_0's
- * nibbles are unsigned already and its offset of 8 comes off with the block sums.
- * Chosen at run time; reference in quant_act.c. */
+ * AVX2 (vpmaddubsw + vpmaddwd; a signed weight is split into its magnitude and a
+ * sign moved onto the activation) and AVX-512 VNNI (vpdpbusd on unsigned weights,
+ * in tiles of rows by tokens, described below). Q4_0's nibbles are unsigned
+ * already and its offset of 8 comes off with the block sums. Chosen at run time;
+ * reference in quant_act.c. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -64,174 +64,222 @@ AVX2_FN static float dot_q4_0_avx2(const void *row, const void *xv, int64_t n)
     return hsum256(acc) - offset;
 }
 
-/* ---- AVX-512 VNNI ---- */
+/* ---- AVX-512 VNNI ----
+ * vpdpbusd multiplies unsigned by signed bytes, so the weights are made unsigned
+ * (Q8_0: w + 128, by flipping the sign bit; Q4_0: the stored nibbles, w + 8) and
+ * the offset's share, offset * sum(x), comes off by starting each sum at
+ * -offset * sum(x) (an activation block carries its sum). A vector holds a pair of
+ * blocks, 8 int32 lanes of each; a tile of R weight rows by T tokens loads each
+ * pair of weight blocks once for its T tokens and each activation pair once for
+ * its R rows, and keeps R * T independent accumulators. */
+
+#define VNNI_INLINE static inline __attribute__((always_inline, \
+    target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+enum block_format { FMT_Q8_0, FMT_Q4_0 };
+
+/* Tiles are 4 rows by 4, 2 or 1 tokens: 16 accumulators with their operands
+ * still fit the 32 vector registers. */
+enum { TILE_ROWS = 4, TILE_TOKENS = 4 };
+
+/* Each tile asks for the pair of blocks it reads in the tile TILE_ROWS rows on. */
+enum { PREFETCH_BYTES = 2 * 64 };
 
 VNNI_FN static inline __m512i join256(__m256i lo, __m256i hi)
 {
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-VNNI_FN static inline __m512 two_scales(float a, float b)
+/* Which block (0 or 1 of the pair) each int32 lane sums. Q8_0 keeps element order;
+ * Q4_0's vector holds the low nibbles of both blocks, then the high ones, so the
+ * activations are reordered to match: x0[0..15] x1[0..15] x0[16..31] x1[16..31]. */
+VNNI_INLINE __m512i lane_blocks(enum block_format f)
 {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(a)), _mm256_set1_ps(b), 1);
+    return f == FMT_Q8_0 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
+                         : _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
 }
 
-/* Signed weights times signed activations: |w| (unsigned) times x with w's sign. */
-VNNI_FN static inline __m512i dot_s8s8_vnni(__m512i wq, __m512i xq)
+/* One pair of activation blocks: quants in the weights' order, the scale of
+ * each lane's block, and the starting sums that take the weight offset off. */
+struct act_pair {
+    __m512i q;
+    __m512i start;
+    __m512 d;
+};
+
+VNNI_INLINE struct act_pair act_pair(const struct llamad_q8_block *x, enum block_format f)
 {
-    __m512i signed_x = _mm512_mask_sub_epi8(xq, _mm512_movepi8_mask(wq), _mm512_setzero_si512(), xq);
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wq), signed_x);
+    struct act_pair a;
+    a.q = join256(_mm256_loadu_si256((const __m256i *)x[0].qs),
+                  _mm256_loadu_si256((const __m256i *)x[1].qs));
+    if (f == FMT_Q4_0)
+        a.q = _mm512_shuffle_i64x2(a.q, a.q, _MM_SHUFFLE(3, 1, 2, 0));
+    __m512i lanes = lane_blocks(f);
+    __m128 d = _mm_unpacklo_ps(_mm_set_ss(x[0].d), _mm_set_ss(x[1].d));
+    a.d = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(d));
+    __m128i sums = _mm_unpacklo_epi32(_mm_cvtsi32_si128(x[0].sum), _mm_cvtsi32_si128(x[1].sum));
+    __m512i s = _mm512_permutexvar_epi32(lanes, _mm512_castsi128_si512(sums));
+    /* offset * sum over the block's 8 lanes: Q8_0 128 / 8 = 16 per lane, Q4_0 8 / 8 */
+    a.start = _mm512_sub_epi32(_mm512_setzero_si512(), f == FMT_Q8_0 ? _mm512_slli_epi32(s, 4) : s);
+    return a;
 }
 
-VNNI_FN static float dot_q8_0_vnni(const void *row, const void *xv, int64_t n)
+/* One pair of weight blocks: unsigned quants and the scale of each lane's block. */
+VNNI_INLINE void weight_pair(const uint8_t *w, enum block_format f, __m512i *q, __m512 *d)
 {
-    const struct llamad_q8_block *x = xv;
-    const uint8_t *w = row;
-    const int64_t nb = n / LLAMAD_Q8_BLOCK;
-    __m512 acc = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 1 < nb; b += 2, w += 2 * Q8_0_BYTES) {
-        __m512i wq = join256(_mm256_loadu_si256((const __m256i *)(w + 2)),
-                             _mm256_loadu_si256((const __m256i *)(w + Q8_0_BYTES + 2)));
-        __m512i xq = join256(_mm256_loadu_si256((const __m256i *)x[b].qs),
-                             _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
-        __m512 scale = two_scales(f16_at(w) * x[b].d, f16_at(w + Q8_0_BYTES) * x[b + 1].d);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_s8s8_vnni(wq, xq)), scale, acc);
+    if (f == FMT_Q8_0) {
+        *q = _mm512_xor_si512(join256(_mm256_loadu_si256((const __m256i *)(w + 2)),
+                                      _mm256_loadu_si256((const __m256i *)(w + Q8_0_BYTES + 2))),
+                              _mm512_set1_epi8((char)0x80));
+        /* the fp16 scales are 16-bit words 0 and 17 of the pair's 68 bytes */
+        __m512i words = _mm512_loadu_si512(w);
+        __m512i pick = _mm512_zextsi256_si512(
+            _mm256_set_epi16(17, 17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0));
+        *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(pick, words)));
+    } else {
+        __m256i qs = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + 2))),
+            _mm_loadu_si128((const __m128i *)(w + Q4_0_BYTES + 2)), 1);
+        __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(qs), qs, 1);
+        __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+        *q = _mm512_and_si512(_mm512_srlv_epi16(both, shift), _mm512_set1_epi8(0x0F));
+        /* the fp16 scales are 16-bit words 0 and 9 of the pair's 36 bytes */
+        __m256i words = _mm256_loadu_si256((const __m256i *)w);
+        __m256i pick = _mm256_set_epi16(9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+        *d = _mm512_cvtph_ps(_mm256_permutexvar_epi16(pick, words));
     }
-    float sum = _mm512_reduce_add_ps(acc);
-    if (b < nb) /* an odd last block */
-        sum += dot_q8_0_avx2(w, x + b, LLAMAD_Q8_BLOCK);
-    return sum;
 }
 
-VNNI_FN static float dot_q4_0_vnni(const void *row, const void *xv, int64_t n)
+/* R rows (row_bytes apart) by T token rows (x_stride bytes apart) of nb blocks:
+ * y[t * y_stride + r]. An odd last block goes through the AVX2 kernel. */
+VNNI_INLINE void tile(const uint8_t *w, size_t row_bytes, const uint8_t *xv, size_t x_stride,
+                      int64_t nb, enum block_format f, int R, int T, float *y, int64_t y_stride)
 {
-    const struct llamad_q8_block *x = xv;
-    const uint8_t *w = row;
-    const int64_t nb = n / LLAMAD_Q8_BLOCK;
-    __m512 acc = _mm512_setzero_ps();
-    float offset = 0.0f;
+    const int bytes = f == FMT_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
+    __m512 acc[TILE_ROWS][TILE_TOKENS];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm512_setzero_ps();
     int64_t b = 0;
-    for (; b + 1 < nb; b += 2, w += 2 * Q4_0_BYTES) {
-        __m512i wq = join256(q4_0_nibbles_avx2(w + 2), q4_0_nibbles_avx2(w + Q4_0_BYTES + 2));
-        __m512i xq = join256(_mm256_loadu_si256((const __m256i *)x[b].qs),
-                             _mm256_loadu_si256((const __m256i *)x[b + 1].qs));
-        float s0 = f16_at(w) * x[b].d, s1 = f16_at(w + Q4_0_BYTES) * x[b + 1].d;
-        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, xq);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), two_scales(s0, s1), acc);
-        offset += s0 * (float)(8 * x[b].sum) + s1 * (float)(8 * x[b + 1].sum);
-    }
-    float sum = _mm512_reduce_add_ps(acc) - offset;
-    if (b < nb)
-        sum += dot_q4_0_avx2(w, x + b, LLAMAD_Q8_BLOCK);
-    return sum;
-}
-
-/* Up to four activation rows against one weight row: each pair of weight blocks
- * is loaded, and its magnitude and sign mask computed, once for all of them. */
-VNNI_FN static void dot_q8_0_multi_vnni(const void *row, const void *xv, size_t x_stride,
-                                        int n_tok, int64_t n, float *out)
-{
-    const int64_t nb = n / LLAMAD_Q8_BLOCK;
-    const struct llamad_q8_block *x[4];
-    __m512 acc[4];
-    for (int t = 0; t < n_tok; t++) {
-        x[t] = (const struct llamad_q8_block *)((const uint8_t *)xv + (size_t)t * x_stride);
-        acc[t] = _mm512_setzero_ps();
-    }
-    const uint8_t *w = row;
-    int64_t b = 0;
-    for (; b + 1 < nb; b += 2, w += 2 * Q8_0_BYTES) {
-        __m512i wq = join256(_mm256_loadu_si256((const __m256i *)(w + 2)),
-                             _mm256_loadu_si256((const __m256i *)(w + Q8_0_BYTES + 2)));
-        __m512i magnitude = _mm512_abs_epi8(wq);
-        __mmask64 negative = _mm512_movepi8_mask(wq);
-        float d0 = f16_at(w), d1 = f16_at(w + Q8_0_BYTES);
-        for (int t = 0; t < n_tok; t++) {
-            __m512i xq = join256(_mm256_loadu_si256((const __m256i *)x[t][b].qs),
-                                 _mm256_loadu_si256((const __m256i *)x[t][b + 1].qs));
-            xq = _mm512_mask_sub_epi8(xq, negative, _mm512_setzero_si512(), xq);
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), magnitude, xq);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
-                                     two_scales(d0 * x[t][b].d, d1 * x[t][b + 1].d), acc[t]);
+    for (; b + 1 < nb; b += 2) {
+        struct act_pair x[TILE_TOKENS];
+        for (int t = 0; t < T; t++)
+            x[t] = act_pair((const struct llamad_q8_block *)(xv + t * x_stride) + b, f);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *wp = w + r * row_bytes + b * bytes;
+            prefetch_ahead(wp, TILE_ROWS * row_bytes, PREFETCH_BYTES);
+            __m512i q;
+            __m512 d;
+            weight_pair(wp, f, &q, &d);
+            for (int t = 0; t < T; t++) {
+                __m512i p = _mm512_dpbusd_epi32(x[t].start, q, x[t].q);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(d, x[t].d),
+                                            acc[r][t]);
+            }
         }
     }
-    for (int t = 0; t < n_tok; t++) {
-        out[t] = _mm512_reduce_add_ps(acc[t]);
-        if (b < nb)
-            out[t] += dot_q8_0_avx2(w, x[t] + b, LLAMAD_Q8_BLOCK);
-    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            float sum = _mm512_reduce_add_ps(acc[r][t]);
+            if (b < nb) {
+                const uint8_t *wb = w + r * row_bytes + b * bytes;
+                const void *xb = (const struct llamad_q8_block *)(xv + t * x_stride) + b;
+                sum += f == FMT_Q8_0 ? dot_q8_0_avx2(wb, xb, LLAMAD_Q8_BLOCK)
+                                     : dot_q4_0_avx2(wb, xb, LLAMAD_Q8_BLOCK);
+            }
+            y[t * y_stride + r] = sum;
+        }
 }
 
-VNNI_FN static void dot_q4_0_multi_vnni(const void *row, const void *xv, size_t x_stride,
-                                        int n_tok, int64_t n, float *out)
+/* Rows by tokens in tiles: the tile's rows stay in L1 while the tokens pass. */
+VNNI_INLINE void matmul_vnni(const uint8_t *w, size_t row_bytes, int64_t n_rows, const void *xv,
+                             size_t x_stride, int32_t n_tok, int64_t n, float *y,
+                             int64_t y_stride, enum block_format f)
 {
+    const uint8_t *x = xv;
     const int64_t nb = n / LLAMAD_Q8_BLOCK;
-    const struct llamad_q8_block *x[4];
-    __m512 acc[4];
-    float offset[4];
-    for (int t = 0; t < n_tok; t++) {
-        x[t] = (const struct llamad_q8_block *)((const uint8_t *)xv + (size_t)t * x_stride);
-        acc[t] = _mm512_setzero_ps();
-        offset[t] = 0.0f;
+    int64_t r = 0;
+    for (; r + TILE_ROWS <= n_rows; r += TILE_ROWS) {
+        const uint8_t *wr = w + r * row_bytes;
+        int32_t t = 0;
+        for (; t + 4 <= n_tok; t += 4)
+            tile(wr, row_bytes, x + t * x_stride, x_stride, nb, f, TILE_ROWS, 4,
+                 y + t * y_stride + r, y_stride);
+        for (; t + 2 <= n_tok; t += 2)
+            tile(wr, row_bytes, x + t * x_stride, x_stride, nb, f, TILE_ROWS, 2,
+                 y + t * y_stride + r, y_stride);
+        for (; t < n_tok; t++)
+            tile(wr, row_bytes, x + t * x_stride, x_stride, nb, f, TILE_ROWS, 1,
+                 y + t * y_stride + r, y_stride);
     }
-    const uint8_t *w = row;
-    int64_t b = 0;
-    for (; b + 1 < nb; b += 2, w += 2 * Q4_0_BYTES) {
-        __m512i wq = join256(q4_0_nibbles_avx2(w + 2), q4_0_nibbles_avx2(w + Q4_0_BYTES + 2));
-        float d0 = f16_at(w), d1 = f16_at(w + Q4_0_BYTES);
-        for (int t = 0; t < n_tok; t++) {
-            __m512i xq = join256(_mm256_loadu_si256((const __m256i *)x[t][b].qs),
-                                 _mm256_loadu_si256((const __m256i *)x[t][b + 1].qs));
-            float s0 = d0 * x[t][b].d, s1 = d1 * x[t][b + 1].d;
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, xq);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), two_scales(s0, s1), acc[t]);
-            offset[t] += s0 * (float)(8 * x[t][b].sum) + s1 * (float)(8 * x[t][b + 1].sum);
-        }
-    }
-    for (int t = 0; t < n_tok; t++) {
-        out[t] = _mm512_reduce_add_ps(acc[t]) - offset[t];
-        if (b < nb)
-            out[t] += dot_q4_0_avx2(w, x[t] + b, LLAMAD_Q8_BLOCK);
-    }
+    for (; r < n_rows; r++)
+        for (int32_t t = 0; t < n_tok; t++)
+            tile(w + r * row_bytes, row_bytes, x + t * x_stride, x_stride, nb, f, 1, 1,
+                 y + t * y_stride + r, y_stride);
+}
+
+VNNI_FN static void matmul_q8_0_vnni(const void *w, size_t row_bytes, int64_t n_rows,
+                                     const void *x, size_t x_stride, int32_t n_tok, int64_t n,
+                                     float *y, int64_t y_stride)
+{
+    matmul_vnni(w, row_bytes, n_rows, x, x_stride, n_tok, n, y, y_stride, FMT_Q8_0);
+}
+
+VNNI_FN static void matmul_q4_0_vnni(const void *w, size_t row_bytes, int64_t n_rows,
+                                     const void *x, size_t x_stride, int32_t n_tok, int64_t n,
+                                     float *y, int64_t y_stride)
+{
+    matmul_vnni(w, row_bytes, n_rows, x, x_stride, n_tok, n, y, y_stride, FMT_Q4_0);
+}
+
+VNNI_FN static float dot_q8_0_vnni(const void *row, const void *x, int64_t n)
+{
+    float y;
+    matmul_vnni(row, 0, 1, x, 0, 1, n, &y, 1, FMT_Q8_0);
+    return y;
+}
+
+VNNI_FN static float dot_q4_0_vnni(const void *row, const void *x, int64_t n)
+{
+    float y;
+    matmul_vnni(row, 0, 1, x, 0, 1, n, &y, 1, FMT_Q4_0);
+    return y;
 }
 
 /* ---- Selection ---- */
 
 static const struct llamad_act_kernels vnni_q8_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q8_0_vnni,
-                                                     dot_q8_0_multi_vnni};
+                                                     matmul_q8_0_vnni};
 static const struct llamad_act_kernels vnni_q4_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q4_0_vnni,
-                                                     dot_q4_0_multi_vnni};
+                                                     matmul_q4_0_vnni};
 static const struct llamad_act_kernels avx2_q8_0 = {"avx2", LLAMAD_ACT_Q8, dot_q8_0_avx2, NULL};
 static const struct llamad_act_kernels avx2_q4_0 = {"avx2", LLAMAD_ACT_Q8, dot_q4_0_avx2, NULL};
 
-static bool has_vnni(void)
+static bool cpu_runs(const char *isa)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!strcmp(isa, "avx2"))
+        return avx2;
+    return !strcmp(isa, "avx512vnni") && avx2 && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 
-static bool has_avx2(void)
+const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type, const char *isa)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type)
-{
-    bool vnni = has_vnni(), avx2 = has_avx2();
+    if (!cpu_runs(isa))
+        return NULL;
+    bool vnni = !strcmp(isa, "avx512vnni");
     switch (type) {
     case LLAMAD_TYPE_Q8_0:
-        return vnni ? &vnni_q8_0 : avx2 ? &avx2_q8_0 : NULL;
+        return vnni ? &vnni_q8_0 : &avx2_q8_0;
     case LLAMAD_TYPE_Q4_0:
-        return vnni ? &vnni_q4_0 : avx2 ? &avx2_q4_0 : NULL;
+        return vnni ? &vnni_q4_0 : &avx2_q4_0;
     case LLAMAD_TYPE_Q4_K:
     case LLAMAD_TYPE_Q5_K:
     case LLAMAD_TYPE_Q6_K:
-        return llamad_act_k_kernels_x86(type, vnni ? "avx512vnni" : "avx2");
+        return llamad_act_k_kernels_x86(type, isa);
     default:
         return NULL;
     }
@@ -239,9 +287,10 @@ const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type)
 
 #else
 
-const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type)
+const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type, const char *isa)
 {
     (void)type;
+    (void)isa;
     return NULL;
 }
 

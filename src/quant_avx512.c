@@ -1,5 +1,6 @@
 /* AVX-512 float kernels for F32, F16 and BF16 weights: four 16-lane FMA
- * accumulators, masked loads for the tail. Chosen over the AVX2 ones at run time
+ * accumulators, masked loads for the tail, and a matmul that takes a batch of
+ * tokens in tiles of rows by tokens. Chosen over the AVX2 ones at run time
  * when the CPU has AVX-512 (F, BW, VL); the reference is in quant.c. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,9 +10,16 @@
 
 #if defined(__x86_64__)
 
-#include <immintrin.h>
+#include "quant_x86.h"
+
+/* Bytes ahead of the row's current position that dot16 asks for: the hardware
+ * prefetcher alone leaves it waiting on rows streamed from DRAM. */
+enum { PREFETCH_AHEAD = 4096 };
 
 #define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+/* Inlined into each kernel, so the loader and tile shape become constants there. */
+#define AVX512_INLINE static inline __attribute__((always_inline, \
+    target("avx512f,avx512bw,avx512vl,fma,f16c")))
 
 /* Up to 16 elements starting at i, as floats; lanes past n are zero. */
 typedef __m512 (*load16_fn)(const uint8_t *row, int64_t i, __mmask16 m);
@@ -37,16 +45,19 @@ static inline __mmask16 tail_mask(int64_t left)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-AVX512_FN static inline float dot16(const void *row, const float *x, int64_t n, load16_fn load)
+AVX512_FN static inline float dot16(const void *row, const float *x, int64_t n, load16_fn load,
+                                   int elem_bytes)
 {
     const uint8_t *w = row;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                      _mm512_setzero_ps()};
     int64_t i = 0;
-    for (; i + 64 <= n; i += 64)
+    for (; i + 64 <= n; i += 64) {
+        prefetch_ahead(w + i * elem_bytes, PREFETCH_AHEAD, 64 * elem_bytes);
         for (int a = 0; a < 4; a++)
             acc[a] = _mm512_fmadd_ps(load(w, i + 16 * a, 0xFFFF),
                                      _mm512_loadu_ps(x + i + 16 * a), acc[a]);
+    }
     for (; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         acc[0] = _mm512_fmadd_ps(load(w, i, m), _mm512_maskz_loadu_ps(m, x + i), acc[0]);
@@ -63,23 +74,84 @@ AVX512_FN static inline void dequantize16(const void *row, float *dst, int64_t n
     }
 }
 
-#define FLOAT_KERNELS(name)                                                                    \
+/* R rows (row_bytes apart) by T tokens (rows of n floats): each 16 weights are
+ * converted once for the T tokens and each 16 activations loaded once for the R
+ * rows, R * T accumulators. y[t * y_stride + r]. */
+AVX512_INLINE void tile16(const uint8_t *w, size_t row_bytes, const float *x, int64_t n,
+                                    int R, int T, float *y, int64_t y_stride, load16_fn load,
+                                    int elem_bytes)
+{
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 xv[4];
+        for (int t = 0; t < T; t++)
+            xv[t] = _mm512_maskz_loadu_ps(m, x + t * n + i);
+        for (int r = 0; r < R; r++) {
+            prefetch_ahead(w + r * row_bytes + i * elem_bytes, PREFETCH_AHEAD, 16 * elem_bytes);
+            __m512 wv = load(w + r * row_bytes, i, m);
+            for (int t = 0; t < T; t++)
+                acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+/* One token: a row at a time with dot16's four accumulators. More tokens: tiles of
+ * 4 rows by 4 tokens (2 and 1 for the rest), the rows staying in L1 while the
+ * tokens pass, so a weight is read and converted once per 4 tokens. */
+AVX512_INLINE void matmul16(const uint8_t *w, size_t row_bytes, int64_t n_rows,
+                                      const float *x, int32_t n_tok, int64_t n, float *y,
+                                      int64_t y_stride, load16_fn load, int elem_bytes)
+{
+    int64_t r = 0;
+    for (; n_tok > 1 && r + 4 <= n_rows; r += 4) {
+        const uint8_t *wr = w + r * row_bytes;
+        int32_t t = 0;
+        for (; t + 4 <= n_tok; t += 4)
+            tile16(wr, row_bytes, x + t * n, n, 4, 4, y + t * y_stride + r, y_stride, load,
+                   elem_bytes);
+        for (; t + 2 <= n_tok; t += 2)
+            tile16(wr, row_bytes, x + t * n, n, 4, 2, y + t * y_stride + r, y_stride, load,
+                   elem_bytes);
+        for (; t < n_tok; t++)
+            tile16(wr, row_bytes, x + t * n, n, 4, 1, y + t * y_stride + r, y_stride, load,
+                   elem_bytes);
+    }
+    for (; r < n_rows; r++)
+        for (int32_t t = 0; t < n_tok; t++)
+            y[t * y_stride + r] = dot16(w + r * row_bytes, x + t * n, n, load, elem_bytes);
+}
+
+#define FLOAT_KERNELS(name, elem_bytes)                                                        \
     AVX512_FN static float dot_##name(const void *row, const float *x, int64_t n)             \
     {                                                                                          \
-        return dot16(row, x, n, load16_##name);                                               \
+        return dot16(row, x, n, load16_##name, elem_bytes);                                   \
     }                                                                                          \
     AVX512_FN static void dequantize_##name(const void *row, float *dst, int64_t n)           \
     {                                                                                          \
         dequantize16(row, dst, n, load16_##name);                                             \
+    }                                                                                          \
+    AVX512_FN static void matmul_##name(const void *w, size_t row_bytes, int64_t n_rows,      \
+                                        const float *x, int32_t n_tok, int64_t n, float *y,   \
+                                        int64_t y_stride)                                      \
+    {                                                                                          \
+        matmul16(w, row_bytes, n_rows, x, n_tok, n, y, y_stride, load16_##name, elem_bytes);  \
     }
 
-FLOAT_KERNELS(f32)
-FLOAT_KERNELS(f16)
-FLOAT_KERNELS(bf16)
+FLOAT_KERNELS(f32, 4)
+FLOAT_KERNELS(f16, 2)
+FLOAT_KERNELS(bf16, 2)
 
-static const struct llamad_kernels avx512_f32 = {"avx512", dequantize_f32, dot_f32};
-static const struct llamad_kernels avx512_f16 = {"avx512", dequantize_f16, dot_f16};
-static const struct llamad_kernels avx512_bf16 = {"avx512", dequantize_bf16, dot_bf16};
+static const struct llamad_kernels avx512_f32 = {"avx512", dequantize_f32, dot_f32, matmul_f32};
+static const struct llamad_kernels avx512_f16 = {"avx512", dequantize_f16, dot_f16, matmul_f16};
+static const struct llamad_kernels avx512_bf16 = {"avx512", dequantize_bf16, dot_bf16,
+                                                  matmul_bf16};
 
 const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type)
 {

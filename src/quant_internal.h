@@ -19,8 +19,9 @@ const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
 /* quant_avx512.c: the AVX-512 float kernels of `type` (F32, F16, BF16), or NULL. */
 const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type);
 
-/* quant_act_x86.c: the fastest integer kernels this CPU runs for `type`, or NULL. */
-const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type);
+/* quant_act_x86.c: the integer kernels of `type` in one instruction set,
+ * "avx512vnni" or "avx2", or NULL when this CPU lacks it or the type has none. */
+const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type, const char *isa);
 
 /* quantize_q8_avx512.c: llamad_quantize_q8_blocks in AVX-512, or NULL when the
  * CPU lacks it. */
@@ -31,7 +32,8 @@ llamad_quantize_q8_fn llamad_quantize_q8_avx512(void);
 const struct llamad_act_kernels *llamad_act_k_kernels_ref(uint32_t type);
 
 /* quant_act_k_x86.c: the integer K-quant kernels of one instruction set, "avx512vnni"
- * or "avx2", or NULL when this CPU lacks it or `type` is not Q4_K, Q5_K or Q6_K. */
+ * or "avx2" (which the caller has checked this CPU runs), or NULL when `type` is not
+ * Q4_K, Q5_K or Q6_K. */
 const struct llamad_act_kernels *llamad_act_k_kernels_x86(uint32_t type, const char *isa);
 
 /* quant_k.c: one 256-element block of a K-quant to floats and back. */

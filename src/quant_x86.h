@@ -21,6 +21,18 @@ AVX2_FN static inline float f16_at(const uint8_t *p)
     return _cvtsh_ss(h);
 }
 
+/* Asks for the `bytes` bytes at p + distance, ahead of their use: weight rows
+ * stream from memory once per matmul, and the hardware prefetcher alone leaves
+ * the kernels waiting for them. A prefetch never faults, so an address past the
+ * buffer is harmless; it is computed as an integer for that reason. Always
+ * inlined: GCC drops a prefetch it inlines into a function of a wider target. */
+static inline __attribute__((always_inline)) void prefetch_ahead(const uint8_t *p,
+                                                                 size_t distance, int bytes)
+{
+    for (int i = 0; i < bytes; i += 64)
+        _mm_prefetch((const char *)((uintptr_t)p + distance + (uintptr_t)i), _MM_HINT_T0);
+}
+
 /* Sum of the 8 lanes of v. */
 AVX2_FN static inline float hsum256(__m256 v)
 {

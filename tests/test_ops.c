@@ -103,19 +103,19 @@ static struct llamad_weight make_weight(uint32_t type, int64_t rows, int64_t col
 static void test_matmul_matches_plain_loop(void **state)
 {
     (void)state;
-    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_Q8_0,
-                              LLAMAD_TYPE_Q4_0};
+    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16,
+                              LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
     srand(11);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         for (int threads = 1; threads <= 3; threads++) {
             struct llamad_threadpool *pool;
             assert_int_equal(llamad_threadpool_create(threads, &pool, NULL, 0), LLAMAD_OK);
             const int64_t cols = 64, rows_a = 37, rows_b = 5;
-            const int32_t n_tokens = 3;
+            const int32_t n_tokens = 5; /* a tile of 4 tokens and one more */
             void *sa, *sb;
             struct llamad_weight a = make_weight(types[ti], rows_a, cols, &sa);
             struct llamad_weight b = make_weight(types[ti], rows_b, cols, &sb);
-            float x[3 * 64], ya[3 * 37], yb[3 * 5], row[64];
+            float x[5 * 64], ya[5 * 37], yb[5 * 5], row[64];
             for (int i = 0; i < n_tokens * cols; i++)
                 x[i] = (float)((rand() % 201) - 100) / 100.0f;
             struct llamad_matmul_out outs[] = {{&a, ya}, {&b, yb}};

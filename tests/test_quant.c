@@ -756,6 +756,71 @@ static void test_fast_quantized_types(void **state)
     }
 }
 
+/* A variant's matmul over 1..9 rows by 1..9 tokens (partial tiles) gives the
+ * reference dot of every row and token at its place of a wider output, and
+ * writes nothing else. Its lanes sum about n/16 products each, so the bound of
+ * compare_variant_to_ref with n/16 for n/32. */
+static void check_float_matmul(const struct llamad_kernels *k, uint32_t type, int64_t n)
+{
+    enum { MAX_ROWS = 9, MAX_TOK = 9, Y_STRIDE = MAX_ROWS + 2 };
+    const struct llamad_kernels *ref = llamad_kernels_ref(type);
+    size_t bytes = row_bytes(type, n);
+    uint8_t *w = alloc_exact(MAX_ROWS * bytes);
+    float *x = alloc_exact((size_t)(MAX_TOK * n) * sizeof *x);
+    float *wf = alloc_exact((size_t)n * sizeof *wf);
+    float y[MAX_TOK * Y_STRIDE];
+    for (int r = 0; r < MAX_ROWS; r++)
+        fill_row(type, w + r * bytes, n, bytes, FILL_RANDOM);
+    for (int64_t i = 0; i < MAX_TOK * n; i++)
+        x[i] = rng_float();
+    for (int rows = 1; rows <= MAX_ROWS; rows++)
+        for (int n_tok = 1; n_tok <= MAX_TOK; n_tok++) {
+            for (int i = 0; i < MAX_TOK * Y_STRIDE; i++)
+                y[i] = -1.0f;
+            k->matmul(w, bytes, rows, x, n_tok, n, y, Y_STRIDE);
+            for (int t = 0; t < MAX_TOK; t++)
+                for (int r = 0; r < Y_STRIDE; r++) {
+                    float got = y[t * Y_STRIDE + r];
+                    if (t >= n_tok || r >= rows) {
+                        assert_true(got == -1.0f);
+                        continue;
+                    }
+                    ref->dequantize_row(w + r * bytes, wf, n);
+                    double magnitude = 0.0;
+                    for (int64_t i = 0; i < n; i++)
+                        magnitude += fabs((double)wf[i] * x[t * n + i]);
+                    double tol = (double)(n / 16 + 16) * 0x1p-24 * magnitude + (double)n * 0x1p-149;
+                    float want = ref->dot(w + r * bytes, x + t * n, n);
+                    if (!(fabs((double)got - want) <= tol))
+                        fail_msg("%s n=%lld row %d of %d, token %d of %d: %s matmul %.9g, "
+                                 "reference %.9g", llamad_type_name(type), (long long)n, r, rows,
+                                 t, n_tok, k->isa, got, want);
+                }
+        }
+    free(w);
+    free(x);
+    free(wf);
+}
+
+static void test_float_matmul(void **state)
+{
+    (void)state;
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16};
+    const int64_t lengths[] = {1, 15, 16, 17, 100};
+    rng_seed(23);
+    for (size_t t = 0; t < 3; t++)
+        for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+            const struct llamad_kernels *k = llamad_kernels_variant(types[t], isas[i]);
+            if (!k || !k->matmul) {
+                print_message("%s: no %s matmul kernel\n", llamad_type_name(types[t]), isas[i]);
+                continue;
+            }
+            for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++)
+                check_float_matmul(k, types[t], lengths[l]);
+        }
+}
+
 /* ---- LLAMAD_FORCE_SCALAR ---- */
 
 #define PRINT_ISAS_ARG "--print-isas"
@@ -868,6 +933,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_q4_0_round_trip),
         cmocka_unit_test(test_fast_float_types),
         cmocka_unit_test(test_fast_quantized_types),
+        cmocka_unit_test(test_float_matmul),
         cmocka_unit_test(test_force_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,37 +75,65 @@ static uint32_t next_u32(void)
     return (uint32_t)rng;
 }
 
-/* Random weight rows and activations, including extremes, at 1..9 blocks (odd
- * counts take the kernels' tail paths). */
-static void check_fast_equals_ref(uint32_t type, int block_bytes)
+static const char *const isas[] = {"scalar", "avx2", "avx512vnni"};
+
+static const char *type_name(uint32_t type)
 {
-    const struct llamad_act_kernels *fast = llamad_act_kernels_for(type);
+    return type == LLAMAD_TYPE_Q8_0 ? "Q8_0" : "Q4_0";
+}
+
+/* nb random blocks, their scales in [0, 1]; trial 0 takes the extreme quants. */
+static void random_weights(uint8_t *w, int nb, int block_bytes, int trial)
+{
+    for (int b = 0; b < nb; b++) {
+        uint16_t d = llamad_f32_to_f16((float)(next_u32() % 1000) / 997.0f);
+        memcpy(w + b * block_bytes, &d, 2);
+        for (int i = 2; i < block_bytes; i++)
+            w[b * block_bytes + i] = trial == 0 ? (i % 2 ? 0x81 : 0x7F) : (uint8_t)next_u32();
+    }
+}
+
+/* n values quantized; trial 0 takes the extremes. */
+static void random_act(struct llamad_q8_block *x, int64_t n, int trial)
+{
+    float *f = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        f[i] = trial == 0 ? (i % 2 ? 127.0f : -127.0f)
+                          : (float)((int)(next_u32() % 2001) - 1000) / 100.0f;
+    llamad_quantize_q8_blocks(f, x, n);
+    free(f);
+}
+
+/* The scale of the rounding a float sum of the products may differ by. */
+static double magnitude(const struct llamad_q8_block *x, int nb)
+{
+    double mag = 0.0;
+    for (int b = 0; b < nb; b++)
+        mag += 32.0 * 127.0 * 127.0 * fabs((double)x[b].d);
+    return 1e-6 * mag + 1e-6;
+}
+
+/* Every variant's dot against the reference at 1..9 blocks (odd counts take the
+ * kernels' tail paths). */
+static void check_dot(uint32_t type, int block_bytes, const char *isa)
+{
+    const struct llamad_act_kernels *fast = llamad_act_kernels_variant(type, isa);
     const struct llamad_act_kernels *ref = llamad_act_kernels_ref(type);
-    assert_non_null(fast);
-    print_message("%s integer kernel: %s\n", type == LLAMAD_TYPE_Q8_0 ? "Q8_0" : "Q4_0", fast->isa);
+    if (!fast) {
+        print_message("%s: no %s kernel on this CPU\n", type_name(type), isa);
+        return;
+    }
+    assert_string_equal(fast->isa, isa);
     for (int nb = 1; nb <= 9; nb++) {
         for (int trial = 0; trial < 50; trial++) {
             uint8_t *w = malloc((size_t)nb * (size_t)block_bytes);
             struct llamad_q8_block *x = malloc((size_t)nb * sizeof(*x));
-            float *xf = malloc((size_t)nb * 32 * sizeof(float));
-            for (int i = 0; i < nb * 32; i++)
-                xf[i] = trial == 0 ? (i % 2 ? 127.0f : -127.0f)
-                                   : (float)((int)(next_u32() % 2001) - 1000) / 100.0f;
-            llamad_quantize_q8_blocks(xf, x, nb * 32);
-            for (int b = 0; b < nb; b++) {
-                uint16_t d = llamad_f32_to_f16((float)(next_u32() % 1000) / 997.0f);
-                memcpy(w + b * block_bytes, &d, 2);
-                for (int i = 2; i < block_bytes; i++)
-                    w[b * block_bytes + i] = trial == 0 ? (i % 2 ? 0x81 : 0x7F) : (uint8_t)next_u32();
-            }
+            random_act(x, nb * 32, trial);
+            random_weights(w, nb, block_bytes, trial);
             float a = fast->dot(w, x, nb * 32), e = ref->dot(w, x, nb * 32);
-            double mag = 0.0;
-            for (int b = 0; b < nb; b++)
-                mag += 32.0 * 127.0 * 127.0 * fabs((double)x[b].d);
-            assert_float_equal(a, e, 1e-6 * mag + 1e-6);
+            assert_float_equal(a, e, magnitude(x, nb));
             free(w);
             free(x);
-            free(xf);
         }
     }
 }
@@ -113,57 +141,69 @@ static void check_fast_equals_ref(uint32_t type, int block_bytes)
 static void test_fast_q8_0(void **state)
 {
     (void)state;
-    check_fast_equals_ref(LLAMAD_TYPE_Q8_0, 34);
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+        check_dot(LLAMAD_TYPE_Q8_0, 34, isas[i]);
 }
 
 static void test_fast_q4_0(void **state)
 {
     (void)state;
-    check_fast_equals_ref(LLAMAD_TYPE_Q4_0, 18);
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+        check_dot(LLAMAD_TYPE_Q4_0, 18, isas[i]);
 }
 
-/* dot_multi over 1..4 activation rows gives each row's single dot. */
-static void check_multi(uint32_t type, int block_bytes)
+/* A variant's matmul over 1..9 rows by 1..9 tokens of 1..5 blocks (covering
+ * partial tiles and an odd last block) gives the reference dot of each row and
+ * token, written at its place of a wider output. */
+static void check_matmul(uint32_t type, int block_bytes, const char *isa)
 {
-    const struct llamad_act_kernels *k = llamad_act_kernels_for(type);
-    if (!k->dot_multi) {
-        print_message("%s: no multi-token kernel on this CPU (%s)\n",
-                      type == LLAMAD_TYPE_Q8_0 ? "Q8_0" : "Q4_0", k->isa);
+    const struct llamad_act_kernels *k = llamad_act_kernels_variant(type, isa);
+    if (!k || !k->matmul) {
+        print_message("%s: no %s matmul kernel\n", type_name(type), isa);
         return;
     }
-    for (int nb = 1; nb <= 7; nb += 3) {
-        uint8_t *w = malloc((size_t)nb * (size_t)block_bytes);
-        struct llamad_q8_block *x = malloc(4 * (size_t)nb * sizeof(*x));
-        float xf[7 * 32];
-        for (int b = 0; b < nb; b++) {
-            uint16_t d = llamad_f32_to_f16(0.25f + (float)b);
-            memcpy(w + b * block_bytes, &d, 2);
-            for (int i = 2; i < block_bytes; i++)
-                w[b * block_bytes + i] = (uint8_t)next_u32();
-        }
-        for (int t = 0; t < 4; t++) {
-            for (int i = 0; i < nb * 32; i++)
-                xf[i] = (float)((int)(next_u32() % 2001) - 1000) / 100.0f;
-            llamad_quantize_q8_blocks(xf, x + t * nb, nb * 32);
-        }
-        for (int n_tok = 1; n_tok <= 4; n_tok++) {
-            float out[4];
-            k->dot_multi(w, x, (size_t)nb * sizeof(*x), n_tok, nb * 32, out);
-            for (int t = 0; t < n_tok; t++) {
-                float want = k->dot(w, x + t * nb, nb * 32);
-                assert_float_equal(out[t], want, 1e-6 * fabsf(want) + 1e-6);
+    const struct llamad_act_kernels *ref = llamad_act_kernels_ref(type);
+    enum { MAX_ROWS = 9, MAX_TOK = 9, MAX_NB = 5, Y_STRIDE = MAX_ROWS + 2 };
+    uint8_t *w = malloc((size_t)MAX_ROWS * MAX_NB * (size_t)block_bytes);
+    struct llamad_q8_block *x = malloc((size_t)MAX_TOK * MAX_NB * sizeof(*x));
+    float y[MAX_TOK * Y_STRIDE];
+    for (int nb = 1; nb <= MAX_NB; nb++) {
+        size_t row_bytes = (size_t)nb * (size_t)block_bytes;
+        for (int trial = 0; trial < 3; trial++) {
+            random_weights(w, nb * MAX_ROWS, block_bytes, trial);
+            random_act(x, (int64_t)nb * 32 * MAX_TOK, trial);
+            for (int rows = 1; rows <= MAX_ROWS; rows++) {
+                for (int n_tok = 1; n_tok <= MAX_TOK; n_tok++) {
+                    for (int i = 0; i < MAX_TOK * Y_STRIDE; i++)
+                        y[i] = -1.0f;
+                    k->matmul(w, row_bytes, rows, x, (size_t)nb * sizeof(*x), n_tok, nb * 32, y,
+                              Y_STRIDE);
+                    for (int t = 0; t < MAX_TOK; t++)
+                        for (int r = 0; r < Y_STRIDE; r++) {
+                            float got = y[t * Y_STRIDE + r];
+                            if (t >= n_tok || r >= rows) {
+                                assert_true(got == -1.0f); /* nothing written outside */
+                                continue;
+                            }
+                            const struct llamad_q8_block *xt = x + t * nb;
+                            float want = ref->dot(w + r * row_bytes, xt, nb * 32);
+                            assert_float_equal(got, want, magnitude(xt, nb));
+                        }
+                }
             }
         }
-        free(w);
-        free(x);
     }
+    free(w);
+    free(x);
 }
 
-static void test_multi_token_kernels(void **state)
+static void test_matmul_kernels(void **state)
 {
     (void)state;
-    check_multi(LLAMAD_TYPE_Q8_0, 34);
-    check_multi(LLAMAD_TYPE_Q4_0, 18);
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        check_matmul(LLAMAD_TYPE_Q8_0, 34, isas[i]);
+        check_matmul(LLAMAD_TYPE_Q4_0, 18, isas[i]);
+    }
 }
 
 static void test_types_without_integer_kernels(void **state)
@@ -182,7 +222,7 @@ int main(void)
         cmocka_unit_test(test_reference_dots_by_hand),
         cmocka_unit_test(test_fast_q8_0),
         cmocka_unit_test(test_fast_q4_0),
-        cmocka_unit_test(test_multi_token_kernels),
+        cmocka_unit_test(test_matmul_kernels),
         cmocka_unit_test(test_types_without_integer_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

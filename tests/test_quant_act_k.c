@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "llamad/quant.h"
-#include "../src/quant_internal.h" /* llamad_act_k_kernels_x86: one named variant */
+#include "../src/quant_internal.h" /* llamad_quant_force_scalar */
 
 enum { QK_K = 256, MAX_BLOCKS = 5 };
 
@@ -279,7 +279,7 @@ static void make_act(enum activations kind, struct llamad_q8k_block *x, int nb)
 
 static void check_fast(const struct ktype *k, const char *isa)
 {
-    const struct llamad_act_kernels *fast = llamad_act_k_kernels_x86(k->type, isa);
+    const struct llamad_act_kernels *fast = llamad_act_kernels_variant(k->type, isa);
     if (!fast) {
         print_message("%s: no %s kernel on this CPU\n", k->name, isa);
         return;
@@ -305,6 +305,59 @@ static void test_fast_equals_ref(void **state)
     for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
         check_fast(&ktypes[t], "avx512vnni");
         check_fast(&ktypes[t], "avx2");
+    }
+}
+
+/* A variant's matmul over 1..5 rows by 1..9 tokens (every token group of 4, 2
+ * and 1) of 1..3 blocks gives each row and token's reference dot at its place of a
+ * wider output, and writes nothing else. */
+static void check_matmul(const struct ktype *k, const char *isa)
+{
+    enum { ROWS = 5, TOKENS = 9, NB = 3, Y_STRIDE = ROWS + 1 };
+    const struct llamad_act_kernels *fast = llamad_act_kernels_variant(k->type, isa);
+    if (!fast || !fast->matmul) {
+        print_message("%s: no %s matmul kernel\n", k->name, isa);
+        return;
+    }
+    const struct llamad_act_kernels *ref = llamad_act_kernels_ref(k->type);
+    uint8_t *w = malloc((size_t)(ROWS * NB * k->bytes));
+    struct llamad_q8k_block *x = malloc(TOKENS * NB * sizeof(*x));
+    float y[TOKENS * Y_STRIDE];
+    for (int nb = 1; nb <= NB; nb++) {
+        size_t row_bytes = (size_t)(nb * k->bytes);
+        for (int r = 0; r < ROWS; r++)
+            make_weights(k, (enum weights)(r % N_WEIGHTS), w + r * row_bytes, nb);
+        for (int t = 0; t < TOKENS; t++)
+            make_act((enum activations)(t % N_ACTS), x + t * nb, nb);
+        for (int rows = 1; rows <= ROWS; rows++)
+            for (int n_tok = 1; n_tok <= TOKENS; n_tok++) {
+                for (int i = 0; i < TOKENS * Y_STRIDE; i++)
+                    y[i] = -1.0f;
+                fast->matmul(w, row_bytes, rows, x, (size_t)nb * sizeof(*x), n_tok, nb * QK_K, y,
+                             Y_STRIDE);
+                for (int t = 0; t < TOKENS; t++)
+                    for (int r = 0; r < Y_STRIDE; r++) {
+                        float got = y[t * Y_STRIDE + r];
+                        if (t >= n_tok || r >= rows) {
+                            assert_true(got == -1.0f);
+                            continue;
+                        }
+                        const uint8_t *wr = w + r * row_bytes;
+                        float want = ref->dot(wr, x + t * nb, nb * QK_K);
+                        assert_float_equal(got, want, 1e-6 * term_bound(k, wr, x + t * nb, nb));
+                    }
+            }
+    }
+    free(w);
+    free(x);
+}
+
+static void test_matmul_equals_ref(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
+        check_matmul(&ktypes[t], "avx512vnni");
+        check_matmul(&ktypes[t], "avx2");
     }
 }
 
@@ -338,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_ref_q6_k_matches_floats),
         cmocka_unit_test(test_ref_by_hand),
         cmocka_unit_test(test_fast_equals_ref),
+        cmocka_unit_test(test_matmul_equals_ref),
         cmocka_unit_test(test_kernel_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,11 @@ struct llamad_kernels {
     const char *isa; /* "avx2", "scalar", ... : which implementation was chosen */
     void (*dequantize_row)(const void *src, float *dst, int64_t n);
     float (*dot)(const void *row, const float *x, int64_t n);
+    /* Optional (NULL: call dot per row and token): n_rows rows row_bytes apart times
+     * n_tok rows of n floats, y[t * y_stride + r] = dot(row r, x_t); each weight is
+     * read and converted once for several tokens. */
+    void (*matmul)(const void *w, size_t row_bytes, int64_t n_rows, const float *x,
+                   int32_t n_tok, int64_t n, float *y, int64_t y_stride);
 };
 
 /* NULL for a type that is not computable. The result is constant for the process. */
@@ -96,10 +101,12 @@ struct llamad_act_kernels {
     enum llamad_act_format format;
     /* dot of a weight row of n elements with n activations quantized in `format` */
     float (*dot)(const void *row, const void *x, int64_t n);
-    /* Optional (NULL: call dot per token): the row with n_tok (1..4) activation rows
-     * x_stride bytes apart, out[t] for each: the row's blocks are decoded once. */
-    void (*dot_multi)(const void *row, const void *x, size_t x_stride, int n_tok, int64_t n,
-                      float *out);
+    /* Optional (NULL: call dot per row and token): n_rows weight rows row_bytes
+     * apart times n_tok activation rows x_stride bytes apart, y[t * y_stride + r] =
+     * dot(row r, x_t). Each weight block is read once for all the tokens, and each
+     * activation block once for several rows. */
+    void (*matmul)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
+                   size_t x_stride, int32_t n_tok, int64_t n, float *y, int64_t y_stride);
 };
 
 /* The integer kernels for weights of `type` on this CPU; NULL for types that keep
@@ -107,5 +114,9 @@ struct llamad_act_kernels {
 const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type);
 /* The plain reference of the same, for tests. */
 const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type);
+/* One named implementation ("scalar", "avx2", "avx512vnni"), for tests that hold
+ * every variant to the reference. NULL when this CPU cannot run it or it has no
+ * kernels for `type`. */
+const struct llamad_act_kernels *llamad_act_kernels_variant(uint32_t type, const char *isa);
 
 #endif
