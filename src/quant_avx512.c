@@ -45,25 +45,45 @@ static inline __mmask16 tail_mask(int64_t left)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-AVX512_FN static inline float dot16(const void *row, const float *x, int64_t n, load16_fn load,
-                                   int elem_bytes)
+/* One weight row by T tokens (up to 4; rows of n floats): each 16 weights are
+ * converted once for the T tokens. Each (row, token) sum has four accumulators
+ * taking 16 columns in turn, then the tail in the first; one token alone is the
+ * plain dot product, and a token's sum comes out the same, bit for bit, whatever
+ * T is: a sequence decodes to the same tokens alone or batched with others. */
+AVX512_INLINE void row_by_tokens(const uint8_t *w, const float *x, int64_t n, int T,
+                                 float *y, int64_t y_stride, load16_fn load, int elem_bytes)
 {
-    const uint8_t *w = row;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                     _mm512_setzero_ps()};
+    __m512 acc[4][4];
+    for (int t = 0; t < T; t++)
+        for (int a = 0; a < 4; a++)
+            acc[t][a] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
         prefetch_ahead(w + i * elem_bytes, PREFETCH_AHEAD, 64 * elem_bytes);
-        for (int a = 0; a < 4; a++)
-            acc[a] = _mm512_fmadd_ps(load(w, i + 16 * a, 0xFFFF),
-                                     _mm512_loadu_ps(x + i + 16 * a), acc[a]);
+        for (int a = 0; a < 4; a++) {
+            __m512 wv = load(w, i + 16 * a, 0xFFFF);
+            for (int t = 0; t < T; t++)
+                acc[t][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * n + i + 16 * a),
+                                            acc[t][a]);
+        }
     }
     for (; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
-        acc[0] = _mm512_fmadd_ps(load(w, i, m), _mm512_maskz_loadu_ps(m, x + i), acc[0]);
+        __m512 wv = load(w, i, m);
+        for (int t = 0; t < T; t++)
+            acc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * n + i), acc[t][0]);
     }
-    return _mm512_reduce_add_ps(
-        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+    for (int t = 0; t < T; t++)
+        y[t * y_stride] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]),
+                                                             _mm512_add_ps(acc[t][2], acc[t][3])));
+}
+
+AVX512_FN static inline float dot16(const void *row, const float *x, int64_t n, load16_fn load,
+                                   int elem_bytes)
+{
+    float y;
+    row_by_tokens(row, x, n, 1, &y, 1, load, elem_bytes);
+    return y;
 }
 
 AVX512_FN static inline void dequantize16(const void *row, float *dst, int64_t n, load16_fn load)
@@ -74,58 +94,22 @@ AVX512_FN static inline void dequantize16(const void *row, float *dst, int64_t n
     }
 }
 
-/* R rows (row_bytes apart) by T tokens (rows of n floats): each 16 weights are
- * converted once for the T tokens and each 16 activations loaded once for the R
- * rows, R * T accumulators. y[t * y_stride + r]. */
-AVX512_INLINE void tile16(const uint8_t *w, size_t row_bytes, const float *x, int64_t n,
-                                    int R, int T, float *y, int64_t y_stride, load16_fn load,
-                                    int elem_bytes)
-{
-    __m512 acc[4][4];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++)
-            acc[r][t] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 xv[4];
-        for (int t = 0; t < T; t++)
-            xv[t] = _mm512_maskz_loadu_ps(m, x + t * n + i);
-        for (int r = 0; r < R; r++) {
-            prefetch_ahead(w + r * row_bytes + i * elem_bytes, PREFETCH_AHEAD, 16 * elem_bytes);
-            __m512 wv = load(w + r * row_bytes, i, m);
-            for (int t = 0; t < T; t++)
-                acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++)
-            y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
-}
-
-/* One token: a row at a time with dot16's four accumulators. More tokens: tiles of
- * 4 rows by 4 tokens (2 and 1 for the rest), the rows staying in L1 while the
- * tokens pass, so a weight is read and converted once per 4 tokens. */
+/* Row by row, the tokens in fours (then a two and a one), so a weight is read and
+ * converted once per 4 tokens. */
 AVX512_INLINE void matmul16(const uint8_t *w, size_t row_bytes, int64_t n_rows,
-                                      const float *x, int32_t n_tok, int64_t n, float *y,
-                                      int64_t y_stride, load16_fn load, int elem_bytes)
+                            const float *x, int32_t n_tok, int64_t n, float *y,
+                            int64_t y_stride, load16_fn load, int elem_bytes)
 {
-    int64_t r = 0;
-    for (; n_tok > 1 && r + 4 <= n_rows; r += 4) {
+    for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *wr = w + r * row_bytes;
         int32_t t = 0;
         for (; t + 4 <= n_tok; t += 4)
-            tile16(wr, row_bytes, x + t * n, n, 4, 4, y + t * y_stride + r, y_stride, load,
-                   elem_bytes);
+            row_by_tokens(wr, x + t * n, n, 4, y + t * y_stride + r, y_stride, load, elem_bytes);
         for (; t + 2 <= n_tok; t += 2)
-            tile16(wr, row_bytes, x + t * n, n, 4, 2, y + t * y_stride + r, y_stride, load,
-                   elem_bytes);
+            row_by_tokens(wr, x + t * n, n, 2, y + t * y_stride + r, y_stride, load, elem_bytes);
         for (; t < n_tok; t++)
-            tile16(wr, row_bytes, x + t * n, n, 4, 1, y + t * y_stride + r, y_stride, load,
-                   elem_bytes);
+            row_by_tokens(wr, x + t * n, n, 1, y + t * y_stride + r, y_stride, load, elem_bytes);
     }
-    for (; r < n_rows; r++)
-        for (int32_t t = 0; t < n_tok; t++)
-            y[t * y_stride + r] = dot16(w + r * row_bytes, x + t * n, n, load, elem_bytes);
 }
 
 #define FLOAT_KERNELS(name, elem_bytes)                                                        \

@@ -758,7 +758,8 @@ static void test_fast_quantized_types(void **state)
 
 /* A variant's matmul over 1..9 rows by 1..9 tokens (partial tiles) gives the
  * reference dot of every row and token at its place of a wider output, and
- * writes nothing else. Its lanes sum about n/16 products each, so the bound of
+ * writes nothing else. Each result is also bit for bit the variant's own dot of
+ * that row and token, so a sequence decodes the same alone or in any batch. Its lanes sum about n/16 products each, so the bound of
  * compare_variant_to_ref with n/16 for n/32. */
 static void check_float_matmul(const struct llamad_kernels *k, uint32_t type, int64_t n)
 {
@@ -791,6 +792,11 @@ static void check_float_matmul(const struct llamad_kernels *k, uint32_t type, in
                         magnitude += fabs((double)wf[i] * x[t * n + i]);
                     double tol = (double)(n / 16 + 16) * 0x1p-24 * magnitude + (double)n * 0x1p-149;
                     float want = ref->dot(w + r * bytes, x + t * n, n);
+                    float alone = k->dot(w + r * bytes, x + t * n, n);
+                    if (memcmp(&got, &alone, sizeof got) != 0)
+                        fail_msg("%s n=%lld row %d of %d, token %d of %d: %s matmul %.9g, "
+                                 "its dot %.9g", llamad_type_name(type), (long long)n, r, rows, t,
+                                 n_tok, k->isa, got, alone);
                     if (!(fabs((double)got - want) <= tol))
                         fail_msg("%s n=%lld row %d of %d, token %d of %d: %s matmul %.9g, "
                                  "reference %.9g", llamad_type_name(type), (long long)n, r, rows,
@@ -807,7 +813,7 @@ static void test_float_matmul(void **state)
     (void)state;
     static const char *const isas[] = {"scalar", "avx2", "avx512"};
     const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16};
-    const int64_t lengths[] = {1, 15, 16, 17, 100};
+    const int64_t lengths[] = {1, 15, 16, 17, 100, 200};
     rng_seed(23);
     for (size_t t = 0; t < 3; t++)
         for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
