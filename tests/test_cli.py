@@ -203,7 +203,19 @@ class BenchTest(unittest.TestCase):
         self.assertGreater(rows[1]["weight_bytes_per_token"], 1e6)
         self.assertGreater(rows[1]["bandwidth_gbps"], 0)
 
+    def test_depth(self):
+        # the decode tests start after 40 cached positions (past two KV blocks)
+        r = run(BENCH, "-p", "0", "-n", "4", "-d", "40", "-r", "1", "-b", "3", "-t", "1",
+                "--json", timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
+        self.assertEqual([row["test"] for row in rows], ["tg4 @ d40", "tg4_batch3 @ d40"])
+        self.assertEqual([row["depth"] for row in rows], [40, 40])
+
     def test_bad_flags(self):
+        r = run(BENCH, "-d", "65536")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"more than", r.stderr)
         r = run(BENCH, "-p", "x")
         self.assertEqual(r.returncode, 2)
         self.assertIn(b"usage", r.stderr)

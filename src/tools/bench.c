@@ -4,7 +4,9 @@
  * Every test runs once untimed to warm up, then r timed runs; it reports the
  * median tokens/s of those runs ± their standard deviation. Each run starts on
  * fresh, empty KV sequences. Prompts and generations begin with BOS at position
- * 0 and go on with random tokens, as llama-bench's pp and tg do. */
+ * 0 and go on with random tokens, as llama-bench's pp and tg do. With a depth d,
+ * the generation tests first fill each sequence with d positions, untimed, and
+ * then decode from position d: a server's decode steps, after a prompt. */
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -38,6 +40,7 @@ struct options {
     const char *model;
     int32_t n_prompt;
     int32_t n_gen;
+    int32_t depth;
     int32_t reps;
     int32_t n_threads;
     int32_t batch_sizes[MAX_BATCH_SIZES];
@@ -48,11 +51,14 @@ struct options {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-r N] [-t N] [-b B,B,...] [--json]\n"
+            "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-d N] [-r N] [-t N] [-b B,B,...]\n"
+            "                    [--json]\n"
             "  -m, --model PATH        GGUF model (default: the bundled model)\n"
             "  -p, --n-prompt N        prompt tokens of the pp test; 0 skips it (default 512)\n"
             "  -n, --n-gen N           tokens per sequence of the tg and batched tests;\n"
             "                          0 skips them (default 128)\n"
+            "  -d, --depth N           positions already in each sequence's KV cache when\n"
+            "                          the tg and batched tests start (default 0)\n"
             "  -r, --repetitions N     timed runs per test, after one warm-up (default 5)\n"
             "  -t, --threads N         computing threads (default: online cores)\n"
             "  -b, --batch-sizes LIST  sequences decoded together in the batched tests,\n"
@@ -104,11 +110,11 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     return 2;
 }
 
-enum flag { FLAG_MODEL, FLAG_PROMPT, FLAG_GEN, FLAG_REPS, FLAG_THREADS, FLAG_BATCH };
+enum flag { FLAG_MODEL, FLAG_PROMPT, FLAG_GEN, FLAG_DEPTH, FLAG_REPS, FLAG_THREADS, FLAG_BATCH };
 
 /* The flags that take a value, indexed by enum flag. */
 static const char *const flag_names[][2] = {
-    {"-m", "--model"},      {"-p", "--n-prompt"}, {"-n", "--n-gen"},
+    {"-m", "--model"},       {"-p", "--n-prompt"}, {"-n", "--n-gen"},       {"-d", "--depth"},
     {"-r", "--repetitions"}, {"-t", "--threads"},  {"-b", "--batch-sizes"},
 };
 
@@ -130,6 +136,8 @@ static bool set_flag(struct options *o, enum flag f, const char *v)
         return parse_i32(v, 0, MAX_TOKENS, &o->n_prompt);
     case FLAG_GEN:
         return parse_i32(v, 0, MAX_TOKENS, &o->n_gen);
+    case FLAG_DEPTH:
+        return parse_i32(v, 0, MAX_TOKENS, &o->depth);
     case FLAG_REPS:
         return parse_i32(v, 1, 1000, &o->reps);
     case FLAG_THREADS:
@@ -167,6 +175,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->n_prompt == 0 && o->n_gen == 0)
         return usage_error("-p 0 and -n 0 leave nothing to measure");
+    if (o->depth + o->n_gen > MAX_TOKENS)
+        return usage_error("-d and -n add up to more than %d positions", MAX_TOKENS);
     return 0;
 }
 
@@ -183,12 +193,13 @@ static int32_t imax(int32_t a, int32_t b)
 }
 
 /* A test: n_seqs sequences of n_tokens each. A prompt test feeds its tokens in one
- * forward pass, a decode test one token per sequence per pass. */
+ * forward pass, a decode test one token per sequence per pass, after `depth`. */
 struct test {
-    char name[32];
+    char name[40];
     bool prompt;
     int32_t n_seqs;
     int32_t n_tokens;
+    int32_t depth;
 };
 
 struct result {
@@ -250,22 +261,28 @@ static int open_seqs(struct bench *b, int32_t n, int32_t len, char *err, size_t 
     return LLAMAD_OK;
 }
 
-static int run_prompt(struct bench *b, int32_t n, double *seconds, char *err, size_t errsz)
+/* Positions 0..n-1 of sequence `seq` in one forward pass. */
+static int run_prompt(struct bench *b, int32_t seq, int32_t n, double *seconds, char *err,
+                      size_t errsz)
 {
     for (int32_t i = 0; i < n; i++)
-        b->batch[i] = (struct llamad_batch_entry){b->seqs[0], i, token_at(b, i), i == n - 1};
+        b->batch[i] = (struct llamad_batch_entry){b->seqs[seq], i, token_at(b, i), i == n - 1};
     double t0 = now_seconds();
     int rc = llamad_forward(b->fwd, b->kv, b->batch, n, b->logits, err, errsz);
     *seconds = now_seconds() - t0;
     return rc;
 }
 
-static int run_decode(struct bench *b, int32_t n_seqs, int32_t n_steps, double *seconds,
-                      char *err, size_t errsz)
+/* n_steps decode steps of n_seqs sequences, from position `depth`, the positions
+ * before it filled first (untimed). */
+static int run_decode(struct bench *b, int32_t n_seqs, int32_t depth, int32_t n_steps,
+                      double *seconds, char *err, size_t errsz)
 {
     int rc = LLAMAD_OK;
+    for (int32_t s = 0; s < n_seqs && depth > 0 && rc == LLAMAD_OK; s++)
+        rc = run_prompt(b, s, depth, seconds, err, errsz);
     double t0 = now_seconds();
-    for (int32_t pos = 0; pos < n_steps && rc == LLAMAD_OK; pos++) {
+    for (int32_t pos = depth; pos < depth + n_steps && rc == LLAMAD_OK; pos++) {
         for (int32_t s = 0; s < n_seqs; s++)
             b->batch[s] = (struct llamad_batch_entry){b->seqs[s], pos, token_at(b, pos), true};
         rc = llamad_forward(b->fwd, b->kv, b->batch, n_seqs, b->logits, err, errsz);
@@ -278,13 +295,13 @@ static int run_decode(struct bench *b, int32_t n_seqs, int32_t n_steps, double *
 static int run_once(struct bench *b, const struct test *t, int32_t n_tokens, double *seconds,
                     char *err, size_t errsz)
 {
-    int rc = open_seqs(b, t->n_seqs, n_tokens, err, errsz);
+    int rc = open_seqs(b, t->n_seqs, t->depth + n_tokens, err, errsz);
     if (rc)
         return rc;
     if (t->prompt)
-        rc = run_prompt(b, n_tokens, seconds, err, errsz);
+        rc = run_prompt(b, 0, n_tokens, seconds, err, errsz);
     else
-        rc = run_decode(b, t->n_seqs, n_tokens, seconds, err, errsz);
+        rc = run_decode(b, t->n_seqs, t->depth, n_tokens, seconds, err, errsz);
     release_seqs(b, t->n_seqs);
     return rc;
 }
@@ -446,6 +463,7 @@ static int print_json(const struct bench *b, const struct test *t, const struct 
               cJSON_AddNumberToObject(o, "stddev", rounded(r->stddev, 1e3)) &&
               cJSON_AddNumberToObject(o, "runs", b->o->reps) &&
               cJSON_AddNumberToObject(o, "threads", b->o->n_threads) &&
+              cJSON_AddNumberToObject(o, "depth", t->depth) &&
               cJSON_AddNumberToObject(o, "model_bytes", (double)b->model->weight_bytes);
     if (ok && !t->prompt)
         ok = cJSON_AddNumberToObject(o, "weight_bytes_per_token",
@@ -495,17 +513,21 @@ static int32_t largest_batch(const struct options *o)
 }
 
 /* The KV pool holds the largest test: the prompt, or the largest batch of
- * generations. */
+ * generations after their depth. */
 static int open_bench(struct bench *b, char *err, size_t errsz)
 {
     const struct options *o = b->o;
     const struct llamad_hparams *hp = &b->model->hp;
     int32_t bt = KV_BLOCK_TOKENS;
     b->max_seqs = o->n_gen > 0 ? largest_batch(o) : 1;
-    int32_t n_ctx = imax(1, imax(o->n_prompt, o->n_gen));
-    int32_t n_blocks = imax((o->n_prompt + bt - 1) / bt, b->max_seqs * ((o->n_gen + bt - 1) / bt));
+    int32_t gen_len = o->n_gen > 0 ? o->depth + o->n_gen : 0;
+    int32_t n_ctx = imax(1, imax(o->n_prompt, gen_len));
+    int32_t n_blocks = imax((o->n_prompt + bt - 1) / bt, b->max_seqs * ((gen_len + bt - 1) / bt));
     struct llamad_kvcache_params kp = {bt, n_blocks, b->max_seqs, n_ctx};
-    struct llamad_forward_params fp = {o->n_threads, imax(o->n_prompt, b->max_seqs), n_ctx};
+    struct llamad_forward_params fp = {o->n_threads,
+                                       imax(imax(o->n_prompt, o->n_gen > 0 ? o->depth : 0),
+                                            b->max_seqs),
+                                       n_ctx};
     int rc;
     if ((rc = llamad_kvcache_create(hp, &kp, &b->kv, err, errsz)) ||
         (rc = llamad_forward_create(b->model, &fp, &b->fwd, err, errsz)))
@@ -531,21 +553,26 @@ static void close_bench(struct bench *b)
     llamad_model_free(b->model);
 }
 
-/* pp, tg, then one batched test per batch size. */
+/* pp, tg, then one batched test per batch size; " @ dN" names a depth, as
+ * llama-bench does. */
 static int list_tests(const struct options *o, struct test *tests)
 {
+    char at[16] = "";
+    if (o->depth > 0)
+        snprintf(at, sizeof at, " @ d%d", o->depth);
     int n = 0;
     if (o->n_prompt > 0) {
         tests[n] = (struct test){.prompt = true, .n_seqs = 1, .n_tokens = o->n_prompt};
         snprintf(tests[n++].name, sizeof tests->name, "pp%d", o->n_prompt);
     }
     if (o->n_gen > 0) {
-        tests[n] = (struct test){.n_seqs = 1, .n_tokens = o->n_gen};
-        snprintf(tests[n++].name, sizeof tests->name, "tg%d", o->n_gen);
+        tests[n] = (struct test){.n_seqs = 1, .n_tokens = o->n_gen, .depth = o->depth};
+        snprintf(tests[n++].name, sizeof tests->name, "tg%d%s", o->n_gen, at);
         for (int i = 0; i < o->n_batch_sizes; i++) {
-            tests[n] = (struct test){.n_seqs = o->batch_sizes[i], .n_tokens = o->n_gen};
-            snprintf(tests[n++].name, sizeof tests->name, "tg%d_batch%d", o->n_gen,
-                     o->batch_sizes[i]);
+            tests[n] = (struct test){.n_seqs = o->batch_sizes[i], .n_tokens = o->n_gen,
+                                     .depth = o->depth};
+            snprintf(tests[n++].name, sizeof tests->name, "tg%d_batch%d%s", o->n_gen,
+                     o->batch_sizes[i], at);
         }
     }
     return n;
