@@ -2,13 +2,15 @@
  * width that is not a multiple of 16. Scores take four cache rows at a time for
  * all queries, so each key vector is loaded once for them all and the horizontal
  * sums of four rows share shuffles; the weighted sum keeps 64 values of every
- * query's output in registers while the rows stream past.
+ * query's output in registers while the rows stream past. Cache rows of halves
+ * are widened to floats as they are loaded.
  * Reference: attention_kernels.c. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "attention_internal.h"
+#include "llamad/types.h"
 
 #if defined(__x86_64__)
 
@@ -24,6 +26,19 @@ enum { CHUNK_VECTORS = 4 }; /* head values per pass of the weighted sum: 64 */
 static inline __mmask16 tail_mask(int32_t left)
 {
     return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
+/* 16 cache values (lanes m) from element i of a row of floats or of halves. */
+typedef __m512 (*kv_load_fn)(const void *row, int64_t i, __mmask16 m);
+
+AVX512_FN static inline __m512 load_f32(const void *row, int64_t i, __mmask16 m)
+{
+    return _mm512_maskz_loadu_ps(m, (const float *)row + i);
+}
+
+AVX512_FN static inline __m512 load_f16(const void *row, int64_t i, __mmask16 m)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + i));
 }
 
 /* The sums of four vectors' lanes, as four floats: pairs of vectors are
@@ -43,8 +58,9 @@ AVX512_FN static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
 /* n_q (a constant after inlining) queries against four rows from `keys`: each
  * key vector loaded is multiplied into every query's accumulator. */
 AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_stride, int n_q,
-                                                 const float *keys, int64_t stride, int32_t hd,
-                                                 float scale, float *scores, int64_t s_stride)
+                                                 const void *keys, int64_t stride, int32_t hd,
+                                                 float scale, float *scores, int64_t s_stride,
+                                                 kv_load_fn load)
 {
     __m512 acc[LLAMAD_ATTENTION_QUERIES][4];
     for (int i = 0; i < n_q; i++)
@@ -54,7 +70,7 @@ AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_strid
         const __mmask16 m = tail_mask(hd - d);
         __m512 k[4];
         for (int r = 0; r < 4; r++)
-            k[r] = _mm512_maskz_loadu_ps(m, keys + r * stride + d);
+            k[r] = load(keys, r * stride + d, m);
         for (int i = 0; i < n_q; i++) {
             const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * q_stride + d);
             for (int r = 0; r < 4; r++)
@@ -68,35 +84,25 @@ AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_strid
 }
 
 AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_stride, int n_q,
-                                                   const float *keys, int64_t stride,
+                                                   const void *keys, int64_t stride,
                                                    int32_t rows, int32_t hd, float scale,
-                                                   float *scores, int64_t s_stride)
+                                                   float *scores, int64_t s_stride,
+                                                   kv_load_fn load, size_t elem_bytes)
 {
     int32_t r = 0;
     for (; r + 4 <= rows; r += 4)
-        scores_4rows(q, q_stride, n_q, keys + r * stride, stride, hd, scale, scores + r, s_stride);
+        scores_4rows(q, q_stride, n_q, (const uint8_t *)keys + r * stride * elem_bytes, stride,
+                     hd, scale, scores + r, s_stride, load);
     for (; r < rows; r++)
         for (int i = 0; i < n_q; i++) {
             __m512 acc = _mm512_setzero_ps();
             for (int32_t d = 0; d < hd; d += 16) {
                 const __mmask16 m = tail_mask(hd - d);
                 acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i * q_stride + d),
-                                      _mm512_maskz_loadu_ps(m, keys + r * stride + d), acc);
+                                      load(keys, r * stride + d, m), acc);
             }
             scores[i * s_stride + r] = _mm512_reduce_add_ps(acc) * scale;
         }
-}
-
-AVX512_FN static void scores_avx512(const float *q, int64_t q_stride, int n_q, const float *keys,
-                                    int64_t stride, int32_t rows, int32_t hd, float scale,
-                                    float *scores, int64_t s_stride)
-{
-    switch (n_q) {
-    case 4: scores_queries(q, q_stride, 4, keys, stride, rows, hd, scale, scores, s_stride); break;
-    case 3: scores_queries(q, q_stride, 3, keys, stride, rows, hd, scale, scores, s_stride); break;
-    case 2: scores_queries(q, q_stride, 2, keys, stride, rows, hd, scale, scores, s_stride); break;
-    default: scores_queries(q, q_stride, 1, keys, stride, rows, hd, scale, scores, s_stride); break;
-    }
 }
 
 /* e^x on 16 lanes, within a few ulp of expf for x <= 0: x = n ln2 + r with
@@ -121,8 +127,10 @@ AVX512_FN static inline __m512 exp16(__m512 x)
 AVX512_FN static void softmax_avx512(float *x, int32_t n)
 {
     __m512 vmax = _mm512_set1_ps(-INFINITY);
-    for (int32_t i = 0; i < n; i += 16)
-        vmax = _mm512_mask_max_ps(vmax, tail_mask(n - i), vmax, _mm512_loadu_ps(x + i));
+    for (int32_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, x + i));
+    }
     const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
     __m512 sum = _mm512_setzero_ps();
     for (int32_t i = 0; i < n; i += 16) {
@@ -141,9 +149,10 @@ AVX512_FN static void softmax_avx512(float *x, int32_t n)
 /* n_q (a constant after inlining) outputs of 64 values in registers; each value
  * vector loaded is added into every one of them. */
 AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, int64_t w_stride,
-                                                         int n_q, const float *values,
+                                                         int n_q, const void *values,
                                                          int64_t stride, int32_t rows, int32_t hd,
-                                                         float *out, int64_t o_stride)
+                                                         float *out, int64_t o_stride,
+                                                         kv_load_fn load)
 {
     for (int32_t d0 = 0; d0 < hd; d0 += 16 * CHUNK_VECTORS) {
         __mmask16 m[CHUNK_VECTORS];
@@ -156,7 +165,7 @@ AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, i
         for (int32_t r = 0; r < rows; r++) {
             __m512 row[CHUNK_VECTORS];
             for (int v = 0; v < CHUNK_VECTORS; v++)
-                row[v] = _mm512_maskz_loadu_ps(m[v], values + r * stride + d0 + 16 * v);
+                row[v] = load(values, r * stride + d0 + 16 * v, m[v]);
             for (int i = 0; i < n_q; i++) {
                 const __m512 w = _mm512_set1_ps(weights[i * w_stride + r]);
                 for (int v = 0; v < CHUNK_VECTORS; v++)
@@ -169,42 +178,63 @@ AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, i
     }
 }
 
-AVX512_FN static void weighted_sum_avx512(const float *weights, int64_t w_stride, int n_q,
-                                          const float *values, int64_t stride, int32_t rows,
-                                          int32_t hd, float *out, int64_t o_stride)
-{
-    switch (n_q) {
-    case 4:
-        weighted_sum_queries(weights, w_stride, 4, values, stride, rows, hd, out, o_stride);
-        break;
-    case 3:
-        weighted_sum_queries(weights, w_stride, 3, values, stride, rows, hd, out, o_stride);
-        break;
-    case 2:
-        weighted_sum_queries(weights, w_stride, 2, values, stride, rows, hd, out, o_stride);
-        break;
-    default:
-        weighted_sum_queries(weights, w_stride, 1, values, stride, rows, hd, out, o_stride);
-        break;
-    }
-}
+/* The kernels of one cache type: n_q becomes a constant in each case. */
+#define KV_KERNELS(name, type, elem_bytes)                                                     \
+    AVX512_FN static void scores_##name(const float *q, int64_t q_stride, int n_q,             \
+                                        const void *keys, int64_t stride, int32_t rows,        \
+                                        int32_t hd, float scale, float *scores,                \
+                                        int64_t s_stride)                                      \
+    {                                                                                          \
+        switch (n_q) {                                                                         \
+        case 4: scores_queries(q, q_stride, 4, keys, stride, rows, hd, scale, scores,          \
+                               s_stride, load_##name, elem_bytes); break;                      \
+        case 3: scores_queries(q, q_stride, 3, keys, stride, rows, hd, scale, scores,          \
+                               s_stride, load_##name, elem_bytes); break;                      \
+        case 2: scores_queries(q, q_stride, 2, keys, stride, rows, hd, scale, scores,          \
+                               s_stride, load_##name, elem_bytes); break;                      \
+        default: scores_queries(q, q_stride, 1, keys, stride, rows, hd, scale, scores,         \
+                                s_stride, load_##name, elem_bytes); break;                     \
+        }                                                                                      \
+    }                                                                                          \
+    AVX512_FN static void weighted_sum_##name(const float *weights, int64_t w_stride, int n_q, \
+                                              const void *values, int64_t stride,              \
+                                              int32_t rows, int32_t hd, float *out,            \
+                                              int64_t o_stride)                                \
+    {                                                                                          \
+        switch (n_q) {                                                                         \
+        case 4: weighted_sum_queries(weights, w_stride, 4, values, stride, rows, hd, out,      \
+                                     o_stride, load_##name); break;                            \
+        case 3: weighted_sum_queries(weights, w_stride, 3, values, stride, rows, hd, out,      \
+                                     o_stride, load_##name); break;                            \
+        case 2: weighted_sum_queries(weights, w_stride, 2, values, stride, rows, hd, out,      \
+                                     o_stride, load_##name); break;                            \
+        default: weighted_sum_queries(weights, w_stride, 1, values, stride, rows, hd, out,     \
+                                      o_stride, load_##name); break;                           \
+        }                                                                                      \
+    }                                                                                          \
+    static const struct llamad_attention_kernels avx512_##name = {                             \
+        "avx512", type, scores_##name, softmax_avx512, weighted_sum_##name};
 
-static const struct llamad_attention_kernels avx512_kernels = {"avx512", scores_avx512,
-                                                               softmax_avx512, weighted_sum_avx512};
+KV_KERNELS(f32, LLAMAD_TYPE_F32, sizeof(float))
+KV_KERNELS(f16, LLAMAD_TYPE_F16, sizeof(uint16_t))
 
-const struct llamad_attention_kernels *llamad_attention_avx512(void)
+const struct llamad_attention_kernels *llamad_attention_avx512(uint32_t kv_type)
 {
     __builtin_cpu_init();
     bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
               __builtin_cpu_supports("fma");
-    return ok ? &avx512_kernels : NULL;
+    if (!ok)
+        return NULL;
+    return kv_type == LLAMAD_TYPE_F32 ? &avx512_f32 : kv_type == LLAMAD_TYPE_F16 ? &avx512_f16
+                                                                                : NULL;
 }
 
 #else
 
-const struct llamad_attention_kernels *llamad_attention_avx512(void)
+const struct llamad_attention_kernels *llamad_attention_avx512(uint32_t kv_type)
 {
+    (void)kv_type;
     return NULL;
 }
 

@@ -6,46 +6,83 @@
 
 #include "attention_internal.h"
 #include "llamad/ops.h"
+#include "llamad/quant.h"
+#include "llamad/types.h"
 #include "quant_internal.h"
 
-static void scores_ref(const float *q, int64_t q_stride, int n_q, const float *keys,
+/* Element i of a cache row of `type`, as a float. */
+static float kv_value(uint32_t type, const void *row, int64_t i)
+{
+    if (type == LLAMAD_TYPE_F16)
+        return llamad_f16_to_f32(((const uint16_t *)row)[i]);
+    return ((const float *)row)[i];
+}
+
+static void scores_ref(uint32_t type, const float *q, int64_t q_stride, int n_q, const void *keys,
                        int64_t stride, int32_t rows, int32_t hd, float scale, float *scores,
                        int64_t s_stride)
 {
     for (int i = 0; i < n_q; i++)
         for (int32_t r = 0; r < rows; r++) {
-            const float *k = keys + r * stride;
             float dot = 0.0f;
             for (int32_t d = 0; d < hd; d++)
-                dot += q[i * q_stride + d] * k[d];
+                dot += q[i * q_stride + d] * kv_value(type, keys, r * stride + d);
             scores[i * s_stride + r] = dot * scale;
         }
 }
 
-static void weighted_sum_ref(const float *weights, int64_t w_stride, int n_q, const float *values,
-                             int64_t stride, int32_t rows, int32_t hd, float *out, int64_t o_stride)
+static void weighted_sum_ref(uint32_t type, const float *weights, int64_t w_stride, int n_q,
+                             const void *values, int64_t stride, int32_t rows, int32_t hd,
+                             float *out, int64_t o_stride)
 {
     for (int i = 0; i < n_q; i++)
         for (int32_t r = 0; r < rows; r++)
             for (int32_t d = 0; d < hd; d++)
-                out[i * o_stride + d] += weights[i * w_stride + r] * values[r * stride + d];
+                out[i * o_stride + d] +=
+                    weights[i * w_stride + r] * kv_value(type, values, r * stride + d);
 }
 
-static const struct llamad_attention_kernels ref_kernels = {"scalar", scores_ref,
-                                                            llamad_softmax, weighted_sum_ref};
+#define REF_KERNELS(name, type)                                                               \
+    static void scores_ref_##name(const float *q, int64_t q_stride, int n_q, const void *keys, \
+                                  int64_t stride, int32_t rows, int32_t hd, float scale,       \
+                                  float *scores, int64_t s_stride)                             \
+    {                                                                                          \
+        scores_ref(type, q, q_stride, n_q, keys, stride, rows, hd, scale, scores, s_stride);   \
+    }                                                                                          \
+    static void weighted_sum_ref_##name(const float *weights, int64_t w_stride, int n_q,       \
+                                        const void *values, int64_t stride, int32_t rows,      \
+                                        int32_t hd, float *out, int64_t o_stride)              \
+    {                                                                                          \
+        weighted_sum_ref(type, weights, w_stride, n_q, values, stride, rows, hd, out,          \
+                         o_stride);                                                            \
+    }                                                                                          \
+    static const struct llamad_attention_kernels ref_##name = {                                \
+        "scalar", type, scores_ref_##name, llamad_softmax, weighted_sum_ref_##name};
 
-const struct llamad_attention_kernels *llamad_attention_variant(const char *isa)
+REF_KERNELS(f32, LLAMAD_TYPE_F32)
+REF_KERNELS(f16, LLAMAD_TYPE_F16)
+
+static const struct llamad_attention_kernels *ref_kernels(uint32_t kv_type)
 {
+    return kv_type == LLAMAD_TYPE_F32 ? &ref_f32 : kv_type == LLAMAD_TYPE_F16 ? &ref_f16 : NULL;
+}
+
+const struct llamad_attention_kernels *llamad_attention_variant(const char *isa, uint32_t kv_type)
+{
+    if (!ref_kernels(kv_type))
+        return NULL;
     if (!strcmp(isa, "scalar"))
-        return &ref_kernels;
+        return ref_kernels(kv_type);
     if (!strcmp(isa, "avx512"))
-        return llamad_attention_avx512();
+        return llamad_attention_avx512(kv_type);
     return NULL;
 }
 
-const struct llamad_attention_kernels *llamad_attention_kernels(void)
+const struct llamad_attention_kernels *llamad_attention_kernels(uint32_t kv_type)
 {
+    if (!ref_kernels(kv_type))
+        return NULL;
     const struct llamad_attention_kernels *fast =
-        llamad_quant_force_scalar() ? NULL : llamad_attention_avx512();
-    return fast ? fast : &ref_kernels;
+        llamad_quant_force_scalar() ? NULL : llamad_attention_avx512(kv_type);
+    return fast ? fast : ref_kernels(kv_type);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "llamad/error.h"
+#include "llamad/kvcache.h"
 
 #define VERSION_TEXT "llamad 0.1.0"
 #define EXIT_USAGE 2
@@ -25,6 +26,7 @@ enum opt_kind {
     OPT_SIZE,      /* size_t bytes in min..max, optional K/M/G suffix (1024-based) */
     OPT_SECONDS,   /* double in min..max */
     OPT_LOG_LEVEL, /* error|warn|info|debug */
+    OPT_KV_TYPE,   /* f32|f16, to a tensor type */
     OPT_API_KEY,   /* appended to api_keys */
     /* Command line only (no conf key): */
     OPT_CONFIG,
@@ -69,6 +71,9 @@ static const struct option options[] = {
      NULL},
     {"queue-length", 0, OPT_INT, OFF(queue_length), 0, 65536, "N",
      "requests waiting beyond --parallel", "64", NULL},
+    {"kv-cache-type", 0, OPT_KV_TYPE, OFF(kv_cache_type), 0, 0, "TYPE",
+     "KV cache rows: f32, or f16 for half the memory and faster long contexts (rounds "
+     "every key and value)", "f32", NULL},
     {"kv-cache-mb", 0, OPT_INT, OFF(kv_cache_mb), 0, 1 << 20, "MB",
      "KV cache memory (MiB) for running requests and cached sessions", "0",
      "twice --parallel full contexts, at most a quarter of the RAM"},
@@ -265,6 +270,10 @@ static int set_value(struct llamad_config *c, const struct option *o, const char
         if (!parse_seconds(v, (double)o->min, (double)o->max, field))
             return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected seconds in %lld..%lld",
                                o->min, o->max);
+        return LLAMAD_OK;
+    case OPT_KV_TYPE:
+        if (!llamad_kvcache_type_parse(v, field))
+            return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected f32 or f16");
         return LLAMAD_OK;
     case OPT_LOG_LEVEL:
         if (!parse_level(v, field))

@@ -350,7 +350,7 @@ static void *batcher_main(void *arg)
 static int allocate(struct llamad_engine *e, char *err, size_t errsz)
 {
     const struct llamad_engine_params *p = &e->p;
-    size_t block_bytes = llamad_kvcache_block_bytes(&e->m->hp, KV_BLOCK_TOKENS);
+    size_t block_bytes = llamad_kvcache_block_bytes(&e->m->hp, KV_BLOCK_TOKENS, p->kv_type);
     int64_t blocks_per_seq = (p->n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
     int64_t blocks = p->kv_bytes ? (int64_t)(p->kv_bytes / block_bytes)
                                  : blocks_per_seq * p->max_active;
@@ -360,7 +360,7 @@ static int allocate(struct llamad_engine *e, char *err, size_t errsz)
                            (long long)blocks, block_bytes);
     int32_t idle = blocks < MAX_IDLE_SEQS ? (int32_t)blocks : MAX_IDLE_SEQS;
     struct llamad_kvcache_params kp = {KV_BLOCK_TOKENS, (int32_t)blocks, p->max_active + idle,
-                                       p->n_ctx};
+                                       p->n_ctx, p->kv_type};
     struct llamad_forward_params fp = {p->n_threads, p->step_tokens, p->n_ctx};
     int rc;
     if ((rc = llamad_kvcache_create(&e->m->hp, &kp, &e->kv, err, errsz)) ||

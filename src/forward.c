@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "llamad/attention.h"
+#include "llamad/quant.h"
 #include "llamad/error.h"
 #include "llamad/matmul_dispatch.h"
 #include "llamad/ops.h"
@@ -25,7 +26,7 @@ struct llamad_forward {
     float *proj;   /* output of wo and w_down, n_embd */
     float *scores; /* LLAMAD_ATTENTION_QUERIES attention rows per thread, n_ctx */
     struct llamad_matmul_scratch *mm; /* buffers of the matrix products */
-    const struct llamad_attention_kernels *attention;
+    const struct llamad_attention_kernels *attention_f32, *attention_f16; /* by cache type */
 };
 
 static float *alloc_rows(int32_t rows, int64_t width)
@@ -43,7 +44,8 @@ int llamad_forward_create(const struct llamad_model *m, const struct llamad_forw
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
     f->m = m;
     f->p = *p;
-    f->attention = llamad_attention_kernels();
+    f->attention_f32 = llamad_attention_kernels(LLAMAD_TYPE_F32);
+    f->attention_f16 = llamad_attention_kernels(LLAMAD_TYPE_F16);
     int rc = llamad_threadpool_create(p->n_threads, &f->pool, err, errsz);
     if (rc) {
         free(f);
@@ -152,7 +154,9 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
 {
     const struct llamad_hparams *hp = &t->f->m->hp;
     const struct llamad_kvcache *kv = t->kv;
-    const struct llamad_attention_kernels *ak = t->f->attention;
+    const struct llamad_attention_kernels *ak =
+        kv->p.type == LLAMAD_TYPE_F16 ? t->f->attention_f16 : t->f->attention_f32;
+    const size_t eb = kv->elem_bytes;
     const struct llamad_kv_seq *s = &kv->seqs[t->batch[i0].seq];
     const int32_t hd = hp->head_dim, bt = kv->p.block_tokens, n_ctx = t->f->p.n_ctx;
     const int32_t kvh = h / (hp->n_head / hp->n_head_kv);
@@ -161,9 +165,9 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
     const float scale = 1.0f / sqrtf((float)hd);
 
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
-        const float *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
+        const uint8_t *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
-        ak->scores(q, hp->n_embd, n_q, keys + (int64_t)kvh * hd, kv->kv_dim, rows, hd, scale,
+        ak->scores(q, hp->n_embd, n_q, keys + (size_t)kvh * hd * eb, kv->kv_dim, rows, hd, scale,
                    scores + p0, n_ctx);
     }
     for (int i = 0; i < n_q; i++) {
@@ -177,10 +181,10 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
     for (int i = 0; i < n_q; i++)
         memset(out + (int64_t)i * hp->n_embd, 0, (size_t)hd * sizeof(float));
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
-        const float *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
+        const uint8_t *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
-        ak->weighted_sum(scores + p0, n_ctx, n_q, vals + (int64_t)kvh * hd, kv->kv_dim, rows, hd,
-                         out, hp->n_embd);
+        ak->weighted_sum(scores + p0, n_ctx, n_q, vals + (size_t)kvh * hd * eb, kv->kv_dim, rows,
+                         hd, out, hp->n_embd);
     }
 }
 
@@ -221,6 +225,15 @@ static void attention_worker(void *ctx, int ith, int nth)
     }
 }
 
+/* kv_dim floats into a cache row, as floats or rounded to halves. */
+static void store_row(const struct llamad_kvcache *kv, void *dst, const float *src)
+{
+    if (kv->p.type == LLAMAD_TYPE_F16)
+        llamad_f32_to_f16_row(src, dst, kv->kv_dim);
+    else
+        memcpy(dst, src, (size_t)kv->kv_dim * sizeof(float));
+}
+
 /* RoPE on this chunk's queries and keys, then the keys and values into the cache. */
 static void store_kv(struct llamad_forward *f, struct llamad_kvcache *kv,
                      const struct llamad_batch_entry *batch, int32_t n, int32_t layer)
@@ -234,11 +247,10 @@ static void store_kv(struct llamad_forward *f, struct llamad_kvcache *kv,
         llamad_rope(q, hp->n_head, hp->head_dim, hp->n_rot, e->pos, hp->rope_base);
         llamad_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, e->pos, hp->rope_base);
         int32_t block = kv->seqs[e->seq].table[e->pos / bt];
-        int64_t row = (int64_t)(e->pos % bt) * kv->kv_dim;
-        memcpy(llamad_kvcache_rows(kv, block, layer, 0) + row, k,
-               (size_t)kv->kv_dim * sizeof(float));
-        memcpy(llamad_kvcache_rows(kv, block, layer, 1) + row, f->v + (int64_t)i * kv->kv_dim,
-               (size_t)kv->kv_dim * sizeof(float));
+        size_t row = (size_t)(e->pos % bt) * (size_t)kv->kv_dim * kv->elem_bytes;
+        store_row(kv, (uint8_t *)llamad_kvcache_rows(kv, block, layer, 0) + row, k);
+        store_row(kv, (uint8_t *)llamad_kvcache_rows(kv, block, layer, 1) + row,
+                  f->v + (int64_t)i * kv->kv_dim);
     }
 }
 

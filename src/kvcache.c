@@ -4,13 +4,32 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "llamad/error.h"
+#include "llamad/types.h"
 
-size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens)
+static size_t elem_bytes(uint32_t type)
+{
+    return type == LLAMAD_TYPE_F16 ? sizeof(uint16_t) : sizeof(float);
+}
+
+size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens,
+                                  uint32_t type)
 {
     return (size_t)hp->n_layer * 2 * (size_t)block_tokens * (size_t)hp->n_head_kv *
-           (size_t)hp->head_dim * sizeof(float);
+           (size_t)hp->head_dim * elem_bytes(type);
+}
+
+bool llamad_kvcache_type_parse(const char *name, uint32_t *type)
+{
+    if (!strcmp(name, "f32"))
+        *type = LLAMAD_TYPE_F32;
+    else if (!strcmp(name, "f16"))
+        *type = LLAMAD_TYPE_F16;
+    else
+        return false;
+    return true;
 }
 
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens)
@@ -24,18 +43,22 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
     if (p->block_tokens < 1 || p->n_blocks < 1 || p->max_seqs < 1 || p->n_ctx < 1)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "KV cache needs at least one block, token, sequence and position");
+    if (p->type != LLAMAD_TYPE_F32 && p->type != LLAMAD_TYPE_F16)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL, "KV cache of type %s: only F32 and F16",
+                           llamad_type_name(p->type));
     struct llamad_kvcache *kv = calloc(1, sizeof(*kv));
     if (!kv)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for the KV cache");
     kv->p = *p;
     kv->n_layer = hp->n_layer;
     kv->kv_dim = hp->n_head_kv * hp->head_dim;
-    kv->block_floats = llamad_kvcache_block_bytes(hp, p->block_tokens) / sizeof(float);
+    kv->elem_bytes = elem_bytes(p->type);
+    kv->block_bytes = llamad_kvcache_block_bytes(hp, p->block_tokens, p->type);
     kv->max_blocks_per_seq = (p->n_ctx + p->block_tokens - 1) / p->block_tokens;
 
-    if ((size_t)p->n_blocks > SIZE_MAX / sizeof(float) / kv->block_floats)
+    if ((size_t)p->n_blocks > SIZE_MAX / kv->block_bytes)
         goto nomem;
-    kv->pool = malloc((size_t)p->n_blocks * kv->block_floats * sizeof(float));
+    kv->pool = malloc((size_t)p->n_blocks * kv->block_bytes);
     kv->free_list = malloc((size_t)p->n_blocks * sizeof(int32_t));
     kv->refs = calloc((size_t)p->n_blocks, sizeof(int32_t));
     kv->mark = calloc((size_t)p->n_blocks, 1);
@@ -51,7 +74,7 @@ nomem:
     llamad_kvcache_free(kv);
     return llamad_fail(err, errsz, LLAMAD_ENOMEM,
                        "out of memory for a KV cache of %d blocks of %zu bytes", p->n_blocks,
-                       llamad_kvcache_block_bytes(hp, p->block_tokens));
+                       llamad_kvcache_block_bytes(hp, p->block_tokens, p->type));
 }
 
 void llamad_kvcache_free(struct llamad_kvcache *kv)

@@ -213,7 +213,7 @@ static size_t kv_cache_bytes(const struct llamad_config *cfg, const struct llama
 {
     if (cfg->kv_cache_mb > 0)
         return (size_t)cfg->kv_cache_mb << 20;
-    size_t context = llamad_kvcache_block_bytes(hp, 1) * (size_t)cfg->ctx_size;
+    size_t context = llamad_kvcache_block_bytes(hp, 1, cfg->kv_cache_type) * (size_t)cfg->ctx_size;
     size_t bytes = context * 2 * (size_t)cfg->parallel;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     if (pages > 0 && page > 0 && bytes > (size_t)pages / 4 * (size_t)page)
@@ -235,12 +235,13 @@ static int start_engine(struct daemon_state *d, char *err, size_t errsz)
         .max_queued = d->cfg.queue_length,
         .step_tokens = 512 > d->cfg.parallel ? 512 : d->cfg.parallel,
         .kv_bytes = kv_cache_bytes(&d->cfg, hp),
+        .kv_type = d->cfg.kv_cache_type,
     };
     llamad_info("model %s: %d layers, width %d, %d heads (%d KV), vocabulary %d, %.1f MB; "
-                "context %d, %d threads, %d parallel sequences, KV cache %.0f MB",
+                "context %d, %d threads, %d parallel sequences, KV cache %.0f MB of %s",
                 s->model_id, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_vocab,
                 (double)s->model->weight_bytes / 1e6, p.n_ctx, p.n_threads, p.max_active,
-                (double)p.kv_bytes / (1 << 20));
+                (double)p.kv_bytes / (1 << 20), llamad_type_name(p.kv_type));
     return llamad_engine_start(s->model, &p, on_engine_notify, s, &s->engine, err, errsz);
 }
 

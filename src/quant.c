@@ -370,6 +370,25 @@ bool llamad_quant_force_scalar(void)
     return s == 2;
 }
 
+static void f32_to_f16_row_ref(const float *x, uint16_t *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = llamad_f32_to_f16(x[i]);
+}
+
+void llamad_f32_to_f16_row(const float *x, uint16_t *y, int64_t n)
+{
+    static _Atomic(llamad_f32_to_f16_row_fn) chosen;
+    llamad_f32_to_f16_row_fn f = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!f) {
+        f = llamad_quant_force_scalar() ? NULL : llamad_f32_to_f16_row_avx2();
+        if (!f)
+            f = f32_to_f16_row_ref;
+        atomic_store_explicit(&chosen, f, memory_order_relaxed);
+    }
+    f(x, y, n);
+}
+
 const struct llamad_kernels *llamad_kernels_for(uint32_t type)
 {
     if (!llamad_type_computable(type))

@@ -274,7 +274,28 @@ const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type)
     return &avx2_kernels[type];
 }
 
+/* vcvtps2ph rounds to nearest even, as the reference does. */
+AVX2_FN static void f32_to_f16_row_f16c(const float *x, uint16_t *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        y[i] = llamad_f32_to_f16(x[i]);
+}
+
+llamad_f32_to_f16_row_fn llamad_f32_to_f16_row_avx2(void)
+{
+    return cpu_has_avx2() ? f32_to_f16_row_f16c : NULL;
+}
+
 #else
+
+llamad_f32_to_f16_row_fn llamad_f32_to_f16_row_avx2(void)
+{
+    return NULL;
+}
 
 const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type)
 {

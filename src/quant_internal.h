@@ -16,6 +16,10 @@ bool llamad_quant_force_scalar(void);
  * lacks those features or the type has none. */
 const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
 
+/* quant_avx2.c: llamad_f32_to_f16_row with F16C, or NULL when the CPU lacks it. */
+typedef void (*llamad_f32_to_f16_row_fn)(const float *x, uint16_t *y, int64_t n);
+llamad_f32_to_f16_row_fn llamad_f32_to_f16_row_avx2(void);
+
 /* quant_avx512.c: the AVX-512 float kernels of `type` (F32, F16, BF16), or NULL. */
 const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type);
 

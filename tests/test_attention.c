@@ -1,6 +1,6 @@
-/* The attention kernels: every variant this CPU runs against the reference, at
- * head widths and row counts that leave partial vectors and partial groups, for
- * every number of queries at once. */
+/* The attention kernels: every variant this CPU runs against the reference, for
+ * cache rows of floats and of halves, at head widths and row counts that leave
+ * partial vectors and partial groups, for every number of queries at once. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include "llamad/attention.h"
+#include "llamad/quant.h"
+#include "llamad/types.h"
 
 static const char *const variants[] = {"avx512"};
 
@@ -36,9 +38,17 @@ static void check_close(const float *got, const float *want, int32_t n, double t
 static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, int32_t rows,
                           int n_q)
 {
-    const struct llamad_attention_kernels *ref = llamad_attention_variant("scalar");
+    const struct llamad_attention_kernels *ref = llamad_attention_variant("scalar", k->kv_type);
     const int64_t stride = hd + 7, q_stride = hd + 3, s_stride = rows + 2, o_stride = hd + 1;
-    float *q = random_floats((size_t)(n_q * q_stride)), *cache = random_floats((size_t)(rows * stride));
+    float *q = random_floats((size_t)(n_q * q_stride)), *floats = random_floats((size_t)(rows * stride));
+    void *cache = floats;
+    uint16_t *halves = NULL;
+    if (k->kv_type == LLAMAD_TYPE_F16) {
+        halves = malloc((size_t)(rows * stride) * sizeof *halves);
+        assert_non_null(halves);
+        llamad_f32_to_f16_row(floats, halves, rows * stride);
+        cache = halves;
+    }
     float *weights = random_floats((size_t)(n_q * s_stride));
     float *start = random_floats((size_t)(n_q * o_stride));
     float want[4 * 300], got[4 * 300];
@@ -64,7 +74,8 @@ static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, 
                      (double)want[i]);
     free(start);
     free(weights);
-    free(cache);
+    free(halves);
+    free(floats);
     free(q);
 }
 
@@ -73,34 +84,70 @@ static void test_variants_match_reference(void **state)
     (void)state;
     const int32_t widths[] = {1, 5, 16, 64, 80, 128, 200};
     const int32_t rows[] = {1, 3, 4, 7, 17};
+    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16};
     srand(3);
-    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-        const struct llamad_attention_kernels *k = llamad_attention_variant(variants[v]);
-        if (!k) {
-            print_message("no %s attention kernels on this CPU\n", variants[v]);
-            continue;
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
+        for (size_t t = 0; t < 2; t++) {
+            const struct llamad_attention_kernels *k = llamad_attention_variant(variants[v], types[t]);
+            if (!k) {
+                print_message("no %s attention kernels on this CPU\n", variants[v]);
+                continue;
+            }
+            assert_string_equal(k->isa, variants[v]);
+            assert_int_equal(k->kv_type, types[t]);
+            for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
+                for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+                    for (int n_q = 1; n_q <= LLAMAD_ATTENTION_QUERIES; n_q++)
+                        check_variant(k, widths[w], rows[r], n_q);
         }
-        assert_string_equal(k->isa, variants[v]);
-        for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
-            for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
-                for (int n_q = 1; n_q <= LLAMAD_ATTENTION_QUERIES; n_q++)
-                    check_variant(k, widths[w], rows[r], n_q);
+}
+
+/* Softmax of rows that end where their buffer ends reads and writes nothing past
+ * them (the address sanitizer build holds it to that). */
+static void test_softmax_stays_in_its_row(void **state)
+{
+    (void)state;
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        const struct llamad_attention_kernels *k = llamad_attention_variant(variants[v],
+                                                                            LLAMAD_TYPE_F32);
+        if (!k)
+            continue;
+        for (int32_t n = 1; n <= 40; n++) {
+            float *x = malloc((size_t)n * sizeof *x);
+            assert_non_null(x);
+            for (int32_t i = 0; i < n; i++)
+                x[i] = (float)(i % 7);
+            k->softmax(x, n);
+            double sum = 0.0;
+            for (int32_t i = 0; i < n; i++)
+                sum += x[i];
+            assert_float_equal(sum, 1.0, 1e-5);
+            free(x);
+        }
     }
 }
 
 static void test_choice(void **state)
 {
     (void)state;
-    const struct llamad_attention_kernels *k = llamad_attention_kernels();
-    assert_non_null(k);
-    assert_string_equal(k->isa, llamad_attention_variant("avx512") ? "avx512" : "scalar");
-    assert_null(llamad_attention_variant("sse9"));
+    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16};
+    for (size_t t = 0; t < 2; t++) {
+        const struct llamad_attention_kernels *k = llamad_attention_kernels(types[t]);
+        assert_non_null(k);
+        assert_int_equal(k->kv_type, types[t]);
+        assert_string_equal(k->isa,
+                            llamad_attention_variant("avx512", types[t]) ? "avx512" : "scalar");
+        assert_null(llamad_attention_variant("sse9", types[t]));
+    }
+    assert_null(llamad_attention_kernels(LLAMAD_TYPE_Q8_0));
+    assert_null(llamad_attention_variant("scalar", LLAMAD_TYPE_BF16));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants_match_reference),
+        cmocka_unit_test(test_softmax_stays_in_its_row),
         cmocka_unit_test(test_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "llamad/config.h"
+#include "llamad/types.h"
 #include "llamad/error.h"
 
 static char err[LLAMAD_ERR_MAX];
@@ -64,6 +65,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.parallel, 4);
     assert_int_equal(c.queue_length, 64);
     assert_int_equal(c.kv_cache_mb, 0);
+    assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F32);
     assert_int_equal(c.max_body_size, 1024 * 1024);
     assert_int_equal(c.max_tokens, 0);
     assert_int_equal(c.n_api_keys, 0);
@@ -148,6 +150,7 @@ static void test_conf_file_parsing(void **state)
                      "log_level = warn\n"
                      "drain_timeout = 0\n"
                      "sse_keepalive = 0.5\n"
+                     "kv_cache_type = f16\n"
                      "  # indented comment\n");
     struct llamad_config c;
     int rc = LOAD(&c, "--config", path);
@@ -167,6 +170,7 @@ static void test_conf_file_parsing(void **state)
     assert_int_equal(c.log_level, LLAMAD_LOG_WARN);
     assert_true(c.drain_timeout == 0.0);
     assert_true(c.sse_keepalive == 0.5);
+    assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F16);
     llamad_config_free(&c);
 }
 
@@ -257,6 +261,7 @@ static void test_bad_values(void **state)
         {"--drain-timeout=nan", "--drain-timeout"},
         {"--drain-timeout=-1", "--drain-timeout"},
         {"--log-level=verbose", "--log-level"},
+        {"--kv-cache-type=q8_0", "--kv-cache-type"},
         {"--strict-model-name=maybe", "--strict-model-name"},
         {"--port=99999999999999999999", "--port"},
     };

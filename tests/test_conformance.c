@@ -35,7 +35,7 @@ struct runner {
 static void runner_open(struct runner *r, struct llamad_model *m, int32_t n_ctx)
 {
     char err[LLAMAD_ERR_MAX];
-    struct llamad_kvcache_params kp = {16, (n_ctx + 15) / 16, 1, n_ctx};
+    struct llamad_kvcache_params kp = {16, (n_ctx + 15) / 16, 1, n_ctx, LLAMAD_TYPE_F32};
     struct llamad_forward_params fp = {2, 512, n_ctx};
     r->m = m;
     r->pos = 0;

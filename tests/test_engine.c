@@ -228,6 +228,16 @@ static void test_concurrent_requests_match_alone(void **state)
     expect_together_match_alone(*state, params(4, 8), prompts, 5, 40);
 }
 
+/* The same with an F16 cache: rounding to halves is the same alone or batched. */
+static void test_f16_cache_together_match_alone(void **state)
+{
+    const char *prompts[] = {"Once upon a time", "Lily and Tom went to the park.",
+                             "The sun was hot.", "One day, a girl named Sue", "The dog"};
+    struct llamad_engine_params p = params(4, 8);
+    p.kv_type = LLAMAD_TYPE_F16;
+    expect_together_match_alone(*state, p, prompts, 5, 40);
+}
+
 static void test_stop_string(void **state)
 {
     struct fixture *fx = *state;
@@ -505,7 +515,7 @@ static void test_kv_budget(void **state)
 {
     struct fixture *fx = *state;
     struct llamad_engine_params p = params(2, 4);
-    p.kv_bytes = 4 * llamad_kvcache_block_bytes(&fx->m->hp, 16);
+    p.kv_bytes = 4 * llamad_kvcache_block_bytes(&fx->m->hp, 16, LLAMAD_TYPE_F32);
     start(fx, p);
     char err[LLAMAD_ERR_MAX];
     struct llamad_gen_request big = greedy(fx->m, "Once upon a time", 60); /* 65 positions */
@@ -523,7 +533,7 @@ static void test_kv_budget(void **state)
     assert_int_equal(st.kv_seqs_idle, 1); /* the first one's cache made room for the second */
 
     struct llamad_engine *none = NULL;
-    p.kv_bytes = llamad_kvcache_block_bytes(&fx->m->hp, 16) - 1;
+    p.kv_bytes = llamad_kvcache_block_bytes(&fx->m->hp, 16, LLAMAD_TYPE_F32) - 1;
     assert_int_equal(llamad_engine_start(fx->m, &p, on_notify, &fx->c, &none, err, sizeof err),
                      LLAMAD_EINVAL);
     assert_non_null(strstr(err, "holds 0 blocks"));
@@ -535,6 +545,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_greedy_matches_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_requests_match_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_f16_cache_together_match_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_string, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_back_text_released_at_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_while_running_and_queued, setup, teardown),

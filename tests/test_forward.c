@@ -15,6 +15,7 @@
 #include "llamad/forward.h"
 #include "llamad/kvcache.h"
 #include "llamad/model.h"
+#include "llamad/quant.h"
 #include "testutil.h"
 
 struct fixture {
@@ -44,15 +45,21 @@ struct runner {
     struct llamad_kvcache *kv;
 };
 
-static struct runner make_runner(const struct llamad_model *m, int32_t threads, int32_t max_batch)
+static struct runner make_typed_runner(const struct llamad_model *m, int32_t threads,
+                                       int32_t max_batch, uint32_t kv_type)
 {
     struct runner r;
     char err[LLAMAD_ERR_MAX];
-    struct llamad_kvcache_params kp = {16, 64, 4, 256};
+    struct llamad_kvcache_params kp = {16, 64, 4, 256, kv_type};
     struct llamad_forward_params fp = {threads, max_batch, 256};
     assert_int_equal(llamad_kvcache_create(&m->hp, &kp, &r.kv, err, sizeof err), LLAMAD_OK);
     assert_int_equal(llamad_forward_create(m, &fp, &r.f, err, sizeof err), LLAMAD_OK);
     return r;
+}
+
+static struct runner make_runner(const struct llamad_model *m, int32_t threads, int32_t max_batch)
+{
+    return make_typed_runner(m, threads, max_batch, LLAMAD_TYPE_F32);
 }
 
 static void free_runner(struct runner *r)
@@ -154,6 +161,51 @@ static void test_chunking_and_threads_do_not_change_logits(void **state)
     free(ref);
 }
 
+/* An F16 cache holds each key and value rounded to a half: exactly so in the first
+ * layer, whose inputs the cache type cannot change yet; the logits stay close to
+ * the F32 cache's and pick the same token everywhere. */
+static void test_f16_cache(void **state)
+{
+    struct fixture *fx = *state;
+    const int32_t n = 10, V = fx->n_vocab;
+    struct runner r32 = make_runner(fx->m, 2, 512);
+    struct runner r16 = make_typed_runner(fx->m, 2, 512, LLAMAD_TYPE_F16);
+    int32_t s32 = new_seq(&r32, n), s16 = new_seq(&r16, n);
+    struct llamad_batch_entry b32[10], b16[10];
+    for (int32_t i = 0; i < n; i++) {
+        b32[i] = (struct llamad_batch_entry){s32, i, seq_a[i], true};
+        b16[i] = (struct llamad_batch_entry){s16, i, seq_a[i], true};
+    }
+    float *l32 = malloc((size_t)(n * V) * sizeof(float)), *l16 = malloc((size_t)(n * V) * sizeof(float));
+    char err[LLAMAD_ERR_MAX];
+    assert_int_equal(llamad_forward(r32.f, r32.kv, b32, n, l32, err, sizeof err), LLAMAD_OK);
+    assert_int_equal(llamad_forward(r16.f, r16.kv, b16, n, l16, err, sizeof err), LLAMAD_OK);
+
+    const int32_t kv_dim = r32.kv->kv_dim;
+    for (int kind = 0; kind < 2; kind++) {
+        const float *f = llamad_kvcache_rows(r32.kv, r32.kv->seqs[s32].table[0], 0, kind);
+        const uint16_t *h = llamad_kvcache_rows(r16.kv, r16.kv->seqs[s16].table[0], 0, kind);
+        for (int32_t i = 0; i < n * kv_dim; i++)
+            assert_int_equal(h[i], llamad_f32_to_f16(f[i]));
+    }
+    double worst = 0.0;
+    for (int32_t p = 0; p < n; p++) {
+        int32_t best32 = 0, best16 = 0;
+        for (int32_t t = 0; t < V; t++) {
+            worst = fmax(worst, fabs((double)l32[p * V + t] - l16[p * V + t]));
+            best32 = l32[p * V + t] > l32[p * V + best32] ? t : best32;
+            best16 = l16[p * V + t] > l16[p * V + best16] ? t : best16;
+        }
+        assert_int_equal(best16, best32);
+    }
+    print_message("F16 cache: largest logit difference from F32 %.4f\n", worst);
+    assert_true(worst > 0.0 && worst < 0.02);
+    free(l32);
+    free(l16);
+    free_runner(&r32);
+    free_runner(&r16);
+}
+
 /* A cached prefix followed by the rest gives the logits of the whole run at once. */
 static void test_incremental_equals_whole(void **state)
 {
@@ -235,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_two_sequences_in_one_batch_match_alone),
         cmocka_unit_test(test_chunking_and_threads_do_not_change_logits),
         cmocka_unit_test(test_incremental_equals_whole),
+        cmocka_unit_test(test_f16_cache),
         cmocka_unit_test(test_bad_batches_are_refused_without_effect),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

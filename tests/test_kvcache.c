@@ -19,7 +19,7 @@ static const struct llamad_hparams hp = {
 
 static struct llamad_kvcache *make(int32_t n_blocks, int32_t max_seqs, int32_t n_ctx)
 {
-    struct llamad_kvcache_params p = {4, n_blocks, max_seqs, n_ctx};
+    struct llamad_kvcache_params p = {4, n_blocks, max_seqs, n_ctx, LLAMAD_TYPE_F32};
     struct llamad_kvcache *kv = NULL;
     char err[LLAMAD_ERR_MAX];
     assert_int_equal(llamad_kvcache_create(&hp, &p, &kv, err, sizeof err), LLAMAD_OK);
@@ -29,15 +29,42 @@ static struct llamad_kvcache *make(int32_t n_blocks, int32_t max_seqs, int32_t n
 static void test_block_geometry(void **state)
 {
     (void)state;
-    /* 2 layers x (K + V) x 4 positions x kv_dim 4 floats */
-    assert_int_equal(llamad_kvcache_block_bytes(&hp, 4), 2 * 2 * 4 * 4 * sizeof(float));
+    /* 2 layers x (K + V) x 4 positions x kv_dim 4 floats (or halves) */
+    assert_int_equal(llamad_kvcache_block_bytes(&hp, 4, LLAMAD_TYPE_F32),
+                     2 * 2 * 4 * 4 * sizeof(float));
+    assert_int_equal(llamad_kvcache_block_bytes(&hp, 4, LLAMAD_TYPE_F16),
+                     2 * 2 * 4 * 4 * sizeof(uint16_t));
     struct llamad_kvcache *kv = make(3, 2, 12);
     float *k0 = llamad_kvcache_rows(kv, 1, 0, 0), *v0 = llamad_kvcache_rows(kv, 1, 0, 1);
     float *k1 = llamad_kvcache_rows(kv, 1, 1, 0);
     assert_ptr_equal(v0, k0 + 4 * 4);
     assert_ptr_equal(k1, k0 + 2 * 4 * 4);
-    assert_ptr_equal(llamad_kvcache_rows(kv, 2, 0, 0), k0 + kv->block_floats);
+    assert_ptr_equal(llamad_kvcache_rows(kv, 2, 0, 0), (uint8_t *)k0 + kv->block_bytes);
     llamad_kvcache_free(kv);
+
+    struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_F16};
+    char err[LLAMAD_ERR_MAX];
+    assert_int_equal(llamad_kvcache_create(&hp, &p, &kv, err, sizeof err), LLAMAD_OK);
+    uint16_t *h0 = llamad_kvcache_rows(kv, 1, 0, 0), *h1 = llamad_kvcache_rows(kv, 1, 1, 1);
+    assert_ptr_equal(h1, h0 + 3 * 4 * 4);
+    assert_int_equal(kv->block_bytes, 2 * 2 * 4 * 4 * sizeof(uint16_t));
+    llamad_kvcache_free(kv);
+}
+
+static void test_type(void **state)
+{
+    (void)state;
+    uint32_t t = 99;
+    assert_true(llamad_kvcache_type_parse("f16", &t) && t == LLAMAD_TYPE_F16);
+    assert_true(llamad_kvcache_type_parse("f32", &t) && t == LLAMAD_TYPE_F32);
+    assert_false(llamad_kvcache_type_parse("q8_0", &t));
+    assert_false(llamad_kvcache_type_parse("F16", &t));
+    struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_Q8_0};
+    struct llamad_kvcache *kv = NULL;
+    char err[LLAMAD_ERR_MAX];
+    assert_int_equal(llamad_kvcache_create(&hp, &p, &kv, err, sizeof err), LLAMAD_EINVAL);
+    assert_non_null(strstr(err, "only F32 and F16"));
+    assert_null(kv);
 }
 
 static void test_reserve_truncate_release(void **state)
@@ -94,7 +121,7 @@ static void test_limits(void **state)
     assert_false(llamad_kvcache_seq_valid(kv, 1));
     llamad_kvcache_free(kv);
 
-    struct llamad_kvcache_params bad = {0, 1, 1, 1};
+    struct llamad_kvcache_params bad = {0, 1, 1, 1, LLAMAD_TYPE_F32};
     assert_int_equal(llamad_kvcache_create(&hp, &bad, &kv, err, sizeof err), LLAMAD_EINVAL);
 }
 
@@ -286,6 +313,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_geometry),
+        cmocka_unit_test(test_type),
         cmocka_unit_test(test_reserve_truncate_release),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_whole_blocks_shared_by_reference),

@@ -172,6 +172,36 @@ static void test_f32_to_f16(void **state)
     assert_true((low_nan & 0x03FF) != 0);
 }
 
+/* The row conversion (F16C where the CPU has it) rounds every value as the
+ * scalar conversion does: the edge values above, random ones across the whole
+ * range, and row lengths that leave a partial vector. NaNs stay NaNs. */
+static void test_f32_to_f16_row(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    static const float edges[] = {0.0f, -0.0f, 65519.99f, 65520.0f, -65520.0f, 1e10f, INFINITY,
+                                  -INFINITY, 1.0f + 0x1p-11f, 1.0f + 0x3p-11f, 2.0f - 0x1p-12f,
+                                  0x1p-25f, 0x3p-25f, 0x5p-25f, 0x7FFp-25f, 1e-30f, NAN};
+    float x[N];
+    uint16_t y[N];
+    rng_seed(41);
+    for (int i = 0; i < N; i++) {
+        x[i] = i < (int)(sizeof edges / sizeof edges[0]) ? edges[i]
+                                                         : float_of((uint32_t)rng_next());
+    }
+    for (int n = 0; n <= 20; n++) {
+        llamad_f32_to_f16_row(x, y, N - n);
+        for (int i = 0; i < N - n; i++) {
+            uint16_t want = llamad_f32_to_f16(x[i]);
+            if (isnan(x[i]))
+                assert_true((y[i] & 0x7C00) == 0x7C00 && (y[i] & 0x03FF) != 0);
+            else if (y[i] != want)
+                fail_msg("value %d (%a): row conversion 0x%04x, scalar 0x%04x", i, (double)x[i],
+                         y[i], want);
+        }
+    }
+}
+
 /* Every half converts to float and back to itself (NaNs to some NaN). */
 static void test_f16_round_trip_all(void **state)
 {
@@ -921,6 +951,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f16_to_f32),
         cmocka_unit_test(test_f32_to_f16),
+        cmocka_unit_test(test_f32_to_f16_row),
         cmocka_unit_test(test_f16_round_trip_all),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_computable_types),

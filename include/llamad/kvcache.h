@@ -3,8 +3,10 @@
  * position p lives in block table[p / block_tokens] at row p % block_tokens.
  *
  * Inside a block the rows of one layer are contiguous: for layer l, the keys are
- * block_tokens rows of kv_dim floats, followed by the values, so attention walks
- * a sequence block by block over plain arrays.
+ * block_tokens rows of kv_dim values, followed by the values, so attention walks
+ * a sequence block by block over plain arrays. The values are floats (F32), or
+ * halves (F16): half the memory and the bytes attention reads, for a rounding of
+ * every key and value to 11 significant bits.
  *
  * Reuse. A block is counted by every sequence whose table holds it, and goes
  * back to the pool when the last one lets go. Blocks are shared only when full
@@ -29,6 +31,7 @@ struct llamad_kvcache_params {
     int32_t n_blocks;     /* blocks in the pool */
     int32_t max_seqs;     /* sequences that may exist at once, idle ones included */
     int32_t n_ctx;        /* positions one sequence may hold at most */
+    uint32_t type;        /* LLAMAD_TYPE_F32 (0, the default) or LLAMAD_TYPE_F16 */
 };
 
 struct llamad_kv_seq {
@@ -46,8 +49,9 @@ struct llamad_kvcache {
     struct llamad_kvcache_params p;
     int32_t n_layer;
     int32_t kv_dim;         /* n_head_kv * head_dim */
-    size_t block_floats;    /* floats in one block */
-    float *pool;            /* n_blocks * block_floats */
+    size_t elem_bytes;      /* 4 (F32) or 2 (F16) */
+    size_t block_bytes;     /* bytes of one block */
+    uint8_t *pool;          /* n_blocks * block_bytes */
     int32_t *refs;          /* per block: the sequences whose table holds it */
     int32_t *free_list;     /* stack of free block ids (refs == 0) */
     int32_t n_free;
@@ -61,8 +65,12 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
                           struct llamad_kvcache **out, char *err, size_t errsz);
 void llamad_kvcache_free(struct llamad_kvcache *kv);
 
-/* Bytes one block takes, to size a pool from a memory budget. */
-size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens);
+/* Bytes one block of `type` (F32 or F16) takes, to size a pool from a memory budget. */
+size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens,
+                                  uint32_t type);
+
+/* "f32" / "f16" to LLAMAD_TYPE_F32 / LLAMAD_TYPE_F16; false for anything else. */
+bool llamad_kvcache_type_parse(const char *name, uint32_t *type);
 
 /* Blocks that hold n_tokens positions. */
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens);
@@ -108,12 +116,14 @@ struct llamad_kvcache_stats {
 };
 void llamad_kvcache_stats(struct llamad_kvcache *kv, struct llamad_kvcache_stats *out);
 
-/* Rows of keys (kind 0) or values (kind 1) of layer `layer` in block `block`. */
-static inline float *llamad_kvcache_rows(const struct llamad_kvcache *kv, int32_t block,
-                                         int32_t layer, int kind)
+/* Rows of keys (kind 0) or values (kind 1) of layer `layer` in block `block`:
+ * floats or halves, as kv->p.type says. */
+static inline void *llamad_kvcache_rows(const struct llamad_kvcache *kv, int32_t block,
+                                        int32_t layer, int kind)
 {
-    return kv->pool + (size_t)block * kv->block_floats +
-           ((size_t)layer * 2 + (size_t)kind) * (size_t)kv->p.block_tokens * (size_t)kv->kv_dim;
+    return kv->pool + (size_t)block * kv->block_bytes +
+           ((size_t)layer * 2 + (size_t)kind) * (size_t)kv->p.block_tokens *
+               (size_t)kv->kv_dim * kv->elem_bytes;
 }
 
 #endif

@@ -18,6 +18,8 @@ float llamad_f16_to_f32(uint16_t h);
 uint16_t llamad_f32_to_f16(float f);
 float llamad_bf16_to_f32(uint16_t h);
 uint16_t llamad_f32_to_bf16(float f);
+/* n floats to halves, each as llamad_f32_to_f16 rounds it (F16C when the CPU has it). */
+void llamad_f32_to_f16_row(const float *x, uint16_t *y, int64_t n);
 
 /* True when llamad can dequantize and dot-multiply rows of `type`. */
 bool llamad_type_computable(uint32_t type);

@@ -41,6 +41,7 @@ struct options {
     int32_t n_prompt;
     int32_t n_gen;
     int32_t depth;
+    uint32_t kv_type;
     int32_t reps;
     int32_t n_threads;
     int32_t batch_sizes[MAX_BATCH_SIZES];
@@ -51,14 +52,15 @@ struct options {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-d N] [-r N] [-t N] [-b B,B,...]\n"
-            "                    [--json]\n"
+            "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-d N] [--kv-cache-type T] [-r N]\n"
+            "                    [-t N] [-b B,B,...] [--json]\n"
             "  -m, --model PATH        GGUF model (default: the bundled model)\n"
             "  -p, --n-prompt N        prompt tokens of the pp test; 0 skips it (default 512)\n"
             "  -n, --n-gen N           tokens per sequence of the tg and batched tests;\n"
             "                          0 skips them (default 128)\n"
             "  -d, --depth N           positions already in each sequence's KV cache when\n"
             "                          the tg and batched tests start (default 0)\n"
+            "      --kv-cache-type T   the KV cache's rows, f32 or f16 (default f32)\n"
             "  -r, --repetitions N     timed runs per test, after one warm-up (default 5)\n"
             "  -t, --threads N         computing threads (default: online cores)\n"
             "  -b, --batch-sizes LIST  sequences decoded together in the batched tests,\n"
@@ -110,18 +112,20 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     return 2;
 }
 
-enum flag { FLAG_MODEL, FLAG_PROMPT, FLAG_GEN, FLAG_DEPTH, FLAG_REPS, FLAG_THREADS, FLAG_BATCH };
+enum flag {
+    FLAG_MODEL, FLAG_PROMPT, FLAG_GEN, FLAG_DEPTH, FLAG_KV_TYPE, FLAG_REPS, FLAG_THREADS, FLAG_BATCH
+};
 
 /* The flags that take a value, indexed by enum flag. */
 static const char *const flag_names[][2] = {
     {"-m", "--model"},       {"-p", "--n-prompt"}, {"-n", "--n-gen"},       {"-d", "--depth"},
-    {"-r", "--repetitions"}, {"-t", "--threads"},  {"-b", "--batch-sizes"},
+    {"", "--kv-cache-type"}, {"-r", "--repetitions"}, {"-t", "--threads"}, {"-b", "--batch-sizes"},
 };
 
 static int find_flag(const char *a)
 {
     for (size_t i = 0; i < sizeof flag_names / sizeof flag_names[0]; i++)
-        if (!strcmp(a, flag_names[i][0]) || !strcmp(a, flag_names[i][1]))
+        if ((flag_names[i][0][0] && !strcmp(a, flag_names[i][0])) || !strcmp(a, flag_names[i][1]))
             return (int)i;
     return -1;
 }
@@ -138,6 +142,8 @@ static bool set_flag(struct options *o, enum flag f, const char *v)
         return parse_i32(v, 0, MAX_TOKENS, &o->n_gen);
     case FLAG_DEPTH:
         return parse_i32(v, 0, MAX_TOKENS, &o->depth);
+    case FLAG_KV_TYPE:
+        return llamad_kvcache_type_parse(v, &o->kv_type);
     case FLAG_REPS:
         return parse_i32(v, 1, 1000, &o->reps);
     case FLAG_THREADS:
@@ -464,6 +470,8 @@ static int print_json(const struct bench *b, const struct test *t, const struct 
               cJSON_AddNumberToObject(o, "runs", b->o->reps) &&
               cJSON_AddNumberToObject(o, "threads", b->o->n_threads) &&
               cJSON_AddNumberToObject(o, "depth", t->depth) &&
+              cJSON_AddStringToObject(o, "kv_cache_type",
+                                      b->o->kv_type == LLAMAD_TYPE_F16 ? "f16" : "f32") &&
               cJSON_AddNumberToObject(o, "model_bytes", (double)b->model->weight_bytes);
     if (ok && !t->prompt)
         ok = cJSON_AddNumberToObject(o, "weight_bytes_per_token",
@@ -523,7 +531,7 @@ static int open_bench(struct bench *b, char *err, size_t errsz)
     int32_t gen_len = o->n_gen > 0 ? o->depth + o->n_gen : 0;
     int32_t n_ctx = imax(1, imax(o->n_prompt, gen_len));
     int32_t n_blocks = imax((o->n_prompt + bt - 1) / bt, b->max_seqs * ((gen_len + bt - 1) / bt));
-    struct llamad_kvcache_params kp = {bt, n_blocks, b->max_seqs, n_ctx};
+    struct llamad_kvcache_params kp = {bt, n_blocks, b->max_seqs, n_ctx, o->kv_type};
     struct llamad_forward_params fp = {o->n_threads,
                                        imax(imax(o->n_prompt, o->n_gen > 0 ? o->depth : 0),
                                             b->max_seqs),

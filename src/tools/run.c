@@ -29,6 +29,7 @@ struct options {
     int32_t n_predict;
     int32_t n_threads;
     int32_t n_ctx; /* 0: the model's training context */
+    uint32_t kv_type; /* the KV cache's rows, F32 unless --kv-cache-type f16 */
     bool ignore_eos;
     const char *stops[MAX_STOPS];
     size_t n_stops;
@@ -44,6 +45,7 @@ static void usage(FILE *out)
             "  -n, --n-predict N       tokens to generate at most (default 128)\n"
             "  -t, --threads N         computing threads (default: all cores)\n"
             "  -c, --ctx-size N        context positions (default: the model's)\n"
+            "      --kv-cache-type T   f32 or f16 (default f32), as the daemon's setting\n"
             "      --temp T            temperature; 0 is greedy (default 0.8)\n"
             "      --top-k K           keep the K most likely tokens; 0 is off (default 40)\n"
             "      --top-p P           nucleus sampling; 1 is off (default 0.95)\n"
@@ -105,6 +107,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             if (!tool_parse_int(v, 1, INT32_MAX, &n))
                 return bad_value(a, v);
             o->n_ctx = (int32_t)n;
+        } else if (!strcmp(a, "--kv-cache-type")) {
+            if (!llamad_kvcache_type_parse(v, &o->kv_type))
+                return bad_value(a, v);
         } else if (!strcmp(a, "--temp")) {
             if (!tool_parse_float(v, 0.0f, 100.0f, &s->temperature))
                 return bad_value(a, v);
@@ -205,7 +210,7 @@ static int open_session(struct session *s, const struct options *o, char *err, s
         return llamad_fail(err, errsz, LLAMAD_ERANGE,
                            "the prompt has %lld tokens; the context holds %d",
                            (long long)s->n_prompt, s->n_ctx);
-    struct llamad_kvcache_params kp = {16, 0, 1, s->n_ctx};
+    struct llamad_kvcache_params kp = {16, 0, 1, s->n_ctx, o->kv_type};
     kp.n_blocks = (s->n_ctx + kp.block_tokens - 1) / kp.block_tokens;
     struct llamad_forward_params fp = {o->n_threads, 512, s->n_ctx};
     if ((rc = llamad_kvcache_create(hp, &kp, &s->kv, err, errsz)) ||
