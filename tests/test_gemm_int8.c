@@ -15,7 +15,7 @@
 #include "llamad/gemm_int8.h"
 #include "llamad/quant.h"
 
-static const char *const variants[] = {"avx512vnni"};
+static const char *const variants[] = {"avx512vnni", "amx"};
 static const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
 
 static uint64_t rng = 0x2545F4914F6CDD1DULL;
@@ -87,7 +87,7 @@ static void check_variant(const struct llamad_gemm_int8_kernels *k, const struct
     const struct llamad_gemm_int8_kernels *ref = llamad_gemm_int8_variant(w->type, "scalar");
     const int64_t y_stride = w->rows + 3, n = n_tokens * y_stride;
     float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
-    void *work = aligned_alloc(64, k->work_bytes(w->cols) + 64);
+    void *work = aligned_alloc(64, k->work_bytes(w->cols, n_tokens) + 64);
     assert_true(want && got && work);
     for (int64_t i = 0; i < n; i++)
         want[i] = got[i] = -5.0f;
@@ -115,7 +115,7 @@ static void test_variants_match_reference(void **state)
     (void)state;
     const int64_t rows[] = {1, 16, 33, 45, 70};
     const int64_t cols[] = {32, 96, 256};
-    const int32_t tokens[] = {1, 3, 4, 6, 9};
+    const int32_t tokens[] = {1, 3, 4, 6, 9, 16, 17, 35};
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_variant(types[ti], variants[v]);
@@ -127,7 +127,7 @@ static void test_variants_match_reference(void **state)
             for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
                 for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
                     struct llamad_weight w = random_weight(types[ti], rows[ri], cols[ci]);
-                    struct llamad_q8_block *x = random_activations(9, cols[ci]);
+                    struct llamad_q8_block *x = random_activations(35, cols[ci]);
                     for (size_t ki = 0; ki < sizeof tokens / sizeof tokens[0]; ki++) {
                         check_variant(k, &w, 0, w.rows, x, tokens[ki]);
                         /* a share of a thread: starts and ends inside panels */
@@ -141,19 +141,23 @@ static void test_variants_match_reference(void **state)
 }
 
 /* The choice for this CPU is one of the variants, the reference only when none
- * runs; other types have none. */
+ * runs: AMX for a long batch where the CPU has it, VNNI for a short one; other
+ * types have none. */
 static void test_choice(void **state)
 {
     (void)state;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(types[ti]);
-        assert_non_null(k);
         const struct llamad_gemm_int8_kernels *vnni = llamad_gemm_int8_variant(types[ti], "avx512vnni");
+        const struct llamad_gemm_int8_kernels *amx = llamad_gemm_int8_variant(types[ti], "amx");
+        const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(types[ti], 2);
+        assert_non_null(k);
         assert_string_equal(k->isa, vnni ? "avx512vnni" : "scalar");
+        k = llamad_gemm_int8_for(types[ti], 512);
+        assert_string_equal(k->isa, amx ? "amx" : vnni ? "avx512vnni" : "scalar");
         assert_int_equal(llamad_gemm_int8_min_tokens(types[ti]) == INT32_MAX, vnni == NULL);
     }
-    assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_F16));
-    assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_Q4_K));
+    assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_F16, 512));
+    assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_Q4_K, 512));
     assert_null(llamad_gemm_int8_variant(LLAMAD_TYPE_Q8_0, "sse9"));
     assert_int_equal(llamad_gemm_int8_min_tokens(LLAMAD_TYPE_Q6_K), INT32_MAX);
 }
@@ -173,7 +177,7 @@ static void test_driver_matches_dots(void **state)
 {
     (void)state;
     const int64_t cols = 96;
-    const int32_t n_tokens = 11;
+    const int32_t n_tokens = 37; /* two whole AMX tiles and a partial one */
     struct llamad_weight a = random_weight(LLAMAD_TYPE_Q8_0, 77, cols);
     struct llamad_weight b = random_weight(LLAMAD_TYPE_Q4_0, 40, cols);
     float *x = random_floats(n_tokens * cols);

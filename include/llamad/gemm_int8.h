@@ -21,10 +21,11 @@
 #include "llamad/threadpool.h"
 
 struct llamad_gemm_int8_kernels {
-    const char *isa;    /* "avx512vnni", "scalar" */
+    const char *isa;    /* "amx", "avx512vnni", "scalar" */
     int32_t panel_rows; /* threads split a weight's rows in multiples of this */
-    /* Bytes of the per-thread work buffer for weights of `cols` columns. */
-    size_t (*work_bytes)(int64_t cols);
+    /* Bytes of the per-thread work buffer for weights of `cols` columns and
+     * batches of up to max_tokens. */
+    size_t (*work_bytes)(int64_t cols, int32_t max_tokens);
     /* y[t * y_stride + r] = dot(row r of w, x[t]) for r0 <= r < r1 and t < n_tokens,
      * x holding n_tokens rows of w->cols / 32 Q8 blocks each. */
     void (*rows)(const struct llamad_weight *w, int64_t r0, int64_t r1,
@@ -32,11 +33,12 @@ struct llamad_gemm_int8_kernels {
                  int64_t y_stride, void *work);
 };
 
-/* The fastest kernels this CPU runs for weights of `type` (the reference under
- * LLAMAD_FORCE_SCALAR); NULL for a type other than Q8_0 and Q4_0. */
-const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type);
+/* The fastest kernels this CPU runs for weights of `type` and batches of n_tokens
+ * (the reference under LLAMAD_FORCE_SCALAR); NULL for a type other than Q8_0 and
+ * Q4_0. */
+const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32_t n_tokens);
 
-/* One named implementation ("scalar", "avx512vnni"), for tests that hold every
+/* One named implementation ("scalar", "avx512vnni", "amx"), for tests that hold every
  * variant to the reference; NULL when this CPU cannot run it or `type` has none. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, const char *isa);
 
