@@ -188,14 +188,13 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
     }
 }
 
-/* How many entries from i0 on (up to LLAMAD_ATTENTION_QUERIES, and within its
- * group of that many) continue i0's sequence at consecutive positions. */
-static int run_length(const struct attention_task *t, int32_t i0)
+/* How many entries from i0 on, before `end` (the end of i0's job), continue i0's
+ * sequence at consecutive positions. Stopping at `end` matters: the entries past
+ * it are another job's, which may be running on another thread. */
+static int run_length(const struct attention_task *t, int32_t i0, int32_t end)
 {
-    const int32_t group_end = i0 + LLAMAD_ATTENTION_QUERIES < t->n ? i0 + LLAMAD_ATTENTION_QUERIES
-                                                                  : t->n;
     int n = 1;
-    while (i0 + n < group_end && t->batch[i0 + n].seq == t->batch[i0].seq &&
+    while (i0 + n < end && t->batch[i0 + n].seq == t->batch[i0].seq &&
            t->batch[i0 + n].pos == t->batch[i0].pos + n)
         n++;
     return n;
@@ -218,7 +217,7 @@ static void attention_worker(void *ctx, int ith, int nth)
         const int32_t end = start + LLAMAD_ATTENTION_QUERIES < t->n ? start + LLAMAD_ATTENTION_QUERIES
                                                                    : t->n;
         for (int32_t i0 = start; i0 < end;) {
-            const int n_q = run_length(t, i0);
+            const int n_q = run_length(t, i0, end);
             attend_group(t, i0, n_q, h, scores);
             i0 += n_q;
         }

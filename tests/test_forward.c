@@ -146,6 +146,36 @@ static void test_two_sequences_in_one_batch_match_alone(void **state)
     free(alone_b);
 }
 
+/* Attention splits a batch into jobs of LLAMAD_ATTENTION_QUERIES entries, each on
+ * whichever thread takes it; a run of one sequence's consecutive positions that
+ * crosses into the next job must stop there, or two threads write the same
+ * outputs. Entries a2 b2 a3 a4 | a5 a6 put such a run across the boundary; the
+ * pass is repeated because a race shows only now and then. */
+static void test_runs_stop_at_their_job(void **state)
+{
+    struct fixture *fx = *state;
+    const int32_t V = fx->n_vocab;
+    float *alone_a = run_alone(fx->m, seq_a, 7, 2, 512);
+    float logits[512];
+    assert_true(V <= 512);
+    char err[LLAMAD_ERR_MAX];
+    for (int rep = 0; rep < 50; rep++) {
+        struct runner r = make_runner(fx->m, 2, 512);
+        int32_t sa = new_seq(&r, 7), sb = new_seq(&r, 3);
+        struct llamad_batch_entry b[10];
+        int n = 0;
+        for (int32_t i = 0; i < 7; i++) {
+            b[n++] = (struct llamad_batch_entry){sa, i, seq_a[i], i == 6};
+            if (i < 3)
+                b[n++] = (struct llamad_batch_entry){sb, i, seq_b[i], false};
+        }
+        assert_int_equal(llamad_forward(r.f, r.kv, b, n, logits, err, sizeof err), LLAMAD_OK);
+        assert_rows_close(logits, alone_a + 6 * V, V);
+        free_runner(&r);
+    }
+    free(alone_a);
+}
+
 static void test_chunking_and_threads_do_not_change_logits(void **state)
 {
     struct fixture *fx = *state;
@@ -285,6 +315,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_sequences_in_one_batch_match_alone),
+        cmocka_unit_test(test_runs_stop_at_their_job),
         cmocka_unit_test(test_chunking_and_threads_do_not_change_logits),
         cmocka_unit_test(test_incremental_equals_whole),
         cmocka_unit_test(test_f16_cache),
