@@ -68,15 +68,17 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32
     return fast ? fast : &ref_kernels;
 }
 
-/* Measured against llamad_matmul's row kernels (AVX-512 VNNI, two threads, Q8_0
- * weights of 768x768 to 5632x2048, Q4_0 of 4096x4096 and 11008x4096): the GEMM
- * was 1.2-1.5x faster for Q8_0 at 2 tokens and 2.5x for Q4_0, and 4x or more
- * from 8 tokens on. (Q4_0 was ahead even for one token; single tokens stay with
- * the row kernels, which decode tunes.) The reference never pays off. */
+/* From 3 tokens on, measured against llamad_matmul's kernels (two threads): the
+ * GEMM repacks each 32-row panel of weights on every call, which one or two
+ * tokens do not pay back, while the row kernels read each weight block once for
+ * up to 4 tokens without repacking. Decoding 110M Q8_0 at depth 128
+ * (llamad-bench -d 128), total t/s row kernels / GEMM: 2 sequences 425 / 383,
+ * 3: 418 / 478, 4: 482 / 547; 7B Q4_0, 2 sequences 11.9 / 8.2. Prompts of 8
+ * tokens or more were 4x faster or more. The reference never pays off. */
 int32_t llamad_gemm_int8_min_tokens(uint32_t type)
 {
     const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(type, 2);
-    return k && k != &ref_kernels ? 2 : INT32_MAX;
+    return k && k != &ref_kernels ? 3 : INT32_MAX;
 }
 
 struct llamad_gemm_int8_scratch {
