@@ -249,6 +249,116 @@ static void test_reference(void **state)
     run_reference_file(*state);
 }
 
+/* One case's token stream: its prompt, then the reference's tokens. */
+struct forced_case {
+    int32_t *prompt, n_prompt;
+    int32_t *steps, n_steps;
+    float *alone; /* (n_steps + 1) x n_vocab: logits after the prompt and each step */
+};
+
+/* Every case of the file decoded together, as the batcher would: all prompts in
+ * one forward pass, then one token of every unfinished case per pass. Each
+ * step's logits stay within the file's tolerance of the case run alone (which
+ * takes the single-token kernels where the batch takes the multi-token ones). */
+static void test_batched_matches_alone(void **state)
+{
+    const struct ref_case *rc = *state;
+    struct llamad_model *m = load_model(rc->model);
+    cJSON *j = load_json(rc->json);
+    const double tol =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "tolerance"), "logit_abs")->valuedouble;
+    const int32_t V = m->hp.n_vocab;
+    const cJSON *cases = cJSON_GetObjectItem(j, "cases");
+    const int n = cJSON_GetArraySize(cases);
+    struct forced_case *fc = calloc((size_t)n, sizeof *fc);
+    int32_t n_ctx = 1, total_prompt = 0, longest = 0;
+    int k = 0;
+    for (const cJSON *c = cases->child; c; c = c->next, k++) {
+        fc[k].prompt = json_ids(cJSON_GetObjectItem(c, "prompt_ids"), &fc[k].n_prompt);
+        const cJSON *steps = cJSON_GetObjectItem(c, "steps");
+        fc[k].n_steps = cJSON_GetArraySize(steps);
+        fc[k].steps = calloc((size_t)fc[k].n_steps + 1, sizeof(int32_t));
+        int32_t i = 0;
+        for (const cJSON *st = steps->child; st; st = st->next)
+            fc[k].steps[i++] = (int32_t)cJSON_GetObjectItem(st, "id")->valuedouble;
+        fc[k].alone = malloc((size_t)(fc[k].n_steps + 1) * (size_t)V * sizeof(float));
+        struct runner r;
+        runner_open(&r, m, fc[k].n_prompt + fc[k].n_steps + 1);
+        runner_feed(&r, fc[k].prompt, fc[k].n_prompt);
+        for (i = 0; i <= fc[k].n_steps; i++) {
+            memcpy(fc[k].alone + (size_t)i * V, r.logits, (size_t)V * sizeof(float));
+            if (i < fc[k].n_steps)
+                runner_feed(&r, &fc[k].steps[i], 1);
+        }
+        runner_close(&r);
+        n_ctx = fc[k].n_prompt + fc[k].n_steps + 1 > n_ctx ? fc[k].n_prompt + fc[k].n_steps + 1
+                                                            : n_ctx;
+        total_prompt += fc[k].n_prompt;
+        longest = fc[k].n_steps > longest ? fc[k].n_steps : longest;
+    }
+
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_kvcache *kv = NULL;
+    struct llamad_forward *f = NULL;
+    struct llamad_kvcache_params kp = {16, n * ((n_ctx + 15) / 16), n, n_ctx, LLAMAD_TYPE_F32};
+    struct llamad_forward_params fp = {2, total_prompt > n ? total_prompt : n, n_ctx};
+    assert_int_equal(llamad_kvcache_create(&m->hp, &kp, &kv, err, sizeof err), LLAMAD_OK);
+    assert_int_equal(llamad_forward_create(m, &fp, &f, err, sizeof err), LLAMAD_OK);
+    int32_t *seq = calloc((size_t)n, sizeof *seq);
+    struct llamad_batch_entry *b = calloc((size_t)fp.max_batch, sizeof *b);
+    float *logits = malloc((size_t)n * (size_t)V * sizeof(float));
+    int32_t nb = 0;
+    for (k = 0; k < n; k++) {
+        assert_int_equal(llamad_kvcache_seq_new(kv, &seq[k], err, sizeof err), LLAMAD_OK);
+        assert_int_equal(llamad_kvcache_seq_reserve(kv, seq[k], n_ctx, err, sizeof err), LLAMAD_OK);
+        for (int32_t i = 0; i < fc[k].n_prompt; i++)
+            b[nb++] = (struct llamad_batch_entry){seq[k], i, fc[k].prompt[i],
+                                                  i == fc[k].n_prompt - 1};
+    }
+    double worst = 0.0;
+    int compared = 0;
+    for (int32_t s = 0; s <= longest; s++) {
+        if (s > 0) { /* one token of every case that has step s - 1 */
+            nb = 0;
+            for (k = 0; k < n; k++)
+                if (s - 1 < fc[k].n_steps)
+                    b[nb++] = (struct llamad_batch_entry){seq[k], fc[k].n_prompt + s - 1,
+                                                          fc[k].steps[s - 1], true};
+        }
+        if (llamad_forward(f, kv, b, nb, logits, err, sizeof err) != LLAMAD_OK)
+            fail_msg("forward failed: %s", err);
+        int32_t out = 0;
+        for (k = 0; k < n; k++) {
+            if (s > fc[k].n_steps)
+                continue;
+            const float *want = fc[k].alone + (size_t)s * V, *got = logits + (size_t)out++ * V;
+            for (int32_t t = 0; t < V; t++) {
+                double diff = fabs((double)got[t] - want[t]);
+                worst = diff > worst ? diff : worst;
+                if (diff > tol)
+                    fail_msg("case %d step %d token %d: batched %.6f, alone %.6f (tolerance %g)",
+                             k, s, t, (double)got[t], (double)want[t], tol);
+            }
+            compared++;
+        }
+    }
+    print_message("%s: %d cases decoded together, %d steps' logits within %.4f of each case "
+                  "alone (file tolerance %g)\n", rc->name, n, compared, worst, tol);
+    for (k = 0; k < n; k++) {
+        free(fc[k].prompt);
+        free(fc[k].steps);
+        free(fc[k].alone);
+    }
+    free(fc);
+    free(seq);
+    free(b);
+    free(logits);
+    llamad_forward_free(f);
+    llamad_kvcache_free(kv);
+    cJSON_Delete(j);
+    llamad_model_free(m);
+}
+
 /* stories260K.greedy.json: 256 greedy steps from BOS reproduce the published sample. */
 static void test_greedy_256_steps(void **state)
 {
@@ -341,7 +451,8 @@ int main(int argc, char **argv)
 
     const struct CMUnitTest with_greedy[] = {
         cmocka_unit_test_prestate(test_reference, &rc),
+        cmocka_unit_test_prestate(test_batched_matches_alone, &rc),
         cmocka_unit_test(test_greedy_256_steps),
     };
-    return _cmocka_run_group_tests(name, with_greedy, rc.free_running ? 2 : 1, NULL, NULL);
+    return _cmocka_run_group_tests(name, with_greedy, rc.free_running ? 3 : 2, NULL, NULL);
 }
