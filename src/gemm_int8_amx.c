@@ -220,28 +220,26 @@ AMX_FN static void rows_amx(const struct llamad_weight *w, int64_t r0, int64_t r
 static const struct llamad_gemm_int8_kernels amx_kernels = {"amx", LLAMAD_GEMM_PANEL_ROWS,
                                                             work_bytes, rows_amx};
 
-static bool cpu_has_amx_int8(void)
+/* Decided once: CPUID (AMX-TILE and AMX-INT8) is slow, a trap to the hypervisor
+ * on a virtual machine, and this is asked for on every GEMM call. */
+static bool amx_usable;
+
+static void decide_amx(void)
 {
     unsigned a, b, c, d;
     const unsigned tile = 1u << 24, int8 = 1u << 25;
-    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & tile) && (d & int8);
-}
-
-static bool tile_state_granted;
-
-static void request_tile_state(void)
-{
-    tile_state_granted = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+    amx_usable = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & tile) && (d & int8) &&
+                 syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
 }
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_amx(uint32_t type)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     /* the panels are packed with the VNNI kernel's AVX-512 code */
-    if (!llamad_gemm_int8_vnni(type) || !cpu_has_amx_int8())
+    if (!llamad_gemm_int8_vnni(type))
         return NULL;
-    pthread_once(&once, request_tile_state);
-    return tile_state_granted ? &amx_kernels : NULL;
+    pthread_once(&once, decide_amx);
+    return amx_usable ? &amx_kernels : NULL;
 }
 
 #else
