@@ -1,7 +1,8 @@
 /* The int8 GEMM: the reference kernel, the choice of a fast one, and the driver
- * that quantizes a batch and splits the weights' rows over the pool. */
+ * that quantizes a batch and hands the weights' panels out to the pool. */
 #include "llamad/gemm_int8.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +30,7 @@ static void rows_ref(const struct llamad_weight *w, int64_t r0, int64_t r1,
             y[t * y_stride + r] = ref->dot(w->data + (size_t)r * w->row_bytes, x + t * nb, w->cols);
 }
 
-static const struct llamad_gemm_int8_kernels ref_kernels = {"scalar", 1, no_work, rows_ref};
+static const struct llamad_gemm_int8_kernels ref_kernels = {"scalar", 1, 1, no_work, rows_ref};
 
 static bool has_int8_gemm(uint32_t type)
 {
@@ -68,17 +69,15 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32
     return fast ? fast : &ref_kernels;
 }
 
-/* From 3 tokens on, measured against llamad_matmul's kernels (two threads): the
- * GEMM repacks each 32-row panel of weights on every call, which one or two
- * tokens do not pay back, while the row kernels read each weight block once for
- * up to 4 tokens without repacking. Decoding 110M Q8_0 at depth 128
- * (llamad-bench -d 128), total t/s row kernels / GEMM: 2 sequences 425 / 383,
- * 3: 418 / 478, 4: 482 / 547; 7B Q4_0, 2 sequences 11.9 / 8.2. Prompts of 8
- * tokens or more were 4x faster or more. The reference never pays off. */
+/* From one token on, with the weights packed at load: decoding 110M Q8_0 at
+ * depth 128 (llamad-bench -d 128 -t 2), tokens/s row kernels of llamad_matmul /
+ * GEMM on packed weights: 1 sequence 288-293 / 365-372, 2: 391-409 / 574-590,
+ * 4: 520-539 / 692-701, 8: 698-742 (GEMM packing on every call) / 775-851. The
+ * reference never pays off. */
 int32_t llamad_gemm_int8_min_tokens(uint32_t type)
 {
-    const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(type, 2);
-    return k && k != &ref_kernels ? 3 : INT32_MAX;
+    const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(type, 1);
+    return k && k != &ref_kernels ? 1 : INT32_MAX;
 }
 
 struct llamad_gemm_int8_scratch {
@@ -148,52 +147,100 @@ struct gemm_task {
     int64_t cols;
     const struct llamad_matmul_out *outs;
     int n_outs;
+    const struct llamad_gemm_int8_kernels *kernels[LLAMAD_GEMM_INT8_MAX_OUTS];
+    int64_t total_panels; /* of all outputs, one after another */
+    int64_t piece;        /* panels handed out at a time */
+    atomic_int_fast64_t next_piece;
 };
 
-static void quantize_worker(void *ctx, int ith, int nth)
+static void quantize_tokens(const struct gemm_task *t, int64_t begin, int64_t end)
 {
-    const struct gemm_task *t = ctx;
     const int64_t nb = t->cols / LLAMAD_Q8_BLOCK;
     const llamad_quantize_q8_fn quantize = llamad_quantize_q8_fast();
-    int64_t begin, end;
-    llamad_split_range(t->n_tokens, ith, nth, &begin, &end);
     for (int64_t k = begin; k < end; k++)
         quantize(t->x + k * t->cols, t->s->xq + k * nb, t->cols);
 }
 
-/* Each output's rows are split over the threads in whole panels. */
-static void rows_worker(void *ctx, int ith, int nth)
+static void quantize_worker(void *ctx, int ith, int nth)
 {
     const struct gemm_task *t = ctx;
-    void *work = t->s->work + (size_t)ith * t->s->work_stride;
-    for (int o = 0; o < t->n_outs; o++) {
+    int64_t begin, end;
+    llamad_split_range(t->n_tokens, ith, nth, &begin, &end);
+    quantize_tokens(t, begin, end);
+}
+
+static int64_t panels_of(const struct llamad_weight *w)
+{
+    return (w->rows + LLAMAD_GEMM_PANEL_ROWS - 1) / LLAMAD_GEMM_PANEL_ROWS;
+}
+
+/* Panels [begin, end) of all outputs' panels, one after another. */
+static void run_panels(const struct gemm_task *t, int64_t begin, int64_t end, void *work)
+{
+    int64_t base = 0;
+    for (int o = 0; o < t->n_outs && begin < end; o++) {
         const struct llamad_weight *w = t->outs[o].w;
-        const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(w->type, t->n_tokens);
-        const int64_t panels = (w->rows + k->panel_rows - 1) / k->panel_rows;
-        int64_t begin, end;
-        llamad_split_range(panels, ith, nth, &begin, &end);
-        begin *= k->panel_rows;
-        end = end * k->panel_rows < w->rows ? end * k->panel_rows : w->rows;
-        if (begin < end)
-            k->rows(w, begin, end, t->s->xq, t->n_tokens, t->outs[o].y, w->rows, work);
+        const int64_t n = panels_of(w);
+        const int64_t lo = begin > base ? begin - base : 0, hi = end - base < n ? end - base : n;
+        if (lo < hi) {
+            const int64_t r0 = lo * LLAMAD_GEMM_PANEL_ROWS;
+            const int64_t r1 = hi * LLAMAD_GEMM_PANEL_ROWS < w->rows ? hi * LLAMAD_GEMM_PANEL_ROWS
+                                                                      : w->rows;
+            t->kernels[o]->rows(w, r0, r1, t->s->xq, t->n_tokens, t->outs[o].y, w->rows, work);
+        }
+        base += n;
     }
 }
+
+/* Pieces of panels are taken in order by whoever is free, so a thread that runs
+ * late (the machine may be shared) leaves its share to the others. */
+static void rows_worker(void *ctx, int ith, int nth)
+{
+    (void)nth;
+    struct gemm_task *t = ctx;
+    void *work = t->s->work + (size_t)ith * t->s->work_stride;
+    for (;;) {
+        const int64_t begin =
+            atomic_fetch_add_explicit(&t->next_piece, 1, memory_order_relaxed) * t->piece;
+        if (begin >= t->total_panels)
+            return;
+        run_panels(t, begin, begin + t->piece, work);
+    }
+}
+
+/* Batches up to this many tokens are quantized by the calling thread: a pass of
+ * the pool costs more than the work. */
+#define QUANTIZE_ALONE_TOKENS 4
 
 bool llamad_gemm_int8(struct llamad_threadpool *pool, struct llamad_gemm_int8_scratch *s,
                       const float *x, int32_t n_tokens, const struct llamad_matmul_out *outs,
                       int n_outs)
 {
-    if (n_tokens > s->max_tokens || llamad_threadpool_size(pool) > s->n_threads || n_outs < 1)
+    const int nth = llamad_threadpool_size(pool);
+    if (n_tokens > s->max_tokens || nth > s->n_threads || n_outs < 1 ||
+        n_outs > LLAMAD_GEMM_INT8_MAX_OUTS)
         return false;
+    struct gemm_task t = {s, x, n_tokens, outs[0].w->cols, outs, n_outs, {NULL}, 0, 0, 0};
+    int32_t pieces_per_thread = INT32_MAX;
     for (int o = 0; o < n_outs; o++) {
         const struct llamad_weight *w = outs[o].w;
         const int32_t min = s->min_tokens ? s->min_tokens : llamad_gemm_int8_min_tokens(w->type);
         if (!has_int8_gemm(w->type) || n_tokens < min || w->cols > s->max_cols ||
             w->cols != outs[0].w->cols)
             return false;
+        t.kernels[o] = llamad_gemm_int8_for(w->type, n_tokens);
+        if (t.kernels[o] != &ref_kernels && !w->packed)
+            return false;
+        if (t.kernels[o]->pieces_per_thread < pieces_per_thread)
+            pieces_per_thread = t.kernels[o]->pieces_per_thread;
+        t.total_panels += panels_of(w);
     }
-    struct gemm_task t = {s, x, n_tokens, outs[0].w->cols, outs, n_outs};
-    llamad_threadpool_run(pool, quantize_worker, &t);
+    const int64_t pieces = (int64_t)nth * pieces_per_thread;
+    t.piece = (t.total_panels + pieces - 1) / pieces;
+    if (n_tokens <= QUANTIZE_ALONE_TOKENS)
+        quantize_tokens(&t, 0, n_tokens);
+    else
+        llamad_threadpool_run(pool, quantize_worker, &t);
     llamad_threadpool_run(pool, rows_worker, &t);
     return true;
 }

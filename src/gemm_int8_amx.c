@@ -6,8 +6,9 @@
  * own product: the int32 tile is stored and scaled into float accumulators held
  * in AVX-512 registers, one per token, each lane a weight row.
  *
- * The B tiles are the VNNI kernel's panel blocks (gemm_int8_vnni.c) with the
- * weights' true values: Q8_0 bytes as they are, Q4_0 nibbles minus 8. The A tiles
+ * The B tiles come from the packed weights (gemm_int8_internal.h), unpacked one
+ * panel at a time into the weights' true values as bytes (Q8_0 bytes as they
+ * were, Q4_0 nibbles minus 8) and their scales as floats. The A tiles
  * come from a copy of the activations made once per call, 16 tokens' 32 bytes of
  * a block in 512 contiguous bytes: tile rows read from the Q8 blocks themselves
  * (40 bytes apart, so often split across cache lines) made the loads three times
@@ -36,11 +37,22 @@ enum {
     LANES = LLAMAD_GEMM_LANES,
     GROUPS = LLAMAD_GEMM_GROUPS,
     TILE_TOKENS = 16, /* rows of the A and C tiles */
-    Q4_0_MINUS_8 = 0xF8,
     /* Linux hands out the tile state only to processes that ask for it */
     ARCH_REQ_XCOMP_PERM = 0x1023,
     XFEATURE_XTILEDATA = 18,
 };
+
+/* One 32-value block of a group of a panel, unpacked: the 16 rows' scales, and
+ * q[j][row] the row's values 4j..4j+3, an AMX B tile. */
+struct panel_block {
+    float d[LANES];
+    int8_t q[LLAMAD_Q8_BLOCK / 4][LANES][4];
+};
+
+static size_t panel_bytes(int64_t cols)
+{
+    return (size_t)(cols / LLAMAD_Q8_BLOCK) * GROUPS * sizeof(struct panel_block);
+}
 
 /* The operand of ldtilecfg (palette 1). */
 struct tile_config {
@@ -82,7 +94,7 @@ static size_t token_tile_count(int32_t n_tokens)
 static size_t work_bytes(int64_t cols, int32_t max_tokens)
 {
     const size_t blocks = token_tile_count(max_tokens) * (size_t)(cols / LLAMAD_Q8_BLOCK);
-    return llamad_gemm_panel_bytes(cols) +
+    return panel_bytes(cols) +
            blocks * (sizeof(int8_t[TILE_TOKENS][LLAMAD_Q8_BLOCK]) + sizeof(float[TILE_TOKENS]));
 }
 
@@ -93,7 +105,7 @@ static struct token_tiles pack_tokens(const struct llamad_q8_block *x, int32_t n
     const int64_t nb = cols / LLAMAD_Q8_BLOCK;
     const size_t blocks = token_tile_count(n_tokens) * (size_t)nb;
     struct token_tiles tt;
-    tt.qs = (void *)((uint8_t *)work + llamad_gemm_panel_bytes(cols));
+    tt.qs = (void *)((uint8_t *)work + panel_bytes(cols));
     tt.d = (void *)(tt.qs + blocks);
     for (size_t tb = 0; tb < blocks; tb++) {
         const int64_t t0 = (int64_t)(tb / (size_t)nb) * TILE_TOKENS, b = (int64_t)(tb % (size_t)nb);
@@ -109,6 +121,36 @@ static struct token_tiles pack_tokens(const struct llamad_q8_block *x, int32_t n
         }
     }
     return tt;
+}
+
+/* The packed panel of w at row p0, as panel[b * GROUPS + g] (Q8_0 bytes back from
+ * w + 128 to w, Q4_0 nibbles split and made w - 8). */
+AMX_FN static void unpack_panel(const struct llamad_weight *w, int64_t p0, struct panel_block *panel)
+{
+    const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
+    const uint8_t *packed = llamad_gemm_packed_panel(w, p0);
+    const __m512i low = _mm512_set1_epi8(0x0F), sign = _mm512_set1_epi8((char)0x80),
+                  minus_8 = _mm512_set1_epi8(-8);
+    for (int64_t b = 0; b < nb; b++)
+        for (int g = 0; g < GROUPS; g++) {
+            struct panel_block *out = &panel[b * GROUPS + g];
+            if (w->type == LLAMAD_TYPE_Q8_0) {
+                const struct llamad_gemm_packed_q8_0 *in = (const void *)(packed + b * sizeof *in);
+                _mm512_store_ps(out->d, _mm512_cvtph_ps(_mm256_load_si256((const void *)in->d[g])));
+                for (int j = 0; j < LLAMAD_Q8_BLOCK / 4; j++)
+                    _mm512_store_si512(out->q[j], _mm512_xor_si512(_mm512_load_si512(in->q[g][j]), sign));
+            } else {
+                const struct llamad_gemm_packed_q4_0 *in = (const void *)(packed + b * sizeof *in);
+                _mm512_store_ps(out->d, _mm512_cvtph_ps(_mm256_load_si256((const void *)in->d[g])));
+                for (int j = 0; j < LLAMAD_Q8_BLOCK / 8; j++) {
+                    const __m512i v = _mm512_load_si512(in->q[g][j]);
+                    _mm512_store_si512(out->q[j], _mm512_add_epi8(_mm512_and_si512(v, low), minus_8));
+                    _mm512_store_si512(out->q[j + 4],
+                                       _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low),
+                                                       minus_8));
+                }
+            }
+        }
 }
 
 /* One block's int32 products c (16 tokens x 16 rows) times the rows' scales dw
@@ -138,8 +180,8 @@ AMX_FN static ALWAYS_INLINE void scale_block(__m512 acc[TILE_TOKENS],
     } while (0)
 
 /* Blocks b and b + 1 (qs[0], p0 and qs[1], p1) into tiles 0 and 1. */
-AMX_FN static ALWAYS_INLINE void multiply_pair(const struct llamad_gemm_panel_block *p0,
-                                               const struct llamad_gemm_panel_block *p1,
+AMX_FN static ALWAYS_INLINE void multiply_pair(const struct panel_block *p0,
+                                               const struct panel_block *p1,
                                                const int8_t (*qs)[TILE_TOKENS][LLAMAD_Q8_BLOCK])
 {
     MULTIPLY_BLOCK(0, 2, 4, qs[0], p0);
@@ -156,7 +198,7 @@ AMX_FN static ALWAYS_INLINE void store_pair(int32_t c[2][TILE_TOKENS][LANES])
  * of blocks: the tiles multiply one pair while the vector units scale the one
  * before. qs and dx are the tile's first block, y_rows the group's first row of
  * the tile's first token's output. */
-AMX_FN static void group_tokens(const struct llamad_gemm_panel_block *panel, int g, int64_t nb,
+AMX_FN static void group_tokens(const struct panel_block *panel, int g, int64_t nb,
                                 const int8_t (*qs)[TILE_TOKENS][LLAMAD_Q8_BLOCK],
                                 const float (*dx)[TILE_TOKENS], int n_tok, float *y_rows,
                                 int64_t y_stride, uint16_t live)
@@ -172,7 +214,7 @@ AMX_FN static void group_tokens(const struct llamad_gemm_panel_block *panel, int
         if (i < pairs)
             multiply_pair(&panel[b * GROUPS + g], &panel[(b + 1) * GROUPS + g], qs + b);
         if (i > 0) {
-            const struct llamad_gemm_panel_block *p0 = &panel[(b - 2) * GROUPS + g];
+            const struct panel_block *p0 = &panel[(b - 2) * GROUPS + g];
             scale_block(acc, c[(i - 1) & 1][0], p0->d, dx[b - 2]);
             scale_block(acc, c[(i - 1) & 1][1], p0[GROUPS].d, dx[b - 1]);
         }
@@ -181,7 +223,7 @@ AMX_FN static void group_tokens(const struct llamad_gemm_panel_block *panel, int
     }
     if (nb & 1) {
         const int64_t b = nb - 1;
-        const struct llamad_gemm_panel_block *p0 = &panel[b * GROUPS + g];
+        const struct panel_block *p0 = &panel[b * GROUPS + g];
         MULTIPLY_BLOCK(0, 2, 4, qs[b], p0);
         _tile_stored(0, c[0][0], LANES * sizeof(int32_t));
         scale_block(acc, c[0][0], p0->d, dx[b]);
@@ -197,7 +239,7 @@ AMX_FN static void rows_amx(const struct llamad_weight *w, int64_t r0, int64_t r
                             int64_t y_stride, void *work)
 {
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
-    struct llamad_gemm_panel_block *panel = work;
+    struct panel_block *panel = work;
     const struct token_tiles tt = pack_tokens(x, n_tokens, w->cols, work);
     /* the tile loads below are asm the compiler cannot see reading the copy */
     __asm__ volatile("" ::: "memory");
@@ -205,7 +247,7 @@ AMX_FN static void rows_amx(const struct llamad_weight *w, int64_t r0, int64_t r
     for (int64_t p0 = r0; p0 < r1; p0 += LLAMAD_GEMM_PANEL_ROWS) {
         uint16_t live[GROUPS];
         llamad_gemm_live_lanes(p0, r1, live);
-        llamad_gemm_pack_panel(w, p0, live, 0, Q4_0_MINUS_8, panel);
+        unpack_panel(w, p0, panel);
         for (int32_t t0 = 0; t0 < n_tokens; t0 += TILE_TOKENS) {
             const size_t tb = (size_t)(t0 / TILE_TOKENS * nb);
             const int n_tok = n_tokens - t0 < TILE_TOKENS ? n_tokens - t0 : TILE_TOKENS;
@@ -217,7 +259,8 @@ AMX_FN static void rows_amx(const struct llamad_weight *w, int64_t r0, int64_t r
     _tile_release();
 }
 
-static const struct llamad_gemm_int8_kernels amx_kernels = {"amx", LLAMAD_GEMM_PANEL_ROWS,
+/* One piece per thread: each call copies the whole batch into token tiles. */
+static const struct llamad_gemm_int8_kernels amx_kernels = {"amx", LLAMAD_GEMM_PANEL_ROWS, 1,
                                                             work_bytes, rows_amx};
 
 /* Decided once: CPUID (AMX-TILE and AMX-INT8) is slow, a trap to the hypervisor
@@ -235,7 +278,7 @@ static void decide_amx(void)
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_amx(uint32_t type)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    /* the panels are packed with the VNNI kernel's AVX-512 code */
+    /* the packed weights are the VNNI kernel's: the CPU must run that too */
     if (!llamad_gemm_int8_vnni(type))
         return NULL;
     pthread_once(&once, decide_amx);

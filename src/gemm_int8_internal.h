@@ -12,29 +12,35 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_vnni(uint32_t type);
  * Linux does not grant this process the tile state, or the type has none. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_amx(uint32_t type);
 
-/* The fast kernels' panels: 32 weight rows as two groups of 16, block by block. */
+/* A panel is 32 weight rows as two groups of 16, the 16 lanes of a vector. */
 enum { LLAMAD_GEMM_LANES = 16, LLAMAD_GEMM_GROUPS = 2 };
 #define LLAMAD_GEMM_PANEL_ROWS (LLAMAD_GEMM_LANES * LLAMAD_GEMM_GROUPS)
 
-/* One 32-value block of a group: the 16 rows' scales, and q[j][row] the row's
- * values 4j..4j+3, which is both the lanes of vpdpbusd and an AMX B tile. */
-struct llamad_gemm_panel_block {
-    float d[LLAMAD_GEMM_LANES];
-    uint8_t q[LLAMAD_Q8_BLOCK / 4][LLAMAD_GEMM_LANES][4];
+/* The packed weights (llamad_gemm_int8_pack): panel after panel, each one block
+ * (32 values) after another. A block holds both groups' half-precision scales
+ * (d[g][lane], 64 bytes) and then their values, q[g][j][lane] holding values
+ * 4j..4j+3 of the lane's row: the operand of vpdpbusd, and 64-byte aligned.
+ * Q8_0 values are stored plus 128, so unsigned; Q4_0 blocks keep their bytes
+ * (low nibble value i, high nibble value 16 + i, both value + 8): q[g][j] has
+ * values 4j.. in its low and 16 + 4j.. in its high nibbles. Rows past the
+ * weight's last have zero scales and values. */
+struct llamad_gemm_packed_q8_0 {
+    uint16_t d[LLAMAD_GEMM_GROUPS][LLAMAD_GEMM_LANES];
+    uint8_t q[LLAMAD_GEMM_GROUPS][LLAMAD_Q8_BLOCK / 4][LLAMAD_GEMM_LANES][4];
 };
 
-/* Bytes of a panel of weights `cols` wide. */
-size_t llamad_gemm_panel_bytes(int64_t cols);
+struct llamad_gemm_packed_q4_0 {
+    uint16_t d[LLAMAD_GEMM_GROUPS][LLAMAD_GEMM_LANES];
+    uint8_t q[LLAMAD_GEMM_GROUPS][LLAMAD_Q8_BLOCK / 8][LLAMAD_GEMM_LANES][4];
+};
+
+/* Bytes of one packed block of a type (Q8_0 or Q4_0). */
+size_t llamad_gemm_packed_block_bytes(uint32_t type);
+
+/* The packed panel of w that holds row r (r a multiple of the panel's rows). */
+const uint8_t *llamad_gemm_packed_panel(const struct llamad_weight *w, int64_t r);
 
 /* Which lanes of each group of the panel at p0 hold rows below r1. */
 void llamad_gemm_live_lanes(int64_t p0, int64_t r1, uint16_t live[LLAMAD_GEMM_GROUPS]);
-
-/* The rows of the panel at p0 that `live` marks into panel[b * GROUPS + g], every
- * Q8_0 byte plus q8_add and every Q4_0 nibble plus q4_add (mod 256); the other
- * lanes get zero scales. Runs on CPUs with AVX-512 (F, BW) and F16C only
- * (gemm_int8_vnni.c). */
-void llamad_gemm_pack_panel(const struct llamad_weight *w, int64_t p0,
-                            const uint16_t live[LLAMAD_GEMM_GROUPS], uint8_t q8_add,
-                            uint8_t q4_add, struct llamad_gemm_panel_block *panel);
 
 #endif

@@ -1,16 +1,18 @@
 /* The int8 GEMM on AVX-512 VNNI.
  *
  * vpdpbusd multiplies 16 lanes of 4 unsigned bytes by 4 signed bytes and adds
- * each lane's sum to an int32. The lanes here are 16 weight rows: a panel holds,
- * per 32-value block, the 16 rows' scales as one float vector and their 32 bytes
- * as 8 vectors, vector j holding bytes 4j..4j+3 of every row. A token's 4
- * activation bytes are broadcast to all lanes, so one instruction does 4 values of
- * 16 rows, and each panel vector loaded serves TILE_TOKENS tokens.
+ * each lane's sum to an int32. The lanes here are 16 weight rows: the packed
+ * weights (gemm_int8_internal.h) hold, per 32-value block, the 16 rows' scales
+ * as one vector and their values as 8 vectors, vector j holding values
+ * 4j..4j+3 of every row (Q4_0: 4 vectors of nibbles, split in registers). A
+ * token's 4 activation bytes are broadcast to all lanes, so one instruction does
+ * 4 values of 16 rows, and each weight vector loaded serves TILE_TOKENS tokens.
  *
- * The weights have to be the unsigned side: Q8_0 bytes are stored plus 128, Q4_0
+ * The weights are the unsigned side: Q8_0 bytes are stored plus 128, Q4_0
  * nibbles (value + 8) as they are, and offset * sum(x) of the block (the sum the
  * Q8 activation block carries) comes off the block's int32 before it is scaled.
- * Reference: rows_ref in gemm_int8.c. */
+ * Every token's sums are made in the same order whatever the batch, so a token
+ * gets the same result alone or with others. Reference: rows_ref in gemm_int8.c. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,128 +31,87 @@ enum {
     GROUPS = LLAMAD_GEMM_GROUPS,
     PANEL_ROWS = LLAMAD_GEMM_PANEL_ROWS,
     TILE_TOKENS = 6, /* tokens per pass over the panel */
-    Q8_0_BYTES = 34,
-    Q4_0_BYTES = 18,
 };
-
-size_t llamad_gemm_panel_bytes(int64_t cols)
-{
-    return (size_t)(cols / LLAMAD_Q8_BLOCK) * GROUPS * sizeof(struct llamad_gemm_panel_block);
-}
-
-void llamad_gemm_live_lanes(int64_t p0, int64_t r1, uint16_t live[GROUPS])
-{
-    for (int g = 0; g < GROUPS; g++) {
-        const int64_t n = r1 - p0 - g * LANES;
-        live[g] = (uint16_t)(n <= 0 ? 0 : n >= LANES ? 0xFFFF : (1u << n) - 1);
-    }
-}
 
 static size_t work_bytes(int64_t cols, int32_t max_tokens)
 {
+    (void)cols;
     (void)max_tokens;
-    return llamad_gemm_panel_bytes(cols);
+    return 0;
 }
 
-/* The 16 rows' block scales (half precision at the start of each block), zero for
- * rows the mask leaves out. */
-VNNI_FN static ALWAYS_INLINE __m512 gather_scales(const uint8_t *block0, __m512i row_offsets,
-                                                  __mmask16 live)
+/* Adds value vector j of group g (its 4 values of 16 rows) times the tokens'
+ * bytes 4 * xj.. to dot[g][t]. */
+VNNI_FN static ALWAYS_INLINE void multiply_values(__m512i dot[GROUPS][TILE_TOKENS],
+                                                  const __m512i wq[GROUPS], int xj,
+                                                  const struct llamad_q8_block *xb,
+                                                  int64_t x_stride, int n_tok)
 {
-    __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, row_offsets, block0, 1);
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
-}
-
-/* Panel block of 16 Q8_0 rows: the 4-byte groups gathered across rows, plus add. */
-VNNI_FN static void pack_q8_0(struct llamad_gemm_panel_block *out, const uint8_t *block0,
-                              __m512i row_offsets, __mmask16 live, __m512i add)
-{
-    _mm512_store_ps(out->d, gather_scales(block0, row_offsets, live));
-    for (int j = 0; j < LLAMAD_Q8_BLOCK / 4; j++) {
-        __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, row_offsets,
-                                                block0 + 2 + 4 * j, 1);
-        _mm512_store_si512(out->q[j], _mm512_add_epi8(v, add));
-    }
-}
-
-/* Panel block of 16 Q4_0 rows: 4 bytes of nibbles hold values 4j..4j+3 in their
- * low halves and 16 + 4j.. in their high halves. */
-VNNI_FN static void pack_q4_0(struct llamad_gemm_panel_block *out, const uint8_t *block0,
-                              __m512i row_offsets, __mmask16 live, __m512i add)
-{
-    const __m512i low = _mm512_set1_epi8(0x0F);
-    _mm512_store_ps(out->d, gather_scales(block0, row_offsets, live));
-    for (int j = 0; j < LLAMAD_Q8_BLOCK / 8; j++) {
-        __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, row_offsets,
-                                                block0 + 2 + 4 * j, 1);
-        _mm512_store_si512(out->q[j], _mm512_add_epi8(_mm512_and_si512(v, low), add));
-        _mm512_store_si512(out->q[j + 4],
-                           _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low), add));
-    }
-}
-
-VNNI_FN void llamad_gemm_pack_panel(const struct llamad_weight *w, int64_t p0,
-                                    const uint16_t live[GROUPS], uint8_t q8_add, uint8_t q4_add,
-                                    struct llamad_gemm_panel_block *panel)
-{
-    const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
-    const bool q8 = w->type == LLAMAD_TYPE_Q8_0;
-    const size_t block_bytes = q8 ? Q8_0_BYTES : Q4_0_BYTES;
-    const __m512i add = _mm512_set1_epi8((char)(q8 ? q8_add : q4_add));
-    const __m512i row_offsets =
-        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                           _mm512_set1_epi32((int)w->row_bytes));
-    for (int g = 0; g < GROUPS; g++) {
-        /* a group wholly past the end reads nothing; its pointer stays in bounds */
-        const uint8_t *rows = w->data + (size_t)(live[g] ? p0 + g * LANES : p0) * w->row_bytes;
-        for (int64_t b = 0; b < nb; b++) {
-            struct llamad_gemm_panel_block *out = &panel[b * GROUPS + g];
-            if (q8)
-                pack_q8_0(out, rows + b * block_bytes, row_offsets, live[g], add);
-            else
-                pack_q4_0(out, rows + b * block_bytes, row_offsets, live[g], add);
-        }
+    for (int t = 0; t < n_tok; t++) {
+        int32_t four;
+        memcpy(&four, xb[t * x_stride].qs + 4 * xj, sizeof four);
+        const __m512i xq = _mm512_set1_epi32(four);
+        for (int g = 0; g < GROUPS; g++)
+            dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], wq[g], xq);
     }
 }
 
 /* n_tok (1..TILE_TOKENS, a constant after inlining) tokens against the whole
- * panel; y_rows points at the panel's first row of the first token's output. */
-VNNI_FN static ALWAYS_INLINE void panel_tokens(const struct llamad_gemm_panel_block *panel,
-                                               int64_t nb, const struct llamad_q8_block *x,
-                                               int64_t x_stride,
-                                               int n_tok, int32_t offset, float *y_rows,
-                                               int64_t y_stride, const uint16_t live[GROUPS])
+ * packed panel; y_rows points at the panel's first row of the first token's
+ * output. */
+VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, int64_t nb,
+                                               const struct llamad_q8_block *x, int64_t x_stride,
+                                               int n_tok, float *y_rows, int64_t y_stride,
+                                               const uint16_t live[GROUPS])
 {
+    const int32_t offset = q8 ? 128 : 8;
+    const size_t block_bytes = q8 ? sizeof(struct llamad_gemm_packed_q8_0)
+                                  : sizeof(struct llamad_gemm_packed_q4_0);
+    const __m512i low = _mm512_set1_epi8(0x0F);
     __m512 acc[GROUPS][TILE_TOKENS];
     for (int g = 0; g < GROUPS; g++)
         for (int t = 0; t < n_tok; t++)
             acc[g][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const struct llamad_gemm_panel_block *pb = &panel[b * GROUPS];
+        const uint8_t *pb = panel + (size_t)b * block_bytes;
+        const uint16_t(*d)[LANES] = (const void *)pb; /* both layouts start with d */
+        const struct llamad_q8_block *xb = x + b;
         __m512i dot[GROUPS][TILE_TOKENS];
         for (int t = 0; t < n_tok; t++) {
             /* the weights' offset times the block's activation sum comes off */
-            __m512i start = _mm512_set1_epi32(-offset * x[t * x_stride + b].sum);
+            __m512i start = _mm512_set1_epi32(-offset * xb[t * x_stride].sum);
             for (int g = 0; g < GROUPS; g++)
                 dot[g][t] = start;
         }
-        for (int j = 0; j < LLAMAD_Q8_BLOCK / 4; j++) {
-            __m512i wq[GROUPS];
-            for (int g = 0; g < GROUPS; g++)
-                wq[g] = _mm512_load_si512(pb[g].q[j]);
-            for (int t = 0; t < n_tok; t++) {
-                int32_t four;
-                memcpy(&four, x[t * x_stride + b].qs + 4 * j, sizeof four);
-                const __m512i xq = _mm512_set1_epi32(four);
+        if (q8) {
+            const struct llamad_gemm_packed_q8_0 *p = (const void *)pb;
+            for (int j = 0; j < LLAMAD_Q8_BLOCK / 4; j++) {
+                __m512i wq[GROUPS];
                 for (int g = 0; g < GROUPS; g++)
-                    dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], wq[g], xq);
+                    wq[g] = _mm512_load_si512(p->q[g][j]);
+                multiply_values(dot, wq, j, xb, x_stride, n_tok);
+            }
+        } else {
+            const struct llamad_gemm_packed_q4_0 *p = (const void *)pb;
+            for (int j = 0; j < LLAMAD_Q8_BLOCK / 8; j++) {
+                __m512i lo[GROUPS], hi[GROUPS];
+                for (int g = 0; g < GROUPS; g++) {
+                    const __m512i v = _mm512_load_si512(p->q[g][j]);
+                    lo[g] = _mm512_and_si512(v, low);
+                    hi[g] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+                }
+                multiply_values(dot, lo, j, xb, x_stride, n_tok);
+                multiply_values(dot, hi, j + 4, xb, x_stride, n_tok);
             }
         }
-        for (int t = 0; t < n_tok; t++) {
-            const __m512 dx = _mm512_set1_ps(x[t * x_stride + b].d);
-            for (int g = 0; g < GROUPS; g++)
-                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[g][t]),
-                                            _mm512_mul_ps(_mm512_load_ps(pb[g].d), dx), acc[g][t]);
+        /* (sum * dx) * dw, as the AMX kernel rounds it: a batch gives the same
+         * bits on either */
+        for (int g = 0; g < GROUPS; g++) {
+            const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)d[g]));
+            for (int t = 0; t < n_tok; t++)
+                acc[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot[g][t]),
+                                                          _mm512_set1_ps(xb[t * x_stride].d)),
+                                            dw, acc[g][t]);
         }
     }
     for (int t = 0; t < n_tok; t++)
@@ -158,32 +119,41 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const struct llamad_gemm_panel_bl
             _mm512_mask_storeu_ps(y_rows + t * y_stride + g * LANES, live[g], acc[g][t]);
 }
 
+/* Whole tiles of tokens, then the rest in pairs and a last single token. */
+VNNI_FN static ALWAYS_INLINE void panel_batch(const uint8_t *panel, bool q8, int64_t nb,
+                                              const struct llamad_q8_block *x, int32_t n_tokens,
+                                              float *y_rows, int64_t y_stride,
+                                              const uint16_t live[GROUPS])
+{
+    int32_t t = 0;
+    for (; t + TILE_TOKENS <= n_tokens; t += TILE_TOKENS)
+        panel_tokens(panel, q8, nb, x + t * nb, nb, TILE_TOKENS, y_rows + t * y_stride, y_stride,
+                     live);
+    for (; t + 2 <= n_tokens; t += 2)
+        panel_tokens(panel, q8, nb, x + t * nb, nb, 2, y_rows + t * y_stride, y_stride, live);
+    if (t < n_tokens)
+        panel_tokens(panel, q8, nb, x + t * nb, nb, 1, y_rows + t * y_stride, y_stride, live);
+}
+
 VNNI_FN static void rows_vnni(const struct llamad_weight *w, int64_t r0, int64_t r1,
                               const struct llamad_q8_block *x, int32_t n_tokens, float *y,
                               int64_t y_stride, void *work)
 {
+    (void)work;
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
-    const int32_t offset = w->type == LLAMAD_TYPE_Q8_0 ? 128 : 8;
-    struct llamad_gemm_panel_block *panel = work;
     for (int64_t p0 = r0; p0 < r1; p0 += PANEL_ROWS) {
         uint16_t live[GROUPS];
         llamad_gemm_live_lanes(p0, r1, live);
-        llamad_gemm_pack_panel(w, p0, live, 0x80, 0, panel);
-        /* whole tiles, then the rest in pairs and a last single token */
-        int32_t t = 0;
-        for (; t + TILE_TOKENS <= n_tokens; t += TILE_TOKENS)
-            panel_tokens(panel, nb, x + t * nb, nb, TILE_TOKENS, offset, y + t * y_stride + p0,
-                         y_stride, live);
-        for (; t + 2 <= n_tokens; t += 2)
-            panel_tokens(panel, nb, x + t * nb, nb, 2, offset, y + t * y_stride + p0, y_stride,
-                         live);
-        if (t < n_tokens)
-            panel_tokens(panel, nb, x + t * nb, nb, 1, offset, y + t * y_stride + p0, y_stride,
-                         live);
+        const uint8_t *panel = llamad_gemm_packed_panel(w, p0);
+        /* two copies, so that each has its block layout as a constant */
+        if (w->type == LLAMAD_TYPE_Q8_0)
+            panel_batch(panel, true, nb, x, n_tokens, y + p0, y_stride, live);
+        else
+            panel_batch(panel, false, nb, x, n_tokens, y + p0, y_stride, live);
     }
 }
 
-static const struct llamad_gemm_int8_kernels vnni_kernels = {"avx512vnni", PANEL_ROWS,
+static const struct llamad_gemm_int8_kernels vnni_kernels = {"avx512vnni", PANEL_ROWS, 8,
                                                              work_bytes, rows_vnni};
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_vnni(uint32_t type)

@@ -762,6 +762,16 @@ void llamad_gguf_close(struct llamad_gguf *g)
     free_impl(impl);
 }
 
+void llamad_gguf_release(const struct llamad_gguf *g, const void *data, size_t n)
+{
+    const struct gguf_impl *impl = (const struct gguf_impl *)g;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t begin = ((uintptr_t)data + page - 1) / page * page;
+    const uintptr_t end = ((uintptr_t)data + n) / page * page;
+    if (impl->mapped && end > begin)
+        madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
 const struct llamad_gguf_kv *llamad_gguf_find(const struct llamad_gguf *g, const char *key)
 {
     const struct gguf_impl *impl = (const struct gguf_impl *)g;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "llamad/error.h"
+#include "llamad/gemm_int8.h"
 
 /* Metadata limits: generous for real models, small enough that derived sizes
  * (n_embd * n_ctx, n_vocab * n_embd, ...) cannot overflow. */
@@ -230,6 +231,52 @@ static int load_embeddings(struct llamad_model *m, char *err, size_t errsz)
     return bind_weight(out, "output.weight", m->hp.n_vocab, m->hp.n_embd, &m->output, err, errsz);
 }
 
+/* Every matrix the int8 GEMM takes gets its packed copy (gemm_int8.h), and the
+ * file's pages of it leave memory: the kernels read only the copy. The embedding
+ * rows are read by token, so a matrix tied to them keeps its pages. */
+static int pack_weight(struct llamad_model *m, struct llamad_weight *w, char *err, size_t errsz)
+{
+    if (!llamad_gemm_int8_packs(w->type))
+        return LLAMAD_OK;
+    const size_t bytes = llamad_gemm_int8_packed_bytes(w->type, w->rows, w->cols);
+    void *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!packed)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory packing '%s' (%zu bytes)",
+                           w->name, bytes);
+    llamad_gemm_int8_pack(w, packed);
+    w->packed = packed;
+    if (w->data != m->tok_embd.data)
+        llamad_gguf_release(m->gguf, w->data, (size_t)w->rows * w->row_bytes);
+    return LLAMAD_OK;
+}
+
+enum { LAYER_MATRICES = 7 };
+
+static void layer_matrices(struct llamad_layer *L, struct llamad_weight *out[LAYER_MATRICES])
+{
+    struct llamad_weight *mats[LAYER_MATRICES] = {&L->wq, &L->wk, &L->wv, &L->wo,
+                                                  &L->w_gate, &L->w_up, &L->w_down};
+    memcpy(out, mats, sizeof mats);
+}
+
+static int pack_weights(struct llamad_model *m, char *err, size_t errsz)
+{
+    int rc = pack_weight(m, &m->output, err, errsz);
+    for (int il = 0; il < m->hp.n_layer && rc == LLAMAD_OK; il++) {
+        struct llamad_weight *mats[LAYER_MATRICES];
+        layer_matrices(&m->layers[il], mats);
+        for (int i = 0; i < LAYER_MATRICES && rc == LLAMAD_OK; i++)
+            rc = pack_weight(m, mats[i], err, errsz);
+    }
+    return rc;
+}
+
+static void free_packed(struct llamad_weight *w)
+{
+    free((void *)w->packed);
+    w->packed = NULL;
+}
+
 static int set_name(struct llamad_model *m, const char *path)
 {
     struct llamad_gguf_str s;
@@ -278,6 +325,8 @@ int llamad_model_load(const char *path, struct llamad_model **out, char *err, si
     for (int il = 0; il < m->hp.n_layer; il++)
         if ((rc = load_layer(m->gguf, &m->hp, il, &m->layers[il], err, errsz)))
             goto fail;
+    if ((rc = pack_weights(m, err, errsz)))
+        goto fail;
     if ((rc = set_name(m, path))) {
         llamad_fail(err, errsz, rc, "out of memory");
         goto fail;
@@ -298,9 +347,14 @@ void llamad_model_free(struct llamad_model *m)
         for (int il = 0; il < m->hp.n_layer; il++) {
             free(m->layers[il].attn_norm);
             free(m->layers[il].ffn_norm);
+            struct llamad_weight *mats[LAYER_MATRICES];
+            layer_matrices(&m->layers[il], mats);
+            for (int i = 0; i < LAYER_MATRICES; i++)
+                free_packed(mats[i]);
         }
         free(m->layers);
     }
+    free_packed(&m->output);
     free(m->output_norm);
     free(m->name);
     llamad_tokenizer_free(m->tokenizer);

@@ -33,7 +33,8 @@ static uint16_t random_scale(void)
     return llamad_f32_to_f16(((float)(next_u32() % 2001) - 1000.0f) / 10000.0f);
 }
 
-/* Random blocks: any byte for the quantized values (Q8_0 extremes included). */
+/* Random blocks: any byte for the quantized values (Q8_0 extremes included),
+ * with the packed copy the fast kernels read. */
 static struct llamad_weight random_weight(uint32_t type, int64_t rows, int64_t cols)
 {
     const size_t block = type == LLAMAD_TYPE_Q8_0 ? 34 : 18;
@@ -48,8 +49,19 @@ static struct llamad_weight random_weight(uint32_t type, int64_t rows, int64_t c
             for (size_t i = 2; i < block; i++)
                 p[i] = (uint8_t)next_u32();
         }
-    return (struct llamad_weight){.type = type, .rows = rows, .cols = cols,
-                                  .row_bytes = row_bytes, .data = data};
+    struct llamad_weight w = {.type = type, .rows = rows, .cols = cols, .row_bytes = row_bytes,
+                              .data = data};
+    void *packed = aligned_alloc(64, (llamad_gemm_int8_packed_bytes(type, rows, cols) + 63) / 64 * 64);
+    assert_non_null(packed);
+    llamad_gemm_int8_pack(&w, packed);
+    w.packed = packed;
+    return w;
+}
+
+static void free_weight(struct llamad_weight *w)
+{
+    free((void *)w->data);
+    free((void *)w->packed);
 }
 
 static struct llamad_q8_block *random_activations(int32_t n_tokens, int64_t cols)
@@ -130,14 +142,50 @@ static void test_variants_match_reference(void **state)
                     struct llamad_q8_block *x = random_activations(35, cols[ci]);
                     for (size_t ki = 0; ki < sizeof tokens / sizeof tokens[0]; ki++) {
                         check_variant(k, &w, 0, w.rows, x, tokens[ki]);
-                        /* a share of a thread: starts and ends inside panels */
-                        if (w.rows > 4)
-                            check_variant(k, &w, 3, w.rows - 1, x, tokens[ki]);
+                        /* a share of a thread: from a later panel, ending inside one */
+                        if (w.rows > 33)
+                            check_variant(k, &w, 32, w.rows - 1, x, tokens[ki]);
+                        if (w.rows > 1)
+                            check_variant(k, &w, 0, w.rows - 1, x, tokens[ki]);
                     }
                     free(x);
-                    free((void *)w.data);
+                    free_weight(&w);
                 }
         }
+}
+
+/* Each token's outputs are the same bits whatever else is in its batch, and
+ * whichever variant the batch's size chose (a lone token takes the VNNI one):
+ * greedy decoding must not change with the server's load. */
+static void test_tokens_same_alone_or_batched(void **state)
+{
+    (void)state;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const struct llamad_gemm_int8_kernels *lone = llamad_gemm_int8_variant(types[ti], "avx512vnni");
+        if (!lone)
+            continue;
+        struct llamad_weight w = random_weight(types[ti], 45, 256);
+        struct llamad_q8_block *x = random_activations(20, 256);
+        float alone[20][45], batch[20 * 45];
+        for (int32_t t = 0; t < 20; t++)
+            lone->rows(&w, 0, w.rows, x + t * 8, 1, alone[t], w.rows, NULL);
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+            const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_variant(types[ti], variants[v]);
+            if (!k)
+                continue;
+            void *work = aligned_alloc(64, k->work_bytes(w.cols, 20) + 64);
+            assert_non_null(work);
+            for (int32_t n = 1; n <= 20; n++) {
+                k->rows(&w, 0, w.rows, x, n, batch, w.rows, work);
+                for (int32_t t = 0; t < n; t++)
+                    if (memcmp(alone[t], batch + t * w.rows, sizeof alone[t]) != 0)
+                        fail_msg("%s: token %d of %d differs from the token alone", k->isa, t, n);
+            }
+            free(work);
+        }
+        free(x);
+        free_weight(&w);
+    }
 }
 
 /* The choice for this CPU is one of the variants, the reference only when none
@@ -213,8 +261,8 @@ static void test_driver_matches_dots(void **state)
     free(yb);
     free(ya);
     free(x);
-    free((void *)b.data);
-    free((void *)a.data);
+    free_weight(&b);
+    free_weight(&a);
 }
 
 /* Declined cases compute nothing and return false for the caller to fall back. */
@@ -228,18 +276,26 @@ static void test_declines(void **state)
     struct llamad_weight w = random_weight(LLAMAD_TYPE_Q8_0, 5, 64);
     struct llamad_weight wide = random_weight(LLAMAD_TYPE_Q8_0, 5, 96);
     struct llamad_weight narrow = random_weight(LLAMAD_TYPE_Q4_0, 5, 32);
-    struct llamad_weight f16 = w;
+    struct llamad_weight f16 = w, unpacked = w;
     f16.type = LLAMAD_TYPE_F16;
+    unpacked.packed = NULL;
     float *x = random_floats(9 * 96), y[9 * 5], y2[9 * 5];
     for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
         y[i] = y2[i] = 0.0f;
     const struct llamad_matmul_out one[] = {{&w, y}}, too_wide[] = {{&wide, y}},
-                                   mixed[] = {{&w, y}, {&narrow, y2}}, float_w[] = {{&f16, y}};
+                                   mixed[] = {{&w, y}, {&narrow, y2}}, float_w[] = {{&f16, y}},
+                                   not_packed[] = {{&unpacked, y}};
+    struct llamad_matmul_out many[LLAMAD_GEMM_INT8_MAX_OUTS + 1];
+    for (int o = 0; o <= LLAMAD_GEMM_INT8_MAX_OUTS; o++)
+        many[o] = one[0];
     assert_false(llamad_gemm_int8(pool, s, x, 3, one, 1));       /* below min_tokens */
     assert_false(llamad_gemm_int8(pool, s, x, 9, one, 1));       /* more than max_tokens */
     assert_false(llamad_gemm_int8(pool, s, x, 4, too_wide, 1));  /* wider than max_cols */
     assert_false(llamad_gemm_int8(pool, s, x, 4, mixed, 2));     /* inputs of two widths */
     assert_false(llamad_gemm_int8(pool, s, x, 4, float_w, 1));   /* no int8 kernels */
+    assert_false(llamad_gemm_int8(pool, s, x, 4, many, LLAMAD_GEMM_INT8_MAX_OUTS + 1));
+    if (llamad_gemm_int8_packs(LLAMAD_TYPE_Q8_0))                /* fast kernels need the copy */
+        assert_false(llamad_gemm_int8(pool, s, x, 4, not_packed, 1));
     struct llamad_threadpool *big;
     assert_int_equal(llamad_threadpool_create(3, &big, NULL, 0), LLAMAD_OK);
     assert_false(llamad_gemm_int8(big, s, x, 4, one, 1));        /* pool too big */
@@ -248,9 +304,9 @@ static void test_declines(void **state)
     assert_true(llamad_gemm_int8(pool, s, x, 4, one, 1));
     llamad_threadpool_free(big);
     free(x);
-    free((void *)narrow.data);
-    free((void *)wide.data);
-    free((void *)w.data);
+    free_weight(&narrow);
+    free_weight(&wide);
+    free_weight(&w);
     llamad_gemm_int8_scratch_free(s);
     llamad_threadpool_free(pool);
 }
@@ -274,6 +330,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants_match_reference),
+        cmocka_unit_test(test_tokens_same_alone_or_batched),
         cmocka_unit_test(test_choice),
         cmocka_unit_test(test_driver_matches_dots),
         cmocka_unit_test(test_declines),

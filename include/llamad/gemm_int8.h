@@ -2,10 +2,13 @@
  * quantized to Q8 blocks, many tokens at once.
  *
  * A kernel computes a range of a weight's rows for every token of a batch. The
- * fast ones copy a panel of rows at a time into a layout their instructions read
- * directly (weight bytes interleaved across rows, scales as vectors) and then run
- * every token past the panel, so each weight byte loaded is used for many tokens;
- * llamad_gemm_int8 splits the rows over a thread pool.
+ * fast ones read the weights packed once, at load (llamad_gemm_int8_pack), into
+ * panels of 32 rows in the layout their instructions take directly (weight bytes
+ * interleaved across rows, scales as vectors), and run every token of the batch
+ * past each panel, so each weight byte loaded serves every token. They take any
+ * batch, one token included: the packed layout also decodes a single token
+ * faster than the row kernels of llamad_matmul. llamad_gemm_int8 hands the
+ * panels out to a thread pool.
  * Each kernel set has the plain reference (llamad_gemm_int8_variant(type,
  * "scalar")) that the tests hold it to. */
 #ifndef LLAMAD_GEMM_INT8_H
@@ -23,11 +26,16 @@
 struct llamad_gemm_int8_kernels {
     const char *isa;    /* "amx", "avx512vnni", "scalar" */
     int32_t panel_rows; /* threads split a weight's rows in multiples of this */
+    /* Pieces of a call per thread: several let a thread that runs late leave
+     * its work to the others, one suits a kernel that prepares the whole batch
+     * on every call. */
+    int32_t pieces_per_thread;
     /* Bytes of the per-thread work buffer for weights of `cols` columns and
      * batches of up to max_tokens. */
     size_t (*work_bytes)(int64_t cols, int32_t max_tokens);
     /* y[t * y_stride + r] = dot(row r of w, x[t]) for r0 <= r < r1 and t < n_tokens,
-     * x holding n_tokens rows of w->cols / 32 Q8 blocks each. */
+     * x holding n_tokens rows of w->cols / 32 Q8 blocks each. r0 is a multiple of
+     * panel_rows; the fast kernels read w->packed, the reference w->data. */
     void (*rows)(const struct llamad_weight *w, int64_t r0, int64_t r1,
                  const struct llamad_q8_block *x, int32_t n_tokens, float *y,
                  int64_t y_stride, void *work);
@@ -41,6 +49,15 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32
 /* One named implementation ("scalar", "avx512vnni", "amx"), for tests that hold every
  * variant to the reference; NULL when this CPU cannot run it or `type` has none. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, const char *isa);
+
+/* Whether this CPU's kernels for `type` read packed weights (false under
+ * LLAMAD_FORCE_SCALAR, on CPUs without them and for other types). */
+bool llamad_gemm_int8_packs(uint32_t type);
+
+/* Bytes of w's packed copy, and the copy itself (64-byte aligned memory) made
+ * from w->data; a model stores it in w->packed. */
+size_t llamad_gemm_int8_packed_bytes(uint32_t type, int64_t rows, int64_t cols);
+void llamad_gemm_int8_pack(const struct llamad_weight *w, void *packed);
 
 /* The smallest batch from which llamad_gemm_int8 beats the row kernels of
  * llamad_matmul on this CPU; INT32_MAX when it never does. */
@@ -58,12 +75,15 @@ int llamad_gemm_int8_scratch_create(int n_threads, int32_t max_tokens, int64_t m
                                     char *err, size_t errsz);
 void llamad_gemm_int8_scratch_free(struct llamad_gemm_int8_scratch *s);
 
+#define LLAMAD_GEMM_INT8_MAX_OUTS 8
+
 /* What llamad_matmul computes for the outputs (every o.y[t][r] = dot(o.w row r,
- * x[t])): x quantized to Q8 blocks once, then each weight's rows split over the
- * pool. Returns false, computing nothing, unless every weight has int8 GEMM
- * kernels (llamad_gemm_int8_for) and n_tokens reaches the scratch's min_tokens
- * for each, or when the batch, a weight or the pool is larger than the scratch was made
- * for. */
+ * x[t])): x quantized to Q8 blocks once, then the weights' panels handed out to
+ * the pool. Returns false, computing nothing, unless every weight has int8 GEMM
+ * kernels (llamad_gemm_int8_for), packed weights when those are the fast ones,
+ * and n_tokens reaches the scratch's min_tokens for each; and when the batch, a
+ * weight or the pool is larger than the scratch was made for, or there are more
+ * than LLAMAD_GEMM_INT8_MAX_OUTS outputs. */
 bool llamad_gemm_int8(struct llamad_threadpool *pool, struct llamad_gemm_int8_scratch *s,
                       const float *x, int32_t n_tokens, const struct llamad_matmul_out *outs,
                       int n_outs);

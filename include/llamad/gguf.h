@@ -97,6 +97,11 @@ int llamad_gguf_open_memory(const void *data, size_t size, const char *name,
 
 void llamad_gguf_close(struct llamad_gguf *g);
 
+/* Says that the n bytes at data, inside g's tensor data, will not be read again
+ * soon: when g is mapped from its file, the whole pages among them leave memory
+ * (and come back from the file if they are read after all). */
+void llamad_gguf_release(const struct llamad_gguf *g, const void *data, size_t n);
+
 /* Key lookup (exact match); NULL when absent. */
 const struct llamad_gguf_kv *llamad_gguf_find(const struct llamad_gguf *g, const char *key);
 

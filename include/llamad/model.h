@@ -36,6 +36,7 @@ struct llamad_weight {
     const uint8_t *data;
     const struct llamad_kernels *kernels;
     const struct llamad_act_kernels *act; /* integer kernels on quantized activations, or NULL */
+    const void *packed; /* data repacked for the int8 GEMM (gemm_int8.h), or NULL */
 };
 
 struct llamad_layer {
