@@ -31,6 +31,7 @@ enum {
     GROUPS = LLAMAD_GEMM_GROUPS,
     PANEL_ROWS = LLAMAD_GEMM_PANEL_ROWS,
     TILE_TOKENS = 6, /* tokens per pass over the panel */
+    PREFETCH_BYTES = 4096,
 };
 
 static size_t work_bytes(int64_t cols, int32_t max_tokens)
@@ -40,19 +41,21 @@ static size_t work_bytes(int64_t cols, int32_t max_tokens)
     return 0;
 }
 
-/* Adds value vector j of group g (its 4 values of 16 rows) times the tokens'
- * bytes 4 * xj.. to dot[g][t]. */
+/* Adds each group's weight vector wq[g] (4 values of 16 rows) times the tokens'
+ * bytes 4 * xj.. to dot[g][t]; a lone token's sums go to dot[g][chain] (0 or 1),
+ * two chains of additions that do not wait on each other. */
 VNNI_FN static ALWAYS_INLINE void multiply_values(__m512i dot[GROUPS][TILE_TOKENS],
                                                   const __m512i wq[GROUPS], int xj,
                                                   const struct llamad_q8_block *xb,
-                                                  int64_t x_stride, int n_tok)
+                                                  int64_t x_stride, int n_tok, int chain)
 {
     for (int t = 0; t < n_tok; t++) {
         int32_t four;
         memcpy(&four, xb[t * x_stride].qs + 4 * xj, sizeof four);
         const __m512i xq = _mm512_set1_epi32(four);
+        const int slot = n_tok == 1 ? chain : t;
         for (int g = 0; g < GROUPS; g++)
-            dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], wq[g], xq);
+            dot[g][slot] = _mm512_dpbusd_epi32(dot[g][slot], wq[g], xq);
     }
 }
 
@@ -74,6 +77,8 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, in
             acc[g][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = panel + (size_t)b * block_bytes;
+        for (size_t line = 0; line < block_bytes; line += 64)
+            _mm_prefetch((const char *)pb + PREFETCH_BYTES + line, _MM_HINT_T0);
         const uint16_t(*d)[LANES] = (const void *)pb; /* both layouts start with d */
         const struct llamad_q8_block *xb = x + b;
         __m512i dot[GROUPS][TILE_TOKENS];
@@ -83,13 +88,16 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, in
             for (int g = 0; g < GROUPS; g++)
                 dot[g][t] = start;
         }
+        if (n_tok == 1)
+            for (int g = 0; g < GROUPS; g++)
+                dot[g][1] = _mm512_setzero_si512();
         if (q8) {
             const struct llamad_gemm_packed_q8_0 *p = (const void *)pb;
             for (int j = 0; j < LLAMAD_Q8_BLOCK / 4; j++) {
                 __m512i wq[GROUPS];
                 for (int g = 0; g < GROUPS; g++)
                     wq[g] = _mm512_load_si512(p->q[g][j]);
-                multiply_values(dot, wq, j, xb, x_stride, n_tok);
+                multiply_values(dot, wq, j, xb, x_stride, n_tok, j & 1);
             }
         } else {
             const struct llamad_gemm_packed_q4_0 *p = (const void *)pb;
@@ -100,10 +108,13 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, in
                     lo[g] = _mm512_and_si512(v, low);
                     hi[g] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
                 }
-                multiply_values(dot, lo, j, xb, x_stride, n_tok);
-                multiply_values(dot, hi, j + 4, xb, x_stride, n_tok);
+                multiply_values(dot, lo, j, xb, x_stride, n_tok, 0);
+                multiply_values(dot, hi, j + 4, xb, x_stride, n_tok, 1);
             }
         }
+        if (n_tok == 1) /* integers: the same sum as one chain */
+            for (int g = 0; g < GROUPS; g++)
+                dot[g][0] = _mm512_add_epi32(dot[g][0], dot[g][1]);
         /* (sum * dx) * dw, as the AMX kernel rounds it: a batch gives the same
          * bits on either */
         for (int g = 0; g < GROUPS; g++) {

@@ -231,25 +231,6 @@ static int load_embeddings(struct llamad_model *m, char *err, size_t errsz)
     return bind_weight(out, "output.weight", m->hp.n_vocab, m->hp.n_embd, &m->output, err, errsz);
 }
 
-/* Every matrix the int8 GEMM takes gets its packed copy (gemm_int8.h), and the
- * file's pages of it leave memory: the kernels read only the copy. The embedding
- * rows are read by token, so a matrix tied to them keeps its pages. */
-static int pack_weight(struct llamad_model *m, struct llamad_weight *w, char *err, size_t errsz)
-{
-    if (!llamad_gemm_int8_packs(w->type))
-        return LLAMAD_OK;
-    const size_t bytes = llamad_gemm_int8_packed_bytes(w->type, w->rows, w->cols);
-    void *packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!packed)
-        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory packing '%s' (%zu bytes)",
-                           w->name, bytes);
-    llamad_gemm_int8_pack(w, packed);
-    w->packed = packed;
-    if (w->data != m->tok_embd.data)
-        llamad_gguf_release(m->gguf, w->data, (size_t)w->rows * w->row_bytes);
-    return LLAMAD_OK;
-}
-
 enum { LAYER_MATRICES = 7 };
 
 static void layer_matrices(struct llamad_layer *L, struct llamad_weight *out[LAYER_MATRICES])
@@ -259,22 +240,51 @@ static void layer_matrices(struct llamad_layer *L, struct llamad_weight *out[LAY
     memcpy(out, mats, sizeof mats);
 }
 
-static int pack_weights(struct llamad_model *m, char *err, size_t errsz)
+/* The packed copy of w at `at` in the arena (when w is to be packed), and the
+ * bytes of arena it takes. */
+static size_t pack_weight(struct llamad_model *m, struct llamad_weight *w, uint8_t *at)
 {
-    int rc = pack_weight(m, &m->output, err, errsz);
-    for (int il = 0; il < m->hp.n_layer && rc == LLAMAD_OK; il++) {
-        struct llamad_weight *mats[LAYER_MATRICES];
-        layer_matrices(&m->layers[il], mats);
-        for (int i = 0; i < LAYER_MATRICES && rc == LLAMAD_OK; i++)
-            rc = pack_weight(m, mats[i], err, errsz);
-    }
-    return rc;
+    if (!llamad_gemm_int8_packs(w->type))
+        return 0;
+    const size_t bytes = (llamad_gemm_int8_packed_bytes(w->type, w->rows, w->cols) + 63) / 64 * 64;
+    if (!at)
+        return bytes;
+    llamad_gemm_int8_pack(w, at);
+    w->packed = at;
+    if (w->data != m->tok_embd.data)
+        llamad_gguf_release(m->gguf, w->data, (size_t)w->rows * w->row_bytes);
+    return bytes;
 }
 
-static void free_packed(struct llamad_weight *w)
+/* Every matrix of the model packed at arena, one after another (NULL: nothing
+ * written, only counted); the bytes they take. */
+static size_t pack_all(struct llamad_model *m, uint8_t *arena)
 {
-    free((void *)w->packed);
-    w->packed = NULL;
+    size_t used = pack_weight(m, &m->output, arena);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        struct llamad_weight *mats[LAYER_MATRICES];
+        layer_matrices(&m->layers[il], mats);
+        for (int i = 0; i < LAYER_MATRICES; i++)
+            used += pack_weight(m, mats[i], arena ? arena + used : NULL);
+    }
+    return used;
+}
+
+/* Every matrix the int8 GEMM takes gets its packed copy (gemm_int8.h), all in
+ * one allocation, and the file's pages of it leave memory, the kernels reading
+ * only the copy. The embedding rows are read by token, so a matrix tied to them
+ * keeps its pages. */
+static int pack_weights(struct llamad_model *m, char *err, size_t errsz)
+{
+    const size_t bytes = pack_all(m, NULL);
+    if (bytes == 0)
+        return LLAMAD_OK;
+    m->packed = aligned_alloc(64, bytes);
+    if (!m->packed)
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM,
+                           "out of memory for the packed weights (%zu bytes)", bytes);
+    pack_all(m, m->packed);
+    return LLAMAD_OK;
 }
 
 static int set_name(struct llamad_model *m, const char *path)
@@ -347,14 +357,10 @@ void llamad_model_free(struct llamad_model *m)
         for (int il = 0; il < m->hp.n_layer; il++) {
             free(m->layers[il].attn_norm);
             free(m->layers[il].ffn_norm);
-            struct llamad_weight *mats[LAYER_MATRICES];
-            layer_matrices(&m->layers[il], mats);
-            for (int i = 0; i < LAYER_MATRICES; i++)
-                free_packed(mats[i]);
         }
         free(m->layers);
     }
-    free_packed(&m->output);
+    free(m->packed);
     free(m->output_norm);
     free(m->name);
     llamad_tokenizer_free(m->tokenizer);

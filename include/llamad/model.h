@@ -54,6 +54,7 @@ struct llamad_model {
     struct llamad_weight output; /* the same matrix as tok_embd when the file ties them */
     float *output_norm;
     struct llamad_layer *layers;
+    void *packed;     /* the weights' packed copies (their .packed point into it), or NULL */
     char *name;       /* general.name, else the file name */
     uint64_t n_params;
     uint64_t weight_bytes; /* bytes of all tensors */
