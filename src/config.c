@@ -72,8 +72,8 @@ static const struct option options[] = {
     {"queue-length", 0, OPT_INT, OFF(queue_length), 0, 65536, "N",
      "requests waiting beyond --parallel", "64", NULL},
     {"kv-cache-type", 0, OPT_KV_TYPE, OFF(kv_cache_type), 0, 0, "TYPE",
-     "KV cache rows: f32, or f16 for half the memory and faster long contexts (rounds "
-     "every key and value)", "f32", NULL},
+     "KV cache rows: f16 (half the memory, faster decoding) or f32 (exact attention)", "f16",
+     NULL},
     {"kv-cache-mb", 0, OPT_INT, OFF(kv_cache_mb), 0, 1 << 20, "MB",
      "KV cache memory (MiB) for running requests and cached sessions", "0",
      "twice --parallel full contexts, at most a quarter of the RAM"},

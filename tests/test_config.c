@@ -65,7 +65,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.parallel, 4);
     assert_int_equal(c.queue_length, 64);
     assert_int_equal(c.kv_cache_mb, 0);
-    assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F32);
+    assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F16);
     assert_int_equal(c.max_body_size, 1024 * 1024);
     assert_int_equal(c.max_tokens, 0);
     assert_int_equal(c.n_api_keys, 0);
@@ -150,7 +150,7 @@ static void test_conf_file_parsing(void **state)
                      "log_level = warn\n"
                      "drain_timeout = 0\n"
                      "sse_keepalive = 0.5\n"
-                     "kv_cache_type = f16\n"
+                     "kv_cache_type = f32\n"
                      "  # indented comment\n");
     struct llamad_config c;
     int rc = LOAD(&c, "--config", path);
@@ -170,7 +170,7 @@ static void test_conf_file_parsing(void **state)
     assert_int_equal(c.log_level, LLAMAD_LOG_WARN);
     assert_true(c.drain_timeout == 0.0);
     assert_true(c.sse_keepalive == 0.5);
-    assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F16);
+    assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F32);
     llamad_config_free(&c);
 }
 

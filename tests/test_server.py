@@ -463,15 +463,18 @@ class KvCacheTest(unittest.TestCase):
         self.assertTrue(0 < m["llamad_kv_cache_usage_ratio"] <= 1)
 
     def test_more_than_the_whole_cache_gets_400(self):
-        # 1 MiB holds 51 blocks of 16 positions of the bundled model: 816 positions.
+        # 1 MiB holds 102 blocks of 16 positions of the bundled model in the
+        # default f16 cache (51 in f32): 1632 positions.
         with Server("--kv-cache-mb", "1") as s:
-            self.assertEqual(s.metrics()["llamad_kv_cache_blocks_total"], 51)
-            st, _, res = s.post("/v1/completions", greedy(max_tokens=1000))
+            self.assertEqual(s.metrics()["llamad_kv_cache_blocks_total"], 102)
+            st, _, res = s.post("/v1/completions", greedy(max_tokens=1700))
             self.assertEqual(st, 400)
             self.assertEqual(res["error"]["param"], "max_tokens")
             self.assertIn("KV cache", res["error"]["message"])
-            st, _, res = s.post("/v1/completions", greedy(max_tokens=800, ignore_eos=True))
-            self.assertEqual((st, res["usage"]["completion_tokens"]), (200, 800))
+            st, _, res = s.post("/v1/completions", greedy(max_tokens=1600, ignore_eos=True))
+            self.assertEqual((st, res["usage"]["completion_tokens"]), (200, 1600))
+        with Server("--kv-cache-mb", "1", "--kv-cache-type", "f32") as s:
+            self.assertEqual(s.metrics()["llamad_kv_cache_blocks_total"], 51)
 
     def test_first_content_event_while_running(self):
         with slow_server() as s:

@@ -21,7 +21,7 @@ struct llamad_config {
     int ctx_size;            /* --ctx-size N, default 0 = the model's context_length */
     int parallel;            /* --parallel N: sequences decoded together, default 4 */
     int queue_length;        /* --queue-length N: requests waiting beyond those, default 64 */
-    uint32_t kv_cache_type;  /* --kv-cache-type f32|f16: LLAMAD_TYPE_F32 (default) or _F16 */
+    uint32_t kv_cache_type;  /* --kv-cache-type f32|f16: LLAMAD_TYPE_F16 (default) or _F32 */
     int kv_cache_mb;         /* --kv-cache-mb N: KV cache memory in MiB, default 0 = sized
                               * from --parallel, the context and the RAM (main.c) */
     size_t max_body_size;    /* --max-body-size BYTES, default 1 MiB */

@@ -60,7 +60,7 @@ static void usage(FILE *out)
             "                          0 skips them (default 128)\n"
             "  -d, --depth N           positions already in each sequence's KV cache when\n"
             "                          the tg and batched tests start (default 0)\n"
-            "      --kv-cache-type T   the KV cache's rows, f32 or f16 (default f32)\n"
+            "      --kv-cache-type T   the KV cache's rows, f16 or f32 (default f16)\n"
             "  -r, --repetitions N     timed runs per test, after one warm-up (default 5)\n"
             "  -t, --threads N         computing threads (default: online cores)\n"
             "  -b, --batch-sizes LIST  sequences decoded together in the batched tests,\n"
@@ -158,7 +158,7 @@ static bool set_flag(struct options *o, enum flag f, const char *v)
 static int parse_args(int argc, char **argv, struct options *o)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (struct options){.n_prompt = 512, .n_gen = 128, .reps = 5,
+    *o = (struct options){.n_prompt = 512, .n_gen = 128, .reps = 5, .kv_type = LLAMAD_TYPE_F16,
                           .n_threads = cores > 0 ? (int32_t)cores : 1,
                           .batch_sizes = {4, 8, 16}, .n_batch_sizes = 3};
     for (int i = 1; i < argc; i++) {

@@ -29,7 +29,7 @@ struct options {
     int32_t n_predict;
     int32_t n_threads;
     int32_t n_ctx; /* 0: the model's training context */
-    uint32_t kv_type; /* the KV cache's rows, F32 unless --kv-cache-type f16 */
+    uint32_t kv_type; /* the KV cache's rows, F16 unless --kv-cache-type f32 */
     bool ignore_eos;
     const char *stops[MAX_STOPS];
     size_t n_stops;
@@ -45,7 +45,7 @@ static void usage(FILE *out)
             "  -n, --n-predict N       tokens to generate at most (default 128)\n"
             "  -t, --threads N         computing threads (default: all cores)\n"
             "  -c, --ctx-size N        context positions (default: the model's)\n"
-            "      --kv-cache-type T   f32 or f16 (default f32), as the daemon's setting\n"
+            "      --kv-cache-type T   f16 or f32 (default f16), as the daemon's setting\n"
             "      --temp T            temperature; 0 is greedy (default 0.8)\n"
             "      --top-k K           keep the K most likely tokens; 0 is off (default 40)\n"
             "      --top-p P           nucleus sampling; 1 is off (default 0.95)\n"
@@ -70,6 +70,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     llamad_sampling_defaults(&o->sampling);
     o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     o->n_predict = 128;
+    o->kv_type = LLAMAD_TYPE_F16;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o->n_threads = cores > 0 ? (int32_t)cores : 1;
 
