@@ -50,12 +50,13 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, c
     return NULL;
 }
 
-/* AMX multiplies tiles of 16 tokens, so a smaller batch pays for the padding.
- * Measured, VNNI vs AMX: the kernels alone (one thread, Q4_0 4096x4096, GMAC/s)
- * 8 tokens 135 vs 114, 16: 186 vs 228, 32: 239 vs 318, 64: 271 vs 395, 512: 303
- * vs 426; llamad-bench -t 2 on a 1.1B Q8_0 model (tokens/s) pp16 169-185 vs 189,
- * pp32 236 vs 279, pp64 285 vs 355, pp512 323 vs 406. */
-#define AMX_MIN_TOKENS 16
+/* AMX multiplies tiles of 16 tokens, so a smaller batch pays for the padding,
+ * and it unpacks each panel on every call while VNNI reads the packed weights
+ * as they are. Measured with llamad-bench -t 2, tokens/s VNNI vs AMX: 1.1B Q8_0
+ * pp16 231 vs 224, pp24 291 vs 265, pp32 303 vs 329 (and pp512 323 vs 406
+ * before the weights were packed at load); 110M Q8_0 decoding 16 sequences at
+ * depth 128, 1430 vs 1337. */
+#define AMX_MIN_TOKENS 32
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32_t n_tokens)
 {
