@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "attention_internal.h"
+#include "exp_avx512.h"
 #include "llamad/types.h"
 
 #if defined(__x86_64__)
@@ -105,25 +106,6 @@ AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_str
         }
 }
 
-/* e^x on 16 lanes, within a few ulp of expf for x <= 0: x = n ln2 + r with
- * |r| <= ln2 / 2 (ln2 in two parts so n ln2 is exact), a degree-6 polynomial
- * for e^r, and 2^n applied by vscalefps (which underflows to 0 cleanly). */
-AVX512_FN static inline __m512 exp16(__m512 x)
-{
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* e^-104 is 0 in float */
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    static const float c[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
-                              4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
-    __m512 p = _mm512_set1_ps(c[0]);
-    for (int i = 1; i < 6; i++)
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 AVX512_FN static void softmax_avx512(float *x, int32_t n)
 {
     __m512 vmax = _mm512_set1_ps(-INFINITY);
@@ -135,7 +117,7 @@ AVX512_FN static void softmax_avx512(float *x, int32_t n)
     __m512 sum = _mm512_setzero_ps();
     for (int32_t i = 0; i < n; i += 16) {
         const __mmask16 m = tail_mask(n - i);
-        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max));
+        const __m512 e = llamad_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max));
         _mm512_mask_storeu_ps(x + i, m, e);
         sum = _mm512_mask_add_ps(sum, m, sum, e);
     }

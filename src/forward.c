@@ -25,6 +25,7 @@ struct llamad_forward {
     float *ffn_b;  /* up; n_ff */
     float *proj;   /* output of wo and w_down, n_embd */
     float *scores; /* LLAMAD_ATTENTION_QUERIES attention rows per thread, n_ctx */
+    float *rope;   /* each entry's rotations (llamad_rope_angles), n_rot */
     struct llamad_matmul_scratch *mm; /* buffers of the matrix products */
     const struct llamad_attention_kernels *attention_f32, *attention_f16; /* by cache type */
 };
@@ -64,9 +65,10 @@ int llamad_forward_create(const struct llamad_model *m, const struct llamad_forw
     f->ffn_b = alloc_rows(B, hp->n_ff);
     f->proj = alloc_rows(B, hp->n_embd);
     f->scores = alloc_rows(p->n_threads * LLAMAD_ATTENTION_QUERIES, p->n_ctx);
+    f->rope = alloc_rows(B, hp->n_rot);
     int64_t widest = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
     if (!f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->ffn_a || !f->ffn_b ||
-        !f->proj || !f->scores) {
+        !f->proj || !f->scores || !f->rope) {
         llamad_forward_free(f);
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for a batch of %d", B);
     }
@@ -93,6 +95,7 @@ void llamad_forward_free(struct llamad_forward *f)
     free(f->ffn_b);
     free(f->proj);
     free(f->scores);
+    free(f->rope);
     llamad_matmul_scratch_free(f->mm);
     free(f);
 }
@@ -243,8 +246,9 @@ static void store_kv(struct llamad_forward *f, struct llamad_kvcache *kv,
         const struct llamad_batch_entry *e = &batch[i];
         float *q = f->q + (int64_t)i * hp->n_embd;
         float *k = f->k + (int64_t)i * kv->kv_dim;
-        llamad_rope(q, hp->n_head, hp->head_dim, hp->n_rot, e->pos, hp->rope_base);
-        llamad_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, e->pos, hp->rope_base);
+        const float *cs = f->rope + (int64_t)i * hp->n_rot;
+        llamad_rope(q, hp->n_head, hp->head_dim, hp->n_rot, cs);
+        llamad_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, cs);
         int32_t block = kv->seqs[e->seq].table[e->pos / bt];
         size_t row = (size_t)(e->pos % bt) * (size_t)kv->kv_dim * kv->elem_bytes;
         store_row(kv, (uint8_t *)llamad_kvcache_rows(kv, block, layer, 0) + row, k);
@@ -319,6 +323,9 @@ static void run_chunk(struct llamad_forward *f, struct llamad_kvcache *kv,
     for (int32_t i = 0; i < n; i++)
         emb->kernels->dequantize_row(emb->data + (size_t)batch[i].token * emb->row_bytes,
                                      f->x + (int64_t)i * m->hp.n_embd, m->hp.n_embd);
+    for (int32_t i = 0; i < n; i++)
+        llamad_rope_angles(f->rope + (int64_t)i * m->hp.n_rot, m->hp.n_rot, batch[i].pos,
+                           m->hp.rope_base);
     for (int32_t il = 0; il < m->hp.n_layer; il++)
         run_layer(f, kv, batch, n, il);
     for (int32_t i = 0; i < n; i++) {

@@ -1,8 +1,12 @@
 #include "llamad/ops.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+
+#include "ops_internal.h"
+#include "quant_internal.h"
 
 void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps)
 {
@@ -14,21 +18,28 @@ void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float
         out[i] = x[i] * scale * w[i];
 }
 
-void llamad_rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, int32_t pos,
-                 float base)
+void llamad_rope_angles(float *cs, int32_t n_rot, int32_t pos, float base)
 {
     /* The angle of pair i is pos * theta_scale^i, built by repeated multiplication. */
     const float theta_scale = powf(base, -2.0f / (float)n_rot);
     float theta = (float)pos;
     for (int32_t i = 0; i < n_rot; i += 2) {
-        const float c = cosf(theta), s = sinf(theta);
+        cs[i] = cosf(theta);
+        cs[i + 1] = sinf(theta);
+        theta *= theta_scale;
+    }
+}
+
+void llamad_rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, const float *cs)
+{
+    for (int32_t i = 0; i < n_rot; i += 2) {
+        const float c = cs[i], s = cs[i + 1];
         for (int32_t h = 0; h < n_heads; h++) {
             float *p = v + (int64_t)h * head_dim + i;
             const float x0 = p[0], x1 = p[1];
             p[0] = x0 * c - x1 * s;
             p[1] = x0 * s + x1 * c;
         }
-        theta *= theta_scale;
     }
 }
 
@@ -48,10 +59,25 @@ void llamad_softmax(float *x, int32_t n)
         x[i] *= inv;
 }
 
-void llamad_silu_mul(float *gate, const float *up, int64_t n)
+void llamad_silu_mul_ref(float *gate, const float *up, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+static llamad_silu_mul_fn silu_mul_kernel;
+
+static void choose_silu_mul(void)
+{
+    llamad_silu_mul_fn fast = llamad_quant_force_scalar() ? NULL : llamad_silu_mul_avx512();
+    silu_mul_kernel = fast ? fast : llamad_silu_mul_ref;
+}
+
+void llamad_silu_mul(float *gate, const float *up, int64_t n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, choose_silu_mul);
+    silu_mul_kernel(gate, up, n);
 }
 
 struct matmul_task {

@@ -1,4 +1,4 @@
-/* The element-wise and matrix operations of the transformer, each in plain C. */
+/* The element-wise and matrix operations of the transformer. */
 #ifndef LLAMAD_OPS_H
 #define LLAMAD_OPS_H
 
@@ -13,15 +13,20 @@ void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float
 /* Rotary position embedding, in place, on n_heads consecutive heads of head_dim
  * values: the first n_rot values of each head are rotated as adjacent pairs
  * (v[2i], v[2i+1]) by angle pos * base^(-2i / n_rot), the layout GGUF LLaMA files
- * store their Q and K rows for. */
-void llamad_rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, int32_t pos,
-                 float base);
+ * store their Q and K rows for. The rotations of a position are computed once
+ * (cs[2i], cs[2i+1] = the cosine and sine of pair i's angle, n_rot values) and
+ * serve every layer's queries and keys. */
+void llamad_rope_angles(float *cs, int32_t n_rot, int32_t pos, float base);
+void llamad_rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, const float *cs);
 
 /* In-place softmax of n values (max subtracted first). */
 void llamad_softmax(float *x, int32_t n);
 
-/* gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). */
+/* gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x): an AVX-512 kernel
+ * where the CPU has it (within a few ulp of the reference), else the plain
+ * reference, which LLAMAD_FORCE_SCALAR=1 forces. */
 void llamad_silu_mul(float *gate, const float *up, int64_t n);
+void llamad_silu_mul_ref(float *gate, const float *up, int64_t n);
 
 /* One weight matrix and where its output goes in a joint matmul. */
 struct llamad_matmul_out {
