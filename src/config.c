@@ -71,6 +71,10 @@ static const struct option options[] = {
      NULL},
     {"queue-length", 0, OPT_INT, OFF(queue_length), 0, 65536, "N",
      "requests waiting beyond --parallel", "64", NULL},
+    {"step-tokens", 0, OPT_INT, OFF(step_tokens), 1, 4096, "N",
+     "most tokens in one forward pass (prompt chunks and one per decoding sequence; at "
+     "least --parallel): fewer shorten the pause a new prompt makes in other streams",
+     "512", NULL},
     {"kv-cache-type", 0, OPT_KV_TYPE, OFF(kv_cache_type), 0, 0, "TYPE",
      "KV cache rows: f16 (half the memory, faster decoding) or f32 (exact attention)", "f16",
      NULL},

@@ -233,7 +233,7 @@ static int start_engine(struct daemon_state *d, char *err, size_t errsz)
         .n_ctx = d->cfg.ctx_size,
         .max_active = d->cfg.parallel,
         .max_queued = d->cfg.queue_length,
-        .step_tokens = 512 > d->cfg.parallel ? 512 : d->cfg.parallel,
+        .step_tokens = d->cfg.step_tokens > d->cfg.parallel ? d->cfg.step_tokens : d->cfg.parallel,
         .kv_bytes = kv_cache_bytes(&d->cfg, hp),
         .kv_type = d->cfg.kv_cache_type,
     };

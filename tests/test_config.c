@@ -64,6 +64,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.ctx_size, 0);
     assert_int_equal(c.parallel, 4);
     assert_int_equal(c.queue_length, 64);
+    assert_int_equal(c.step_tokens, 512);
     assert_int_equal(c.kv_cache_mb, 0);
     assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F16);
     assert_int_equal(c.max_body_size, 1024 * 1024);
@@ -84,6 +85,7 @@ static void test_flag_forms(void **state)
     assert_int_equal(LOAD(&c, "-m", "a.gguf", "--model-alias", "tiny", "--host=0.0.0.0",
                           "--port", "0", "--threads=3", "--ctx-size", "512", "--parallel=8",
                           "--queue-length", "0", "--kv-cache-mb=96", "--max-body-size=4096",
+                          "--step-tokens", "64",
                           "--max-tokens", "100",
                           "--api-key", "k1", "--api-key=k2", "--chat-template", "chatml",
                           "--drain-timeout=2.5", "--log-level", "debug", "--strict-model-name"),
@@ -96,6 +98,7 @@ static void test_flag_forms(void **state)
     assert_int_equal(c.ctx_size, 512);
     assert_int_equal(c.parallel, 8);
     assert_int_equal(c.queue_length, 0);
+    assert_int_equal(c.step_tokens, 64);
     assert_int_equal(c.kv_cache_mb, 96);
     assert_int_equal(c.max_body_size, 4096);
     assert_int_equal(c.max_tokens, 100);
@@ -252,6 +255,7 @@ static void test_bad_values(void **state)
         {"--threads=1025", "--threads"},     {"--ctx-size=-1", "--ctx-size"},
         {"--parallel=0", "--parallel"},      {"--parallel=257", "--parallel"},
         {"--queue-length=65537", "--queue-length"},
+        {"--step-tokens=0", "--step-tokens"},  {"--step-tokens=4097", "--step-tokens"},
         {"--kv-cache-mb=-1", "--kv-cache-mb"},  {"--kv-cache-mb=1048577", "--kv-cache-mb"},
         {"--max-body-size=1023", "--max-body-size"},
         {"--max-body-size=2G", "--max-body-size"},
@@ -422,6 +426,7 @@ static void test_help(void **state)
     static const char *const flags[] = {
         "--config FILE", "-m, --model PATH", "--model-alias", "--strict-model-name",
         "--host ADDR", "--port N", "--threads", "--ctx-size", "--parallel", "--queue-length",
+        "--step-tokens N",
         "--kv-cache-mb MB",
         "--max-body-size", "--max-tokens", "--api-key KEY", "--api-key-file", "--chat-template",
         "--drain-timeout", "--log-level", "-h, --help", "--version",

@@ -431,6 +431,20 @@ class KvCacheTest(unittest.TestCase):
         self.assertEqual(delta(before, after, "llamad_prompt_tokens_cached_total"), cached)
         self.assertEqual(second["choices"][0]["text"], llamad_run(prompt, 10))
 
+    def test_step_tokens_bounds_each_forward_pass(self):
+        # A prompt of n tokens takes ceil(n / 8) passes of at most 8 tokens, and
+        # each generated token after the first one pass more.
+        prompt = STORY + " The cat sat on the warm mat and looked at the birds in the tree."
+        with Server("--step-tokens", "8") as s:
+            before = s.metrics()
+            st, _, res = s.post("/v1/completions", greedy(prompt, max_tokens=3, ignore_eos=True))
+            after = s.metrics()
+        self.assertEqual(st, 200)
+        n = res["usage"]["prompt_tokens"]
+        self.assertGreater(n, 16)
+        self.assertEqual(delta(before, after, "llamad_forward_passes_total"), -(-n // 8) + 2)
+        self.assertEqual(res["choices"][0]["text"], llamad_run(prompt, 3))
+
     def test_chat_turn_reuses_the_conversation(self):
         s = Shared.server
         messages = [{"role": "user", "content": "Hi"}]
