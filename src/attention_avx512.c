@@ -17,7 +17,7 @@
 
 #include <immintrin.h>
 
-#define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum { CHUNK_VECTORS = 4 }; /* head values per pass of the weighted sum: 64 */
@@ -42,6 +42,16 @@ AVX512_FN static inline __m512 load_f16(const void *row, int64_t i, __mmask16 m)
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + i));
 }
 
+/* Q8_0 rows: 16 bytes of a block (i a multiple of 16, so never past the block)
+ * times the block's scale. */
+AVX512_FN static inline __m512 load_q8_0(const void *row, int64_t i, __mmask16 m)
+{
+    const uint8_t *block = (const uint8_t *)row + i / 32 * 34;
+    const __m128i bytes = _mm_maskz_loadu_epi8(m, block + 2 + i % 32);
+    const float d = _cvtsh_ss((unsigned short)(block[0] | block[1] << 8));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), _mm512_set1_ps(d));
+}
+
 /* The sums of four vectors' lanes, as four floats: pairs of vectors are
  * interleaved and added so each step halves the lanes still to add. */
 AVX512_FN static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
@@ -56,12 +66,13 @@ AVX512_FN static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
     return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
 }
 
-/* n_q (a constant after inlining) queries against four rows from `keys`: each
- * key vector loaded is multiplied into every query's accumulator. */
+/* n_q (a constant after inlining) queries against the four rows from element
+ * `first` of `keys`: each key vector loaded is multiplied into every query's
+ * accumulator. */
 AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_stride, int n_q,
-                                                 const void *keys, int64_t stride, int32_t hd,
-                                                 float scale, float *scores, int64_t s_stride,
-                                                 kv_load_fn load)
+                                                 const void *keys, int64_t first, int64_t stride,
+                                                 int32_t hd, float scale, float *scores,
+                                                 int64_t s_stride, kv_load_fn load)
 {
     __m512 acc[LLAMAD_ATTENTION_QUERIES][4];
     for (int i = 0; i < n_q; i++)
@@ -71,7 +82,7 @@ AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_strid
         const __mmask16 m = tail_mask(hd - d);
         __m512 k[4];
         for (int r = 0; r < 4; r++)
-            k[r] = load(keys, r * stride + d, m);
+            k[r] = load(keys, first + r * stride + d, m);
         for (int i = 0; i < n_q; i++) {
             const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * q_stride + d);
             for (int r = 0; r < 4; r++)
@@ -88,12 +99,12 @@ AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_str
                                                    const void *keys, int64_t stride,
                                                    int32_t rows, int32_t hd, float scale,
                                                    float *scores, int64_t s_stride,
-                                                   kv_load_fn load, size_t elem_bytes)
+                                                   kv_load_fn load)
 {
     int32_t r = 0;
     for (; r + 4 <= rows; r += 4)
-        scores_4rows(q, q_stride, n_q, (const uint8_t *)keys + r * stride * elem_bytes, stride,
-                     hd, scale, scores + r, s_stride, load);
+        scores_4rows(q, q_stride, n_q, keys, r * stride, stride, hd, scale, scores + r, s_stride,
+                     load);
     for (; r < rows; r++)
         for (int i = 0; i < n_q; i++) {
             __m512 acc = _mm512_setzero_ps();
@@ -161,7 +172,7 @@ AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, i
 }
 
 /* The kernels of one cache type: n_q becomes a constant in each case. */
-#define KV_KERNELS(name, type, elem_bytes)                                                     \
+#define KV_KERNELS(name, type)                                                                 \
     AVX512_FN static void scores_##name(const float *q, int64_t q_stride, int n_q,             \
                                         const void *keys, int64_t stride, int32_t rows,        \
                                         int32_t hd, float scale, float *scores,                \
@@ -169,13 +180,13 @@ AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, i
     {                                                                                          \
         switch (n_q) {                                                                         \
         case 4: scores_queries(q, q_stride, 4, keys, stride, rows, hd, scale, scores,          \
-                               s_stride, load_##name, elem_bytes); break;                      \
+                               s_stride, load_##name); break;                      \
         case 3: scores_queries(q, q_stride, 3, keys, stride, rows, hd, scale, scores,          \
-                               s_stride, load_##name, elem_bytes); break;                      \
+                               s_stride, load_##name); break;                      \
         case 2: scores_queries(q, q_stride, 2, keys, stride, rows, hd, scale, scores,          \
-                               s_stride, load_##name, elem_bytes); break;                      \
+                               s_stride, load_##name); break;                      \
         default: scores_queries(q, q_stride, 1, keys, stride, rows, hd, scale, scores,         \
-                                s_stride, load_##name, elem_bytes); break;                     \
+                                s_stride, load_##name); break;                     \
         }                                                                                      \
     }                                                                                          \
     AVX512_FN static void weighted_sum_##name(const float *weights, int64_t w_stride, int n_q, \
@@ -197,19 +208,22 @@ AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, i
     static const struct llamad_attention_kernels avx512_##name = {                             \
         "avx512", type, scores_##name, softmax_avx512, weighted_sum_##name};
 
-KV_KERNELS(f32, LLAMAD_TYPE_F32, sizeof(float))
-KV_KERNELS(f16, LLAMAD_TYPE_F16, sizeof(uint16_t))
+KV_KERNELS(f32, LLAMAD_TYPE_F32)
+KV_KERNELS(f16, LLAMAD_TYPE_F16)
+KV_KERNELS(q8_0, LLAMAD_TYPE_Q8_0)
 
 const struct llamad_attention_kernels *llamad_attention_avx512(uint32_t kv_type)
 {
     __builtin_cpu_init();
     bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-              __builtin_cpu_supports("fma");
+              __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     if (!ok)
         return NULL;
-    return kv_type == LLAMAD_TYPE_F32 ? &avx512_f32 : kv_type == LLAMAD_TYPE_F16 ? &avx512_f16
-                                                                                : NULL;
+    return kv_type == LLAMAD_TYPE_F32    ? &avx512_f32
+           : kv_type == LLAMAD_TYPE_F16  ? &avx512_f16
+           : kv_type == LLAMAD_TYPE_Q8_0 ? &avx512_q8_0
+                                         : NULL;
 }
 
 #else

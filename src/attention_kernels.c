@@ -10,11 +10,16 @@
 #include "llamad/types.h"
 #include "quant_internal.h"
 
-/* Element i of a cache row of `type`, as a float. */
+/* Element i of a cache row of `type`, as a float (Q8_0: its block's scale times
+ * its byte). */
 static float kv_value(uint32_t type, const void *row, int64_t i)
 {
     if (type == LLAMAD_TYPE_F16)
         return llamad_f16_to_f32(((const uint16_t *)row)[i]);
+    if (type == LLAMAD_TYPE_Q8_0) {
+        const uint8_t *block = (const uint8_t *)row + i / 32 * 34;
+        return llamad_f16_to_f32((uint16_t)(block[0] | block[1] << 8)) * (float)(int8_t)block[2 + i % 32];
+    }
     return ((const float *)row)[i];
 }
 
@@ -61,10 +66,14 @@ static void weighted_sum_ref(uint32_t type, const float *weights, int64_t w_stri
 
 REF_KERNELS(f32, LLAMAD_TYPE_F32)
 REF_KERNELS(f16, LLAMAD_TYPE_F16)
+REF_KERNELS(q8_0, LLAMAD_TYPE_Q8_0)
 
 static const struct llamad_attention_kernels *ref_kernels(uint32_t kv_type)
 {
-    return kv_type == LLAMAD_TYPE_F32 ? &ref_f32 : kv_type == LLAMAD_TYPE_F16 ? &ref_f16 : NULL;
+    return kv_type == LLAMAD_TYPE_F32    ? &ref_f32
+           : kv_type == LLAMAD_TYPE_F16  ? &ref_f16
+           : kv_type == LLAMAD_TYPE_Q8_0 ? &ref_q8_0
+                                         : NULL;
 }
 
 const struct llamad_attention_kernels *llamad_attention_variant(const char *isa, uint32_t kv_type)

@@ -76,8 +76,8 @@ static const struct option options[] = {
      "least --parallel): fewer shorten the pause a new prompt makes in other streams",
      "512", NULL},
     {"kv-cache-type", 0, OPT_KV_TYPE, OFF(kv_cache_type), 0, 0, "TYPE",
-     "KV cache rows: f16 (half the memory, faster decoding) or f32 (exact attention)", "f16",
-     NULL},
+     "KV cache rows: f16 (half of f32's memory, faster decoding), q8_0 (about half of f16's; "
+     "heads a multiple of 32 wide) or f32 (exact attention)", "f16", NULL},
     {"kv-cache-mb", 0, OPT_INT, OFF(kv_cache_mb), 0, 1 << 20, "MB",
      "KV cache memory (MiB) for running requests and cached sessions", "0",
      "twice --parallel full contexts, at most a quarter of the RAM"},
@@ -277,7 +277,7 @@ static int set_value(struct llamad_config *c, const struct option *o, const char
         return LLAMAD_OK;
     case OPT_KV_TYPE:
         if (!llamad_kvcache_type_parse(v, field))
-            return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected f32 or f16");
+            return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected f16, q8_0 or f32");
         return LLAMAD_OK;
     case OPT_LOG_LEVEL:
         if (!parse_level(v, field))

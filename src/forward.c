@@ -27,7 +27,7 @@ struct llamad_forward {
     float *scores; /* LLAMAD_ATTENTION_QUERIES attention rows per thread, n_ctx */
     float *rope;   /* each entry's rotations (llamad_rope_angles), n_rot */
     struct llamad_matmul_scratch *mm; /* buffers of the matrix products */
-    const struct llamad_attention_kernels *attention_f32, *attention_f16; /* by cache type */
+    const struct llamad_attention_kernels *attention_f32, *attention_f16, *attention_q8_0;
 };
 
 static float *alloc_rows(int32_t rows, int64_t width)
@@ -47,6 +47,7 @@ int llamad_forward_create(const struct llamad_model *m, const struct llamad_forw
     f->p = *p;
     f->attention_f32 = llamad_attention_kernels(LLAMAD_TYPE_F32);
     f->attention_f16 = llamad_attention_kernels(LLAMAD_TYPE_F16);
+    f->attention_q8_0 = llamad_attention_kernels(LLAMAD_TYPE_Q8_0);
     int rc = llamad_threadpool_create(p->n_threads, &f->pool, err, errsz);
     if (rc) {
         free(f);
@@ -147,6 +148,15 @@ struct attention_task {
     int32_t layer;
 };
 
+/* The attention kernels for a cache of `type`. */
+static const struct llamad_attention_kernels *attention_kernels(const struct llamad_forward *f,
+                                                                uint32_t type)
+{
+    return type == LLAMAD_TYPE_F16    ? f->attention_f16
+           : type == LLAMAD_TYPE_Q8_0 ? f->attention_q8_0
+                                      : f->attention_f32;
+}
+
 /* Attention of one query head of entries i0 .. i0 + n_q - 1, which continue one
  * sequence at consecutive positions, over that sequence's positions, block by
  * block through the block table: the entries share every cache row they read.
@@ -157,12 +167,11 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
 {
     const struct llamad_hparams *hp = &t->f->m->hp;
     const struct llamad_kvcache *kv = t->kv;
-    const struct llamad_attention_kernels *ak =
-        kv->p.type == LLAMAD_TYPE_F16 ? t->f->attention_f16 : t->f->attention_f32;
-    const size_t eb = kv->elem_bytes;
+    const struct llamad_attention_kernels *ak = attention_kernels(t->f, kv->p.type);
     const struct llamad_kv_seq *s = &kv->seqs[t->batch[i0].seq];
     const int32_t hd = hp->head_dim, bt = kv->p.block_tokens, n_ctx = t->f->p.n_ctx;
     const int32_t kvh = h / (hp->n_head / hp->n_head_kv);
+    const size_t head_off = llamad_kvcache_span(kv, (int64_t)kvh * hd);
     const int32_t first_pos = t->batch[i0].pos, n_pos = first_pos + n_q;
     const float *q = t->f->q + (int64_t)i0 * hp->n_embd + (int64_t)h * hd;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -170,8 +179,8 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const uint8_t *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
-        ak->scores(q, hp->n_embd, n_q, keys + (size_t)kvh * hd * eb, kv->kv_dim, rows, hd, scale,
-                   scores + p0, n_ctx);
+        ak->scores(q, hp->n_embd, n_q, keys + head_off, kv->kv_dim, rows, hd, scale, scores + p0,
+                   n_ctx);
     }
     for (int i = 0; i < n_q; i++) {
         float *row = scores + (int64_t)i * n_ctx;
@@ -186,8 +195,8 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const uint8_t *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
-        ak->weighted_sum(scores + p0, n_ctx, n_q, vals + (size_t)kvh * hd * eb, kv->kv_dim, rows,
-                         hd, out, hp->n_embd);
+        ak->weighted_sum(scores + p0, n_ctx, n_q, vals + head_off, kv->kv_dim, rows, hd, out,
+                         hp->n_embd);
     }
 }
 
@@ -227,11 +236,14 @@ static void attention_worker(void *ctx, int ith, int nth)
     }
 }
 
-/* kv_dim floats into a cache row, as floats or rounded to halves. */
+/* kv_dim floats into a cache row, as floats, rounded to halves or quantized to
+ * Q8_0 blocks. */
 static void store_row(const struct llamad_kvcache *kv, void *dst, const float *src)
 {
     if (kv->p.type == LLAMAD_TYPE_F16)
         llamad_f32_to_f16_row(src, dst, kv->kv_dim);
+    else if (kv->p.type == LLAMAD_TYPE_Q8_0)
+        llamad_quantize_q8_0_row(src, dst, kv->kv_dim);
     else
         memcpy(dst, src, (size_t)kv->kv_dim * sizeof(float));
 }
@@ -250,7 +262,7 @@ static void store_kv(struct llamad_forward *f, struct llamad_kvcache *kv,
         llamad_rope(q, hp->n_head, hp->head_dim, hp->n_rot, cs);
         llamad_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, cs);
         int32_t block = kv->seqs[e->seq].table[e->pos / bt];
-        size_t row = (size_t)(e->pos % bt) * (size_t)kv->kv_dim * kv->elem_bytes;
+        size_t row = (size_t)(e->pos % bt) * kv->row_bytes;
         store_row(kv, (uint8_t *)llamad_kvcache_rows(kv, block, layer, 0) + row, k);
         store_row(kv, (uint8_t *)llamad_kvcache_rows(kv, block, layer, 1) + row,
                   f->v + (int64_t)i * kv->kv_dim);

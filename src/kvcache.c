@@ -9,16 +9,19 @@
 #include "llamad/error.h"
 #include "llamad/types.h"
 
-static size_t elem_bytes(uint32_t type)
+/* Bytes of n values of a cache row of `type` (Q8_0: n a multiple of 32). */
+static size_t row_bytes(uint32_t type, int64_t n)
 {
-    return type == LLAMAD_TYPE_F16 ? sizeof(uint16_t) : sizeof(float);
+    if (type == LLAMAD_TYPE_Q8_0)
+        return (size_t)(n / 32) * 34;
+    return (size_t)n * (type == LLAMAD_TYPE_F16 ? sizeof(uint16_t) : sizeof(float));
 }
 
 size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens,
                                   uint32_t type)
 {
-    return (size_t)hp->n_layer * 2 * (size_t)block_tokens * (size_t)hp->n_head_kv *
-           (size_t)hp->head_dim * elem_bytes(type);
+    return (size_t)hp->n_layer * 2 * (size_t)block_tokens *
+           row_bytes(type, (int64_t)hp->n_head_kv * hp->head_dim);
 }
 
 bool llamad_kvcache_type_parse(const char *name, uint32_t *type)
@@ -27,9 +30,19 @@ bool llamad_kvcache_type_parse(const char *name, uint32_t *type)
         *type = LLAMAD_TYPE_F32;
     else if (!strcmp(name, "f16"))
         *type = LLAMAD_TYPE_F16;
+    else if (!strcmp(name, "q8_0"))
+        *type = LLAMAD_TYPE_Q8_0;
     else
         return false;
     return true;
+}
+
+const char *llamad_kvcache_type_name(uint32_t type)
+{
+    return type == LLAMAD_TYPE_F32    ? "f32"
+           : type == LLAMAD_TYPE_F16  ? "f16"
+           : type == LLAMAD_TYPE_Q8_0 ? "q8_0"
+                                      : "?";
 }
 
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens)
@@ -43,16 +56,20 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
     if (p->block_tokens < 1 || p->n_blocks < 1 || p->max_seqs < 1 || p->n_ctx < 1)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "KV cache needs at least one block, token, sequence and position");
-    if (p->type != LLAMAD_TYPE_F32 && p->type != LLAMAD_TYPE_F16)
-        return llamad_fail(err, errsz, LLAMAD_EINVAL, "KV cache of type %s: only F32 and F16",
+    if (p->type != LLAMAD_TYPE_F32 && p->type != LLAMAD_TYPE_F16 && p->type != LLAMAD_TYPE_Q8_0)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL, "KV cache of type %s: only F32, F16 and Q8_0",
                            llamad_type_name(p->type));
+    if (p->type == LLAMAD_TYPE_Q8_0 && hp->head_dim % 32 != 0)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL,
+                           "a q8_0 KV cache needs attention heads of a multiple of 32 values; "
+                           "this model's have %d (use f16)", hp->head_dim);
     struct llamad_kvcache *kv = calloc(1, sizeof(*kv));
     if (!kv)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for the KV cache");
     kv->p = *p;
     kv->n_layer = hp->n_layer;
     kv->kv_dim = hp->n_head_kv * hp->head_dim;
-    kv->elem_bytes = elem_bytes(p->type);
+    kv->row_bytes = row_bytes(p->type, kv->kv_dim);
     kv->block_bytes = llamad_kvcache_block_bytes(hp, p->block_tokens, p->type);
     kv->max_blocks_per_seq = (p->n_ctx + p->block_tokens - 1) / p->block_tokens;
 

@@ -38,6 +38,24 @@ static float f16_at(const uint8_t *p)
     return llamad_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
 }
 
+void llamad_quantize_q8_0_row(const float *x, void *out, int64_t n)
+{
+    enum { CHUNK = 8 }; /* blocks quantized at a time */
+    const llamad_quantize_q8_fn quantize = llamad_quantize_q8_fast();
+    struct llamad_q8_block q[CHUNK];
+    uint8_t *o = out;
+    for (int64_t b0 = 0; b0 < n / LLAMAD_Q8_BLOCK; b0 += CHUNK) {
+        const int64_t nb = n / LLAMAD_Q8_BLOCK - b0 < CHUNK ? n / LLAMAD_Q8_BLOCK - b0 : CHUNK;
+        quantize(x + b0 * LLAMAD_Q8_BLOCK, q, nb * LLAMAD_Q8_BLOCK);
+        for (int64_t b = 0; b < nb; b++, o += 2 + LLAMAD_Q8_BLOCK) {
+            const uint16_t d = llamad_f32_to_f16(q[b].d); /* exact: d is a half already */
+            o[0] = (uint8_t)d;
+            o[1] = (uint8_t)(d >> 8);
+            memcpy(o + 2, q[b].qs, LLAMAD_Q8_BLOCK);
+        }
+    }
+}
+
 size_t llamad_act_row_bytes(enum llamad_act_format f, int64_t n)
 {
     return f == LLAMAD_ACT_Q8K ? (size_t)(n / LLAMAD_Q8K_BLOCK) * sizeof(struct llamad_q8k_block)

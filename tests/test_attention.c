@@ -4,6 +4,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,20 +35,27 @@ static void check_close(const float *got, const float *want, int32_t n, double t
 }
 
 /* n_q query heads of hd values against `rows` cache rows stride apart; queries,
- * score rows and outputs each their own distance apart. */
+ * score rows and outputs each their own distance apart. (Q8_0 rows: hd and the
+ * stride whole blocks of 32.) */
 static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, int32_t rows,
                           int n_q)
 {
     const struct llamad_attention_kernels *ref = llamad_attention_variant("scalar", k->kv_type);
-    const int64_t stride = hd + 7, q_stride = hd + 3, s_stride = rows + 2, o_stride = hd + 1;
+    const bool q8 = k->kv_type == LLAMAD_TYPE_Q8_0;
+    const int64_t stride = q8 ? hd + 32 : hd + 7, q_stride = hd + 3, s_stride = rows + 2,
+                  o_stride = hd + 1;
     float *q = random_floats((size_t)(n_q * q_stride)), *floats = random_floats((size_t)(rows * stride));
-    void *cache = floats;
-    uint16_t *halves = NULL;
+    void *cache = floats, *converted = NULL;
     if (k->kv_type == LLAMAD_TYPE_F16) {
-        halves = malloc((size_t)(rows * stride) * sizeof *halves);
-        assert_non_null(halves);
-        llamad_f32_to_f16_row(floats, halves, rows * stride);
-        cache = halves;
+        converted = malloc((size_t)(rows * stride) * sizeof(uint16_t));
+        assert_non_null(converted);
+        llamad_f32_to_f16_row(floats, converted, rows * stride);
+        cache = converted;
+    } else if (q8) {
+        converted = malloc((size_t)(rows * stride) / 32 * 34);
+        assert_non_null(converted);
+        llamad_quantize_q8_0_row(floats, converted, rows * stride);
+        cache = converted;
     }
     float *weights = random_floats((size_t)(n_q * s_stride));
     float *start = random_floats((size_t)(n_q * o_stride));
@@ -74,7 +82,7 @@ static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, 
                      (double)want[i]);
     free(start);
     free(weights);
-    free(halves);
+    free(converted);
     free(floats);
     free(q);
 }
@@ -100,6 +108,36 @@ static void test_variants_match_reference(void **state)
                     for (int n_q = 1; n_q <= LLAMAD_ATTENTION_QUERIES; n_q++)
                         check_variant(k, widths[w], rows[r], n_q);
         }
+    const int32_t block_widths[] = {32, 64, 128, 256};
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        const struct llamad_attention_kernels *k =
+            llamad_attention_variant(variants[v], LLAMAD_TYPE_Q8_0);
+        if (!k)
+            continue;
+        assert_int_equal(k->kv_type, LLAMAD_TYPE_Q8_0);
+        for (size_t w = 0; w < sizeof block_widths / sizeof block_widths[0]; w++)
+            for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+                for (int n_q = 1; n_q <= LLAMAD_ATTENTION_QUERIES; n_q++)
+                    check_variant(k, block_widths[w], rows[r], n_q);
+    }
+}
+
+/* The Q8_0 reference reads each value as its block's scale times its byte. */
+static void test_q8_0_rows_are_scale_times_byte(void **state)
+{
+    (void)state;
+    const struct llamad_attention_kernels *ref = llamad_attention_variant("scalar", LLAMAD_TYPE_Q8_0);
+    float values[64], row[64];
+    for (int i = 0; i < 64; i++)
+        values[i] = i < 32 ? (float)(i - 16) / 16.0f : (float)(i % 5) * 100.0f;
+    uint8_t blocks[2 * 34];
+    llamad_quantize_q8_0_row(values, blocks, 64);
+    float one = 1.0f, out[64] = {0};
+    ref->weighted_sum(&one, 1, 1, blocks, 64, 1, 64, out, 64);
+    llamad_dequantize_row_ref(LLAMAD_TYPE_Q8_0, blocks, row, 64);
+    assert_memory_equal(out, row, sizeof row);
+    for (int i = 0; i < 64; i++) /* within half a step of the block's scale */
+        assert_float_equal(out[i], values[i], i < 32 ? 1.0 / 127 : 400.0 / 127);
 }
 
 /* Softmax of rows that end where their buffer ends reads and writes nothing past
@@ -130,8 +168,8 @@ static void test_softmax_stays_in_its_row(void **state)
 static void test_choice(void **state)
 {
     (void)state;
-    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16};
-    for (size_t t = 0; t < 2; t++) {
+    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_Q8_0};
+    for (size_t t = 0; t < 3; t++) {
         const struct llamad_attention_kernels *k = llamad_attention_kernels(types[t]);
         assert_non_null(k);
         assert_int_equal(k->kv_type, types[t]);
@@ -139,7 +177,7 @@ static void test_choice(void **state)
                             llamad_attention_variant("avx512", types[t]) ? "avx512" : "scalar");
         assert_null(llamad_attention_variant("sse9", types[t]));
     }
-    assert_null(llamad_attention_kernels(LLAMAD_TYPE_Q8_0));
+    assert_null(llamad_attention_kernels(LLAMAD_TYPE_Q4_0));
     assert_null(llamad_attention_variant("scalar", LLAMAD_TYPE_BF16));
 }
 
@@ -147,6 +185,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants_match_reference),
+        cmocka_unit_test(test_q8_0_rows_are_scale_times_byte),
         cmocka_unit_test(test_softmax_stays_in_its_row),
         cmocka_unit_test(test_choice),
     };

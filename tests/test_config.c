@@ -85,7 +85,7 @@ static void test_flag_forms(void **state)
     assert_int_equal(LOAD(&c, "-m", "a.gguf", "--model-alias", "tiny", "--host=0.0.0.0",
                           "--port", "0", "--threads=3", "--ctx-size", "512", "--parallel=8",
                           "--queue-length", "0", "--kv-cache-mb=96", "--max-body-size=4096",
-                          "--step-tokens", "64",
+                          "--step-tokens", "64", "--kv-cache-type", "q8_0",
                           "--max-tokens", "100",
                           "--api-key", "k1", "--api-key=k2", "--chat-template", "chatml",
                           "--drain-timeout=2.5", "--log-level", "debug", "--strict-model-name"),
@@ -99,6 +99,7 @@ static void test_flag_forms(void **state)
     assert_int_equal(c.parallel, 8);
     assert_int_equal(c.queue_length, 0);
     assert_int_equal(c.step_tokens, 64);
+    assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_Q8_0);
     assert_int_equal(c.kv_cache_mb, 96);
     assert_int_equal(c.max_body_size, 4096);
     assert_int_equal(c.max_tokens, 100);
@@ -265,7 +266,7 @@ static void test_bad_values(void **state)
         {"--drain-timeout=nan", "--drain-timeout"},
         {"--drain-timeout=-1", "--drain-timeout"},
         {"--log-level=verbose", "--log-level"},
-        {"--kv-cache-type=q8_0", "--kv-cache-type"},
+        {"--kv-cache-type=q4_0", "--kv-cache-type"},
         {"--strict-model-name=maybe", "--strict-model-name"},
         {"--port=99999999999999999999", "--port"},
     };

@@ -57,14 +57,30 @@ static void test_type(void **state)
     uint32_t t = 99;
     assert_true(llamad_kvcache_type_parse("f16", &t) && t == LLAMAD_TYPE_F16);
     assert_true(llamad_kvcache_type_parse("f32", &t) && t == LLAMAD_TYPE_F32);
-    assert_false(llamad_kvcache_type_parse("q8_0", &t));
+    assert_true(llamad_kvcache_type_parse("q8_0", &t) && t == LLAMAD_TYPE_Q8_0);
+    assert_false(llamad_kvcache_type_parse("q4_0", &t));
     assert_false(llamad_kvcache_type_parse("F16", &t));
-    struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_Q8_0};
+    struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_Q4_0};
     struct llamad_kvcache *kv = NULL;
     char err[LLAMAD_ERR_MAX];
     assert_int_equal(llamad_kvcache_create(&hp, &p, &kv, err, sizeof err), LLAMAD_EINVAL);
-    assert_non_null(strstr(err, "only F32 and F16"));
+    assert_non_null(strstr(err, "only F32, F16 and Q8_0"));
     assert_null(kv);
+    /* Q8_0 blocks are 32 values: heads of 4 cannot be cached that way */
+    p.type = LLAMAD_TYPE_Q8_0;
+    assert_int_equal(llamad_kvcache_create(&hp, &p, &kv, err, sizeof err), LLAMAD_EINVAL);
+    assert_non_null(strstr(err, "multiple of 32"));
+    assert_null(kv);
+    /* heads of 64: each position's 2 x 64 keys are 4 blocks of 34 bytes */
+    struct llamad_hparams wide = hp;
+    wide.n_embd = 128;
+    wide.n_head = wide.n_head_kv = 2;
+    wide.head_dim = 64;
+    assert_int_equal(llamad_kvcache_block_bytes(&wide, 4, LLAMAD_TYPE_Q8_0), 2 * 2 * 4 * 4 * 34);
+    assert_int_equal(llamad_kvcache_create(&wide, &p, &kv, err, sizeof err), LLAMAD_OK);
+    assert_int_equal(kv->row_bytes, 4 * 34);
+    assert_int_equal(llamad_kvcache_span(kv, 64), 2 * 34);
+    llamad_kvcache_free(kv);
 }
 
 static void test_reserve_truncate_release(void **state)

@@ -11,6 +11,7 @@
 
 #include "../src/quant_internal.h" /* llamad_quantize_q8_avx512: one named variant */
 #include "llamad/quant.h"
+#include "llamad/types.h"
 
 enum { BLOCKS = 64, N = BLOCKS * LLAMAD_Q8_BLOCK };
 
@@ -66,11 +67,28 @@ static void test_choice_matches_reference(void **state)
     check_equal(chosen);
 }
 
+/* Rows quantized for a Q8_0 KV cache are the GGUF Q8_0 bytes of the weight
+ * quantizer (a row a few blocks longer than the chunk it works in). */
+static void test_q8_0_row_matches_weight_quantizer(void **state)
+{
+    (void)state;
+    float x[N];
+    static uint8_t want[BLOCKS * 34], got[BLOCKS * 34];
+    srand(12);
+    for (int round = 0; round < 5; round++) {
+        fill(x);
+        assert_true(llamad_quantize_row_ref(LLAMAD_TYPE_Q8_0, x, want, N - 3 * LLAMAD_Q8_BLOCK));
+        llamad_quantize_q8_0_row(x, got, N - 3 * LLAMAD_Q8_BLOCK);
+        assert_memory_equal(got, want, (BLOCKS - 3) * 34);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avx512_matches_reference),
         cmocka_unit_test(test_choice_matches_reference),
+        cmocka_unit_test(test_q8_0_row_matches_weight_quantizer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -519,6 +519,39 @@ class KvCacheTest(unittest.TestCase):
             self.assertLess(passes, 2 * n)
 
 
+class KvCacheTypeTest(unittest.TestCase):
+    def test_q8_0_cache_same_tokens_alone_or_together(self):
+        # The slow model's heads are 64 wide: two Q8_0 blocks each.
+        prompts = [STORY, "Lily and Tom went to the park.", "The dog ran", "One day"]
+        with slow_server("--kv-cache-type", "q8_0", "--parallel", "4") as s:
+            alone = [s.post("/v1/completions", greedy(p, max_tokens=12, ignore_eos=True))[2]
+                     for p in prompts]
+            together = [None] * len(prompts)
+
+            def worker(i):
+                together[i] = s.post("/v1/completions",
+                                     greedy(prompts[i], max_tokens=12, ignore_eos=True))[2]
+
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(prompts))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        for a, b in zip(alone, together):
+            self.assertEqual(a["choices"][0]["text"], b["choices"][0]["text"])
+        r = subprocess.run([RUN, "-m", Shared.slow_model, "-p", STORY, "-n", "12", "--temp", "0",
+                            "--ignore-eos", "--kv-cache-type", "q8_0"], capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode(), alone[0]["choices"][0]["text"])
+
+    def test_q8_0_cache_refuses_heads_of_8(self):
+        # The bundled model's heads are 8 values: not a whole Q8_0 block.
+        with Server("--kv-cache-type", "q8_0", wait_ready=False) as s:
+            self.assertEqual(s.wait_exit(30), 1)
+            s.wait_log(r"q8_0 KV cache needs attention heads of a multiple of 32")
+
+
 class SignalTest(unittest.TestCase):
     def test_sigterm_lets_a_stream_finish(self):
         with slow_server() as s:

@@ -1,8 +1,9 @@
 /* The inner loops of attention over cached keys and values: up to
  * LLAMAD_ATTENTION_QUERIES query heads (consecutive entries of one sequence, say)
  * against the same run of cache rows, so each row loaded serves all of them.
- * There is a set for each type of cache row, F32 and F16 (keys and values read
- * as halves and widened to floats). Each has a plain reference and fast variants
+ * There is a set for each type of cache row, F32, F16 (keys and values read
+ * as halves and widened to floats) and Q8_0 (blocks of 32 bytes and a scale;
+ * head widths and strides then multiples of 32). Each has a plain reference and fast variants
  * chosen at run time; tests hold every variant this CPU runs to the reference. */
 #ifndef LLAMAD_ATTENTION_H
 #define LLAMAD_ATTENTION_H
@@ -13,7 +14,7 @@
 
 struct llamad_attention_kernels {
     const char *isa; /* "avx512", "scalar" */
-    uint32_t kv_type; /* the cache rows': LLAMAD_TYPE_F32 or LLAMAD_TYPE_F16 */
+    uint32_t kv_type; /* the cache rows': LLAMAD_TYPE_F32, _F16 or _Q8_0 */
     /* For n_q (1..LLAMAD_ATTENTION_QUERIES) queries of hd values at q + i * q_stride:
      * scores[i * s_stride + r] = scale * dot(query i, keys + r * stride), r < rows.
      * Strides of keys and values count elements of kv_type. */
@@ -27,12 +28,12 @@ struct llamad_attention_kernels {
                          int64_t stride, int32_t rows, int32_t hd, float *out, int64_t o_stride);
 };
 
-/* The fastest kernels this CPU runs for cache rows of kv_type (F32 or F16; the
- * reference under LLAMAD_FORCE_SCALAR); NULL for another type. */
+/* The fastest kernels this CPU runs for cache rows of kv_type (F32, F16 or Q8_0;
+ * the reference under LLAMAD_FORCE_SCALAR); NULL for another type. */
 const struct llamad_attention_kernels *llamad_attention_kernels(uint32_t kv_type);
 
 /* One named implementation ("scalar", "avx512"); NULL when this CPU cannot run it
- * or kv_type is not F32 or F16. */
+ * or kv_type is not F32, F16 or Q8_0. */
 const struct llamad_attention_kernels *llamad_attention_variant(const char *isa, uint32_t kv_type);
 
 #endif

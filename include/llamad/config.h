@@ -23,7 +23,7 @@ struct llamad_config {
     int queue_length;        /* --queue-length N: requests waiting beyond those, default 64 */
     int step_tokens;         /* --step-tokens N: most tokens in one forward pass, default 512
                               * (raised to --parallel when below it) */
-    uint32_t kv_cache_type;  /* --kv-cache-type f32|f16: LLAMAD_TYPE_F16 (default) or _F32 */
+    uint32_t kv_cache_type;  /* --kv-cache-type f16|q8_0|f32: LLAMAD_TYPE_F16 (default) */
     int kv_cache_mb;         /* --kv-cache-mb N: KV cache memory in MiB, default 0 = sized
                               * from --parallel, the context and the RAM (main.c) */
     size_t max_body_size;    /* --max-body-size BYTES, default 1 MiB */

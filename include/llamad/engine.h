@@ -121,7 +121,7 @@ struct llamad_engine_params {
     int32_t step_tokens;   /* most tokens in one forward pass (prompt chunks + decodes) */
     size_t kv_bytes;       /* KV cache memory, running and cached sequences together
                             * (0: room for max_active full contexts) */
-    uint32_t kv_type;      /* the cache's rows: LLAMAD_TYPE_F32 (0, default) or _F16 */
+    uint32_t kv_type;      /* the cache's rows: LLAMAD_TYPE_F32 (0, default), _F16 or _Q8_0 */
 };
 
 typedef void (*llamad_notify_fn)(void *ctx, struct llamad_outbox *o);

@@ -31,7 +31,8 @@ struct llamad_kvcache_params {
     int32_t n_blocks;     /* blocks in the pool */
     int32_t max_seqs;     /* sequences that may exist at once, idle ones included */
     int32_t n_ctx;        /* positions one sequence may hold at most */
-    uint32_t type;        /* LLAMAD_TYPE_F32 (0, the default) or LLAMAD_TYPE_F16 */
+    uint32_t type;        /* LLAMAD_TYPE_F32 (0), _F16, or _Q8_0 (GGUF Q8_0 blocks of 32
+                           * values: heads must be a multiple of 32 wide) */
 };
 
 struct llamad_kv_seq {
@@ -49,7 +50,7 @@ struct llamad_kvcache {
     struct llamad_kvcache_params p;
     int32_t n_layer;
     int32_t kv_dim;         /* n_head_kv * head_dim */
-    size_t elem_bytes;      /* 4 (F32) or 2 (F16) */
+    size_t row_bytes;       /* bytes of one position's kv_dim keys (or values) */
     size_t block_bytes;     /* bytes of one block */
     uint8_t *pool;          /* n_blocks * block_bytes */
     int32_t *refs;          /* per block: the sequences whose table holds it */
@@ -65,12 +66,14 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
                           struct llamad_kvcache **out, char *err, size_t errsz);
 void llamad_kvcache_free(struct llamad_kvcache *kv);
 
-/* Bytes one block of `type` (F32 or F16) takes, to size a pool from a memory budget. */
+/* Bytes one block of `type` (F32, F16 or Q8_0) takes, to size a pool from a memory budget. */
 size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens,
                                   uint32_t type);
 
-/* "f32" / "f16" to LLAMAD_TYPE_F32 / LLAMAD_TYPE_F16; false for anything else. */
+/* "f32" / "f16" / "q8_0" to LLAMAD_TYPE_F32 / _F16 / _Q8_0; false for anything else.
+ * And back: the name of a cache type ("?" for another). */
 bool llamad_kvcache_type_parse(const char *name, uint32_t *type);
+const char *llamad_kvcache_type_name(uint32_t type);
 
 /* Blocks that hold n_tokens positions. */
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens);
@@ -123,7 +126,13 @@ static inline void *llamad_kvcache_rows(const struct llamad_kvcache *kv, int32_t
 {
     return kv->pool + (size_t)block * kv->block_bytes +
            ((size_t)layer * 2 + (size_t)kind) * (size_t)kv->p.block_tokens *
-               (size_t)kv->kv_dim * kv->elem_bytes;
+               kv->row_bytes;
+}
+
+/* Bytes of the first n values of a cache row (Q8_0: n a multiple of 32). */
+static inline size_t llamad_kvcache_span(const struct llamad_kvcache *kv, int64_t n)
+{
+    return (size_t)n * kv->row_bytes / (size_t)kv->kv_dim;
 }
 
 #endif

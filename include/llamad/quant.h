@@ -94,6 +94,10 @@ void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int6
 typedef void (*llamad_quantize_q8_fn)(const float *x, struct llamad_q8_block *out, int64_t n);
 llamad_quantize_q8_fn llamad_quantize_q8_fast(void);
 
+/* n floats (a multiple of 32) as GGUF Q8_0 blocks (half-precision scale, 32
+ * bytes), with the fastest Q8 quantizer: the bytes llamad_quantize_row_ref gives. */
+void llamad_quantize_q8_0_row(const float *x, void *out, int64_t n);
+
 /* Bytes n values take in format f (n a multiple of its block), and the quantizer. */
 size_t llamad_act_row_bytes(enum llamad_act_format f, int64_t n);
 void llamad_quantize_act(enum llamad_act_format f, const float *x, void *out, int64_t n);

@@ -60,7 +60,7 @@ static void usage(FILE *out)
             "                          0 skips them (default 128)\n"
             "  -d, --depth N           positions already in each sequence's KV cache when\n"
             "                          the tg and batched tests start (default 0)\n"
-            "      --kv-cache-type T   the KV cache's rows, f16 or f32 (default f16)\n"
+            "      --kv-cache-type T   the KV cache's rows, f16, q8_0 or f32 (default f16)\n"
             "  -r, --repetitions N     timed runs per test, after one warm-up (default 5)\n"
             "  -t, --threads N         computing threads (default: online cores)\n"
             "  -b, --batch-sizes LIST  sequences decoded together in the batched tests,\n"
@@ -471,7 +471,7 @@ static int print_json(const struct bench *b, const struct test *t, const struct 
               cJSON_AddNumberToObject(o, "threads", b->o->n_threads) &&
               cJSON_AddNumberToObject(o, "depth", t->depth) &&
               cJSON_AddStringToObject(o, "kv_cache_type",
-                                      b->o->kv_type == LLAMAD_TYPE_F16 ? "f16" : "f32") &&
+                                      llamad_kvcache_type_name(b->o->kv_type)) &&
               cJSON_AddNumberToObject(o, "model_bytes", (double)b->model->weight_bytes);
     if (ok && !t->prompt)
         ok = cJSON_AddNumberToObject(o, "weight_bytes_per_token",

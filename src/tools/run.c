@@ -45,7 +45,7 @@ static void usage(FILE *out)
             "  -n, --n-predict N       tokens to generate at most (default 128)\n"
             "  -t, --threads N         computing threads (default: all cores)\n"
             "  -c, --ctx-size N        context positions (default: the model's)\n"
-            "      --kv-cache-type T   f16 or f32 (default f16), as the daemon's setting\n"
+            "      --kv-cache-type T   f16, q8_0 or f32 (default f16), as the daemon's setting\n"
             "      --temp T            temperature; 0 is greedy (default 0.8)\n"
             "      --top-k K           keep the K most likely tokens; 0 is off (default 40)\n"
             "      --top-p P           nucleus sampling; 1 is off (default 0.95)\n"
