@@ -157,6 +157,20 @@ static const struct llamad_attention_kernels *attention_kernels(const struct lla
                                       : f->attention_f32;
 }
 
+/* Asks for one head's part (head_bytes from head_off) of every row of the next
+ * cache block while this one is computed: a head's part of consecutive rows is
+ * a short piece of each long row, and the blocks lie anywhere in the cache, a
+ * pattern the hardware prefetchers do not follow, so the kernels would
+ * otherwise wait on every load. */
+static void prefetch_head(const struct llamad_kvcache *kv, int32_t block, int32_t layer, int kind,
+                          size_t head_off, size_t head_bytes)
+{
+    const uint8_t *rows = (const uint8_t *)llamad_kvcache_rows(kv, block, layer, kind) + head_off;
+    for (int32_t r = 0; r < kv->p.block_tokens; r++)
+        for (size_t b = 0; b < head_bytes; b += 64)
+            __builtin_prefetch(rows + (size_t)r * kv->row_bytes + b);
+}
+
 /* Attention of one query head of entries i0 .. i0 + n_q - 1, which continue one
  * sequence at consecutive positions, over that sequence's positions, block by
  * block through the block table: the entries share every cache row they read.
@@ -176,9 +190,12 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
     const float *q = t->f->q + (int64_t)i0 * hp->n_embd + (int64_t)h * hd;
     const float scale = 1.0f / sqrtf((float)hd);
 
+    const size_t head_bytes = llamad_kvcache_span(kv, hd);
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const uint8_t *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
+        if (p0 + bt < n_pos)
+            prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 0, head_off, head_bytes);
         ak->scores(q, hp->n_embd, n_q, keys + head_off, kv->kv_dim, rows, hd, scale, scores + p0,
                    n_ctx);
     }
@@ -195,6 +212,8 @@ static void attend_group(const struct attention_task *t, int32_t i0, int n_q, in
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const uint8_t *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
+        if (p0 + bt < n_pos)
+            prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 1, head_off, head_bytes);
         ak->weighted_sum(scores + p0, n_ctx, n_q, vals + head_off, kv->kv_dim, rows, hd, out,
                          hp->n_embd);
     }
