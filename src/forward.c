@@ -1,6 +1,7 @@
 #include "llamad/forward.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,51 +172,59 @@ static void prefetch_head(const struct llamad_kvcache *kv, int32_t block, int32_
             __builtin_prefetch(rows + (size_t)r * kv->row_bytes + b);
 }
 
-/* Attention of one query head of entries i0 .. i0 + n_q - 1, which continue one
- * sequence at consecutive positions, over that sequence's positions, block by
- * block through the block table: the entries share every cache row they read.
+/* Queries that read the same cache rows: either n_q consecutive entries of one
+ * sequence (a prompt's positions) for query head h0, or, for one entry, the n_q
+ * query heads from h0 that share a KV head (grouped-query attention). */
+struct query_run {
+    int32_t i0, h0;
+    int n_q;
+    bool heads;
+};
+
+/* Attention of a run of queries over their sequence's positions, block by block
+ * through the block table: the queries share every cache row they read.
  * `scores` holds n_q rows of n_ctx; an earlier entry's scores past its own
  * position are computed but weigh nothing. */
-static void attend_group(const struct attention_task *t, int32_t i0, int n_q, int32_t h,
-                         float *scores)
+static void attend(const struct attention_task *t, struct query_run run, float *scores)
 {
     const struct llamad_hparams *hp = &t->f->m->hp;
     const struct llamad_kvcache *kv = t->kv;
     const struct llamad_attention_kernels *ak = attention_kernels(t->f, kv->p.type);
-    const struct llamad_kv_seq *s = &kv->seqs[t->batch[i0].seq];
+    const struct llamad_kv_seq *s = &kv->seqs[t->batch[run.i0].seq];
     const int32_t hd = hp->head_dim, bt = kv->p.block_tokens, n_ctx = t->f->p.n_ctx;
-    const int32_t kvh = h / (hp->n_head / hp->n_head_kv);
+    const int32_t kvh = run.h0 / (hp->n_head / hp->n_head_kv);
     const size_t head_off = llamad_kvcache_span(kv, (int64_t)kvh * hd);
-    const int32_t first_pos = t->batch[i0].pos, n_pos = first_pos + n_q;
-    const float *q = t->f->q + (int64_t)i0 * hp->n_embd + (int64_t)h * hd;
+    const size_t head_bytes = llamad_kvcache_span(kv, hd);
+    const int32_t first_pos = t->batch[run.i0].pos, n_pos = first_pos + (run.heads ? 1 : run.n_q);
+    const int64_t stride = run.heads ? hd : hp->n_embd; /* between queries, and outputs */
+    const float *q = t->f->q + (int64_t)run.i0 * hp->n_embd + (int64_t)run.h0 * hd;
     const float scale = 1.0f / sqrtf((float)hd);
 
-    const size_t head_bytes = llamad_kvcache_span(kv, hd);
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const uint8_t *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
             prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 0, head_off, head_bytes);
-        ak->scores(q, hp->n_embd, n_q, keys + head_off, kv->kv_dim, rows, hd, scale, scores + p0,
+        ak->scores(q, stride, run.n_q, keys + head_off, kv->kv_dim, rows, hd, scale, scores + p0,
                    n_ctx);
     }
-    for (int i = 0; i < n_q; i++) {
+    for (int i = 0; i < run.n_q; i++) {
         float *row = scores + (int64_t)i * n_ctx;
-        const int32_t own = first_pos + i + 1;
+        const int32_t own = first_pos + (run.heads ? 0 : i) + 1;
         ak->softmax(row, own);
         memset(row + own, 0, (size_t)(n_pos - own) * sizeof(float));
     }
 
-    float *out = t->f->att + (int64_t)i0 * hp->n_embd + (int64_t)h * hd;
-    for (int i = 0; i < n_q; i++)
-        memset(out + (int64_t)i * hp->n_embd, 0, (size_t)hd * sizeof(float));
+    float *out = t->f->att + (int64_t)run.i0 * hp->n_embd + (int64_t)run.h0 * hd;
+    for (int i = 0; i < run.n_q; i++)
+        memset(out + i * stride, 0, (size_t)hd * sizeof(float));
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const uint8_t *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
             prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 1, head_off, head_bytes);
-        ak->weighted_sum(scores + p0, n_ctx, n_q, vals + head_off, kv->kv_dim, rows, hd, out,
-                         hp->n_embd);
+        ak->weighted_sum(scores + p0, n_ctx, run.n_q, vals + head_off, kv->kv_dim, rows, hd, out,
+                         stride);
     }
 }
 
@@ -231,25 +240,44 @@ static int run_length(const struct attention_task *t, int32_t i0, int32_t end)
     return n;
 }
 
-/* Jobs (head, group of LLAMAD_ATTENTION_QUERIES entries) are dealt out in turn: a
- * prompt's later entries attend to more positions, so contiguous shares would
- * leave the last thread most of the work. Head-major order keeps one head's
- * cached rows (a fraction of the layer's) in cache while every entry reads
- * them. A group of entries from several sequences runs in runs of one sequence. */
+/* Query heads taken together by a decoding entry: the most, up to
+ * LLAMAD_ATTENTION_QUERIES, that divide the heads sharing a KV head. */
+static int32_t heads_per_job(const struct llamad_hparams *hp)
+{
+    const int32_t group = hp->n_head / hp->n_head_kv;
+    int32_t c = group < LLAMAD_ATTENTION_QUERIES ? group : LLAMAD_ATTENTION_QUERIES;
+    while (group % c != 0)
+        c--;
+    return c;
+}
+
+/* Jobs (a few query heads of one KV head, group of LLAMAD_ATTENTION_QUERIES
+ * entries) are dealt out in turn: a prompt's later entries attend to more
+ * positions, so contiguous shares would leave the last thread most of the work.
+ * Head-major order keeps one head's cached rows (a fraction of the layer's) in
+ * cache while every entry reads them. A group of entries from several sequences
+ * runs in runs of one sequence: a prompt's run takes the job's heads one at a
+ * time, each for all its positions; a decoding entry takes them all at once, so
+ * heads that share a KV head read its rows once. */
 static void attention_worker(void *ctx, int ith, int nth)
 {
     const struct attention_task *t = ctx;
-    const int32_t n_head = t->f->m->hp.n_head;
+    const int32_t per_job = heads_per_job(&t->f->m->hp);
+    const int32_t head_jobs = t->f->m->hp.n_head / per_job;
     const int32_t groups = (t->n + LLAMAD_ATTENTION_QUERIES - 1) / LLAMAD_ATTENTION_QUERIES;
     float *scores = t->f->scores + (int64_t)ith * LLAMAD_ATTENTION_QUERIES * t->f->p.n_ctx;
-    for (int64_t job = ith; job < (int64_t)groups * n_head; job += nth) {
-        const int32_t h = (int32_t)(job / groups);
+    for (int64_t job = ith; job < (int64_t)groups * head_jobs; job += nth) {
+        const int32_t h0 = (int32_t)(job / groups) * per_job;
         const int32_t start = (int32_t)(job % groups) * LLAMAD_ATTENTION_QUERIES;
         const int32_t end = start + LLAMAD_ATTENTION_QUERIES < t->n ? start + LLAMAD_ATTENTION_QUERIES
                                                                    : t->n;
         for (int32_t i0 = start; i0 < end;) {
             const int n_q = run_length(t, i0, end);
-            attend_group(t, i0, n_q, h, scores);
+            if (n_q == 1)
+                attend(t, (struct query_run){i0, h0, per_job, true}, scores);
+            else
+                for (int32_t h = h0; h < h0 + per_job; h++)
+                    attend(t, (struct query_run){i0, h, n_q, false}, scores);
             i0 += n_q;
         }
     }
