@@ -30,7 +30,7 @@ static void rows_ref(const struct llamad_weight *w, int64_t r0, int64_t r1,
             y[t * y_stride + r] = ref->dot(w->data + (size_t)r * w->row_bytes, x + t * nb, w->cols);
 }
 
-static const struct llamad_gemm_int8_kernels ref_kernels = {"scalar", 1, 1, no_work, rows_ref};
+static const struct llamad_gemm_int8_kernels ref_kernels = {"scalar", 1, no_work, rows_ref};
 
 static bool has_int8_gemm(uint32_t type)
 {

@@ -260,8 +260,7 @@ AMX_FN static void rows_amx(const struct llamad_weight *w, int64_t r0, int64_t r
 }
 
 /* One piece per thread: each call copies the whole batch into token tiles. */
-static const struct llamad_gemm_int8_kernels amx_kernels = {"amx", LLAMAD_GEMM_PANEL_ROWS, 1,
-                                                            work_bytes, rows_amx};
+static const struct llamad_gemm_int8_kernels amx_kernels = {"amx", 1, work_bytes, rows_amx};
 
 /* Decided once: CPUID (AMX-TILE and AMX-INT8) is slow, a trap to the hypervisor
  * on a virtual machine, and this is asked for on every GEMM call. */

@@ -164,8 +164,8 @@ VNNI_FN static void rows_vnni(const struct llamad_weight *w, int64_t r0, int64_t
     }
 }
 
-static const struct llamad_gemm_int8_kernels vnni_kernels = {"avx512vnni", PANEL_ROWS, 8,
-                                                             work_bytes, rows_vnni};
+static const struct llamad_gemm_int8_kernels vnni_kernels = {"avx512vnni", 8, work_bytes,
+                                                             rows_vnni};
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_vnni(uint32_t type)
 {

@@ -25,7 +25,6 @@
 
 struct llamad_gemm_int8_kernels {
     const char *isa;    /* "amx", "avx512vnni", "scalar" */
-    int32_t panel_rows; /* threads split a weight's rows in multiples of this */
     /* Pieces of a call per thread: several let a thread that runs late leave
      * its work to the others, one suits a kernel that prepares the whole batch
      * on every call. */
@@ -35,7 +34,8 @@ struct llamad_gemm_int8_kernels {
     size_t (*work_bytes)(int64_t cols, int32_t max_tokens);
     /* y[t * y_stride + r] = dot(row r of w, x[t]) for r0 <= r < r1 and t < n_tokens,
      * x holding n_tokens rows of w->cols / 32 Q8 blocks each. r0 is a multiple of
-     * panel_rows; the fast kernels read w->packed, the reference w->data. */
+     * 32 (a panel of the packed weights); the fast kernels read w->packed, the
+     * reference w->data. */
     void (*rows)(const struct llamad_weight *w, int64_t r0, int64_t r1,
                  const struct llamad_q8_block *x, int32_t n_tokens, float *y,
                  int64_t y_stride, void *work);
