@@ -31,6 +31,10 @@ enum {
     GROUPS = LLAMAD_GEMM_GROUPS,
     PANEL_ROWS = LLAMAD_GEMM_PANEL_ROWS,
     TILE_TOKENS = 6, /* tokens per pass over the panel */
+    /* How far ahead in the packed weights each block asks for its lines: a
+     * thread streams one panel after another, and without this waits on DRAM
+     * for every block (7B Q4_0 decoding 5.9 against 7.3-7.6 tokens/s; 2 and 8
+     * KiB measured no better). */
     PREFETCH_BYTES = 4096,
 };
 
