@@ -77,8 +77,14 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32
  * reference never pays off. */
 int32_t llamad_gemm_int8_min_tokens(uint32_t type)
 {
+    return llamad_gemm_int8_packs(type) ? 1 : INT32_MAX;
+}
+
+/* The fast kernels read packed weights; the reference reads the file's. */
+bool llamad_gemm_int8_packs(uint32_t type)
+{
     const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(type, 1);
-    return k && k != &ref_kernels ? 1 : INT32_MAX;
+    return k && k != &ref_kernels;
 }
 
 struct llamad_gemm_int8_scratch {

@@ -34,9 +34,6 @@ struct llamad_gemm_packed_q4_0 {
     uint8_t q[LLAMAD_GEMM_GROUPS][LLAMAD_Q8_BLOCK / 8][LLAMAD_GEMM_LANES][4];
 };
 
-/* Bytes of one packed block of a type (Q8_0 or Q4_0). */
-size_t llamad_gemm_packed_block_bytes(uint32_t type);
-
 /* The packed panel of w that holds row r (r a multiple of the panel's rows). */
 const uint8_t *llamad_gemm_packed_panel(const struct llamad_weight *w, int64_t r);
 

@@ -24,25 +24,29 @@ size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block
            row_bytes(type, (int64_t)hp->n_head_kv * hp->head_dim);
 }
 
+static const struct {
+    const char *name;
+    uint32_t type;
+} cache_types[] = {{"f32", LLAMAD_TYPE_F32}, {"f16", LLAMAD_TYPE_F16}, {"q8_0", LLAMAD_TYPE_Q8_0}};
+
+#define N_CACHE_TYPES (sizeof cache_types / sizeof cache_types[0])
+
 bool llamad_kvcache_type_parse(const char *name, uint32_t *type)
 {
-    if (!strcmp(name, "f32"))
-        *type = LLAMAD_TYPE_F32;
-    else if (!strcmp(name, "f16"))
-        *type = LLAMAD_TYPE_F16;
-    else if (!strcmp(name, "q8_0"))
-        *type = LLAMAD_TYPE_Q8_0;
-    else
-        return false;
-    return true;
+    for (size_t i = 0; i < N_CACHE_TYPES; i++)
+        if (!strcmp(name, cache_types[i].name)) {
+            *type = cache_types[i].type;
+            return true;
+        }
+    return false;
 }
 
 const char *llamad_kvcache_type_name(uint32_t type)
 {
-    return type == LLAMAD_TYPE_F32    ? "f32"
-           : type == LLAMAD_TYPE_F16  ? "f16"
-           : type == LLAMAD_TYPE_Q8_0 ? "q8_0"
-                                      : "?";
+    for (size_t i = 0; i < N_CACHE_TYPES; i++)
+        if (cache_types[i].type == type)
+            return cache_types[i].name;
+    return "?";
 }
 
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens)
