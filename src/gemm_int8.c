@@ -55,7 +55,9 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, c
  * as they are. Measured with llamad-bench -t 2, tokens/s VNNI vs AMX: 1.1B Q8_0
  * pp16 231 vs 224, pp24 291 vs 265, pp32 303 vs 329 (and pp512 323 vs 406
  * before the weights were packed at load); 110M Q8_0 decoding 16 sequences at
- * depth 128, 1430 vs 1337. */
+ * depth 128, 1430 vs 1337. With 8-token VNNI passes, 110M Q8_0 pp32 is a
+ * tie (3,310-3,523 vs 3,302-3,371, noisy runs) and pp48 is AMX's (3,487-3,579
+ * vs 3,907-3,967). */
 #define AMX_MIN_TOKENS 32
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32_t n_tokens)
