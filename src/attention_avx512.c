@@ -1,9 +1,10 @@
 /* AVX-512 attention kernels: 16 head dimensions per vector, masked for a head
  * width that is not a multiple of 16. Scores take four cache rows at a time for
- * all queries, so each key vector is loaded once for them all and the horizontal
- * sums of four rows share shuffles; the weighted sum keeps 64 values of every
- * query's output in registers while the rows stream past. Cache rows of halves
- * are widened to floats as they are loaded.
+ * up to 4 queries (two rows for 5 to 8, whose accumulators would not fit in
+ * registers otherwise), so each key vector is loaded once for them all and the
+ * horizontal sums of four rows share shuffles; the weighted sum keeps 64 values
+ * of up to 4 queries' outputs (32 of up to 8) in registers while the rows stream
+ * past. Cache rows of halves are widened to floats as they are loaded.
  * Reference: attention_kernels.c. */
 #include <math.h>
 #include <stdbool.h>
@@ -20,7 +21,10 @@
 #define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
-enum { CHUNK_VECTORS = 4 }; /* head values per pass of the weighted sum: 64 */
+enum {
+    CHUNK_VECTORS = 4, /* head values per pass of the weighted sum: 64 ... */
+    WIDE_QUERIES = 4,  /* ... for up to this many queries, 32 for more */
+};
 
 /* Lanes of the 16 values starting `left` before the end of a head (none when
  * left <= 0). */
@@ -95,6 +99,38 @@ AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_strid
                                  _mm_set1_ps(scale)));
 }
 
+/* n_q (5..8, a constant after inlining) queries against the two rows from
+ * element `first`: the sums of two queries' two rows share one sum4. */
+AVX512_FN static ALWAYS_INLINE void scores_2rows(const float *q, int64_t q_stride, int n_q,
+                                                 const void *keys, int64_t first, int64_t stride,
+                                                 int32_t hd, float scale, float *scores,
+                                                 int64_t s_stride, kv_load_fn load)
+{
+    __m512 acc[LLAMAD_ATTENTION_QUERIES + 1][2];
+    for (int i = 0; i <= n_q; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int32_t d = 0; d < hd; d += 16) {
+        const __mmask16 m = tail_mask(hd - d);
+        const __m512 k0 = load(keys, first + d, m), k1 = load(keys, first + stride + d, m);
+        for (int i = 0; i < n_q; i++) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * q_stride + d);
+            acc[i][0] = _mm512_fmadd_ps(qv, k0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(qv, k1, acc[i][1]);
+        }
+    }
+    for (int i = 0; i < n_q; i += 2) {
+        float s[4];
+        _mm_storeu_ps(s, _mm_mul_ps(sum4(acc[i][0], acc[i][1], acc[i + 1][0], acc[i + 1][1]),
+                                    _mm_set1_ps(scale)));
+        scores[i * s_stride] = s[0];
+        scores[i * s_stride + 1] = s[1];
+        if (i + 1 < n_q) {
+            scores[(i + 1) * s_stride] = s[2];
+            scores[(i + 1) * s_stride + 1] = s[3];
+        }
+    }
+}
+
 AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_stride, int n_q,
                                                    const void *keys, int64_t stride,
                                                    int32_t rows, int32_t hd, float scale,
@@ -102,9 +138,14 @@ AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_str
                                                    kv_load_fn load)
 {
     int32_t r = 0;
-    for (; r + 4 <= rows; r += 4)
-        scores_4rows(q, q_stride, n_q, keys, r * stride, stride, hd, scale, scores + r, s_stride,
-                     load);
+    if (n_q <= WIDE_QUERIES)
+        for (; r + 4 <= rows; r += 4)
+            scores_4rows(q, q_stride, n_q, keys, r * stride, stride, hd, scale, scores + r,
+                         s_stride, load);
+    else
+        for (; r + 2 <= rows; r += 2)
+            scores_2rows(q, q_stride, n_q, keys, r * stride, stride, hd, scale, scores + r,
+                         s_stride, load);
     for (; r < rows; r++)
         for (int i = 0; i < n_q; i++) {
             __m512 acc = _mm512_setzero_ps();
@@ -139,71 +180,75 @@ AVX512_FN static void softmax_avx512(float *x, int32_t n)
     }
 }
 
-/* n_q (a constant after inlining) outputs of 64 values in registers; each value
- * vector loaded is added into every one of them. */
+/* n_q (a constant after inlining) outputs of 64 values (32 for more than
+ * WIDE_QUERIES) in registers; each value vector loaded is added into every one
+ * of them. */
 AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, int64_t w_stride,
                                                          int n_q, const void *values,
                                                          int64_t stride, int32_t rows, int32_t hd,
                                                          float *out, int64_t o_stride,
                                                          kv_load_fn load)
 {
-    for (int32_t d0 = 0; d0 < hd; d0 += 16 * CHUNK_VECTORS) {
+    const int chunk = n_q <= WIDE_QUERIES ? CHUNK_VECTORS : CHUNK_VECTORS / 2;
+    for (int32_t d0 = 0; d0 < hd; d0 += 16 * chunk) {
         __mmask16 m[CHUNK_VECTORS];
         __m512 acc[LLAMAD_ATTENTION_QUERIES][CHUNK_VECTORS];
-        for (int v = 0; v < CHUNK_VECTORS; v++) {
+        for (int v = 0; v < chunk; v++) {
             m[v] = tail_mask(hd - d0 - 16 * v);
             for (int i = 0; i < n_q; i++)
                 acc[i][v] = _mm512_maskz_loadu_ps(m[v], out + i * o_stride + d0 + 16 * v);
         }
         for (int32_t r = 0; r < rows; r++) {
             __m512 row[CHUNK_VECTORS];
-            for (int v = 0; v < CHUNK_VECTORS; v++)
+            for (int v = 0; v < chunk; v++)
                 row[v] = load(values, r * stride + d0 + 16 * v, m[v]);
             for (int i = 0; i < n_q; i++) {
                 const __m512 w = _mm512_set1_ps(weights[i * w_stride + r]);
-                for (int v = 0; v < CHUNK_VECTORS; v++)
+                for (int v = 0; v < chunk; v++)
                     acc[i][v] = _mm512_fmadd_ps(w, row[v], acc[i][v]);
             }
         }
-        for (int v = 0; v < CHUNK_VECTORS; v++)
+        for (int v = 0; v < chunk; v++)
             for (int i = 0; i < n_q; i++)
                 _mm512_mask_storeu_ps(out + i * o_stride + d0 + 16 * v, m[v], acc[i][v]);
     }
 }
 
-/* The kernels of one cache type: n_q becomes a constant in each case. */
+/* CALL(n, name) with n the value of n_q, 1..LLAMAD_ATTENTION_QUERIES, as a
+ * constant: each count is compiled with its accumulators laid out for it. */
+_Static_assert(LLAMAD_ATTENTION_QUERIES == 8, "BY_QUERY_COUNT names every query count");
+#define BY_QUERY_COUNT(CALL, name)                                                             \
+    switch (n_q) {                                                                             \
+    case 8: CALL(8, name); break;                                                              \
+    case 7: CALL(7, name); break;                                                              \
+    case 6: CALL(6, name); break;                                                              \
+    case 5: CALL(5, name); break;                                                              \
+    case 4: CALL(4, name); break;                                                              \
+    case 3: CALL(3, name); break;                                                              \
+    case 2: CALL(2, name); break;                                                              \
+    default: CALL(1, name); break;                                                             \
+    }
+#define SCORES_CALL(n, name)                                                                   \
+    scores_queries(q, q_stride, n, keys, stride, rows, hd, scale, scores, s_stride, load_##name)
+#define WEIGHTED_SUM_CALL(n, name)                                                             \
+    weighted_sum_queries(weights, w_stride, n, values, stride, rows, hd, out, o_stride,        \
+                         load_##name)
+
+/* The kernels of one cache type. */
 #define KV_KERNELS(name, type)                                                                 \
     AVX512_FN static void scores_##name(const float *q, int64_t q_stride, int n_q,             \
                                         const void *keys, int64_t stride, int32_t rows,        \
                                         int32_t hd, float scale, float *scores,                \
                                         int64_t s_stride)                                      \
     {                                                                                          \
-        switch (n_q) {                                                                         \
-        case 4: scores_queries(q, q_stride, 4, keys, stride, rows, hd, scale, scores,          \
-                               s_stride, load_##name); break;                      \
-        case 3: scores_queries(q, q_stride, 3, keys, stride, rows, hd, scale, scores,          \
-                               s_stride, load_##name); break;                      \
-        case 2: scores_queries(q, q_stride, 2, keys, stride, rows, hd, scale, scores,          \
-                               s_stride, load_##name); break;                      \
-        default: scores_queries(q, q_stride, 1, keys, stride, rows, hd, scale, scores,         \
-                                s_stride, load_##name); break;                     \
-        }                                                                                      \
+        BY_QUERY_COUNT(SCORES_CALL, name)                                                      \
     }                                                                                          \
     AVX512_FN static void weighted_sum_##name(const float *weights, int64_t w_stride, int n_q, \
                                               const void *values, int64_t stride,              \
                                               int32_t rows, int32_t hd, float *out,            \
                                               int64_t o_stride)                                \
     {                                                                                          \
-        switch (n_q) {                                                                         \
-        case 4: weighted_sum_queries(weights, w_stride, 4, values, stride, rows, hd, out,      \
-                                     o_stride, load_##name); break;                            \
-        case 3: weighted_sum_queries(weights, w_stride, 3, values, stride, rows, hd, out,      \
-                                     o_stride, load_##name); break;                            \
-        case 2: weighted_sum_queries(weights, w_stride, 2, values, stride, rows, hd, out,      \
-                                     o_stride, load_##name); break;                            \
-        default: weighted_sum_queries(weights, w_stride, 1, values, stride, rows, hd, out,     \
-                                      o_stride, load_##name); break;                           \
-        }                                                                                      \
+        BY_QUERY_COUNT(WEIGHTED_SUM_CALL, name)                                                \
     }                                                                                          \
     static const struct llamad_attention_kernels avx512_##name = {                             \
         "avx512", type, scores_##name, softmax_avx512, weighted_sum_##name};

@@ -59,7 +59,7 @@ static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, 
     }
     float *weights = random_floats((size_t)(n_q * s_stride));
     float *start = random_floats((size_t)(n_q * o_stride));
-    float want[4 * 300], got[4 * 300];
+    float want[LLAMAD_ATTENTION_QUERIES * 300], got[LLAMAD_ATTENTION_QUERIES * 300];
     /* every term is at most 1 in size: the rounding is a few ulps of hd or rows */
     for (int64_t i = 0; i < n_q * s_stride; i++)
         want[i] = got[i] = 42.0f;

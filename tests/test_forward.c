@@ -146,12 +146,13 @@ static void test_two_sequences_in_one_batch_match_alone(void **state)
     free(alone_b);
 }
 
-/* Attention splits a batch into jobs of LLAMAD_ATTENTION_QUERIES entries, each on
- * whichever thread takes it; a run of one sequence's consecutive positions that
- * crosses into the next job must stop there, or two threads write the same
- * outputs. Entries a2 b2 a3 a4 | a5 a6 put such a run across the boundary; the
- * pass is repeated because a race shows only now and then. */
-static void test_runs_stop_at_their_job(void **state)
+/* Attention deals groups of entries (a run of one sequence's consecutive
+ * positions, or a few entries that each continue a different sequence) to
+ * whichever thread takes them; every entry must be computed once, against its own
+ * sequence's rows, or two threads write the same outputs. Entries a0 b0 a1 b1 a2
+ * b2 interleave two sequences, then a3..a6 are a run; the pass is repeated
+ * because a race shows only now and then. */
+static void test_interleaved_entries_match_alone(void **state)
 {
     struct fixture *fx = *state;
     const int32_t V = fx->n_vocab;
@@ -315,7 +316,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_sequences_in_one_batch_match_alone),
-        cmocka_unit_test(test_runs_stop_at_their_job),
+        cmocka_unit_test(test_interleaved_entries_match_alone),
         cmocka_unit_test(test_chunking_and_threads_do_not_change_logits),
         cmocka_unit_test(test_incremental_equals_whole),
         cmocka_unit_test(test_f16_cache),

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define LLAMAD_ATTENTION_QUERIES 4
+#define LLAMAD_ATTENTION_QUERIES 8
 
 struct llamad_attention_kernels {
     const char *isa; /* "avx512", "scalar" */
