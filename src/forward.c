@@ -252,7 +252,8 @@ enum { DECODE_GROUP = 4 };
 /* Splits the chunk into the attention's groups of entries: up to
  * LLAMAD_ATTENTION_QUERIES consecutive positions of one sequence (a prompt's),
  * whose queries share every cache row they read, or up to DECODE_GROUP runs of
- * one entry. Returns how many; start[g] is group g's first entry, start[n] = n. */
+ * one entry. Returns the count of groups; start[g] is group g's first entry, and
+ * start[count] = n. */
 static int32_t attention_groups(const struct llamad_batch_entry *batch, int32_t n,
                                 int32_t *start)
 {
