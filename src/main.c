@@ -35,32 +35,20 @@ struct daemon_state {
 static void on_engine_notify(void *ctx, struct llamad_outbox *o)
 {
     struct server *s = ctx;
-    pthread_mutex_lock(&s->ready_mutex);
-    if (!o->ready_linked) {
-        o->ready_linked = true;
-        llamad_outbox_retain(o);
-        o->ready_next = s->ready;
-        s->ready = o;
-    }
-    pthread_mutex_unlock(&s->ready_mutex);
+    llamad_ready_push(&s->ready, o);
     uv_async_send(&s->wake);
+}
+
+static void handle_outbox(struct llamad_outbox *o, void *ctx)
+{
+    (void)ctx;
+    if (o->owner)
+        handle_engine_events(o->owner);
 }
 
 static void drain_ready(struct server *s)
 {
-    pthread_mutex_lock(&s->ready_mutex);
-    struct llamad_outbox *list = s->ready;
-    s->ready = NULL;
-    for (struct llamad_outbox *o = list; o; o = o->ready_next)
-        o->ready_linked = false;
-    pthread_mutex_unlock(&s->ready_mutex);
-    while (list) {
-        struct llamad_outbox *o = list;
-        list = o->ready_next;
-        if (o->owner)
-            handle_engine_events(o->owner);
-        llamad_outbox_release(o);
-    }
+    llamad_ready_drain(&s->ready, handle_outbox, NULL);
     server_run_mhd(s);
 }
 
@@ -297,7 +285,7 @@ static int run(struct daemon_state *d)
     s->cfg = &d->cfg;
     s->state = SERVER_LOADING;
     llamad_metrics_init(&s->metrics);
-    pthread_mutex_init(&s->ready_mutex, NULL);
+    llamad_ready_init(&s->ready);
     uv_async_init(s->loop, &s->wake, on_wake);
     s->wake.data = s;
     setup_signals(d);
@@ -322,7 +310,7 @@ static int run(struct daemon_state *d)
     uv_queue_work(s->loop, &d->load, load_model, model_loaded);
     uv_run(s->loop, UV_RUN_DEFAULT);
     uv_loop_close(s->loop);
-    pthread_mutex_destroy(&s->ready_mutex);
+    llamad_ready_destroy(&s->ready);
     llamad_model_free(s->model);
     free(s->model_id);
     return s->exit_status;

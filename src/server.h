@@ -43,10 +43,9 @@ struct server {
     uv_timer_t tick;      /* once a second: keep-alive comments, drain deadline */
     uint16_t port;
 
-    /* Engine -> loop: outboxes with new events, linked under ready_mutex. */
+    /* Engine -> loop: outboxes with new events. */
     uv_async_t wake;
-    pthread_mutex_t ready_mutex;
-    struct llamad_outbox *ready;
+    struct llamad_ready_list ready;
 
     struct llamad_model *model; /* NULL while loading */
     struct llamad_engine *engine;

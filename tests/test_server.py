@@ -1,7 +1,10 @@
 """The daemon through real HTTP on a loopback port: every endpoint, streaming
-event by event, errors, disconnects, SIGTERM, concurrency, KV cache reuse."""
+event by event, errors, disconnects, SIGTERM, concurrency, a storm of clients,
+KV cache reuse."""
+import http.client
 import json
 import os
+import random
 import tempfile
 import re
 import signal
@@ -405,6 +408,77 @@ class DisconnectTest(unittest.TestCase):
                                    r"client_gone=1")
             self.assertEqual(n, 0)
             a.close()
+
+
+class StormTest(unittest.TestCase):
+    """Many clients at once for a few seconds: streamed and whole, sessions
+    shared between concurrent requests, clients that hang up after a random
+    number of bytes, bodies with bad values. Every request a client waits for
+    ends (a stream with its last event), nothing is left running, and the
+    daemon exits cleanly (the server helper fails on any sanitizer report)."""
+
+    def client(self, port, seed, until, failures, counts):
+        rng = random.Random(seed)
+        while time.time() < until:
+            stream = rng.random() < 0.7
+            body = {"prompt": STORY + " and" * rng.randint(0, 40),
+                    "max_tokens": rng.randint(1, 48), "temperature": rng.choice([0, 0.8]),
+                    "stream": stream}
+            if rng.random() < 0.3:
+                body["session_id"] = "storm-%d" % rng.randint(0, 3)
+            if rng.random() < 0.05:
+                body["max_tokens"] = -3
+            path = rng.choice(["/v1/completions", "/completion"])
+            data = json.dumps(body).encode()
+            try:
+                if rng.random() < 0.3:  # hang up after a random number of bytes
+                    with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+                        c.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                                  b"json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                                  % (path.encode(), len(data)) + data)
+                        want, got = rng.randint(0, 1500), 0
+                        while got < want:
+                            chunk = c.recv(512)
+                            if not chunk:
+                                break
+                            got += len(chunk)
+                    counts["hung up"] += 1
+                    continue
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                c.request("POST", path, data, {"Content-Type": "application/json"})
+                r = c.getresponse()
+                text = r.read()
+                c.close()
+                counts[r.status] = counts.get(r.status, 0) + 1
+                if r.status == 200 and stream and path == "/v1/completions" and \
+                        not text.rstrip().endswith(b"data: [DONE]"):
+                    failures.append("stream without [DONE]: %r" % text[-200:])
+                elif r.status not in (200, 400):
+                    failures.append("status %d: %r" % (r.status, text[:200]))
+            except OSError as e:  # a timeout is a request that never ended
+                failures.append("%s %s: %s" % (path, body, e))
+
+    def test_storm_of_clients(self):
+        with Server("--parallel", "4", "--kv-cache-mb", "2") as s:
+            failures, counts = [], {"hung up": 0}
+            until = time.time() + 8
+            threads = [threading.Thread(target=self.client,
+                                        args=(s.port, i, until, failures, counts))
+                       for i in range(12)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(len(failures), 0, failures[:5])
+            self.assertGreater(counts.get(200, 0), 50, counts)
+            self.assertGreater(counts["hung up"], 10, counts)
+            self.assertGreater(counts.get(400, 0), 0, counts)
+            deadline = time.time() + 10  # the hung-up ones are cancelled at the next step
+            while s.metrics()["llamad_requests_running"] and time.time() < deadline:
+                time.sleep(0.05)
+            m = s.metrics()
+            self.assertEqual(m["llamad_requests_running"], 0)
+            self.assertEqual(m["llamad_requests_waiting"], 0)
 
 
 def delta(before, after, name):

@@ -82,7 +82,7 @@ struct llamad_outbox {
     atomic_int refs;
     atomic_bool cancelled;            /* set by llamad_engine_cancel */
     void *owner;                      /* the owner's per-request data */
-    /* For the owner's list of outboxes with news, under the owner's lock. */
+    /* For the owner's llamad_ready_list, under its mutex. */
     struct llamad_outbox *ready_next;
     bool ready_linked;
 };
@@ -94,6 +94,25 @@ void llamad_outbox_release(struct llamad_outbox *o);
 struct llamad_event *llamad_outbox_take(struct llamad_outbox *o);
 /* Appends one event (the outbox owns it from then on). */
 void llamad_outbox_push(struct llamad_outbox *o, struct llamad_event *e);
+
+/* The outboxes that got events since the owner last looked: linked by the
+ * engine's notify callback (any thread), drained by the owner's thread. */
+struct llamad_ready_list {
+    pthread_mutex_t mutex;
+    struct llamad_outbox *head;
+};
+
+void llamad_ready_init(struct llamad_ready_list *l);
+/* Releases what is still linked. */
+void llamad_ready_destroy(struct llamad_ready_list *l);
+/* Links o (and retains it) unless it is linked already. */
+void llamad_ready_push(struct llamad_ready_list *l, struct llamad_outbox *o);
+/* Calls fn on every outbox linked so far, then releases it. Each is unlinked
+ * just before fn sees it, so events pushed after that are announced by a new
+ * link for the next drain, and a push during the drain never changes the list
+ * being walked. */
+void llamad_ready_drain(struct llamad_ready_list *l, void (*fn)(struct llamad_outbox *o, void *ctx),
+                        void *ctx);
 
 struct llamad_gen_request {
     int32_t *prompt;      /* token ids, BOS included when wanted; owned by the request */
