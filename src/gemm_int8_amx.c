@@ -128,20 +128,24 @@ static struct token_tiles pack_tokens(const struct llamad_q8_block *x, int32_t n
 AMX_FN static void unpack_panel(const struct llamad_weight *w, int64_t p0, struct panel_block *panel)
 {
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
+    const bool q8 = w->type == LLAMAD_TYPE_Q8_0;
+    const size_t block_bytes = q8 ? sizeof(struct llamad_gemm_packed_q8_0)
+                                  : sizeof(struct llamad_gemm_packed_q4_0);
     const uint8_t *packed = llamad_gemm_packed_panel(w, p0);
     const __m512i low = _mm512_set1_epi8(0x0F), sign = _mm512_set1_epi8((char)0x80),
                   minus_8 = _mm512_set1_epi8(-8);
-    for (int64_t b = 0; b < nb; b++)
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = packed + (size_t)b * block_bytes;
+        const uint16_t(*d)[LANES] = (const void *)pb; /* both layouts start with d */
         for (int g = 0; g < GROUPS; g++) {
             struct panel_block *out = &panel[b * GROUPS + g];
-            if (w->type == LLAMAD_TYPE_Q8_0) {
-                const struct llamad_gemm_packed_q8_0 *in = (const void *)(packed + b * sizeof *in);
-                _mm512_store_ps(out->d, _mm512_cvtph_ps(_mm256_load_si256((const void *)in->d[g])));
+            _mm512_store_ps(out->d, _mm512_cvtph_ps(_mm256_load_si256((const void *)d[g])));
+            if (q8) {
+                const struct llamad_gemm_packed_q8_0 *in = (const void *)pb;
                 for (int j = 0; j < LLAMAD_Q8_BLOCK / 4; j++)
                     _mm512_store_si512(out->q[j], _mm512_xor_si512(_mm512_load_si512(in->q[g][j]), sign));
             } else {
-                const struct llamad_gemm_packed_q4_0 *in = (const void *)(packed + b * sizeof *in);
-                _mm512_store_ps(out->d, _mm512_cvtph_ps(_mm256_load_si256((const void *)in->d[g])));
+                const struct llamad_gemm_packed_q4_0 *in = (const void *)pb;
                 for (int j = 0; j < LLAMAD_Q8_BLOCK / 8; j++) {
                     const __m512i v = _mm512_load_si512(in->q[g][j]);
                     _mm512_store_si512(out->q[j], _mm512_add_epi8(_mm512_and_si512(v, low), minus_8));
@@ -151,6 +155,7 @@ AMX_FN static void unpack_panel(const struct llamad_weight *w, int64_t p0, struc
                 }
             }
         }
+    }
 }
 
 /* One block's int32 products c (16 tokens x 16 rows) times the rows' scales dw

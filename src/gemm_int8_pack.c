@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "gemm_int8_internal.h"
-
-enum { Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
+#include "llamad/types.h"
 
 /* Bytes of one packed block of a type (Q8_0 or Q4_0). */
 static size_t packed_block_bytes(uint32_t type)
@@ -56,7 +55,7 @@ void llamad_gemm_int8_pack(const struct llamad_weight *w, void *packed)
 {
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
     const bool q8 = w->type == LLAMAD_TYPE_Q8_0;
-    const size_t in_bytes = q8 ? Q8_0_BYTES : Q4_0_BYTES;
+    const size_t in_bytes = llamad_type_info(w->type)->block_bytes;
     const size_t out_bytes = packed_block_bytes(w->type);
     memset(packed, 0, llamad_gemm_int8_packed_bytes(w->type, w->rows, w->cols));
     for (int64_t r = 0; r < w->rows; r++) {
