@@ -162,18 +162,15 @@ static const struct llamad_attention_kernels *attention_kernels(const struct lla
                                       : f->attention_f32;
 }
 
-/* Asks for one head's part (head_bytes from head_off) of every row of the next
- * cache block while this one is computed: a head's part of consecutive rows is
- * a short piece of each long row, and the blocks lie anywhere in the cache, a
- * pattern the hardware prefetchers do not follow, so the kernels would
- * otherwise wait on every load. */
+/* Asks for one head's rows of the next cache block while this one is computed:
+ * the blocks lie anywhere in the cache, so the hardware prefetchers cannot run
+ * ahead into the next one. */
 static void prefetch_head(const struct llamad_kvcache *kv, int32_t block, int32_t layer, int kind,
-                          size_t head_off, size_t head_bytes)
+                          int32_t head)
 {
-    const uint8_t *rows = (const uint8_t *)llamad_kvcache_rows(kv, block, layer, kind) + head_off;
-    for (int32_t r = 0; r < kv->p.block_tokens; r++)
-        for (size_t b = 0; b < head_bytes; b += 64)
-            __builtin_prefetch(rows + (size_t)r * kv->row_bytes + b);
+    const uint8_t *rows = llamad_kvcache_head(kv, block, layer, kind, head);
+    for (size_t b = 0; b < (size_t)kv->p.block_tokens * kv->head_bytes; b += 64)
+        __builtin_prefetch(rows + b);
 }
 
 /* Queries that read the same cache rows: either n_q consecutive entries of one
@@ -197,20 +194,17 @@ static void attend(const struct attention_task *t, struct query_run run, float *
     const struct llamad_kv_seq *s = &kv->seqs[t->batch[run.i0].seq];
     const int32_t hd = hp->head_dim, bt = kv->p.block_tokens, n_ctx = t->f->p.n_ctx;
     const int32_t kvh = run.h0 / (hp->n_head / hp->n_head_kv);
-    const size_t head_off = llamad_kvcache_span(kv, (int64_t)kvh * hd);
-    const size_t head_bytes = llamad_kvcache_span(kv, hd);
     const int32_t first_pos = t->batch[run.i0].pos, n_pos = first_pos + (run.heads ? 1 : run.n_q);
     const int64_t stride = run.heads ? hd : hp->n_embd; /* between queries, and outputs */
     const float *q = t->f->q + (int64_t)run.i0 * hp->n_embd + (int64_t)run.h0 * hd;
     const float scale = 1.0f / sqrtf((float)hd);
 
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
-        const uint8_t *keys = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 0);
+        const void *keys = llamad_kvcache_head(kv, s->table[p0 / bt], t->layer, 0, kvh);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
-            prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 0, head_off, head_bytes);
-        ak->scores(q, stride, run.n_q, keys + head_off, kv->kv_dim, rows, hd, scale, scores + p0,
-                   n_ctx);
+            prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 0, kvh);
+        ak->scores(q, stride, run.n_q, keys, hd, rows, hd, scale, scores + p0, n_ctx);
     }
     for (int i = 0; i < run.n_q; i++) {
         float *row = scores + (int64_t)i * n_ctx;
@@ -223,12 +217,11 @@ static void attend(const struct attention_task *t, struct query_run run, float *
     for (int i = 0; i < run.n_q; i++)
         memset(out + i * stride, 0, (size_t)hd * sizeof(float));
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
-        const uint8_t *vals = llamad_kvcache_rows(kv, s->table[p0 / bt], t->layer, 1);
+        const void *vals = llamad_kvcache_head(kv, s->table[p0 / bt], t->layer, 1, kvh);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
-            prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 1, head_off, head_bytes);
-        ak->weighted_sum(scores + p0, n_ctx, run.n_q, vals + head_off, kv->kv_dim, rows, hd, out,
-                         stride);
+            prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 1, kvh);
+        ak->weighted_sum(scores + p0, n_ctx, run.n_q, vals, hd, rows, hd, out, stride);
     }
 }
 
@@ -315,16 +308,16 @@ static void attention_worker(void *ctx, int ith, int nth)
     }
 }
 
-/* kv_dim floats into a cache row, as floats, rounded to halves or quantized to
- * Q8_0 blocks. */
-static void store_row(const struct llamad_kvcache *kv, void *dst, const float *src)
+/* A head's head_dim floats into its cache row: as floats, rounded to halves or
+ * quantized to Q8_0 blocks. */
+static void store_head(const struct llamad_kvcache *kv, void *dst, const float *src)
 {
     if (kv->p.type == LLAMAD_TYPE_F16)
-        llamad_f32_to_f16_row(src, dst, kv->kv_dim);
+        llamad_f32_to_f16_row(src, dst, kv->head_dim);
     else if (kv->p.type == LLAMAD_TYPE_Q8_0)
-        llamad_quantize_q8_0_row(src, dst, kv->kv_dim);
+        llamad_quantize_q8_0_row(src, dst, kv->head_dim);
     else
-        memcpy(dst, src, (size_t)kv->kv_dim * sizeof(float));
+        memcpy(dst, src, (size_t)kv->head_dim * sizeof(float));
 }
 
 /* The steps between the matrix products, each a function of one entry's row:
@@ -377,10 +370,13 @@ static void store_kv_row(const struct row_task *t, int32_t i)
     llamad_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, cs);
     const int32_t bt = kv->p.block_tokens;
     const int32_t block = kv->seqs[e->seq].table[e->pos / bt];
-    const size_t row = (size_t)(e->pos % bt) * kv->row_bytes;
-    store_row(kv, (uint8_t *)llamad_kvcache_rows(kv, block, t->layer, 0) + row, k);
-    store_row(kv, (uint8_t *)llamad_kvcache_rows(kv, block, t->layer, 1) + row,
-              f->v + (int64_t)i * kv->kv_dim);
+    const size_t row = (size_t)(e->pos % bt) * kv->head_bytes;
+    const float *v = f->v + (int64_t)i * kv->kv_dim;
+    for (int32_t h = 0; h < hp->n_head_kv; h++) {
+        const int64_t at = (int64_t)h * hp->head_dim;
+        store_head(kv, (uint8_t *)llamad_kvcache_head(kv, block, t->layer, 0, h) + row, k + at);
+        store_head(kv, (uint8_t *)llamad_kvcache_head(kv, block, t->layer, 1, h) + row, v + at);
+    }
 }
 
 /* xb = RMSNorm(x) of entry i: the input of a sub-layer. */

@@ -73,6 +73,8 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
     kv->p = *p;
     kv->n_layer = hp->n_layer;
     kv->kv_dim = hp->n_head_kv * hp->head_dim;
+    kv->head_dim = hp->head_dim;
+    kv->head_bytes = row_bytes(p->type, hp->head_dim);
     kv->row_bytes = row_bytes(p->type, kv->kv_dim);
     kv->block_bytes = llamad_kvcache_block_bytes(hp, p->block_tokens, p->type);
     kv->max_blocks_per_seq = (p->n_ctx + p->block_tokens - 1) / p->block_tokens;

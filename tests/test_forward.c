@@ -212,13 +212,14 @@ static void test_f16_cache(void **state)
     assert_int_equal(llamad_forward(r32.f, r32.kv, b32, n, l32, err, sizeof err), LLAMAD_OK);
     assert_int_equal(llamad_forward(r16.f, r16.kv, b16, n, l16, err, sizeof err), LLAMAD_OK);
 
-    const int32_t kv_dim = r32.kv->kv_dim;
-    for (int kind = 0; kind < 2; kind++) {
-        const float *f = llamad_kvcache_rows(r32.kv, r32.kv->seqs[s32].table[0], 0, kind);
-        const uint16_t *h = llamad_kvcache_rows(r16.kv, r16.kv->seqs[s16].table[0], 0, kind);
-        for (int32_t i = 0; i < n * kv_dim; i++)
-            assert_int_equal(h[i], llamad_f32_to_f16(f[i]));
-    }
+    const int32_t hd = r32.kv->head_dim, n_head_kv = r32.kv->kv_dim / hd;
+    for (int kind = 0; kind < 2; kind++)
+        for (int32_t head = 0; head < n_head_kv; head++) {
+            const float *f = llamad_kvcache_head(r32.kv, r32.kv->seqs[s32].table[0], 0, kind, head);
+            const uint16_t *h = llamad_kvcache_head(r16.kv, r16.kv->seqs[s16].table[0], 0, kind, head);
+            for (int32_t i = 0; i < n * hd; i++)
+                assert_int_equal(h[i], llamad_f32_to_f16(f[i]));
+        }
     double worst = 0.0;
     for (int32_t p = 0; p < n; p++) {
         int32_t best32 = 0, best16 = 0;

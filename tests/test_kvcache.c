@@ -79,7 +79,10 @@ static void test_type(void **state)
     assert_int_equal(llamad_kvcache_block_bytes(&wide, 4, LLAMAD_TYPE_Q8_0), 2 * 2 * 4 * 4 * 34);
     assert_int_equal(llamad_kvcache_create(&wide, &p, &kv, err, sizeof err), LLAMAD_OK);
     assert_int_equal(kv->row_bytes, 4 * 34);
-    assert_int_equal(llamad_kvcache_span(kv, 64), 2 * 34);
+    assert_int_equal(kv->head_bytes, 2 * 34);
+    /* each head's 4 positions together: head 1 after head 0's 4 rows */
+    assert_ptr_equal(llamad_kvcache_head(kv, 1, 1, 1, 1),
+                     (uint8_t *)llamad_kvcache_rows(kv, 1, 1, 1) + 4 * 2 * 34);
     llamad_kvcache_free(kv);
 }
 
