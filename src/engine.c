@@ -228,6 +228,7 @@ static int32_t pack_batch(struct llamad_engine *e, int32_t n_active, int32_t *n_
         struct slot *s = e->order[i];
         if (!s->used || s->seq.decoding)
             continue;
+        llamad_kvcache_seq_touch(e->kv, s->seq.kv_seq);
         int32_t left = s->seq.req.n_prompt - s->seq.n_fed;
         int32_t chunk = left < e->p.step_tokens - n ? left : e->p.step_tokens - n;
         for (int32_t k = 0; k < chunk; k++) {

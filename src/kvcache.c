@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llamad/bigalloc.h"
 #include "llamad/error.h"
 #include "llamad/types.h"
 
@@ -81,12 +82,13 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
 
     if ((size_t)p->n_blocks > SIZE_MAX / kv->block_bytes)
         goto nomem;
-    kv->pool = malloc((size_t)p->n_blocks * kv->block_bytes);
+    kv->pool = llamad_big_alloc((size_t)p->n_blocks * kv->block_bytes);
     kv->free_list = malloc((size_t)p->n_blocks * sizeof(int32_t));
     kv->refs = calloc((size_t)p->n_blocks, sizeof(int32_t));
     kv->mark = calloc((size_t)p->n_blocks, 1);
+    kv->touched = calloc((size_t)p->n_blocks, 1);
     kv->seqs = calloc((size_t)p->max_seqs, sizeof(*kv->seqs));
-    if (!kv->pool || !kv->free_list || !kv->refs || !kv->mark || !kv->seqs)
+    if (!kv->pool || !kv->free_list || !kv->refs || !kv->mark || !kv->touched || !kv->seqs)
         goto nomem;
     for (int32_t i = 0; i < p->n_blocks; i++)
         kv->free_list[i] = p->n_blocks - 1 - i; /* block 0 is handed out first */
@@ -113,6 +115,7 @@ void llamad_kvcache_free(struct llamad_kvcache *kv)
     free(kv->free_list);
     free(kv->refs);
     free(kv->mark);
+    free(kv->touched);
     free(kv->pool);
     free(kv);
 }
@@ -167,6 +170,18 @@ void llamad_kvcache_seq_release(struct llamad_kvcache *kv, int32_t seq)
         return;
     llamad_kvcache_seq_truncate(kv, seq, 0);
     kv->seqs[seq].in_use = false;
+}
+
+void llamad_kvcache_seq_touch(struct llamad_kvcache *kv, int32_t seq)
+{
+    const struct llamad_kv_seq *s = &kv->seqs[seq];
+    for (int32_t i = 0; i < s->n_blocks; i++) {
+        const int32_t b = s->table[i];
+        if (!kv->touched[b]) {
+            llamad_big_prefault(kv->pool + (size_t)b * kv->block_bytes, kv->block_bytes);
+            kv->touched[b] = 1;
+        }
+    }
 }
 
 int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n_tokens,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llamad/bigalloc.h"
 #include "llamad/error.h"
 #include "llamad/gemm_int8.h"
 
@@ -279,7 +280,7 @@ static int pack_weights(struct llamad_model *m, char *err, size_t errsz)
     const size_t bytes = pack_all(m, NULL);
     if (bytes == 0)
         return LLAMAD_OK;
-    m->packed = aligned_alloc(64, bytes);
+    m->packed = llamad_big_alloc(bytes);
     if (!m->packed)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM,
                            "out of memory for the packed weights (%zu bytes)", bytes);

@@ -124,6 +124,33 @@ static void test_reserve_truncate_release(void **state)
     llamad_kvcache_free(kv);
 }
 
+/* Making a sequence's pages present before its prompt step leaves what its
+ * blocks hold as it was (a block may have been written by a forward pass
+ * without it, or be shared), and marks every block it holds. */
+static void test_touch_keeps_contents(void **state)
+{
+    (void)state;
+    struct llamad_kvcache *kv = make(4, 2, 16);
+    char err[LLAMAD_ERR_MAX];
+    int32_t a;
+    assert_true((uintptr_t)kv->pool % (2u << 20) == 0); /* huge-page aligned */
+    assert_int_equal(llamad_kvcache_seq_new(kv, &a, err, sizeof err), LLAMAD_OK);
+    assert_int_equal(llamad_kvcache_seq_reserve(kv, a, 5, err, sizeof err), LLAMAD_OK);
+    uint8_t *block = kv->pool + (size_t)kv->seqs[a].table[0] * kv->block_bytes;
+    for (size_t i = 0; i < kv->block_bytes; i++)
+        block[i] = (uint8_t)(i * 7 + 1);
+    llamad_kvcache_seq_touch(kv, a);
+    for (size_t i = 0; i < kv->block_bytes; i++)
+        assert_int_equal(block[i], (uint8_t)(i * 7 + 1));
+    for (int32_t i = 0; i < kv->seqs[a].n_blocks; i++)
+        assert_true(kv->touched[kv->seqs[a].table[i]]);
+    assert_int_equal(llamad_kvcache_seq_reserve(kv, a, 9, err, sizeof err), LLAMAD_OK);
+    assert_false(kv->touched[kv->seqs[a].table[2]]);
+    llamad_kvcache_seq_touch(kv, a);
+    assert_true(kv->touched[kv->seqs[a].table[2]]);
+    llamad_kvcache_free(kv);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -334,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_block_geometry),
         cmocka_unit_test(test_type),
         cmocka_unit_test(test_reserve_truncate_release),
+        cmocka_unit_test(test_touch_keeps_contents),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_whole_blocks_shared_by_reference),
         cmocka_unit_test(test_session_taken_over),

@@ -62,6 +62,7 @@ struct llamad_kvcache {
     int32_t *free_list;     /* stack of free block ids (refs == 0) */
     int32_t n_free;
     uint8_t *mark;          /* scratch, one byte per block */
+    uint8_t *touched;       /* per block: its pages have been written */
     int32_t max_blocks_per_seq;
     uint64_t clock;         /* counts parkings */
     struct llamad_kv_seq *seqs;
@@ -91,6 +92,14 @@ void llamad_kvcache_seq_release(struct llamad_kvcache *kv, int32_t seq);
  * the pool has too few free blocks (nothing is allocated then). */
 int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n_tokens,
                                char *err, size_t errsz);
+/* Makes the pages of the sequence's blocks present (contents unchanged) where
+ * that was not done before, so the forward passes that fill them take no page
+ * faults. The pool's
+ * memory arrives page by page on first write (it grows with use, up to the
+ * budget); a decoding step that crossed into fresh blocks paid for their faults
+ * (~1 ms per step every 16 positions with 8 sequences of 110M). Call it before
+ * a sequence's prompt step, which is long anyway. */
+void llamad_kvcache_seq_touch(struct llamad_kvcache *kv, int32_t seq);
 /* Keeps positions 0..len-1 and lets go of the blocks past them. */
 void llamad_kvcache_seq_truncate(struct llamad_kvcache *kv, int32_t seq, int32_t len);
 
