@@ -62,7 +62,7 @@ struct llamad_kvcache {
     int32_t *free_list;     /* stack of free block ids (refs == 0) */
     int32_t n_free;
     uint8_t *mark;          /* scratch, one byte per block */
-    uint8_t *touched;       /* per block: its pages have been written */
+    uint8_t *touched;       /* per block: its pages made present (seq_touch) */
     int32_t max_blocks_per_seq;
     uint64_t clock;         /* counts parkings */
     struct llamad_kv_seq *seqs;
@@ -94,11 +94,10 @@ int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n
                                char *err, size_t errsz);
 /* Makes the pages of the sequence's blocks present (contents unchanged) where
  * that was not done before, so the forward passes that fill them take no page
- * faults. The pool's
- * memory arrives page by page on first write (it grows with use, up to the
- * budget); a decoding step that crossed into fresh blocks paid for their faults
- * (~1 ms per step every 16 positions with 8 sequences of 110M). Call it before
- * a sequence's prompt step, which is long anyway. */
+ * faults. The pool's memory arrives page by page on first write (it grows with
+ * use, up to the budget); without this, a decoding step that crossed into fresh
+ * blocks paid for their faults (~1 ms per step every 16 positions with 8
+ * sequences of 110M). Call it before a sequence's prompt step, long anyway. */
 void llamad_kvcache_seq_touch(struct llamad_kvcache *kv, int32_t seq);
 /* Keeps positions 0..len-1 and lets go of the blocks past them. */
 void llamad_kvcache_seq_truncate(struct llamad_kvcache *kv, int32_t seq, int32_t len);
