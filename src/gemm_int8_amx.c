@@ -129,8 +129,7 @@ AMX_FN static void unpack_panel(const struct llamad_weight *w, int64_t p0, struc
 {
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
     const bool q8 = w->type == LLAMAD_TYPE_Q8_0;
-    const size_t block_bytes = q8 ? sizeof(struct llamad_gemm_packed_q8_0)
-                                  : sizeof(struct llamad_gemm_packed_q4_0);
+    const size_t block_bytes = llamad_gemm_packed_block_bytes(q8);
     const uint8_t *packed = llamad_gemm_packed_panel(w, p0);
     const __m512i low = _mm512_set1_epi8(0x0F), sign = _mm512_set1_epi8((char)0x80),
                   minus_8 = _mm512_set1_epi8(-8);

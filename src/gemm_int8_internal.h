@@ -2,6 +2,9 @@
 #ifndef LLAMAD_GEMM_INT8_INTERNAL_H
 #define LLAMAD_GEMM_INT8_INTERNAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "llamad/gemm_int8.h"
 
 /* gemm_int8_vnni.c: the AVX-512 VNNI kernels of `type`, or NULL when this CPU
@@ -33,6 +36,13 @@ struct llamad_gemm_packed_q4_0 {
     uint16_t d[LLAMAD_GEMM_GROUPS][LLAMAD_GEMM_LANES];
     uint8_t q[LLAMAD_GEMM_GROUPS][LLAMAD_Q8_BLOCK / 8][LLAMAD_GEMM_LANES][4];
 };
+
+/* Bytes of one packed block: Q8_0 (q8) or Q4_0. Inline, so a kernel compiled
+ * for one type gets a constant. */
+static inline size_t llamad_gemm_packed_block_bytes(bool q8)
+{
+    return q8 ? sizeof(struct llamad_gemm_packed_q8_0) : sizeof(struct llamad_gemm_packed_q4_0);
+}
 
 /* The packed panel of w that holds row r (r a multiple of the panel's rows). */
 const uint8_t *llamad_gemm_packed_panel(const struct llamad_weight *w, int64_t r);

@@ -8,22 +8,17 @@
 #include "gemm_int8_internal.h"
 #include "llamad/types.h"
 
-/* Bytes of one packed block of a type (Q8_0 or Q4_0). */
-static size_t packed_block_bytes(uint32_t type)
-{
-    return type == LLAMAD_TYPE_Q8_0 ? sizeof(struct llamad_gemm_packed_q8_0)
-                                    : sizeof(struct llamad_gemm_packed_q4_0);
-}
-
 size_t llamad_gemm_int8_packed_bytes(uint32_t type, int64_t rows, int64_t cols)
 {
     const size_t panels = (size_t)((rows + LLAMAD_GEMM_PANEL_ROWS - 1) / LLAMAD_GEMM_PANEL_ROWS);
-    return panels * (size_t)(cols / LLAMAD_Q8_BLOCK) * packed_block_bytes(type);
+    return panels * (size_t)(cols / LLAMAD_Q8_BLOCK) *
+           llamad_gemm_packed_block_bytes(type == LLAMAD_TYPE_Q8_0);
 }
 
 const uint8_t *llamad_gemm_packed_panel(const struct llamad_weight *w, int64_t r)
 {
-    const size_t panel_bytes = (size_t)(w->cols / LLAMAD_Q8_BLOCK) * packed_block_bytes(w->type);
+    const size_t panel_bytes = (size_t)(w->cols / LLAMAD_Q8_BLOCK) *
+                               llamad_gemm_packed_block_bytes(w->type == LLAMAD_TYPE_Q8_0);
     return (const uint8_t *)w->packed + (size_t)(r / LLAMAD_GEMM_PANEL_ROWS) * panel_bytes;
 }
 
@@ -56,7 +51,7 @@ void llamad_gemm_int8_pack(const struct llamad_weight *w, void *packed)
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
     const bool q8 = w->type == LLAMAD_TYPE_Q8_0;
     const size_t in_bytes = llamad_type_info(w->type)->block_bytes;
-    const size_t out_bytes = packed_block_bytes(w->type);
+    const size_t out_bytes = llamad_gemm_packed_block_bytes(q8);
     memset(packed, 0, llamad_gemm_int8_packed_bytes(w->type, w->rows, w->cols));
     for (int64_t r = 0; r < w->rows; r++) {
         const int g = (int)(r % LLAMAD_GEMM_PANEL_ROWS) / LLAMAD_GEMM_LANES;

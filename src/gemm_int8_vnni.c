@@ -77,8 +77,7 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, in
                                                const uint16_t live[GROUPS])
 {
     const int32_t offset = q8 ? 128 : 8;
-    const size_t block_bytes = q8 ? sizeof(struct llamad_gemm_packed_q8_0)
-                                  : sizeof(struct llamad_gemm_packed_q4_0);
+    const size_t block_bytes = llamad_gemm_packed_block_bytes(q8);
     const __m512i low = _mm512_set1_epi8(0x0F);
     __m512 acc[GROUPS][TILE_TOKENS];
     for (int g = 0; g < GROUPS; g++)
