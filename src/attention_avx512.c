@@ -1,11 +1,13 @@
-/* AVX-512 attention kernels: 16 head dimensions per vector, masked for a head
- * width that is not a multiple of 16. Scores take four cache rows at a time for
- * up to 4 queries (two rows for 5 to 8, whose accumulators would not fit in
- * registers otherwise), so each key vector is loaded once for them all and the
- * horizontal sums of four rows share shuffles; the weighted sum keeps 64 values
- * of up to 4 queries' outputs (32 of up to 8) in registers while the rows stream
- * past. Cache rows of halves are widened to floats as they are loaded.
- * Reference: attention_kernels.c. */
+/* AVX-512 attention kernels. F32 and F16 keys come laid out by dimension: a
+ * vector holds 16 keys' values of one dimension, each query's score of those 16
+ * keys builds up in one accumulator, dimension by dimension, and no sum runs
+ * across lanes. Q8_0 keys come by row, 16 dimensions per vector: scores take
+ * four rows at a time for up to 4 queries (two rows for 5 to 8, whose
+ * accumulators would not fit in registers otherwise), so each key vector is
+ * loaded once for them all and the horizontal sums of four rows share shuffles.
+ * The weighted sum keeps 64 values of up to 4 queries' outputs (32 of up to 8)
+ * in registers while the value rows stream past. Halves are widened to floats
+ * as they are loaded. Reference: attention_kernels.c. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -131,11 +133,11 @@ AVX512_FN static ALWAYS_INLINE void scores_2rows(const float *q, int64_t q_strid
     }
 }
 
-AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_stride, int n_q,
-                                                   const void *keys, int64_t stride,
-                                                   int32_t rows, int32_t hd, float scale,
-                                                   float *scores, int64_t s_stride,
-                                                   kv_load_fn load)
+/* Row-major keys (Q8_0). */
+AVX512_FN static ALWAYS_INLINE void scores_by_row(const float *q, int64_t q_stride, int n_q,
+                                                  const void *keys, int64_t stride, int32_t rows,
+                                                  int32_t hd, float scale, float *scores,
+                                                  int64_t s_stride, kv_load_fn load)
 {
     int32_t r = 0;
     if (n_q <= WIDE_QUERIES)
@@ -156,6 +158,53 @@ AVX512_FN static ALWAYS_INLINE void scores_queries(const float *q, int64_t q_str
             }
             scores[i * s_stride + r] = _mm512_reduce_add_ps(acc) * scale;
         }
+}
+
+/* Keys laid out by dimension (F32, F16): lane j of a vector is key r0 + j.
+ * Each score is four partial sums, dimension d adding into part d % 4, so the
+ * multiply-adds of one query run in four chains instead of one long one (one
+ * query against a block of 16 keys in L2: 2.4 against 3.1 ns per key). Queries
+ * go four at a time, each dimension's vector loaded once for them. The parts and
+ * the way they are added up are the same whatever the count of queries, so a
+ * query's scores do not depend on how many others share the call. */
+enum { KEY_PARTS = 4, PASS_QUERIES = 4 };
+
+AVX512_FN static ALWAYS_INLINE void scores_pass(const float *q, int64_t q_stride, int n_q,
+                                                const void *keys, int64_t stride, int32_t r0,
+                                                __mmask16 m, int32_t hd, float scale,
+                                                float *scores, int64_t s_stride, kv_load_fn load)
+{
+    __m512 acc[PASS_QUERIES][KEY_PARTS];
+    for (int i = 0; i < n_q; i++)
+        for (int p = 0; p < KEY_PARTS; p++)
+            acc[i][p] = _mm512_setzero_ps();
+    for (int32_t d0 = 0; d0 < hd; d0 += KEY_PARTS)
+        for (int p = 0; p < KEY_PARTS && d0 + p < hd; p++) {
+            const __m512 k = load(keys, (d0 + p) * stride + r0, m);
+            for (int i = 0; i < n_q; i++)
+                acc[i][p] = _mm512_fmadd_ps(_mm512_set1_ps(q[i * q_stride + d0 + p]), k, acc[i][p]);
+        }
+    for (int i = 0; i < n_q; i++) {
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]),
+                                         _mm512_add_ps(acc[i][2], acc[i][3]));
+        _mm512_mask_storeu_ps(scores + i * s_stride + r0, m,
+                              _mm512_mul_ps(sum, _mm512_set1_ps(scale)));
+    }
+}
+
+AVX512_FN static ALWAYS_INLINE void scores_by_dimension(const float *q, int64_t q_stride, int n_q,
+                                                        const void *keys, int64_t stride,
+                                                        int32_t rows, int32_t hd, float scale,
+                                                        float *scores, int64_t s_stride,
+                                                        kv_load_fn load)
+{
+    for (int32_t r0 = 0; r0 < rows; r0 += 16) {
+        const __mmask16 m = tail_mask(rows - r0);
+        for (int q0 = 0; q0 < n_q; q0 += PASS_QUERIES)
+            scores_pass(q + q0 * q_stride, q_stride,
+                        n_q - q0 < PASS_QUERIES ? n_q - q0 : PASS_QUERIES, keys, stride, r0, m,
+                        hd, scale, scores + q0 * s_stride, s_stride, load);
+    }
 }
 
 AVX512_FN static void softmax_avx512(float *x, int32_t n)
@@ -229,7 +278,8 @@ _Static_assert(LLAMAD_ATTENTION_QUERIES == 8, "BY_QUERY_COUNT names every query 
     default: CALL(1, name); break;                                                             \
     }
 #define SCORES_CALL(n, name)                                                                   \
-    scores_queries(q, q_stride, n, keys, stride, rows, hd, scale, scores, s_stride, load_##name)
+    scores_##name##_layout(q, q_stride, n, keys, stride, rows, hd, scale, scores, s_stride,      \
+                           load_##name)
 #define WEIGHTED_SUM_CALL(n, name)                                                             \
     weighted_sum_queries(weights, w_stride, n, values, stride, rows, hd, out, o_stride,        \
                          load_##name)
@@ -252,6 +302,11 @@ _Static_assert(LLAMAD_ATTENTION_QUERIES == 8, "BY_QUERY_COUNT names every query 
     }                                                                                          \
     static const struct llamad_attention_kernels avx512_##name = {                             \
         "avx512", type, scores_##name, softmax_avx512, weighted_sum_##name};
+
+/* Each type's key layout. */
+#define scores_f32_layout scores_by_dimension
+#define scores_f16_layout scores_by_dimension
+#define scores_q8_0_layout scores_by_row
 
 KV_KERNELS(f32, LLAMAD_TYPE_F32)
 KV_KERNELS(f16, LLAMAD_TYPE_F16)

@@ -24,6 +24,13 @@ static float kv_value(uint32_t type, const void *row, int64_t i)
     return ((const float *)row)[i];
 }
 
+/* Value d of key r: F32 and F16 keys are laid out by dimension, Q8_0 keys by row. */
+static float key_value(uint32_t type, const void *keys, int64_t stride, int32_t r, int32_t d)
+{
+    return type == LLAMAD_TYPE_Q8_0 ? kv_value(type, keys, r * stride + d)
+                                    : kv_value(type, keys, d * stride + r);
+}
+
 static void scores_ref(uint32_t type, const float *q, int64_t q_stride, int n_q, const void *keys,
                        int64_t stride, int32_t rows, int32_t hd, float scale, float *scores,
                        int64_t s_stride)
@@ -32,7 +39,7 @@ static void scores_ref(uint32_t type, const float *q, int64_t q_stride, int n_q,
         for (int32_t r = 0; r < rows; r++) {
             float dot = 0.0f;
             for (int32_t d = 0; d < hd; d++)
-                dot += q[i * q_stride + d] * kv_value(type, keys, r * stride + d);
+                dot += q[i * q_stride + d] * key_value(type, keys, stride, r, d);
             scores[i * s_stride + r] = dot * scale;
         }
 }

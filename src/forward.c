@@ -198,13 +198,15 @@ static void attend(const struct attention_task *t, struct query_run run, float *
     const int64_t stride = run.heads ? hd : hp->n_embd; /* between queries, and outputs */
     const float *q = t->f->q + (int64_t)run.i0 * hp->n_embd + (int64_t)run.h0 * hd;
     const float scale = 1.0f / sqrtf((float)hd);
+    const bool by_dimension = llamad_kvcache_keys_by_dimension(kv);
 
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
         const void *keys = llamad_kvcache_head(kv, s->table[p0 / bt], t->layer, 0, kvh);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
             prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 0, kvh);
-        ak->scores(q, stride, run.n_q, keys, hd, rows, hd, scale, scores + p0, n_ctx);
+        ak->scores(q, stride, run.n_q, keys, by_dimension ? bt : hd, rows, hd, scale, scores + p0,
+                   n_ctx);
     }
     for (int i = 0; i < run.n_q; i++) {
         float *row = scores + (int64_t)i * n_ctx;
@@ -308,6 +310,28 @@ static void attention_worker(void *ctx, int ith, int nth)
     }
 }
 
+/* A head's keys of token t of a block laid out by dimension: value d goes to
+ * d * block_tokens + t, as a float or rounded to a half (a piece at a time, so
+ * the rounding runs on whole vectors). */
+static void store_key_by_dimension(const struct llamad_kvcache *kv, void *head, int32_t t,
+                                   const float *src)
+{
+    enum { PIECE = 64 };
+    const int32_t bt = kv->p.block_tokens;
+    if (kv->p.type != LLAMAD_TYPE_F16) {
+        for (int32_t d = 0; d < kv->head_dim; d++)
+            ((float *)head)[d * bt + t] = src[d];
+        return;
+    }
+    uint16_t half[PIECE];
+    for (int32_t d0 = 0; d0 < kv->head_dim; d0 += PIECE) {
+        const int32_t n = kv->head_dim - d0 < PIECE ? kv->head_dim - d0 : PIECE;
+        llamad_f32_to_f16_row(src + d0, half, n);
+        for (int32_t d = 0; d < n; d++)
+            ((uint16_t *)head)[(d0 + d) * bt + t] = half[d];
+    }
+}
+
 /* A head's head_dim floats into its cache row: as floats, rounded to halves or
  * quantized to Q8_0 blocks. */
 static void store_head(const struct llamad_kvcache *kv, void *dst, const float *src)
@@ -372,9 +396,14 @@ static void store_kv_row(const struct row_task *t, int32_t i)
     const int32_t block = kv->seqs[e->seq].table[e->pos / bt];
     const size_t row = (size_t)(e->pos % bt) * kv->head_bytes;
     const float *v = f->v + (int64_t)i * kv->kv_dim;
+    const bool by_dimension = llamad_kvcache_keys_by_dimension(kv);
     for (int32_t h = 0; h < hp->n_head_kv; h++) {
         const int64_t at = (int64_t)h * hp->head_dim;
-        store_head(kv, (uint8_t *)llamad_kvcache_head(kv, block, t->layer, 0, h) + row, k + at);
+        uint8_t *keys = llamad_kvcache_head(kv, block, t->layer, 0, h);
+        if (by_dimension)
+            store_key_by_dimension(kv, keys, e->pos % bt, k + at);
+        else
+            store_head(kv, keys + row, k + at);
         store_head(kv, (uint8_t *)llamad_kvcache_head(kv, block, t->layer, 1, h) + row, v + at);
     }
 }

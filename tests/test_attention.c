@@ -34,54 +34,68 @@ static void check_close(const float *got, const float *want, int32_t n, double t
             fail_msg("value %d: %g, reference %g", i, (double)got[i], (double)want[i]);
 }
 
+/* Cache values of `type` from n floats: the floats themselves, halves in a new
+ * buffer (*owned) or Q8_0 blocks in one. */
+static void *as_cache(uint32_t type, float *floats, int64_t n, void **owned)
+{
+    *owned = NULL;
+    if (type == LLAMAD_TYPE_F16) {
+        *owned = malloc((size_t)n * sizeof(uint16_t));
+        assert_non_null(*owned);
+        llamad_f32_to_f16_row(floats, *owned, n);
+    } else if (type == LLAMAD_TYPE_Q8_0) {
+        *owned = malloc((size_t)n / 32 * 34);
+        assert_non_null(*owned);
+        llamad_quantize_q8_0_row(floats, *owned, n);
+    }
+    return *owned ? *owned : floats;
+}
+
 /* n_q query heads of hd values against `rows` cache rows stride apart; queries,
- * score rows and outputs each their own distance apart. (Q8_0 rows: hd and the
- * stride whole blocks of 32.) */
+ * score rows and outputs each their own distance apart. F32 and F16 keys are laid
+ * out by dimension, each dimension's `rows` values k_stride apart. (Q8_0 rows: hd
+ * and the stride whole blocks of 32; keys by row like the values.) */
 static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, int32_t rows,
                           int n_q)
 {
     const struct llamad_attention_kernels *ref = llamad_attention_variant("scalar", k->kv_type);
     const bool q8 = k->kv_type == LLAMAD_TYPE_Q8_0;
     const int64_t stride = q8 ? hd + 32 : hd + 7, q_stride = hd + 3, s_stride = rows + 2,
-                  o_stride = hd + 1;
+                  o_stride = hd + 1, k_stride = q8 ? stride : rows + 5;
+    const int64_t n_keys = q8 ? rows * stride : hd * k_stride;
     float *q = random_floats((size_t)(n_q * q_stride)), *floats = random_floats((size_t)(rows * stride));
-    void *cache = floats, *converted = NULL;
-    if (k->kv_type == LLAMAD_TYPE_F16) {
-        converted = malloc((size_t)(rows * stride) * sizeof(uint16_t));
-        assert_non_null(converted);
-        llamad_f32_to_f16_row(floats, converted, rows * stride);
-        cache = converted;
-    } else if (q8) {
-        converted = malloc((size_t)(rows * stride) / 32 * 34);
-        assert_non_null(converted);
-        llamad_quantize_q8_0_row(floats, converted, rows * stride);
-        cache = converted;
-    }
+    float *key_floats = random_floats((size_t)n_keys);
+    void *converted, *converted_keys;
+    void *cache = as_cache(k->kv_type, floats, rows * stride, &converted);
+    void *keys = as_cache(k->kv_type, key_floats, n_keys, &converted_keys);
     float *weights = random_floats((size_t)(n_q * s_stride));
     float *start = random_floats((size_t)(n_q * o_stride));
     float want[LLAMAD_ATTENTION_QUERIES * 300], got[LLAMAD_ATTENTION_QUERIES * 300];
     /* every term is at most 1 in size: the rounding is a few ulps of hd or rows */
     for (int64_t i = 0; i < n_q * s_stride; i++)
         want[i] = got[i] = 42.0f;
-    ref->scores(q, q_stride, n_q, cache, stride, rows, hd, 0.125f, want, s_stride);
-    k->scores(q, q_stride, n_q, cache, stride, rows, hd, 0.125f, got, s_stride);
+    ref->scores(q, q_stride, n_q, keys, k_stride, rows, hd, 0.125f, want, s_stride);
+    k->scores(q, q_stride, n_q, keys, k_stride, rows, hd, 0.125f, got, s_stride);
     check_close(got, want, (int32_t)(n_q * s_stride), 1e-6 * hd); /* gaps left alone */
     memcpy(want, start, (size_t)(n_q * o_stride) * sizeof(float));
     memcpy(got, start, (size_t)(n_q * o_stride) * sizeof(float));
     ref->weighted_sum(weights, s_stride, n_q, cache, stride, rows, hd, want, o_stride);
     k->weighted_sum(weights, s_stride, n_q, cache, stride, rows, hd, got, o_stride);
     check_close(got, want, (int32_t)(n_q * o_stride), 1e-6 * rows);
-    /* softmax of scores spread over a wide range: relative error of a few ulps */
+    /* softmax of scores spread over a wide range: relative error of a few ulps (the
+     * worst over 200,000 random rows of up to 256 was 4.7e-7, 4 ulps) */
     for (int32_t i = 0; i < hd; i++)
         want[i] = got[i] = 30.0f * q[i] + (i % 3 == 0 ? -60.0f : 0.0f);
     ref->softmax(want, hd);
     k->softmax(got, hd);
     for (int32_t i = 0; i < hd; i++)
-        if (fabs((double)got[i] - want[i]) > 4e-7 * want[i] + 1e-30)
-            fail_msg("softmax of %d: value %d is %g, reference %g", hd, i, (double)got[i],
+        if (fabs((double)got[i] - want[i]) > 6e-7 * want[i] + 1e-30)
+            fail_msg("softmax of %d: value %d is %.9g, reference %.9g", hd, i, (double)got[i],
                      (double)want[i]);
     free(start);
     free(weights);
+    free(converted_keys);
+    free(key_floats);
     free(converted);
     free(floats);
     free(q);
@@ -91,7 +105,7 @@ static void test_variants_match_reference(void **state)
 {
     (void)state;
     const int32_t widths[] = {1, 5, 16, 64, 80, 128, 200};
-    const int32_t rows[] = {1, 3, 4, 7, 17};
+    const int32_t rows[] = {1, 3, 4, 7, 16, 17};
     const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16};
     srand(3);
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)

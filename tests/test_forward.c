@@ -212,13 +212,20 @@ static void test_f16_cache(void **state)
     assert_int_equal(llamad_forward(r32.f, r32.kv, b32, n, l32, err, sizeof err), LLAMAD_OK);
     assert_int_equal(llamad_forward(r16.f, r16.kv, b16, n, l16, err, sizeof err), LLAMAD_OK);
 
+    /* Both caches lay keys out by dimension (d * block_tokens + t) and values by
+     * token (t * head_dim + d). */
     const int32_t hd = r32.kv->head_dim, n_head_kv = r32.kv->kv_dim / hd;
+    const int32_t bt = r32.kv->p.block_tokens;
+    assert_true(llamad_kvcache_keys_by_dimension(r32.kv) && llamad_kvcache_keys_by_dimension(r16.kv));
     for (int kind = 0; kind < 2; kind++)
         for (int32_t head = 0; head < n_head_kv; head++) {
             const float *f = llamad_kvcache_head(r32.kv, r32.kv->seqs[s32].table[0], 0, kind, head);
             const uint16_t *h = llamad_kvcache_head(r16.kv, r16.kv->seqs[s16].table[0], 0, kind, head);
-            for (int32_t i = 0; i < n * hd; i++)
-                assert_int_equal(h[i], llamad_f32_to_f16(f[i]));
+            for (int32_t t = 0; t < n; t++)
+                for (int32_t d = 0; d < hd; d++) {
+                    const int32_t at = kind == 0 ? d * bt + t : t * hd + d;
+                    assert_int_equal(h[at], llamad_f32_to_f16(f[at]));
+                }
         }
     double worst = 0.0;
     for (int32_t p = 0; p < n; p++) {

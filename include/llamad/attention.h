@@ -16,8 +16,12 @@ struct llamad_attention_kernels {
     const char *isa; /* "avx512", "scalar" */
     uint32_t kv_type; /* the cache rows': LLAMAD_TYPE_F32, _F16 or _Q8_0 */
     /* For n_q (1..LLAMAD_ATTENTION_QUERIES) queries of hd values at q + i * q_stride:
-     * scores[i * s_stride + r] = scale * dot(query i, keys + r * stride), r < rows.
-     * Strides of keys and values count elements of kv_type. */
+     * scores[i * s_stride + r] = scale * dot(query i, key r), r < rows. F32 and F16
+     * keys are laid out by dimension, value d of key r at keys[d * stride + r] (as a
+     * cache block holds them: one load brings 16 keys' values of a dimension, so
+     * no dot product needs a horizontal sum); Q8_0 keys, whose blocks run along
+     * the dimensions, by row, key r at keys + r * stride. Strides of keys and
+     * values count elements of kv_type. */
     void (*scores)(const float *q, int64_t q_stride, int n_q, const void *keys, int64_t stride,
                    int32_t rows, int32_t hd, float scale, float *scores, int64_t s_stride);
     /* in-place softmax of n scores (llamad_softmax) */

@@ -142,7 +142,15 @@ static inline void *llamad_kvcache_rows(const struct llamad_kvcache *kv, int32_t
                kv->row_bytes;
 }
 
-/* KV head `head`'s part of those: block_tokens rows of head_bytes. */
+/* KV head `head`'s part of those: block_tokens rows of head_bytes, except F32
+ * and F16 keys, which are laid out by dimension: head_dim runs of block_tokens
+ * values, dimension d of the block's token t at d * block_tokens + t (what the
+ * attention kernels read, attention.h). */
+static inline bool llamad_kvcache_keys_by_dimension(const struct llamad_kvcache *kv)
+{
+    return kv->p.type != LLAMAD_TYPE_Q8_0;
+}
+
 static inline void *llamad_kvcache_head(const struct llamad_kvcache *kv, int32_t block,
                                         int32_t layer, int kind, int32_t head)
 {
