@@ -1,7 +1,7 @@
 /* AVX-512 attention kernels. F32 and F16 keys come laid out by dimension: a
- * vector holds 16 keys' values of one dimension, each query's score of those 16
- * keys builds up in one accumulator, dimension by dimension, and no sum runs
- * across lanes. Q8_0 keys come by row, 16 dimensions per vector: scores take
+ * vector holds 16 keys' values of one dimension, each query's scores of those 16
+ * keys build up lane by lane, dimension by dimension, and no sum runs across
+ * lanes. Q8_0 keys come by row, 16 dimensions per vector: scores take
  * four rows at a time for up to 4 queries (two rows for 5 to 8, whose
  * accumulators would not fit in registers otherwise), so each key vector is
  * loaded once for them all and the horizontal sums of four rows share shuffles.
@@ -184,6 +184,7 @@ AVX512_FN static ALWAYS_INLINE void scores_pass(const float *q, int64_t q_stride
             for (int i = 0; i < n_q; i++)
                 acc[i][p] = _mm512_fmadd_ps(_mm512_set1_ps(q[i * q_stride + d0 + p]), k, acc[i][p]);
         }
+    _Static_assert(KEY_PARTS == 4, "the parts are added up in pairs below");
     for (int i = 0; i < n_q; i++) {
         const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]),
                                          _mm512_add_ps(acc[i][2], acc[i][3]));

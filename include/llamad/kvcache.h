@@ -143,19 +143,21 @@ static inline void *llamad_kvcache_rows(const struct llamad_kvcache *kv, int32_t
 }
 
 /* KV head `head`'s part of those: block_tokens rows of head_bytes, except F32
- * and F16 keys, which are laid out by dimension: head_dim runs of block_tokens
- * values, dimension d of the block's token t at d * block_tokens + t (what the
- * attention kernels read, attention.h). */
-static inline bool llamad_kvcache_keys_by_dimension(const struct llamad_kvcache *kv)
-{
-    return kv->p.type != LLAMAD_TYPE_Q8_0;
-}
-
+ * and F16 keys (llamad_kvcache_keys_by_dimension). */
 static inline void *llamad_kvcache_head(const struct llamad_kvcache *kv, int32_t block,
                                         int32_t layer, int kind, int32_t head)
 {
     return (uint8_t *)llamad_kvcache_rows(kv, block, layer, kind) +
            (size_t)head * (size_t)kv->p.block_tokens * kv->head_bytes;
+}
+
+/* Whether the cache lays a head's keys out by dimension within a block: head_dim
+ * runs of block_tokens values, dimension d of the block's token t at
+ * d * block_tokens + t (what the attention kernels read, attention.h). F32 and F16
+ * keys are; Q8_0 keys, whose blocks run along the dimensions, are rows. */
+static inline bool llamad_kvcache_keys_by_dimension(const struct llamad_kvcache *kv)
+{
+    return kv->p.type != LLAMAD_TYPE_Q8_0;
 }
 
 #endif
