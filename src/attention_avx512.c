@@ -304,7 +304,7 @@ _Static_assert(LLAMAD_ATTENTION_QUERIES == 8, "BY_QUERY_COUNT names every query 
     static const struct llamad_attention_kernels avx512_##name = {                             \
         "avx512", type, scores_##name, softmax_avx512, weighted_sum_##name};
 
-/* Each type's key layout. */
+/* Each type's key layout, as llamad_attention_keys_by_dimension (attention.h) says. */
 #define scores_f32_layout scores_by_dimension
 #define scores_f16_layout scores_by_dimension
 #define scores_q8_0_layout scores_by_row

@@ -24,11 +24,11 @@ static float kv_value(uint32_t type, const void *row, int64_t i)
     return ((const float *)row)[i];
 }
 
-/* Value d of key r: F32 and F16 keys are laid out by dimension, Q8_0 keys by row. */
+/* Value d of key r, in the type's layout (attention.h). */
 static float key_value(uint32_t type, const void *keys, int64_t stride, int32_t r, int32_t d)
 {
-    return type == LLAMAD_TYPE_Q8_0 ? kv_value(type, keys, r * stride + d)
-                                    : kv_value(type, keys, d * stride + r);
+    return llamad_attention_keys_by_dimension(type) ? kv_value(type, keys, d * stride + r)
+                                                    : kv_value(type, keys, r * stride + d);
 }
 
 static void scores_ref(uint32_t type, const float *q, int64_t q_stride, int n_q, const void *keys,

@@ -8,7 +8,10 @@
 #ifndef LLAMAD_ATTENTION_H
 #define LLAMAD_ATTENTION_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "llamad/types.h"
 
 #define LLAMAD_ATTENTION_QUERIES 8
 
@@ -31,6 +34,13 @@ struct llamad_attention_kernels {
     void (*weighted_sum)(const float *weights, int64_t w_stride, int n_q, const void *values,
                          int64_t stride, int32_t rows, int32_t hd, float *out, int64_t o_stride);
 };
+
+/* Whether the scores kernels for kv_type take keys laid out by dimension (F32,
+ * F16) rather than by row (Q8_0, whose blocks run along the dimensions). */
+static inline bool llamad_attention_keys_by_dimension(uint32_t kv_type)
+{
+    return kv_type != LLAMAD_TYPE_Q8_0;
+}
 
 /* The fastest kernels this CPU runs for cache rows of kv_type (F32, F16 or Q8_0;
  * the reference under LLAMAD_FORCE_SCALAR); NULL for another type. */

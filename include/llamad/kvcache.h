@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llamad/attention.h"
 #include "llamad/model.h"
 
 struct llamad_kvcache_params {
@@ -153,11 +154,10 @@ static inline void *llamad_kvcache_head(const struct llamad_kvcache *kv, int32_t
 
 /* Whether the cache lays a head's keys out by dimension within a block: head_dim
  * runs of block_tokens values, dimension d of the block's token t at
- * d * block_tokens + t (what the attention kernels read, attention.h). F32 and F16
- * keys are; Q8_0 keys, whose blocks run along the dimensions, are rows. */
+ * d * block_tokens + t. The attention kernels of the cache's type decide. */
 static inline bool llamad_kvcache_keys_by_dimension(const struct llamad_kvcache *kv)
 {
-    return kv->p.type != LLAMAD_TYPE_Q8_0;
+    return llamad_attention_keys_by_dimension(kv->p.type);
 }
 
 #endif
