@@ -72,9 +72,13 @@ static const struct option options[] = {
     {"queue-length", 0, OPT_INT, OFF(queue_length), 0, 65536, "N",
      "requests waiting beyond --parallel", "64", NULL},
     {"step-tokens", 0, OPT_INT, OFF(step_tokens), 1, 4096, "N",
-     "most tokens in one forward pass (prompt chunks and one per decoding sequence; at "
-     "least --parallel): fewer shorten the pause a new prompt makes in other streams",
+     "most tokens in one step (prompt chunks and one per decoding sequence; at least "
+     "--parallel): fewer shorten the pause a new prompt makes in other streams",
      "512", NULL},
+    {"pass-tokens", 0, OPT_INT, OFF(pass_tokens), 0, 4096, "N",
+     "while sequences are decoding, a step's prompt chunks go through the model in passes "
+     "of at most N tokens, which keeps the decoding steps after them fast (0: one pass)",
+     "128", NULL},
     {"kv-cache-type", 0, OPT_KV_TYPE, OFF(kv_cache_type), 0, 0, "TYPE",
      "KV cache rows: f16 (half of f32's memory, faster decoding), q8_0 (about half of f16's; "
      "heads a multiple of 32 wide) or f32 (exact attention)", "f16", NULL},

@@ -209,11 +209,12 @@ static void drop_cancelled(struct llamad_engine *e, int32_t n_active)
 
 /* ---- One step ---- */
 
-/* Packs one decode token of every decoding sequence, then prompt chunks of the
- * others in admission order until the step's token budget is spent. Returns the
- * number of entries; rows get the slot of each logits row. */
+/* Packs one decode token of every decoding sequence (the first *n_decoding
+ * entries), then prompt chunks of the others in admission order until the step's
+ * token budget is spent. Returns the number of entries; rows get the slot of each
+ * logits row. */
 static int32_t pack_batch(struct llamad_engine *e, int32_t n_active, int32_t *n_rows,
-                          int32_t *n_prompt_tokens)
+                          int32_t *n_decoding, int32_t *n_prompt_tokens)
 {
     int32_t n = 0, rows = 0, prompt = 0;
     for (int32_t i = 0; i < n_active; i++) {
@@ -224,6 +225,7 @@ static int32_t pack_batch(struct llamad_engine *e, int32_t n_active, int32_t *n_
             e->row_owner[rows++] = s;
         }
     }
+    *n_decoding = n;
     for (int32_t i = 0; i < n_active && n < e->p.step_tokens; i++) {
         struct slot *s = e->order[i];
         if (!s->used || s->seq.decoding)
@@ -257,15 +259,45 @@ static void advance_fed(struct llamad_engine *e, int32_t n)
             }
 }
 
+/* Runs the step's n entries through the model, its logits rows into e->logits.
+ * With sequences decoding, the prompt chunks go through in passes of at most
+ * pass_tokens: the decoding steps that follow then find more of the weights
+ * still in the CPU's caches than after one long pass, which reads them once in
+ * a hundred milliseconds (110M Q8_0 on a 2-core machine, 8 streams starting
+ * together: the first decoding step after the prompts 5.6-7.7 ms after passes
+ * of 512 tokens, 4.2-6.0 ms after passes of 128; steady steps 3.7-4.4 ms). With
+ * nobody decoding, a step is one pass, the fastest for prompts (pp512 there
+ * 4,970-5,060 tokens/s in one pass, 4,590-4,630 in passes of 128). Returns the
+ * count of passes, or -1 with err filled. */
+static int32_t run_passes(struct llamad_engine *e, int32_t n, int32_t n_decoding, char *err,
+                          size_t errsz)
+{
+    const int32_t most = n_decoding > 0 && e->p.pass_tokens > 0 ? e->p.pass_tokens : n;
+    float *logits = e->logits;
+    int32_t passes = 0;
+    for (int32_t at = 0; at < n; passes++) {
+        int32_t len = at == 0 && n_decoding > most ? n_decoding : most;
+        if (len > n - at)
+            len = n - at;
+        if (llamad_forward(e->fwd, e->kv, e->batch + at, len, logits, err, errsz))
+            return -1;
+        for (int32_t i = at; i < at + len; i++)
+            if (e->batch[i].logits)
+                logits += e->m->hp.n_vocab;
+        at += len;
+    }
+    return passes;
+}
+
 static void run_step(struct llamad_engine *e, int32_t n_active)
 {
-    int32_t n_rows, n_prompt;
-    int32_t n = pack_batch(e, n_active, &n_rows, &n_prompt);
+    int32_t n_rows, n_decoding, n_prompt;
+    int32_t n = pack_batch(e, n_active, &n_rows, &n_decoding, &n_prompt);
     if (n == 0)
         return;
     char err[LLAMAD_ERR_MAX] = "";
-    int rc = llamad_forward(e->fwd, e->kv, e->batch, n, e->logits, err, sizeof err);
-    if (rc) {
+    int32_t passes = run_passes(e, n, n_decoding, err, sizeof err);
+    if (passes < 0) {
         for (int32_t i = 0; i < n_active; i++)
             if (e->order[i]->used)
                 end_sequence(e, e->order[i], LLAMAD_FINISH_ERROR, 500, err);
@@ -287,7 +319,8 @@ static void run_step(struct llamad_engine *e, int32_t n_active)
                          why == LLAMAD_FINISH_ERROR ? "out of memory while sampling" : NULL);
     }
     pthread_mutex_lock(&e->mutex);
-    e->stats.forward_passes++;
+    e->stats.steps++;
+    e->stats.forward_passes += (uint64_t)passes;
     e->stats.prompt_tokens_computed += (uint64_t)n_prompt;
     e->stats.generated_tokens += (uint64_t)generated;
     pthread_mutex_unlock(&e->mutex);
@@ -398,10 +431,12 @@ int llamad_engine_start(const struct llamad_model *m, const struct llamad_engine
                         llamad_notify_fn notify, void *notify_ctx, struct llamad_engine **out,
                         char *err, size_t errsz)
 {
-    if (p->n_ctx < 2 || p->max_active < 1 || p->max_queued < 0 || p->step_tokens < p->max_active)
+    if (p->n_ctx < 2 || p->max_active < 1 || p->max_queued < 0 ||
+        p->step_tokens < p->max_active || p->pass_tokens < 0)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "engine needs a context of 2 or more, at least one active sequence, "
-                           "and a step budget of at least one token per sequence");
+                           "a step budget of at least one token per sequence and a pass "
+                           "size of 0 or more");
     struct llamad_engine *e = calloc(1, sizeof(*e));
     if (!e)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");

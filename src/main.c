@@ -236,6 +236,7 @@ static int start_engine(struct daemon_state *d, char *err, size_t errsz)
         .max_active = d->cfg.parallel,
         .max_queued = d->cfg.queue_length,
         .step_tokens = d->cfg.step_tokens > d->cfg.parallel ? d->cfg.step_tokens : d->cfg.parallel,
+        .pass_tokens = d->cfg.pass_tokens,
         .kv_bytes = kv_cache_bytes(&d->cfg, hp),
         .kv_type = d->cfg.kv_cache_type,
     };

@@ -192,7 +192,12 @@ int llamad_metrics_render(const struct llamad_metrics *m, const struct llamad_en
           es->kv_seqs_idle);
     gauge(&w, "llamad_kv_cache_usage_ratio", "KV cache blocks reserved over all blocks (0..1).",
           es->kv_blocks_total > 0 ? (double)es->kv_blocks_reserved / es->kv_blocks_total : 0.0);
-    counter(&w, "llamad_forward_passes_total", "Forward passes run by the engine.",
+    counter(&w, "llamad_steps_total",
+            "Batches run by the engine; each gives every decoding sequence a token.",
+            es->steps);
+    counter(&w, "llamad_forward_passes_total",
+            "Passes through the model: one per step, more for a step whose prompt chunks "
+            "run in several (--pass-tokens).",
             es->forward_passes);
     counter(&w, "llamad_prompt_tokens_computed_total",
             "Prompt tokens run through the model.", es->prompt_tokens_computed);

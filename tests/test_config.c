@@ -18,10 +18,10 @@ static char err[LLAMAD_ERR_MAX];
 /* Loads from a NULL-terminated argv after the program name. */
 static int load_argv(struct llamad_config *c, char **args)
 {
-    char *argv[32] = {"llamad"};
+    char *argv[48] = {"llamad"};
     int argc = 1;
     while (args[argc - 1]) {
-        assert_true(argc < 31);
+        assert_true(argc < 47);
         argv[argc] = args[argc - 1];
         argc++;
     }
@@ -65,6 +65,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.parallel, 4);
     assert_int_equal(c.queue_length, 64);
     assert_int_equal(c.step_tokens, 512);
+    assert_int_equal(c.pass_tokens, 128);
     assert_int_equal(c.kv_cache_mb, 0);
     assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F16);
     assert_int_equal(c.max_body_size, 1024 * 1024);
@@ -85,7 +86,7 @@ static void test_flag_forms(void **state)
     assert_int_equal(LOAD(&c, "-m", "a.gguf", "--model-alias", "tiny", "--host=0.0.0.0",
                           "--port", "0", "--threads=3", "--ctx-size", "512", "--parallel=8",
                           "--queue-length", "0", "--kv-cache-mb=96", "--max-body-size=4096",
-                          "--step-tokens", "64", "--kv-cache-type", "q8_0",
+                          "--step-tokens", "64", "--pass-tokens", "0", "--kv-cache-type", "q8_0",
                           "--max-tokens", "100",
                           "--api-key", "k1", "--api-key=k2", "--chat-template", "chatml",
                           "--drain-timeout=2.5", "--log-level", "debug", "--strict-model-name"),
@@ -99,6 +100,7 @@ static void test_flag_forms(void **state)
     assert_int_equal(c.parallel, 8);
     assert_int_equal(c.queue_length, 0);
     assert_int_equal(c.step_tokens, 64);
+    assert_int_equal(c.pass_tokens, 0);
     assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_Q8_0);
     assert_int_equal(c.kv_cache_mb, 96);
     assert_int_equal(c.max_body_size, 4096);
@@ -257,6 +259,7 @@ static void test_bad_values(void **state)
         {"--parallel=0", "--parallel"},      {"--parallel=257", "--parallel"},
         {"--queue-length=65537", "--queue-length"},
         {"--step-tokens=0", "--step-tokens"},  {"--step-tokens=4097", "--step-tokens"},
+        {"--pass-tokens=-1", "--pass-tokens"},  {"--pass-tokens=4097", "--pass-tokens"},
         {"--kv-cache-mb=-1", "--kv-cache-mb"},  {"--kv-cache-mb=1048577", "--kv-cache-mb"},
         {"--max-body-size=1023", "--max-body-size"},
         {"--max-body-size=2G", "--max-body-size"},
@@ -428,6 +431,7 @@ static void test_help(void **state)
         "--config FILE", "-m, --model PATH", "--model-alias", "--strict-model-name",
         "--host ADDR", "--port N", "--threads", "--ctx-size", "--parallel", "--queue-length",
         "--step-tokens N",
+        "--pass-tokens N",
         "--kv-cache-mb MB",
         "--max-body-size", "--max-tokens", "--api-key KEY", "--api-key-file", "--chat-template",
         "--drain-timeout", "--log-level", "-h, --help", "--version",

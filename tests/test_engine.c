@@ -1,8 +1,10 @@
 /* The engine end to end on the bundled model: greedy output equal to the
  * reference, several requests at once each getting what it gets alone, stop
- * strings, cancellation, back-pressure, logprobs, one forward pass per step,
+ * strings, cancellation, back-pressure, logprobs, one forward pass per step
+ * (prompts arriving while others decode: passes of at most pass_tokens),
  * KV cache reuse (sessions, shared prefixes) that changes nothing but the work,
  * and the KV budget (waiting for room, refusing what can never fit). */
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -46,11 +48,14 @@ struct result {
     struct llamad_event *tokens; /* kept when asked */
 };
 
-/* Waits for the DONE event of o, gathering text. */
-static void wait_done(struct collector *c, struct llamad_outbox *o, struct result *r, bool keep)
+/* Gathers o's events into r until it holds `tokens` tokens or the DONE event. */
+static void gather(struct collector *c, struct llamad_outbox *o, struct result *r, bool keep,
+                   int tokens)
 {
     struct llamad_event **tail = &r->tokens;
-    while (!r->done) {
+    while (*tail)
+        tail = &(*tail)->next;
+    while (!r->done && r->n_tokens < tokens) {
         pthread_mutex_lock(&c->mutex);
         struct llamad_event *list = llamad_outbox_take(o);
         if (!list)
@@ -74,6 +79,12 @@ static void wait_done(struct collector *c, struct llamad_outbox *o, struct resul
             }
         }
     }
+}
+
+/* Waits for the DONE event of o, gathering text. */
+static void wait_done(struct collector *c, struct llamad_outbox *o, struct result *r, bool keep)
+{
+    gather(c, o, r, keep, INT_MAX);
 }
 
 static void free_result(struct result *r)
@@ -384,11 +395,14 @@ static void run_all_to_length(struct fixture *fx, const char *const *prompts, in
     }
 }
 
-/* Four sequences decoding together advance with one forward pass per step. */
+/* Four sequences decoding together advance with one forward pass per step, even
+ * when passes are to hold one token: the decoding tokens never split. */
 static void test_one_forward_pass_per_step(void **state)
 {
     struct fixture *fx = *state;
-    start(fx, params(4, 4));
+    struct llamad_engine_params p = params(4, 4);
+    p.pass_tokens = 1;
+    start(fx, p);
     const char *prompts[] = {"The cat", "The dog", "A bird", "Tom"};
     run_all_to_length(fx, prompts, 4, 50);
     struct llamad_engine_stats st;
@@ -399,6 +413,51 @@ static void test_one_forward_pass_per_step(void **state)
     assert_true(st.forward_passes < 80);
     print_message("200 tokens of 4 streams in %llu forward passes\n",
                   (unsigned long long)st.forward_passes);
+}
+
+/* A prompt that arrives while another sequence decodes goes through in passes of
+ * at most pass_tokens, the decoding token in the first; the other steps are one
+ * pass each. Its answer is the one it gets alone. */
+static void test_prompt_passes_while_decoding(void **state)
+{
+    struct fixture *fx = *state;
+    struct llamad_engine_params p = params(2, 2);
+    p.pass_tokens = 8;
+    const char *later = "Once upon a time, there was a little girl named Lily. She loved to "
+                        "play outside in the park with her friends.";
+    start(fx, p);
+    struct llamad_gen_request r = greedy(fx->m, later, 10);
+    struct result alone = {0};
+    run_one(fx, &r, &alone, false);
+    llamad_engine_stop(fx->e);
+
+    start(fx, p);
+    char err[LLAMAD_ERR_MAX];
+    struct llamad_gen_request first = greedy(fx->m, "The cat", 40);
+    first.ignore_eos = true;
+    struct llamad_outbox *o_first = llamad_outbox_new(NULL), *o_later = llamad_outbox_new(NULL);
+    assert_int_equal(llamad_engine_submit(fx->e, &first, o_first, err, sizeof err), LLAMAD_OK);
+    struct result res_first = {0}, res_later = {0};
+    gather(&fx->c, o_first, &res_first, false, 1); /* decoding now */
+    r = greedy(fx->m, later, 10);
+    assert_int_equal(llamad_engine_submit(fx->e, &r, o_later, err, sizeof err), LLAMAD_OK);
+    wait_done(&fx->c, o_later, &res_later, false);
+    wait_done(&fx->c, o_first, &res_first, false);
+
+    struct llamad_engine_stats st;
+    llamad_engine_stats(fx->e, &st);
+    const int32_t prompt = res_later.done->usage.prompt_tokens;
+    assert_true(prompt > 16 && prompt < 64); /* one step's budget, several passes */
+    assert_int_equal(st.prompt_tokens_computed,
+                     (uint64_t)(res_first.done->usage.prompt_tokens + prompt));
+    /* the step that took the prompt: the decoding token and the prompt in passes of 8 */
+    assert_int_equal(st.forward_passes - st.steps, (uint64_t)((prompt + 1 + 7) / 8 - 1));
+    assert_string_equal(res_later.text.data, alone.text.data);
+    free_result(&alone);
+    free_result(&res_first);
+    free_result(&res_later);
+    llamad_outbox_release(o_first);
+    llamad_outbox_release(o_later);
 }
 
 /* Runs ids greedily; the generated ids go to gen (when not NULL). */
@@ -552,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_back_pressure_and_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logprobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_forward_pass_per_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prompt_passes_while_decoding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_second_turn_computes_only_new_tokens, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_automatic_prefix_reuse, setup, teardown),

@@ -33,6 +33,7 @@ static const struct {
     {"llamad_kv_cache_blocks_idle", "gauge"},
     {"llamad_kv_cache_sequences_idle", "gauge"},
     {"llamad_kv_cache_usage_ratio", "gauge"},
+    {"llamad_steps_total", "counter"},
     {"llamad_forward_passes_total", "counter"},
     {"llamad_prompt_tokens_computed_total", "counter"},
     {"llamad_prompt_tokens_cached_total", "counter"},
@@ -47,6 +48,7 @@ static const struct llamad_engine_stats some_stats = {
     .kv_blocks_used = 3,
     .kv_blocks_idle = 2,
     .kv_seqs_idle = 5,
+    .steps = 1000,
     .forward_passes = 1234,
     .prompt_tokens_computed = 500,
     .prompt_tokens_cached = 70,
@@ -201,6 +203,7 @@ static void test_engine_gauges_and_ratio(void **state)
     assert_true(has_line(text, "llamad_kv_cache_blocks_idle 2"));
     assert_true(has_line(text, "llamad_kv_cache_sequences_idle 5"));
     assert_true(has_line(text, "llamad_kv_cache_usage_ratio 0.25")); /* reserved / total */
+    assert_true(has_line(text, "llamad_steps_total 1000"));
     assert_true(has_line(text, "llamad_forward_passes_total 1234"));
     assert_true(has_line(text, "llamad_prompt_tokens_computed_total 500"));
     assert_true(has_line(text, "llamad_prompt_tokens_cached_total 70"));

@@ -21,8 +21,10 @@ struct llamad_config {
     int ctx_size;            /* --ctx-size N, default 0 = the model's context_length */
     int parallel;            /* --parallel N: sequences decoded together, default 4 */
     int queue_length;        /* --queue-length N: requests waiting beyond those, default 64 */
-    int step_tokens;         /* --step-tokens N: most tokens in one forward pass, default 512
+    int step_tokens;         /* --step-tokens N: most tokens in one step, default 512
                               * (raised to --parallel when below it) */
+    int pass_tokens;         /* --pass-tokens N: a step's passes while sequences decode,
+                              * default 128 (0: one pass) */
     uint32_t kv_cache_type;  /* --kv-cache-type f16|q8_0|f32: LLAMAD_TYPE_F16 (default) */
     int kv_cache_mb;         /* --kv-cache-mb N: KV cache memory in MiB, default 0 = sized
                               * from --parallel, the context and the RAM (main.c) */
