@@ -27,12 +27,12 @@ whose first turn finds the system prompt cached:
 
   clients/loadgen.py --sessions --streams 1,4 --system-tokens 1000 --max-tokens 32"""
 import argparse
-import http.client
 import json
 import os
 import random
+import selectors
+import socket
 import statistics
-import threading
 import time
 import urllib.parse
 
@@ -46,52 +46,138 @@ def percentile(values, p):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def connect(url):
+class Response:
+    """One HTTP/1.1 response read as it arrives: the status, then the body (chunked
+    or not) cut into server-sent events, each stamped with the arrival time of the
+    read that completed it. Parsing the events waits until the run is over."""
+
+    def __init__(self):
+        self.head = b""
+        self.status = None
+        self.chunked = False
+        self.length = None  # Content-Length of a body that is not chunked
+        self.raw = b""  # chunked body not yet decoded
+        self.data_left = 0  # bytes of the current chunk still to come
+        self.crlf_left = 0  # of the CRLF after it
+        self.body = b""  # decoded body not yet cut into events
+        self.events = []  # (arrival time, event bytes)
+        self.complete = False
+
+    def feed(self, data, now):
+        if self.status is None:
+            self.head += data
+            if b"\r\n\r\n" not in self.head:
+                return
+            head, data = self.head.split(b"\r\n\r\n", 1)
+            lines = head.lower().split(b"\r\n")
+            self.status = int(lines[0].split()[1])
+            self.chunked = any(l.startswith(b"transfer-encoding:") and b"chunked" in l
+                               for l in lines[1:])
+            for l in lines[1:]:
+                if l.startswith(b"content-length:"):
+                    self.length = int(l.split(b":")[1])
+        if self.chunked:
+            self.raw += data
+            self.dechunk()
+        else:
+            self.body += data
+            if self.length is not None:
+                self.length -= len(data)
+                self.complete = self.length <= 0
+        while b"\n\n" in self.body:
+            event, self.body = self.body.split(b"\n\n", 1)
+            self.events.append((now, event))
+
+    def dechunk(self):
+        while not self.complete:
+            if self.data_left:
+                take = self.raw[:self.data_left]
+                self.raw = self.raw[len(take):]
+                self.body += take
+                self.data_left -= len(take)
+                if self.data_left:
+                    return
+                self.crlf_left = 2
+            if self.crlf_left:
+                skip = min(self.crlf_left, len(self.raw))
+                self.raw = self.raw[skip:]
+                self.crlf_left -= skip
+                if self.crlf_left:
+                    return
+            if b"\r\n" not in self.raw:
+                return
+            line, self.raw = self.raw.split(b"\r\n", 1)
+            self.data_left = int(line.split(b";")[0], 16)
+            self.complete = self.data_left == 0
+
+
+def all_streams(url, requests):
+    """Sends every (path, body) request at once, each on its own connection, and
+    reads the responses in this one thread, so the client takes as little of the
+    machine's time from the daemon as it can and stamps each event when it is
+    read. Returns each request's result (t0, when it was sent; events, each data
+    event as (arrival time, parsed JSON); end) and the wall time."""
     u = urllib.parse.urlparse(url)
-    return http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
+    selector = selectors.DefaultSelector()
+    results = [dict() for _ in requests]
+    responses = [Response() for _ in requests]
+    start = time.monotonic()
+    for i, (path, body) in enumerate(requests):
+        data = json.dumps(body).encode()
+        head = ("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\nConnection: close\r\n\r\n" % (path, u.netloc, len(data))).encode()
+        sock = socket.create_connection((u.hostname, u.port or 80), timeout=600)
+        results[i]["t0"] = time.monotonic()
+        sock.sendall(head + data)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, i)
+    while selector.get_map():
+        for key, _ in selector.select():
+            i = key.data
+            data = key.fileobj.recv(65536)
+            now = time.monotonic()
+            responses[i].feed(data, now)
+            if not data or responses[i].complete:
+                selector.unregister(key.fileobj)
+                key.fileobj.close()
+                results[i]["end"] = now
+    wall = time.monotonic() - start
+    for result, resp in zip(results, responses):
+        if resp.status != 200:
+            result["error"] = "HTTP %s: %s" % (resp.status, resp.body[:200])
+            continue
+        result["events"] = [(t, json.loads(e[6:])) for t, e in resp.events
+                            if e.startswith(b"data: ") and e != b"data: [DONE]"]
+    errors = [r["error"] for r in results if "error" in r]
+    if errors:
+        raise SystemExit("errors: %s" % errors[:3])
+    return results, wall
 
 
-def one_stream(url, path, body, result):
-    """Streams one request; result gets t0 (when it was sent), events (each data
-    event as (arrival time, parsed JSON)) and end, or error."""
-    conn = connect(url)
-    t0 = time.monotonic()
-    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    if resp.status != 200:
-        result["error"] = "HTTP %d: %s" % (resp.status, resp.read()[:200])
-        return
-    events, buf = [], b""
-    while True:
-        chunk = resp.read1(65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n\n" in buf:
-            event, buf = buf.split(b"\n\n", 1)
-            if event.startswith(b"data: ") and event != b"data: [DONE]":
-                events.append((time.monotonic(), json.loads(event[6:])))
-    conn.close()
-    result.update(t0=t0, events=events, end=time.monotonic())
+def completion_request(prompt, max_tokens):
+    """/v1/completions, streamed, with the usage at the end."""
+    return ("/v1/completions", {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
+                                "stream": True, "ignore_eos": True,
+                                "stream_options": {"include_usage": True}})
 
 
-def completion_stream(url, prompt, max_tokens, result):
-    """/v1/completions: arrivals of the token events, tokens generated."""
-    body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-            "ignore_eos": True, "stream_options": {"include_usage": True}}
-    one_stream(url, "/v1/completions", body, result)
-    events = result.get("events", [])
+def read_completion(result):
+    """Arrivals of the token events, tokens generated."""
+    events = result["events"]
     result["arrivals"] = [t for t, d in events if d.get("choices")]
     result["tokens"] = sum(d["usage"]["completion_tokens"] for _, d in events if d.get("usage"))
 
 
-def session_stream(url, prompt, max_tokens, session_id, result):
-    """/completion (llama.cpp's shape, which names each generated token's id):
-    arrivals, the generated ids and the prompt tokens taken from the cache."""
-    body = {"prompt": prompt, "n_predict": max_tokens, "temperature": 0, "stream": True,
-            "ignore_eos": True, "n_probs": 1, "session_id": session_id}
-    one_stream(url, "/completion", body, result)
-    events = result.get("events", [])
+def session_request(prompt, max_tokens, session_id):
+    """/completion (llama.cpp's shape, which names each generated token's id)."""
+    return ("/completion", {"prompt": prompt, "n_predict": max_tokens, "temperature": 0,
+                            "stream": True, "ignore_eos": True, "n_probs": 1,
+                            "session_id": session_id})
+
+
+def read_session(result):
+    """Arrivals, the generated ids and the prompt tokens taken from the cache."""
+    events = result["events"]
     result["arrivals"] = [t for t, d in events if not d["stop"]]
     result["ids"] = [p["id"] for _, d in events for p in d.get("completion_probabilities", [])]
     result["cached"] = sum(d["tokens_cached"] for _, d in events if d["stop"])
@@ -112,23 +198,6 @@ def random_ids(rng, n):
     return [rng.randrange(100, 500) for _ in range(n)]
 
 
-def all_streams(target, args_list):
-    """Runs target(*args, result) for every args at once; returns the results and
-    the wall time."""
-    results = [dict() for _ in args_list]
-    threads = [threading.Thread(target=target, args=tuple(a) + (results[i],))
-               for i, a in enumerate(args_list)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    errors = [r["error"] for r in results if "error" in r]
-    if errors:
-        raise SystemExit("errors: %s" % errors[:3])
-    return results, time.monotonic() - start
-
-
 STEADY_FROM = 8  # the token from which "ITL p99 late" counts gaps
 
 
@@ -138,14 +207,16 @@ def ttfts(results):
 
 def run(url, streams, prompt_tokens, max_tokens, rng):
     prompts = [[1] + random_ids(rng, prompt_tokens - 1) for _ in range(streams)]
-    results, wall = all_streams(completion_stream, [(url, p, max_tokens) for p in prompts])
+    results, wall = all_streams(url, [completion_request(p, max_tokens) for p in prompts])
+    for r in results:
+        read_completion(r)
     ttft = ttfts(results)
     itl = [b - a for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:])]
     late = [b - a for r in results
             for a, b in zip(r["arrivals"][STEADY_FROM - 1:], r["arrivals"][STEADY_FROM:])]
     total = sum(r["tokens"] for r in results)
     decode = [(len(r["arrivals"]) - 1) / (r["arrivals"][-1] - r["arrivals"][0])
-              for r in results if len(r["arrivals"]) > 1]
+              for r in results if len(r["arrivals"]) > 1 and r["arrivals"][-1] > r["arrivals"][0]]
     return {"streams": streams, "tokens": total, "seconds": wall, "tokens_per_second": total / wall,
             "stream_decode_tps_p50": percentile(decode, 50),
             "ttft_p50_ms": percentile(ttft, 50) * 1e3, "ttft_p99_ms": percentile(ttft, 99) * 1e3,
@@ -161,8 +232,11 @@ def run_sessions(url, streams, system_tokens, user_tokens, max_tokens, rng):
     system = [1] + random_ids(random.Random(tag + str(time.time())), system_tokens - 1)
 
     def turn(prompts, sessions):
-        return all_streams(session_stream, [(url, prompts[i], max_tokens, sessions[i])
-                                            for i in range(streams)])[0]
+        results = all_streams(url, [session_request(prompts[i], max_tokens, sessions[i])
+                                    for i in range(streams)])[0]
+        for r in results:
+            read_session(r)
+        return results
 
     sessions = ["%s-%d" % (tag, i) for i in range(streams)]
     first = [system + random_ids(rng, user_tokens) for _ in range(streams)]
