@@ -74,7 +74,7 @@ static const struct option options[] = {
     {"step-tokens", 0, OPT_INT, OFF(step_tokens), 1, 4096, "N",
      "most tokens in one step (prompt chunks and one per decoding sequence; at least "
      "--parallel): fewer shorten the pause a new prompt makes in other streams",
-     "512", NULL},
+     "1024", NULL},
     {"pass-tokens", 0, OPT_INT, OFF(pass_tokens), 0, 4096, "N",
      "while sequences are decoding, a step's prompt chunks go through the model in passes "
      "of at most N tokens, which keeps the decoding steps after them fast (0: one pass)",

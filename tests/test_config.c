@@ -64,7 +64,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.ctx_size, 0);
     assert_int_equal(c.parallel, 4);
     assert_int_equal(c.queue_length, 64);
-    assert_int_equal(c.step_tokens, 512);
+    assert_int_equal(c.step_tokens, 1024);
     assert_int_equal(c.pass_tokens, 128);
     assert_int_equal(c.kv_cache_mb, 0);
     assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F16);

@@ -21,7 +21,7 @@ struct llamad_config {
     int ctx_size;            /* --ctx-size N, default 0 = the model's context_length */
     int parallel;            /* --parallel N: sequences decoded together, default 4 */
     int queue_length;        /* --queue-length N: requests waiting beyond those, default 64 */
-    int step_tokens;         /* --step-tokens N: most tokens in one step, default 512
+    int step_tokens;         /* --step-tokens N: most tokens in one step, default 1024
                               * (raised to --parallel when below it) */
     int pass_tokens;         /* --pass-tokens N: a step's passes while sequences decode,
                               * default 128 (0: one pass) */
