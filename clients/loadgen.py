@@ -12,6 +12,9 @@ the decoding steps right after them; the later gaps are the steady state.
   clients/loadgen.py --url http://127.0.0.1:8080 --streams 1,2,4,8,16 \\
       --prompt-tokens 128 --max-tokens 128 --pid $(pidof llamad)
 
+With --repeat N every count runs N times: tokens/s and the decode rate are the
+median run's, the latency percentiles are over the streams of all N runs.
+
 Standard library only. Prompts are token-id arrays (BOS, then random ids), so
 every client's prompt differs and the prefix cache cannot flatter the numbers
 (the ids are drawn afresh for every run unless --seed is given: a daemon keeps
@@ -218,8 +221,13 @@ def run(url, streams, prompt_tokens, max_tokens, rng):
     decode = [(len(r["arrivals"]) - 1) / (r["arrivals"][-1] - r["arrivals"][0])
               for r in results if len(r["arrivals"]) > 1 and r["arrivals"][-1] > r["arrivals"][0]]
     return {"streams": streams, "tokens": total, "seconds": wall, "tokens_per_second": total / wall,
-            "stream_decode_tps_p50": percentile(decode, 50),
-            "ttft_p50_ms": percentile(ttft, 50) * 1e3, "ttft_p99_ms": percentile(ttft, 99) * 1e3,
+            "stream_decode_tps_p50": percentile(decode, 50)}, (ttft, itl, late)
+
+
+def latencies(samples):
+    """TTFT and ITL percentiles (ms) of (ttft, itl, late) lists of seconds."""
+    ttft, itl, late = samples
+    return {"ttft_p50_ms": percentile(ttft, 50) * 1e3, "ttft_p99_ms": percentile(ttft, 99) * 1e3,
             "itl_p50_ms": percentile(itl, 50) * 1e3, "itl_p99_ms": percentile(itl, 99) * 1e3,
             "itl_p99_late_ms": percentile(late, 99) * 1e3}
 
@@ -277,7 +285,8 @@ def main():
     ap.add_argument("--streams", default="1,2,4,8,16", help="comma-separated client counts")
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--max-tokens", type=int, default=128)
-    ap.add_argument("--repeat", type=int, default=1, help="runs per count (median reported)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per count (tokens/s of the median run, latencies of all)")
     ap.add_argument("--pid", type=int, help="the daemon's pid, for peak RSS")
     ap.add_argument("--seed", type=int, help="for the prompt ids (default: a new draw each run)")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -299,8 +308,9 @@ def main():
     for n in [int(x) for x in args.streams.split(",")]:
         runs = [run(args.url, n, args.prompt_tokens, args.max_tokens, rng)
                 for _ in range(args.repeat)]
-        row = min(runs, key=lambda r: abs(r["tokens_per_second"] -
-                                          statistics.median(x["tokens_per_second"] for x in runs)))
+        median = statistics.median(r["tokens_per_second"] for r, _ in runs)
+        row = min((r for r, _ in runs), key=lambda r: abs(r["tokens_per_second"] - median))
+        row.update(latencies([sum((s[k] for _, s in runs), []) for k in range(3)]))
         row["peak_rss_mb"] = peak_rss_mb(args.pid) if args.pid else float("nan")
         if args.json:
             print(json.dumps(row))
