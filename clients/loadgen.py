@@ -128,7 +128,8 @@ def all_streams(url, requests):
     for i, (path, body) in enumerate(requests):
         data = json.dumps(body).encode()
         head = ("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                "Content-Length: %d\r\nConnection: close\r\n\r\n" % (path, u.netloc, len(data))).encode()
+                "Content-Length: %d\r\nConnection: close\r\n\r\n"
+                % (path, u.netloc, len(data))).encode()
         sock = socket.create_connection((u.hostname, u.port or 80), timeout=600)
         results[i]["t0"] = time.monotonic()
         sock.sendall(head + data)
