@@ -511,6 +511,13 @@ int llamad_forward(struct llamad_forward *f, struct llamad_kvcache *kv,
                    const struct llamad_batch_entry *batch, int32_t n, float *logits, char *err,
                    size_t errsz)
 {
+    return llamad_forward_passes(f, kv, batch, n, 0, 0, logits, NULL, err, errsz);
+}
+
+int llamad_forward_passes(struct llamad_forward *f, struct llamad_kvcache *kv,
+                          const struct llamad_batch_entry *batch, int32_t n, int32_t first,
+                          int32_t rest, float *logits, int32_t *passes, char *err, size_t errsz)
+{
     if (n < 0)
         return llamad_fail(err, errsz, LLAMAD_EINVAL, "negative batch size");
     if (kv->n_layer != f->m->hp.n_layer || kv->kv_dim != f->m->hp.n_head_kv * f->m->hp.head_dim)
@@ -518,10 +525,17 @@ int llamad_forward(struct llamad_forward *f, struct llamad_kvcache *kv,
     int rc = check_batch(f, kv, batch, n, err, errsz);
     if (rc)
         return rc;
-    int32_t n_logits = 0;
-    for (int32_t at = 0; at < n; at += f->p.max_batch) {
-        int32_t chunk = n - at < f->p.max_batch ? n - at : f->p.max_batch;
+    const int32_t most = f->p.max_batch;
+    first = first > 0 && first < most ? first : most;
+    rest = rest > 0 && rest < most ? rest : most;
+    int32_t n_logits = 0, count = 0;
+    for (int32_t at = 0; at < n; count++) {
+        const int32_t size = count == 0 ? first : rest;
+        const int32_t chunk = n - at < size ? n - at : size;
         run_chunk(f, kv, batch + at, chunk, logits, &n_logits);
+        at += chunk;
     }
+    if (passes)
+        *passes = count;
     return LLAMAD_OK;
 }

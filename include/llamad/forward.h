@@ -41,4 +41,11 @@ int llamad_forward(struct llamad_forward *f, struct llamad_kvcache *kv,
                    const struct llamad_batch_entry *batch, int32_t n, float *logits, char *err,
                    size_t errsz);
 
+/* The same in passes through the model of chosen sizes: the first of at most
+ * `first` entries, each later one of at most `rest` (either 0 or above max_batch
+ * meaning max_batch). *passes (when not NULL) gets how many there were. */
+int llamad_forward_passes(struct llamad_forward *f, struct llamad_kvcache *kv,
+                          const struct llamad_batch_entry *batch, int32_t n, int32_t first,
+                          int32_t rest, float *logits, int32_t *passes, char *err, size_t errsz);
+
 #endif
