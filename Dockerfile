@@ -3,7 +3,7 @@
 FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         gcc libc6-dev meson ninja-build pkg-config python3 \
-        libcjson-dev libmicrohttpd-dev libuv1-dev libcmocka-dev libopenblas-dev \
+        libcjson-dev libmicrohttpd-dev libuv1-dev libcmocka-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -12,11 +12,8 @@ RUN meson setup /build --prefix=/usr \
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        libcjson1 libmicrohttpd12 libuv1 libopenblas0 \
+        libcjson1 libmicrohttpd12 libuv1 \
     && rm -rf /var/lib/apt/lists/*
-# Debian 12's OpenBLAS takes AVX-512 Xeons for a generic SSE3 CPU and runs sgemm
-# about 5x slower; it reads this as it loads. Haswell on a CPU without AVX-512.
-ENV OPENBLAS_CORETYPE=SkylakeX
 COPY --from=build /out/ /
 USER nobody
 EXPOSE 8080

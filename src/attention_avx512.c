@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "llamad/cpu.h"
 #include "attention_internal.h"
 #include "exp_avx512.h"
 #include "llamad/types.h"
@@ -315,11 +316,7 @@ KV_KERNELS(q8_0, LLAMAD_TYPE_Q8_0)
 
 const struct llamad_attention_kernels *llamad_attention_avx512(uint32_t kv_type)
 {
-    __builtin_cpu_init();
-    bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-              __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    if (!ok)
+    if (!llamad_cpu_runs(LLAMAD_CPU_AVX512))
         return NULL;
     return kv_type == LLAMAD_TYPE_F32    ? &avx512_f32
            : kv_type == LLAMAD_TYPE_F16  ? &avx512_f16

@@ -99,7 +99,6 @@ const struct llamad_attention_kernels *llamad_attention_kernels(uint32_t kv_type
 {
     if (!ref_kernels(kv_type))
         return NULL;
-    const struct llamad_attention_kernels *fast =
-        llamad_quant_force_scalar() ? NULL : llamad_attention_avx512(kv_type);
+    const struct llamad_attention_kernels *fast = llamad_attention_avx512(kv_type);
     return fast ? fast : ref_kernels(kv_type);
 }

@@ -64,8 +64,6 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32
 {
     if (!has_int8_gemm(type))
         return NULL;
-    if (llamad_quant_force_scalar())
-        return &ref_kernels;
     const struct llamad_gemm_int8_kernels *amx =
         n_tokens >= AMX_MIN_TOKENS ? llamad_gemm_int8_amx(type) : NULL;
     const struct llamad_gemm_int8_kernels *fast = amx ? amx : llamad_gemm_int8_vnni(type);

@@ -18,15 +18,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "llamad/cpu.h"
 #include "gemm_int8_internal.h"
 
 #if defined(__x86_64__)
 
-#include <cpuid.h>
 #include <immintrin.h>
-#include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define AMX_FN                                                                               \
     __attribute__((target("amx-tile,amx-int8,avx2,fma,f16c,avx512f,avx512bw,avx512dq,"    \
@@ -37,9 +34,6 @@ enum {
     LANES = LLAMAD_GEMM_LANES,
     GROUPS = LLAMAD_GEMM_GROUPS,
     TILE_TOKENS = 16, /* rows of the A and C tiles */
-    /* Linux hands out the tile state only to processes that ask for it */
-    ARCH_REQ_XCOMP_PERM = 0x1023,
-    XFEATURE_XTILEDATA = 18,
 };
 
 /* One 32-value block of a group of a panel, unpacked: the 16 rows' scales, and
@@ -266,26 +260,12 @@ AMX_FN static void rows_amx(const struct llamad_weight *w, int64_t r0, int64_t r
 /* One piece per thread: each call copies the whole batch into token tiles. */
 static const struct llamad_gemm_int8_kernels amx_kernels = {"amx", 1, work_bytes, rows_amx};
 
-/* Decided once: CPUID (AMX-TILE and AMX-INT8) is slow, a trap to the hypervisor
- * on a virtual machine, and this is asked for on every GEMM call. */
-static bool amx_usable;
-
-static void decide_amx(void)
-{
-    unsigned a, b, c, d;
-    const unsigned tile = 1u << 24, int8 = 1u << 25;
-    amx_usable = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & tile) && (d & int8) &&
-                 syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
-}
-
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_amx(uint32_t type)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     /* the packed weights are the VNNI kernel's: the CPU must run that too */
     if (!llamad_gemm_int8_vnni(type))
         return NULL;
-    pthread_once(&once, decide_amx);
-    return amx_usable ? &amx_kernels : NULL;
+    return llamad_cpu_runs(LLAMAD_CPU_AMX) ? &amx_kernels : NULL;
 }
 
 #else

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "llamad/cpu.h"
 #include "gemm_int8_internal.h"
 
 #if defined(__x86_64__)
@@ -186,11 +187,7 @@ static const struct llamad_gemm_int8_kernels vnni_kernels = {"avx512vnni", 8, wo
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_vnni(uint32_t type)
 {
-    __builtin_cpu_init();
-    bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("f16c");
-    if (!vnni || (type != LLAMAD_TYPE_Q8_0 && type != LLAMAD_TYPE_Q4_0))
+    if (!llamad_cpu_runs(LLAMAD_CPU_VNNI) || (type != LLAMAD_TYPE_Q8_0 && type != LLAMAD_TYPE_Q4_0))
         return NULL;
     return &vnni_kernels;
 }

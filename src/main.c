@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llamad/cpu.h"
 #include "llamad/error.h"
-#include "llamad/gemm.h"
 #include "llamad/kvcache.h"
 #include "llamad/log.h"
 #include "llamad/paths.h"
@@ -350,8 +350,13 @@ int main(int argc, char **argv)
         llamad_config_free(&d.cfg);
         return 2;
     }
+    if (llamad_cpu_check_env(err, sizeof err)) {
+        fprintf(stderr, "llamad: %s\n", err);
+        llamad_config_free(&d.cfg);
+        return 2;
+    }
     llamad_log_set_level(d.cfg.log_level);
-    llamad_blas_log_core();
+    llamad_cpu_log();
     if (d.cfg.model)
         snprintf(d.model_path, sizeof d.model_path, "%s", d.cfg.model);
     else

@@ -6,7 +6,7 @@
 
 #include "llamad/bigalloc.h"
 #include "llamad/error.h"
-#include "llamad/gemm_int8.h"
+#include "llamad/matmul_dispatch.h"
 
 /* Metadata limits: generous for real models, small enough that derived sizes
  * (n_embd * n_ctx, n_vocab * n_embd, ...) cannot overflow. */
@@ -245,12 +245,10 @@ static void layer_matrices(struct llamad_layer *L, struct llamad_weight *out[LAY
  * bytes of arena it takes. */
 static size_t pack_weight(struct llamad_model *m, struct llamad_weight *w, uint8_t *at)
 {
-    if (!llamad_gemm_int8_packs(w->type))
-        return 0;
-    const size_t bytes = (llamad_gemm_int8_packed_bytes(w->type, w->rows, w->cols) + 63) / 64 * 64;
-    if (!at)
+    const size_t bytes = (llamad_matmul_packed_bytes(w) + 63) / 64 * 64;
+    if (bytes == 0 || !at)
         return bytes;
-    llamad_gemm_int8_pack(w, at);
+    llamad_matmul_pack(w, at);
     w->packed = at;
     if (w->data != m->tok_embd.data)
         llamad_gguf_release(m->gguf, w->data, (size_t)w->rows * w->row_bytes);
@@ -271,7 +269,7 @@ static size_t pack_all(struct llamad_model *m, uint8_t *arena)
     return used;
 }
 
-/* Every matrix the int8 GEMM takes gets its packed copy (gemm_int8.h), all in
+/* Every matrix whose kernels read it packed gets its packed copy (matmul_dispatch.h), all in
  * one allocation, and the file's pages of it leave memory, the kernels reading
  * only the copy. The embedding rows are read by token, so a matrix tied to them
  * keeps its pages. */

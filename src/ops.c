@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "llamad/gemm_float.h"
 #include "ops_internal.h"
 #include "quant_internal.h"
 
@@ -69,7 +70,7 @@ static llamad_silu_mul_fn silu_mul_kernel;
 
 static void choose_silu_mul(void)
 {
-    llamad_silu_mul_fn fast = llamad_quant_force_scalar() ? NULL : llamad_silu_mul_avx512();
+    llamad_silu_mul_fn fast = llamad_silu_mul_avx512();
     silu_mul_kernel = fast ? fast : llamad_silu_mul_ref;
 }
 
@@ -109,9 +110,8 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
             if (xq && w->act->matmul) {
                 w->act->matmul(w->data + (size_t)lo * w->row_bytes, w->row_bytes, hi - lo, xq,
                                xq_row, t->n_tokens, w->cols, y + lo, w->rows);
-            } else if (!xq && w->kernels->matmul) {
-                w->kernels->matmul(w->data + (size_t)lo * w->row_bytes, w->row_bytes, hi - lo,
-                                   t->x, t->n_tokens, w->cols, y + lo, w->rows);
+            } else if (!xq && w->packed) {
+                llamad_gemm_float_rows(w, lo, hi, t->x, t->n_tokens, y, w->rows);
             } else {
                 for (int64_t r = lo; r < hi; r++) {
                     const uint8_t *row = w->data + (size_t)r * w->row_bytes;
@@ -131,7 +131,7 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
  * leaves its chunks to the others instead of holding up the whole matmul. Each row
  * is still read by one thread only, and a chunk is a multiple of CHUNK_ALIGN rows
  * so the kernels' row tiles stay whole. */
-enum { CHUNKS_PER_THREAD = 8, CHUNK_ALIGN = 16 };
+enum { CHUNKS_PER_THREAD = 8, CHUNK_ALIGN = LLAMAD_GEMM_FLOAT_PANEL };
 
 static void matmul_worker(void *ctx, int ith, int nth)
 {
@@ -156,8 +156,8 @@ size_t llamad_matmul_scratch_bytes(int32_t n_tokens, int64_t cols)
     return bytes;
 }
 
-/* Quantizes x once for every activation format some output's weight uses. */
-static void quantize_inputs(struct matmul_task *t, int64_t cols, uint8_t *scratch)
+/* Where x quantized goes, for every activation format some output's weight uses. */
+static void place_inputs(struct matmul_task *t, int64_t cols, uint8_t *scratch)
 {
     for (int f = 1; f <= LLAMAD_ACT_FORMATS; f++) {
         bool used = false;
@@ -166,14 +166,33 @@ static void quantize_inputs(struct matmul_task *t, int64_t cols, uint8_t *scratc
         size_t row = llamad_act_row_bytes((enum llamad_act_format)f, cols);
         if (!used || cols % (f == LLAMAD_ACT_Q8K ? LLAMAD_Q8K_BLOCK : LLAMAD_Q8_BLOCK) != 0)
             continue;
-        for (int32_t k = 0; k < t->n_tokens; k++)
-            llamad_quantize_act((enum llamad_act_format)f, t->x + (int64_t)k * cols,
-                                scratch + (size_t)k * row, cols);
         t->xq[f] = scratch;
         t->xq_row[f] = row;
         scratch += (size_t)t->n_tokens * row + 64;
     }
 }
+
+/* Tokens [begin, end) of x quantized into every placed format. */
+static void quantize_tokens(const struct matmul_task *t, int64_t begin, int64_t end)
+{
+    const int64_t cols = t->outs[0].w->cols;
+    for (int f = 1; f <= LLAMAD_ACT_FORMATS; f++)
+        for (int64_t k = begin; t->xq[f] && k < end; k++)
+            llamad_quantize_act((enum llamad_act_format)f, t->x + k * cols,
+                                (uint8_t *)t->xq[f] + (size_t)k * t->xq_row[f], cols);
+}
+
+static void quantize_worker(void *ctx, int ith, int nth)
+{
+    const struct matmul_task *t = ctx;
+    int64_t begin, end;
+    llamad_split_range(t->n_tokens, ith, nth, &begin, &end);
+    quantize_tokens(t, begin, end);
+}
+
+/* Batches up to this many tokens are quantized by the calling thread: a pass of
+ * the pool costs more than the work. */
+#define QUANTIZE_ALONE_TOKENS 4
 
 void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
                    const struct llamad_matmul_out *outs, int n_outs, void *act_scratch)
@@ -181,7 +200,12 @@ void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tok
     struct matmul_task t = {.x = x, .n_tokens = n_tokens, .outs = outs, .n_outs = n_outs};
     for (int o = 0; o < n_outs; o++)
         t.total_rows += outs[o].w->rows;
-    if (act_scratch)
-        quantize_inputs(&t, outs[0].w->cols, act_scratch);
+    if (act_scratch) {
+        place_inputs(&t, outs[0].w->cols, act_scratch);
+        if (n_tokens <= QUANTIZE_ALONE_TOKENS)
+            quantize_tokens(&t, 0, n_tokens);
+        else
+            llamad_threadpool_run(pool, quantize_worker, &t);
+    }
     llamad_threadpool_run(pool, matmul_worker, &t);
 }

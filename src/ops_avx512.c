@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "llamad/cpu.h"
 #include "ops_internal.h"
 
 #if defined(__x86_64__)
@@ -31,10 +32,7 @@ AVX512_FN static void silu_mul_avx512(float *gate, const float *up, int64_t n)
 
 llamad_silu_mul_fn llamad_silu_mul_avx512(void)
 {
-    __builtin_cpu_init();
-    bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-              __builtin_cpu_supports("fma");
-    return ok ? silu_mul_avx512 : NULL;
+    return llamad_cpu_runs(LLAMAD_CPU_AVX512) ? silu_mul_avx512 : NULL;
 }
 
 #else

@@ -356,20 +356,6 @@ bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t
 
 /* ---- choosing kernels ---- */
 
-/* LLAMAD_FORCE_SCALAR set to anything but "" or "0" selects the reference kernels.
- * Read on first use only, so every caller in the process sees the same choice. */
-bool llamad_quant_force_scalar(void)
-{
-    static atomic_int state; /* 0: not read yet, 1: no, 2: yes */
-    int s = atomic_load_explicit(&state, memory_order_relaxed);
-    if (s == 0) {
-        const char *v = getenv("LLAMAD_FORCE_SCALAR");
-        s = v && *v && strcmp(v, "0") != 0 ? 2 : 1;
-        atomic_store_explicit(&state, s, memory_order_relaxed);
-    }
-    return s == 2;
-}
-
 static void f32_to_f16_row_ref(const float *x, uint16_t *y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -381,7 +367,7 @@ void llamad_f32_to_f16_row(const float *x, uint16_t *y, int64_t n)
     static _Atomic(llamad_f32_to_f16_row_fn) chosen;
     llamad_f32_to_f16_row_fn f = atomic_load_explicit(&chosen, memory_order_relaxed);
     if (!f) {
-        f = llamad_quant_force_scalar() ? NULL : llamad_f32_to_f16_row_avx2();
+        f = llamad_f32_to_f16_row_avx2();
         if (!f)
             f = f32_to_f16_row_ref;
         atomic_store_explicit(&chosen, f, memory_order_relaxed);
@@ -393,8 +379,6 @@ const struct llamad_kernels *llamad_kernels_for(uint32_t type)
 {
     if (!llamad_type_computable(type))
         return NULL;
-    if (llamad_quant_force_scalar())
-        return &ref_kernels[type];
     const struct llamad_kernels *fast = llamad_quant_avx512_kernels(type);
     if (!fast)
         fast = llamad_quant_avx2_kernels(type);

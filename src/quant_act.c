@@ -29,7 +29,7 @@ void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int6
 
 llamad_quantize_q8_fn llamad_quantize_q8_fast(void)
 {
-    llamad_quantize_q8_fn fast = llamad_quant_force_scalar() ? NULL : llamad_quantize_q8_avx512();
+    llamad_quantize_q8_fn fast = llamad_quantize_q8_avx512();
     return fast ? fast : llamad_quantize_q8_blocks;
 }
 
@@ -64,10 +64,12 @@ size_t llamad_act_row_bytes(enum llamad_act_format f, int64_t n)
 
 void llamad_quantize_act(enum llamad_act_format f, const float *x, void *out, int64_t n)
 {
-    if (f == LLAMAD_ACT_Q8K)
-        llamad_quantize_q8k_blocks(x, out, n);
-    else
-        llamad_quantize_q8_blocks(x, out, n);
+    if (f == LLAMAD_ACT_Q8K) {
+        const llamad_quantize_q8k_fn fast = llamad_quantize_q8k_avx512();
+        (fast ? fast : llamad_quantize_q8k_blocks)(x, out, n);
+    } else {
+        llamad_quantize_q8_fast()(x, out, n);
+    }
 }
 
 /* Q8_0 block: fp16 d, int8 qs[32]. */
@@ -128,8 +130,8 @@ const struct llamad_act_kernels *llamad_act_kernels_variant(uint32_t type, const
 const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type)
 {
     const struct llamad_act_kernels *ref = llamad_act_kernels_ref(type);
-    if (!ref || llamad_quant_force_scalar())
-        return ref;
+    if (!ref)
+        return NULL;
     const struct llamad_act_kernels *fast = llamad_act_kernels_x86(type, "avx512vnni");
     if (!fast)
         fast = llamad_act_kernels_x86(type, "avx2");

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "llamad/cpu.h"
 #include "llamad/quant.h"
 #include "quant_internal.h"
 
@@ -257,13 +258,9 @@ static const struct llamad_act_kernels avx2_q4_0 = {"avx2", LLAMAD_ACT_Q8, dot_q
 
 static bool cpu_runs(const char *isa)
 {
-    __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (!strcmp(isa, "avx2"))
-        return avx2;
-    return !strcmp(isa, "avx512vnni") && avx2 && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+        return llamad_cpu_runs(LLAMAD_CPU_AVX2);
+    return !strcmp(isa, "avx512vnni") && llamad_cpu_runs(LLAMAD_CPU_VNNI);
 }
 
 const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type, const char *isa)

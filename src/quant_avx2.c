@@ -5,6 +5,7 @@
  * passed. Dequantizing gives the same floats as the reference (one rounding of
  * q * d, or an exact conversion); dot products sum in float over 32 lanes (four
  * 8-lane accumulators), so they differ from the reference only by rounding. */
+#include "llamad/cpu.h"
 #include "llamad/quant.h"
 #include "quant_internal.h"
 
@@ -12,9 +13,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
-#include <cpuid.h>
 #include <immintrin.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
@@ -239,37 +238,10 @@ static const struct llamad_kernels avx2_kernels[LLAMAD_TYPE_ID_LIMIT] = {
     [LLAMAD_TYPE_Q4_0] = {"avx2", dequantize_q4_0, dot_q4_0},
 };
 
-/* F16C from CPUID (leaf 1, ECX) where the compiler's __builtin_cpu_supports does
- * not know "f16c" (clang before 16). It uses the AVX registers, whose OS support the
- * "avx2" check covers. */
-static bool cpu_has_f16c(void)
-{
-#if defined(__clang__) && __clang_major__ < 16
-    unsigned eax, ebx, ecx, edx;
-    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
-#else
-    return __builtin_cpu_supports("f16c");
-#endif
-}
-
-/* Checked once; __builtin_cpu_supports also checks that the OS saves AVX state. */
-static bool cpu_has_avx2(void)
-{
-    static atomic_int state; /* 0: not checked yet, 1: no, 2: yes */
-    int s = atomic_load_explicit(&state, memory_order_relaxed);
-    if (s == 0) {
-        __builtin_cpu_init();
-        bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                  cpu_has_f16c();
-        s = ok ? 2 : 1;
-        atomic_store_explicit(&state, s, memory_order_relaxed);
-    }
-    return s == 2;
-}
-
 const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type)
 {
-    if (type >= LLAMAD_TYPE_ID_LIMIT || avx2_kernels[type].dot == NULL || !cpu_has_avx2())
+    if (type >= LLAMAD_TYPE_ID_LIMIT || avx2_kernels[type].dot == NULL ||
+        !llamad_cpu_runs(LLAMAD_CPU_AVX2))
         return NULL;
     return &avx2_kernels[type];
 }
@@ -287,7 +259,7 @@ AVX2_FN static void f32_to_f16_row_f16c(const float *x, uint16_t *y, int64_t n)
 
 llamad_f32_to_f16_row_fn llamad_f32_to_f16_row_avx2(void)
 {
-    return cpu_has_avx2() ? f32_to_f16_row_f16c : NULL;
+    return llamad_cpu_runs(LLAMAD_CPU_AVX2) ? f32_to_f16_row_f16c : NULL;
 }
 
 #else

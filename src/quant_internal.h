@@ -9,9 +9,6 @@
 
 #include "llamad/quant.h"
 
-/* quant.c: true when LLAMAD_FORCE_SCALAR (read once) asks for the references. */
-bool llamad_quant_force_scalar(void);
-
 /* quant_avx2.c: the AVX2/FMA/F16C float kernels of `type`, or NULL when the CPU
  * lacks those features or the type has none. */
 const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
@@ -27,9 +24,11 @@ const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type);
  * "avx512vnni" or "avx2", or NULL when this CPU lacks it or the type has none. */
 const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type, const char *isa);
 
-/* quantize_q8_avx512.c: llamad_quantize_q8_blocks in AVX-512, or NULL when the
- * CPU lacks it. */
+/* quantize_q8_avx512.c: llamad_quantize_q8_blocks and llamad_quantize_q8k_blocks
+ * in AVX-512, or NULL when the CPU lacks it. */
 llamad_quantize_q8_fn llamad_quantize_q8_avx512(void);
+typedef void (*llamad_quantize_q8k_fn)(const float *x, struct llamad_q8k_block *out, int64_t n);
+llamad_quantize_q8k_fn llamad_quantize_q8k_avx512(void);
 
 /* quant_act_k.c: the reference integer kernels of the K-quants (Q4_K, Q5_K, Q6_K on
  * Q8_K activations), or NULL for another type. */

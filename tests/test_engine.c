@@ -433,7 +433,8 @@ static void test_prompt_passes_while_decoding(void **state)
 
     start(fx, p);
     char err[LLAMAD_ERR_MAX];
-    struct llamad_gen_request first = greedy(fx->m, "The cat", 40);
+    /* long enough to be decoding whenever the second arrives; cancelled after it */
+    struct llamad_gen_request first = greedy(fx->m, "The cat", 400);
     first.ignore_eos = true;
     struct llamad_outbox *o_first = llamad_outbox_new(NULL), *o_later = llamad_outbox_new(NULL);
     assert_int_equal(llamad_engine_submit(fx->e, &first, o_first, err, sizeof err), LLAMAD_OK);
@@ -442,7 +443,9 @@ static void test_prompt_passes_while_decoding(void **state)
     r = greedy(fx->m, later, 10);
     assert_int_equal(llamad_engine_submit(fx->e, &r, o_later, err, sizeof err), LLAMAD_OK);
     wait_done(&fx->c, o_later, &res_later, false);
+    llamad_engine_cancel(fx->e, o_first);
     wait_done(&fx->c, o_first, &res_first, false);
+    assert_int_equal(res_first.done->finish, LLAMAD_FINISH_CANCELLED);
 
     struct llamad_engine_stats st;
     llamad_engine_stats(fx->e, &st);

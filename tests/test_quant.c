@@ -11,11 +11,11 @@
 
 #include <cmocka.h>
 
+#include "llamad/cpu.h"
 #include "llamad/quant.h"
 #include "llamad/types.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
 #endif
 
 static const uint32_t computable_types[] = {
@@ -786,78 +786,7 @@ static void test_fast_quantized_types(void **state)
     }
 }
 
-/* A variant's matmul over 1..9 rows by 1..9 tokens (partial tiles) gives the
- * reference dot of every row and token at its place of a wider output, and
- * writes nothing else. Each result is also bit for bit the variant's own dot of
- * that row and token, so a sequence decodes the same alone or in any batch. Its lanes sum about n/16 products each, so the bound of
- * compare_variant_to_ref with n/16 for n/32. */
-static void check_float_matmul(const struct llamad_kernels *k, uint32_t type, int64_t n)
-{
-    enum { MAX_ROWS = 9, MAX_TOK = 9, Y_STRIDE = MAX_ROWS + 2 };
-    const struct llamad_kernels *ref = llamad_kernels_ref(type);
-    size_t bytes = row_bytes(type, n);
-    uint8_t *w = alloc_exact(MAX_ROWS * bytes);
-    float *x = alloc_exact((size_t)(MAX_TOK * n) * sizeof *x);
-    float *wf = alloc_exact((size_t)n * sizeof *wf);
-    float y[MAX_TOK * Y_STRIDE];
-    for (int r = 0; r < MAX_ROWS; r++)
-        fill_row(type, w + r * bytes, n, bytes, FILL_RANDOM);
-    for (int64_t i = 0; i < MAX_TOK * n; i++)
-        x[i] = rng_float();
-    for (int rows = 1; rows <= MAX_ROWS; rows++)
-        for (int n_tok = 1; n_tok <= MAX_TOK; n_tok++) {
-            for (int i = 0; i < MAX_TOK * Y_STRIDE; i++)
-                y[i] = -1.0f;
-            k->matmul(w, bytes, rows, x, n_tok, n, y, Y_STRIDE);
-            for (int t = 0; t < MAX_TOK; t++)
-                for (int r = 0; r < Y_STRIDE; r++) {
-                    float got = y[t * Y_STRIDE + r];
-                    if (t >= n_tok || r >= rows) {
-                        assert_true(got == -1.0f);
-                        continue;
-                    }
-                    ref->dequantize_row(w + r * bytes, wf, n);
-                    double magnitude = 0.0;
-                    for (int64_t i = 0; i < n; i++)
-                        magnitude += fabs((double)wf[i] * x[t * n + i]);
-                    double tol = (double)(n / 16 + 16) * 0x1p-24 * magnitude + (double)n * 0x1p-149;
-                    float want = ref->dot(w + r * bytes, x + t * n, n);
-                    float alone = k->dot(w + r * bytes, x + t * n, n);
-                    if (memcmp(&got, &alone, sizeof got) != 0)
-                        fail_msg("%s n=%lld row %d of %d, token %d of %d: %s matmul %.9g, "
-                                 "its dot %.9g", llamad_type_name(type), (long long)n, r, rows, t,
-                                 n_tok, k->isa, got, alone);
-                    if (!(fabs((double)got - want) <= tol))
-                        fail_msg("%s n=%lld row %d of %d, token %d of %d: %s matmul %.9g, "
-                                 "reference %.9g", llamad_type_name(type), (long long)n, r, rows,
-                                 t, n_tok, k->isa, got, want);
-                }
-        }
-    free(w);
-    free(x);
-    free(wf);
-}
-
-static void test_float_matmul(void **state)
-{
-    (void)state;
-    static const char *const isas[] = {"scalar", "avx2", "avx512"};
-    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16};
-    const int64_t lengths[] = {1, 15, 16, 17, 100, 200};
-    rng_seed(23);
-    for (size_t t = 0; t < 3; t++)
-        for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-            const struct llamad_kernels *k = llamad_kernels_variant(types[t], isas[i]);
-            if (!k || !k->matmul) {
-                print_message("%s: no %s matmul kernel\n", llamad_type_name(types[t]), isas[i]);
-                continue;
-            }
-            for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++)
-                check_float_matmul(k, types[t], lengths[l]);
-        }
-}
-
-/* ---- LLAMAD_FORCE_SCALAR ---- */
+/* ---- LLAMAD_CPU ---- */
 
 #define PRINT_ISAS_ARG "--print-isas"
 
@@ -870,9 +799,9 @@ static int print_isas(void)
     return 0;
 }
 
-/* Runs this program afresh in print-isas mode, with LLAMAD_FORCE_SCALAR set to
- * `force` (unset when NULL) before its first kernel lookup; returns its line. */
-static void isas_of_child(const char *force, char *out, size_t outsz)
+/* Runs this program afresh in print-isas mode, with LLAMAD_CPU set to `cap` (unset
+ * when NULL) before its first kernel lookup; returns its line. */
+static void isas_of_child(const char *cap, char *out, size_t outsz)
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -882,10 +811,10 @@ static void isas_of_child(const char *force, char *out, size_t outsz)
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
-        if (force)
-            setenv("LLAMAD_FORCE_SCALAR", force, 1);
+        if (cap)
+            setenv("LLAMAD_CPU", cap, 1);
         else
-            unsetenv("LLAMAD_FORCE_SCALAR");
+            unsetenv("LLAMAD_CPU");
         execl("/proc/self/exe", "test_quant", PRINT_ISAS_ARG, (char *)NULL);
         _exit(127);
     }
@@ -902,45 +831,30 @@ static void isas_of_child(const char *force, char *out, size_t outsz)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* F16C is read from CPUID leaf 1 (ECX bit 29) because older clang's
- * __builtin_cpu_supports does not know it. */
-static bool cpu_has_avx2_fma_f16c(void)
+/* What llamad_kernels_for picks for each computable type under a CPU set. */
+static const char *isas_for(enum llamad_cpu_set set)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    unsigned eax, ebx, ecx, edx;
-    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-#else
-    return false;
-#endif
+    return set >= LLAMAD_CPU_AVX512 ? "avx512 avx512 avx512 avx2 avx2 scalar\n"
+           : set >= LLAMAD_CPU_AVX2 ? "avx2 avx2 avx2 avx2 avx2 scalar\n"
+                                    : "scalar scalar scalar scalar scalar scalar\n";
 }
 
-static bool cpu_has_avx512(void)
-{
-#if defined(__x86_64__)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
-static void test_force_scalar(void **state)
+/* LLAMAD_CPU caps the kernel set of a whole process: every set up to the CPU's own
+ * can be chosen on this machine, a set above it or a name it does not know leaves
+ * the CPU's choice. */
+static void test_cpu_cap(void **state)
 {
     (void)state;
+    const enum llamad_cpu_set cpu = llamad_cpu_detected();
     char line[256];
-    isas_of_child("1", line, sizeof line);
-    assert_string_equal(line, "scalar scalar scalar scalar scalar scalar\n");
-
-    /* Without the variable (or with "0") the CPU decides; this shows the variable
-     * is what made the difference above. Float types take AVX-512 where it is. */
-    const char *want = cpu_has_avx512() ? "avx512 avx512 avx512 avx2 avx2 scalar\n"
-                       : cpu_has_avx2_fma_f16c() ? "avx2 avx2 avx2 avx2 avx2 scalar\n"
-                                                 : "scalar scalar scalar scalar scalar scalar\n";
+    for (int set = LLAMAD_CPU_SCALAR; set < LLAMAD_CPU_SETS; set++) {
+        isas_of_child(llamad_cpu_set_name(set), line, sizeof line);
+        assert_string_equal(line, isas_for(set < (int)cpu ? (enum llamad_cpu_set)set : cpu));
+    }
     isas_of_child(NULL, line, sizeof line);
-    assert_string_equal(line, want);
-    isas_of_child("0", line, sizeof line);
-    assert_string_equal(line, want);
+    assert_string_equal(line, isas_for(cpu));
+    isas_of_child("sse9", line, sizeof line);
+    assert_string_equal(line, isas_for(cpu));
 }
 
 int main(int argc, char **argv)
@@ -970,8 +884,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_q4_0_round_trip),
         cmocka_unit_test(test_fast_float_types),
         cmocka_unit_test(test_fast_quantized_types),
-        cmocka_unit_test(test_float_matmul),
-        cmocka_unit_test(test_force_scalar),
+        cmocka_unit_test(test_cpu_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

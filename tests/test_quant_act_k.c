@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "llamad/quant.h"
-#include "../src/quant_internal.h" /* llamad_quant_force_scalar */
+#include "llamad/cpu.h"
 
 enum { QK_K = 256, MAX_BLOCKS = 5 };
 
@@ -365,15 +365,9 @@ static void test_matmul_equals_ref(void **state)
 static void test_kernel_choice(void **state)
 {
     (void)state;
-    const char *want = "scalar";
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (!llamad_quant_force_scalar() && __builtin_cpu_supports("avx2")) {
-        bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl");
-        want = vnni ? "avx512vnni" : "avx2";
-    }
-#endif
+    const char *want = llamad_cpu_runs(LLAMAD_CPU_VNNI)   ? "avx512vnni"
+                       : llamad_cpu_runs(LLAMAD_CPU_AVX2) ? "avx2"
+                                                          : "scalar";
     for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
         const struct llamad_act_kernels *k = llamad_act_kernels_for(ktypes[t].type);
         assert_non_null(k);

@@ -68,3 +68,18 @@ char *test_read_file(const char *path, size_t *size)
     fclose(f);
     return data;
 }
+
+static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
+
+uint32_t test_rand_u32(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)rng_state;
+}
+
+float test_rand_float(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(test_rand_u32() >> 8) * 0x1p-24f;
+}

@@ -3,6 +3,7 @@
 #define LLAMAD_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct llamad_model;
 
@@ -18,6 +19,11 @@ const char *test_shared_path(const char *rel);
 
 /* The bundled model, loaded; fails the test when it cannot be. */
 struct llamad_model *test_load_bundled_model(void);
+
+/* A fixed-seed xorshift generator, the same sequence in every run: the next 32
+ * random bits, and a float uniform in [lo, hi). */
+uint32_t test_rand_u32(void);
+float test_rand_float(float lo, float hi);
 
 /* Reads a whole file (NUL-terminated); *size gets its length. NULL on failure. */
 char *test_read_file(const char *path, size_t *size);

@@ -43,7 +43,7 @@ static inline bool llamad_attention_keys_by_dimension(uint32_t kv_type)
 }
 
 /* The fastest kernels this CPU runs for cache rows of kv_type (F32, F16 or Q8_0;
- * the reference under LLAMAD_FORCE_SCALAR); NULL for another type. */
+ * the reference under LLAMAD_CPU=scalar); NULL for another type. */
 const struct llamad_attention_kernels *llamad_attention_kernels(uint32_t kv_type);
 
 /* One named implementation ("scalar", "avx512"); NULL when this CPU cannot run it

@@ -42,7 +42,7 @@ struct llamad_gemm_int8_kernels {
 };
 
 /* The fastest kernels this CPU runs for weights of `type` and batches of n_tokens
- * (the reference under LLAMAD_FORCE_SCALAR); NULL for a type other than Q8_0 and
+ * (the reference under LLAMAD_CPU=scalar); NULL for a type other than Q8_0 and
  * Q4_0. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32_t n_tokens);
 
@@ -51,7 +51,7 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, const char *isa);
 
 /* Whether this CPU's kernels for `type` read packed weights (false under
- * LLAMAD_FORCE_SCALAR, on CPUs without them and for other types). */
+ * LLAMAD_CPU=scalar, on CPUs without them and for other types). */
 bool llamad_gemm_int8_packs(uint32_t type);
 
 /* Bytes of w's packed copy, and the copy itself (64-byte aligned memory) made

@@ -24,7 +24,7 @@ void llamad_softmax(float *x, int32_t n);
 
 /* gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x): an AVX-512 kernel
  * where the CPU has it (within a few ulp of the reference), else the plain
- * reference, which LLAMAD_FORCE_SCALAR=1 forces. */
+ * reference, which LLAMAD_CPU=scalar forces. */
 void llamad_silu_mul(float *gate, const float *up, int64_t n);
 void llamad_silu_mul_ref(float *gate, const float *up, int64_t n);
 

@@ -40,11 +40,6 @@ struct llamad_kernels {
     const char *isa; /* "avx2", "scalar", ... : which implementation was chosen */
     void (*dequantize_row)(const void *src, float *dst, int64_t n);
     float (*dot)(const void *row, const float *x, int64_t n);
-    /* Optional (NULL: call dot per row and token): n_rows rows row_bytes apart times
-     * n_tok rows of n floats, y[t * y_stride + r] = dot(row r, x_t); each weight is
-     * read and converted once for several tokens. */
-    void (*matmul)(const void *w, size_t row_bytes, int64_t n_rows, const float *x,
-                   int32_t n_tok, int64_t n, float *y, int64_t y_stride);
 };
 
 /* NULL for a type that is not computable. The result is constant for the process. */
@@ -90,7 +85,7 @@ struct llamad_q8k_block {
 void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int64_t n);
 
 /* The fastest implementation of llamad_quantize_q8_blocks this CPU runs, with
- * bit-identical results (the reference itself under LLAMAD_FORCE_SCALAR). */
+ * bit-identical results (the reference itself under LLAMAD_CPU=scalar). */
 typedef void (*llamad_quantize_q8_fn)(const float *x, struct llamad_q8_block *out, int64_t n);
 llamad_quantize_q8_fn llamad_quantize_q8_fast(void);
 
@@ -116,7 +111,7 @@ struct llamad_act_kernels {
 };
 
 /* The integer kernels for weights of `type` on this CPU; NULL for types that keep
- * float activations (F32, F16, BF16). LLAMAD_FORCE_SCALAR=1 selects the reference. */
+ * float activations (F32, F16, BF16). LLAMAD_CPU=scalar selects the reference. */
 const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type);
 /* The plain reference of the same, for tests. */
 const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type);

@@ -21,9 +21,9 @@
 
 #include "bandwidth.h"
 #include "numbers.h"
+#include "llamad/cpu.h"
 #include "llamad/error.h"
 #include "llamad/forward.h"
-#include "llamad/gemm.h"
 #include "llamad/kvcache.h"
 #include "llamad/model.h"
 #include "llamad/paths.h"
@@ -620,7 +620,11 @@ int main(int argc, char **argv)
     char path[PATH_MAX], err[LLAMAD_ERR_MAX] = "";
     const char *model_path = o.model ? o.model : llamad_default_model_path(path, sizeof path);
     struct bench b = {.o = &o};
-    llamad_blas_log_core();
+    if (llamad_cpu_check_env(err, sizeof err)) {
+        fprintf(stderr, "llamad-bench: %s\n", err);
+        return 2;
+    }
+    llamad_cpu_log();
     /* The bandwidth buffer is freed before the KV cache and activations exist; only
      * the generation tests are set against it. */
     int rc = llamad_model_load(model_path, &b.model, err, sizeof err);

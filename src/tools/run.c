@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llamad/cpu.h"
 #include "llamad/error.h"
 #include "llamad/forward.h"
 #include "llamad/kvcache.h"
@@ -328,6 +329,10 @@ int main(int argc, char **argv)
     char path[PATH_MAX], err[LLAMAD_ERR_MAX] = "";
     const char *model_path = o.model ? o.model : llamad_default_model_path(path, sizeof path);
     struct session s = {0};
+    if (llamad_cpu_check_env(err, sizeof err)) {
+        fprintf(stderr, "llamad-run: %s\n", err);
+        return 2;
+    }
     int rc = llamad_model_load(model_path, &s.model, err, sizeof err);
     if (rc == LLAMAD_OK)
         rc = open_session(&s, &o, err, sizeof err);
