@@ -593,6 +593,55 @@ class KvCacheTest(unittest.TestCase):
             self.assertLess(passes, 2 * n)
 
 
+def histogram_delta(before, after, name):
+    """(count, sum, count above the largest finite bound) of the observations of
+    histogram `name` between two scrapes."""
+    def buckets(m):
+        return sorted((float(k[len(name) + 12:-2]), v) for k, v in m.items()
+                      if k.startswith(name + '_bucket{le="'))
+    b, a = buckets(before), buckets(after)
+    above = (a[-1][1] - a[-2][1]) - (b[-1][1] - b[-2][1])
+    return (delta(before, after, name + "_count"), delta(before, after, name + "_sum"), above)
+
+
+class LatencyMetricsTest(unittest.TestCase):
+    """The TTFT and inter-token histograms after known requests: one TTFT per
+    response and one inter-token gap per later token, streamed or not, each a
+    gap of this run (never the time since boot)."""
+
+    def run_requests(self, stream, n=3, max_tokens=8):
+        s = Shared.server
+        before = s.metrics()
+        t0 = time.monotonic()
+        for i in range(n):
+            body = greedy("%s %d" % (STORY, i), max_tokens=max_tokens, ignore_eos=True,
+                          stream=stream)
+            if stream:
+                c, r = s.stream("/v1/completions", body)
+                self.assertEqual([e for e in sse_events(r) if e is not None][-1], "[DONE]")
+                c.close()
+            else:
+                st, _, res = s.post("/v1/completions", body)
+                self.assertEqual((st, res["usage"]["completion_tokens"]), (200, max_tokens))
+        wall = time.monotonic() - t0
+        after = s.metrics()
+        ttft = histogram_delta(before, after, "llamad_time_to_first_token_seconds")
+        itl = histogram_delta(before, after, "llamad_inter_token_latency_seconds")
+        self.assertEqual(ttft[0], n)
+        self.assertEqual(itl[0], n * (max_tokens - 1))
+        for count, total, above in (ttft, itl):
+            self.assertEqual(above, 0)  # none only in +Inf
+            self.assertTrue(0 <= total < wall, (total, wall))
+        # The gaps of a response lie between its first token and its end.
+        self.assertLess(ttft[1] + itl[1], wall)
+
+    def test_whole_responses(self):
+        self.run_requests(stream=False)
+
+    def test_streams(self):
+        self.run_requests(stream=True)
+
+
 class KvCacheTypeTest(unittest.TestCase):
     def test_q8_0_cache_same_tokens_alone_or_together(self):
         # The slow model's heads are 64 wide: two Q8_0 blocks each.
