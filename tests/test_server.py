@@ -187,6 +187,25 @@ class EndpointTest(unittest.TestCase):
         self.assertTrue(events[-1]["stop"])
         self.assertEqual("".join(e["content"] for e in events), llamad_run(STORY, 8))
 
+    def test_native_n_predict_zero_and_minus_one(self):
+        # llama.cpp: 0 evaluates the prompt and generates nothing; -1 has no limit.
+        for field in ("n_predict", "max_tokens"):
+            status, _, body = self.s.post("/completion", {"prompt": STORY, field: 0})
+            self.assertEqual(status, 200, body)
+            self.assertEqual((body["content"], body["tokens_predicted"], body["stop_type"]),
+                             ("", 0, "limit"))
+            self.assertEqual(body["tokens_evaluated"], 5)
+        c, r = self.s.stream("/completion", {"prompt": STORY, "n_predict": 0, "stream": True})
+        events = [json.loads(e) for e in sse_events(r) if e is not None]
+        c.close()
+        self.assertEqual("".join(e["content"] for e in events), "")
+        self.assertTrue(events[-1]["stop"])
+        self.assertEqual(events[-1]["tokens_predicted"], 0)
+        _, _, body = self.s.post("/completion", {"prompt": STORY, "n_predict": -1,
+                                                 "temperature": 0})
+        self.assertGreater(body["tokens_predicted"], 24)
+        self.assertTrue(body["content"].startswith(llamad_run(STORY, 24)))
+
     def test_tokenize_detokenize(self):
         status, _, tok = self.s.post("/tokenize", {"content": STORY, "add_special": True})
         self.assertEqual((status, tok["tokens"]), (200, [1, 403, 407, 261, 378]))
@@ -304,6 +323,17 @@ class ErrorTest(unittest.TestCase):
         self.expect(400, "/v1/chat/completions",
                     {"messages": [{"role": "user", "content": "x"}], "tools": []}, "tools")
         self.expect(400, "/v1/completions", {"prompt": [1, 2, 70000]}, "prompt")
+
+    def test_max_tokens_below_one(self):
+        chat = {"messages": [{"role": "user", "content": "x"}]}
+        self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": 0}, "max_tokens")
+        self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": -1}, "max_tokens")
+        self.expect(400, "/v1/chat/completions", dict(chat, max_tokens=0), "max_tokens")
+        self.expect(400, "/v1/chat/completions", dict(chat, max_completion_tokens=0),
+                    "max_completion_tokens")
+        res, _ = self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": 0,
+                                                      "stream": True}, "max_tokens")
+        self.assertEqual(res["error"]["type"], "invalid_request_error")
 
     def test_status_codes(self):
         res, _ = self.expect(404, "/v1/nothing", {})
