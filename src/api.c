@@ -624,14 +624,15 @@ static int parse_sampling(struct parse *p)
 }
 
 /* The later name wins: max_completion_tokens replaced max_tokens in OpenAI's chat API;
- * n_predict is llama.cpp's, where -1 means no limit. */
+ * n_predict is llama.cpp's, where -1 means no limit and 0 evaluates the prompt (into the
+ * cache) and generates nothing. OpenAI refuses less than 1. */
 static int parse_max_tokens(struct parse *p)
 {
     bool native = p->kind == LLAMAD_API_NATIVE;
     const char *names[] = {"max_tokens", native ? "n_predict" : "max_completion_tokens"};
     int64_t v = -1;
     for (size_t i = 0; i < COUNT(names); i++) {
-        int rc = get_integer(p->root, names[i], native ? -1 : 0, INT32_MAX, &v, p->err);
+        int rc = get_integer(p->root, names[i], native ? -1 : 1, INT32_MAX, &v, p->err);
         if (rc)
             return rc;
     }

@@ -218,22 +218,8 @@ static void start_stream(struct request *r)
 
 /* ---- Events from the engine ---- */
 
-static void note_token_timing(struct request *r)
-{
-    double now = server_now();
-    struct llamad_metrics *m = &r->srv->metrics;
-    if (r->completion_tokens == 0) {
-        r->t_first_token = now;
-        llamad_histogram_observe(&m->ttft, now - r->t_start);
-    } else {
-        llamad_histogram_observe(&m->itl, now - r->t_last_write);
-    }
-    r->completion_tokens++;
-}
-
 static void stream_token(struct request *r, struct llamad_event *e)
 {
-    note_token_timing(r);
     append_sse_owned(r, llamad_api_chunk_token_json(&r->reply, e, r->text_sent));
     r->text_sent += e->text_len;
     llamad_event_free(e);
@@ -319,10 +305,10 @@ void handle_engine_events(struct request *r)
         list = e->next;
         e->next = NULL;
         if (e->kind == LLAMAD_EVENT_TOKEN) {
+            llamad_metrics_token(&r->srv->metrics, &r->clock, server_now());
             if (r->streaming) {
                 stream_token(r, e);
             } else {
-                note_token_timing(r);
                 *r->tokens_tail = e;
                 r->tokens_tail = &e->next;
             }

@@ -202,6 +202,7 @@ static struct request *new_request(struct server *s, struct MHD_Connection *conn
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s", url);
     r->t_start = server_now();
+    r->clock.last = r->t_start;
     r->tokens_tail = &r->tokens;
     link_request(s, r);
     return r;
@@ -253,7 +254,7 @@ static void log_request(const struct request *r)
     llamad_info("request id=%llu method=%s path=%s status=%d prompt_tokens=%d "
                 "completion_tokens=%d duration_ms=%.1f%s",
                 (unsigned long long)r->id, r->method, r->path, r->status, r->prompt_tokens,
-                r->completion_tokens, (server_now() - r->t_start) * 1e3,
+                r->clock.tokens, (server_now() - r->t_start) * 1e3,
                 r->client_gone ? " client_gone=1" : "");
 }
 

@@ -53,6 +53,13 @@ void llamad_metrics_init(struct llamad_metrics *m)
     histogram_init(&m->request_duration, duration_bounds, N_OF(duration_bounds));
 }
 
+void llamad_metrics_token(struct llamad_metrics *m, struct llamad_token_clock *c, double now)
+{
+    llamad_histogram_observe(c->tokens == 0 ? &m->ttft : &m->itl, now - c->last);
+    c->last = now;
+    c->tokens++;
+}
+
 void llamad_metrics_count_request(struct llamad_metrics *m, int status)
 {
     if (status < 100 || status > 599)
@@ -170,7 +177,10 @@ int llamad_metrics_render(const struct llamad_metrics *m, const struct llamad_en
     histogram(&w, "llamad_time_to_first_token_seconds",
               "Time from a request's arrival to its first generated token.", &m->ttft);
     histogram(&w, "llamad_inter_token_latency_seconds",
-              "Time between consecutive tokens of a response.", &m->itl);
+              "Time between consecutive generated tokens of a response (streamed or not), "
+              "as they reach the server's event loop; the first token's wait is in "
+              "llamad_time_to_first_token_seconds.",
+              &m->itl);
     histogram(&w, "llamad_request_duration_seconds",
               "Time from a request's arrival to the end of its response.", &m->request_duration);
 

@@ -118,6 +118,8 @@ static struct llamad_event *token_event(struct sequence *s, const struct llamad_
 enum llamad_finish sequence_sample(struct sequence *s, const struct llamad_model *m,
                                    const float *logits, int32_t n_ctx, double now)
 {
+    if (s->req.max_tokens == 0) /* the prompt was all it asked for */
+        return LLAMAD_FINISH_LENGTH;
     int32_t token = llamad_sampler_sample(s->sampler, logits);
     if (s->n_gen == 0)
         s->t_first = now;

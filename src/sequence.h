@@ -36,7 +36,7 @@ int sequence_init(struct sequence *s, const struct llamad_model *m, struct llama
                   double t_admit);
 
 /* The logits of the sequence's last fed position are in: samples the next token
- * and pushes its TOKEN event. Returns LLAMAD_FINISH_NONE to go on, or why the
+ * and pushes its TOKEN event (none when max_tokens is 0). Returns LLAMAD_FINISH_NONE to go on, or why the
  * sequence ends (the caller then calls sequence_finish). */
 enum llamad_finish sequence_sample(struct sequence *s, const struct llamad_model *m,
                                    const float *logits, int32_t n_ctx, double now);

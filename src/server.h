@@ -92,8 +92,9 @@ struct request {
     struct llamad_buf out;       /* streamed bytes not yet handed to MHD */
     size_t out_sent;
     size_t text_sent;            /* bytes of completion text streamed */
-    double t_first_token, t_last_write;
-    int32_t prompt_tokens, completion_tokens;
+    double t_last_write;         /* the stream's latest bytes (keep-alive comments) */
+    struct llamad_token_clock clock; /* started at t_start; counts the tokens generated */
+    int32_t prompt_tokens;
 
     struct request *prev, *next;
 };

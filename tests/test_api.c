@@ -640,13 +640,30 @@ static void test_max_tokens_names(void **state)
            &r);
     assert_int_equal(r.max_tokens, 9);
     llamad_api_request_free(&r);
-    ACCEPT(C, "{\"prompt\":\"x\",\"max_tokens\":0}", &r);
-    assert_int_equal(r.max_tokens, 0);
+    ACCEPT(C, "{\"prompt\":\"x\",\"max_tokens\":1}", &r);
+    assert_int_equal(r.max_tokens, 1);
     llamad_api_request_free(&r);
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_predict\":-1}", &r);
     assert_int_equal(r.max_tokens, -1);
     llamad_api_request_free(&r);
+}
+
+/* OpenAI refuses a max_tokens below 1, naming the field; llama.cpp's n_predict 0
+ * (and its alias max_tokens there) asks for the prompt alone. */
+static void test_max_tokens_zero(void **state)
+{
+    (void)state;
+    REJECT(C, "{\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}",
+           "max_tokens");
+    REJECT(CHAT,
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":0}",
+           "max_completion_tokens");
+    struct llamad_api_request r;
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_predict\":0}", &r);
+    assert_int_equal(r.max_tokens, 0);
+    llamad_api_request_free(&r);
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"max_tokens\":0}", &r);
     assert_int_equal(r.max_tokens, 0);
     llamad_api_request_free(&r);
 }
@@ -1376,6 +1393,7 @@ int main(void)
         cmocka_unit_test(test_defaults_native),
         cmocka_unit_test(test_values_parsed),
         cmocka_unit_test(test_max_tokens_names),
+        cmocka_unit_test(test_max_tokens_zero),
         cmocka_unit_test(test_seed),
         cmocka_unit_test(test_completion_response),
         cmocka_unit_test(test_completion_logprobs),

@@ -515,6 +515,27 @@ static void test_session_second_turn_computes_only_new_tokens(void **state)
     free_result(&fresh);
 }
 
+/* max_tokens 0 (llama.cpp's n_predict 0) computes the prompt into the session's
+ * cache and generates nothing; the session's next request finds it all there. */
+static void test_prompt_only(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, params(4, 4));
+    int32_t ids[256], n = tokenize(fx->m, "Lily and Tom went to the park.", true, ids, 256);
+    struct result warm = run_ids(fx, ids, n, 0, "warm", NULL);
+    assert_int_equal(warm.n_tokens, 0);
+    assert_int_equal(warm.done->finish, LLAMAD_FINISH_LENGTH);
+    assert_int_equal(warm.done->text_len, 0);
+    assert_int_equal(warm.done->usage.prompt_tokens, n);
+    assert_int_equal(warm.done->usage.completion_tokens, 0);
+    n += tokenize(fx->m, " They saw a dog.", false, ids + n, 256 - n);
+    struct result next = run_ids(fx, ids, n, 4, "warm", NULL);
+    assert_int_equal(next.done->usage.cached_tokens, warm.done->usage.prompt_tokens);
+    assert_int_equal(next.n_tokens, 4);
+    free_result(&warm);
+    free_result(&next);
+}
+
 /* Requests without a session share the whole blocks of a common beginning
  * (a system prompt) with a cached sequence, and answer as if they had not. */
 static void test_automatic_prefix_reuse(void **state)
@@ -617,6 +638,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prompt_passes_while_decoding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_second_turn_computes_only_new_tokens, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_prompt_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_automatic_prefix_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sixteen_together_match_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kv_budget, setup, teardown),

@@ -124,6 +124,29 @@ static void test_init_bounds(void **state)
     }
 }
 
+/* A response's first token waits from its request's arrival; every later one
+ * from the token before it, however the tokens are delivered. Three tokens 0.25,
+ * 0.28125 and 0.3125 s (exact in binary) after an arrival at an uptime of two
+ * hours, which must not leak into any observation. */
+static void test_token_clock(void **state)
+{
+    (void)state;
+    struct llamad_metrics m;
+    llamad_metrics_init(&m);
+    const double arrival = 7200.0;
+    struct llamad_token_clock c = {.last = arrival};
+    const double at[] = {0.25, 0.28125, 0.3125};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+        llamad_metrics_token(&m, &c, arrival + at[i]);
+    assert_int_equal(c.tokens, 3);
+    assert_int_equal(m.ttft.count, 1);
+    assert_true(m.ttft.sum == 0.25);
+    assert_int_equal(m.itl.count, 2);
+    assert_true(m.itl.sum == 0.0625);
+    assert_int_equal(m.itl.counts[5], 2); /* (0.025, 0.05]: 0.03125 s each */
+    assert_int_equal(m.itl.counts[m.itl.n_bounds], 0); /* nothing above every bound */
+}
+
 static void test_render_cumulative_buckets(void **state)
 {
     (void)state;
@@ -336,6 +359,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_histogram_buckets),
         cmocka_unit_test(test_init_bounds),
+        cmocka_unit_test(test_token_clock),
         cmocka_unit_test(test_render_cumulative_buckets),
         cmocka_unit_test(test_help_and_type_lines),
         cmocka_unit_test(test_engine_gauges_and_ratio),

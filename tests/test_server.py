@@ -187,6 +187,25 @@ class EndpointTest(unittest.TestCase):
         self.assertTrue(events[-1]["stop"])
         self.assertEqual("".join(e["content"] for e in events), llamad_run(STORY, 8))
 
+    def test_native_n_predict_zero_and_minus_one(self):
+        # llama.cpp: 0 evaluates the prompt and generates nothing; -1 has no limit.
+        for field in ("n_predict", "max_tokens"):
+            status, _, body = self.s.post("/completion", {"prompt": STORY, field: 0})
+            self.assertEqual(status, 200, body)
+            self.assertEqual((body["content"], body["tokens_predicted"], body["stop_type"]),
+                             ("", 0, "limit"))
+            self.assertEqual(body["tokens_evaluated"], 5)
+        c, r = self.s.stream("/completion", {"prompt": STORY, "n_predict": 0, "stream": True})
+        events = [json.loads(e) for e in sse_events(r) if e is not None]
+        c.close()
+        self.assertEqual("".join(e["content"] for e in events), "")
+        self.assertTrue(events[-1]["stop"])
+        self.assertEqual(events[-1]["tokens_predicted"], 0)
+        _, _, body = self.s.post("/completion", {"prompt": STORY, "n_predict": -1,
+                                                 "temperature": 0})
+        self.assertGreater(body["tokens_predicted"], 24)
+        self.assertTrue(body["content"].startswith(llamad_run(STORY, 24)))
+
     def test_tokenize_detokenize(self):
         status, _, tok = self.s.post("/tokenize", {"content": STORY, "add_special": True})
         self.assertEqual((status, tok["tokens"]), (200, [1, 403, 407, 261, 378]))
@@ -304,6 +323,17 @@ class ErrorTest(unittest.TestCase):
         self.expect(400, "/v1/chat/completions",
                     {"messages": [{"role": "user", "content": "x"}], "tools": []}, "tools")
         self.expect(400, "/v1/completions", {"prompt": [1, 2, 70000]}, "prompt")
+
+    def test_max_tokens_below_one(self):
+        chat = {"messages": [{"role": "user", "content": "x"}]}
+        self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": 0}, "max_tokens")
+        self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": -1}, "max_tokens")
+        self.expect(400, "/v1/chat/completions", dict(chat, max_tokens=0), "max_tokens")
+        self.expect(400, "/v1/chat/completions", dict(chat, max_completion_tokens=0),
+                    "max_completion_tokens")
+        res, _ = self.expect(400, "/v1/completions", {"prompt": "x", "max_tokens": 0,
+                                                      "stream": True}, "max_tokens")
+        self.assertEqual(res["error"]["type"], "invalid_request_error")
 
     def test_status_codes(self):
         res, _ = self.expect(404, "/v1/nothing", {})
@@ -591,6 +621,55 @@ class KvCacheTest(unittest.TestCase):
             # One at a time that is 4n passes; together n and a few while they start.
             passes = delta(before, after, "llamad_forward_passes_total")
             self.assertLess(passes, 2 * n)
+
+
+def histogram_delta(before, after, name):
+    """(count, sum, count above the largest finite bound) of the observations of
+    histogram `name` between two scrapes."""
+    def buckets(m):
+        return sorted((float(k[len(name) + 12:-2]), v) for k, v in m.items()
+                      if k.startswith(name + '_bucket{le="'))
+    b, a = buckets(before), buckets(after)
+    above = (a[-1][1] - a[-2][1]) - (b[-1][1] - b[-2][1])
+    return (delta(before, after, name + "_count"), delta(before, after, name + "_sum"), above)
+
+
+class LatencyMetricsTest(unittest.TestCase):
+    """The TTFT and inter-token histograms after known requests: one TTFT per
+    response and one inter-token gap per later token, streamed or not, each a
+    gap of this run (never the time since boot)."""
+
+    def run_requests(self, stream, n=3, max_tokens=8):
+        s = Shared.server
+        before = s.metrics()
+        t0 = time.monotonic()
+        for i in range(n):
+            body = greedy("%s %d" % (STORY, i), max_tokens=max_tokens, ignore_eos=True,
+                          stream=stream)
+            if stream:
+                c, r = s.stream("/v1/completions", body)
+                self.assertEqual([e for e in sse_events(r) if e is not None][-1], "[DONE]")
+                c.close()
+            else:
+                st, _, res = s.post("/v1/completions", body)
+                self.assertEqual((st, res["usage"]["completion_tokens"]), (200, max_tokens))
+        wall = time.monotonic() - t0
+        after = s.metrics()
+        ttft = histogram_delta(before, after, "llamad_time_to_first_token_seconds")
+        itl = histogram_delta(before, after, "llamad_inter_token_latency_seconds")
+        self.assertEqual(ttft[0], n)
+        self.assertEqual(itl[0], n * (max_tokens - 1))
+        for count, total, above in (ttft, itl):
+            self.assertEqual(above, 0)  # none only in +Inf
+            self.assertTrue(0 <= total < wall, (total, wall))
+        # The gaps of a response lie between its first token and its end.
+        self.assertLess(ttft[1] + itl[1], wall)
+
+    def test_whole_responses(self):
+        self.run_requests(stream=False)
+
+    def test_streams(self):
+        self.run_requests(stream=True)
 
 
 class KvCacheTypeTest(unittest.TestCase):

@@ -55,7 +55,8 @@ struct llamad_api_request {
     struct llamad_chat_message *messages;
     size_t n_messages;
 
-    int32_t max_tokens;         /* -1 when not given (the server applies its default) */
+    int32_t max_tokens;         /* -1 when not given (the server applies its default);
+                                 * 0 only from /completion: the prompt alone */
     struct llamad_sampling sampling; /* logit_bias points into .logit_bias */
     bool seed_given;            /* false: the server draws a random seed */
     struct llamad_logit_bias *logit_bias;

@@ -117,7 +117,7 @@ void llamad_ready_drain(struct llamad_ready_list *l, void (*fn)(struct llamad_ou
 struct llamad_gen_request {
     int32_t *prompt;      /* token ids, BOS included when wanted; owned by the request */
     int32_t n_prompt;
-    int32_t max_tokens;   /* tokens to generate at most (>= 0) */
+    int32_t max_tokens;   /* tokens to generate at most (0: only the prompt is computed) */
     struct llamad_sampling sampling; /* logit_bias points into this request */
     struct llamad_logit_bias *logit_bias; /* owned */
     char **stops;         /* owned, n_stops strings */

@@ -28,11 +28,23 @@ struct llamad_metrics {
     uint64_t prompt_tokens;         /* tokens in, over finished requests */
     uint64_t completion_tokens;     /* tokens out */
     struct llamad_histogram ttft;   /* time to first token */
-    struct llamad_histogram itl;    /* time between tokens of a stream */
+    struct llamad_histogram itl;    /* time between consecutive tokens of a response */
     struct llamad_histogram request_duration;
 };
 
 void llamad_metrics_init(struct llamad_metrics *m);
+
+/* A response's clock for the token latency histograms, kept by its owner:
+ * `last` starts as the request's arrival and then holds the latest token's. */
+struct llamad_token_clock {
+    double last;
+    int32_t tokens; /* tokens so far */
+};
+
+/* Observes a token of the response that reached the loop at `now`: the first
+ * one's wait in the TTFT histogram, every later one's gap since the token
+ * before in the inter-token histogram, whether the response is streamed or not. */
+void llamad_metrics_token(struct llamad_metrics *m, struct llamad_token_clock *c, double now);
 void llamad_metrics_count_request(struct llamad_metrics *m, int status);
 
 /* Appends the whole exposition (with HELP and TYPE lines) to out. Gauges from the
