@@ -17,9 +17,11 @@ DAEMON = os.path.join(BUILD, "llamad")
 class Server:
     """One llamad process; use as a context manager."""
 
-    def __init__(self, *args, wait_ready=True):
+    def __init__(self, *args, wait_ready=True, env=None):
         self.args = list(args)
         self.wait_ready = wait_ready
+        # env: variables to set, or to remove (None), for the daemon's environment
+        self.env = {k: v for k, v in dict(os.environ, **(env or {})).items() if v is not None}
         self.proc = None
         self.port = None
         self.log = []
@@ -27,7 +29,8 @@ class Server:
 
     def __enter__(self):
         self.proc = subprocess.Popen([DAEMON, "--host", "127.0.0.1", "--port", "0"] + self.args,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=self.env)
         threading.Thread(target=self._read_log, daemon=True).start()
         line = self.wait_log(r"listening on http://127\.0\.0\.1:(\d+)/", 30)
         self.port = int(re.search(r":(\d+)/", line).group(1))

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from llamad_server import BUILD, Server, sse_events
+from llamad_server import BUILD, DAEMON, Server, sse_events
 
 RUN = os.path.join(BUILD, "llamad-run")
 MKMODEL = os.path.join(BUILD, "llamad-mkmodel")
@@ -703,6 +703,44 @@ class KvCacheTypeTest(unittest.TestCase):
         with Server("--kv-cache-type", "q8_0", wait_ready=False) as s:
             self.assertEqual(s.wait_exit(30), 1)
             s.wait_log(r"q8_0 KV cache needs attention heads of a multiple of 32")
+
+
+def cpu_kernel_set():
+    """The kernel set /proc/cpuinfo's flags allow (cpu.c decides it from CPUID)."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    ladder = [("avx2", {"avx2", "fma", "f16c"}),
+              ("avx512", {"avx512f", "avx512bw", "avx512dq", "avx512vl"}),
+              ("vnni", {"avx512_vnni"}), ("amx", {"amx_tile", "amx_int8"})]
+    chosen = "scalar"
+    for name, needs in ladder:
+        if not needs <= set(flags):
+            break
+        chosen = name
+    return chosen
+
+
+class KernelSetTest(unittest.TestCase):
+    """The daemon picks its kernels from the CPU running it, with nothing set in
+    its environment (an AVX2 or AVX-512 machine never runs the plain references),
+    logs them, and LLAMAD_CPU caps the choice."""
+
+    def test_logs_the_cpus_own_set(self):
+        with Server(env={"LLAMAD_CPU": None}) as s:
+            s.wait_log(r"kernel set: %s$" % cpu_kernel_set())
+
+    def test_llamad_cpu_caps_the_set(self):
+        own = cpu_kernel_set()
+        with Server(env={"LLAMAD_CPU": "scalar"}) as s:
+            s.wait_log(r"kernel set: scalar" + ("" if own == "scalar" else
+                                                 r" \(LLAMAD_CPU caps this CPU's %s\)" % own))
+
+    def test_unknown_llamad_cpu_is_refused(self):
+        r = subprocess.run([DAEMON, "--port", "0"], env=dict(os.environ, LLAMAD_CPU="sse9"),
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b'LLAMAD_CPU is "sse9": expected scalar, avx2, avx512, vnni or amx',
+                      r.stderr)
 
 
 class SignalTest(unittest.TestCase):
