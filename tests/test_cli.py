@@ -16,8 +16,26 @@ BUNDLED = os.path.join(MODELS, "stories260K.gguf")
 VOCAB = os.path.join(DATA, "ggml-vocab-llama-spm.gguf")
 
 
-def run(*args, timeout=120):
-    return subprocess.run(list(args), capture_output=True, timeout=timeout)
+def run(*args, status=0, timeout=120):
+    """Runs a program and checks its exit status: 0 unless another is expected (a
+    crash is a negative status, so it never passes for either); a failing run must
+    say why on stderr."""
+    r = subprocess.run(list(args), capture_output=True, timeout=timeout)
+    name = os.path.basename(args[0])
+    if r.returncode != status:
+        raise AssertionError("%s exited with %d, expected %d: %s"
+                             % (name, r.returncode, status, r.stderr.decode(errors="replace")))
+    if status != 0 and not r.stderr:
+        raise AssertionError("%s exited with %d and said nothing" % (name, status))
+    return r
+
+
+def output(*args, **kwargs):
+    """The stdout of a successful run that must write something."""
+    out = run(*args, **kwargs).stdout
+    if not out:
+        raise AssertionError("%s wrote nothing" % os.path.basename(args[0]))
+    return out
 
 
 def reference_case(prompt):
@@ -31,46 +49,41 @@ class RunTest(unittest.TestCase):
         case = reference_case("Once upon a time")
         r = run(RUN, "-m", BUNDLED, "-p", "Once upon a time", "-n", str(len(case["steps"])),
                 "--temp", "0")
-        self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.decode("utf-8"), case["text"])  # the prompt is not echoed
         self.assertRegex(r.stderr.decode(), r"prompt 5 tokens, [0-9.]+ tokens/s; "
                                             r"generation 64 tokens, [0-9.]+ tokens/s")
 
     def test_bundled_model_is_the_default(self):
-        a = run(RUN, "-p", "Lily and Tom", "-n", "20", "--temp", "0")
-        b = run(RUN, "-m", BUNDLED, "-p", "Lily and Tom", "-n", "20", "--temp", "0")
-        self.assertEqual(a.returncode, 0, a.stderr)
-        self.assertEqual(a.stdout, b.stdout)
-        self.assertGreater(len(a.stdout), 20)
+        a = output(RUN, "-p", "Lily and Tom", "-n", "20", "--temp", "0")
+        b = output(RUN, "-m", BUNDLED, "-p", "Lily and Tom", "-n", "20", "--temp", "0")
+        self.assertEqual(a, b)
+        self.assertGreater(len(a), 20)
 
     def test_stop_string_ends_output_before_it(self):
-        full = run(RUN, "-p", "Once upon a time", "-n", "64", "--temp", "0").stdout.decode()
+        full = output(RUN, "-p", "Once upon a time", "-n", "64", "--temp", "0").decode()
         self.assertIn(" Lily", full)
-        r = run(RUN, "-p", "Once upon a time", "-n", "64", "--temp", "0", "--stop", " Lily")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout.decode(), full[:full.index(" Lily")])
+        cut = output(RUN, "-p", "Once upon a time", "-n", "64", "--temp", "0", "--stop", " Lily")
+        self.assertEqual(cut.decode(), full[:full.index(" Lily")])
 
     def test_same_seed_same_text(self):
         args = [RUN, "-p", "The dog", "-n", "40", "--temp", "1.0", "--top-k", "0",
                 "--top-p", "1", "--min-p", "0"]
-        a = run(*args, "--seed", "42")
-        b = run(*args, "--seed", "42")
-        c = run(*args, "--seed", "43")
-        self.assertEqual(a.returncode, 0, a.stderr)
-        self.assertEqual(a.stdout, b.stdout)
-        self.assertNotEqual(a.stdout, c.stdout)
+        a = output(*args, "--seed", "42")
+        b = output(*args, "--seed", "42")
+        c = output(*args, "--seed", "43")
+        self.assertEqual(a, b)
+        self.assertNotEqual(a, c)
 
     def test_thread_counts_agree(self):
-        outs = {run(RUN, "-p", "Sue found", "-n", "30", "--temp", "0", "-t", str(t)).stdout
+        outs = {output(RUN, "-p", "Sue found", "-n", "30", "--temp", "0", "-t", str(t))
                 for t in (1, 2, 3)}
         self.assertEqual(len(outs), 1)
 
     def test_length_limit_and_context_limit(self):
         r = run(RUN, "-p", "Once upon a time", "-n", "0", "--temp", "0")
-        self.assertEqual((r.returncode, r.stdout), (0, b""))
+        self.assertEqual(r.stdout, b"")
         # A 10-position context holds the 5-token prompt and 5 generated tokens.
         r = run(RUN, "-p", "Once upon a time", "-n", "50", "-c", "10", "--temp", "0")
-        self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b"generation 5 tokens", r.stderr)
 
     def test_usage_errors(self):
@@ -78,8 +91,7 @@ class RunTest(unittest.TestCase):
                              (("-p", "x", "-n", "lots"), b"invalid value"),
                              (("-p", "x", "--temp", "-1"), b"invalid value"),
                              (("-p", "x", "--bogus", "1"), b"unknown option")]:
-            r = run(RUN, *args)
-            self.assertEqual(r.returncode, 2, args)
+            r = run(RUN, *args, status=2)
             self.assertIn(needle, r.stderr, args)
             self.assertEqual(r.stdout, b"")
 
@@ -93,12 +105,10 @@ class RunTest(unittest.TestCase):
                 path = os.path.join(d, name)
                 with open(path, "wb") as f:
                     f.write(content)
-                r = run(RUN, "-m", path, "-p", "hi", "-n", "4")
-                self.assertEqual(r.returncode, 1, (name, r.stderr))
+                r = run(RUN, "-m", path, "-p", "hi", "-n", "4", status=1)
                 self.assertIn(b"llamad-run: ", r.stderr)
                 self.assertIn(name.encode(), r.stderr)
-            r = run(RUN, "-m", os.path.join(d, "missing.gguf"), "-p", "hi")
-            self.assertEqual(r.returncode, 1)
+            r = run(RUN, "-m", os.path.join(d, "missing.gguf"), "-p", "hi", status=1)
             self.assertIn(b"missing.gguf", r.stderr)
 
 
@@ -150,17 +160,14 @@ class MkModelTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             for name, type_id in self.TYPES.items():
                 path = os.path.join(d, name + ".gguf")
-                r = run(MKMODEL, "-o", path, "--vocab", VOCAB, "--dim", "64", "--layers", "2",
-                        "--heads", "4", "--kv-heads", "2", "--ff", "128", "--type", name,
-                        "--ctx", "256")
-                self.assertEqual(r.returncode, 0, r.stderr)
+                run(MKMODEL, "-o", path, "--vocab", VOCAB, "--dim", "64", "--layers", "2",
+                    "--heads", "4", "--kv-heads", "2", "--ff", "128", "--type", name, "--ctx", "256")
                 types = tensor_types(path)
                 self.assertEqual(types["blk.1.ffn_down.weight"], type_id)
                 self.assertEqual(types["output_norm.weight"], 0)
                 self.assertIn("output.weight", types)
                 g = run(RUN, "-m", path, "-p", "Hello world", "-n", "8", "--temp", "0",
                         "--ignore-eos")
-                self.assertEqual(g.returncode, 0, g.stderr)
                 self.assertIn(b"generation 8 tokens", g.stderr)
 
     def test_same_seed_same_file_and_tied_option(self):
@@ -168,33 +175,29 @@ class MkModelTest(unittest.TestCase):
             common = ["--vocab", VOCAB, "--dim", "32", "--layers", "1", "--heads", "2",
                       "--kv-heads", "1", "--ff", "64", "--type", "Q8_0", "--seed", "5"]
             a, b = os.path.join(d, "a.gguf"), os.path.join(d, "b.gguf")
-            self.assertEqual(run(MKMODEL, "-o", a, *common).returncode, 0)
-            self.assertEqual(run(MKMODEL, "-o", b, *common).returncode, 0)
+            run(MKMODEL, "-o", a, *common)
+            run(MKMODEL, "-o", b, *common)
             with open(a, "rb") as fa, open(b, "rb") as fb:
                 self.assertEqual(fa.read(), fb.read())
             t = os.path.join(d, "t.gguf")
-            self.assertEqual(run(MKMODEL, "-o", t, *common, "--tied").returncode, 0)
+            run(MKMODEL, "-o", t, *common, "--tied")
             self.assertNotIn("output.weight", tensor_types(t))
-            self.assertEqual(run(RUN, "-m", t, "-p", "x", "-n", "2").returncode, 0)
+            run(RUN, "-m", t, "-p", "x", "-n", "2")
 
     def test_presets_and_errors(self):
-        r = run(MKMODEL, "--preset", "3B", "-o", "/tmp/x.gguf", "--vocab", VOCAB)
-        self.assertEqual(r.returncode, 2)
-        r = run(MKMODEL, "-o", "/tmp/x.gguf")
-        self.assertEqual(r.returncode, 2)
+        run(MKMODEL, "--preset", "3B", "-o", "/tmp/x.gguf", "--vocab", VOCAB, status=2)
+        r = run(MKMODEL, "-o", "/tmp/x.gguf", status=2)
         self.assertIn(b"--vocab", r.stderr)
-        r = run(MKMODEL, "--type", "Q3_K", "-o", "/tmp/x.gguf", "--vocab", VOCAB)
-        self.assertEqual(r.returncode, 2)
+        run(MKMODEL, "--type", "Q3_K", "-o", "/tmp/x.gguf", "--vocab", VOCAB, status=2)
 
 
 class BenchTest(unittest.TestCase):
     """llamad-bench's output shape (its speeds are measured, not asserted)."""
 
     def test_json_lines(self):
-        r = run(BENCH, "-p", "16", "-n", "8", "-r", "1", "-b", "2", "-t", "1", "--json",
-                timeout=300)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
+        out = output(BENCH, "-p", "16", "-n", "8", "-r", "1", "-b", "2", "-t", "1", "--json",
+                     timeout=300)
+        rows = [json.loads(line) for line in out.decode().splitlines()]
         self.assertEqual([row["test"] for row in rows], ["pp16", "tg8", "tg8_batch2"])
         for row in rows:
             self.assertGreater(row["tokens_per_second"], 0)
@@ -205,19 +208,16 @@ class BenchTest(unittest.TestCase):
 
     def test_depth(self):
         # the decode tests start after 40 cached positions (past two KV blocks)
-        r = run(BENCH, "-p", "0", "-n", "4", "-d", "40", "-r", "1", "-b", "3", "-t", "1",
-                "--json", timeout=300)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
+        out = output(BENCH, "-p", "0", "-n", "4", "-d", "40", "-r", "1", "-b", "3", "-t", "1",
+                     "--json", timeout=300)
+        rows = [json.loads(line) for line in out.decode().splitlines()]
         self.assertEqual([row["test"] for row in rows], ["tg4 @ d40", "tg4_batch3 @ d40"])
         self.assertEqual([row["depth"] for row in rows], [40, 40])
 
     def test_bad_flags(self):
-        r = run(BENCH, "-d", "65536")
-        self.assertEqual(r.returncode, 2)
+        r = run(BENCH, "-d", "65536", status=2)
         self.assertIn(b"more than", r.stderr)
-        r = run(BENCH, "-p", "x")
-        self.assertEqual(r.returncode, 2)
+        r = run(BENCH, "-p", "x", status=2)
         self.assertIn(b"usage", r.stderr)
 
 

@@ -1,6 +1,7 @@
 """The official OpenAI client library (Node) against a real llamad. Skipped
-(exit 77) when node or the client package is not installed: the README's test
-command installs it with `npm install --prefix tests/openai`."""
+(exit 77) when node or the client package is not installed, which fails
+tests/run-suite: the README's test command installs it with
+`npm install --prefix tests/openai`."""
 import json
 import os
 import shutil
