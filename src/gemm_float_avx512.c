@@ -54,19 +54,20 @@ FLOAT_INLINE __m512 load_bf16(const uint8_t *p)
     return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)); /* bf16 is a float's top half */
 }
 
-/* Columns [k0, k1) of NP panels (panel_bytes apart) by T tokens. y points at the
- * first panel's first row; mask[v] says which lanes of vector v are rows to write.
- * The sums start at 0 in the first block and continue from y after it. */
+/* nk columns of NP panels (panel_bytes apart; `panel` and `x` at the block's first
+ * column, x's token rows `cols` apart) by T tokens. y points at the first panel's
+ * first row; mask[v] says which lanes of vector v are rows to write. The sums
+ * start at 0 in the first block and continue from y after it. */
 FLOAT_INLINE void tile(const uint8_t *panel, size_t panel_bytes, int NP, const float *x,
-                       int64_t cols, int T, int64_t k0, int64_t k1, float *y, int64_t y_stride,
+                       int64_t cols, int T, int64_t nk, bool first, float *y, int64_t y_stride,
                        const __mmask16 *mask, load_fn load, int eb)
 {
     __m512 acc[4][BATCH_TOKENS];
     for (int v = 0; v < 2 * NP; v++)
         for (int t = 0; t < T; t++)
-            acc[v][t] = k0 == 0 ? _mm512_setzero_ps()
-                                : _mm512_maskz_loadu_ps(mask[v], y + t * y_stride + v * LANES);
-    for (int64_t k = k0; k < k1; k++) {
+            acc[v][t] = first ? _mm512_setzero_ps()
+                              : _mm512_maskz_loadu_ps(mask[v], y + t * y_stride + v * LANES);
+    for (int64_t k = 0; k < nk; k++) {
         __m512 w[4];
         if (T <= FEW_TOKENS)
             for (int p = 0; p < NP; p++)
@@ -97,12 +98,12 @@ static inline __mmask16 rows_mask(int64_t first, int64_t r0, int64_t r1)
 
 #define TILE_CASE(np, t)                                                                      \
     case t:                                                                                   \
-        tile(panel, panel_bytes, np, x, cols, t, k0, k1, y, y_stride, mask, load, eb);        \
+        tile(panel, panel_bytes, np, x, cols, t, nk, first, y, y_stride, mask, load, eb);     \
         break;
 
 /* tile() with NP and T as constants, so its loops unroll into registers. */
 FLOAT_INLINE void tile_any(const uint8_t *panel, size_t panel_bytes, int np, const float *x,
-                           int64_t cols, int T, int64_t k0, int64_t k1, float *y,
+                           int64_t cols, int T, int64_t nk, bool first, float *y,
                            int64_t y_stride, const __mmask16 *mask, load_fn load, int eb)
 {
     if (np == 2) {
@@ -116,6 +117,17 @@ FLOAT_INLINE void tile_any(const uint8_t *panel, size_t panel_bytes, int np, con
         TILE_CASE(1, 6) TILE_CASE(1, 7) TILE_CASE(1, 8) TILE_CASE(1, 9) TILE_CASE(1, 10)
         TILE_CASE(1, 11) TILE_CASE(1, 12)
     }
+}
+
+/* A batch's panel block, converted to floats once for all its token tiles (the
+ * conversion is exact, so the sums are the same). */
+static _Thread_local float block_f32[KB * PANEL] __attribute__((aligned(64)));
+
+FLOAT_INLINE const uint8_t *block_as_f32(const uint8_t *block, int64_t nk, load_fn load, int eb)
+{
+    for (int64_t i = 0; i < nk * PANEL; i += LANES)
+        _mm512_store_ps(block_f32 + i, load(block + (size_t)i * eb));
+    return (const uint8_t *)block_f32;
 }
 
 /* Rows [r0, r1): panel by panel (in pairs for a few tokens), each column block
@@ -136,10 +148,20 @@ FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1
             mask[v] = rows_mask(p * PANEL + v * LANES, r0, r1);
         const uint8_t *panel = (const uint8_t *)w->packed + (size_t)p * panel_bytes;
         for (int64_t k0 = 0; k0 < cols; k0 += KB) {
-            const int64_t k1 = k0 + KB < cols ? k0 + KB : cols;
+            const int64_t nk = k0 + KB < cols ? KB : cols - k0;
+            const uint8_t *block = panel + (size_t)k0 * PANEL * eb;
+            if (tiles > 1 && eb != 4) {
+                block = block_as_f32(block, nk, load, eb);
+                for (int32_t t0 = 0; t0 < n_tokens; t0 += tile_tokens) {
+                    const int T = n_tokens - t0 < tile_tokens ? n_tokens - t0 : tile_tokens;
+                    tile_any(block, 0, 1, x + t0 * cols + k0, cols, T, nk, k0 == 0,
+                             y + t0 * y_stride + p * PANEL, y_stride, mask, load_f32, 4);
+                }
+                continue;
+            }
             for (int32_t t0 = 0; t0 < n_tokens; t0 += tile_tokens) {
                 const int T = n_tokens - t0 < tile_tokens ? n_tokens - t0 : tile_tokens;
-                tile_any(panel, panel_bytes, np, x + t0 * cols, cols, T, k0, k1,
+                tile_any(block, panel_bytes, np, x + t0 * cols + k0, cols, T, nk, k0 == 0,
                          y + t0 * y_stride + p * PANEL, y_stride, mask, load, eb);
             }
         }
