@@ -494,7 +494,7 @@ static void run_chunk(struct llamad_forward *f, struct llamad_kvcache *kv,
                                      f->x + (int64_t)i * m->hp.n_embd, m->hp.n_embd);
     for (int32_t i = 0; i < n; i++)
         llamad_rope_angles(f->rope + (int64_t)i * m->hp.n_rot, m->hp.n_rot, batch[i].pos,
-                           m->hp.rope_base);
+                           m->hp.rope_base, m->rope_factors);
     f->n_groups = attention_groups(batch, n, f->group_start);
     for (int32_t il = 0; il < m->hp.n_layer; il++)
         run_layer(f, kv, batch, n, il);

@@ -1,6 +1,7 @@
 #include "llamad/model.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +176,21 @@ static int load_norm(const struct llamad_gguf *g, const char *name, int64_t n, f
     return LLAMAD_OK;
 }
 
+/* LLaMA-3.1's rope scaling, when the file has it: one positive finite factor per
+ * rotated pair. */
+static int load_rope_factors(struct llamad_model *m, char *err, size_t errsz)
+{
+    const char *name = "rope_freqs.weight";
+    if (!llamad_gguf_find_tensor(m->gguf, name))
+        return LLAMAD_OK;
+    int rc = load_norm(m->gguf, name, m->hp.n_rot / 2, &m->rope_factors, err, errsz);
+    for (int32_t i = 0; rc == LLAMAD_OK && i < m->hp.n_rot / 2; i++)
+        if (!(m->rope_factors[i] > 0.0f) || !isfinite(m->rope_factors[i]))
+            rc = llamad_fail(err, errsz, LLAMAD_EFORMAT, "tensor '%s' value %d is %g, not a "
+                             "positive number", name, (int)i, (double)m->rope_factors[i]);
+    return rc;
+}
+
 static int load_layer(const struct llamad_gguf *g, const struct llamad_hparams *hp, int il,
                       struct llamad_layer *L, char *err, size_t errsz)
 {
@@ -323,7 +339,8 @@ int llamad_model_load(const char *path, struct llamad_model **out, char *err, si
         (rc = read_hparams(m->gguf, &m->hp, err, errsz)) ||
         (rc = llamad_tokenizer_load(m->gguf, &m->tokenizer, err, errsz)) ||
         (rc = load_embeddings(m, err, errsz)) ||
-        (rc = load_norm(m->gguf, "output_norm.weight", m->hp.n_embd, &m->output_norm, err, errsz)))
+        (rc = load_norm(m->gguf, "output_norm.weight", m->hp.n_embd, &m->output_norm, err, errsz)) ||
+        (rc = load_rope_factors(m, err, errsz)))
         goto fail;
 
     m->layers = calloc((size_t)m->hp.n_layer, sizeof(*m->layers));
@@ -361,6 +378,7 @@ void llamad_model_free(struct llamad_model *m)
     }
     free(m->packed);
     free(m->output_norm);
+    free(m->rope_factors);
     free(m->name);
     llamad_tokenizer_free(m->tokenizer);
     llamad_gguf_close(m->gguf);

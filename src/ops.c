@@ -19,14 +19,16 @@ void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float
         out[i] = x[i] * scale * w[i];
 }
 
-void llamad_rope_angles(float *cs, int32_t n_rot, int32_t pos, float base)
+void llamad_rope_angles(float *cs, int32_t n_rot, int32_t pos, float base, const float *factors)
 {
-    /* The angle of pair i is pos * theta_scale^i, built by repeated multiplication. */
+    /* The angle of pair i is pos * theta_scale^i, built by repeated multiplication
+     * (as the reference implementation does), then divided by the pair's factor. */
     const float theta_scale = powf(base, -2.0f / (float)n_rot);
     float theta = (float)pos;
     for (int32_t i = 0; i < n_rot; i += 2) {
-        cs[i] = cosf(theta);
-        cs[i + 1] = sinf(theta);
+        const float angle = factors ? theta / factors[i / 2] : theta;
+        cs[i] = cosf(angle);
+        cs[i + 1] = sinf(angle);
         theta *= theta_scale;
     }
 }

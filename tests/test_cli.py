@@ -184,6 +184,22 @@ class MkModelTest(unittest.TestCase):
             self.assertNotIn("output.weight", tensor_types(t))
             run(RUN, "-m", t, "-p", "x", "-n", "2")
 
+    def test_rope_scaling_option(self):
+        # LLaMA-3.1's rope: freq_base 500000 and rope_freqs.weight (F32, one factor
+        # per pair of a 16-value head), which llamad-run loads and applies; the text
+        # differs from the same weights without them.
+        with tempfile.TemporaryDirectory() as d:
+            common = ["--vocab", VOCAB, "--dim", "64", "--layers", "2", "--heads", "4",
+                      "--kv-heads", "2", "--ff", "128", "--seed", "3"]
+            plain, scaled = os.path.join(d, "plain.gguf"), os.path.join(d, "scaled.gguf")
+            run(MKMODEL, "-o", plain, *common)
+            run(MKMODEL, "-o", scaled, *common, "--rope-scaling")
+            self.assertEqual(tensor_types(scaled)["rope_freqs.weight"], 0)
+            self.assertNotIn("rope_freqs.weight", tensor_types(plain))
+            gen = ["-p", "Once upon a time, in a land far away", "-n", "24", "--temp", "0",
+                   "--ignore-eos"]
+            self.assertNotEqual(output(RUN, "-m", plain, *gen), output(RUN, "-m", scaled, *gen))
+
     def test_presets_and_errors(self):
         run(MKMODEL, "--preset", "3B", "-o", "/tmp/x.gguf", "--vocab", VOCAB, status=2)
         r = run(MKMODEL, "-o", "/tmp/x.gguf", status=2)

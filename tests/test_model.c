@@ -51,9 +51,11 @@ struct variant {
     uint32_t heads;           /* attention.head_count */
     bool block_count_as_string;
     int64_t vocab_rows;       /* rows of token_embd */
+    int64_t rope_factors;     /* values of rope_freqs.weight (0: no such tensor) */
+    float rope_factor;        /* each of them */
 };
 
-static const struct variant good = {"llama", NULL, NULL, LLAMAD_TYPE_F32, 64, 4, false, 512};
+static const struct variant good = {"llama", NULL, NULL, LLAMAD_TYPE_F32, 64, 4, false, 512, 0, 0};
 
 enum { DIM = 64, FF = 96, KV_DIM = 32 };
 
@@ -120,6 +122,15 @@ static const char *write_model(const struct variant *v, char *path, size_t size)
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (!v->skip_tensor || strcmp(v->skip_tensor, t[i].name))
             add_matrix(w, t[i].name, t[i].type, t[i].rows, t[i].cols);
+    if (v->rope_factors > 0) {
+        float factors[64];
+        for (int64_t i = 0; i < v->rope_factors; i++)
+            factors[i] = v->rope_factor;
+        uint64_t ne[1] = {(uint64_t)v->rope_factors};
+        assert_int_equal(llamad_gguf_writer_add_tensor(w, "rope_freqs.weight", LLAMAD_TYPE_F32, 1,
+                                                       ne, factors),
+                         LLAMAD_OK);
+    }
     assert_int_equal(llamad_gguf_writer_write_file(w, path, err, sizeof err), LLAMAD_OK);
     llamad_gguf_writer_free(w);
     return path;
@@ -203,6 +214,33 @@ static void test_missing_and_mistyped_metadata(void **state)
     expect_failure(v, LLAMAD_EFORMAT, "head_count");
 }
 
+/* LLaMA-3.1's rope_freqs.weight: one positive factor per rotated pair (heads of
+ * 16 values: 8), read at load; a wrong count or a factor that is not a positive
+ * number is refused. */
+static void test_rope_factors(void **state)
+{
+    (void)state;
+    struct variant v = good;
+    v.rope_factors = 8;
+    v.rope_factor = 2.5f;
+    char path[128], err[LLAMAD_ERR_MAX];
+    struct llamad_model *m = NULL;
+    assert_int_equal(llamad_model_load(write_model(&v, path, sizeof path), &m, err, sizeof err),
+                     LLAMAD_OK);
+    unlink(path);
+    assert_non_null(m->rope_factors);
+    for (int i = 0; i < 8; i++)
+        assert_true(m->rope_factors[i] == 2.5f);
+    llamad_model_free(m);
+    v.rope_factors = 7;
+    expect_failure(v, LLAMAD_EFORMAT, "rope_freqs.weight");
+    v.rope_factors = 8;
+    v.rope_factor = 0.0f;
+    expect_failure(v, LLAMAD_EFORMAT, "not a positive number");
+    v.rope_factor = -1.0f / 0.0f;
+    expect_failure(v, LLAMAD_EFORMAT, "not a positive number");
+}
+
 static void test_vocabulary_mismatch(void **state)
 {
     (void)state;
@@ -230,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_wrong_shape),
         cmocka_unit_test(test_unsupported_tensor_type),
         cmocka_unit_test(test_missing_and_mistyped_metadata),
+        cmocka_unit_test(test_rope_factors),
         cmocka_unit_test(test_vocabulary_mismatch),
         cmocka_unit_test(test_missing_file),
     };

@@ -40,7 +40,7 @@ static void test_rope_rotates_adjacent_pairs(void **state)
     const int pos = 7;
     const float base = 10000.0f;
     float cs[6];
-    llamad_rope_angles(cs, 4, pos, base);
+    llamad_rope_angles(cs, 4, pos, base, NULL);
     llamad_rope(v, 2, 6, 4, cs);
     for (int h = 0; h < 2; h++) {
         for (int i = 0; i < 4; i += 2) {
@@ -54,10 +54,34 @@ static void test_rope_rotates_adjacent_pairs(void **state)
     }
     /* position 0 is the identity */
     float u[6] = {1, 2, 3, 4, 5, 6};
-    llamad_rope_angles(cs, 6, 0, base);
+    llamad_rope_angles(cs, 6, 0, base, NULL);
     llamad_rope(u, 1, 6, 6, cs);
     for (int i = 0; i < 6; i++)
         assert_float_equal(u[i], (float)(i + 1), 0.0);
+}
+
+/* LLaMA-3.1's rope scaling: each pair's angle divided by its factor (factors of
+ * 1 change nothing, bit for bit). */
+static void test_rope_factors_divide_each_angle(void **state)
+{
+    (void)state;
+    const float base = 500000.0f, factors[4] = {1.0f, 2.5f, 8.0f, 1.0f};
+    const float ones[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    float cs[8], plain[8], unit[8];
+    llamad_rope_angles(cs, 8, 1000, base, factors);
+    llamad_rope_angles(plain, 8, 1000, base, NULL);
+    llamad_rope_angles(unit, 8, 1000, base, ones);
+    assert_memory_equal(plain, unit, sizeof plain);
+    for (int i = 0; i < 8; i += 2) {
+        const double theta = 1000.0 * pow(base, -(double)i / 8) / factors[i / 2];
+        assert_float_equal(cs[i], cos(theta), 2e-3);
+        assert_float_equal(cs[i + 1], sin(theta), 2e-3);
+    }
+    /* the angle a factor of 8 gives at position 1000 is the plain one at 125 */
+    float at125[8];
+    llamad_rope_angles(at125, 8, 125, base, NULL);
+    assert_float_equal(cs[4], at125[4], 1e-4);
+    assert_float_equal(cs[5], at125[5], 1e-4);
 }
 
 static void test_softmax(void **state)
@@ -194,6 +218,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm),
         cmocka_unit_test(test_rope_rotates_adjacent_pairs),
+        cmocka_unit_test(test_rope_factors_divide_each_angle),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_silu_mul),
         cmocka_unit_test(test_silu_mul_matches_reference),

@@ -53,6 +53,7 @@ struct llamad_model {
     struct llamad_weight tok_embd;
     struct llamad_weight output; /* the same matrix as tok_embd when the file ties them */
     float *output_norm;
+    float *rope_factors; /* rope_freqs.weight (n_rot / 2, owned), or NULL: llamad_rope_angles */
     struct llamad_layer *layers;
     void *packed;     /* the weights' packed copies (their .packed point into it), or NULL */
     char *name;       /* general.name, else the file name */

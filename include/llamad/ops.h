@@ -12,11 +12,14 @@ void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float
 
 /* Rotary position embedding, in place, on n_heads consecutive heads of head_dim
  * values: the first n_rot values of each head are rotated as adjacent pairs
- * (v[2i], v[2i+1]) by angle pos * base^(-2i / n_rot), the layout GGUF LLaMA files
- * store their Q and K rows for. The rotations of a position are computed once
+ * (v[2i], v[2i+1]) by angle pos * base^(-2i / n_rot) / factors[i], the layout GGUF
+ * LLaMA files store their Q and K rows for. factors (n_rot / 2 values, NULL for
+ * none) are LLaMA-3.1's rope scaling, the file's rope_freqs.weight: each pair's
+ * frequency divided by its factor. The rotations of a position are computed once
  * (cs[2i], cs[2i+1] = the cosine and sine of pair i's angle, n_rot values) and
- * serve every layer's queries and keys. */
-void llamad_rope_angles(float *cs, int32_t n_rot, int32_t pos, float base);
+ * serve every layer's queries and keys, so every attention path (one token,
+ * batches, the cache's keys) sees them. */
+void llamad_rope_angles(float *cs, int32_t n_rot, int32_t pos, float base, const float *factors);
 void llamad_rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, const float *cs);
 
 /* In-place softmax of n values (max subtracted first). */

@@ -33,6 +33,7 @@ struct options {
     int64_t ctx;
     uint64_t seed;
     bool tied;
+    bool rope_scaling;
 };
 
 static void usage(FILE *f)
@@ -47,6 +48,9 @@ static void usage(FILE *f)
             "  --ctx N           context_length (default 2048)\n"
             "  --seed N          random seed (default 1)\n"
             "  --tied            no output.weight: the output layer reuses token_embd\n"
+            "  --rope-scaling    LLaMA-3.1's rope: freq_base 500000 and rope_freqs.weight\n"
+            "                    (scale 8, low/high frequency factors 1 and 4, original\n"
+            "                    context 8192)\n"
             "  --vocab PATH      GGUF whose tokenizer.* metadata is copied (e.g. a vocab file)\n");
 }
 
@@ -97,8 +101,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             usage(stdout);
             return -1;
         }
-        if (!strcmp(a, "--tied")) {
-            o->tied = true;
+        if (!strcmp(a, "--tied") || !strcmp(a, "--rope-scaling")) {
+            *(!strcmp(a, "--tied") ? &o->tied : &o->rope_scaling) = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -153,13 +157,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 }
 
 /* One tensor's random content: normal values of a given spread (or a constant),
- * from a generator seeded per tensor so every file is reproducible. */
+ * from a generator seeded per tensor so every file is reproducible; or, for a
+ * vector, the given values. */
 struct tensor_fill {
     uint32_t type;
     int64_t rows, cols;
     float stddev; /* 0: every value is `constant` */
     float constant;
     uint64_t seed;
+    const float *values; /* cols values of a one-row tensor, or NULL */
 };
 
 static uint64_t next_random(uint64_t *state)
@@ -192,7 +198,9 @@ static int fill_tensor(void *ctx, void *dst, uint64_t nbytes)
     uint64_t state = t->seed;
     for (int64_t r = 0; r < t->rows; r++) {
         for (int64_t c = 0; c < t->cols; c++)
-            row[c] = t->stddev > 0 ? normal_random(&state) * t->stddev : t->constant;
+            row[c] = t->values       ? t->values[c]
+                     : t->stddev > 0 ? normal_random(&state) * t->stddev
+                                     : t->constant;
         llamad_quantize_row_ref(t->type, row, (uint8_t *)dst + (uint64_t)r * row_bytes, t->cols);
     }
     free(row);
@@ -204,13 +212,15 @@ struct model_writer {
     struct tensor_fill *fills; /* one per tensor, alive until the file is written */
     size_t n_fills;
     uint64_t seed;
+    float *rope_factors; /* --rope-scaling: head_dim / 2 values */
 };
 
 static int add_tensor(struct model_writer *mw, const char *name, uint32_t type, int64_t rows,
                       int64_t cols, float stddev, float constant)
 {
     struct tensor_fill *t = &mw->fills[mw->n_fills];
-    *t = (struct tensor_fill){type, rows, cols, stddev, constant, mw->seed * 1000003 + mw->n_fills};
+    *t = (struct tensor_fill){type, rows, cols, stddev, constant,
+                              mw->seed * 1000003 + mw->n_fills, NULL};
     mw->n_fills++;
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     return llamad_gguf_writer_add_tensor_lazy(mw->w, name, type, rows == 1 ? 1 : 2, ne,
@@ -242,6 +252,30 @@ static int copy_tokenizer(struct llamad_gguf_writer *w, const char *donor_path, 
     return rc;
 }
 
+static float rope_base(const struct options *o)
+{
+    return o->rope_scaling ? 500000.0f : 10000.0f;
+}
+
+/* LLaMA-3.1's rope_freqs.weight, as its converters write it: pairs whose
+ * wavelength is under original_context / 4 keep their frequency (factor 1), those
+ * over original_context / 1 are slowed 8 times, and those between blend the two. */
+static void llama31_rope_factors(float base, int64_t n_rot, float *factors)
+{
+    const double scale = 8.0, low = 1.0, high = 4.0, original_context = 8192.0;
+    for (int64_t i = 0; i < n_rot / 2; i++) {
+        const double wavelength = 2.0 * M_PI / pow(base, -2.0 * (double)i / (double)n_rot);
+        if (wavelength < original_context / high) {
+            factors[i] = 1.0f;
+        } else if (wavelength > original_context / low) {
+            factors[i] = (float)scale;
+        } else {
+            const double smooth = (original_context / wavelength - low) / (high - low);
+            factors[i] = (float)(1.0 / ((1.0 - smooth) / scale + smooth));
+        }
+    }
+}
+
 static int add_metadata(struct llamad_gguf_writer *w, const struct options *o, int64_t n_vocab)
 {
     const struct shape *s = &o->shape;
@@ -261,7 +295,7 @@ static int add_metadata(struct llamad_gguf_writer *w, const struct options *o, i
                                          (uint32_t)s->kv_heads)) ||
         (rc = llamad_gguf_writer_add_u32(w, "llama.rope.dimension_count",
                                          (uint32_t)(s->dim / s->heads))) ||
-        (rc = llamad_gguf_writer_add_f32(w, "llama.rope.freq_base", 10000.0f)) ||
+        (rc = llamad_gguf_writer_add_f32(w, "llama.rope.freq_base", rope_base(o))) ||
         (rc = llamad_gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f)))
         return rc;
     return LLAMAD_OK;
@@ -279,6 +313,13 @@ static int add_tensors(struct model_writer *mw, const struct options *o, int64_t
         return rc;
     if (!o->tied && (rc = add_tensor(mw, "output.weight", o->type, n_vocab, s->dim, spread, 0)))
         return rc;
+    if (o->rope_scaling) {
+        const int64_t n_rot = s->dim / s->heads;
+        llama31_rope_factors(rope_base(o), n_rot, mw->rope_factors);
+        if ((rc = add_tensor(mw, "rope_freqs.weight", LLAMAD_TYPE_F32, 1, n_rot / 2, 0, 0)))
+            return rc;
+        mw->fills[mw->n_fills - 1].values = mw->rope_factors;
+    }
     const struct {
         const char *suffix;
         int64_t rows, cols;
@@ -313,9 +354,10 @@ int main(int argc, char **argv)
     struct model_writer mw = {0};
     mw.seed = o.seed;
     mw.w = llamad_gguf_writer_new();
-    mw.fills = calloc((size_t)(3 + o.shape.layers * 9), sizeof(*mw.fills));
+    mw.fills = calloc((size_t)(4 + o.shape.layers * 9), sizeof(*mw.fills));
+    mw.rope_factors = calloc((size_t)(o.shape.dim / o.shape.heads), sizeof(float));
     int64_t n_vocab = 0;
-    int rc = (!mw.w || !mw.fills) ? LLAMAD_ENOMEM : LLAMAD_OK;
+    int rc = (!mw.w || !mw.fills || !mw.rope_factors) ? LLAMAD_ENOMEM : LLAMAD_OK;
     if (rc == LLAMAD_OK)
         rc = copy_tokenizer(mw.w, o.vocab, &n_vocab, err, sizeof err);
     if (rc == LLAMAD_OK && (rc = add_metadata(mw.w, &o, n_vocab)) == LLAMAD_OK &&
@@ -323,6 +365,7 @@ int main(int argc, char **argv)
         rc = llamad_gguf_writer_write_file(mw.w, o.out, err, sizeof err);
     llamad_gguf_writer_free(mw.w);
     free(mw.fills);
+    free(mw.rope_factors);
     if (rc) {
         fprintf(stderr, "llamad-mkmodel: %s\n", err[0] ? err : llamad_status_name(rc));
         return 1;
