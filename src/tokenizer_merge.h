@@ -19,9 +19,10 @@ struct llamad_merge_node {
 };
 
 /* Whether adjacent runs l and r merge; when they do, *priority orders the merge
- * (greater first; among equals the leftmost pair) and *id is the merged token. */
+ * (greater first; among equals the leftmost pair) and *id is the merged token.
+ * Asked when the pair is queued and again when it merges. */
 typedef bool (*llamad_merge_pair_fn)(const void *ctx, const struct llamad_merge_node *l,
-                                     const struct llamad_merge_node *r, double *priority,
+                                     const struct llamad_merge_node *r, float *priority,
                                      int32_t *id);
 
 /* A live symbol of the word; `node` is -1 once merged into its left neighbour. */

@@ -31,7 +31,7 @@ struct spm_word {
 
 /* Two runs merge when their text together is a piece; its score ranks the merge. */
 static bool spm_pair(const void *ctx, const struct llamad_merge_node *l,
-                     const struct llamad_merge_node *r, double *priority, int32_t *id)
+                     const struct llamad_merge_node *r, float *priority, int32_t *id)
 {
     const struct spm_word *w = ctx;
     size_t len = (size_t)l->len + r->len;
