@@ -1,5 +1,6 @@
 /* The vocabulary of a GGUF file's `tokenizer.ggml.*` metadata: loading it, looking
- * pieces up, and what a token stands for. Tokenizing is in tokenizer_spm.c. */
+ * pieces up, and what a token stands for. Tokenizing is in tokenizer_spm.c
+ * (SentencePiece) and tokenizer_bpe.c (byte-level BPE). */
 #include "llamad/tokenizer.h"
 
 #include <math.h>
@@ -107,9 +108,8 @@ static const char *model_family(struct llamad_gguf_str model)
     static const struct {
         const char *name, *family;
     } known[] = {
-        {"gpt2", "byte-level BPE"}, {"bert", "WordPiece"}, {"t5", "Unigram"},
-        {"rwkv", "RWKV"},           {"plamo2", "PLaMo-2"}, {"no_vocab", "empty"},
-        {"none", "empty"},
+        {"bert", "WordPiece"}, {"t5", "Unigram"}, {"rwkv", "RWKV"},
+        {"plamo2", "PLaMo-2"}, {"no_vocab", "empty"}, {"none", "empty"},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (llamad_gguf_str_eq(model, known[i].name))
@@ -117,7 +117,8 @@ static const char *model_family(struct llamad_gguf_str model)
     return NULL;
 }
 
-static int check_model(const struct llamad_gguf *g, char *err, size_t errsz)
+static int read_type(const struct llamad_gguf *g, enum llamad_vocab_type *type, char *err,
+                     size_t errsz)
 {
     if (!llamad_gguf_find(g, KEY_MODEL))
         return llamad_fail(err, errsz, LLAMAD_EFORMAT, "no %s: the file carries no vocabulary",
@@ -126,18 +127,21 @@ static int check_model(const struct llamad_gguf *g, char *err, size_t errsz)
     int rc = llamad_gguf_get_str(g, KEY_MODEL, &model, err, errsz);
     if (rc)
         return rc;
-    if (llamad_gguf_str_eq(model, "llama"))
+    *type = llamad_gguf_str_eq(model, "llama")  ? LLAMAD_VOCAB_SPM
+            : llamad_gguf_str_eq(model, "gpt2") ? LLAMAD_VOCAB_BPE
+                                                : (enum llamad_vocab_type)0;
+    if (*type)
         return LLAMAD_OK;
     int shown = model.len > 64 ? 64 : (int)model.len;
     const char *family = model_family(model);
     if (family)
         return llamad_fail(err, errsz, LLAMAD_EUNSUPPORTED,
                            "%s is \"%.*s\": %.*s (%s) vocabularies are not supported; only "
-                           "\"llama\" (SentencePiece BPE) is",
+                           "\"llama\" (SentencePiece BPE) and \"gpt2\" (byte-level BPE) are",
                            KEY_MODEL, shown, model.data, shown, model.data, family);
     return llamad_fail(err, errsz, LLAMAD_EUNSUPPORTED,
                        "%s is \"%.*s\": unknown vocabulary type; only \"llama\" "
-                       "(SentencePiece BPE) is supported",
+                       "(SentencePiece BPE) and \"gpt2\" (byte-level BPE) are supported",
                        KEY_MODEL, shown, model.data);
 }
 
@@ -282,27 +286,35 @@ static int build_index(struct llamad_tokenizer *t, char *err, size_t errsz)
     return LLAMAD_OK;
 }
 
+/* Where a key is absent, SentencePiece has <unk>, <s>, </s> at ids 0, 1, 2 and
+ * puts a space before the text; byte-level BPE has no fixed ids, and never puts
+ * a space before the text (as in llama.cpp), whatever the file says. */
 static int read_specials(const struct llamad_gguf *g, struct llamad_tokenizer *t, char *err,
                          size_t errsz)
 {
     int32_t n = t->n_vocab;
+    bool spm = t->type == LLAMAD_VOCAB_SPM;
     int rc;
-    if ((rc = optional_token_id(g, "tokenizer.ggml.bos_token_id", n, 1, &t->bos, err, errsz)) ||
-        (rc = optional_token_id(g, "tokenizer.ggml.eos_token_id", n, 2, &t->eos, err, errsz)) ||
-        (rc = optional_token_id(g, "tokenizer.ggml.unknown_token_id", n, 0, &t->unk, err,
+    if ((rc = optional_token_id(g, "tokenizer.ggml.bos_token_id", n, spm ? 1 : -1, &t->bos, err,
                                 errsz)) ||
+        (rc = optional_token_id(g, "tokenizer.ggml.eos_token_id", n, spm ? 2 : -1, &t->eos, err,
+                                errsz)) ||
+        (rc = optional_token_id(g, "tokenizer.ggml.unknown_token_id", n, spm ? 0 : -1, &t->unk,
+                                err, errsz)) ||
         (rc = optional_token_id(g, "tokenizer.ggml.eot_token_id", n, -1, &t->eot, err, errsz)) ||
         (rc = optional_bool(g, "tokenizer.ggml.add_bos_token", true, &t->add_bos, err, errsz)) ||
-        (rc = optional_bool(g, "tokenizer.ggml.add_space_prefix", true, &t->add_space_prefix, err,
+        (rc = optional_bool(g, "tokenizer.ggml.add_space_prefix", spm, &t->add_space_prefix, err,
                             errsz)))
         return rc;
+    t->add_space_prefix = t->add_space_prefix && spm;
     if (t->add_bos && t->bos < 0)
         return llamad_fail(err, errsz, LLAMAD_EFORMAT,
                            "tokenizer.ggml.add_bos_token is true but there is no BOS token");
     return LLAMAD_OK;
 }
 
-/* Byte fallback needs all 256 byte tokens; without them <unk> stands in. */
+/* SentencePiece's byte fallback needs all 256 byte tokens; without them <unk>
+ * stands in. */
 static int check_coverage(const struct llamad_tokenizer *t, char *err, size_t errsz)
 {
     if (t->unk >= 0)
@@ -320,7 +332,8 @@ int llamad_tokenizer_load(const struct llamad_gguf *g, struct llamad_tokenizer *
                           size_t errsz)
 {
     *out = NULL;
-    int rc = check_model(g, err, errsz);
+    enum llamad_vocab_type type;
+    int rc = read_type(g, &type, err, errsz);
     if (rc)
         return rc;
     if (!llamad_gguf_find(g, KEY_TOKENS))
@@ -341,10 +354,12 @@ int llamad_tokenizer_load(const struct llamad_gguf *g, struct llamad_tokenizer *
     struct llamad_tokenizer *t = tokenizer_alloc((int32_t)n);
     if (!t)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory loading the vocabulary");
+    t->type = type;
     if ((rc = copy_pieces(t, tokens, err, errsz)) ||
         (rc = copy_scores_kinds(t, scores, types, err, errsz)) ||
         (rc = build_index(t, err, errsz)) || (rc = read_specials(g, t, err, errsz)) ||
-        (rc = check_coverage(t, err, errsz))) {
+        (rc = type == LLAMAD_VOCAB_SPM ? check_coverage(t, err, errsz)
+                                       : llamad_bpe_load(g, t, err, errsz))) {
         if (rc == LLAMAD_ENOMEM)
             llamad_fail(err, errsz, rc, "out of memory loading the vocabulary");
         llamad_tokenizer_free(t);
@@ -365,6 +380,7 @@ void llamad_tokenizer_free(struct llamad_tokenizer *t)
     free(t->kind);
     free(t->all.slots);
     free(t->merge.slots);
+    llamad_bpe_free(t->bpe);
     free(t);
 }
 
@@ -372,8 +388,7 @@ void llamad_tokenizer_free(struct llamad_tokenizer *t)
 
 enum llamad_vocab_type llamad_tokenizer_type(const struct llamad_tokenizer *t)
 {
-    (void)t;
-    return LLAMAD_VOCAB_SPM;
+    return t->type;
 }
 
 int32_t llamad_tokenizer_n_vocab(const struct llamad_tokenizer *t) { return t->n_vocab; }
@@ -422,7 +437,9 @@ int64_t llamad_tokenize(const struct llamad_tokenizer *t, const char *text, size
     struct llamad_token_sink sink = {.ids = out, .cap = cap};
     if (add_bos)
         llamad_sink_put(&sink, t->bos);
-    int rc = len ? llamad_spm_tokenize(t, text, len, &sink) : LLAMAD_OK;
+    int rc = !len                         ? LLAMAD_OK
+             : t->type == LLAMAD_VOCAB_SPM ? llamad_spm_tokenize(t, text, len, &sink)
+                                           : llamad_bpe_tokenize(t, text, len, &sink);
     return rc ? rc : (int64_t)sink.n;
 }
 
@@ -437,7 +454,8 @@ int llamad_token_to_bytes(const struct llamad_tokenizer *t, int32_t id, struct l
     int rc = LLAMAD_OK;
     switch ((enum llamad_token_kind)t->kind[id]) {
     case LLAMAD_TOKEN_NORMAL:
-        rc = llamad_spm_append_text(out, p, n);
+        rc = t->type == LLAMAD_VOCAB_SPM ? llamad_spm_append_text(out, p, n)
+                                         : llamad_bpe_append_text(t, out, p, n);
         break;
     case LLAMAD_TOKEN_USER_DEFINED:
         rc = llamad_buf_append(out, p, n);
