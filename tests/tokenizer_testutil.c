@@ -199,7 +199,8 @@ static void print_text(const char *label, const char *s, size_t n)
     fprintf(stderr, "\"\n");
 }
 
-size_t test_vocab_cases_check(const struct llamad_tokenizer *t, const struct test_vocab_cases *c)
+void test_vocab_cases_assert(const struct llamad_tokenizer *t, const struct test_vocab_cases *c,
+                             const char *name)
 {
     size_t passed = 0;
     for (size_t i = 0; i < c->n; i++) {
@@ -215,5 +216,6 @@ size_t test_vocab_cases_check(const struct llamad_tokenizer *t, const struct tes
         print_ids("expected", want, n_want);
         print_ids("got     ", got, n_got);
     }
-    return passed;
+    printf("  %s: %zu/%zu cases pass\n", name, passed, c->n);
+    assert_int_equal(passed, c->n);
 }

@@ -1,4 +1,5 @@
-/* Helpers of the tokenizer tests (test_tokenizer.c, test_tokenizer_bpe.c). */
+/* Helpers of the tokenizer tests (test_tokenizer.c, test_tokenizer_bpe.c, and
+ * test_chat.c's vocabularies). */
 #ifndef LLAMAD_TOKENIZER_TESTUTIL_H
 #define LLAMAD_TOKENIZER_TESTUTIL_H
 
@@ -62,8 +63,9 @@ struct test_vocab_cases {
 
 void test_vocab_cases_read(const char *vocab_path, struct test_vocab_cases *c);
 void test_vocab_cases_free(struct test_vocab_cases *c);
-/* Tokenizes every text and compares with its ids, printing each mismatch; returns
- * how many match. */
-size_t test_vocab_cases_check(const struct llamad_tokenizer *t, const struct test_vocab_cases *c);
+/* Tokenizes every text and compares with its ids: prints each mismatch and a line
+ * "NAME: k/n cases pass", and fails unless all do. */
+void test_vocab_cases_assert(const struct llamad_tokenizer *t, const struct test_vocab_cases *c,
+                             const char *name);
 
 #endif
