@@ -14,6 +14,7 @@
 #include "llamad/error.h"
 #include "llamad/gguf.h"
 #include "llamad/tokenizer.h"
+#include "tokenizer_testutil.h"
 
 #define VOCAB_FILE LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf"
 #define STORIES_FILE LLAMAD_MODELS_DIR "/stories260K.gguf"
@@ -109,26 +110,11 @@ static const char PHI3_JINJA[] =
 #define MSG(role, content) {(char *)(role), (char *)(content)}
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-static struct llamad_tokenizer *load_file(const char *path)
-{
-    char err[LLAMAD_ERR_MAX] = "";
-    struct llamad_gguf *g = NULL;
-    struct llamad_tokenizer *t = NULL;
-    int rc = llamad_gguf_open(path, &g, err, sizeof err);
-    if (rc == LLAMAD_OK) {
-        rc = llamad_tokenizer_load(g, &t, err, sizeof err);
-        llamad_gguf_close(g);
-    }
-    if (rc)
-        fprintf(stderr, "cannot load %s: %s\n", path, err);
-    return t;
-}
-
 static int setup_vocabs(void **state)
 {
     (void)state;
-    spm = load_file(VOCAB_FILE);
-    stories = load_file(STORIES_FILE);
+    spm = test_load_tokenizer(VOCAB_FILE);
+    stories = test_load_tokenizer(STORIES_FILE);
     return spm && stories ? 0 : -1;
 }
 

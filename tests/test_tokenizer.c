@@ -13,37 +13,21 @@
 #include "llamad/error.h"
 #include "llamad/gguf.h"
 #include "llamad/tokenizer.h"
+#include "tokenizer_testutil.h"
 
 #define VOCAB_FILE LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf"
 #define STORIES_FILE LLAMAD_MODELS_DIR "/stories260K.gguf"
-#define CASE_SEPARATOR "\n__ggml_vocab_test__\n"
-#define MAX_IDS 4096
 
 static struct llamad_tokenizer *spm;     /* the 32000-token LLaMA vocabulary */
 static struct llamad_tokenizer *stories; /* the bundled model's 512-token vocabulary */
 
 /* ---- Helpers ---- */
 
-static struct llamad_tokenizer *load_file(const char *path)
-{
-    char err[LLAMAD_ERR_MAX] = "";
-    struct llamad_gguf *g = NULL;
-    struct llamad_tokenizer *t = NULL;
-    int rc = llamad_gguf_open(path, &g, err, sizeof err);
-    if (rc == LLAMAD_OK) {
-        rc = llamad_tokenizer_load(g, &t, err, sizeof err);
-        llamad_gguf_close(g);
-    }
-    if (rc)
-        fprintf(stderr, "cannot load %s: %s\n", path, err);
-    return t;
-}
-
 static int setup_vocabs(void **state)
 {
     (void)state;
-    spm = load_file(VOCAB_FILE);
-    stories = load_file(STORIES_FILE);
+    spm = test_load_tokenizer(VOCAB_FILE);
+    stories = test_load_tokenizer(STORIES_FILE);
     return spm && stories ? 0 : -1;
 }
 
@@ -53,47 +37,6 @@ static int teardown_vocabs(void **state)
     llamad_tokenizer_free(spm);
     llamad_tokenizer_free(stories);
     return 0;
-}
-
-static char *slurp(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *data = malloc((size_t)n + 1);
-    assert_non_null(data);
-    assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-    data[n] = '\0';
-    fclose(f);
-    *size = (size_t)n;
-    return data;
-}
-
-/* Tokenizes into ids (at most MAX_IDS); returns the count. */
-static size_t tok(const struct llamad_tokenizer *t, const char *text, size_t len, bool bos,
-                  int32_t *ids)
-{
-    int64_t n = llamad_tokenize(t, text, len, bos, ids, MAX_IDS);
-    assert_true(n >= 0 && n <= MAX_IDS);
-    return (size_t)n;
-}
-
-static size_t tok_str(const struct llamad_tokenizer *t, const char *text, bool bos, int32_t *ids)
-{
-    return tok(t, text, strlen(text), bos, ids);
-}
-
-static void assert_ids(const struct llamad_tokenizer *t, const char *text, bool bos,
-                       const int32_t *want, size_t n_want)
-{
-    int32_t ids[MAX_IDS];
-    size_t n = tok_str(t, text, bos, ids);
-    assert_int_equal(n, n_want);
-    for (size_t i = 0; i < n; i++)
-        assert_int_equal(ids[i], want[i]);
 }
 
 static void assert_valid_utf8(const struct llamad_buf *b)
@@ -111,116 +54,16 @@ static int32_t byte_token(const struct llamad_tokenizer *t, uint8_t b)
     return id;
 }
 
-static int32_t find(const struct llamad_tokenizer *t, const char *piece)
-{
-    int32_t id = llamad_tokenizer_find(t, piece, strlen(piece));
-    assert_true(id >= 0);
-    return id;
-}
-
 /* ---- The reference cases of llama.cpp's test-tokenizer-0 ---- */
-
-/* Inputs: each is terminated by CASE_SEPARATOR (so the file ends with one and an
- * input may be empty). Outputs: one line per input, ids separated by spaces. */
-struct vocab_cases {
-    char *inp, *outp;
-    char *text[128];
-    size_t len[128];
-    char *ids[128];
-    size_t n;
-};
-
-static void read_cases(struct vocab_cases *c)
-{
-    size_t inp_size, out_size;
-    c->inp = slurp(VOCAB_FILE ".inp", &inp_size);
-    c->outp = slurp(VOCAB_FILE ".out", &out_size);
-    c->n = 0;
-    char *at = c->inp, *end = c->inp + inp_size, *sep;
-    const size_t sep_len = strlen(CASE_SEPARATOR);
-    while ((sep = memmem(at, (size_t)(end - at), CASE_SEPARATOR, sep_len))) {
-        assert_true(c->n < 128);
-        c->text[c->n] = at;
-        c->len[c->n] = (size_t)(sep - at);
-        c->n++;
-        at = sep + sep_len;
-    }
-    assert_ptr_equal(at, end); /* nothing after the last separator */
-
-    size_t lines = 0;
-    for (char *line = c->outp, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-        *nl = '\0';
-        assert_true(lines < c->n);
-        c->ids[lines++] = line;
-    }
-    assert_int_equal(lines, c->n);
-}
-
-static void free_cases(struct vocab_cases *c)
-{
-    free(c->inp);
-    free(c->outp);
-}
-
-static size_t parse_ids(const char *line, int32_t *ids)
-{
-    size_t n = 0;
-    char *end;
-    for (long v = strtol(line, &end, 10); end != line; v = strtol(line, &end, 10)) {
-        assert_true(n < MAX_IDS);
-        ids[n++] = (int32_t)v;
-        line = end;
-    }
-    return n;
-}
-
-static void print_ids(const char *label, const int32_t *ids, size_t n)
-{
-    fprintf(stderr, "    %s:", label);
-    for (size_t i = 0; i < n; i++)
-        fprintf(stderr, " %d", (int)ids[i]);
-    fprintf(stderr, "\n");
-}
-
-/* The text with control characters and backslashes escaped, for failure reports. */
-static void print_text(const char *label, const char *s, size_t n)
-{
-    fprintf(stderr, "    %s: \"", label);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\\' || c == '"')
-            fprintf(stderr, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(stderr, "\\x%02x", c);
-        else
-            fputc(c, stderr);
-    }
-    fprintf(stderr, "\"\n");
-}
 
 static void test_vocab_file_cases(void **state)
 {
     (void)state;
-    struct vocab_cases c;
-    read_cases(&c);
-    size_t passed = 0;
-    for (size_t i = 0; i < c.n; i++) {
-        int32_t want[MAX_IDS], got[MAX_IDS];
-        size_t n_want = parse_ids(c.ids[i], want);
-        size_t n_got = tok(spm, c.text[i], c.len[i], false, got);
-        if (n_got == n_want && memcmp(got, want, n_got * sizeof *got) == 0) {
-            passed++;
-            continue;
-        }
-        fprintf(stderr, "  case %zu failed:\n", i);
-        print_text("text    ", c.text[i], c.len[i]);
-        print_ids("expected", want, n_want);
-        print_ids("got     ", got, n_got);
-    }
-    printf("  ggml-vocab-llama-spm: %zu/%zu cases pass\n", passed, c.n);
+    struct test_vocab_cases c;
+    test_vocab_cases_read(VOCAB_FILE, &c);
     assert_int_equal(c.n, 46);
-    assert_int_equal(passed, c.n);
-    free_cases(&c);
+    test_vocab_cases_assert(spm, &c, "ggml-vocab-llama-spm");
+    test_vocab_cases_free(&c);
 }
 
 /* Every reference text comes back byte for byte: the space SentencePiece puts in
@@ -230,19 +73,19 @@ static void test_vocab_file_cases(void **state)
 static void test_vocab_file_round_trip(void **state)
 {
     (void)state;
-    struct vocab_cases c;
-    read_cases(&c);
+    struct test_vocab_cases c;
+    test_vocab_cases_read(VOCAB_FILE, &c);
     int32_t bos = llamad_tokenizer_bos(spm);
     for (size_t i = 0; i < c.n; i++) {
-        int32_t ids[MAX_IDS];
+        int32_t ids[TEST_MAX_IDS];
         struct llamad_buf out = LLAMAD_BUF_INIT;
-        size_t n = tok(spm, c.text[i], c.len[i], true, ids);
+        size_t n = test_tokenize(spm, c.text[i], c.len[i], true, ids);
         assert_int_equal(llamad_detokenize(spm, -1, ids, n, &out), LLAMAD_OK);
         assert_int_equal(out.len, c.len[i]);
         assert_memory_equal(out.data, c.text[i], c.len[i]);
 
         llamad_buf_clear(&out);
-        n = tok(spm, c.text[i], c.len[i], false, ids);
+        n = test_tokenize(spm, c.text[i], c.len[i], false, ids);
         assert_int_equal(llamad_detokenize(spm, bos, ids, n, &out), LLAMAD_OK);
         assert_int_equal(out.len, c.len[i]);
         assert_memory_equal(out.data, c.text[i], c.len[i]);
@@ -256,7 +99,7 @@ static void test_vocab_file_round_trip(void **state)
         }
         llamad_buf_free(&out);
     }
-    free_cases(&c);
+    test_vocab_cases_free(&c);
 }
 
 /* ---- Tokenizing ---- */
@@ -265,8 +108,8 @@ static void test_stories_prompt(void **state)
 {
     (void)state;
     const int32_t want[] = {1, 403, 407, 261, 378};
-    assert_ids(stories, "Once upon a time", true, want, 5);
-    assert_ids(stories, "Once upon a time", false, want + 1, 4);
+    test_assert_ids(stories, "Once upon a time", true, want, 5);
+    test_assert_ids(stories, "Once upon a time", false, want + 1, 4);
     assert_int_equal(llamad_tokenizer_n_vocab(stories), 512);
     assert_true(llamad_tokenizer_add_bos(stories));
 }
@@ -275,10 +118,10 @@ static void test_bos_prepended(void **state)
 {
     (void)state;
     const int32_t hello[] = {1, 15043, 3186};
-    assert_ids(spm, "Hello world", true, hello, 3);
-    assert_ids(spm, "Hello world", false, hello + 1, 2);
-    assert_ids(spm, "", true, hello, 1);
-    assert_ids(spm, "", false, NULL, 0);
+    test_assert_ids(spm, "Hello world", true, hello, 3);
+    test_assert_ids(spm, "Hello world", false, hello + 1, 2);
+    test_assert_ids(spm, "", true, hello, 1);
+    test_assert_ids(spm, "", false, NULL, 0);
 }
 
 static void test_size_query(void **state)
@@ -300,8 +143,8 @@ static void test_special_strings_are_text(void **state)
     const struct llamad_tokenizer *vocabs[] = {spm, stories};
     for (size_t v = 0; v < 2; v++) {
         for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-            int32_t ids[MAX_IDS];
-            size_t n = tok_str(vocabs[v], texts[i], false, ids);
+            int32_t ids[TEST_MAX_IDS];
+            size_t n = test_tokenize(vocabs[v], texts[i], strlen(texts[i]), false, ids);
             for (size_t k = 0; k < n; k++) {
                 enum llamad_token_kind kind = llamad_tokenizer_kind(vocabs[v], ids[k]);
                 assert_true(kind == LLAMAD_TOKEN_NORMAL || kind == LLAMAD_TOKEN_BYTE);
@@ -325,17 +168,18 @@ static void test_byte_fallback_round_trip(void **state)
 {
     (void)state;
     const char *llama = "\xf0\x9f\xa6\x99"; /* U+1F999, no piece in the 512-token vocab */
-    int32_t ids[MAX_IDS];
-    size_t n = tok_str(stories, llama, false, ids);
+    int32_t ids[TEST_MAX_IDS];
+    size_t n = test_tokenize(stories, llama, strlen(llama), false, ids);
     assert_int_equal(n, 5);
     assert_string_equal(llamad_tokenizer_piece(stories, ids[0]), "\xe2\x96\x81");
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(ids[1 + i], byte_token(stories, (uint8_t)llama[i]));
 
     struct llamad_buf out = LLAMAD_BUF_INIT;
-    n = tok_str(stories, "a \xf0\x9f\xa6\x99 b\n", true, ids);
+    const char *text = "a \xf0\x9f\xa6\x99 b\n";
+    n = test_tokenize(stories, text, strlen(text), true, ids);
     assert_int_equal(llamad_detokenize(stories, -1, ids, n, &out), LLAMAD_OK);
-    assert_string_equal(out.data, "a \xf0\x9f\xa6\x99 b\n");
+    assert_string_equal(out.data, text);
     llamad_buf_free(&out);
 }
 
@@ -344,12 +188,13 @@ static void test_byte_fallback_round_trip(void **state)
 static void test_invalid_text_bytes(void **state)
 {
     (void)state;
-    int32_t ids[MAX_IDS];
-    size_t n = tok_str(spm, "\xc3(\xff", false, ids);
-    const int32_t want[] = {29871, byte_token(spm, 0xc3), find(spm, "("), byte_token(spm, 0xff)};
+    int32_t ids[TEST_MAX_IDS];
+    size_t n = test_tokenize(spm, "\xc3(\xff", 3, false, ids);
+    const int32_t want[] = {29871, byte_token(spm, 0xc3), test_find_piece(spm, "("),
+                            byte_token(spm, 0xff)};
     assert_int_equal(n, 4);
     assert_memory_equal(ids, want, sizeof want);
-    n = tok(spm, "a\0b", 3, false, ids);
+    n = test_tokenize(spm, "a\0b", 3, false, ids);
     assert_int_equal(n, 3);
     assert_int_equal(ids[1], byte_token(spm, 0));
 }
@@ -385,12 +230,13 @@ static void test_token_to_bytes(void **state)
 {
     (void)state;
     struct llamad_buf out = LLAMAD_BUF_INIT;
-    assert_int_equal(llamad_token_to_bytes(spm, find(spm, "\xe2\x96\x81Hello"), &out), LLAMAD_OK);
+    int32_t hello = test_find_piece(spm, "\xe2\x96\x81Hello");
+    int32_t two_spaces = test_find_piece(spm, "\xe2\x96\x81\xe2\x96\x81");
+    assert_int_equal(llamad_token_to_bytes(spm, hello, &out), LLAMAD_OK);
     assert_int_equal(llamad_token_to_bytes(spm, byte_token(spm, '\n'), &out), LLAMAD_OK);
     assert_int_equal(llamad_token_to_bytes(spm, 1, &out), LLAMAD_OK); /* <s>: control */
     assert_int_equal(llamad_token_to_bytes(spm, 0, &out), LLAMAD_OK); /* <unk> */
-    assert_int_equal(llamad_token_to_bytes(spm, find(spm, "\xe2\x96\x81\xe2\x96\x81"), &out),
-                     LLAMAD_OK);
+    assert_int_equal(llamad_token_to_bytes(spm, two_spaces, &out), LLAMAD_OK);
     assert_string_equal(out.data, " Hello\n  ");
     assert_int_equal(llamad_token_to_bytes(spm, 32000, &out), LLAMAD_EINVAL);
     assert_int_equal(llamad_token_to_bytes(spm, -1, &out), LLAMAD_EINVAL);
@@ -468,7 +314,8 @@ static void test_detok_releases_invalid_at_once(void **state)
     llamad_detok_init(&d, spm, -1);
     assert_int_equal(llamad_detok_push(&d, byte_token(spm, 0xe2), &out), LLAMAD_OK);
     assert_int_equal(out.len, 0);
-    assert_int_equal(llamad_detok_push(&d, find(spm, "\xe2\x96\x81" "a"), &out), LLAMAD_OK);
+    int32_t a = test_find_piece(spm, "\xe2\x96\x81" "a");
+    assert_int_equal(llamad_detok_push(&d, a, &out), LLAMAD_OK);
     assert_string_equal(out.data, FFFD " a");
     assert_int_equal(d.n_pending, 0);
     assert_int_equal(llamad_detok_push(&d, 32000, &out), LLAMAD_EINVAL);
@@ -476,28 +323,19 @@ static void test_detok_releases_invalid_at_once(void **state)
     llamad_buf_free(&out);
 }
 
-static void assert_detok(const struct llamad_tokenizer *t, int32_t prev, const int32_t *ids,
-                         size_t n, const char *want)
-{
-    struct llamad_buf out = LLAMAD_BUF_INIT;
-    assert_int_equal(llamad_detokenize(t, prev, ids, n, &out), LLAMAD_OK);
-    assert_string_equal(out.len ? out.data : "", want);
-    llamad_buf_free(&out);
-}
-
 static void test_detok_space_after_bos(void **state)
 {
     (void)state;
     const int32_t hello_world[] = {15043, 3186}; /* "▁Hello" "▁world" */
-    assert_detok(spm, 1, hello_world, 2, "Hello world");
-    assert_detok(spm, -1, hello_world, 2, " Hello world");
-    assert_detok(spm, 3186, hello_world, 2, " Hello world");
+    test_assert_detok(spm, 1, hello_world, 2, "Hello world");
+    test_assert_detok(spm, -1, hello_world, 2, " Hello world");
+    test_assert_detok(spm, 3186, hello_world, 2, " Hello world");
     const int32_t with_bos[] = {1, 15043, 3186};
-    assert_detok(spm, -1, with_bos, 3, "Hello world");
-    const int32_t bos_no_space[] = {1, find(spm, "Hello")};
-    assert_detok(spm, -1, bos_no_space, 2, "Hello");
-    const int32_t bos_two_spaces[] = {1, find(spm, "\xe2\x96\x81\xe2\x96\x81"), 15043};
-    assert_detok(spm, -1, bos_two_spaces, 3, "  Hello");
+    test_assert_detok(spm, -1, with_bos, 3, "Hello world");
+    const int32_t bos_no_space[] = {1, test_find_piece(spm, "Hello")};
+    test_assert_detok(spm, -1, bos_no_space, 2, "Hello");
+    const int32_t bos_two_spaces[] = {1, test_find_piece(spm, "\xe2\x96\x81\xe2\x96\x81"), 15043};
+    test_assert_detok(spm, -1, bos_two_spaces, 3, "  Hello");
 
     /* Streaming: only the piece right after BOS loses its space. */
     struct llamad_detok d;
@@ -514,52 +352,6 @@ static void test_detok_space_after_bos(void **state)
 
 /* ---- Vocabularies built in memory ---- */
 
-struct spec {
-    const char *model;
-    const char *const *pieces;
-    size_t n;
-    const float *scores;
-    size_t n_scores;
-    const int32_t *types;
-    size_t n_types;
-    bool no_space_prefix;
-    const char *id_key; /* an extra uint32 key, e.g. an out-of-range special id */
-    uint32_t id_value;
-};
-
-static int load_spec(const struct spec *s, struct llamad_tokenizer **t, char *err)
-{
-    struct llamad_gguf_writer *w = llamad_gguf_writer_new();
-    assert_non_null(w);
-    assert_int_equal(llamad_gguf_writer_add_str(w, "tokenizer.ggml.model", s->model), 0);
-    assert_int_equal(llamad_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", s->pieces, s->n),
-                     0);
-    if (s->scores)
-        assert_int_equal(llamad_gguf_writer_add_array(w, "tokenizer.ggml.scores",
-                                                      LLAMAD_GGUF_FLOAT32, s->scores, s->n_scores),
-                         0);
-    if (s->types)
-        assert_int_equal(llamad_gguf_writer_add_array(w, "tokenizer.ggml.token_type",
-                                                      LLAMAD_GGUF_INT32, s->types, s->n_types),
-                         0);
-    if (s->no_space_prefix)
-        assert_int_equal(llamad_gguf_writer_add_bool(w, "tokenizer.ggml.add_space_prefix", false),
-                         0);
-    if (s->id_key)
-        assert_int_equal(llamad_gguf_writer_add_u32(w, s->id_key, s->id_value), 0);
-    uint8_t *mem = NULL;
-    size_t size = 0;
-    assert_int_equal(llamad_gguf_writer_to_memory(w, &mem, &size, err, LLAMAD_ERR_MAX), 0);
-    llamad_gguf_writer_free(w);
-    struct llamad_gguf *g = NULL;
-    assert_int_equal(llamad_gguf_open_memory(mem, size, "vocab", &g, err, LLAMAD_ERR_MAX), 0);
-    *t = NULL;
-    int rc = llamad_tokenizer_load(g, t, err, LLAMAD_ERR_MAX);
-    llamad_gguf_close(g);
-    free(mem);
-    return rc;
-}
-
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const toy_pieces[] = {"<unk>", "<s>", "</s>", "a", "b",  "c", "ab",
@@ -567,7 +359,7 @@ static const char *const toy_pieces[] = {"<unk>", "<s>", "</s>", "a", "b",  "c",
 static const float toy_scores[] = {0, 0, 0, 0, 0, 0, 10, 5, 1, 2, 0, 0, 0, 3};
 static const int32_t toy_types[] = {2, 3, 3, 1, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1};
 
-static const struct spec toy = {
+static const struct test_vocab_spec toy = {
     .model = "llama",
     .pieces = toy_pieces,
     .n = N(toy_pieces),
@@ -583,21 +375,21 @@ static void test_merge_rules(void **state)
     (void)state;
     char err[LLAMAD_ERR_MAX] = "";
     struct llamad_tokenizer *t;
-    assert_int_equal(load_spec(&toy, &t, err), LLAMAD_OK);
+    assert_int_equal(test_load_vocab_spec(&toy, &t, err), LLAMAD_OK);
     assert_false(llamad_tokenizer_add_space_prefix(t));
     /* "ab" scores highest but is unused: it is split back into a, b. */
-    assert_ids(t, "ab", false, (const int32_t[]){3, 4}, 2);
+    test_assert_ids(t, "ab", false, (const int32_t[]){3, 4}, 2);
     /* ab (10) beats bc (2), and abc is reached through it. */
-    assert_ids(t, "abc", false, (const int32_t[]){7}, 1);
+    test_assert_ids(t, "abc", false, (const int32_t[]){7}, 1);
     /* Equal scores: the leftmost pair merges first. */
-    assert_ids(t, "aaa", false, (const int32_t[]){8, 3}, 2);
+    test_assert_ids(t, "aaa", false, (const int32_t[]){8, 3}, 2);
     /* "<s" merges, "<s>" is a control piece and never forms. */
-    assert_ids(t, "<s>", false, (const int32_t[]){13, 12}, 2);
+    test_assert_ids(t, "<s>", false, (const int32_t[]){13, 12}, 2);
     /* No byte tokens: a character without a piece is one <unk>. */
-    assert_ids(t, "d\xc3\xa9" "a", false, (const int32_t[]){0, 0, 3}, 3);
+    test_assert_ids(t, "d\xc3\xa9" "a", false, (const int32_t[]){0, 0, 3}, 3);
     /* No space prefix: nothing dropped after BOS either. */
-    assert_ids(t, "", true, (const int32_t[]){1}, 1);
-    assert_detok(t, 1, (const int32_t[]){3, 0, 1, 2}, 4, "a");
+    test_assert_ids(t, "", true, (const int32_t[]){1}, 1);
+    test_assert_detok(t, 1, (const int32_t[]){3, 0, 1, 2}, 4, "a");
     llamad_tokenizer_free(t);
 }
 
@@ -605,10 +397,10 @@ static void test_defaults(void **state)
 {
     (void)state;
     const char *pieces[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "x", ""};
-    const struct spec s = {.model = "llama", .pieces = pieces, .n = N(pieces)};
+    const struct test_vocab_spec s = {.model = "llama", .pieces = pieces, .n = N(pieces)};
     char err[LLAMAD_ERR_MAX] = "";
     struct llamad_tokenizer *t;
-    assert_int_equal(load_spec(&s, &t, err), LLAMAD_OK);
+    assert_int_equal(test_load_vocab_spec(&s, &t, err), LLAMAD_OK);
     assert_int_equal(llamad_tokenizer_type(t), LLAMAD_VOCAB_SPM);
     assert_int_equal(llamad_tokenizer_bos(t), 1);
     assert_int_equal(llamad_tokenizer_eos(t), 2);
@@ -622,47 +414,37 @@ static void test_defaults(void **state)
     assert_int_equal(llamad_tokenizer_find(t, "", 0), -1);
     assert_null(llamad_tokenizer_piece(t, 6));
     assert_int_equal(llamad_tokenizer_kind(t, 6), 0);
-    assert_ids(t, "x", true, (const int32_t[]){1, 3, 4}, 3);
+    test_assert_ids(t, "x", true, (const int32_t[]){1, 3, 4}, 3);
     llamad_tokenizer_free(t);
 
     /* 0xFFFFFFFF means "no such token". */
-    const struct spec no_eos = {.model = "llama",
+    const struct test_vocab_spec no_eos = {.model = "llama",
                                 .pieces = pieces,
                                 .n = N(pieces),
                                 .id_key = "tokenizer.ggml.eos_token_id",
                                 .id_value = UINT32_MAX};
-    assert_int_equal(load_spec(&no_eos, &t, err), LLAMAD_OK);
+    assert_int_equal(test_load_vocab_spec(&no_eos, &t, err), LLAMAD_OK);
     assert_int_equal(llamad_tokenizer_eos(t), -1);
     assert_false(llamad_tokenizer_is_eog(t, 2));
     llamad_tokenizer_free(t);
 }
 
-static void assert_refused(const struct spec *s, int code, const char *needle)
-{
-    char err[LLAMAD_ERR_MAX] = "";
-    struct llamad_tokenizer *t = NULL;
-    assert_int_equal(load_spec(s, &t, err), code);
-    assert_null(t);
-    if (!strstr(err, needle))
-        fail_msg("message \"%s\" does not mention \"%s\"", err, needle);
-}
-
-static void test_refuses_gpt2(void **state)
+static void test_refuses_other_models(void **state)
 {
     (void)state;
     const char *pieces[] = {"a", "b", "ab"};
-    const struct spec s = {.model = "gpt2", .pieces = pieces, .n = N(pieces)};
-    assert_refused(&s, LLAMAD_EUNSUPPORTED, "gpt2");
-    const struct spec other = {.model = "mystery", .pieces = pieces, .n = N(pieces)};
-    assert_refused(&other, LLAMAD_EUNSUPPORTED, "mystery");
+    const struct test_vocab_spec s = {.model = "bert", .pieces = pieces, .n = N(pieces)};
+    test_assert_refused(&s, LLAMAD_EUNSUPPORTED, "bert");
+    const struct test_vocab_spec other = {.model = "mystery", .pieces = pieces, .n = N(pieces)};
+    test_assert_refused(&other, LLAMAD_EUNSUPPORTED, "mystery");
 }
 
 static void test_refuses_malformed(void **state)
 {
     (void)state;
-    struct spec s = toy;
+    struct test_vocab_spec s = toy;
     s.n_scores = s.n - 1;
-    assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.scores");
+    test_assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.scores");
 
     int32_t types[N(toy_types) + 1];
     memcpy(types, toy_types, sizeof toy_types);
@@ -670,29 +452,29 @@ static void test_refuses_malformed(void **state)
     s = toy;
     s.types = types;
     s.n_types = s.n + 1;
-    assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.token_type");
+    test_assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.token_type");
 
     s.n_types = s.n;
     types[4] = 7;
-    assert_refused(&s, LLAMAD_EFORMAT, "token 4");
+    test_assert_refused(&s, LLAMAD_EFORMAT, "token 4");
     types[4] = 0;
-    assert_refused(&s, LLAMAD_EFORMAT, "token 4");
+    test_assert_refused(&s, LLAMAD_EFORMAT, "token 4");
     types[4] = LLAMAD_TOKEN_BYTE; /* "b" is no <0xNN> */
-    assert_refused(&s, LLAMAD_EFORMAT, "token 4");
+    test_assert_refused(&s, LLAMAD_EFORMAT, "token 4");
 
     s = toy;
     s.id_key = "tokenizer.ggml.bos_token_id";
     s.id_value = (uint32_t)N(toy_pieces);
-    assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.bos_token_id");
+    test_assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.bos_token_id");
 
     s = toy;
     s.n = s.n_scores = s.n_types = 0;
-    assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.tokens");
+    test_assert_refused(&s, LLAMAD_EFORMAT, "tokenizer.ggml.tokens");
 
     s = toy;
     s.id_key = "tokenizer.ggml.unknown_token_id";
     s.id_value = UINT32_MAX; /* neither <unk> nor byte tokens */
-    assert_refused(&s, LLAMAD_EUNSUPPORTED, "unknown token");
+    test_assert_refused(&s, LLAMAD_EUNSUPPORTED, "unknown token");
 }
 
 static void test_refuses_nul_in_piece(void **state)
@@ -788,7 +570,7 @@ int main(void)
         cmocka_unit_test(test_detok_space_after_bos),
         cmocka_unit_test(test_merge_rules),
         cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_refuses_gpt2),
+        cmocka_unit_test(test_refuses_other_models),
         cmocka_unit_test(test_refuses_malformed),
         cmocka_unit_test(test_refuses_nul_in_piece),
         cmocka_unit_test(test_utf8_valid_prefix),

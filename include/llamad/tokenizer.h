@@ -1,11 +1,14 @@
 /* Tokenizer built from a GGUF file's `tokenizer.ggml.*` metadata.
  *
  * Supported: `tokenizer.ggml.model` = "llama" (SentencePiece BPE: merges by piece
- * score, the leading space as U+2581, byte fallback to <0xNN> tokens). Other
- * vocabulary types are refused at load with a message naming them.
+ * score, the leading space as U+2581, byte fallback to <0xNN> tokens), and "gpt2"
+ * (byte-level BPE: pieces in GPT-2's byte-to-character spelling, merges in the
+ * order of `tokenizer.ggml.merges`) with the pre-tokenizer `tokenizer.ggml.pre` =
+ * "llama-bpe" (LLaMA-3). Other vocabulary types and pre-tokenizers are refused at
+ * load with a message naming them.
  *
- * Text handed to llamad_tokenize is always plain text: "<s>" or "[INST]" inside it
- * are characters, never control tokens. */
+ * Text handed to llamad_tokenize is always plain text: "<s>", "[INST]" or
+ * "<|eot_id|>" inside it are characters, never control tokens. */
 #ifndef LLAMAD_TOKENIZER_H
 #define LLAMAD_TOKENIZER_H
 
@@ -18,6 +21,7 @@
 
 enum llamad_vocab_type {
     LLAMAD_VOCAB_SPM = 1, /* tokenizer.ggml.model = "llama" */
+    LLAMAD_VOCAB_BPE = 2, /* tokenizer.ggml.model = "gpt2" */
 };
 
 /* GGUF tokenizer.ggml.token_type values. */
@@ -44,14 +48,16 @@ int32_t llamad_tokenizer_bos(const struct llamad_tokenizer *t); /* -1 when none 
 int32_t llamad_tokenizer_eos(const struct llamad_tokenizer *t); /* -1 when none */
 int32_t llamad_tokenizer_unk(const struct llamad_tokenizer *t); /* -1 when none */
 bool llamad_tokenizer_add_bos(const struct llamad_tokenizer *t); /* tokenizer.ggml.add_bos_token, default true */
-/* tokenizer.ggml.add_space_prefix, default true: llamad_tokenize puts a space before
- * the text, and the detokenizer drops the space that starts the first piece after BOS. */
+/* tokenizer.ggml.add_space_prefix of a SentencePiece vocabulary, default true (always
+ * false for byte-level BPE): llamad_tokenize puts a space before the text, and the
+ * detokenizer drops the space that starts the first piece after BOS. */
 bool llamad_tokenizer_add_space_prefix(const struct llamad_tokenizer *t);
 /* True for tokens that end generation (EOS, and EOT where the vocabulary has one). */
 bool llamad_tokenizer_is_eog(const struct llamad_tokenizer *t, int32_t id);
 /* 0 for an id outside the vocabulary. */
 enum llamad_token_kind llamad_tokenizer_kind(const struct llamad_tokenizer *t, int32_t id);
-/* The vocabulary entry as stored (e.g. "\xe2\x96\x81Once", "<0x0A>", "</s>"); NUL-terminated.
+/* The vocabulary entry as stored (e.g. "\xe2\x96\x81Once", "<0x0A>", "</s>", or in
+ * byte-level spelling "\xc4\xa0Once" for " Once"); NUL-terminated.
  * NULL for an id outside the vocabulary. */
 const char *llamad_tokenizer_piece(const struct llamad_tokenizer *t, int32_t id);
 /* Looks a piece up exactly; -1 when absent. */
@@ -64,8 +70,9 @@ int64_t llamad_tokenize(const struct llamad_tokenizer *t, const char *text, size
                         bool add_bos, int32_t *out, size_t cap);
 
 /* The text a token stands for, appended to out: U+2581 becomes a space, <0xNN>
- * becomes the byte NN (so the result may be part of a UTF-8 character), control,
- * unknown and unused tokens give nothing, user-defined ones their piece as is.
+ * becomes the byte NN, a byte-level piece the bytes it spells (so the result may be
+ * part of a UTF-8 character); control, unknown and unused tokens give nothing,
+ * user-defined ones their piece as is.
  * Returns 0, LLAMAD_EINVAL for an id outside the vocabulary, or LLAMAD_ENOMEM. */
 int llamad_token_to_bytes(const struct llamad_tokenizer *t, int32_t id, struct llamad_buf *out);
 

@@ -1,0 +1,55 @@
+/* Merging adjacent symbols in priority order, the step both BPE tokenizers share
+ * (internal). A word starts as small symbols (characters, bytes); the adjacent
+ * pair that ranks first is merged into one symbol, over and over, until no pair
+ * merges. A heap of candidate pairs over a linked list of symbols makes this
+ * O(n log n) in the word's symbols, where rescanning the word after each merge
+ * would be O(n^2): a word can be a whole prompt of one repeated letter. */
+#ifndef LLAMAD_SRC_TOKENIZER_MERGE_H
+#define LLAMAD_SRC_TOKENIZER_MERGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A run of the word: a starting symbol, or what merges made of several. */
+struct llamad_merge_node {
+    uint32_t start, len; /* its bytes, as offsets into the caller's text */
+    int32_t id;          /* the token it is, -1 when none */
+    int32_t left, right; /* the two nodes merged into it; -1 for a starting symbol */
+};
+
+/* Whether adjacent runs l and r merge; when they do, *priority orders the merge
+ * (greater first; among equals the leftmost pair) and *id is the merged token.
+ * Asked when the pair is queued and again when it merges. */
+typedef bool (*llamad_merge_pair_fn)(const void *ctx, const struct llamad_merge_node *l,
+                                     const struct llamad_merge_node *r, float *priority,
+                                     int32_t *id);
+
+/* A live symbol of the word; `node` is -1 once merged into its left neighbour. */
+struct llamad_merge_symbol {
+    int32_t prev, next, node;
+};
+
+struct llamad_merger {
+    llamad_merge_pair_fn pair;
+    const void *ctx;
+    struct llamad_merge_symbol *sym; /* after a run: from 0, following next to -1 */
+    struct llamad_merge_node *node;
+    int32_t n_sym, n_node;
+    struct llamad_merge_candidate *heap;
+    size_t n_heap, room; /* room: starting symbols the arrays hold */
+};
+
+#define LLAMAD_MERGER_INIT(pair_fn, context) {.pair = (pair_fn), .ctx = (context)}
+
+/* Starts a word of up to n starting symbols (forgetting the previous word),
+ * growing the arrays when needed. 0, LLAMAD_ERANGE (n above INT32_MAX / 2) or
+ * LLAMAD_ENOMEM. */
+int llamad_merger_start(struct llamad_merger *m, size_t n);
+/* Appends a starting symbol to the word. */
+void llamad_merger_push(struct llamad_merger *m, uint32_t start, uint32_t len, int32_t id);
+/* Merges the word's symbols until no adjacent pair merges. */
+void llamad_merger_run(struct llamad_merger *m);
+void llamad_merger_free(struct llamad_merger *m);
+
+#endif
