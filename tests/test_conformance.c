@@ -383,7 +383,7 @@ static void test_greedy_256_steps(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s stories260K | synth256-TYPE\n", argv[0]);
+        fprintf(stderr, "usage: %s stories260K | synth256-TYPE | synth-llama3-TYPE\n", argv[0]);
         return 2;
     }
     const char *name = argv[1];
