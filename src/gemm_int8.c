@@ -215,9 +215,6 @@ static void rows_worker(void *ctx, int ith, int nth)
     }
 }
 
-/* Batches up to this many tokens are quantized by the calling thread: a pass of
- * the pool costs more than the work. */
-#define QUANTIZE_ALONE_TOKENS 4
 
 bool llamad_gemm_int8(struct llamad_threadpool *pool, struct llamad_gemm_int8_scratch *s,
                       const float *x, int32_t n_tokens, const struct llamad_matmul_out *outs,
@@ -244,7 +241,7 @@ bool llamad_gemm_int8(struct llamad_threadpool *pool, struct llamad_gemm_int8_sc
     }
     const int64_t pieces = (int64_t)nth * pieces_per_thread;
     t.piece = (t.total_panels + pieces - 1) / pieces;
-    if (n_tokens <= QUANTIZE_ALONE_TOKENS)
+    if (n_tokens <= LLAMAD_QUANTIZE_ALONE_TOKENS)
         quantize_tokens(&t, 0, n_tokens);
     else
         llamad_threadpool_run(pool, quantize_worker, &t);

@@ -192,9 +192,6 @@ static void quantize_worker(void *ctx, int ith, int nth)
     quantize_tokens(t, begin, end);
 }
 
-/* Batches up to this many tokens are quantized by the calling thread: a pass of
- * the pool costs more than the work. */
-#define QUANTIZE_ALONE_TOKENS 4
 
 void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
                    const struct llamad_matmul_out *outs, int n_outs, void *act_scratch)
@@ -204,7 +201,7 @@ void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tok
         t.total_rows += outs[o].w->rows;
     if (act_scratch) {
         place_inputs(&t, outs[0].w->cols, act_scratch);
-        if (n_tokens <= QUANTIZE_ALONE_TOKENS)
+        if (n_tokens <= LLAMAD_QUANTIZE_ALONE_TOKENS)
             quantize_tokens(&t, 0, n_tokens);
         else
             llamad_threadpool_run(pool, quantize_worker, &t);

@@ -93,6 +93,11 @@ llamad_quantize_q8_fn llamad_quantize_q8_fast(void);
  * bytes), with the fastest Q8 quantizer: the bytes llamad_quantize_row_ref gives. */
 void llamad_quantize_q8_0_row(const float *x, void *out, int64_t n);
 
+/* Batches up to this many tokens have their activations quantized by the calling
+ * thread; larger ones by the whole thread pool (a pass of the pool costs more
+ * than a few tokens' work). */
+#define LLAMAD_QUANTIZE_ALONE_TOKENS 4
+
 /* Bytes n values take in format f (n a multiple of its block), and the quantizer. */
 size_t llamad_act_row_bytes(enum llamad_act_format f, int64_t n);
 void llamad_quantize_act(enum llamad_act_format f, const float *x, void *out, int64_t n);
