@@ -29,9 +29,9 @@ enum {
     KB = 256,          /* columns per block */
     BATCH_TOKENS = 12, /* tokens of a one-panel tile */
     FEW_TOKENS = 4,    /* batches up to this many take two-panel tiles */
-    /* Bytes ahead of a panel's current column that a tile of few tokens asks for:
-     * decoding streams the weights from memory once per step, faster than the
-     * hardware prefetcher alone brings them. */
+    /* Bytes ahead of a panel's current column that the first token tile over a
+     * block asks for: it streams the weights from memory (once per step when
+     * decoding), faster than the hardware prefetcher alone brings them. */
     PREFETCH_AHEAD = 4096,
 };
 
@@ -59,8 +59,8 @@ FLOAT_INLINE __m512 load_bf16(const uint8_t *p)
  * first row; mask[v] says which lanes of vector v are rows to write. The sums
  * start at 0 in the first block and continue from y after it. */
 FLOAT_INLINE void tile(const uint8_t *panel, size_t panel_bytes, int NP, const float *x,
-                       int64_t cols, int T, int64_t nk, bool first, float *y, int64_t y_stride,
-                       const __mmask16 *mask, load_fn load, int eb)
+                       int64_t cols, int T, int64_t nk, bool first, bool stream, float *y,
+                       int64_t y_stride, const __mmask16 *mask, load_fn load, int eb)
 {
     __m512 acc[4][BATCH_TOKENS];
     for (int v = 0; v < 2 * NP; v++)
@@ -69,7 +69,7 @@ FLOAT_INLINE void tile(const uint8_t *panel, size_t panel_bytes, int NP, const f
                               : _mm512_maskz_loadu_ps(mask[v], y + t * y_stride + v * LANES);
     for (int64_t k = 0; k < nk; k++) {
         __m512 w[4];
-        if (T <= FEW_TOKENS)
+        if (stream)
             for (int p = 0; p < NP; p++)
                 prefetch_ahead(panel + p * panel_bytes + (size_t)k * PANEL * eb, PREFETCH_AHEAD,
                                PANEL * eb);
@@ -98,12 +98,13 @@ static inline __mmask16 rows_mask(int64_t first, int64_t r0, int64_t r1)
 
 #define TILE_CASE(np, t)                                                                      \
     case t:                                                                                   \
-        tile(panel, panel_bytes, np, x, cols, t, nk, first, y, y_stride, mask, load, eb);     \
+        tile(panel, panel_bytes, np, x, cols, t, nk, first, stream, y, y_stride, mask, load,  \
+             eb);                                                                             \
         break;
 
 /* tile() with NP and T as constants, so its loops unroll into registers. */
 FLOAT_INLINE void tile_any(const uint8_t *panel, size_t panel_bytes, int np, const float *x,
-                           int64_t cols, int T, int64_t nk, bool first, float *y,
+                           int64_t cols, int T, int64_t nk, bool first, bool stream, float *y,
                            int64_t y_stride, const __mmask16 *mask, load_fn load, int eb)
 {
     if (np == 2) {
@@ -125,8 +126,10 @@ static _Thread_local float block_f32[KB * PANEL] __attribute__((aligned(64)));
 
 FLOAT_INLINE const uint8_t *block_as_f32(const uint8_t *block, int64_t nk, load_fn load, int eb)
 {
-    for (int64_t i = 0; i < nk * PANEL; i += LANES)
+    for (int64_t i = 0; i < nk * PANEL; i += LANES) {
+        prefetch_ahead(block + (size_t)i * eb, PREFETCH_AHEAD, LANES * eb);
         _mm512_store_ps(block_f32 + i, load(block + (size_t)i * eb));
+    }
     return (const uint8_t *)block_f32;
 }
 
@@ -154,7 +157,7 @@ FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1
                 block = block_as_f32(block, nk, load, eb);
                 for (int32_t t0 = 0; t0 < n_tokens; t0 += tile_tokens) {
                     const int T = n_tokens - t0 < tile_tokens ? n_tokens - t0 : tile_tokens;
-                    tile_any(block, 0, 1, x + t0 * cols + k0, cols, T, nk, k0 == 0,
+                    tile_any(block, 0, 1, x + t0 * cols + k0, cols, T, nk, k0 == 0, false,
                              y + t0 * y_stride + p * PANEL, y_stride, mask, load_f32, 4);
                 }
                 continue;
@@ -162,7 +165,7 @@ FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1
             for (int32_t t0 = 0; t0 < n_tokens; t0 += tile_tokens) {
                 const int T = n_tokens - t0 < tile_tokens ? n_tokens - t0 : tile_tokens;
                 tile_any(block, panel_bytes, np, x + t0 * cols + k0, cols, T, nk, k0 == 0,
-                         y + t0 * y_stride + p * PANEL, y_stride, mask, load, eb);
+                         t0 == 0, y + t0 * y_stride + p * PANEL, y_stride, mask, load, eb);
             }
         }
     }
