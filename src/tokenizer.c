@@ -286,6 +286,41 @@ static int build_index(struct llamad_tokenizer *t, char *err, size_t errsz)
     return LLAMAD_OK;
 }
 
+/* Control tokens that end a turn or a text in the families built on LLaMA's
+ * architecture, found by their text as the reference implementation does, since
+ * files name one EOS id and often not the others: LLaMA-3's end of turn, of a
+ * tool message and of text; LLaMA-1/2's and Mistral's </s>; ChatML's and
+ * Phi-3's end of turn; GPT-style end of text; Gemma's end of turn. */
+static const char *const end_of_generation_texts[] = {
+    "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "</s>",          "<|im_end|>",
+    "<|end|>",    "<|endoftext|>", "<end_of_turn>", "<|END_OF_TURN_TOKEN|>", "<EOT>",
+};
+
+static void add_eog(struct llamad_tokenizer *t, int32_t id)
+{
+    if (id < 0 || t->n_eog == LLAMAD_MAX_EOG)
+        return;
+    for (int i = 0; i < t->n_eog; i++)
+        if (t->eog[i] == id)
+            return;
+    t->eog[t->n_eog++] = id;
+}
+
+/* The ids the file names, then every control token whose text is on the list. */
+static void find_end_of_generation(struct llamad_tokenizer *t)
+{
+    add_eog(t, t->eos);
+    add_eog(t, t->eot);
+    add_eog(t, t->eom);
+    for (size_t i = 0; i < sizeof end_of_generation_texts / sizeof end_of_generation_texts[0];
+         i++) {
+        const char *s = end_of_generation_texts[i];
+        const int32_t id = llamad_piece_map_find(t, &t->all, s, strlen(s));
+        if (id >= 0 && t->kind[id] == LLAMAD_TOKEN_CONTROL)
+            add_eog(t, id);
+    }
+}
+
 /* Where a key is absent, SentencePiece has <unk>, <s>, </s> at ids 0, 1, 2 and
  * puts a space before the text; byte-level BPE has no fixed ids, and never puts
  * a space before the text (as in llama.cpp), whatever the file says. */
@@ -302,11 +337,13 @@ static int read_specials(const struct llamad_gguf *g, struct llamad_tokenizer *t
         (rc = optional_token_id(g, "tokenizer.ggml.unknown_token_id", n, spm ? 0 : -1, &t->unk,
                                 err, errsz)) ||
         (rc = optional_token_id(g, "tokenizer.ggml.eot_token_id", n, -1, &t->eot, err, errsz)) ||
+        (rc = optional_token_id(g, "tokenizer.ggml.eom_token_id", n, -1, &t->eom, err, errsz)) ||
         (rc = optional_bool(g, "tokenizer.ggml.add_bos_token", true, &t->add_bos, err, errsz)) ||
         (rc = optional_bool(g, "tokenizer.ggml.add_space_prefix", spm, &t->add_space_prefix, err,
                             errsz)))
         return rc;
     t->add_space_prefix = t->add_space_prefix && spm;
+    find_end_of_generation(t);
     if (t->add_bos && t->bos < 0)
         return llamad_fail(err, errsz, LLAMAD_EFORMAT,
                            "tokenizer.ggml.add_bos_token is true but there is no BOS token");
@@ -409,7 +446,10 @@ static bool valid_id(const struct llamad_tokenizer *t, int32_t id)
 
 bool llamad_tokenizer_is_eog(const struct llamad_tokenizer *t, int32_t id)
 {
-    return valid_id(t, id) && (id == t->eos || id == t->eot);
+    for (int i = 0; valid_id(t, id) && i < t->n_eog; i++)
+        if (t->eog[i] == id)
+            return true;
+    return false;
 }
 
 enum llamad_token_kind llamad_tokenizer_kind(const struct llamad_tokenizer *t, int32_t id)

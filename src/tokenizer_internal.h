@@ -20,6 +20,10 @@ struct llamad_piece_map {
 
 struct llamad_bpe;
 
+/* At most this many distinct tokens end generation: the file's EOS, EOT and EOM
+ * and the control tokens of end_of_generation_texts (tokenizer.c). */
+#define LLAMAD_MAX_EOG 16
+
 struct llamad_tokenizer {
     enum llamad_vocab_type type;
     int32_t n_vocab;
@@ -32,7 +36,9 @@ struct llamad_tokenizer {
     struct llamad_piece_map merge; /* the pieces text can become */
     size_t max_merge_len;          /* longest piece in `merge`, in bytes */
     int32_t byte_token[256];       /* <0xNN> pieces; -1 when the vocabulary lacks one */
-    int32_t bos, eos, unk, eot;
+    int32_t bos, eos, unk, eot, eom;
+    int32_t eog[LLAMAD_MAX_EOG]; /* the tokens that end generation (llamad_tokenizer_is_eog) */
+    int n_eog;
     bool add_bos, add_space_prefix;
     struct llamad_bpe *bpe; /* byte-level BPE's merges and pre-tokenizer; NULL for SPM */
 };

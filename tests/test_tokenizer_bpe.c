@@ -110,6 +110,20 @@ static void test_llama3_vocab(void **state)
     assert_int_equal(llamad_tokenizer_kind(t, BOS), LLAMAD_TOKEN_CONTROL);
 }
 
+/* Generation ends at any of <|eot_id|> (the file's EOS), <|eom_id|> and
+ * <|end_of_text|>, found by their text; not at BOS or another control token. */
+static void test_llama3_end_of_generation(void **state)
+{
+    (void)state;
+    const struct llamad_tokenizer *t = need_llama3();
+    const int32_t ends[] = {128009, 128008, 128001};
+    for (size_t i = 0; i < N(ends); i++)
+        assert_true(llamad_tokenizer_is_eog(t, ends[i]));
+    const int32_t others[] = {BOS, 128006 /* <|start_header_id|> */, 1917, -1, 128256};
+    for (size_t i = 0; i < N(others); i++)
+        assert_false(llamad_tokenizer_is_eog(t, others[i]));
+}
+
 static void test_llama3_cases(void **state)
 {
     (void)state;
@@ -434,6 +448,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama3_vocab),
+        cmocka_unit_test(test_llama3_end_of_generation),
         cmocka_unit_test(test_llama3_cases),
         cmocka_unit_test(test_llama3_reference_prompts),
         cmocka_unit_test(test_llama3_special_text),

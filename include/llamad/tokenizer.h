@@ -52,7 +52,9 @@ bool llamad_tokenizer_add_bos(const struct llamad_tokenizer *t); /* tokenizer.gg
  * false for byte-level BPE): llamad_tokenize puts a space before the text, and the
  * detokenizer drops the space that starts the first piece after BOS. */
 bool llamad_tokenizer_add_space_prefix(const struct llamad_tokenizer *t);
-/* True for tokens that end generation (EOS, and EOT where the vocabulary has one). */
+/* True for tokens that end generation: the file's EOS, EOT and EOM ids, and the
+ * control tokens whose text ends a turn or a text in a known family
+ * (<|eot_id|>, <|eom_id|>, <|end_of_text|>, </s>, <|im_end|>, ...). */
 bool llamad_tokenizer_is_eog(const struct llamad_tokenizer *t, int32_t id);
 /* 0 for an id outside the vocabulary. */
 enum llamad_token_kind llamad_tokenizer_kind(const struct llamad_tokenizer *t, int32_t id);
