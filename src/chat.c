@@ -24,6 +24,7 @@ static const char *const template_names[] = {
     [LLAMAD_CHAT_PLAIN] = "plain",   [LLAMAD_CHAT_LLAMA2] = "llama2",
     [LLAMAD_CHAT_MISTRAL] = "mistral", [LLAMAD_CHAT_CHATML] = "chatml",
     [LLAMAD_CHAT_ZEPHYR] = "zephyr", [LLAMAD_CHAT_VICUNA] = "vicuna",
+    [LLAMAD_CHAT_LLAMA3] = "llama3",
 };
 
 #define N_TEMPLATES (sizeof template_names / sizeof template_names[0])
@@ -61,7 +62,9 @@ int llamad_chat_detect(const char *jinja, size_t len, enum llamad_chat_template 
 {
     if (!jinja)
         return LLAMAD_ENOTFOUND;
-    if (has(jinja, len, "<|im_start|>"))
+    if (has(jinja, len, "<|start_header_id|>"))
+        *out = LLAMAD_CHAT_LLAMA3;
+    else if (has(jinja, len, "<|im_start|>"))
         *out = LLAMAD_CHAT_CHATML;
     else if (has(jinja, len, "[INST]"))
         *out = has(jinja, len, "<<SYS>>") ? LLAMAD_CHAT_LLAMA2 : LLAMAD_CHAT_MISTRAL;
@@ -336,12 +339,31 @@ static void render_vicuna(struct render *r, const struct llamad_chat_message *m,
     literal(r, "ASSISTANT:");
 }
 
+/* LLaMA-3 Instruct: "<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>"
+ * per message, every content stripped (its template trims), then the assistant's
+ * header left open. The template's leading <|begin_of_text|> is the sequence's
+ * own BOS, written once by llamad_chat_render. */
+static void render_llama3(struct render *r, const struct llamad_chat_message *m, size_t n)
+{
+    for (size_t i = 0; i <= n; i++) {
+        marker(r, "<|start_header_id|>");
+        literal(r, i < n ? role_names[role_of(m[i].role)] : "assistant");
+        marker(r, "<|end_header_id|>");
+        literal(r, "\n\n");
+        if (i == n)
+            break;
+        content_stripped(r, &m[i]);
+        marker(r, "<|eot_id|>");
+    }
+}
+
 typedef void (*render_fn)(struct render *, const struct llamad_chat_message *, size_t);
 
 static const render_fn renderers[N_TEMPLATES] = {
     [LLAMAD_CHAT_PLAIN] = render_plain,   [LLAMAD_CHAT_LLAMA2] = render_llama2,
     [LLAMAD_CHAT_MISTRAL] = render_mistral, [LLAMAD_CHAT_CHATML] = render_chatml,
     [LLAMAD_CHAT_ZEPHYR] = render_zephyr, [LLAMAD_CHAT_VICUNA] = render_vicuna,
+    [LLAMAD_CHAT_LLAMA3] = render_llama3,
 };
 
 static int check_messages(const struct llamad_chat_message *msgs, size_t n, char *err,

@@ -346,7 +346,7 @@ int main(int argc, char **argv)
     enum llamad_chat_template tmpl;
     if (d.cfg.chat_template && llamad_chat_from_name(d.cfg.chat_template, &tmpl) != 0) {
         fprintf(stderr, "llamad: unknown chat_template '%s' (plain, llama2, mistral, chatml, "
-                        "zephyr or vicuna)\n", d.cfg.chat_template);
+                        "zephyr, vicuna or llama3)\n", d.cfg.chat_template);
         llamad_config_free(&d.cfg);
         return 2;
     }

@@ -309,11 +309,16 @@ static void test_detect_vicuna(void **state)
     assert_detects(VICUNA_JINJA, LLAMAD_CHAT_VICUNA);
 }
 
+static void test_detect_llama3(void **state)
+{
+    (void)state;
+    assert_detects(LLAMA3_JINJA, LLAMAD_CHAT_LLAMA3);
+}
+
 static void test_detect_unknown(void **state)
 {
     (void)state;
     assert_not_detected(GEMMA_JINJA);
-    assert_not_detected(LLAMA3_JINJA);
     assert_not_detected(PHI3_JINJA);
     assert_not_detected("");
     assert_not_detected(NULL);
@@ -334,7 +339,7 @@ static void test_names(void **state)
 {
     (void)state;
     static const char *const names[] = {"plain", "llama2", "mistral", "chatml", "zephyr",
-                                        "vicuna"};
+                                        "vicuna", "llama3"};
     for (size_t i = 0; i < N_OF(names); i++) {
         enum llamad_chat_template t;
         assert_int_equal(llamad_chat_from_name(names[i], &t), LLAMAD_OK);
@@ -342,7 +347,7 @@ static void test_names(void **state)
     }
     enum llamad_chat_template t = LLAMAD_CHAT_ZEPHYR;
     assert_int_equal(llamad_chat_from_name("ChatML", &t), LLAMAD_ENOTFOUND);
-    assert_int_equal(llamad_chat_from_name("llama3", &t), LLAMAD_ENOTFOUND);
+    assert_int_equal(llamad_chat_from_name("llama-3", &t), LLAMAD_ENOTFOUND);
     assert_int_equal(llamad_chat_from_name(NULL, &t), LLAMAD_ENOTFOUND);
     assert_int_equal(t, LLAMAD_CHAT_ZEPHYR);
     assert_string_equal(llamad_chat_name((enum llamad_chat_template)99), "unknown");
@@ -717,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_detect_mistral),
         cmocka_unit_test(test_detect_zephyr),
         cmocka_unit_test(test_detect_vicuna),
+        cmocka_unit_test(test_detect_llama3),
         cmocka_unit_test(test_detect_unknown),
         cmocka_unit_test(test_detect_reads_only_len_bytes),
         cmocka_unit_test(test_names),

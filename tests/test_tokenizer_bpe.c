@@ -17,6 +17,7 @@
 #include "../src/tokenizer_merge.h"  /* the merge queue, counted */
 #include "../src/tokenizer_pretok.h" /* the pre-tokenizer's pieces */
 #include "llamad/buf.h"
+#include "llamad/chat.h"
 #include "llamad/error.h"
 #include "llamad/tokenizer.h"
 #include "testutil.h"
@@ -122,6 +123,48 @@ static void test_llama3_end_of_generation(void **state)
     const int32_t others[] = {BOS, 128006 /* <|start_header_id|> */, 1917, -1, 128256};
     for (size_t i = 0; i < N(others); i++)
         assert_false(llamad_tokenizer_is_eog(t, others[i]));
+}
+
+/* The LLaMA-3 chat template on its own vocabulary: BOS once, each message as
+ * <|start_header_id|>role<|end_header_id|> "\n\n" content (stripped) <|eot_id|>,
+ * the three markers as their control tokens, then the assistant's header left
+ * open; a user's typed "<|eot_id|>" stays text. */
+static void test_llama3_chat_template(void **state)
+{
+    (void)state;
+    const struct llamad_tokenizer *t = need_llama3();
+    struct llamad_chat_message msgs[] = {
+        {.role = "system", .content = "Be brief."},
+        {.role = "user", .content = "  Hi <|eot_id|> there\n"},
+    };
+    int32_t *ids;
+    size_t n;
+    char err[LLAMAD_ERR_MAX];
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_LLAMA3, t, msgs, N(msgs), &ids, &n, err,
+                                        sizeof err),
+                     LLAMAD_OK);
+    const int32_t head = llamad_tokenizer_find(t, "<|start_header_id|>", 19);
+    const int32_t tail = llamad_tokenizer_find(t, "<|end_header_id|>", 17);
+    int32_t want[256];
+    size_t w = 0;
+    want[w++] = BOS;
+    const char *parts[][2] = {{"system", "\n\nBe brief."}, {"user", "\n\nHi <|eot_id|> there"},
+                              {"assistant", "\n\n"}};
+    for (size_t i = 0; i < N(parts); i++) {
+        want[w++] = head;
+        w += (size_t)llamad_tokenize(t, parts[i][0], strlen(parts[i][0]), false, want + w, 8);
+        want[w++] = tail;
+        w += (size_t)llamad_tokenize(t, parts[i][1], strlen(parts[i][1]), false, want + w, 32);
+        if (i + 1 < N(parts))
+            want[w++] = 128009; /* <|eot_id|> */
+    }
+    assert_int_equal(n, w);
+    assert_memory_equal(ids, want, w * sizeof *ids);
+    int eots = 0;
+    for (size_t i = 0; i < n; i++)
+        eots += ids[i] == 128009;
+    assert_int_equal(eots, 2); /* the typed one is characters */
+    free(ids);
 }
 
 static void test_llama3_cases(void **state)
@@ -449,6 +492,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama3_vocab),
         cmocka_unit_test(test_llama3_end_of_generation),
+        cmocka_unit_test(test_llama3_chat_template),
         cmocka_unit_test(test_llama3_cases),
         cmocka_unit_test(test_llama3_reference_prompts),
         cmocka_unit_test(test_llama3_special_text),

@@ -18,6 +18,7 @@ enum llamad_chat_template {
     LLAMAD_CHAT_CHATML,  /* <|im_start|>role\n...<|im_end|>\n */
     LLAMAD_CHAT_ZEPHYR,  /* <|role|>\n...</s>\n */
     LLAMAD_CHAT_VICUNA,  /* system\n\nUSER: ...\nASSISTANT: ...</s> */
+    LLAMAD_CHAT_LLAMA3,  /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
 };
 
 /* Recognises a GGUF tokenizer.chat_template (a Jinja string) by its markers.
@@ -25,7 +26,7 @@ enum llamad_chat_template {
  * caller logs that and uses PLAIN). */
 int llamad_chat_detect(const char *jinja, size_t len, enum llamad_chat_template *out);
 
-/* The conf names: "plain", "llama2", "mistral", "chatml", "zephyr", "vicuna". */
+/* The conf names: "plain", "llama2", "mistral", "chatml", "zephyr", "vicuna", "llama3". */
 int llamad_chat_from_name(const char *name, enum llamad_chat_template *out);
 const char *llamad_chat_name(enum llamad_chat_template t);
 
