@@ -1397,3 +1397,27 @@ char *llamad_api_detokenize(const struct llamad_tokenizer *tok, const char *body
     llamad_buf_free(&text);
     return json;
 }
+
+int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_request *out,
+                              struct llamad_api_error *err)
+{
+    cJSON *root;
+    set_defaults(LLAMAD_API_CHAT, out);
+    int rc = parse_body(body, len, &root, err);
+    struct parse p = {.kind = LLAMAD_API_CHAT, .root = root, .out = out, .err = err};
+    if (!rc)
+        rc = parse_messages(&p);
+    cJSON_Delete(root);
+    return rc;
+}
+
+char *llamad_api_prompt_json(const char *text, size_t len, struct llamad_api_error *err)
+{
+    bool ok = true;
+    cJSON *out = cJSON_CreateObject();
+    put_text(&ok, out, "prompt", text, len);
+    char *json = finish_json(ok, out);
+    if (!json)
+        no_memory(err);
+    return json;
+}

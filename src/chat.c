@@ -81,7 +81,8 @@ int llamad_chat_detect(const char *jinja, size_t len, enum llamad_chat_template 
 
 struct render {
     const struct llamad_tokenizer *tok;
-    struct llamad_buf run; /* text not yet tokenized */
+    struct llamad_buf *text; /* rendering as text (llamad_chat_render_text), or NULL */
+    struct llamad_buf run;   /* text not yet tokenized */
     int32_t *ids;
     size_t n, cap;
     int rc; /* the first failure; every later step does nothing */
@@ -139,6 +140,11 @@ static void flush(struct render *r)
 {
     if (r->rc || r->run.len == 0)
         return;
+    if (r->text) {
+        r->rc = llamad_buf_append(r->text, r->run.data, r->run.len);
+        llamad_buf_clear(&r->run);
+        return;
+    }
     int64_t need = llamad_tokenize(r->tok, r->run.data, r->run.len, false, r->ids + r->n,
                                    r->cap - r->n);
     if (need > (int64_t)(r->cap - r->n)) {
@@ -159,8 +165,13 @@ static void flush(struct render *r)
 static void token(struct render *r, int32_t id)
 {
     flush(r);
-    if (!r->rc && !(r->rc = reserve(r, 1)))
+    if (r->text) {
+        const char *piece = llamad_tokenizer_piece(r->tok, id);
+        if (!r->rc && piece)
+            r->rc = llamad_buf_append(r->text, piece, strlen(piece));
+    } else if (!r->rc && !(r->rc = reserve(r, 1))) {
         r->ids[r->n++] = id;
+    }
 }
 
 /* A special token of the template: its id, or, when the vocabulary has none, its
@@ -383,33 +394,51 @@ static int check_messages(const struct llamad_chat_message *msgs, size_t n, char
     return LLAMAD_OK;
 }
 
+/* The messages through template t into r: ids, or text when r->text is set. */
+static int render_messages(enum llamad_chat_template t, struct render *r,
+                           const struct llamad_chat_message *msgs, size_t n, char *err,
+                           size_t errsz)
+{
+    if ((size_t)t >= N_TEMPLATES)
+        return llamad_fail(err, errsz, LLAMAD_EINVAL, "unknown chat template %d", (int)t);
+    int rc = check_messages(msgs, n, err, errsz);
+    if (rc)
+        return rc;
+    if (llamad_tokenizer_add_bos(r->tok))
+        token(r, llamad_tokenizer_bos(r->tok));
+    renderers[t](r, msgs, n);
+    flush(r);
+    llamad_buf_free(&r->run);
+    if (r->rc == LLAMAD_ENOMEM)
+        return llamad_fail(err, errsz, r->rc, "out of memory rendering the chat prompt");
+    if (r->rc)
+        return llamad_fail(err, errsz, r->rc, "the chat prompt cannot be tokenized: %s",
+                           llamad_status_name(r->rc));
+    return LLAMAD_OK;
+}
+
 int llamad_chat_render(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
                        const struct llamad_chat_message *msgs, size_t n, int32_t **ids,
                        size_t *n_ids, char *err, size_t errsz)
 {
     *ids = NULL;
     *n_ids = 0;
-    if ((size_t)t >= N_TEMPLATES)
-        return llamad_fail(err, errsz, LLAMAD_EINVAL, "unknown chat template %d", (int)t);
-    int rc = check_messages(msgs, n, err, errsz);
-    if (rc)
-        return rc;
-
     struct render r = {.tok = tok, .run = LLAMAD_BUF_INIT};
     r.rc = reserve(&r, 1); /* so that r.ids is never NULL */
-    if (llamad_tokenizer_add_bos(tok))
-        token(&r, llamad_tokenizer_bos(tok));
-    renderers[t](&r, msgs, n);
-    flush(&r);
-    llamad_buf_free(&r.run);
-    if (r.rc) {
+    int rc = render_messages(t, &r, msgs, n, err, errsz);
+    if (rc) {
         free(r.ids);
-        if (r.rc == LLAMAD_ENOMEM)
-            return llamad_fail(err, errsz, r.rc, "out of memory rendering the chat prompt");
-        return llamad_fail(err, errsz, r.rc, "the chat prompt cannot be tokenized: %s",
-                           llamad_status_name(r.rc));
+        return rc;
     }
     *ids = r.ids;
     *n_ids = r.n;
     return LLAMAD_OK;
+}
+
+int llamad_chat_render_text(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
+                            const struct llamad_chat_message *msgs, size_t n,
+                            struct llamad_buf *out, char *err, size_t errsz)
+{
+    struct render r = {.tok = tok, .text = out, .run = LLAMAD_BUF_INIT};
+    return render_messages(t, &r, msgs, n, err, errsz);
 }

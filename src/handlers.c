@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "generate.h"
+#include "llamad/error.h"
 #include "llamad/log.h"
 #include "server.h"
 
@@ -23,6 +24,7 @@ static const struct {
     {"/completions", "POST", ROUTE_NATIVE},
     {"/tokenize", "POST", ROUTE_TOKENIZE},
     {"/detokenize", "POST", ROUTE_DETOKENIZE},
+    {"/apply-template", "POST", ROUTE_APPLY_TEMPLATE},
 };
 
 static void respond_json(struct request *r, int status, char *json)
@@ -112,8 +114,8 @@ static void handle_metrics(struct request *r)
     llamad_buf_free(&out);
 }
 
-/* /tokenize and /detokenize run on the thread pool: a long text must not hold
- * up the loop. */
+/* /tokenize, /detokenize and /apply-template run on the thread pool: a long text
+ * must not hold up the loop. */
 struct text_job {
     uv_work_t work;
     struct request *r;
@@ -121,14 +123,38 @@ struct text_job {
     struct llamad_api_error err;
 };
 
+/* The prompt the model's chat template makes of the request's messages, as text. */
+static char *apply_template(const struct server *srv, const char *body, size_t len,
+                            struct llamad_api_error *err)
+{
+    struct llamad_api_request req;
+    char *json = NULL;
+    if (llamad_api_parse_messages(body, len, &req, err) == 0) {
+        struct llamad_buf text = LLAMAD_BUF_INIT;
+        char msg[LLAMAD_ERR_MAX];
+        if (llamad_chat_render_text(srv->chat_template, srv->model->tokenizer, req.messages,
+                                    req.n_messages, &text, msg, sizeof msg) == 0)
+            json = llamad_api_prompt_json(text.data ? text.data : "", text.len, err);
+        else
+            llamad_api_set_error(err, 400, "invalid_request_error", "messages", "", "%s", msg);
+        llamad_buf_free(&text);
+    }
+    llamad_api_request_free(&req);
+    return json;
+}
+
 static void run_text_job(uv_work_t *w)
 {
     struct text_job *j = w->data;
     struct request *r = j->r;
     const struct llamad_tokenizer *tok = r->srv->model->tokenizer;
     const char *body = r->body.data ? r->body.data : "";
-    j->json = r->route == ROUTE_TOKENIZE ? llamad_api_tokenize(tok, body, r->body.len, &j->err)
-                                         : llamad_api_detokenize(tok, body, r->body.len, &j->err);
+    if (r->route == ROUTE_TOKENIZE)
+        j->json = llamad_api_tokenize(tok, body, r->body.len, &j->err);
+    else if (r->route == ROUTE_DETOKENIZE)
+        j->json = llamad_api_detokenize(tok, body, r->body.len, &j->err);
+    else
+        j->json = apply_template(r->srv, body, r->body.len, &j->err);
 }
 
 static void finish_text_job(uv_work_t *w, int status)
@@ -208,6 +234,7 @@ void handle_request(struct request *r)
         break;
     case ROUTE_TOKENIZE:
     case ROUTE_DETOKENIZE:
+    case ROUTE_APPLY_TEMPLATE:
         start_text_job(r);
         break;
     case ROUTE_COMPLETIONS:

@@ -28,6 +28,7 @@ enum route {
     ROUTE_NATIVE,
     ROUTE_TOKENIZE,
     ROUTE_DETOKENIZE,
+    ROUTE_APPLY_TEMPLATE,
 };
 
 struct request;

@@ -22,7 +22,7 @@ class Llama3Test(unittest.TestCase):
         cls.model = shared_model()
         if not cls.model:
             raise unittest.SkipTest("../shared/testdata is not beside this checkout")
-        cls.server = Server("--model", cls.model).__enter__()
+        cls.server = Server("--model", cls.model, "--chat-template", "llama3").__enter__()
 
     @classmethod
     def tearDownClass(cls):
@@ -44,6 +44,27 @@ class Llama3Test(unittest.TestCase):
     def test_ignore_eos_goes_past_them(self):
         choice = self.complete(logit_bias={str(EOM): 100}, ignore_eos=True)
         self.assertEqual(choice["finish_reason"], "length")
+
+    def test_apply_template_shows_the_llama3_prompt(self):
+        # What llama.cpp's /apply-template gives for LLaMA-3: BOS once, content trimmed.
+        status, _, res = self.server.post("/apply-template", {"messages": [
+            {"role": "system", "content": "Be brief."}, {"role": "user", "content": " Hi\n"}]})
+        self.assertEqual(status, 200, res)
+        self.assertEqual(res["prompt"],
+                         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                         "Be brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+                         "Hi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+
+    def test_chat_ends_at_eot(self):
+        status, _, res = self.server.post("/v1/chat/completions", {
+            "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8,
+            "temperature": 0, "logit_bias": {str(EOT): 100}})
+        self.assertEqual(status, 200, res)
+        self.assertEqual(res["choices"][0]["finish_reason"], "stop")
+        self.assertEqual(res["choices"][0]["message"]["content"], "")
+        # BOS; <|start_header_id|> user <|end_header_id|>; "\n\n" "Hi"; <|eot_id|>;
+        # <|start_header_id|> assistant <|end_header_id|>; "\n\n"
+        self.assertEqual(res["usage"]["prompt_tokens"], 11)
 
     def test_typed_special_text_is_text(self):
         status, _, res = self.server.post("/tokenize", {"content": "<|eot_id|>"})

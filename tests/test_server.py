@@ -206,6 +206,18 @@ class EndpointTest(unittest.TestCase):
         self.assertGreater(body["tokens_predicted"], 24)
         self.assertTrue(body["content"].startswith(llamad_run(STORY, 24)))
 
+    def test_apply_template(self):
+        # The bundled model has no chat template: the plain layout, BOS as its piece.
+        status, _, res = self.s.post("/apply-template", {"messages": [
+            {"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]})
+        self.assertEqual((status, res), (200, {"prompt": "<s>system: Be kind.\nuser: Hi\n"
+                                                         "assistant:"}))
+        for body in ({"messages": []}, {"messages": [{"role": "robot", "content": "x"}]},
+                     {"prompt": "x"}):
+            status, _, res = self.s.post("/apply-template", body)
+            self.assertEqual(status, 400, body)
+            self.assertIn("messages", res["error"]["message"])
+
     def test_tokenize_detokenize(self):
         status, _, tok = self.s.post("/tokenize", {"content": STORY, "add_special": True})
         self.assertEqual((status, tok["tokens"]), (200, [1, 403, 407, 261, 378]))

@@ -133,6 +133,14 @@ char *llamad_api_models_json(const char *model_id, int64_t created);
  * given as an array of byte values, as llama.cpp does). */
 char *llamad_api_tokenize(const struct llamad_tokenizer *tok, const char *body, size_t len,
                           struct llamad_api_error *err);
+/* POST /apply-template, in two halves around the chat renderer: the request's
+ * "messages" (as /v1/chat/completions takes them) into out->messages (free out
+ * with llamad_api_request_free, also after a failure); and the answer
+ * {"prompt": text}. */
+int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_request *out,
+                              struct llamad_api_error *err);
+char *llamad_api_prompt_json(const char *text, size_t len, struct llamad_api_error *err);
+
 /* POST /detokenize: {"tokens": [ids]} -> {"content": string}. */
 char *llamad_api_detokenize(const struct llamad_tokenizer *tok, const char *body, size_t len,
                             struct llamad_api_error *err);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "llamad/api.h"
+#include "llamad/buf.h"
 #include "llamad/tokenizer.h"
 
 enum llamad_chat_template {
@@ -36,5 +37,12 @@ const char *llamad_chat_name(enum llamad_chat_template t);
 int llamad_chat_render(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
                        const struct llamad_chat_message *msgs, size_t n, int32_t **ids,
                        size_t *n_ids, char *err, size_t errsz);
+
+/* The same conversation as text, for a person to read (POST /apply-template): the
+ * template's literal text and the content as they are, each special token as its
+ * piece ("<|start_header_id|>", "<s>", ...). Appends to out. */
+int llamad_chat_render_text(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
+                            const struct llamad_chat_message *msgs, size_t n,
+                            struct llamad_buf *out, char *err, size_t errsz);
 
 #endif
