@@ -200,6 +200,26 @@ class MkModelTest(unittest.TestCase):
                    "--ignore-eos"]
             self.assertNotEqual(output(RUN, "-m", plain, *gen), output(RUN, "-m", scaled, *gen))
 
+    def test_q4_k_m_mix(self):
+        # llama-quantize's Q4_K_M: Q6_K for output, and for attn_v and ffn_down in the
+        # first and last eighth of the layers and every third between (of 16: 0, 1,
+        # 4, 7, 10, 13, 14, 15); Q4_K elsewhere.
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.gguf")
+            run(MKMODEL, "-o", path, "--vocab", VOCAB, "--dim", "256", "--layers", "16",
+                "--heads", "2", "--kv-heads", "1", "--ff", "256", "--type", "Q4_K_M")
+            types = tensor_types(path)
+            q4_k, q6_k = 12, 14
+            self.assertEqual(types["output.weight"], q6_k)
+            self.assertEqual(types["token_embd.weight"], q4_k)
+            more = {0, 1, 4, 7, 10, 13, 14, 15}
+            for layer in range(16):
+                for name in ("attn_v", "ffn_down"):
+                    want = q6_k if layer in more else q4_k
+                    self.assertEqual(types["blk.%d.%s.weight" % (layer, name)], want)
+                self.assertEqual(types["blk.%d.attn_q.weight" % layer], q4_k)
+            run(RUN, "-m", path, "-p", "x", "-n", "2")
+
     def test_presets_and_errors(self):
         run(MKMODEL, "--preset", "3B", "-o", "/tmp/x.gguf", "--vocab", VOCAB, status=2)
         r = run(MKMODEL, "-o", "/tmp/x.gguf", status=2)

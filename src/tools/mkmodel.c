@@ -23,6 +23,7 @@ static const struct shape presets[] = {
     {"110M", 768, 12, 12, 12, 2048},
     {"1.1B", 2048, 22, 32, 4, 5632},
     {"7B", 4096, 32, 32, 32, 11008},
+    {"8B", 4096, 32, 32, 8, 14336}, /* LLaMA-3-8B */
 };
 
 struct options {
@@ -30,6 +31,7 @@ struct options {
     const char *vocab;
     struct shape shape;
     uint32_t type;
+    bool q4_k_m; /* --type Q4_K_M: Q4_K with llama-quantize's Q6_K tensors */
     int64_t ctx;
     uint64_t seed;
     bool tied;
@@ -40,9 +42,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: llamad-mkmodel -o OUT.gguf --vocab DONOR.gguf [--preset NAME] [options]\n"
-            "  --preset NAME     15M, 110M, 1.1B (TinyLlama shape) or 7B (default 15M)\n"
+            "  --preset NAME     15M, 110M, 1.1B (TinyLlama shape), 7B or 8B (LLaMA-3-8B\n"
+            "                    shape) (default 15M)\n"
             "  --type T          F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K for the\n"
-            "                    matrices (default F32; norms stay F32). Q8_0 and Q4_0 need\n"
+            "                    matrices (default F32; norms stay F32), or Q4_K_M (Q4_K\n"
+            "                    with llama-quantize's Q6_K tensors). Q8_0 and Q4_0 need\n"
             "                    dim and ff multiples of 32, the K types multiples of 256\n"
             "  --dim N --layers N --heads N --kv-heads N --ff N   override the preset\n"
             "  --ctx N           context_length (default 2048)\n"
@@ -118,6 +122,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->vocab = v;
         else if (!strcmp(a, "--preset"))
             ok = set_preset(v, &o->shape);
+        else if (!strcmp(a, "--type") && !strcmp(v, "Q4_K_M"))
+            o->type = LLAMAD_TYPE_Q4_K, o->q4_k_m = true;
         else if (!strcmp(a, "--type"))
             ok = parse_type(v, &o->type);
         else if (!strcmp(a, "--dim") || !strcmp(a, "--layers") || !strcmp(a, "--heads") ||
@@ -281,7 +287,7 @@ static int add_metadata(struct llamad_gguf_writer *w, const struct options *o, i
     const struct shape *s = &o->shape;
     char name[96];
     snprintf(name, sizeof name, "llamad-synthetic-%s-%s", s->name ? s->name : "custom",
-             llamad_type_name(o->type));
+             o->q4_k_m ? "Q4_K_M" : llamad_type_name(o->type));
     int rc;
     if ((rc = llamad_gguf_writer_add_str(w, "general.architecture", "llama")) ||
         (rc = llamad_gguf_writer_add_str(w, "general.name", name)) ||
@@ -301,6 +307,18 @@ static int add_metadata(struct llamad_gguf_writer *w, const struct options *o, i
     return LLAMAD_OK;
 }
 
+/* The type of a layer's matrix: --type's, except in a Q4_K_M file, where
+ * llama-quantize gives Q6_K to attn_v and ffn_down in the first and last eighth
+ * of the layers and every third layer between. */
+static uint32_t matrix_type(const struct options *o, const char *suffix, int64_t layer)
+{
+    const int64_t n = o->shape.layers;
+    const bool more_bits = layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2;
+    if (o->q4_k_m && more_bits && (!strcmp(suffix, "attn_v") || !strcmp(suffix, "ffn_down")))
+        return LLAMAD_TYPE_Q6_K;
+    return o->type;
+}
+
 static int add_tensors(struct model_writer *mw, const struct options *o, int64_t n_vocab)
 {
     const struct shape *s = &o->shape;
@@ -311,7 +329,9 @@ static int add_tensors(struct model_writer *mw, const struct options *o, int64_t
     if ((rc = add_tensor(mw, "token_embd.weight", o->type, n_vocab, s->dim, spread, 0)) ||
         (rc = add_tensor(mw, "output_norm.weight", LLAMAD_TYPE_F32, 1, s->dim, 0, 1.0f)))
         return rc;
-    if (!o->tied && (rc = add_tensor(mw, "output.weight", o->type, n_vocab, s->dim, spread, 0)))
+    /* Q4_K_M keeps the output layer in Q6_K */
+    const uint32_t output_type = o->q4_k_m ? LLAMAD_TYPE_Q6_K : o->type;
+    if (!o->tied && (rc = add_tensor(mw, "output.weight", output_type, n_vocab, s->dim, spread, 0)))
         return rc;
     if (o->rope_scaling) {
         const int64_t n_rot = s->dim / s->heads;
@@ -336,7 +356,8 @@ static int add_tensors(struct model_writer *mw, const struct options *o, int64_t
             return rc;
         for (size_t m = 0; m < sizeof mats / sizeof mats[0]; m++) {
             snprintf(name, sizeof name, "blk.%lld.%s.weight", (long long)l, mats[m].suffix);
-            if ((rc = add_tensor(mw, name, o->type, mats[m].rows, mats[m].cols, spread, 0)))
+            if ((rc = add_tensor(mw, name, matrix_type(o, mats[m].suffix, l), mats[m].rows,
+                                 mats[m].cols, spread, 0)))
                 return rc;
         }
     }
