@@ -6,18 +6,15 @@
 
 #include "gemm_float_internal.h"
 #include "llamad/quant.h"
+#include "llamad/types.h"
 
+/* Bytes of one element of a float type (F32, F16, BF16: blocks of one), 0 for
+ * any other type. */
 static int elem_bytes(uint32_t type)
 {
-    switch (type) {
-    case LLAMAD_TYPE_F32:
-        return 4;
-    case LLAMAD_TYPE_F16:
-    case LLAMAD_TYPE_BF16:
-        return 2;
-    default:
-        return 0;
-    }
+    const bool is_float =
+        type == LLAMAD_TYPE_F32 || type == LLAMAD_TYPE_F16 || type == LLAMAD_TYPE_BF16;
+    return is_float ? (int)llamad_type_info(type)->block_bytes : 0;
 }
 
 /* Element k of a row of `type` as a float. */
