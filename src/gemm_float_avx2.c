@@ -44,10 +44,11 @@ FLOAT_INLINE __m256 load_bf16(const uint8_t *p)
 }
 
 /* Columns [k0, k1) of one panel by T tokens, as tile() in gemm_float_avx512.c;
- * mask[v] has all bits set in the lanes of vector v that are rows to write. */
+ * mask[v] has all bits set in the lanes of vector v that are rows to write. The
+ * first token tile over a block (stream) prefetches it; the others find it in L1. */
 FLOAT_INLINE void tile(const uint8_t *panel, const float *x, int64_t cols, int T, int64_t k0,
-                       int64_t k1, float *y, int64_t y_stride, const __m256i *mask, load_fn load,
-                       int eb)
+                       int64_t k1, bool stream, float *y, int64_t y_stride, const __m256i *mask,
+                       load_fn load, int eb)
 {
     __m256 acc[VECTORS][TILE_TOKENS];
     for (int v = 0; v < VECTORS; v++)
@@ -56,7 +57,8 @@ FLOAT_INLINE void tile(const uint8_t *panel, const float *x, int64_t cols, int T
                                 : _mm256_maskload_ps(y + t * y_stride + v * LANES, mask[v]);
     for (int64_t k = k0; k < k1; k++) {
         __m256 xb[TILE_TOKENS];
-        prefetch_ahead(panel + (size_t)k * PANEL * eb, PREFETCH_AHEAD, PANEL * eb);
+        if (stream)
+            prefetch_ahead(panel + (size_t)k * PANEL * eb, PREFETCH_AHEAD, PANEL * eb);
         for (int t = 0; t < T; t++)
             xb[t] = _mm256_broadcast_ss(x + t * cols + k);
         for (int v = 0; v < VECTORS; v++) {
@@ -95,13 +97,13 @@ FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1
                 const float *xt = x + t0 * cols;
                 switch (n_tokens - t0) {
                 case 1:
-                    tile(panel, xt, cols, 1, k0, k1, yt, y_stride, mask, load, eb);
+                    tile(panel, xt, cols, 1, k0, k1, t0 == 0, yt, y_stride, mask, load, eb);
                     break;
                 case 2:
-                    tile(panel, xt, cols, 2, k0, k1, yt, y_stride, mask, load, eb);
+                    tile(panel, xt, cols, 2, k0, k1, t0 == 0, yt, y_stride, mask, load, eb);
                     break;
                 default:
-                    tile(panel, xt, cols, 3, k0, k1, yt, y_stride, mask, load, eb);
+                    tile(panel, xt, cols, 3, k0, k1, t0 == 0, yt, y_stride, mask, load, eb);
                 }
             }
         }
