@@ -16,6 +16,7 @@
 #include "llamad/log.h"
 #include "llamad/paths.h"
 #include "llamad/sched_slice.h"
+#include "llamad/threadpool.h"
 #include "sdnotify.h"
 #include "server.h"
 
@@ -229,9 +230,8 @@ static int start_engine(struct daemon_state *d, char *err, size_t errsz)
     const struct llamad_hparams *hp = &s->model->hp;
     if (d->cfg.ctx_size == 0)
         d->cfg.ctx_size = hp->n_ctx_train;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     struct llamad_engine_params p = {
-        .n_threads = d->cfg.threads > 0 ? d->cfg.threads : (cores > 0 ? (int32_t)cores : 1),
+        .n_threads = d->cfg.threads > 0 ? d->cfg.threads : llamad_default_threads(),
         .n_ctx = d->cfg.ctx_size,
         .max_active = d->cfg.parallel,
         .max_queued = d->cfg.queue_length,

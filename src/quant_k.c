@@ -135,7 +135,7 @@ static int nearest_int(float v)
 {
     if (isnan(v))
         return 0;
-    return (int)rintf(fminf(fmaxf(v, -4194303.0f), 4194303.0f));
+    return (int)rintf(v < -4194303.0f ? -4194303.0f : v > 4194303.0f ? 4194303.0f : v);
 }
 
 /* Weighted squared error of scale * L[i] + min against x[i]. */

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "llamad/error.h"
 
@@ -136,6 +137,12 @@ void llamad_threadpool_free(struct llamad_threadpool *p)
 int llamad_threadpool_size(const struct llamad_threadpool *p)
 {
     return p->n_threads;
+}
+
+int32_t llamad_default_threads(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int32_t)cores : 1;
 }
 
 void llamad_threadpool_run(struct llamad_threadpool *p, llamad_task_fn fn, void *ctx)

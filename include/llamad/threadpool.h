@@ -21,6 +21,9 @@ int llamad_threadpool_create(int n_threads, struct llamad_threadpool **out, char
 void llamad_threadpool_free(struct llamad_threadpool *p);
 int llamad_threadpool_size(const struct llamad_threadpool *p);
 
+/* The default number of computing threads: one per online CPU. */
+int32_t llamad_default_threads(void);
+
 /* Runs fn on every worker and returns when all have finished. Not reentrant: only
  * one thread may call it at a time, and fn must not call it. */
 void llamad_threadpool_run(struct llamad_threadpool *p, llamad_task_fn fn, void *ctx);

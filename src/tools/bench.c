@@ -27,6 +27,7 @@
 #include "llamad/kvcache.h"
 #include "llamad/model.h"
 #include "llamad/paths.h"
+#include "llamad/threadpool.h"
 #include "llamad/tokenizer.h"
 #include "llamad/types.h"
 
@@ -157,9 +158,8 @@ static bool set_flag(struct options *o, enum flag f, const char *v)
 /* Returns 0, -1 after --help, or the exit status to leave with. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct options){.n_prompt = 512, .n_gen = 128, .reps = 5, .kv_type = LLAMAD_TYPE_F16,
-                          .n_threads = cores > 0 ? (int32_t)cores : 1,
+                          .n_threads = llamad_default_threads(),
                           .batch_sizes = {4, 8, 16}, .n_batch_sizes = 3};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

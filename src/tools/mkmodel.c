@@ -10,6 +10,7 @@
 #include "llamad/error.h"
 #include "llamad/gguf.h"
 #include "llamad/quant.h"
+#include "llamad/threadpool.h"
 #include "llamad/types.h"
 #include "numbers.h"
 
@@ -172,6 +173,7 @@ struct tensor_fill {
     float constant;
     uint64_t seed;
     const float *values; /* cols values of a one-row tensor, or NULL */
+    struct llamad_threadpool *pool; /* fills the rows in parallel */
 };
 
 static uint64_t next_random(uint64_t *state)
@@ -191,26 +193,52 @@ static float normal_random(uint64_t *state)
     return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
 }
 
-static int fill_tensor(void *ctx, void *dst, uint64_t nbytes)
-{
-    const struct tensor_fill *t = ctx;
+/* Every value takes two draws of the counter-based generator, so the state at row r
+ * is known without drawing the rows before it: the rows can be filled in any order,
+ * by any number of threads, and give the same file. */
+#define DRAWS_PER_VALUE 2
+
+struct fill_job {
+    const struct tensor_fill *t;
+    uint8_t *dst;
     uint64_t row_bytes;
-    if (!llamad_type_bytes(t->type, (uint64_t)t->cols, &row_bytes) ||
-        row_bytes * (uint64_t)t->rows != nbytes)
-        return LLAMAD_EINVAL;
+    int failed; /* a worker could not allocate its row buffer */
+};
+
+static void fill_rows(void *ctx, int ith, int nth)
+{
+    struct fill_job *job = ctx;
+    const struct tensor_fill *t = job->t;
+    int64_t begin, end;
+    llamad_split_range(t->rows, ith, nth, &begin, &end);
+    if (begin == end)
+        return;
     float *row = malloc((size_t)t->cols * sizeof(float));
-    if (!row)
-        return LLAMAD_ENOMEM;
-    uint64_t state = t->seed;
-    for (int64_t r = 0; r < t->rows; r++) {
+    if (!row) {
+        __atomic_store_n(&job->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int64_t r = begin; r < end; r++) {
+        uint64_t state = t->seed + 0x9e3779b97f4a7c15ULL * DRAWS_PER_VALUE * (uint64_t)r *
+                                       (uint64_t)t->cols;
         for (int64_t c = 0; c < t->cols; c++)
             row[c] = t->values       ? t->values[c]
                      : t->stddev > 0 ? normal_random(&state) * t->stddev
                                      : t->constant;
-        llamad_quantize_row_ref(t->type, row, (uint8_t *)dst + (uint64_t)r * row_bytes, t->cols);
+        llamad_quantize_row_ref(t->type, row, job->dst + (uint64_t)r * job->row_bytes, t->cols);
     }
     free(row);
-    return LLAMAD_OK;
+}
+
+static int fill_tensor(void *ctx, void *dst, uint64_t nbytes)
+{
+    const struct tensor_fill *t = ctx;
+    struct fill_job job = {t, dst, 0, 0};
+    if (!llamad_type_bytes(t->type, (uint64_t)t->cols, &job.row_bytes) ||
+        job.row_bytes * (uint64_t)t->rows != nbytes)
+        return LLAMAD_EINVAL;
+    llamad_threadpool_run(t->pool, fill_rows, &job);
+    return job.failed ? LLAMAD_ENOMEM : LLAMAD_OK;
 }
 
 struct model_writer {
@@ -219,6 +247,7 @@ struct model_writer {
     size_t n_fills;
     uint64_t seed;
     float *rope_factors; /* --rope-scaling: head_dim / 2 values */
+    struct llamad_threadpool *pool;
 };
 
 static int add_tensor(struct model_writer *mw, const char *name, uint32_t type, int64_t rows,
@@ -226,7 +255,7 @@ static int add_tensor(struct model_writer *mw, const char *name, uint32_t type, 
 {
     struct tensor_fill *t = &mw->fills[mw->n_fills];
     *t = (struct tensor_fill){type, rows, cols, stddev, constant,
-                              mw->seed * 1000003 + mw->n_fills, NULL};
+                              mw->seed * 1000003 + mw->n_fills, NULL, mw->pool};
     mw->n_fills++;
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     return llamad_gguf_writer_add_tensor_lazy(mw->w, name, type, rows == 1 ? 1 : 2, ne,
@@ -380,6 +409,8 @@ int main(int argc, char **argv)
     int64_t n_vocab = 0;
     int rc = (!mw.w || !mw.fills || !mw.rope_factors) ? LLAMAD_ENOMEM : LLAMAD_OK;
     if (rc == LLAMAD_OK)
+        rc = llamad_threadpool_create(llamad_default_threads(), &mw.pool, err, sizeof err);
+    if (rc == LLAMAD_OK)
         rc = copy_tokenizer(mw.w, o.vocab, &n_vocab, err, sizeof err);
     if (rc == LLAMAD_OK && (rc = add_metadata(mw.w, &o, n_vocab)) == LLAMAD_OK &&
         (rc = add_tensors(&mw, &o, n_vocab)) == LLAMAD_OK)
@@ -387,6 +418,8 @@ int main(int argc, char **argv)
     llamad_gguf_writer_free(mw.w);
     free(mw.fills);
     free(mw.rope_factors);
+    if (mw.pool)
+        llamad_threadpool_free(mw.pool);
     if (rc) {
         fprintf(stderr, "llamad-mkmodel: %s\n", err[0] ? err : llamad_status_name(rc));
         return 1;

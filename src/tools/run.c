@@ -19,6 +19,7 @@
 #include "llamad/paths.h"
 #include "llamad/sampler.h"
 #include "llamad/stop.h"
+#include "llamad/threadpool.h"
 #include "llamad/tokenizer.h"
 #include "numbers.h"
 
@@ -72,8 +73,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     o->n_predict = 128;
     o->kv_type = LLAMAD_TYPE_F16;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o->n_threads = cores > 0 ? (int32_t)cores : 1;
+    o->n_threads = llamad_default_threads();
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
