@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "llamad/tokenizer.h"
+#include "llamad/tokenizer/tokenizer.h"
 #include "testutil.h"
 #include "tokenizer_testutil.h"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "llamad/cpu.h"
+#include "llamad/kernels/cpu.h"
 
 static int parse(const char *name)
 {

@@ -13,10 +13,11 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include "llamad/api.h"
-#include "llamad/error.h"
-#include "llamad/gguf.h"
-#include "llamad/tokenizer.h"
+#include "llamad/base/error.h"
+#include "llamad/base/utf8.h"
+#include "llamad/format/gguf.h"
+#include "llamad/server/api.h"
+#include "llamad/tokenizer/tokenizer.h"
 
 static struct llamad_tokenizer *tok;
 

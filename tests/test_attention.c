@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/attention.h"
-#include "llamad/quant.h"
-#include "llamad/types.h"
+#include "llamad/kernels/attention.h"
+#include "llamad/kernels/quant.h"
+#include "llamad/format/types.h"
 
 static const char *const variants[] = {"avx512"};
 

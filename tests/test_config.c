@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/config.h"
-#include "llamad/types.h"
-#include "llamad/error.h"
+#include "llamad/server/config.h"
+#include "llamad/format/types.h"
+#include "llamad/base/error.h"
 
 static char err[LLAMAD_ERR_MAX];
 

@@ -15,12 +15,12 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/forward.h"
-#include "llamad/kvcache.h"
-#include "llamad/model.h"
-#include "llamad/sampler.h"
-#include "llamad/tokenizer.h"
+#include "llamad/base/error.h"
+#include "llamad/model/forward.h"
+#include "llamad/model/kvcache.h"
+#include "llamad/model/model.h"
+#include "llamad/model/sampler.h"
+#include "llamad/tokenizer/tokenizer.h"
 #include "testutil.h"
 
 struct runner {

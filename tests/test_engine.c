@@ -17,11 +17,11 @@
 
 #include <cmocka.h>
 
-#include "llamad/engine.h"
-#include "llamad/error.h"
-#include "llamad/kvcache.h"
-#include "llamad/model.h"
-#include "llamad/tokenizer.h"
+#include "llamad/engine/engine.h"
+#include "llamad/base/error.h"
+#include "llamad/model/kvcache.h"
+#include "llamad/model/model.h"
+#include "llamad/tokenizer/tokenizer.h"
 #include "testutil.h"
 
 /* Collects a request's events as the engine notifies. */

@@ -11,11 +11,11 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/forward.h"
-#include "llamad/kvcache.h"
-#include "llamad/model.h"
-#include "llamad/quant.h"
+#include "llamad/base/error.h"
+#include "llamad/model/forward.h"
+#include "llamad/model/kvcache.h"
+#include "llamad/model/model.h"
+#include "llamad/kernels/quant.h"
 #include "testutil.h"
 
 struct fixture {

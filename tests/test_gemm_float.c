@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/gemm_float.h"
-#include "llamad/quant.h"
+#include "llamad/kernels/gemm_float.h"
+#include "llamad/kernels/quant.h"
 #include "testutil.h"
 
 static const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16};

@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/gemm_int8.h"
-#include "llamad/quant.h"
+#include "llamad/base/error.h"
+#include "llamad/kernels/gemm_int8.h"
+#include "llamad/kernels/quant.h"
 
 static const char *const variants[] = {"avx512vnni", "amx"};
 static const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "llamad/error.h"
-#include "llamad/gguf.h"
-#include "llamad/types.h"
+#include "llamad/base/error.h"
+#include "llamad/format/gguf.h"
+#include "llamad/format/types.h"
 
 #ifndef LLAMAD_TEST_DATA_DIR
 #error "LLAMAD_TEST_DATA_DIR must name the directory of test data files"

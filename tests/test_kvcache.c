@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/kvcache.h"
+#include "llamad/base/error.h"
+#include "llamad/model/kvcache.h"
 
 static const struct llamad_hparams hp = {
     .n_vocab = 10, .n_embd = 8, .n_layer = 2, .n_head = 2, .n_head_kv = 1, .head_dim = 4,

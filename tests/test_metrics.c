@@ -10,9 +10,9 @@
 #include <math.h>
 #include <regex.h>
 
-#include "llamad/buf.h"
-#include "llamad/error.h"
-#include "llamad/metrics.h"
+#include "llamad/base/buf.h"
+#include "llamad/base/error.h"
+#include "llamad/server/metrics.h"
 
 /* Every metric family, with its type. */
 static const struct {

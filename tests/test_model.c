@@ -12,10 +12,10 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/gguf.h"
-#include "llamad/model.h"
-#include "llamad/quant.h"
+#include "llamad/base/error.h"
+#include "llamad/format/gguf.h"
+#include "llamad/model/model.h"
+#include "llamad/kernels/quant.h"
 #include "testutil.h"
 
 static void test_bundled_model_hparams(void **state)

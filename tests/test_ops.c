@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/ops.h"
-#include "llamad/quant.h"
+#include "llamad/base/error.h"
+#include "llamad/kernels/ops.h"
+#include "llamad/kernels/quant.h"
 
 static void test_rmsnorm(void **state)
 {

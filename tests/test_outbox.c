@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "llamad/engine.h"
+#include "llamad/engine/engine.h"
 
 enum { OUTBOXES = 4, ROUNDS = 300, EVENTS_PER_ROUND = 200 };
 

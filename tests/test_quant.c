@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/cpu.h"
-#include "llamad/quant.h"
-#include "llamad/types.h"
+#include "llamad/kernels/cpu.h"
+#include "llamad/kernels/quant.h"
+#include "llamad/format/types.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #endif

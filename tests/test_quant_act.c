@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "llamad/quant.h"
+#include "llamad/kernels/quant.h"
 
 static void test_quantize_by_hand(void **state)
 {

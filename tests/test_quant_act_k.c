@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/quant.h"
-#include "llamad/cpu.h"
+#include "llamad/kernels/quant.h"
+#include "llamad/kernels/cpu.h"
 
 enum { QK_K = 256, MAX_BLOCKS = 5 };
 

@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/gguf.h"
-#include "llamad/quant.h"
-#include "llamad/types.h"
+#include "llamad/format/gguf.h"
+#include "llamad/kernels/quant.h"
+#include "llamad/format/types.h"
 
 enum { QK_K = 256, Q4_K_BYTES = 144, Q5_K_BYTES = 176, Q6_K_BYTES = 210 };
 

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/sampler.h"
+#include "llamad/base/error.h"
+#include "llamad/model/sampler.h"
 
 /* Everything off: greedy, no filters, no penalties. */
 static struct llamad_sampling plain(void)

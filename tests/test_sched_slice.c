@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "llamad/sched_slice.h"
+#include "llamad/base/sched_slice.h"
 
 enum { SLICE_NS = 100000 };
 

@@ -6,9 +6,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/buf.h"
-#include "llamad/error.h"
-#include "llamad/stop.h"
+#include "llamad/base/buf.h"
+#include "llamad/base/error.h"
+#include "llamad/model/stop.h"
 
 /* A matcher over NUL-terminated stop strings plus the text it released so far. */
 struct fixture {

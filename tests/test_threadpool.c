@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/threadpool.h"
+#include "llamad/base/error.h"
+#include "llamad/kernels/threadpool.h"
 
 struct count_task {
     atomic_int calls;

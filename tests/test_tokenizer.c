@@ -9,10 +9,11 @@
 
 #include <cmocka.h>
 
-#include "llamad/buf.h"
-#include "llamad/error.h"
-#include "llamad/gguf.h"
-#include "llamad/tokenizer.h"
+#include "llamad/base/buf.h"
+#include "llamad/base/error.h"
+#include "llamad/base/utf8.h"
+#include "llamad/format/gguf.h"
+#include "llamad/tokenizer/tokenizer.h"
 #include "tokenizer_testutil.h"
 
 #define VOCAB_FILE LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf"

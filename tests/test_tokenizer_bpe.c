@@ -14,12 +14,12 @@
 #include <cJSON.h>
 #include <cmocka.h>
 
-#include "../src/tokenizer_merge.h"  /* the merge queue, counted */
-#include "../src/tokenizer_pretok.h" /* the pre-tokenizer's pieces */
-#include "llamad/buf.h"
-#include "llamad/chat.h"
-#include "llamad/error.h"
-#include "llamad/tokenizer.h"
+#include "../src/tokenizer/tokenizer_merge.h"  /* the merge queue, counted */
+#include "../src/tokenizer/tokenizer_pretok.h" /* the pre-tokenizer's pieces */
+#include "llamad/base/buf.h"
+#include "llamad/server/chat.h"
+#include "llamad/base/error.h"
+#include "llamad/tokenizer/tokenizer.h"
 #include "testutil.h"
 #include "tokenizer_testutil.h"
 

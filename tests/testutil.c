@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/model.h"
+#include "llamad/base/error.h"
+#include "llamad/model/model.h"
 
 static char path_buf[4096];
 

@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/error.h"
-#include "llamad/gguf.h"
+#include "llamad/base/error.h"
+#include "llamad/format/gguf.h"
 #include "testutil.h"
 
 #define CASE_SEPARATOR "\n__ggml_vocab_test__\n"

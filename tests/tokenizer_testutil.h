@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llamad/tokenizer.h"
+#include "llamad/tokenizer/tokenizer.h"
 
 /* The most ids the helpers tokenize into. */
 #define TEST_MAX_IDS 4096

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "llamad/error.h"
+#include "llamad/base/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -21,15 +21,15 @@
 
 #include "bandwidth.h"
 #include "numbers.h"
-#include "llamad/cpu.h"
-#include "llamad/error.h"
-#include "llamad/forward.h"
-#include "llamad/kvcache.h"
-#include "llamad/model.h"
-#include "llamad/paths.h"
-#include "llamad/threadpool.h"
-#include "llamad/tokenizer.h"
-#include "llamad/types.h"
+#include "llamad/kernels/cpu.h"
+#include "llamad/base/error.h"
+#include "llamad/model/forward.h"
+#include "llamad/model/kvcache.h"
+#include "llamad/model/model.h"
+#include "llamad/base/paths.h"
+#include "llamad/kernels/threadpool.h"
+#include "llamad/tokenizer/tokenizer.h"
+#include "llamad/format/types.h"
 
 #define MAX_BATCH_SIZES 16
 #define MAX_TOKENS 65536

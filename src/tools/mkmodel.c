@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llamad/error.h"
-#include "llamad/gguf.h"
-#include "llamad/quant.h"
-#include "llamad/threadpool.h"
-#include "llamad/types.h"
+#include "llamad/base/error.h"
+#include "llamad/format/gguf.h"
+#include "llamad/kernels/quant.h"
+#include "llamad/kernels/threadpool.h"
+#include "llamad/format/types.h"
 #include "numbers.h"
 
 struct shape {

@@ -11,16 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "llamad/cpu.h"
-#include "llamad/error.h"
-#include "llamad/forward.h"
-#include "llamad/kvcache.h"
-#include "llamad/model.h"
-#include "llamad/paths.h"
-#include "llamad/sampler.h"
-#include "llamad/stop.h"
-#include "llamad/threadpool.h"
-#include "llamad/tokenizer.h"
+#include "llamad/base/error.h"
+#include "llamad/base/paths.h"
+#include "llamad/base/utf8.h"
+#include "llamad/kernels/cpu.h"
+#include "llamad/kernels/threadpool.h"
+#include "llamad/model/forward.h"
+#include "llamad/model/kvcache.h"
+#include "llamad/model/model.h"
+#include "llamad/model/sampler.h"
+#include "llamad/model/stop.h"
+#include "llamad/tokenizer/tokenizer.h"
 #include "numbers.h"
 
 #define MAX_STOPS 16

@@ -1,0 +1,399 @@
+/* Block formats: half and bfloat16 conversion, the reference kernels, the reference
+ * quantizers, and the choice between the reference kernels and the AVX2 ones of
+ * quant_avx2.c. The K-quant blocks (Q4_K, Q5_K, Q6_K) are read and written by
+ * quant_k.c.
+ *
+ * Stored bytes are read one at a time as little-endian, so the reference needs no
+ * alignment and no particular host byte order. */
+#include "llamad/kernels/quant.h"
+#include "quant_internal.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    QK8_0 = 32,
+    Q8_0_BYTES = 34,
+    QK4_0 = 32,
+    Q4_0_BYTES = 18,
+    QK_K = 256,
+    Q4_K_BYTES = 144,
+    Q5_K_BYTES = 176,
+    Q6_K_BYTES = 210,
+};
+
+/* ---- bits and bytes ---- */
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t load_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void store_le32(uint8_t *p, uint32_t v)
+{
+    llamad_store_le16(p, (uint16_t)v);
+    llamad_store_le16(p + 2, (uint16_t)(v >> 16));
+}
+
+/* ---- half and bfloat16 ---- */
+
+/* m >> shift (shift in 1..31), rounded to nearest, ties to even. */
+static uint32_t shift_round_even(uint32_t m, unsigned shift)
+{
+    uint32_t q = m >> shift;
+    uint32_t rem = m & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1)))
+        q++;
+    return q;
+}
+
+float llamad_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1F;
+    uint32_t mant = h & 0x3FF;
+    if (exp == 0) { /* zero or subnormal: mant units of 2^-24, exact in float */
+        float v = (float)mant * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    if (exp == 31)
+        return f32_from_bits(sign | 0x7F800000 | mant << 13);
+    return f32_from_bits(sign | (exp + 127 - 15) << 23 | mant << 13);
+}
+
+uint16_t llamad_f32_to_f16(float f)
+{
+    uint32_t x = f32_bits(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    int exp = (int)((x >> 23) & 0xFF);
+    uint32_t mant = x & 0x7FFFFF;
+
+    if (exp == 0xFF) /* infinity, or a NaN made quiet that keeps its top payload bits */
+        return (uint16_t)(sign | 0x7C00 | (mant ? 0x200 | mant >> 13 : 0));
+
+    int e = exp - 127 + 15; /* the biased half exponent */
+    if (e >= 31)
+        return (uint16_t)(sign | 0x7C00);
+    if (e <= 0) {
+        /* A half subnormal counts units of 2^-24: (1.mant * 2^23) >> (14 - e). Below
+         * e = -10 the value is under half the smallest subnormal and rounds to zero. */
+        if (e < -10)
+            return sign;
+        return (uint16_t)(sign | shift_round_even(mant | 0x800000, (unsigned)(14 - e)));
+    }
+    /* When rounding carries out of the mantissa it increments the exponent field,
+     * which is the right result, up to and including infinity. */
+    return (uint16_t)(sign | (((uint32_t)e << 10) + shift_round_even(mant, 13)));
+}
+
+float llamad_bf16_to_f32(uint16_t h)
+{
+    return f32_from_bits((uint32_t)h << 16);
+}
+
+uint16_t llamad_f32_to_bf16(float f)
+{
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7FFFFFFF) > 0x7F800000) /* NaN: rounding could turn it into infinity */
+        return (uint16_t)(x >> 16 | 0x40);
+    return (uint16_t)((x + 0x7FFF + ((x >> 16) & 1)) >> 16);
+}
+
+/* ---- dequantizing one block ---- */
+
+typedef void (*dequantize_block_fn)(const uint8_t *block, float *out);
+
+static void dequantize_block_f32(const uint8_t *b, float *out)
+{
+    out[0] = f32_from_bits(load_le32(b));
+}
+
+static void dequantize_block_f16(const uint8_t *b, float *out)
+{
+    out[0] = llamad_f16_to_f32(llamad_load_le16(b));
+}
+
+static void dequantize_block_bf16(const uint8_t *b, float *out)
+{
+    out[0] = llamad_bf16_to_f32(llamad_load_le16(b));
+}
+
+/* Q8_0: fp16 d, int8 qs[32]; x[j] = d * qs[j]. */
+static void dequantize_block_q8_0(const uint8_t *b, float *out)
+{
+    float d = llamad_f16_to_f32(llamad_load_le16(b));
+    const int8_t *qs = (const int8_t *)(b + 2);
+    for (int j = 0; j < QK8_0; j++)
+        out[j] = qs[j] * d;
+}
+
+/* Q4_0: fp16 d, uint8 qs[16]; the low nibbles are elements 0..15, the high ones
+ * 16..31, each stored with an offset of 8. */
+static void dequantize_block_q4_0(const uint8_t *b, float *out)
+{
+    float d = llamad_f16_to_f32(llamad_load_le16(b));
+    const uint8_t *qs = b + 2;
+    for (int j = 0; j < QK4_0 / 2; j++) {
+        out[j] = ((qs[j] & 0x0F) - 8) * d;
+        out[j + QK4_0 / 2] = ((qs[j] >> 4) - 8) * d;
+    }
+}
+
+/* ---- reference row kernels ---- */
+
+struct ref_format {
+    uint32_t block_elems;
+    uint32_t block_bytes;
+    dequantize_block_fn dequantize_block;
+};
+
+static const struct ref_format ref_formats[LLAMAD_TYPE_ID_LIMIT] = {
+    [LLAMAD_TYPE_F32] = {1, 4, dequantize_block_f32},
+    [LLAMAD_TYPE_F16] = {1, 2, dequantize_block_f16},
+    [LLAMAD_TYPE_BF16] = {1, 2, dequantize_block_bf16},
+    [LLAMAD_TYPE_Q8_0] = {QK8_0, Q8_0_BYTES, dequantize_block_q8_0},
+    [LLAMAD_TYPE_Q4_0] = {QK4_0, Q4_0_BYTES, dequantize_block_q4_0},
+    [LLAMAD_TYPE_Q4_K] = {QK_K, Q4_K_BYTES, llamad_dequantize_block_q4_k},
+    [LLAMAD_TYPE_Q5_K] = {QK_K, Q5_K_BYTES, llamad_dequantize_block_q5_k},
+    [LLAMAD_TYPE_Q6_K] = {QK_K, Q6_K_BYTES, llamad_dequantize_block_q6_k},
+};
+
+static void dequantize_blocks(const struct ref_format *f, const uint8_t *src, float *dst,
+                              int64_t n)
+{
+    for (int64_t i = 0; i < n; i += f->block_elems, src += f->block_bytes)
+        f->dequantize_block(src, dst + i);
+}
+
+/* Dequantizes a block, then multiply-adds in element order. The sum is kept in
+ * double (each float product is exact there), so the reference is close to the
+ * exact dot product of the stored weights and x. */
+static float dot_blocks(const struct ref_format *f, const uint8_t *row, const float *x,
+                        int64_t n)
+{
+    float w[QK_K];
+    double acc = 0.0;
+    for (int64_t i = 0; i < n; i += f->block_elems, row += f->block_bytes) {
+        f->dequantize_block(row, w);
+        for (uint32_t j = 0; j < f->block_elems; j++)
+            acc += (double)w[j] * x[i + j];
+    }
+    return (float)acc;
+}
+
+/* The two row kernels of one type, in the shape of struct llamad_kernels. */
+#define REF_KERNELS(name, type)                                                          \
+    static void dequantize_##name##_ref(const void *src, float *dst, int64_t n)         \
+    {                                                                                    \
+        dequantize_blocks(&ref_formats[type], src, dst, n);                              \
+    }                                                                                    \
+    static float dot_##name##_ref(const void *row, const float *x, int64_t n)           \
+    {                                                                                    \
+        return dot_blocks(&ref_formats[type], row, x, n);                                \
+    }
+
+REF_KERNELS(f32, LLAMAD_TYPE_F32)
+REF_KERNELS(f16, LLAMAD_TYPE_F16)
+REF_KERNELS(bf16, LLAMAD_TYPE_BF16)
+REF_KERNELS(q8_0, LLAMAD_TYPE_Q8_0)
+REF_KERNELS(q4_0, LLAMAD_TYPE_Q4_0)
+REF_KERNELS(q4_k, LLAMAD_TYPE_Q4_K)
+REF_KERNELS(q5_k, LLAMAD_TYPE_Q5_K)
+REF_KERNELS(q6_k, LLAMAD_TYPE_Q6_K)
+
+static const struct llamad_kernels ref_kernels[LLAMAD_TYPE_ID_LIMIT] = {
+    [LLAMAD_TYPE_F32] = {"scalar", dequantize_f32_ref, dot_f32_ref},
+    [LLAMAD_TYPE_F16] = {"scalar", dequantize_f16_ref, dot_f16_ref},
+    [LLAMAD_TYPE_BF16] = {"scalar", dequantize_bf16_ref, dot_bf16_ref},
+    [LLAMAD_TYPE_Q8_0] = {"scalar", dequantize_q8_0_ref, dot_q8_0_ref},
+    [LLAMAD_TYPE_Q4_0] = {"scalar", dequantize_q4_0_ref, dot_q4_0_ref},
+    [LLAMAD_TYPE_Q4_K] = {"scalar", dequantize_q4_k_ref, dot_q4_k_ref},
+    [LLAMAD_TYPE_Q5_K] = {"scalar", dequantize_q5_k_ref, dot_q5_k_ref},
+    [LLAMAD_TYPE_Q6_K] = {"scalar", dequantize_q6_k_ref, dot_q6_k_ref},
+};
+
+bool llamad_type_computable(uint32_t type)
+{
+    return type < LLAMAD_TYPE_ID_LIMIT && ref_kernels[type].dot != NULL;
+}
+
+const struct llamad_kernels *llamad_kernels_ref(uint32_t type)
+{
+    return llamad_type_computable(type) ? &ref_kernels[type] : NULL;
+}
+
+void llamad_dequantize_row_ref(uint32_t type, const void *src, float *dst, int64_t n)
+{
+    assert(llamad_type_computable(type) && n % ref_formats[type].block_elems == 0);
+    ref_kernels[type].dequantize_row(src, dst, n);
+}
+
+float llamad_dot_ref(uint32_t type, const void *row, const float *x, int64_t n)
+{
+    assert(llamad_type_computable(type) && n % ref_formats[type].block_elems == 0);
+    return ref_kernels[type].dot(row, x, n);
+}
+
+/* ---- reference quantizers ---- */
+
+/* ggml turns these floats into int8 with a plain C cast. Out of int8's range (NaN
+ * included) the cast is undefined; such values come only from NaN or infinite
+ * weights, or from a block so small that 1/d overflows, and become 0 here (ggml's
+ * cast gives 0 for NaN and infinities on x86 too). */
+static int to_int8_like_ggml(float v)
+{
+    return v > -129.0f && v < 128.0f ? (int)v : 0;
+}
+
+static int min_int(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+/* ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d) (ties away from
+ * zero). The quotient uses the float d; only the stored d is rounded to half. */
+static void quantize_block_q8_0(const float *x, uint8_t *b)
+{
+    float amax = 0.0f;
+    for (int j = 0; j < QK8_0; j++) {
+        float a = fabsf(x[j]);
+        if (a > amax)
+            amax = a;
+    }
+    float d = amax / 127;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    llamad_store_le16(b, llamad_f32_to_f16(d));
+    for (int j = 0; j < QK8_0; j++)
+        b[2 + j] = (uint8_t)(int8_t)to_int8_like_ggml(roundf(x[j] * id));
+}
+
+/* ggml's quantize_row_q4_0_ref: d = -m / 8 where m is the first element of largest
+ * magnitude, so m itself maps to stored 0 (value -8 d); q = trunc(x / d + 8.5), at
+ * most 15, which rounds halves up and clips the far end to 7 d. */
+static void quantize_block_q4_0(const float *x, uint8_t *b)
+{
+    float amax = 0.0f;
+    float max = 0.0f;
+    for (int j = 0; j < QK4_0; j++) {
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    float d = max / -8;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    llamad_store_le16(b, llamad_f32_to_f16(d));
+    for (int j = 0; j < QK4_0 / 2; j++) {
+        uint8_t lo = (uint8_t)min_int(15, to_int8_like_ggml(x[j] * id + 8.5f));
+        uint8_t hi = (uint8_t)min_int(15, to_int8_like_ggml(x[j + QK4_0 / 2] * id + 8.5f));
+        b[2 + j] = (uint8_t)(lo | hi << 4);
+    }
+}
+
+bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t n)
+{
+    uint8_t *out = dst;
+    switch (type) {
+    case LLAMAD_TYPE_F32:
+        for (int64_t i = 0; i < n; i++)
+            store_le32(out + 4 * i, f32_bits(src[i]));
+        return true;
+    case LLAMAD_TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            llamad_store_le16(out + 2 * i, llamad_f32_to_f16(src[i]));
+        return true;
+    case LLAMAD_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            llamad_store_le16(out + 2 * i, llamad_f32_to_bf16(src[i]));
+        return true;
+    case LLAMAD_TYPE_Q8_0:
+        assert(n % QK8_0 == 0);
+        for (int64_t i = 0; i < n / QK8_0; i++)
+            quantize_block_q8_0(src + i * QK8_0, out + i * Q8_0_BYTES);
+        return true;
+    case LLAMAD_TYPE_Q4_0:
+        assert(n % QK4_0 == 0);
+        for (int64_t i = 0; i < n / QK4_0; i++)
+            quantize_block_q4_0(src + i * QK4_0, out + i * Q4_0_BYTES);
+        return true;
+    case LLAMAD_TYPE_Q4_K:
+        assert(n % QK_K == 0);
+        for (int64_t i = 0; i < n / QK_K; i++)
+            llamad_quantize_block_q4_k(src + i * QK_K, out + i * Q4_K_BYTES);
+        return true;
+    case LLAMAD_TYPE_Q5_K:
+        assert(n % QK_K == 0);
+        for (int64_t i = 0; i < n / QK_K; i++)
+            llamad_quantize_block_q5_k(src + i * QK_K, out + i * Q5_K_BYTES);
+        return true;
+    case LLAMAD_TYPE_Q6_K:
+        assert(n % QK_K == 0);
+        for (int64_t i = 0; i < n / QK_K; i++)
+            llamad_quantize_block_q6_k(src + i * QK_K, out + i * Q6_K_BYTES);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- choosing kernels ---- */
+
+static void f32_to_f16_row_ref(const float *x, uint16_t *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = llamad_f32_to_f16(x[i]);
+}
+
+void llamad_f32_to_f16_row(const float *x, uint16_t *y, int64_t n)
+{
+    static _Atomic(llamad_f32_to_f16_row_fn) chosen;
+    llamad_f32_to_f16_row_fn f = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!f) {
+        f = llamad_f32_to_f16_row_avx2();
+        if (!f)
+            f = f32_to_f16_row_ref;
+        atomic_store_explicit(&chosen, f, memory_order_relaxed);
+    }
+    f(x, y, n);
+}
+
+const struct llamad_kernels *llamad_kernels_for(uint32_t type)
+{
+    if (!llamad_type_computable(type))
+        return NULL;
+    const struct llamad_kernels *fast = llamad_quant_avx512_kernels(type);
+    if (!fast)
+        fast = llamad_quant_avx2_kernels(type);
+    return fast ? fast : &ref_kernels[type];
+}
+
+const struct llamad_kernels *llamad_kernels_variant(uint32_t type, const char *isa)
+{
+    if (!llamad_type_computable(type))
+        return NULL;
+    if (!strcmp(isa, "scalar"))
+        return &ref_kernels[type];
+    if (!strcmp(isa, "avx2"))
+        return llamad_quant_avx2_kernels(type);
+    if (!strcmp(isa, "avx512"))
+        return llamad_quant_avx512_kernels(type);
+    return NULL;
+}

@@ -1,0 +1,278 @@
+/* AVX2/FMA/F16C kernels for F32, F16, BF16, Q8_0 and Q4_0 rows.
+ *
+ * Each function carries its own target attribute, so this file builds without -march
+ * flags; none of its code runs unless the CPU check in llamad_quant_avx2_kernels
+ * passed. Dequantizing gives the same floats as the reference (one rounding of
+ * q * d, or an exact conversion); dot products sum in float over 32 lanes (four
+ * 8-lane accumulators), so they differ from the reference only by rounding. */
+#include "llamad/kernels/cpu.h"
+#include "llamad/kernels/quant.h"
+#include "quant_internal.h"
+
+/* Its only caller, quant.c, declares it too; it is not part of the public API. */
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+/* For the helpers: inlined into each kernel, so a loader or block decoder passed
+ * as an argument becomes straight-line code there. */
+#define AVX2_INLINE static inline __attribute__((target("avx2,fma,f16c"), always_inline))
+
+AVX2_INLINE float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static uint16_t load_u16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* ---- float types: F32, F16, BF16 ---- */
+
+/* Eight weights starting at element i, as floats. */
+typedef __m256 (*load8_fn)(const uint8_t *row, int64_t i);
+/* Weight i as a float, for the tail shorter than eight. */
+typedef float (*load1_fn)(const uint8_t *row, int64_t i);
+
+AVX2_INLINE __m256 load8_f32(const uint8_t *row, int64_t i)
+{
+    return _mm256_loadu_ps((const float *)(row + 4 * i));
+}
+
+AVX2_INLINE float load1_f32(const uint8_t *row, int64_t i)
+{
+    float v;
+    memcpy(&v, row + 4 * i, sizeof v);
+    return v;
+}
+
+AVX2_INLINE __m256 load8_f16(const uint8_t *row, int64_t i)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i)));
+}
+
+AVX2_INLINE float load1_f16(const uint8_t *row, int64_t i)
+{
+    return _cvtsh_ss(load_u16(row + 2 * i));
+}
+
+AVX2_INLINE __m256 load8_bf16(const uint8_t *row, int64_t i)
+{
+    __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(row + 2 * i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+}
+
+AVX2_INLINE float load1_bf16(const uint8_t *row, int64_t i)
+{
+    uint32_t bits = (uint32_t)load_u16(row + 2 * i) << 16;
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+AVX2_INLINE float dot_plain(const uint8_t *w, const float *x, int64_t n, load8_fn load8,
+                            load1_fn load1)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(load8(w, i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(load8(w, i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load8(w, i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load8(w, i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(load8(w, i), _mm256_loadu_ps(x + i), a0);
+    float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++)
+        sum += load1(w, i) * x[i];
+    return sum;
+}
+
+AVX2_INLINE void dequantize_plain(const uint8_t *w, float *dst, int64_t n, load8_fn load8,
+                                  load1_fn load1)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, load8(w, i));
+    for (; i < n; i++)
+        dst[i] = load1(w, i);
+}
+
+AVX2_FN static float dot_f32(const void *row, const float *x, int64_t n)
+{
+    return dot_plain(row, x, n, load8_f32, load1_f32);
+}
+
+AVX2_FN static void dequantize_f32(const void *src, float *dst, int64_t n)
+{
+    dequantize_plain(src, dst, n, load8_f32, load1_f32);
+}
+
+AVX2_FN static float dot_f16(const void *row, const float *x, int64_t n)
+{
+    return dot_plain(row, x, n, load8_f16, load1_f16);
+}
+
+AVX2_FN static void dequantize_f16(const void *src, float *dst, int64_t n)
+{
+    dequantize_plain(src, dst, n, load8_f16, load1_f16);
+}
+
+AVX2_FN static float dot_bf16(const void *row, const float *x, int64_t n)
+{
+    return dot_plain(row, x, n, load8_bf16, load1_bf16);
+}
+
+AVX2_FN static void dequantize_bf16(const void *src, float *dst, int64_t n)
+{
+    dequantize_plain(src, dst, n, load8_bf16, load1_bf16);
+}
+
+/* ---- 32-element blocks: Q8_0, Q4_0 ---- */
+
+enum { Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
+
+/* The 32 weights of one block as floats, in element order, eight per vector. */
+typedef void (*block32_fn)(const uint8_t *block, __m256 w[4]);
+
+/* The block's fp16 scale d, in every lane. */
+AVX2_INLINE __m256 block_scale(const uint8_t *block)
+{
+    return _mm256_set1_ps(_cvtsh_ss(load_u16(block)));
+}
+
+/* The lowest eight int8 lanes of q, times d. */
+AVX2_INLINE __m256 scaled_i8x8(__m128i q, __m256 d)
+{
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
+}
+
+AVX2_INLINE void weights_q8_0(const uint8_t *block, __m256 w[4])
+{
+    __m256 d = block_scale(block);
+    __m128i q0 = _mm_loadu_si128((const __m128i *)(block + 2));
+    __m128i q1 = _mm_loadu_si128((const __m128i *)(block + 18));
+    w[0] = scaled_i8x8(q0, d);
+    w[1] = scaled_i8x8(_mm_srli_si128(q0, 8), d);
+    w[2] = scaled_i8x8(q1, d);
+    w[3] = scaled_i8x8(_mm_srli_si128(q1, 8), d);
+}
+
+AVX2_INLINE void weights_q4_0(const uint8_t *block, __m256 w[4])
+{
+    __m256 d = block_scale(block);
+    __m128i qs = _mm_loadu_si128((const __m128i *)(block + 2));
+    __m128i nibble = _mm_set1_epi8(0x0F);
+    __m128i eight = _mm_set1_epi8(8);
+    __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, nibble), eight); /* elements 0..15 */
+    __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), nibble), eight);
+    w[0] = scaled_i8x8(lo, d);
+    w[1] = scaled_i8x8(_mm_srli_si128(lo, 8), d);
+    w[2] = scaled_i8x8(hi, d);
+    w[3] = scaled_i8x8(_mm_srli_si128(hi, 8), d);
+}
+
+AVX2_INLINE float dot_block32(const uint8_t *row, const float *x, int64_t n, size_t block_bytes,
+                              block32_fn weights)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = 0; i < n; i += 32, row += block_bytes) {
+        __m256 w[4];
+        weights(row, w);
+        a0 = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + i + 24), a3);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+}
+
+AVX2_INLINE void dequantize_block32(const uint8_t *row, float *dst, int64_t n,
+                                    size_t block_bytes, block32_fn weights)
+{
+    for (int64_t i = 0; i < n; i += 32, row += block_bytes) {
+        __m256 w[4];
+        weights(row, w);
+        for (int k = 0; k < 4; k++)
+            _mm256_storeu_ps(dst + i + 8 * k, w[k]);
+    }
+}
+
+AVX2_FN static float dot_q8_0(const void *row, const float *x, int64_t n)
+{
+    return dot_block32(row, x, n, Q8_0_BYTES, weights_q8_0);
+}
+
+AVX2_FN static void dequantize_q8_0(const void *src, float *dst, int64_t n)
+{
+    dequantize_block32(src, dst, n, Q8_0_BYTES, weights_q8_0);
+}
+
+AVX2_FN static float dot_q4_0(const void *row, const float *x, int64_t n)
+{
+    return dot_block32(row, x, n, Q4_0_BYTES, weights_q4_0);
+}
+
+AVX2_FN static void dequantize_q4_0(const void *src, float *dst, int64_t n)
+{
+    dequantize_block32(src, dst, n, Q4_0_BYTES, weights_q4_0);
+}
+
+/* ---- selection ---- */
+
+static const struct llamad_kernels avx2_kernels[LLAMAD_TYPE_ID_LIMIT] = {
+    [LLAMAD_TYPE_F32] = {"avx2", dequantize_f32, dot_f32},
+    [LLAMAD_TYPE_F16] = {"avx2", dequantize_f16, dot_f16},
+    [LLAMAD_TYPE_BF16] = {"avx2", dequantize_bf16, dot_bf16},
+    [LLAMAD_TYPE_Q8_0] = {"avx2", dequantize_q8_0, dot_q8_0},
+    [LLAMAD_TYPE_Q4_0] = {"avx2", dequantize_q4_0, dot_q4_0},
+};
+
+const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type)
+{
+    if (type >= LLAMAD_TYPE_ID_LIMIT || avx2_kernels[type].dot == NULL ||
+        !llamad_cpu_runs(LLAMAD_CPU_AVX2))
+        return NULL;
+    return &avx2_kernels[type];
+}
+
+/* vcvtps2ph rounds to nearest even, as the reference does. */
+AVX2_FN static void f32_to_f16_row_f16c(const float *x, uint16_t *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        y[i] = llamad_f32_to_f16(x[i]);
+}
+
+llamad_f32_to_f16_row_fn llamad_f32_to_f16_row_avx2(void)
+{
+    return llamad_cpu_runs(LLAMAD_CPU_AVX2) ? f32_to_f16_row_f16c : NULL;
+}
+
+#else
+
+llamad_f32_to_f16_row_fn llamad_f32_to_f16_row_avx2(void)
+{
+    return NULL;
+}
+
+const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+
+#endif
