@@ -15,6 +15,7 @@
 #include "llamad/kernels/cpu.h"
 #include "attention_internal.h"
 #include "exp_avx512.h"
+#include "llamad/format/half.h"
 #include "llamad/format/types.h"
 
 #if defined(__x86_64__)
@@ -55,7 +56,7 @@ AVX512_FN static inline __m512 load_q8_0(const void *row, int64_t i, __mmask16 m
 {
     const uint8_t *block = (const uint8_t *)row + i / LLAMAD_Q8_BLOCK * KV_Q8_0_BLOCK_BYTES;
     const __m128i bytes = _mm_maskz_loadu_epi8(m, block + 2 + i % LLAMAD_Q8_BLOCK);
-    const float d = _cvtsh_ss((unsigned short)(block[0] | block[1] << 8));
+    const float d = _cvtsh_ss(llamad_load_le16(block));
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), _mm512_set1_ps(d));
 }
 

@@ -18,8 +18,7 @@ static float kv_value(uint32_t type, const void *row, int64_t i)
         return llamad_f16_to_f32(((const uint16_t *)row)[i]);
     if (type == LLAMAD_TYPE_Q8_0) {
         const uint8_t *block = (const uint8_t *)row + i / LLAMAD_Q8_BLOCK * KV_Q8_0_BLOCK_BYTES;
-        const float d = llamad_f16_to_f32((uint16_t)(block[0] | block[1] << 8));
-        return d * (float)(int8_t)block[2 + i % LLAMAD_Q8_BLOCK];
+        return llamad_load_f16(block) * (float)(int8_t)block[2 + i % LLAMAD_Q8_BLOCK];
     }
     return ((const float *)row)[i];
 }

@@ -1,6 +1,6 @@
-/* Block formats: half and bfloat16 conversion, the reference kernels, the reference
- * quantizers, and the choice between the reference kernels and the AVX2 ones of
- * quant_avx2.c. The K-quant blocks (Q4_K, Q5_K, Q6_K) are read and written by
+/* Block formats: the reference kernels, the reference quantizers, and the choice
+ * between the reference kernels and the AVX2 ones of quant_avx2.c (halves and
+ * bfloat16s are converted by llamad/format/half.h). The K-quant blocks (Q4_K, Q5_K, Q6_K) are read and written by
  * quant_k.c.
  *
  * Stored bytes are read one at a time as little-endian, so the reference needs no
@@ -25,110 +25,18 @@ enum {
     Q6_K_BYTES = 210,
 };
 
-/* ---- bits and bytes ---- */
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float f32_from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint32_t load_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void store_le32(uint8_t *p, uint32_t v)
-{
-    llamad_store_le16(p, (uint16_t)v);
-    llamad_store_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-/* ---- half and bfloat16 ---- */
-
-/* m >> shift (shift in 1..31), rounded to nearest, ties to even. */
-static uint32_t shift_round_even(uint32_t m, unsigned shift)
-{
-    uint32_t q = m >> shift;
-    uint32_t rem = m & ((1u << shift) - 1);
-    uint32_t half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1)))
-        q++;
-    return q;
-}
-
-float llamad_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1F;
-    uint32_t mant = h & 0x3FF;
-    if (exp == 0) { /* zero or subnormal: mant units of 2^-24, exact in float */
-        float v = (float)mant * 0x1p-24f;
-        return sign ? -v : v;
-    }
-    if (exp == 31)
-        return f32_from_bits(sign | 0x7F800000 | mant << 13);
-    return f32_from_bits(sign | (exp + 127 - 15) << 23 | mant << 13);
-}
-
-uint16_t llamad_f32_to_f16(float f)
-{
-    uint32_t x = f32_bits(f);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
-    int exp = (int)((x >> 23) & 0xFF);
-    uint32_t mant = x & 0x7FFFFF;
-
-    if (exp == 0xFF) /* infinity, or a NaN made quiet that keeps its top payload bits */
-        return (uint16_t)(sign | 0x7C00 | (mant ? 0x200 | mant >> 13 : 0));
-
-    int e = exp - 127 + 15; /* the biased half exponent */
-    if (e >= 31)
-        return (uint16_t)(sign | 0x7C00);
-    if (e <= 0) {
-        /* A half subnormal counts units of 2^-24: (1.mant * 2^23) >> (14 - e). Below
-         * e = -10 the value is under half the smallest subnormal and rounds to zero. */
-        if (e < -10)
-            return sign;
-        return (uint16_t)(sign | shift_round_even(mant | 0x800000, (unsigned)(14 - e)));
-    }
-    /* When rounding carries out of the mantissa it increments the exponent field,
-     * which is the right result, up to and including infinity. */
-    return (uint16_t)(sign | (((uint32_t)e << 10) + shift_round_even(mant, 13)));
-}
-
-float llamad_bf16_to_f32(uint16_t h)
-{
-    return f32_from_bits((uint32_t)h << 16);
-}
-
-uint16_t llamad_f32_to_bf16(float f)
-{
-    uint32_t x = f32_bits(f);
-    if ((x & 0x7FFFFFFF) > 0x7F800000) /* NaN: rounding could turn it into infinity */
-        return (uint16_t)(x >> 16 | 0x40);
-    return (uint16_t)((x + 0x7FFF + ((x >> 16) & 1)) >> 16);
-}
-
 /* ---- dequantizing one block ---- */
 
 typedef void (*dequantize_block_fn)(const uint8_t *block, float *out);
 
 static void dequantize_block_f32(const uint8_t *b, float *out)
 {
-    out[0] = f32_from_bits(load_le32(b));
+    out[0] = llamad_f32_from_bits(llamad_load_le32(b));
 }
 
 static void dequantize_block_f16(const uint8_t *b, float *out)
 {
-    out[0] = llamad_f16_to_f32(llamad_load_le16(b));
+    out[0] = llamad_load_f16(b);
 }
 
 static void dequantize_block_bf16(const uint8_t *b, float *out)
@@ -139,7 +47,7 @@ static void dequantize_block_bf16(const uint8_t *b, float *out)
 /* Q8_0: fp16 d, int8 qs[32]; x[j] = d * qs[j]. */
 static void dequantize_block_q8_0(const uint8_t *b, float *out)
 {
-    float d = llamad_f16_to_f32(llamad_load_le16(b));
+    float d = llamad_load_f16(b);
     const int8_t *qs = (const int8_t *)(b + 2);
     for (int j = 0; j < QK8_0; j++)
         out[j] = qs[j] * d;
@@ -149,7 +57,7 @@ static void dequantize_block_q8_0(const uint8_t *b, float *out)
  * 16..31, each stored with an offset of 8. */
 static void dequantize_block_q4_0(const uint8_t *b, float *out)
 {
-    float d = llamad_f16_to_f32(llamad_load_le16(b));
+    float d = llamad_load_f16(b);
     const uint8_t *qs = b + 2;
     for (int j = 0; j < QK4_0 / 2; j++) {
         out[j] = ((qs[j] & 0x0F) - 8) * d;
@@ -314,7 +222,7 @@ bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t
     switch (type) {
     case LLAMAD_TYPE_F32:
         for (int64_t i = 0; i < n; i++)
-            store_le32(out + 4 * i, f32_bits(src[i]));
+            llamad_store_le32(out + 4 * i, llamad_f32_bits(src[i]));
         return true;
     case LLAMAD_TYPE_F16:
         for (int64_t i = 0; i < n; i++)

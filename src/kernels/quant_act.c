@@ -33,11 +33,6 @@ llamad_quantize_q8_fn llamad_quantize_q8_fast(void)
     return fast ? fast : llamad_quantize_q8_blocks;
 }
 
-static float f16_at(const uint8_t *p)
-{
-    return llamad_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-}
-
 void llamad_quantize_q8_0_row(const float *x, void *out, int64_t n)
 {
     enum { CHUNK = 8 }; /* blocks quantized at a time */
@@ -49,8 +44,7 @@ void llamad_quantize_q8_0_row(const float *x, void *out, int64_t n)
         quantize(x + b0 * LLAMAD_Q8_BLOCK, q, nb * LLAMAD_Q8_BLOCK);
         for (int64_t b = 0; b < nb; b++, o += 2 + LLAMAD_Q8_BLOCK) {
             const uint16_t d = llamad_f32_to_f16(q[b].d); /* exact: d is a half already */
-            o[0] = (uint8_t)d;
-            o[1] = (uint8_t)(d >> 8);
+            llamad_store_le16(o, d);
             memcpy(o + 2, q[b].qs, LLAMAD_Q8_BLOCK);
         }
     }
@@ -82,7 +76,7 @@ static float dot_q8_0_ref(const void *row, const void *xv, int64_t n)
         int32_t s = 0;
         for (int i = 0; i < LLAMAD_Q8_BLOCK; i++)
             s += (int8_t)w[2 + i] * x[b].qs[i];
-        acc += (double)(f16_at(w) * x[b].d) * s;
+        acc += (double)(llamad_load_f16(w) * x[b].d) * s;
     }
     return (float)acc;
 }
@@ -98,7 +92,7 @@ static float dot_q4_0_ref(const void *row, const void *xv, int64_t n)
         int32_t s = 0;
         for (int i = 0; i < 16; i++)
             s += ((w[2 + i] & 0x0F) - 8) * x[b].qs[i] + ((w[2 + i] >> 4) - 8) * x[b].qs[i + 16];
-        acc += (double)(f16_at(w) * x[b].d) * s;
+        acc += (double)(llamad_load_f16(w) * x[b].d) * s;
     }
     return (float)acc;
 }

@@ -10,12 +10,6 @@
 #include "quant_internal.h"
 #include "quant_k_layout.h"
 
-
-static float f16_at(const uint8_t *p)
-{
-    return llamad_f16_to_f32(llamad_load_le16(p));
-}
-
 /* The 6-bit scale and min of sub-block j of Q4_K / Q5_K (ggml's get_scale_min_k4). */
 static void scale_min(const uint8_t *s, int j, int *scale, int *min)
 {
@@ -60,7 +54,8 @@ static float dot_scaled_ref(const uint8_t *w, const struct llamad_q8k_block *x, 
             sum_q += scale * s;
             sum_min += min * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
         }
-        acc += (double)(f16_at(w) * x[b].d) * sum_q - (double)(f16_at(w + 2) * x[b].d) * sum_min;
+        acc += (double)(llamad_load_f16(w) * x[b].d) * sum_q -
+               (double)(llamad_load_f16(w + 2) * x[b].d) * sum_min;
     }
     return (float)acc;
 }
@@ -103,7 +98,7 @@ static float dot_q6_k_ref(const void *row, const void *xv, int64_t n)
                 s += q6_value(w, i) * x[b].qs[i];
             sum += scales[g] * s;
         }
-        acc += (double)(f16_at(w + Q6_K_D_AT) * x[b].d) * sum;
+        acc += (double)(llamad_load_f16(w + Q6_K_D_AT) * x[b].d) * sum;
     }
     return (float)acc;
 }

@@ -14,7 +14,6 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
-#include <string.h>
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
 /* For the helpers: inlined into each kernel, so a loader or block decoder passed
@@ -27,13 +26,6 @@ AVX2_INLINE float hsum(__m256 v)
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
-}
-
-static uint16_t load_u16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
 }
 
 /* ---- float types: F32, F16, BF16 ---- */
@@ -50,9 +42,7 @@ AVX2_INLINE __m256 load8_f32(const uint8_t *row, int64_t i)
 
 AVX2_INLINE float load1_f32(const uint8_t *row, int64_t i)
 {
-    float v;
-    memcpy(&v, row + 4 * i, sizeof v);
-    return v;
+    return llamad_f32_from_bits(llamad_load_le32(row + 4 * i));
 }
 
 AVX2_INLINE __m256 load8_f16(const uint8_t *row, int64_t i)
@@ -62,7 +52,7 @@ AVX2_INLINE __m256 load8_f16(const uint8_t *row, int64_t i)
 
 AVX2_INLINE float load1_f16(const uint8_t *row, int64_t i)
 {
-    return _cvtsh_ss(load_u16(row + 2 * i));
+    return _cvtsh_ss(llamad_load_le16(row + 2 * i));
 }
 
 AVX2_INLINE __m256 load8_bf16(const uint8_t *row, int64_t i)
@@ -73,10 +63,7 @@ AVX2_INLINE __m256 load8_bf16(const uint8_t *row, int64_t i)
 
 AVX2_INLINE float load1_bf16(const uint8_t *row, int64_t i)
 {
-    uint32_t bits = (uint32_t)load_u16(row + 2 * i) << 16;
-    float v;
-    memcpy(&v, &bits, sizeof v);
-    return v;
+    return llamad_bf16_to_f32(llamad_load_le16(row + 2 * i));
 }
 
 AVX2_INLINE float dot_plain(const uint8_t *w, const float *x, int64_t n, load8_fn load8,
@@ -148,7 +135,7 @@ typedef void (*block32_fn)(const uint8_t *block, __m256 w[4]);
 /* The block's fp16 scale d, in every lane. */
 AVX2_INLINE __m256 block_scale(const uint8_t *block)
 {
-    return _mm256_set1_ps(_cvtsh_ss(load_u16(block)));
+    return _mm256_set1_ps(_cvtsh_ss(llamad_load_le16(block)));
 }
 
 /* The lowest eight int8 lanes of q, times d. */

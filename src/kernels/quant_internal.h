@@ -1,5 +1,5 @@
 /* What the files of the quantization module share: the functions one defines
- * and another registers, and little-endian byte access. Private to the quant*.c
+ * and another registers. Private to the quant*.c
  * files of src/kernels/; callers use llamad/kernels/quant.h. */
 #ifndef LLAMAD_QUANT_INTERNAL_H
 #define LLAMAD_QUANT_INTERNAL_H
@@ -49,16 +49,5 @@ void llamad_quantize_block_q6_k(const float *x, uint8_t *block);
 
 /* quant_k.c: activations in Q8_K blocks (ggml's quantize_row_q8_K rounding). */
 void llamad_quantize_q8k_blocks(const float *x, struct llamad_q8k_block *out, int64_t n);
-
-static inline uint16_t llamad_load_le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline void llamad_store_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
 
 #endif

@@ -14,12 +14,6 @@
 #include "quant_internal.h"
 #include "quant_k_layout.h"
 
-
-static float load_half(const uint8_t *p)
-{
-    return llamad_f16_to_f32(llamad_load_le16(p));
-}
-
 static int clamp_int(int v, int lo, int hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
@@ -68,8 +62,8 @@ static void pack_scales_mins(const uint8_t *scale, const uint8_t *min, uint8_t *
 static void dequantize_scaled_block(const uint8_t *b, const uint8_t *qh, const uint8_t *qs,
                                     float *out)
 {
-    float d = load_half(b);
-    float dmin = load_half(b + 2);
+    float d = llamad_load_f16(b);
+    float dmin = llamad_load_f16(b + 2);
     for (int j = 0; j < K_N_SUB; j++) {
         int scale, min;
         unpack_scale_min(b + SCALES_AT, j, &scale, &min);
@@ -114,7 +108,7 @@ void llamad_dequantize_block_q6_k(const uint8_t *b, float *out)
     const uint8_t *ql = b;
     const uint8_t *qh = b + Q6_K_QH_AT;
     const int8_t *sc = (const int8_t *)(b + Q6_K_SCALES_AT);
-    float d = load_half(b + Q6_K_D_AT);
+    float d = llamad_load_f16(b + Q6_K_D_AT);
 
     for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, out += 128) {
         for (int k = 0; k < 4; k++) {
@@ -258,7 +252,7 @@ static void quantize_scaled_block(const float *x, uint8_t *b, int nmax, float rm
     llamad_store_le16(b, llamad_f32_to_f16(max_scale / 63.0f));
     llamad_store_le16(b + 2, llamad_f32_to_f16(max_min / 63.0f));
 
-    float d = load_half(b), dmin = load_half(b + 2);
+    float d = llamad_load_f16(b), dmin = llamad_load_f16(b + 2);
     for (int j = 0; j < K_N_SUB; j++) {
         int sc, m;
         unpack_scale_min(b + SCALES_AT, j, &sc, &m);
@@ -390,7 +384,7 @@ void llamad_quantize_block_q6_k(const float *x, uint8_t *b)
     for (int ib = 0; ib < 16; ib++) /* the low clip only matters for non-finite input */
         sc[ib] = (int8_t)clamp_int(nearest_int(iscale * scales[ib]), -128, 127);
 
-    float d = load_half(b + Q6_K_D_AT);
+    float d = llamad_load_f16(b + Q6_K_D_AT);
     for (int ib = 0; ib < 16; ib++) {
         float dj = d * sc[ib];
         if (dj == 0.0f) /* keep the levels of the fit */

@@ -5,9 +5,10 @@
 #define LLAMAD_QUANT_X86_H
 
 #include <stdint.h>
-#include <string.h>
 
 #include <immintrin.h>
+
+#include "llamad/format/half.h"
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
 #define VNNI_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
@@ -16,9 +17,7 @@
  * call per block would cost more than the block's arithmetic). */
 AVX2_FN static inline float f16_at(const uint8_t *p)
 {
-    uint16_t h;
-    memcpy(&h, p, sizeof h);
-    return _cvtsh_ss(h);
+    return _cvtsh_ss(llamad_load_le16(p));
 }
 
 /* Asks for the `bytes` bytes at p + distance, ahead of their use: weight rows

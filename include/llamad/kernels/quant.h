@@ -11,13 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llamad/format/half.h" /* the scalar conversions, for the kernels' callers */
 #include "llamad/format/types.h"
 
-/* IEEE half and bfloat16 <-> float. f32->f16 rounds to nearest even; f32->bf16 too. */
-float llamad_f16_to_f32(uint16_t h);
-uint16_t llamad_f32_to_f16(float f);
-float llamad_bf16_to_f32(uint16_t h);
-uint16_t llamad_f32_to_bf16(float f);
 /* n floats to halves, each as llamad_f32_to_f16 rounds it (F16C when the CPU has it). */
 void llamad_f32_to_f16_row(const float *x, uint16_t *y, int64_t n);
 
