@@ -2,22 +2,30 @@
 
 #include <stddef.h>
 
+/* The sizes of types.h, from their blocks' layouts. */
+_Static_assert(LLAMAD_Q8_0_BYTES == 2 + LLAMAD_QK8_0, "Q8_0: a half, then a byte a value");
+_Static_assert(LLAMAD_Q4_0_BYTES == 2 + LLAMAD_QK4_0 / 2, "Q4_0: a half, then 4 bits a value");
+_Static_assert(LLAMAD_Q4_K_BYTES == 2 + 2 + 12 + LLAMAD_QK_K / 2, "Q4_K: d, dmin, scales, values");
+_Static_assert(LLAMAD_Q5_K_BYTES == LLAMAD_Q4_K_BYTES + LLAMAD_QK_K / 8, "Q5_K: Q4_K's and a bit");
+_Static_assert(LLAMAD_Q6_K_BYTES == LLAMAD_QK_K / 2 + LLAMAD_QK_K / 4 + LLAMAD_QK_K / 16 + 2,
+               "Q6_K: 4 + 2 bits a value, an int8 scale per 16 values, a half");
+
 /* Block geometry of ggml's types (GGUF tensor type ids). Ids 4, 5 and 31-33 were
  * retired by ggml and are left empty. */
 static const struct llamad_type_info type_table[LLAMAD_TYPE_ID_LIMIT] = {
     [LLAMAD_TYPE_F32] = {"F32", 1, 4},
     [LLAMAD_TYPE_F16] = {"F16", 1, 2},
-    [LLAMAD_TYPE_Q4_0] = {"Q4_0", 32, 18},
+    [LLAMAD_TYPE_Q4_0] = {"Q4_0", LLAMAD_QK4_0, LLAMAD_Q4_0_BYTES},
     [LLAMAD_TYPE_Q4_1] = {"Q4_1", 32, 20},
     [LLAMAD_TYPE_Q5_0] = {"Q5_0", 32, 22},
     [LLAMAD_TYPE_Q5_1] = {"Q5_1", 32, 24},
-    [LLAMAD_TYPE_Q8_0] = {"Q8_0", 32, 34},
+    [LLAMAD_TYPE_Q8_0] = {"Q8_0", LLAMAD_QK8_0, LLAMAD_Q8_0_BYTES},
     [LLAMAD_TYPE_Q8_1] = {"Q8_1", 32, 36},
     [LLAMAD_TYPE_Q2_K] = {"Q2_K", 256, 84},
     [LLAMAD_TYPE_Q3_K] = {"Q3_K", 256, 110},
-    [LLAMAD_TYPE_Q4_K] = {"Q4_K", 256, 144},
-    [LLAMAD_TYPE_Q5_K] = {"Q5_K", 256, 176},
-    [LLAMAD_TYPE_Q6_K] = {"Q6_K", 256, 210},
+    [LLAMAD_TYPE_Q4_K] = {"Q4_K", LLAMAD_QK_K, LLAMAD_Q4_K_BYTES},
+    [LLAMAD_TYPE_Q5_K] = {"Q5_K", LLAMAD_QK_K, LLAMAD_Q5_K_BYTES},
+    [LLAMAD_TYPE_Q6_K] = {"Q6_K", LLAMAD_QK_K, LLAMAD_Q6_K_BYTES},
     [LLAMAD_TYPE_Q8_K] = {"Q8_K", 256, 292},
     [LLAMAD_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66},
     [LLAMAD_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74},

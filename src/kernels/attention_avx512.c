@@ -54,8 +54,8 @@ AVX512_FN static inline __m512 load_f16(const void *row, int64_t i, __mmask16 m)
  * times the block's scale. */
 AVX512_FN static inline __m512 load_q8_0(const void *row, int64_t i, __mmask16 m)
 {
-    const uint8_t *block = (const uint8_t *)row + i / LLAMAD_Q8_BLOCK * KV_Q8_0_BLOCK_BYTES;
-    const __m128i bytes = _mm_maskz_loadu_epi8(m, block + 2 + i % LLAMAD_Q8_BLOCK);
+    const uint8_t *block = (const uint8_t *)row + i / LLAMAD_QK8_0 * LLAMAD_Q8_0_BYTES;
+    const __m128i bytes = _mm_maskz_loadu_epi8(m, block + 2 + i % LLAMAD_QK8_0);
     const float d = _cvtsh_ss(llamad_load_le16(block));
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), _mm512_set1_ps(d));
 }

@@ -5,9 +5,6 @@
 #include "llamad/kernels/attention.h"
 #include "llamad/kernels/quant.h"
 
-/* A Q8_0 cache row is blocks of a half-precision scale and 32 bytes. */
-enum { KV_Q8_0_BLOCK_BYTES = 2 + LLAMAD_Q8_BLOCK };
-
 /* attention_avx512.c: the AVX-512 kernels for cache rows of kv_type (F32, F16, Q8_0),
  * or NULL when the CPU lacks AVX-512. */
 const struct llamad_attention_kernels *llamad_attention_avx512(uint32_t kv_type);

@@ -17,8 +17,8 @@ static float kv_value(uint32_t type, const void *row, int64_t i)
     if (type == LLAMAD_TYPE_F16)
         return llamad_f16_to_f32(((const uint16_t *)row)[i]);
     if (type == LLAMAD_TYPE_Q8_0) {
-        const uint8_t *block = (const uint8_t *)row + i / LLAMAD_Q8_BLOCK * KV_Q8_0_BLOCK_BYTES;
-        return llamad_load_f16(block) * (float)(int8_t)block[2 + i % LLAMAD_Q8_BLOCK];
+        const uint8_t *block = (const uint8_t *)row + i / LLAMAD_QK8_0 * LLAMAD_Q8_0_BYTES;
+        return llamad_load_f16(block) * (float)(int8_t)block[2 + i % LLAMAD_QK8_0];
     }
     return ((const float *)row)[i];
 }

@@ -1,7 +1,8 @@
 /* Block formats: the reference kernels, the reference quantizers, and the choice
- * between the reference kernels and the AVX2 ones of quant_avx2.c (halves and
- * bfloat16s are converted by llamad/format/half.h). The K-quant blocks (Q4_K, Q5_K, Q6_K) are read and written by
- * quant_k.c.
+ * between the reference kernels and the AVX2 ones of quant_avx2.c. The K-quant
+ * blocks (Q4_K, Q5_K, Q6_K) are read and written by quant_k.c; the block sizes
+ * are the type table's (llamad/format/types.h), halves and bfloat16s are
+ * converted by llamad/format/half.h.
  *
  * Stored bytes are read one at a time as little-endian, so the reference needs no
  * alignment and no particular host byte order. */
@@ -13,17 +14,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum {
-    QK8_0 = 32,
-    Q8_0_BYTES = 34,
-    QK4_0 = 32,
-    Q4_0_BYTES = 18,
-    QK_K = 256,
-    Q4_K_BYTES = 144,
-    Q5_K_BYTES = 176,
-    Q6_K_BYTES = 210,
-};
 
 /* ---- dequantizing one block ---- */
 
@@ -49,7 +39,7 @@ static void dequantize_block_q8_0(const uint8_t *b, float *out)
 {
     float d = llamad_load_f16(b);
     const int8_t *qs = (const int8_t *)(b + 2);
-    for (int j = 0; j < QK8_0; j++)
+    for (int j = 0; j < LLAMAD_QK8_0; j++)
         out[j] = qs[j] * d;
 }
 
@@ -59,49 +49,46 @@ static void dequantize_block_q4_0(const uint8_t *b, float *out)
 {
     float d = llamad_load_f16(b);
     const uint8_t *qs = b + 2;
-    for (int j = 0; j < QK4_0 / 2; j++) {
+    for (int j = 0; j < LLAMAD_QK4_0 / 2; j++) {
         out[j] = ((qs[j] & 0x0F) - 8) * d;
-        out[j + QK4_0 / 2] = ((qs[j] >> 4) - 8) * d;
+        out[j + LLAMAD_QK4_0 / 2] = ((qs[j] >> 4) - 8) * d;
     }
 }
 
 /* ---- reference row kernels ---- */
 
-struct ref_format {
-    uint32_t block_elems;
-    uint32_t block_bytes;
-    dequantize_block_fn dequantize_block;
+/* The block decoder of each computable type; its block size is the type table's. */
+static const dequantize_block_fn dequantize_block_of[LLAMAD_TYPE_ID_LIMIT] = {
+    [LLAMAD_TYPE_F32] = dequantize_block_f32,
+    [LLAMAD_TYPE_F16] = dequantize_block_f16,
+    [LLAMAD_TYPE_BF16] = dequantize_block_bf16,
+    [LLAMAD_TYPE_Q8_0] = dequantize_block_q8_0,
+    [LLAMAD_TYPE_Q4_0] = dequantize_block_q4_0,
+    [LLAMAD_TYPE_Q4_K] = llamad_dequantize_block_q4_k,
+    [LLAMAD_TYPE_Q5_K] = llamad_dequantize_block_q5_k,
+    [LLAMAD_TYPE_Q6_K] = llamad_dequantize_block_q6_k,
 };
 
-static const struct ref_format ref_formats[LLAMAD_TYPE_ID_LIMIT] = {
-    [LLAMAD_TYPE_F32] = {1, 4, dequantize_block_f32},
-    [LLAMAD_TYPE_F16] = {1, 2, dequantize_block_f16},
-    [LLAMAD_TYPE_BF16] = {1, 2, dequantize_block_bf16},
-    [LLAMAD_TYPE_Q8_0] = {QK8_0, Q8_0_BYTES, dequantize_block_q8_0},
-    [LLAMAD_TYPE_Q4_0] = {QK4_0, Q4_0_BYTES, dequantize_block_q4_0},
-    [LLAMAD_TYPE_Q4_K] = {QK_K, Q4_K_BYTES, llamad_dequantize_block_q4_k},
-    [LLAMAD_TYPE_Q5_K] = {QK_K, Q5_K_BYTES, llamad_dequantize_block_q5_k},
-    [LLAMAD_TYPE_Q6_K] = {QK_K, Q6_K_BYTES, llamad_dequantize_block_q6_k},
-};
-
-static void dequantize_blocks(const struct ref_format *f, const uint8_t *src, float *dst,
-                              int64_t n)
+static void dequantize_blocks(uint32_t type, const uint8_t *src, float *dst, int64_t n)
 {
-    for (int64_t i = 0; i < n; i += f->block_elems, src += f->block_bytes)
-        f->dequantize_block(src, dst + i);
+    const uint32_t elems = llamad_type_info(type)->block_elems;
+    const uint32_t bytes = llamad_type_info(type)->block_bytes;
+    for (int64_t i = 0; i < n; i += elems, src += bytes)
+        dequantize_block_of[type](src, dst + i);
 }
 
 /* Dequantizes a block, then multiply-adds in element order. The sum is kept in
  * double (each float product is exact there), so the reference is close to the
  * exact dot product of the stored weights and x. */
-static float dot_blocks(const struct ref_format *f, const uint8_t *row, const float *x,
-                        int64_t n)
+static float dot_blocks(uint32_t type, const uint8_t *row, const float *x, int64_t n)
 {
-    float w[QK_K];
+    const uint32_t elems = llamad_type_info(type)->block_elems;
+    const uint32_t bytes = llamad_type_info(type)->block_bytes;
+    float w[LLAMAD_QK_K]; /* the largest block */
     double acc = 0.0;
-    for (int64_t i = 0; i < n; i += f->block_elems, row += f->block_bytes) {
-        f->dequantize_block(row, w);
-        for (uint32_t j = 0; j < f->block_elems; j++)
+    for (int64_t i = 0; i < n; i += elems, row += bytes) {
+        dequantize_block_of[type](row, w);
+        for (uint32_t j = 0; j < elems; j++)
             acc += (double)w[j] * x[i + j];
     }
     return (float)acc;
@@ -109,13 +96,13 @@ static float dot_blocks(const struct ref_format *f, const uint8_t *row, const fl
 
 /* The two row kernels of one type, in the shape of struct llamad_kernels. */
 #define REF_KERNELS(name, type)                                                          \
-    static void dequantize_##name##_ref(const void *src, float *dst, int64_t n)         \
+    static void dequantize_##name##_ref(const void *src, float *dst, int64_t n)          \
     {                                                                                    \
-        dequantize_blocks(&ref_formats[type], src, dst, n);                              \
+        dequantize_blocks(type, src, dst, n);                                            \
     }                                                                                    \
-    static float dot_##name##_ref(const void *row, const float *x, int64_t n)           \
+    static float dot_##name##_ref(const void *row, const float *x, int64_t n)            \
     {                                                                                    \
-        return dot_blocks(&ref_formats[type], row, x, n);                                \
+        return dot_blocks(type, row, x, n);                                              \
     }
 
 REF_KERNELS(f32, LLAMAD_TYPE_F32)
@@ -150,13 +137,13 @@ const struct llamad_kernels *llamad_kernels_ref(uint32_t type)
 
 void llamad_dequantize_row_ref(uint32_t type, const void *src, float *dst, int64_t n)
 {
-    assert(llamad_type_computable(type) && n % ref_formats[type].block_elems == 0);
+    assert(llamad_type_computable(type) && n % llamad_type_info(type)->block_elems == 0);
     ref_kernels[type].dequantize_row(src, dst, n);
 }
 
 float llamad_dot_ref(uint32_t type, const void *row, const float *x, int64_t n)
 {
-    assert(llamad_type_computable(type) && n % ref_formats[type].block_elems == 0);
+    assert(llamad_type_computable(type) && n % llamad_type_info(type)->block_elems == 0);
     return ref_kernels[type].dot(row, x, n);
 }
 
@@ -181,7 +168,7 @@ static int min_int(int a, int b)
 static void quantize_block_q8_0(const float *x, uint8_t *b)
 {
     float amax = 0.0f;
-    for (int j = 0; j < QK8_0; j++) {
+    for (int j = 0; j < LLAMAD_QK8_0; j++) {
         float a = fabsf(x[j]);
         if (a > amax)
             amax = a;
@@ -189,7 +176,7 @@ static void quantize_block_q8_0(const float *x, uint8_t *b)
     float d = amax / 127;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     llamad_store_le16(b, llamad_f32_to_f16(d));
-    for (int j = 0; j < QK8_0; j++)
+    for (int j = 0; j < LLAMAD_QK8_0; j++)
         b[2 + j] = (uint8_t)(int8_t)to_int8_like_ggml(roundf(x[j] * id));
 }
 
@@ -200,7 +187,7 @@ static void quantize_block_q4_0(const float *x, uint8_t *b)
 {
     float amax = 0.0f;
     float max = 0.0f;
-    for (int j = 0; j < QK4_0; j++) {
+    for (int j = 0; j < LLAMAD_QK4_0; j++) {
         if (amax < fabsf(x[j])) {
             amax = fabsf(x[j]);
             max = x[j];
@@ -209,9 +196,9 @@ static void quantize_block_q4_0(const float *x, uint8_t *b)
     float d = max / -8;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     llamad_store_le16(b, llamad_f32_to_f16(d));
-    for (int j = 0; j < QK4_0 / 2; j++) {
+    for (int j = 0; j < LLAMAD_QK4_0 / 2; j++) {
         uint8_t lo = (uint8_t)min_int(15, to_int8_like_ggml(x[j] * id + 8.5f));
-        uint8_t hi = (uint8_t)min_int(15, to_int8_like_ggml(x[j + QK4_0 / 2] * id + 8.5f));
+        uint8_t hi = (uint8_t)min_int(15, to_int8_like_ggml(x[j + LLAMAD_QK4_0 / 2] * id + 8.5f));
         b[2 + j] = (uint8_t)(lo | hi << 4);
     }
 }
@@ -233,29 +220,29 @@ bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t
             llamad_store_le16(out + 2 * i, llamad_f32_to_bf16(src[i]));
         return true;
     case LLAMAD_TYPE_Q8_0:
-        assert(n % QK8_0 == 0);
-        for (int64_t i = 0; i < n / QK8_0; i++)
-            quantize_block_q8_0(src + i * QK8_0, out + i * Q8_0_BYTES);
+        assert(n % LLAMAD_QK8_0 == 0);
+        for (int64_t i = 0; i < n / LLAMAD_QK8_0; i++)
+            quantize_block_q8_0(src + i * LLAMAD_QK8_0, out + i * LLAMAD_Q8_0_BYTES);
         return true;
     case LLAMAD_TYPE_Q4_0:
-        assert(n % QK4_0 == 0);
-        for (int64_t i = 0; i < n / QK4_0; i++)
-            quantize_block_q4_0(src + i * QK4_0, out + i * Q4_0_BYTES);
+        assert(n % LLAMAD_QK4_0 == 0);
+        for (int64_t i = 0; i < n / LLAMAD_QK4_0; i++)
+            quantize_block_q4_0(src + i * LLAMAD_QK4_0, out + i * LLAMAD_Q4_0_BYTES);
         return true;
     case LLAMAD_TYPE_Q4_K:
-        assert(n % QK_K == 0);
-        for (int64_t i = 0; i < n / QK_K; i++)
-            llamad_quantize_block_q4_k(src + i * QK_K, out + i * Q4_K_BYTES);
+        assert(n % LLAMAD_QK_K == 0);
+        for (int64_t i = 0; i < n / LLAMAD_QK_K; i++)
+            llamad_quantize_block_q4_k(src + i * LLAMAD_QK_K, out + i * LLAMAD_Q4_K_BYTES);
         return true;
     case LLAMAD_TYPE_Q5_K:
-        assert(n % QK_K == 0);
-        for (int64_t i = 0; i < n / QK_K; i++)
-            llamad_quantize_block_q5_k(src + i * QK_K, out + i * Q5_K_BYTES);
+        assert(n % LLAMAD_QK_K == 0);
+        for (int64_t i = 0; i < n / LLAMAD_QK_K; i++)
+            llamad_quantize_block_q5_k(src + i * LLAMAD_QK_K, out + i * LLAMAD_Q5_K_BYTES);
         return true;
     case LLAMAD_TYPE_Q6_K:
-        assert(n % QK_K == 0);
-        for (int64_t i = 0; i < n / QK_K; i++)
-            llamad_quantize_block_q6_k(src + i * QK_K, out + i * Q6_K_BYTES);
+        assert(n % LLAMAD_QK_K == 0);
+        for (int64_t i = 0; i < n / LLAMAD_QK_K; i++)
+            llamad_quantize_block_q6_k(src + i * LLAMAD_QK_K, out + i * LLAMAD_Q6_K_BYTES);
         return true;
     default:
         return false;

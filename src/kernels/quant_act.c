@@ -42,7 +42,7 @@ void llamad_quantize_q8_0_row(const float *x, void *out, int64_t n)
     for (int64_t b0 = 0; b0 < n / LLAMAD_Q8_BLOCK; b0 += CHUNK) {
         const int64_t nb = n / LLAMAD_Q8_BLOCK - b0 < CHUNK ? n / LLAMAD_Q8_BLOCK - b0 : CHUNK;
         quantize(x + b0 * LLAMAD_Q8_BLOCK, q, nb * LLAMAD_Q8_BLOCK);
-        for (int64_t b = 0; b < nb; b++, o += 2 + LLAMAD_Q8_BLOCK) {
+        for (int64_t b = 0; b < nb; b++, o += LLAMAD_Q8_0_BYTES) {
             const uint16_t d = llamad_f32_to_f16(q[b].d); /* exact: d is a half already */
             llamad_store_le16(o, d);
             memcpy(o + 2, q[b].qs, LLAMAD_Q8_BLOCK);
@@ -72,7 +72,7 @@ static float dot_q8_0_ref(const void *row, const void *xv, int64_t n)
     const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     double acc = 0.0;
-    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += 34) {
+    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += LLAMAD_Q8_0_BYTES) {
         int32_t s = 0;
         for (int i = 0; i < LLAMAD_Q8_BLOCK; i++)
             s += (int8_t)w[2 + i] * x[b].qs[i];
@@ -88,10 +88,11 @@ static float dot_q4_0_ref(const void *row, const void *xv, int64_t n)
     const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     double acc = 0.0;
-    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += 18) {
+    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += LLAMAD_Q4_0_BYTES) {
         int32_t s = 0;
-        for (int i = 0; i < 16; i++)
-            s += ((w[2 + i] & 0x0F) - 8) * x[b].qs[i] + ((w[2 + i] >> 4) - 8) * x[b].qs[i + 16];
+        for (int i = 0; i < LLAMAD_QK4_0 / 2; i++)
+            s += ((w[2 + i] & 0x0F) - 8) * x[b].qs[i] +
+                 ((w[2 + i] >> 4) - 8) * x[b].qs[i + LLAMAD_QK4_0 / 2];
         acc += (double)(llamad_load_f16(w) * x[b].d) * s;
     }
     return (float)acc;

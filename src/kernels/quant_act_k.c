@@ -42,10 +42,10 @@ static float dot_scaled_ref(const uint8_t *w, const struct llamad_q8k_block *x, 
                             int block_bytes, int qh_at, int qs_at)
 {
     double acc = 0.0;
-    for (int64_t b = 0; b < n / QK_K; b++, w += block_bytes) {
+    for (int64_t b = 0; b < n / LLAMAD_QK_K; b++, w += block_bytes) {
         const uint8_t *qh = qh_at ? w + qh_at : NULL;
         int32_t sum_q = 0, sum_min = 0;
-        for (int j = 0; j < QK_K / K_SUB; j++) {
+        for (int j = 0; j < LLAMAD_QK_K / K_SUB; j++) {
             int scale, min;
             scale_min(w + SCALES_AT, j, &scale, &min);
             int32_t s = 0;
@@ -62,12 +62,12 @@ static float dot_scaled_ref(const uint8_t *w, const struct llamad_q8k_block *x, 
 
 static float dot_q4_k_ref(const void *row, const void *x, int64_t n)
 {
-    return dot_scaled_ref(row, x, n, Q4_K_BYTES, 0, Q4_K_QS_AT);
+    return dot_scaled_ref(row, x, n, LLAMAD_Q4_K_BYTES, 0, Q4_K_QS_AT);
 }
 
 static float dot_q5_k_ref(const void *row, const void *x, int64_t n)
 {
-    return dot_scaled_ref(row, x, n, Q5_K_BYTES, Q5_K_QH_AT, Q5_K_QS_AT);
+    return dot_scaled_ref(row, x, n, LLAMAD_Q5_K_BYTES, Q5_K_QH_AT, Q5_K_QS_AT);
 }
 
 /* The signed 6-bit quant of element i of a Q6_K block. In each 128-element half
@@ -89,7 +89,7 @@ static float dot_q6_k_ref(const void *row, const void *xv, int64_t n)
     const struct llamad_q8k_block *x = xv;
     const uint8_t *w = row;
     double acc = 0.0;
-    for (int64_t b = 0; b < n / QK_K; b++, w += Q6_K_BYTES) {
+    for (int64_t b = 0; b < n / LLAMAD_QK_K; b++, w += LLAMAD_Q6_K_BYTES) {
         const int8_t *scales = (const int8_t *)(w + Q6_K_SCALES_AT);
         int32_t sum = 0;
         for (int g = 0; g < 16; g++) {

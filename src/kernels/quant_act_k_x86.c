@@ -117,7 +117,7 @@ AVX2_FN static inline float dot_q45_avx2(const uint8_t *w, const struct llamad_q
                                          int64_t n, int block_bytes, int qh_at, int qs_at)
 {
     __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++, w += block_bytes) {
+    for (int64_t b = 0; b < n / LLAMAD_QK_K; b++, w += block_bytes) {
         prefetch_ahead(w, PREFETCH_AHEAD, block_bytes);
         __m128i sm = scales_mins(w + SCALES_AT);
         __m256i sum = block_sum_q45_avx2(w + qs_at, qh_at ? w + qh_at : NULL, x[b].qs, sm);
@@ -131,12 +131,12 @@ AVX2_FN static inline float dot_q45_avx2(const uint8_t *w, const struct llamad_q
 
 AVX2_FN static float dot_q4_k_avx2(const void *row, const void *x, int64_t n)
 {
-    return dot_q45_avx2(row, x, n, Q4_K_BYTES, 0, Q4_K_QS_AT);
+    return dot_q45_avx2(row, x, n, LLAMAD_Q4_K_BYTES, 0, Q4_K_QS_AT);
 }
 
 AVX2_FN static float dot_q5_k_avx2(const void *row, const void *x, int64_t n)
 {
-    return dot_q45_avx2(row, x, n, Q5_K_BYTES, Q5_K_QH_AT, Q5_K_QS_AT);
+    return dot_q45_avx2(row, x, n, LLAMAD_Q5_K_BYTES, Q5_K_QH_AT, Q5_K_QS_AT);
 }
 
 /* Q6_K: in one 128-element half, elements 32k..32k+31 have a nibble of ql[0..31]
@@ -175,8 +175,8 @@ AVX2_FN static float dot_q6_k_avx2(const void *row, const void *xv, int64_t n)
     const struct llamad_q8k_block *x = xv;
     const uint8_t *w = row;
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++, w += Q6_K_BYTES) {
-        prefetch_ahead(w, PREFETCH_AHEAD, Q6_K_BYTES);
+    for (int64_t b = 0; b < n / LLAMAD_QK_K; b++, w += LLAMAD_Q6_K_BYTES) {
+        prefetch_ahead(w, PREFETCH_AHEAD, LLAMAD_Q6_K_BYTES);
         __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + Q6_K_SCALES_AT)));
         __m256i sum = _mm256_add_epi32(
             q6_half_sum_avx2(w, w + Q6_K_QH_AT, x[b].qs, _mm256_permute2x128_si256(s16, s16, 0x00)),
@@ -276,7 +276,7 @@ VNNI_INLINE void row_q45(const uint8_t *w, const uint8_t *xv, size_t x_stride, i
         acc[t] = _mm512_setzero_ps();
         acc_min[t] = _mm256_setzero_ps();
     }
-    for (int64_t b = 0; b < n / QK_K; b++, w += block_bytes) {
+    for (int64_t b = 0; b < n / LLAMAD_QK_K; b++, w += block_bytes) {
         prefetch_ahead(w, PREFETCH_AHEAD, block_bytes);
         struct k_block k;
         decode_q45(w, qh_at, qs_at, &k);
@@ -338,8 +338,8 @@ VNNI_INLINE void row_q6(const uint8_t *w, const uint8_t *xv, size_t x_stride, in
     __m512 acc[4];
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++, w += Q6_K_BYTES) {
-        prefetch_ahead(w, PREFETCH_AHEAD, Q6_K_BYTES);
+    for (int64_t b = 0; b < n / LLAMAD_QK_K; b++, w += LLAMAD_Q6_K_BYTES) {
+        prefetch_ahead(w, PREFETCH_AHEAD, LLAMAD_Q6_K_BYTES);
         struct k_block k;
         decode_q6(w, &k);
         for (int t = 0; t < T; t++) {
@@ -359,7 +359,7 @@ VNNI_INLINE void row_q6(const uint8_t *w, const uint8_t *xv, size_t x_stride, in
 VNNI_INLINE void row_k(const uint8_t *w, const uint8_t *x, size_t x_stride, int64_t n, int T,
                        float *y, int64_t y_stride, int block_bytes, int qh_at, int qs_at)
 {
-    if (block_bytes == Q6_K_BYTES)
+    if (block_bytes == LLAMAD_Q6_K_BYTES)
         row_q6(w, x, x_stride, n, T, y, y_stride);
     else
         row_q45(w, x, x_stride, n, T, block_bytes, qh_at, qs_at, y, y_stride);
@@ -400,9 +400,9 @@ VNNI_INLINE void matmul_k_vnni(const uint8_t *w, size_t row_bytes, int64_t n_row
         return y;                                                                              \
     }
 
-K_KERNELS(q4_k, Q4_K_BYTES, 0, Q4_K_QS_AT)
-K_KERNELS(q5_k, Q5_K_BYTES, Q5_K_QH_AT, Q5_K_QS_AT)
-K_KERNELS(q6_k, Q6_K_BYTES, 0, 0)
+K_KERNELS(q4_k, LLAMAD_Q4_K_BYTES, 0, Q4_K_QS_AT)
+K_KERNELS(q5_k, LLAMAD_Q5_K_BYTES, Q5_K_QH_AT, Q5_K_QS_AT)
+K_KERNELS(q6_k, LLAMAD_Q6_K_BYTES, 0, 0)
 
 /* ---- Selection ---- */
 

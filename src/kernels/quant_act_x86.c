@@ -16,8 +16,6 @@
 
 #include "quant_x86.h"
 
-enum { Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
-
 /* ---- AVX2 ---- */
 
 /* Sum over 32 bytes of unsigned u times signed s, as 8 int32 lanes. */
@@ -40,7 +38,7 @@ AVX2_FN static float dot_q8_0_avx2(const void *row, const void *xv, int64_t n)
     const struct llamad_q8_block *x = xv;
     const uint8_t *w = row;
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += Q8_0_BYTES) {
+    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += LLAMAD_Q8_0_BYTES) {
         __m256i wq = _mm256_loadu_si256((const __m256i *)(w + 2));
         __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
         __m256i p = dot_u8s8_avx2(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
@@ -55,7 +53,7 @@ AVX2_FN static float dot_q4_0_avx2(const void *row, const void *xv, int64_t n)
     const uint8_t *w = row;
     __m256 acc = _mm256_setzero_ps();
     float offset = 0.0f; /* the -8 of every nibble: -8 * sum(x) per block */
-    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += Q4_0_BYTES) {
+    for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++, w += LLAMAD_Q4_0_BYTES) {
         __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
         __m256i p = dot_u8s8_avx2(q4_0_nibbles_avx2(w + 2), xq);
         float scale = f16_at(w) * x[b].d;
@@ -130,7 +128,7 @@ VNNI_INLINE void weight_pair(const uint8_t *w, enum block_format f, __m512i *q, 
 {
     if (f == FMT_Q8_0) {
         *q = _mm512_xor_si512(join256(_mm256_loadu_si256((const __m256i *)(w + 2)),
-                                      _mm256_loadu_si256((const __m256i *)(w + Q8_0_BYTES + 2))),
+                                      _mm256_loadu_si256((const __m256i *)(w + LLAMAD_Q8_0_BYTES + 2))),
                               _mm512_set1_epi8((char)0x80));
         /* the fp16 scales are 16-bit words 0 and 17 of the pair's 68 bytes */
         __m512i words = _mm512_loadu_si512(w);
@@ -140,7 +138,7 @@ VNNI_INLINE void weight_pair(const uint8_t *w, enum block_format f, __m512i *q, 
     } else {
         __m256i qs = _mm256_inserti128_si256(
             _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + 2))),
-            _mm_loadu_si128((const __m128i *)(w + Q4_0_BYTES + 2)), 1);
+            _mm_loadu_si128((const __m128i *)(w + LLAMAD_Q4_0_BYTES + 2)), 1);
         __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(qs), qs, 1);
         __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
         *q = _mm512_and_si512(_mm512_srlv_epi16(both, shift), _mm512_set1_epi8(0x0F));
@@ -156,7 +154,7 @@ VNNI_INLINE void weight_pair(const uint8_t *w, enum block_format f, __m512i *q, 
 VNNI_INLINE void tile(const uint8_t *w, size_t row_bytes, const uint8_t *xv, size_t x_stride,
                       int64_t nb, enum block_format f, int R, int T, float *y, int64_t y_stride)
 {
-    const int bytes = f == FMT_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
+    const int bytes = f == FMT_Q8_0 ? LLAMAD_Q8_0_BYTES : LLAMAD_Q4_0_BYTES;
     __m512 acc[TILE_ROWS][TILE_TOKENS];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++)

@@ -127,8 +127,6 @@ AVX2_FN static void dequantize_bf16(const void *src, float *dst, int64_t n)
 
 /* ---- 32-element blocks: Q8_0, Q4_0 ---- */
 
-enum { Q8_0_BYTES = 34, Q4_0_BYTES = 18 };
-
 /* The 32 weights of one block as floats, in element order, eight per vector. */
 typedef void (*block32_fn)(const uint8_t *block, __m256 w[4]);
 
@@ -148,7 +146,7 @@ AVX2_INLINE void weights_q8_0(const uint8_t *block, __m256 w[4])
 {
     __m256 d = block_scale(block);
     __m128i q0 = _mm_loadu_si128((const __m128i *)(block + 2));
-    __m128i q1 = _mm_loadu_si128((const __m128i *)(block + 18));
+    __m128i q1 = _mm_loadu_si128((const __m128i *)(block + 2 + 16));
     w[0] = scaled_i8x8(q0, d);
     w[1] = scaled_i8x8(_mm_srli_si128(q0, 8), d);
     w[2] = scaled_i8x8(q1, d);
@@ -197,22 +195,22 @@ AVX2_INLINE void dequantize_block32(const uint8_t *row, float *dst, int64_t n,
 
 AVX2_FN static float dot_q8_0(const void *row, const float *x, int64_t n)
 {
-    return dot_block32(row, x, n, Q8_0_BYTES, weights_q8_0);
+    return dot_block32(row, x, n, LLAMAD_Q8_0_BYTES, weights_q8_0);
 }
 
 AVX2_FN static void dequantize_q8_0(const void *src, float *dst, int64_t n)
 {
-    dequantize_block32(src, dst, n, Q8_0_BYTES, weights_q8_0);
+    dequantize_block32(src, dst, n, LLAMAD_Q8_0_BYTES, weights_q8_0);
 }
 
 AVX2_FN static float dot_q4_0(const void *row, const float *x, int64_t n)
 {
-    return dot_block32(row, x, n, Q4_0_BYTES, weights_q4_0);
+    return dot_block32(row, x, n, LLAMAD_Q4_0_BYTES, weights_q4_0);
 }
 
 AVX2_FN static void dequantize_q4_0(const void *src, float *dst, int64_t n)
 {
-    dequantize_block32(src, dst, n, Q4_0_BYTES, weights_q4_0);
+    dequantize_block32(src, dst, n, LLAMAD_Q4_0_BYTES, weights_q4_0);
 }
 
 /* ---- selection ---- */

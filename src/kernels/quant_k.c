@@ -270,7 +270,7 @@ static void quantize_scaled_block(const float *x, uint8_t *b, int nmax, float rm
 /* ggml's quantize_row_q4_K_ref for one block. */
 void llamad_quantize_block_q4_k(const float *x, uint8_t *b)
 {
-    uint8_t L[QK_K];
+    uint8_t L[LLAMAD_QK_K];
     quantize_scaled_block(x, b, 15, -1.0f, 0.1f, 20, L);
     uint8_t *qs = b + Q4_K_QS_AT;
     for (int g = 0; g < 4; g++)
@@ -281,7 +281,7 @@ void llamad_quantize_block_q4_k(const float *x, uint8_t *b)
 /* ggml's quantize_row_q5_K_ref for one block. */
 void llamad_quantize_block_q5_k(const float *x, uint8_t *b)
 {
-    uint8_t L[QK_K];
+    uint8_t L[LLAMAD_QK_K];
     quantize_scaled_block(x, b, 31, -0.5f, 0.1f, 15, L);
     uint8_t *qh = b + Q5_K_QH_AT;
     uint8_t *qs = b + Q5_K_QS_AT;
@@ -364,7 +364,7 @@ static float fit_scale_q6(const float *x, uint8_t *L)
  * every element requantized against its stored scale. */
 void llamad_quantize_block_q6_k(const float *x, uint8_t *b)
 {
-    uint8_t L[QK_K];
+    uint8_t L[LLAMAD_QK_K];
     float scales[16];
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < 16; ib++) {
@@ -374,7 +374,7 @@ void llamad_quantize_block_q6_k(const float *x, uint8_t *b)
             max_scale = scales[ib];
         }
     }
-    memset(b, 0, Q6_K_BYTES);
+    memset(b, 0, LLAMAD_Q6_K_BYTES);
     if (max_abs_scale < 1e-15f) /* all zero: so is the block */
         return;
 
@@ -413,10 +413,10 @@ void llamad_quantize_block_q6_k(const float *x, uint8_t *b)
  * quantize_row_q8_K. */
 void llamad_quantize_q8k_blocks(const float *x, struct llamad_q8k_block *out, int64_t n)
 {
-    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+    for (int64_t b = 0; b < n / LLAMAD_QK_K; b++, x += LLAMAD_QK_K) {
         struct llamad_q8k_block *o = &out[b];
         float amax = 0.0f, max = 0.0f;
-        for (int i = 0; i < QK_K; i++)
+        for (int i = 0; i < LLAMAD_QK_K; i++)
             if (fabsf(x[i]) > amax) {
                 amax = fabsf(x[i]);
                 max = x[i];
@@ -425,7 +425,7 @@ void llamad_quantize_q8k_blocks(const float *x, struct llamad_q8k_block *out, in
         if (amax == 0.0f)
             continue;
         const float iscale = -127.0f / max;
-        for (int i = 0; i < QK_K; i++) {
+        for (int i = 0; i < LLAMAD_QK_K; i++) {
             int v = nearest_int(iscale * x[i]);
             o->qs[i] = (int8_t)(v > 127 ? 127 : v);
             o->bsums[i / 16] = (int16_t)(o->bsums[i / 16] + o->qs[i]);

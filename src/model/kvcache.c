@@ -10,11 +10,11 @@
 #include "llamad/base/error.h"
 #include "llamad/format/types.h"
 
-/* Bytes of n values of a cache row of `type` (Q8_0: n a multiple of 32). */
+/* Bytes of n values of a cache row of `type` (Q8_0: n a multiple of its block). */
 static size_t row_bytes(uint32_t type, int64_t n)
 {
     if (type == LLAMAD_TYPE_Q8_0)
-        return (size_t)(n / 32) * 34;
+        return (size_t)(n / LLAMAD_QK8_0) * LLAMAD_Q8_0_BYTES;
     return (size_t)n * (type == LLAMAD_TYPE_F16 ? sizeof(uint16_t) : sizeof(float));
 }
 
@@ -64,7 +64,7 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
     if (p->type != LLAMAD_TYPE_F32 && p->type != LLAMAD_TYPE_F16 && p->type != LLAMAD_TYPE_Q8_0)
         return llamad_fail(err, errsz, LLAMAD_EINVAL, "KV cache of type %s: only F32, F16 and Q8_0",
                            llamad_type_name(p->type));
-    if (p->type == LLAMAD_TYPE_Q8_0 && hp->head_dim % 32 != 0)
+    if (p->type == LLAMAD_TYPE_Q8_0 && hp->head_dim % LLAMAD_QK8_0 != 0)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "a q8_0 KV cache needs attention heads of a multiple of 32 values; "
                            "this model's have %d (use f16)", hp->head_dim);

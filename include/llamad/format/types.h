@@ -44,6 +44,18 @@ enum llamad_type {
     LLAMAD_TYPE_ID_LIMIT = 36 /* one past the largest id the table can hold */
 };
 
+/* The blocks of the quantized types llamad computes with: elements and bytes per
+ * block, for code that needs them as constants (strides, array sizes). The type
+ * table below is built from them, so each number has this one home. */
+#define LLAMAD_QK8_0 32       /* Q8_0: half d, int8 qs[32] */
+#define LLAMAD_Q8_0_BYTES 34
+#define LLAMAD_QK4_0 32       /* Q4_0: half d, 16 bytes of two 4-bit values each */
+#define LLAMAD_Q4_0_BYTES 18
+#define LLAMAD_QK_K 256       /* the K-quants' super-block */
+#define LLAMAD_Q4_K_BYTES 144 /* half d, half dmin, 12 bytes of scales, 128 of values */
+#define LLAMAD_Q5_K_BYTES 176 /* Q4_K's with 32 bytes of fifth bits */
+#define LLAMAD_Q6_K_BYTES 210 /* 128 + 64 bytes of values, 16 int8 scales, half d */
+
 struct llamad_type_info {
     const char *name;     /* "F32", "Q4_0", ... */
     uint32_t block_elems; /* elements per block (1 for plain types) */

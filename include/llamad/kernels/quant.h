@@ -61,7 +61,7 @@ enum llamad_act_format {
 };
 #define LLAMAD_ACT_FORMATS 2
 
-#define LLAMAD_Q8_BLOCK 32
+#define LLAMAD_Q8_BLOCK LLAMAD_QK8_0 /* as the Q8_0 and Q4_0 weights' blocks */
 
 struct llamad_q8_block {
     float d;        /* scale: value = d * qs[i] (d is the half-precision-rounded scale) */
@@ -69,7 +69,7 @@ struct llamad_q8_block {
     int8_t qs[LLAMAD_Q8_BLOCK];
 };
 
-#define LLAMAD_Q8K_BLOCK 256
+#define LLAMAD_Q8K_BLOCK LLAMAD_QK_K /* as the K-quants' blocks */
 
 struct llamad_q8k_block {
     float d;           /* value = d * qs[i] */
