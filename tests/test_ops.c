@@ -200,7 +200,7 @@ static void test_matmul_matches_plain_loop(void **state)
                     for (int64_t r = 0; r < w->rows; r++) {
                         const uint8_t *wr = w->data + r * w->row_bytes;
                         float want = ref ? ref->dot(wr, xq, cols)
-                                         : w->kernels->dot(wr, x + t * cols, cols);
+                                         : llamad_dot_ref(w->type, wr, x + t * cols, cols);
                         assert_float_equal(outs[o].y[t * w->rows + r], want,
                                            1e-5 * fabsf(want) + 1e-4);
                     }

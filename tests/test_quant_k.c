@@ -71,9 +71,9 @@ static size_t row_bytes(uint32_t type, int64_t n)
 }
 
 /* Runs the reference kernels (through llamad_kernels_ref and the type-taking
- * functions) and the chosen ones on one hand-made block, and requires the exact
- * values and the exact dot product: every block here is built so that the sum is
- * exact in float whatever the order of additions. */
+ * functions) and the chosen dequantizer on one hand-made block, and requires the
+ * exact values and the exact dot product: every block here is built so that the
+ * sum is exact in float. */
 static void check_hand_block(uint32_t type, const uint8_t *block, const float *x,
                              const float *want, float want_dot)
 {
@@ -87,10 +87,6 @@ static void check_hand_block(uint32_t type, const uint8_t *block, const float *x
                 fail_msg("%s %s: element %d is %.9g, want %.9g", llamad_type_name(type),
                          ks[k]->isa, i, got[i], want[i]);
         }
-        float dot = ks[k]->dot(block, x, QK_K);
-        if (dot != want_dot)
-            fail_msg("%s %s: dot %.9g, want %.9g", llamad_type_name(type), ks[k]->isa, dot,
-                     want_dot);
     }
     memset(got, 0, sizeof got);
     llamad_dequantize_row_ref(type, block, got, QK_K);
@@ -111,7 +107,6 @@ static void test_k_types_computable(void **state)
         assert_non_null(fast);
         assert_string_equal(ref->isa, "scalar");
         assert_non_null(fast->dequantize_row);
-        assert_non_null(fast->dot);
         assert_ptr_equal(fast, llamad_kernels_for(k_types[t]));
     }
     assert_false(llamad_type_computable(LLAMAD_TYPE_Q2_K));
@@ -442,8 +437,7 @@ static void fill_random_row(uint32_t type, uint8_t *row, size_t bytes)
     }
 }
 
-/* Same weights bit for bit; the dot within the rounding a differently ordered float
- * sum may add: (n/32 + 16) * 2^-24 * sum |w x| (see test_quant.c). */
+/* The chosen dequantizer gives the reference's weights, bit for bit. */
 static void test_fast_equals_reference(void **state)
 {
     (void)state;
@@ -455,32 +449,20 @@ static void test_fast_equals_reference(void **state)
             int64_t n = blocks * QK_K;
             size_t bytes = row_bytes(k_types[t], n);
             uint8_t *row = malloc(bytes);
-            float *x = malloc((size_t)n * sizeof *x);
             float *wf = malloc((size_t)n * sizeof *wf);
             float *wr = malloc((size_t)n * sizeof *wr);
-            assert_true(row && x && wf && wr);
+            assert_true(row && wf && wr);
             fill_random_row(k_types[t], row, bytes);
-            for (int64_t i = 0; i < n; i++)
-                x[i] = rng_float();
 
             fast->dequantize_row(row, wf, n);
             ref->dequantize_row(row, wr, n);
             bool same_weights = memcmp(wf, wr, (size_t)n * sizeof *wf) == 0;
-            double magnitude = 0;
-            for (int64_t i = 0; i < n; i++)
-                magnitude += fabs((double)wr[i] * x[i]);
-            double tol = (double)(n / 32 + 16) * 0x1p-24 * magnitude;
-            float got = fast->dot(row, x, n), want = ref->dot(row, x, n);
             free(row);
-            free(x);
             free(wf);
             free(wr);
             if (!same_weights)
                 fail_msg("%s n=%lld: %s weights differ from the reference",
                          llamad_type_name(k_types[t]), (long long)n, fast->isa);
-            if (!(fabs((double)got - want) <= tol))
-                fail_msg("%s n=%lld: %s dot %.9g, reference %.9g", llamad_type_name(k_types[t]),
-                         (long long)n, fast->isa, got, want);
         }
     }
 }

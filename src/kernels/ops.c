@@ -114,13 +114,14 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
                                xq_row, t->n_tokens, w->cols, y + lo, w->rows);
             } else if (!xq && w->packed) {
                 llamad_gemm_float_rows(w, lo, hi, t->x, t->n_tokens, y, w->rows);
-            } else {
+            } else { /* integer rows, or float ones unpacked (the scalar set's reference) */
                 for (int64_t r = lo; r < hi; r++) {
                     const uint8_t *row = w->data + (size_t)r * w->row_bytes;
                     for (int32_t k = 0; k < t->n_tokens; k++)
                         y[(int64_t)k * w->rows + r] =
                             xq ? w->act->dot(row, xq + (size_t)k * xq_row, w->cols)
-                               : w->kernels->dot(row, t->x + (int64_t)k * w->cols, w->cols);
+                               : llamad_dot_ref(w->type, row, t->x + (int64_t)k * w->cols,
+                                                w->cols);
                 }
             }
         }

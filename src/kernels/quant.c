@@ -1,8 +1,8 @@
 /* Block formats: the reference kernels, the reference quantizers, and the choice
- * between the reference kernels and the AVX2 ones of quant_avx2.c. The K-quant
- * blocks (Q4_K, Q5_K, Q6_K) are read and written by quant_k.c; the block sizes
- * are the type table's (llamad/format/types.h), halves and bfloat16s are
- * converted by llamad/format/half.h.
+ * between the reference row dequantizers and the fast ones of quant_avx2.c and
+ * quant_avx512.c. The K-quant blocks (Q4_K, Q5_K, Q6_K) are read and written by
+ * quant_k.c; the block sizes are the type table's (llamad/format/types.h), halves
+ * and bfloat16s are converted by llamad/format/half.h.
  *
  * Stored bytes are read one at a time as little-endian, so the reference needs no
  * alignment and no particular host byte order. */
@@ -94,15 +94,11 @@ static float dot_blocks(uint32_t type, const uint8_t *row, const float *x, int64
     return (float)acc;
 }
 
-/* The two row kernels of one type, in the shape of struct llamad_kernels. */
+/* The row dequantizer of one type, in the shape of struct llamad_kernels. */
 #define REF_KERNELS(name, type)                                                          \
     static void dequantize_##name##_ref(const void *src, float *dst, int64_t n)          \
     {                                                                                    \
         dequantize_blocks(type, src, dst, n);                                            \
-    }                                                                                    \
-    static float dot_##name##_ref(const void *row, const float *x, int64_t n)            \
-    {                                                                                    \
-        return dot_blocks(type, row, x, n);                                              \
     }
 
 REF_KERNELS(f32, LLAMAD_TYPE_F32)
@@ -115,19 +111,19 @@ REF_KERNELS(q5_k, LLAMAD_TYPE_Q5_K)
 REF_KERNELS(q6_k, LLAMAD_TYPE_Q6_K)
 
 static const struct llamad_kernels ref_kernels[LLAMAD_TYPE_ID_LIMIT] = {
-    [LLAMAD_TYPE_F32] = {"scalar", dequantize_f32_ref, dot_f32_ref},
-    [LLAMAD_TYPE_F16] = {"scalar", dequantize_f16_ref, dot_f16_ref},
-    [LLAMAD_TYPE_BF16] = {"scalar", dequantize_bf16_ref, dot_bf16_ref},
-    [LLAMAD_TYPE_Q8_0] = {"scalar", dequantize_q8_0_ref, dot_q8_0_ref},
-    [LLAMAD_TYPE_Q4_0] = {"scalar", dequantize_q4_0_ref, dot_q4_0_ref},
-    [LLAMAD_TYPE_Q4_K] = {"scalar", dequantize_q4_k_ref, dot_q4_k_ref},
-    [LLAMAD_TYPE_Q5_K] = {"scalar", dequantize_q5_k_ref, dot_q5_k_ref},
-    [LLAMAD_TYPE_Q6_K] = {"scalar", dequantize_q6_k_ref, dot_q6_k_ref},
+    [LLAMAD_TYPE_F32] = {"scalar", dequantize_f32_ref},
+    [LLAMAD_TYPE_F16] = {"scalar", dequantize_f16_ref},
+    [LLAMAD_TYPE_BF16] = {"scalar", dequantize_bf16_ref},
+    [LLAMAD_TYPE_Q8_0] = {"scalar", dequantize_q8_0_ref},
+    [LLAMAD_TYPE_Q4_0] = {"scalar", dequantize_q4_0_ref},
+    [LLAMAD_TYPE_Q4_K] = {"scalar", dequantize_q4_k_ref},
+    [LLAMAD_TYPE_Q5_K] = {"scalar", dequantize_q5_k_ref},
+    [LLAMAD_TYPE_Q6_K] = {"scalar", dequantize_q6_k_ref},
 };
 
 bool llamad_type_computable(uint32_t type)
 {
-    return type < LLAMAD_TYPE_ID_LIMIT && ref_kernels[type].dot != NULL;
+    return type < LLAMAD_TYPE_ID_LIMIT && ref_kernels[type].dequantize_row != NULL;
 }
 
 const struct llamad_kernels *llamad_kernels_ref(uint32_t type)
@@ -144,7 +140,7 @@ void llamad_dequantize_row_ref(uint32_t type, const void *src, float *dst, int64
 float llamad_dot_ref(uint32_t type, const void *row, const float *x, int64_t n)
 {
     assert(llamad_type_computable(type) && n % llamad_type_info(type)->block_elems == 0);
-    return ref_kernels[type].dot(row, x, n);
+    return dot_blocks(type, row, x, n);
 }
 
 /* ---- reference quantizers ---- */

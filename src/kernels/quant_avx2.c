@@ -1,15 +1,13 @@
-/* AVX2/FMA/F16C kernels for F32, F16, BF16, Q8_0 and Q4_0 rows.
+/* AVX2/F16C row dequantizers for F32, F16, BF16, Q8_0 and Q4_0, and the F16C
+ * conversion of a row to halves.
  *
  * Each function carries its own target attribute, so this file builds without -march
  * flags; none of its code runs unless the CPU check in llamad_quant_avx2_kernels
  * passed. Dequantizing gives the same floats as the reference (one rounding of
- * q * d, or an exact conversion); dot products sum in float over 32 lanes (four
- * 8-lane accumulators), so they differ from the reference only by rounding. */
+ * q * d, or an exact conversion). */
 #include "llamad/kernels/cpu.h"
 #include "llamad/kernels/quant.h"
 #include "quant_internal.h"
-
-/* Its only caller, quant.c, declares it too; it is not part of the public API. */
 
 #if defined(__x86_64__) || defined(__i386__)
 
@@ -19,14 +17,6 @@
 /* For the helpers: inlined into each kernel, so a loader or block decoder passed
  * as an argument becomes straight-line code there. */
 #define AVX2_INLINE static inline __attribute__((target("avx2,fma,f16c"), always_inline))
-
-AVX2_INLINE float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* ---- float types: F32, F16, BF16 ---- */
 
@@ -66,25 +56,6 @@ AVX2_INLINE float load1_bf16(const uint8_t *row, int64_t i)
     return llamad_bf16_to_f32(llamad_load_le16(row + 2 * i));
 }
 
-AVX2_INLINE float dot_plain(const uint8_t *w, const float *x, int64_t n, load8_fn load8,
-                            load1_fn load1)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(load8(w, i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(load8(w, i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load8(w, i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load8(w, i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(load8(w, i), _mm256_loadu_ps(x + i), a0);
-    float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++)
-        sum += load1(w, i) * x[i];
-    return sum;
-}
-
 AVX2_INLINE void dequantize_plain(const uint8_t *w, float *dst, int64_t n, load8_fn load8,
                                   load1_fn load1)
 {
@@ -95,29 +66,14 @@ AVX2_INLINE void dequantize_plain(const uint8_t *w, float *dst, int64_t n, load8
         dst[i] = load1(w, i);
 }
 
-AVX2_FN static float dot_f32(const void *row, const float *x, int64_t n)
-{
-    return dot_plain(row, x, n, load8_f32, load1_f32);
-}
-
 AVX2_FN static void dequantize_f32(const void *src, float *dst, int64_t n)
 {
     dequantize_plain(src, dst, n, load8_f32, load1_f32);
 }
 
-AVX2_FN static float dot_f16(const void *row, const float *x, int64_t n)
-{
-    return dot_plain(row, x, n, load8_f16, load1_f16);
-}
-
 AVX2_FN static void dequantize_f16(const void *src, float *dst, int64_t n)
 {
     dequantize_plain(src, dst, n, load8_f16, load1_f16);
-}
-
-AVX2_FN static float dot_bf16(const void *row, const float *x, int64_t n)
-{
-    return dot_plain(row, x, n, load8_bf16, load1_bf16);
 }
 
 AVX2_FN static void dequantize_bf16(const void *src, float *dst, int64_t n)
@@ -167,21 +123,6 @@ AVX2_INLINE void weights_q4_0(const uint8_t *block, __m256 w[4])
     w[3] = scaled_i8x8(_mm_srli_si128(hi, 8), d);
 }
 
-AVX2_INLINE float dot_block32(const uint8_t *row, const float *x, int64_t n, size_t block_bytes,
-                              block32_fn weights)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t i = 0; i < n; i += 32, row += block_bytes) {
-        __m256 w[4];
-        weights(row, w);
-        a0 = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + i + 24), a3);
-    }
-    return hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-}
-
 AVX2_INLINE void dequantize_block32(const uint8_t *row, float *dst, int64_t n,
                                     size_t block_bytes, block32_fn weights)
 {
@@ -193,19 +134,9 @@ AVX2_INLINE void dequantize_block32(const uint8_t *row, float *dst, int64_t n,
     }
 }
 
-AVX2_FN static float dot_q8_0(const void *row, const float *x, int64_t n)
-{
-    return dot_block32(row, x, n, LLAMAD_Q8_0_BYTES, weights_q8_0);
-}
-
 AVX2_FN static void dequantize_q8_0(const void *src, float *dst, int64_t n)
 {
     dequantize_block32(src, dst, n, LLAMAD_Q8_0_BYTES, weights_q8_0);
-}
-
-AVX2_FN static float dot_q4_0(const void *row, const float *x, int64_t n)
-{
-    return dot_block32(row, x, n, LLAMAD_Q4_0_BYTES, weights_q4_0);
 }
 
 AVX2_FN static void dequantize_q4_0(const void *src, float *dst, int64_t n)
@@ -216,16 +147,16 @@ AVX2_FN static void dequantize_q4_0(const void *src, float *dst, int64_t n)
 /* ---- selection ---- */
 
 static const struct llamad_kernels avx2_kernels[LLAMAD_TYPE_ID_LIMIT] = {
-    [LLAMAD_TYPE_F32] = {"avx2", dequantize_f32, dot_f32},
-    [LLAMAD_TYPE_F16] = {"avx2", dequantize_f16, dot_f16},
-    [LLAMAD_TYPE_BF16] = {"avx2", dequantize_bf16, dot_bf16},
-    [LLAMAD_TYPE_Q8_0] = {"avx2", dequantize_q8_0, dot_q8_0},
-    [LLAMAD_TYPE_Q4_0] = {"avx2", dequantize_q4_0, dot_q4_0},
+    [LLAMAD_TYPE_F32] = {"avx2", dequantize_f32},
+    [LLAMAD_TYPE_F16] = {"avx2", dequantize_f16},
+    [LLAMAD_TYPE_BF16] = {"avx2", dequantize_bf16},
+    [LLAMAD_TYPE_Q8_0] = {"avx2", dequantize_q8_0},
+    [LLAMAD_TYPE_Q4_0] = {"avx2", dequantize_q4_0},
 };
 
 const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type)
 {
-    if (type >= LLAMAD_TYPE_ID_LIMIT || avx2_kernels[type].dot == NULL ||
+    if (type >= LLAMAD_TYPE_ID_LIMIT || avx2_kernels[type].dequantize_row == NULL ||
         !llamad_cpu_runs(LLAMAD_CPU_AVX2))
         return NULL;
     return &avx2_kernels[type];

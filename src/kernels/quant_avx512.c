@@ -1,6 +1,6 @@
-/* AVX-512 float kernels for F32, F16 and BF16 rows: four 16-lane FMA
- * accumulators and masked loads for the tail. Chosen over the AVX2 ones at run
- * time when the CPU has AVX-512; the reference is in quant.c. */
+/* AVX-512 row dequantizers for F32, F16 and BF16: 16 lanes at a time, masked
+ * loads and stores for the tail. Chosen over the AVX2 ones at run time when the
+ * CPU has AVX-512; the reference is in quant.c. */
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -10,16 +10,9 @@
 
 #if defined(__x86_64__)
 
-#include "quant_x86.h"
-
-/* Bytes ahead of the row's current position that dot16 asks for: the hardware
- * prefetcher alone leaves it waiting on rows streamed from DRAM. */
-enum { PREFETCH_AHEAD = 4096 };
+#include <immintrin.h>
 
 #define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
-/* Inlined into each kernel, so the loader and tile shape become constants there. */
-#define AVX512_INLINE static inline __attribute__((always_inline, \
-    target("avx512f,avx512bw,avx512vl,fma,f16c")))
 
 /* Up to 16 elements starting at i, as floats; lanes past n are zero. */
 typedef __m512 (*load16_fn)(const uint8_t *row, int64_t i, __mmask16 m);
@@ -45,31 +38,6 @@ static inline __mmask16 tail_mask(int64_t left)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-/* Four accumulators taking 16 columns in turn, then the tail in the first. (The
- * forward pass multiplies packed float weights in gemm_float_avx512.c; this dot
- * is the kernel set's row kernel, for callers with unpacked rows.) */
-AVX512_FN static inline float dot16(const void *row, const float *x, int64_t n, load16_fn load,
-                                   int elem_bytes)
-{
-    const uint8_t *w = row;
-    __m512 acc[4];
-    for (int a = 0; a < 4; a++)
-        acc[a] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        prefetch_ahead(w + i * elem_bytes, PREFETCH_AHEAD, 64 * elem_bytes);
-        for (int a = 0; a < 4; a++)
-            acc[a] = _mm512_fmadd_ps(load(w, i + 16 * a, 0xFFFF),
-                                     _mm512_loadu_ps(x + i + 16 * a), acc[a]);
-    }
-    for (; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        acc[0] = _mm512_fmadd_ps(load(w, i, m), _mm512_maskz_loadu_ps(m, x + i), acc[0]);
-    }
-    return _mm512_reduce_add_ps(
-        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-}
-
 AVX512_FN static inline void dequantize16(const void *row, float *dst, int64_t n, load16_fn load)
 {
     for (int64_t i = 0; i < n; i += 16) {
@@ -78,23 +46,19 @@ AVX512_FN static inline void dequantize16(const void *row, float *dst, int64_t n
     }
 }
 
-#define FLOAT_KERNELS(name, elem_bytes)                                                        \
-    AVX512_FN static float dot_##name(const void *row, const float *x, int64_t n)             \
-    {                                                                                          \
-        return dot16(row, x, n, load16_##name, elem_bytes);                                   \
-    }                                                                                          \
+#define DEQUANTIZER(name)                                                                    \
     AVX512_FN static void dequantize_##name(const void *row, float *dst, int64_t n)           \
     {                                                                                          \
         dequantize16(row, dst, n, load16_##name);                                             \
     }
 
-FLOAT_KERNELS(f32, 4)
-FLOAT_KERNELS(f16, 2)
-FLOAT_KERNELS(bf16, 2)
+DEQUANTIZER(f32)
+DEQUANTIZER(f16)
+DEQUANTIZER(bf16)
 
-static const struct llamad_kernels avx512_f32 = {"avx512", dequantize_f32, dot_f32};
-static const struct llamad_kernels avx512_f16 = {"avx512", dequantize_f16, dot_f16};
-static const struct llamad_kernels avx512_bf16 = {"avx512", dequantize_bf16, dot_bf16};
+static const struct llamad_kernels avx512_f32 = {"avx512", dequantize_f32};
+static const struct llamad_kernels avx512_f16 = {"avx512", dequantize_f16};
+static const struct llamad_kernels avx512_bf16 = {"avx512", dequantize_bf16};
 
 const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type)
 {

@@ -9,7 +9,7 @@
 
 #include "llamad/kernels/quant.h"
 
-/* quant_avx2.c: the AVX2/FMA/F16C float kernels of `type`, or NULL when the CPU
+/* quant_avx2.c: the AVX2/F16C row dequantizer of `type`, or NULL when the CPU
  * lacks those features or the type has none. */
 const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
 
@@ -17,7 +17,7 @@ const struct llamad_kernels *llamad_quant_avx2_kernels(uint32_t type);
 typedef void (*llamad_f32_to_f16_row_fn)(const float *x, uint16_t *y, int64_t n);
 llamad_f32_to_f16_row_fn llamad_f32_to_f16_row_avx2(void);
 
-/* quant_avx512.c: the AVX-512 float kernels of `type` (F32, F16, BF16), or NULL. */
+/* quant_avx512.c: the AVX-512 row dequantizer of `type` (F32, F16, BF16), or NULL. */
 const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type);
 
 /* quant_act_x86.c: the integer kernels of `type` in one instruction set,

@@ -2,8 +2,11 @@
  * weight row with a float activation vector.
  *
  * Every format has a plain reference implementation (`*_ref`, scalar C that reads
- * like the format's definition) and a fast one chosen at run time by CPU detection
- * (llamad_kernels_for); tests hold the fast one to the reference. */
+ * like the format's definition). Rows are dequantized by a fast one chosen at run
+ * time by CPU detection (llamad_kernels_for); tests hold it to the reference. The
+ * float dot product has the reference only: wherever a fast kernel set runs, float
+ * weights are multiplied by the packed GEMM of gemm_float.h and quantized ones on
+ * integer activations (below), so a fast float dot would never run. */
 #ifndef LLAMAD_QUANT_H
 #define LLAMAD_QUANT_H
 
@@ -23,6 +26,8 @@ bool llamad_type_computable(uint32_t type);
 /* Reference kernels. n is the row length in elements, a multiple of the type's block
  * size. `type` must be computable (callers check with llamad_type_computable). */
 void llamad_dequantize_row_ref(uint32_t type, const void *src, float *dst, int64_t n);
+/* Also the row kernel of llamad_matmul for weights with neither integer kernels nor a
+ * packed copy (float weights in the scalar kernel set). */
 float llamad_dot_ref(uint32_t type, const void *row, const float *x, int64_t n);
 
 /* Quantizers (reference only; used to write models). Supported for F32, F16, BF16,
@@ -31,11 +36,11 @@ float llamad_dot_ref(uint32_t type, const void *row, const float *x, int64_t n);
  * type it cannot produce. */
 bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t n);
 
-/* The kernels to use on this CPU. */
+/* The row dequantizer to use on this CPU (rows of the token embedding, as a
+ * token's activations). */
 struct llamad_kernels {
     const char *isa; /* "avx2", "scalar", ... : which implementation was chosen */
     void (*dequantize_row)(const void *src, float *dst, int64_t n);
-    float (*dot)(const void *row, const float *x, int64_t n);
 };
 
 /* NULL for a type that is not computable. The result is constant for the process. */
