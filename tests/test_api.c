@@ -16,7 +16,8 @@
 #include "llamad/base/error.h"
 #include "llamad/base/utf8.h"
 #include "llamad/format/gguf.h"
-#include "llamad/server/api.h"
+#include "llamad/server/api_request.h"
+#include "llamad/server/api_response.h"
 #include "llamad/tokenizer/tokenizer.h"
 
 static struct llamad_tokenizer *tok;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "llamad/server/api.h"
+#include "llamad/server/api_response.h"
 #include "llamad/base/buf.h"
 #include "llamad/server/chat.h"
 #include "llamad/server/config.h"

@@ -1,19 +1,17 @@
-/* The HTTP API's JSON: request bodies parsed and validated into plain structs,
- * and response bodies / server-sent-event payloads built from engine events.
- * OpenAI's shapes for /v1/completions and /v1/chat/completions, llama.cpp's
- * server shapes for the native /completion, /tokenize and /detokenize.
+/* The HTTP API's requests: JSON bodies parsed and validated into plain structs,
+ * and the errors that answer a request (OpenAI's error objects). OpenAI's shapes
+ * for /v1/completions and /v1/chat/completions, llama.cpp's server field names
+ * for the native /completion.
  *
  * Runs on the loop thread; every function here is pure (no I/O, no globals). */
-#ifndef LLAMAD_API_H
-#define LLAMAD_API_H
+#ifndef LLAMAD_API_REQUEST_H
+#define LLAMAD_API_REQUEST_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llamad/engine/engine.h"
 #include "llamad/model/sampler.h"
-#include "llamad/tokenizer/tokenizer.h"
 
 enum llamad_api_kind {
     LLAMAD_API_COMPLETIONS, /* POST /v1/completions */
@@ -34,9 +32,6 @@ struct llamad_api_error {
 int llamad_api_set_error(struct llamad_api_error *e, int status, const char *type,
                          const char *param, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
-
-/* {"error": {...}} as a malloc'd NUL-terminated string (NULL when out of memory). */
-char *llamad_api_error_json(const struct llamad_api_error *e);
 
 struct llamad_chat_message {
     char *role;    /* "system", "user" or "assistant" */
@@ -94,55 +89,10 @@ int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t
                              struct llamad_api_error *err);
 void llamad_api_request_free(struct llamad_api_request *r);
 
-/* What every response body of one request shares. */
-struct llamad_api_reply {
-    enum llamad_api_kind kind;
-    const char *id;       /* "cmpl-...", "chatcmpl-..." */
-    int64_t created;      /* unix seconds */
-    const char *model;    /* the served model's id */
-    const struct llamad_tokenizer *tok; /* renders top-logprob tokens */
-    bool logprobs;
-    int32_t top_logprobs;
-    bool include_usage;
-};
-
-/* Non-streamed response: `tokens` is the request's list of TOKEN events (linked by
- * ->next, possibly NULL), `done` its DONE event. A TOKEN event whose token is -1
- * carries only text (what was held back until the end: DONE's text) and has no
- * logprobs entry. The text is the concatenation of
- * the events' .text. Malloc'd JSON, NULL when out of memory. */
-char *llamad_api_response_json(const struct llamad_api_reply *r, const struct llamad_event *tokens,
-                               const struct llamad_event *done);
-
-/* Streaming payloads (the JSON after "data: "; the caller adds framing). NULL when
- * out of memory, or when there is nothing to send for that event (e.g. a token
- * that released no text and carries no logprobs). */
-char *llamad_api_chunk_first_json(const struct llamad_api_reply *r); /* chat: delta.role; else NULL */
-char *llamad_api_chunk_token_json(const struct llamad_api_reply *r, const struct llamad_event *token,
-                                  size_t text_offset /* bytes of text sent before it */);
-char *llamad_api_chunk_final_json(const struct llamad_api_reply *r, const struct llamad_event *done);
-/* include_usage: the usage-only chunk ("choices": []); NULL when not asked. */
-char *llamad_api_chunk_usage_json(const struct llamad_api_reply *r, const struct llamad_event *done);
-
-/* GET /v1/models */
-char *llamad_api_models_json(const char *model_id, int64_t created);
-
-/* POST /tokenize: {"content": string, "add_special": bool (default false),
- * "with_pieces": bool (default false)} -> {"tokens": [ids]} or, with pieces,
- * {"tokens": [{"id": n, "piece": string}]} (a piece that is not whole UTF-8 is
- * given as an array of byte values, as llama.cpp does). */
-char *llamad_api_tokenize(const struct llamad_tokenizer *tok, const char *body, size_t len,
-                          struct llamad_api_error *err);
-/* POST /apply-template, in two halves around the chat renderer: the request's
- * "messages" (as /v1/chat/completions takes them) into out->messages (free out
- * with llamad_api_request_free, also after a failure); and the answer
- * {"prompt": text}. */
+/* POST /apply-template: the request's "messages" (as /v1/chat/completions takes
+ * them) into out->messages (free out with llamad_api_request_free, also after a
+ * failure); llamad_api_prompt_json (api_response.h) answers. */
 int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_request *out,
                               struct llamad_api_error *err);
-char *llamad_api_prompt_json(const char *text, size_t len, struct llamad_api_error *err);
-
-/* POST /detokenize: {"tokens": [ids]} -> {"content": string}. */
-char *llamad_api_detokenize(const struct llamad_tokenizer *tok, const char *body, size_t len,
-                            struct llamad_api_error *err);
 
 #endif
