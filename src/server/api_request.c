@@ -17,7 +17,6 @@
 #include "llamad/base/utf8.h"
 
 #define SEED_LIMIT 9007199254740992.0 /* 2^53: larger integers are not exact in a JSON double */
-#define MAX_SESSION_ID 128
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 
 /* ---- Errors ---- */
@@ -257,20 +256,23 @@ struct parse {
     const struct llamad_api_limits *lim;
     const cJSON *root;
     struct llamad_api_request *out;
+    struct llamad_gen_request *gen; /* &out->gen */
     struct llamad_api_error *err;
 };
 
+/* The one place of every default a request starts from. */
 static void set_defaults(enum llamad_api_kind kind, struct llamad_api_request *out)
 {
     memset(out, 0, sizeof *out);
     out->kind = kind;
-    out->max_tokens = -1;
-    llamad_sampling_defaults(&out->sampling); /* llama.cpp's, kept for /completion */
+    /* OpenAI's default for /v1/completions; elsewhere up to the end of the context. */
+    out->gen.max_tokens = kind == LLAMAD_API_COMPLETIONS ? 16 : -1;
+    llamad_sampling_defaults(&out->gen.sampling); /* llama.cpp's, kept for /completion */
     if (kind != LLAMAD_API_NATIVE) {
-        out->sampling.temperature = 1.0f;
-        out->sampling.top_k = 0;
-        out->sampling.top_p = 1.0f;
-        out->sampling.min_p = 0.0f;
+        out->gen.sampling.temperature = 1.0f;
+        out->gen.sampling.top_k = 0;
+        out->gen.sampling.top_p = 1.0f;
+        out->gen.sampling.min_p = 0.0f;
     }
 }
 
@@ -378,8 +380,10 @@ static int parse_prompt(struct parse *p)
     if (!cJSON_IsArray(it) || !it->child)
         return api_invalid(p->err, "prompt",
                            "'prompt' must be a string or a non-empty array of token ids");
-    return api_parse_ids(it, p->lim->n_vocab, "prompt", &p->out->prompt_ids, &p->out->n_prompt_ids,
-                         p->err);
+    size_t n = 0;
+    int rc = api_parse_ids(it, p->lim->n_vocab, "prompt", &p->gen->prompt, &n, p->err);
+    p->gen->n_prompt = (int32_t)n; /* fewer than INT_MAX: cJSON counts array items in an int */
+    return rc;
 }
 
 /* Content given as parts: the "text" parts joined with newlines. */
@@ -479,7 +483,7 @@ static int parse_input(struct parse *p)
 
 static int parse_sampling(struct parse *p)
 {
-    struct llamad_sampling *s = &p->out->sampling;
+    struct llamad_sampling *s = &p->gen->sampling;
     int64_t top_k = s->top_k, last_n = s->penalty_last_n;
     int rc = 0;
     for (size_t i = 0; !rc && i < COUNT(float_fields); i++)
@@ -501,13 +505,13 @@ static int parse_max_tokens(struct parse *p)
 {
     bool native = p->kind == LLAMAD_API_NATIVE;
     const char *names[] = {"max_tokens", native ? "n_predict" : "max_completion_tokens"};
-    int64_t v = -1;
+    int64_t v = p->gen->max_tokens;
     for (size_t i = 0; i < COUNT(names); i++) {
         int rc = get_integer(p->root, names[i], native ? -1 : 1, INT32_MAX, &v, p->err);
         if (rc)
             return rc;
     }
-    p->out->max_tokens = (int32_t)v;
+    p->gen->max_tokens = (int32_t)v;
     return 0;
 }
 
@@ -521,14 +525,14 @@ static int parse_seed(struct parse *p)
         return api_invalid(p->err, "seed", "'seed' must be an integer from -2^53 to 2^53");
     if (seed < 0 && p->kind == LLAMAD_API_NATIVE)
         return 0; /* llama.cpp: a negative seed asks for a random one */
-    p->out->sampling.seed = (uint64_t)seed;
+    p->gen->sampling.seed = (uint64_t)seed;
     p->out->seed_given = true;
     return 0;
 }
 
 static int add_stop(struct parse *p, const char *s)
 {
-    struct llamad_api_request *out = p->out;
+    struct llamad_gen_request *out = p->gen;
     size_t len = strlen(s);
     if (len == 0)
         return 0;
@@ -554,9 +558,9 @@ static int parse_stops(struct parse *p)
     size_t n = cJSON_IsArray(it) ? (size_t)cJSON_GetArraySize(it) : 1;
     if (n == 0)
         return 0;
-    p->out->stops = calloc(n, sizeof *p->out->stops);
-    p->out->stop_lens = calloc(n, sizeof *p->out->stop_lens);
-    if (!p->out->stops || !p->out->stop_lens)
+    p->gen->stops = calloc(n, sizeof *p->gen->stops);
+    p->gen->stop_lens = calloc(n, sizeof *p->gen->stop_lens);
+    if (!p->gen->stops || !p->gen->stop_lens)
         return api_no_memory(p->err);
     if (cJSON_IsString(it))
         return add_stop(p, it->valuestring);
@@ -635,13 +639,15 @@ static int parse_logit_bias(struct parse *p)
     size_t n = (size_t)cJSON_GetArraySize(it);
     if (n == 0)
         return 0;
-    if (!(p->out->logit_bias = calloc(n, sizeof *p->out->logit_bias)))
+    struct llamad_gen_request *g = p->gen;
+    if (!(g->logit_bias = calloc(n, sizeof *g->logit_bias)))
         return api_no_memory(p->err);
+    g->sampling.logit_bias = g->logit_bias;
     for (const cJSON *e = it->child; e; e = e->next) {
-        int rc = bias_entry(p, e, pairs, &p->out->logit_bias[p->out->n_logit_bias]);
+        int rc = bias_entry(p, e, pairs, &g->logit_bias[g->sampling.n_logit_bias]);
         if (rc)
             return rc;
-        p->out->n_logit_bias++;
+        g->sampling.n_logit_bias++;
     }
     return 0;
 }
@@ -673,8 +679,8 @@ static int parse_logprobs(struct parse *p)
         top = top > 0 ? top : -1;
         break;
     }
-    p->out->logprobs = top >= 0;
-    p->out->top_logprobs = top >= 0 ? (int32_t)top : 0;
+    p->gen->logprobs = top >= 0;
+    p->gen->top_logprobs = top >= 0 ? (int32_t)top : 0;
     return rc;
 }
 
@@ -704,7 +710,7 @@ static bool session_id_char(char c)
 static int parse_extensions(struct parse *p)
 {
     const char *user = NULL, *session = NULL;
-    int rc = api_get_bool(p->root, "ignore_eos", &p->out->ignore_eos, p->err);
+    int rc = api_get_bool(p->root, "ignore_eos", &p->gen->ignore_eos, p->err);
     if (rc || (rc = get_string(p->root, "user", &user, p->err)) ||
         (rc = get_string(p->root, "session_id", &session, p->err)) || !session)
         return rc;
@@ -714,10 +720,10 @@ static int parse_extensions(struct parse *p)
             return api_invalid(p->err, "session_id",
                                "'session_id' may only hold A-Z a-z 0-9 . _ : -");
     }
-    if (len > MAX_SESSION_ID)
-        return api_invalid(p->err, "session_id", "'session_id' must be at most %d bytes",
-                           MAX_SESSION_ID);
-    memcpy(p->out->session_id, session, len + 1);
+    if (len >= sizeof p->gen->session_id)
+        return api_invalid(p->err, "session_id", "'session_id' must be at most %zu bytes",
+                           sizeof p->gen->session_id - 1);
+    memcpy(p->gen->session_id, session, len + 1);
     return 0;
 }
 
@@ -732,34 +738,26 @@ int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t
     cJSON *root;
     set_defaults(kind, out);
     int rc = api_parse_body(body, len, &root, err);
-    struct parse p = {.kind = kind, .lim = lim, .root = root, .out = out, .err = err};
+    struct parse p = {.kind = kind, .lim = lim, .root = root, .out = out, .gen = &out->gen,
+                      .err = err};
     for (size_t i = 0; !rc && i < COUNT(steps); i++)
         rc = steps[i](&p);
     cJSON_Delete(root);
-    if (rc) {
+    if (rc)
         llamad_api_request_free(out);
-        return rc;
-    }
-    out->sampling.logit_bias = out->logit_bias;
-    out->sampling.n_logit_bias = out->n_logit_bias;
-    return 0;
+    return rc;
 }
 
 void llamad_api_request_free(struct llamad_api_request *r)
 {
     free(r->model);
     free(r->prompt);
-    free(r->prompt_ids);
     for (size_t i = 0; i < r->n_messages; i++) {
         free(r->messages[i].role);
         free(r->messages[i].content);
     }
     free(r->messages);
-    free(r->logit_bias);
-    for (size_t i = 0; i < r->n_stops; i++)
-        free(r->stops[i]);
-    free(r->stops);
-    free(r->stop_lens);
+    llamad_gen_request_clear(&r->gen);
     memset(r, 0, sizeof *r);
 }
 
@@ -769,7 +767,8 @@ int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_re
     cJSON *root;
     set_defaults(LLAMAD_API_CHAT, out);
     int rc = api_parse_body(body, len, &root, err);
-    struct parse p = {.kind = LLAMAD_API_CHAT, .root = root, .out = out, .err = err};
+    struct parse p = {.kind = LLAMAD_API_CHAT, .root = root, .out = out, .gen = &out->gen,
+                      .err = err};
     if (!rc)
         rc = parse_messages(&p);
     cJSON_Delete(root);

@@ -9,8 +9,6 @@
 #include "llamad/base/error.h"
 #include "llamad/base/log.h"
 
-#define COMPLETIONS_DEFAULT_MAX_TOKENS 16 /* OpenAI's default for /v1/completions */
-
 static enum llamad_api_kind api_kind(enum route route)
 {
     return route == ROUTE_CHAT ? LLAMAD_API_CHAT
@@ -26,12 +24,11 @@ static uint64_t random_u64(void)
     return v;
 }
 
-/* ---- Preparation on the thread pool: the prompt's token ids and the engine request ---- */
+/* ---- Preparation on the thread pool: the prompt's token ids, max_tokens, the seed ---- */
 
 struct prepare_job {
     uv_work_t work;
     struct request *r;
-    struct llamad_gen_request gen;
     struct llamad_api_error err;
     bool failed;
 };
@@ -40,21 +37,17 @@ static bool prepare_prompt(struct prepare_job *j)
 {
     struct request *r = j->r;
     const struct llamad_model *m = r->srv->model;
-    const struct llamad_api_request *a = &r->api;
+    struct llamad_api_request *a = &r->api;
     char err[LLAMAD_ERR_MAX] = "";
     int32_t *ids = NULL;
     size_t n = 0;
+    if (a->gen.prompt) /* given as token ids (the parser refuses none) */
+        return true;
     if (a->messages) {
         if (llamad_chat_render(r->srv->chat_template, m->tokenizer, a->messages, a->n_messages,
                                &ids, &n, err, sizeof err) != LLAMAD_OK) {
             llamad_api_set_error(&j->err, 400, "invalid_request_error", "messages", "", "%s", err);
             return false;
-        }
-    } else if (a->prompt_ids) {
-        ids = malloc((a->n_prompt_ids ? a->n_prompt_ids : 1) * sizeof(int32_t));
-        if (ids) {
-            memcpy(ids, a->prompt_ids, a->n_prompt_ids * sizeof(int32_t));
-            n = a->n_prompt_ids;
         }
     } else {
         const char *text = a->prompt ? a->prompt : "";
@@ -67,8 +60,8 @@ static bool prepare_prompt(struct prepare_job *j)
         llamad_api_set_error(&j->err, 500, "server_error", "", "", "out of memory");
         return false;
     }
-    j->gen.prompt = ids;
-    j->gen.n_prompt = (int32_t)n;
+    a->gen.prompt = ids;
+    a->gen.n_prompt = (int32_t)n;
     if (n == 0) {
         llamad_api_set_error(&j->err, 400, "invalid_request_error", "prompt", "",
                              "the prompt is empty");
@@ -81,9 +74,9 @@ static bool prepare_limits(struct prepare_job *j)
 {
     struct request *r = j->r;
     const struct llamad_config *cfg = r->srv->cfg;
-    const struct llamad_api_request *a = &r->api;
-    int32_t n_ctx = cfg->ctx_size, n_prompt = j->gen.n_prompt;
-    const char *param = a->messages ? "messages" : "prompt";
+    struct llamad_gen_request *g = &r->api.gen;
+    int32_t n_ctx = cfg->ctx_size, n_prompt = g->n_prompt;
+    const char *param = r->api.messages ? "messages" : "prompt";
     if (n_prompt >= n_ctx) {
         llamad_api_set_error(&j->err, 400, "invalid_request_error", param,
                              "context_length_exceeded",
@@ -94,50 +87,24 @@ static bool prepare_limits(struct prepare_job *j)
     }
     int32_t room = n_ctx - n_prompt;
     int32_t cap = cfg->max_tokens > 0 && cfg->max_tokens < room ? cfg->max_tokens : room;
-    int32_t want = a->max_tokens;
-    if (want < 0)
-        want = a->kind == LLAMAD_API_COMPLETIONS ? COMPLETIONS_DEFAULT_MAX_TOKENS : cap;
+    int32_t want = g->max_tokens < 0 ? cap : g->max_tokens;
     if (cfg->max_tokens > 0 && want > cfg->max_tokens) {
         llamad_api_set_error(&j->err, 400, "invalid_request_error", "max_tokens", "",
                              "max_tokens is %d; this server generates at most %d tokens per "
                              "request", want, cfg->max_tokens);
         return false;
     }
-    j->gen.max_tokens = want < cap ? want : cap; /* past the context: finish_reason "length" */
+    g->max_tokens = want < cap ? want : cap; /* past the context: finish_reason "length" */
     return true;
-}
-
-/* Moves the sampling settings, stops and logit bias from the parsed request. */
-static void prepare_sampling(struct prepare_job *j)
-{
-    struct llamad_api_request *a = &j->r->api;
-    struct llamad_gen_request *g = &j->gen;
-    g->sampling = a->sampling;
-    if (!a->seed_given)
-        g->sampling.seed = random_u64();
-    g->logit_bias = a->logit_bias;
-    g->sampling.logit_bias = a->logit_bias;
-    g->sampling.n_logit_bias = a->n_logit_bias;
-    a->logit_bias = NULL;
-    a->n_logit_bias = 0;
-    g->stops = a->stops;
-    g->stop_lens = a->stop_lens;
-    g->n_stops = a->n_stops;
-    a->stops = NULL;
-    a->stop_lens = NULL;
-    a->n_stops = 0;
-    g->ignore_eos = a->ignore_eos;
-    g->logprobs = a->logprobs;
-    g->top_logprobs = a->top_logprobs;
-    snprintf(g->session_id, sizeof g->session_id, "%s", a->session_id);
 }
 
 static void run_prepare(uv_work_t *w)
 {
     struct prepare_job *j = w->data;
+    struct llamad_api_request *a = &j->r->api;
     j->failed = !prepare_prompt(j) || !prepare_limits(j);
-    if (!j->failed)
-        prepare_sampling(j);
+    if (!a->seed_given)
+        a->gen.sampling.seed = random_u64();
 }
 
 /* ---- Streaming ---- */
@@ -344,19 +311,21 @@ static void fill_reply(struct request *r)
         .created = (int64_t)time(NULL),
         .model = r->srv->model_id,
         .tok = r->srv->model->tokenizer,
-        .logprobs = r->api.logprobs,
-        .top_logprobs = r->api.top_logprobs,
+        .logprobs = r->api.gen.logprobs,
+        .top_logprobs = r->api.gen.top_logprobs,
         .include_usage = r->api.include_usage,
     };
 }
 
-static void submit(struct request *r, struct prepare_job *j)
+/* The request goes to the engine as it was parsed and prepared. */
+static void submit(struct request *r)
 {
     char err[LLAMAD_ERR_MAX] = "";
     struct llamad_api_error e;
-    r->prompt_tokens = j->gen.n_prompt;
+    struct llamad_gen_request *g = &r->api.gen;
+    r->prompt_tokens = g->n_prompt;
     r->outbox = llamad_outbox_new(r);
-    int rc = r->outbox ? llamad_engine_submit(r->srv->engine, &j->gen, r->outbox, err, sizeof err)
+    int rc = r->outbox ? llamad_engine_submit(r->srv->engine, g, r->outbox, err, sizeof err)
                        : LLAMAD_ENOMEM;
     if (rc == LLAMAD_OK) {
         if (r->api.stream)
@@ -390,8 +359,7 @@ static void finish_prepare(uv_work_t *w, int status)
     else if (j->failed)
         request_respond_error(r, &j->err);
     else
-        submit(r, j);
-    llamad_gen_request_clear(&j->gen);
+        submit(r);
     free(j);
     server_run_mhd(r->srv);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llamad/engine/engine.h"
 #include "llamad/model/sampler.h"
 
 enum llamad_api_kind {
@@ -42,29 +43,23 @@ struct llamad_api_request {
     enum llamad_api_kind kind;
     char *model;                /* NULL when omitted */
 
-    /* The prompt: text, token ids, or chat messages. */
+    /* The prompt: text, chat messages, or token ids (those straight into gen.prompt). */
     char *prompt;               /* NUL-terminated UTF-8 text, NULL when not text */
     size_t prompt_len;
-    int32_t *prompt_ids;        /* when the prompt was given as token ids */
-    size_t n_prompt_ids;
     struct llamad_chat_message *messages;
     size_t n_messages;
 
-    int32_t max_tokens;         /* -1 when not given (the server applies its default);
-                                 * 0 only from /completion: the prompt alone */
-    struct llamad_sampling sampling; /* logit_bias points into .logit_bias */
-    bool seed_given;            /* false: the server draws a random seed */
-    struct llamad_logit_bias *logit_bias;
-    size_t n_logit_bias;
-    char **stops;
-    size_t *stop_lens;
-    size_t n_stops;
+    bool seed_given;            /* false: the server draws gen.sampling.seed at random */
     bool stream;
     bool include_usage;         /* stream_options.include_usage */
-    bool logprobs;              /* return logprobs of the sampled tokens */
-    int32_t top_logprobs;       /* and of this many alternatives */
-    bool ignore_eos;
-    char session_id[129];       /* "" when none */
+
+    /* What the engine is asked to run, parsed in place: the server adds the prompt's
+     * token ids (unless given as ids), settles max_tokens and the seed, and submits
+     * it as it is. gen.max_tokens holds the endpoint's default when none was given:
+     * 16 on /v1/completions (OpenAI's), else -1, which asks for up to the end of
+     * the context (or the server's cap); 0 comes only from /completion (the prompt
+     * alone). gen.sampling.logit_bias points at gen.logit_bias. */
+    struct llamad_gen_request gen;
 };
 
 struct llamad_api_limits {
@@ -81,8 +76,9 @@ struct llamad_api_limits {
  * best_of > 1, suffix, tools, tool_choice, functions, function_call,
  * response_format other than text, logprobs on... as documented) are refused
  * naming the param. Unknown fields are ignored. Defaults follow the endpoint:
- * OpenAI's (temperature 1, top_p 1, no top-k or min-p) for the /v1 endpoints,
- * llama.cpp's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05) for /completion.
+ * OpenAI's (temperature 1, top_p 1, no top-k or min-p; max_tokens 16 for
+ * /v1/completions) for the /v1 endpoints, llama.cpp's (llamad_sampling_defaults)
+ * for /completion.
  * Returns 0, or the HTTP status with err filled; *out is then empty. */
 int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t len,
                              const struct llamad_api_limits *lim, struct llamad_api_request *out,
