@@ -16,7 +16,8 @@
 #include "llamad/base/error.h"
 #include "llamad/base/utf8.h"
 #include "llamad/format/gguf.h"
-#include "llamad/server/api.h"
+#include "llamad/server/api_request.h"
+#include "llamad/server/api_response.h"
 #include "llamad/tokenizer/tokenizer.h"
 
 static struct llamad_tokenizer *tok;
@@ -58,8 +59,8 @@ static int parse_len(enum llamad_api_kind kind, const char *body, size_t len,
 
 static bool request_empty(const struct llamad_api_request *r)
 {
-    return !r->model && !r->prompt && !r->prompt_ids && !r->messages && !r->logit_bias &&
-           !r->stops && !r->stop_lens && r->n_stops == 0 && r->n_messages == 0;
+    return !r->model && !r->prompt && !r->gen.prompt && !r->messages && !r->gen.logit_bias &&
+           !r->gen.stops && !r->gen.stop_lens && r->gen.n_stops == 0 && r->n_messages == 0;
 }
 
 static void check_rejected_len(enum llamad_api_kind kind, const char *body, size_t len,
@@ -285,13 +286,13 @@ static void test_logit_bias(void **state)
     (void)state;
     struct llamad_api_request r;
     ACCEPT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"5\":1.5,\"511\":-100}}", &r);
-    assert_int_equal(r.n_logit_bias, 2);
-    assert_int_equal(r.logit_bias[0].token, 5);
-    assert_true(r.logit_bias[0].bias == 1.5f);
-    assert_int_equal(r.logit_bias[1].token, 511);
-    assert_true(r.logit_bias[1].bias == -100.0f);
-    assert_ptr_equal(r.sampling.logit_bias, r.logit_bias);
-    assert_int_equal(r.sampling.n_logit_bias, 2);
+    assert_int_equal(r.gen.sampling.n_logit_bias, 2);
+    assert_int_equal(r.gen.logit_bias[0].token, 5);
+    assert_true(r.gen.logit_bias[0].bias == 1.5f);
+    assert_int_equal(r.gen.logit_bias[1].token, 511);
+    assert_true(r.gen.logit_bias[1].bias == -100.0f);
+    assert_ptr_equal(r.gen.sampling.logit_bias, r.gen.logit_bias);
+    assert_int_equal(r.gen.sampling.n_logit_bias, 2);
     llamad_api_request_free(&r);
 
     REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"abc\":1}}", "logit_bias");
@@ -306,13 +307,13 @@ static void test_logit_bias(void **state)
     REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":[[5,1]]}", "logit_bias");
 
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[[5,false],[7,-2.5]]}", &r);
-    assert_int_equal(r.n_logit_bias, 2);
-    assert_int_equal(r.logit_bias[0].token, 5);
-    assert_true(isinf(r.logit_bias[0].bias) && r.logit_bias[0].bias < 0);
-    assert_true(r.logit_bias[1].bias == -2.5f);
+    assert_int_equal(r.gen.sampling.n_logit_bias, 2);
+    assert_int_equal(r.gen.logit_bias[0].token, 5);
+    assert_true(isinf(r.gen.logit_bias[0].bias) && r.gen.logit_bias[0].bias < 0);
+    assert_true(r.gen.logit_bias[1].bias == -2.5f);
     llamad_api_request_free(&r);
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":{\"9\":false}}", &r);
-    assert_true(isinf(r.logit_bias[0].bias));
+    assert_true(isinf(r.gen.logit_bias[0].bias));
     llamad_api_request_free(&r);
     REJECT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[[\"Hello\",1]]}", "logit_bias");
     REJECT(NATIVE, "{\"prompt\":\"x\",\"logit_bias\":[[600,1]]}", "logit_bias");
@@ -326,20 +327,20 @@ static void test_stop(void **state)
     (void)state;
     struct llamad_api_request r;
     ACCEPT(C, "{\"prompt\":\"x\",\"stop\":\"\\n\"}", &r);
-    assert_int_equal(r.n_stops, 1);
-    assert_string_equal(r.stops[0], "\n");
-    assert_int_equal(r.stop_lens[0], 1);
+    assert_int_equal(r.gen.n_stops, 1);
+    assert_string_equal(r.gen.stops[0], "\n");
+    assert_int_equal(r.gen.stop_lens[0], 1);
     llamad_api_request_free(&r);
 
     ACCEPT(C, "{\"prompt\":\"x\",\"stop\":[\"\",\"end\",\"\",\"0123456789abcdef\"]}", &r);
-    assert_int_equal(r.n_stops, 2); /* empty strings ignored */
-    assert_string_equal(r.stops[0], "end");
-    assert_string_equal(r.stops[1], "0123456789abcdef");
-    assert_int_equal(r.stop_lens[1], 16);
+    assert_int_equal(r.gen.n_stops, 2); /* empty strings ignored */
+    assert_string_equal(r.gen.stops[0], "end");
+    assert_string_equal(r.gen.stops[1], "0123456789abcdef");
+    assert_int_equal(r.gen.stop_lens[1], 16);
     llamad_api_request_free(&r);
 
     ACCEPT(C, "{\"prompt\":\"x\",\"stop\":[]}", &r);
-    assert_int_equal(r.n_stops, 0);
+    assert_int_equal(r.gen.n_stops, 0);
     llamad_api_request_free(&r);
 
     REJECT(C, "{\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop");
@@ -373,15 +374,15 @@ static void test_logprobs_completions(void **state)
     (void)state;
     struct llamad_api_request r;
     ACCEPT(C, "{\"prompt\":\"x\",\"logprobs\":0}", &r);
-    assert_true(r.logprobs);
-    assert_int_equal(r.top_logprobs, 0);
+    assert_true(r.gen.logprobs);
+    assert_int_equal(r.gen.top_logprobs, 0);
     llamad_api_request_free(&r);
     ACCEPT(C, "{\"prompt\":\"x\",\"logprobs\":5}", &r);
-    assert_true(r.logprobs);
-    assert_int_equal(r.top_logprobs, 5);
+    assert_true(r.gen.logprobs);
+    assert_int_equal(r.gen.top_logprobs, 5);
     llamad_api_request_free(&r);
     ACCEPT(C, "{\"prompt\":\"x\",\"logprobs\":null}", &r);
-    assert_false(r.logprobs);
+    assert_false(r.gen.logprobs);
     llamad_api_request_free(&r);
     REJECT(C, "{\"prompt\":\"x\",\"logprobs\":6}", "logprobs");
     REJECT(C, "{\"prompt\":\"x\",\"logprobs\":-1}", "logprobs");
@@ -395,15 +396,15 @@ static void test_logprobs_chat(void **state)
     struct llamad_api_request r;
 #define MSG "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
     ACCEPT(CHAT, MSG "\"logprobs\":true,\"top_logprobs\":3}", &r);
-    assert_true(r.logprobs);
-    assert_int_equal(r.top_logprobs, 3);
+    assert_true(r.gen.logprobs);
+    assert_int_equal(r.gen.top_logprobs, 3);
     llamad_api_request_free(&r);
     ACCEPT(CHAT, MSG "\"logprobs\":true}", &r);
-    assert_true(r.logprobs);
-    assert_int_equal(r.top_logprobs, 0);
+    assert_true(r.gen.logprobs);
+    assert_int_equal(r.gen.top_logprobs, 0);
     llamad_api_request_free(&r);
     ACCEPT(CHAT, MSG "\"logprobs\":false}", &r);
-    assert_false(r.logprobs);
+    assert_false(r.gen.logprobs);
     llamad_api_request_free(&r);
     REJECT(CHAT, MSG "\"top_logprobs\":2}", "top_logprobs");
     REJECT(CHAT, MSG "\"logprobs\":false,\"top_logprobs\":2}", "top_logprobs");
@@ -417,11 +418,11 @@ static void test_logprobs_native(void **state)
     (void)state;
     struct llamad_api_request r;
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_probs\":0}", &r);
-    assert_false(r.logprobs);
+    assert_false(r.gen.logprobs);
     llamad_api_request_free(&r);
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_probs\":20}", &r);
-    assert_true(r.logprobs);
-    assert_int_equal(r.top_logprobs, 20);
+    assert_true(r.gen.logprobs);
+    assert_int_equal(r.gen.top_logprobs, 20);
     llamad_api_request_free(&r);
     REJECT(NATIVE, "{\"prompt\":\"x\",\"n_probs\":21}", "n_probs");
     REJECT(NATIVE, "{\"prompt\":\"x\",\"n_probs\":-1}", "n_probs");
@@ -433,12 +434,12 @@ static void test_session_id(void **state)
     struct llamad_api_request r;
     char body[512];
     ACCEPT(C, "{\"prompt\":\"x\",\"session_id\":\"user-1.a:b_C\"}", &r);
-    assert_string_equal(r.session_id, "user-1.a:b_C");
+    assert_string_equal(r.gen.session_id, "user-1.a:b_C");
     llamad_api_request_free(&r);
 
     snprintf(body, sizeof body, "{\"prompt\":\"x\",\"session_id\":\"%0128d\"}", 0);
     ACCEPT(C, body, &r);
-    assert_int_equal(strlen(r.session_id), 128);
+    assert_int_equal(strlen(r.gen.session_id), 128);
     llamad_api_request_free(&r);
     snprintf(body, sizeof body, "{\"prompt\":\"x\",\"session_id\":\"%0129d\"}", 0);
     REJECT(C, body, "session_id");
@@ -457,7 +458,7 @@ static void test_prompt_forms(void **state)
     ACCEPT(C, "{\"prompt\":\"Once upon\"}", &r);
     assert_string_equal(r.prompt, "Once upon");
     assert_int_equal(r.prompt_len, 9);
-    assert_null(r.prompt_ids);
+    assert_null(r.gen.prompt);
     llamad_api_request_free(&r);
 
     ACCEPT(C, "{\"prompt\":[\"only one\"]}", &r);
@@ -466,10 +467,10 @@ static void test_prompt_forms(void **state)
 
     ACCEPT(NATIVE, "{\"prompt\":[1,403,511]}", &r);
     assert_null(r.prompt);
-    assert_int_equal(r.n_prompt_ids, 3);
-    assert_int_equal(r.prompt_ids[0], 1);
-    assert_int_equal(r.prompt_ids[1], 403);
-    assert_int_equal(r.prompt_ids[2], 511);
+    assert_int_equal(r.gen.n_prompt, 3);
+    assert_int_equal(r.gen.prompt[0], 1);
+    assert_int_equal(r.gen.prompt[1], 403);
+    assert_int_equal(r.gen.prompt[2], 511);
     llamad_api_request_free(&r);
 
     ACCEPT(C, "{\"prompt\":\"\"}", &r);
@@ -542,8 +543,8 @@ static void test_unknown_fields_ignored(void **state)
            "{\"prompt\":\"x\",\"foo\":1,\"bar\":{\"baz\":[1,null]},\"Temperature\":\"hot\","
            "\"messages\":7,\"n_probs\":\"x\",\"logit_bias\":null}",
            &r);
-    assert_true(r.sampling.temperature == 1.0f);
-    assert_int_equal(r.n_logit_bias, 0);
+    assert_true(r.gen.sampling.temperature == 1.0f);
+    assert_int_equal(r.gen.sampling.n_logit_bias, 0);
     llamad_api_request_free(&r);
     ACCEPT_ONLY(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"extra\":[]}],"
                       "\"prompt\":5,\"metadata\":{},\"store\":false}");
@@ -554,24 +555,25 @@ static void check_v1_defaults(enum llamad_api_kind kind, const char *body)
     struct llamad_api_request r;
     ACCEPT(kind, body, &r);
     assert_int_equal(r.kind, kind);
-    assert_true(r.sampling.temperature == 1.0f);
-    assert_true(r.sampling.top_p == 1.0f);
-    assert_int_equal(r.sampling.top_k, 0);
-    assert_true(r.sampling.min_p == 0.0f);
-    assert_true(r.sampling.presence_penalty == 0.0f);
-    assert_true(r.sampling.frequency_penalty == 0.0f);
-    assert_true(r.sampling.repeat_penalty == 1.0f);
-    assert_int_equal(r.sampling.penalty_last_n, 64);
-    assert_int_equal(r.max_tokens, -1);
+    assert_true(r.gen.sampling.temperature == 1.0f);
+    assert_true(r.gen.sampling.top_p == 1.0f);
+    assert_int_equal(r.gen.sampling.top_k, 0);
+    assert_true(r.gen.sampling.min_p == 0.0f);
+    assert_true(r.gen.sampling.presence_penalty == 0.0f);
+    assert_true(r.gen.sampling.frequency_penalty == 0.0f);
+    assert_true(r.gen.sampling.repeat_penalty == 1.0f);
+    assert_int_equal(r.gen.sampling.penalty_last_n, 64);
+    /* OpenAI's 16 for completions; chat runs up to the end of the context (-1). */
+    assert_int_equal(r.gen.max_tokens, kind == C ? 16 : -1);
     assert_false(r.seed_given);
     assert_false(r.stream);
     assert_false(r.include_usage);
-    assert_false(r.logprobs);
-    assert_false(r.ignore_eos);
-    assert_int_equal(r.n_stops, 0);
-    assert_int_equal(r.n_logit_bias, 0);
+    assert_false(r.gen.logprobs);
+    assert_false(r.gen.ignore_eos);
+    assert_int_equal(r.gen.n_stops, 0);
+    assert_int_equal(r.gen.sampling.n_logit_bias, 0);
     assert_null(r.model);
-    assert_string_equal(r.session_id, "");
+    assert_string_equal(r.gen.session_id, "");
     llamad_api_request_free(&r);
 }
 
@@ -588,15 +590,15 @@ static void test_defaults_native(void **state)
     struct llamad_api_request r;
     ACCEPT(NATIVE, "{\"prompt\":\"x\"}", &r);
     assert_int_equal(r.kind, NATIVE);
-    assert_true(r.sampling.temperature == 0.8f);
-    assert_int_equal(r.sampling.top_k, 40);
-    assert_true(r.sampling.top_p == 0.95f);
-    assert_true(r.sampling.min_p == 0.05f);
-    assert_true(r.sampling.repeat_penalty == 1.0f);
-    assert_int_equal(r.sampling.penalty_last_n, 64);
-    assert_int_equal(r.max_tokens, -1);
+    assert_true(r.gen.sampling.temperature == 0.8f);
+    assert_int_equal(r.gen.sampling.top_k, 40);
+    assert_true(r.gen.sampling.top_p == 0.95f);
+    assert_true(r.gen.sampling.min_p == 0.05f);
+    assert_true(r.gen.sampling.repeat_penalty == 1.0f);
+    assert_int_equal(r.gen.sampling.penalty_last_n, 64);
+    assert_int_equal(r.gen.max_tokens, -1);
     assert_false(r.seed_given);
-    assert_false(r.logprobs);
+    assert_false(r.gen.logprobs);
     llamad_api_request_free(&r);
 }
 
@@ -611,23 +613,23 @@ static void test_values_parsed(void **state)
         "\"penalty_last_n\":-1,\"max_tokens\":12,\"seed\":42,\"ignore_eos\":true,\"user\":\"me\"}",
         &r);
     assert_string_equal(r.model, "gpt-x");
-    assert_true(r.sampling.temperature == 0.5f);
-    assert_true(r.sampling.top_p == 0.9f);
-    assert_int_equal(r.sampling.top_k, 7);
-    assert_true(r.sampling.min_p == 0.1f);
-    assert_true(r.sampling.presence_penalty == 0.5f);
-    assert_true(r.sampling.frequency_penalty == -0.5f);
-    assert_true(r.sampling.repeat_penalty == 1.2f);
-    assert_int_equal(r.sampling.penalty_last_n, -1);
-    assert_int_equal(r.max_tokens, 12);
+    assert_true(r.gen.sampling.temperature == 0.5f);
+    assert_true(r.gen.sampling.top_p == 0.9f);
+    assert_int_equal(r.gen.sampling.top_k, 7);
+    assert_true(r.gen.sampling.min_p == 0.1f);
+    assert_true(r.gen.sampling.presence_penalty == 0.5f);
+    assert_true(r.gen.sampling.frequency_penalty == -0.5f);
+    assert_true(r.gen.sampling.repeat_penalty == 1.2f);
+    assert_int_equal(r.gen.sampling.penalty_last_n, -1);
+    assert_int_equal(r.gen.max_tokens, 12);
     assert_true(r.seed_given);
-    assert_int_equal(r.sampling.seed, 42);
-    assert_true(r.ignore_eos);
+    assert_int_equal(r.gen.sampling.seed, 42);
+    assert_true(r.gen.ignore_eos);
     llamad_api_request_free(&r);
 
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"repeat_last_n\":32,\"n_predict\":5}", &r);
-    assert_int_equal(r.sampling.penalty_last_n, 32);
-    assert_int_equal(r.max_tokens, 5);
+    assert_int_equal(r.gen.sampling.penalty_last_n, 32);
+    assert_int_equal(r.gen.max_tokens, 5);
     llamad_api_request_free(&r);
 }
 
@@ -639,13 +641,13 @@ static void test_max_tokens_names(void **state)
            "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":5,"
            "\"max_completion_tokens\":9}",
            &r);
-    assert_int_equal(r.max_tokens, 9);
+    assert_int_equal(r.gen.max_tokens, 9);
     llamad_api_request_free(&r);
     ACCEPT(C, "{\"prompt\":\"x\",\"max_tokens\":1}", &r);
-    assert_int_equal(r.max_tokens, 1);
+    assert_int_equal(r.gen.max_tokens, 1);
     llamad_api_request_free(&r);
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_predict\":-1}", &r);
-    assert_int_equal(r.max_tokens, -1);
+    assert_int_equal(r.gen.max_tokens, -1);
     llamad_api_request_free(&r);
 }
 
@@ -662,10 +664,10 @@ static void test_max_tokens_zero(void **state)
            "max_completion_tokens");
     struct llamad_api_request r;
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"n_predict\":0}", &r);
-    assert_int_equal(r.max_tokens, 0);
+    assert_int_equal(r.gen.max_tokens, 0);
     llamad_api_request_free(&r);
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"max_tokens\":0}", &r);
-    assert_int_equal(r.max_tokens, 0);
+    assert_int_equal(r.gen.max_tokens, 0);
     llamad_api_request_free(&r);
 }
 
@@ -675,14 +677,14 @@ static void test_seed(void **state)
     struct llamad_api_request r;
     ACCEPT(C, "{\"prompt\":\"x\",\"seed\":-5}", &r);
     assert_true(r.seed_given);
-    assert_true(r.sampling.seed == (uint64_t)-5);
+    assert_true(r.gen.sampling.seed == (uint64_t)-5);
     llamad_api_request_free(&r);
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"seed\":-1}", &r);
     assert_false(r.seed_given); /* llama.cpp: random */
     llamad_api_request_free(&r);
     ACCEPT(NATIVE, "{\"prompt\":\"x\",\"seed\":7}", &r);
     assert_true(r.seed_given);
-    assert_int_equal(r.sampling.seed, 7);
+    assert_int_equal(r.gen.sampling.seed, 7);
     llamad_api_request_free(&r);
 }
 

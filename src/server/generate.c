@@ -7,16 +7,18 @@
 #include <time.h>
 
 #include "llamad/base/error.h"
-#include "llamad/base/log.h"
+#include "llamad/server/api_response.h"
 
-#define COMPLETIONS_DEFAULT_MAX_TOKENS 16 /* OpenAI's default for /v1/completions */
-
-static enum llamad_api_kind api_kind(enum route route)
-{
-    return route == ROUTE_CHAT ? LLAMAD_API_CHAT
-                               : route == ROUTE_COMPLETIONS ? LLAMAD_API_COMPLETIONS
-                                                            : LLAMAD_API_NATIVE;
-}
+/* A generation request's own state (its r->route_state). */
+struct generation {
+    struct llamad_api_request api;
+    struct llamad_api_reply reply;
+    char reply_id[48];
+    struct llamad_outbox *outbox;
+    bool finished;               /* the DONE event was handled */
+    struct llamad_event *tokens, **tokens_tail; /* non-streamed: every TOKEN event */
+    size_t text_sent;            /* bytes of completion text streamed */
+};
 
 static uint64_t random_u64(void)
 {
@@ -26,12 +28,12 @@ static uint64_t random_u64(void)
     return v;
 }
 
-/* ---- Preparation on the thread pool: the prompt's token ids and the engine request ---- */
+/* ---- Preparation on the thread pool: the prompt's token ids, max_tokens, the seed ---- */
 
 struct prepare_job {
     uv_work_t work;
     struct request *r;
-    struct llamad_gen_request gen;
+    struct generation *g;
     struct llamad_api_error err;
     bool failed;
 };
@@ -40,21 +42,17 @@ static bool prepare_prompt(struct prepare_job *j)
 {
     struct request *r = j->r;
     const struct llamad_model *m = r->srv->model;
-    const struct llamad_api_request *a = &r->api;
+    struct llamad_api_request *a = &j->g->api;
     char err[LLAMAD_ERR_MAX] = "";
     int32_t *ids = NULL;
     size_t n = 0;
+    if (a->gen.prompt) /* given as token ids (the parser refuses none) */
+        return true;
     if (a->messages) {
         if (llamad_chat_render(r->srv->chat_template, m->tokenizer, a->messages, a->n_messages,
                                &ids, &n, err, sizeof err) != LLAMAD_OK) {
             llamad_api_set_error(&j->err, 400, "invalid_request_error", "messages", "", "%s", err);
             return false;
-        }
-    } else if (a->prompt_ids) {
-        ids = malloc((a->n_prompt_ids ? a->n_prompt_ids : 1) * sizeof(int32_t));
-        if (ids) {
-            memcpy(ids, a->prompt_ids, a->n_prompt_ids * sizeof(int32_t));
-            n = a->n_prompt_ids;
         }
     } else {
         const char *text = a->prompt ? a->prompt : "";
@@ -67,8 +65,8 @@ static bool prepare_prompt(struct prepare_job *j)
         llamad_api_set_error(&j->err, 500, "server_error", "", "", "out of memory");
         return false;
     }
-    j->gen.prompt = ids;
-    j->gen.n_prompt = (int32_t)n;
+    a->gen.prompt = ids;
+    a->gen.n_prompt = (int32_t)n;
     if (n == 0) {
         llamad_api_set_error(&j->err, 400, "invalid_request_error", "prompt", "",
                              "the prompt is empty");
@@ -81,9 +79,9 @@ static bool prepare_limits(struct prepare_job *j)
 {
     struct request *r = j->r;
     const struct llamad_config *cfg = r->srv->cfg;
-    const struct llamad_api_request *a = &r->api;
-    int32_t n_ctx = cfg->ctx_size, n_prompt = j->gen.n_prompt;
-    const char *param = a->messages ? "messages" : "prompt";
+    struct llamad_gen_request *g = &j->g->api.gen;
+    int32_t n_ctx = cfg->ctx_size, n_prompt = g->n_prompt;
+    const char *param = j->g->api.messages ? "messages" : "prompt";
     if (n_prompt >= n_ctx) {
         llamad_api_set_error(&j->err, 400, "invalid_request_error", param,
                              "context_length_exceeded",
@@ -94,134 +92,38 @@ static bool prepare_limits(struct prepare_job *j)
     }
     int32_t room = n_ctx - n_prompt;
     int32_t cap = cfg->max_tokens > 0 && cfg->max_tokens < room ? cfg->max_tokens : room;
-    int32_t want = a->max_tokens;
-    if (want < 0)
-        want = a->kind == LLAMAD_API_COMPLETIONS ? COMPLETIONS_DEFAULT_MAX_TOKENS : cap;
+    int32_t want = g->max_tokens < 0 ? cap : g->max_tokens;
     if (cfg->max_tokens > 0 && want > cfg->max_tokens) {
         llamad_api_set_error(&j->err, 400, "invalid_request_error", "max_tokens", "",
                              "max_tokens is %d; this server generates at most %d tokens per "
                              "request", want, cfg->max_tokens);
         return false;
     }
-    j->gen.max_tokens = want < cap ? want : cap; /* past the context: finish_reason "length" */
+    g->max_tokens = want < cap ? want : cap; /* past the context: finish_reason "length" */
     return true;
-}
-
-/* Moves the sampling settings, stops and logit bias from the parsed request. */
-static void prepare_sampling(struct prepare_job *j)
-{
-    struct llamad_api_request *a = &j->r->api;
-    struct llamad_gen_request *g = &j->gen;
-    g->sampling = a->sampling;
-    if (!a->seed_given)
-        g->sampling.seed = random_u64();
-    g->logit_bias = a->logit_bias;
-    g->sampling.logit_bias = a->logit_bias;
-    g->sampling.n_logit_bias = a->n_logit_bias;
-    a->logit_bias = NULL;
-    a->n_logit_bias = 0;
-    g->stops = a->stops;
-    g->stop_lens = a->stop_lens;
-    g->n_stops = a->n_stops;
-    a->stops = NULL;
-    a->stop_lens = NULL;
-    a->n_stops = 0;
-    g->ignore_eos = a->ignore_eos;
-    g->logprobs = a->logprobs;
-    g->top_logprobs = a->top_logprobs;
-    snprintf(g->session_id, sizeof g->session_id, "%s", a->session_id);
 }
 
 static void run_prepare(uv_work_t *w)
 {
     struct prepare_job *j = w->data;
+    struct llamad_api_request *a = &j->g->api;
     j->failed = !prepare_prompt(j) || !prepare_limits(j);
-    if (!j->failed)
-        prepare_sampling(j);
-}
-
-/* ---- Streaming ---- */
-
-static void append_sse(struct request *r, const char *json)
-{
-    if (!json)
-        return;
-    llamad_buf_append(&r->out, "data: ", 6);
-    llamad_buf_append(&r->out, json, strlen(json));
-    llamad_buf_append(&r->out, "\n\n", 2);
-}
-
-static void append_sse_owned(struct request *r, char *json)
-{
-    append_sse(r, json);
-    free(json);
-}
-
-/* Hands the stream's bytes to MHD when its reader is waiting for them. */
-static void wake_reader(struct request *r)
-{
-    r->t_last_write = server_now();
-    if (r->reader_waiting) {
-        r->reader_waiting = false;
-        request_resume(r);
-    }
-}
-
-static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    struct request *r = cls;
-    size_t avail = r->out.len - r->out_sent;
-    if (avail > 0) {
-        size_t n = avail < max ? avail : max;
-        memcpy(buf, r->out.data + r->out_sent, n);
-        r->out_sent += n;
-        if (r->out_sent == r->out.len) {
-            llamad_buf_clear(&r->out);
-            r->out_sent = 0;
-        }
-        return (ssize_t)n;
-    }
-    if (r->finished)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (r->client_gone)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    /* Nothing yet: park the connection until the engine has more. */
-    r->reader_waiting = true;
-    request_suspend(r);
-    return 0;
-}
-
-static void start_stream(struct request *r)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, r, NULL);
-    if (!resp) {
-        struct llamad_api_error e;
-        llamad_api_set_error(&e, 500, "server_error", "", "", "out of memory");
-        request_respond_error(r, &e);
-        return;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    MHD_add_response_header(resp, "Server", "llamad");
-    r->streaming = true;
-    r->status = 200;
-    append_sse_owned(r, llamad_api_chunk_first_json(&r->reply));
-    r->t_last_write = server_now();
-    /* The connection is suspended (it waited for the thread pool): the response
-     * is queued when MHD calls the handler again. */
-    r->pending = resp;
-    request_resume(r);
+    if (!a->seed_given)
+        a->gen.sampling.seed = random_u64();
 }
 
 /* ---- Events from the engine ---- */
 
-static void stream_token(struct request *r, struct llamad_event *e)
+static void send_owned(struct request *r, char *json)
 {
-    append_sse_owned(r, llamad_api_chunk_token_json(&r->reply, e, r->text_sent));
-    r->text_sent += e->text_len;
+    request_stream_send(r, json);
+    free(json);
+}
+
+static void stream_token(struct request *r, struct generation *g, struct llamad_event *e)
+{
+    send_owned(r, llamad_api_chunk_token_json(&g->reply, e, g->text_sent));
+    g->text_sent += e->text_len;
     llamad_event_free(e);
 }
 
@@ -248,26 +150,32 @@ static bool done_error(const struct request *r, const struct llamad_event *done,
     return false;
 }
 
-static void stream_done(struct request *r, struct llamad_event *done)
+/* Ends the stream, after its last events unless nobody reads them. */
+static void stream_done(struct request *r, struct generation *g, struct llamad_event *done)
 {
     struct llamad_api_error e;
+    if (r->client_gone) {
+        request_stream_end(r);
+        return;
+    }
     if (done_error(r, done, &e)) {
-        append_sse_owned(r, llamad_api_error_json(&e));
+        send_owned(r, llamad_api_error_json(&e));
     } else {
         if (done->text_len) {
             struct llamad_event tail = {.kind = LLAMAD_EVENT_TOKEN, .token = -1,
                                         .text = done->text, .text_len = done->text_len};
-            append_sse_owned(r, llamad_api_chunk_token_json(&r->reply, &tail, r->text_sent));
-            r->text_sent += done->text_len;
+            send_owned(r, llamad_api_chunk_token_json(&g->reply, &tail, g->text_sent));
+            g->text_sent += done->text_len;
         }
-        append_sse_owned(r, llamad_api_chunk_final_json(&r->reply, done));
-        append_sse_owned(r, llamad_api_chunk_usage_json(&r->reply, done));
+        send_owned(r, llamad_api_chunk_final_json(&g->reply, done));
+        send_owned(r, llamad_api_chunk_usage_json(&g->reply, done));
     }
-    if (r->route != ROUTE_NATIVE)
-        llamad_buf_append(&r->out, "data: [DONE]\n\n", 14);
+    if (g->api.kind != LLAMAD_API_NATIVE)
+        request_stream_send(r, "[DONE]");
+    request_stream_end(r);
 }
 
-static void respond_whole(struct request *r, struct llamad_event *done)
+static void respond_whole(struct request *r, struct generation *g, struct llamad_event *done)
 {
     struct llamad_api_error e;
     if (done_error(r, done, &e)) {
@@ -283,23 +191,17 @@ static void respond_whole(struct request *r, struct llamad_event *done)
             tail->text_len = done->text_len;
             done->text = NULL;
             done->text_len = 0;
-            *r->tokens_tail = tail;
-            r->tokens_tail = &tail->next;
+            *g->tokens_tail = tail;
+            g->tokens_tail = &tail->next;
         }
     }
-    char *json = llamad_api_response_json(&r->reply, r->tokens, done);
-    if (!json) {
-        llamad_api_set_error(&e, 500, "server_error", "", "", "out of memory");
-        request_respond_error(r, &e);
-        return;
-    }
-    request_respond(r, 200, "application/json", json, strlen(json));
-    free(json);
+    request_respond_json(r, 200, llamad_api_response_json(&g->reply, g->tokens, done));
 }
 
-void handle_engine_events(struct request *r)
+void generate_events(struct request *r)
 {
-    struct llamad_event *list = llamad_outbox_take(r->outbox);
+    struct generation *g = r->route_state;
+    struct llamad_event *list = llamad_outbox_take(g->outbox);
     while (list) {
         struct llamad_event *e = list;
         list = e->next;
@@ -307,65 +209,66 @@ void handle_engine_events(struct request *r)
         if (e->kind == LLAMAD_EVENT_TOKEN) {
             llamad_metrics_token(&r->srv->metrics, &r->clock, server_now());
             if (r->streaming) {
-                stream_token(r, e);
+                stream_token(r, g, e);
             } else {
-                *r->tokens_tail = e;
-                r->tokens_tail = &e->next;
+                *g->tokens_tail = e;
+                g->tokens_tail = &e->next;
             }
             continue;
         }
-        r->finished = true;
+        g->finished = true;
         r->prompt_tokens = e->usage.prompt_tokens;
         r->srv->metrics.prompt_tokens += (uint64_t)e->usage.prompt_tokens;
         r->srv->metrics.completion_tokens += (uint64_t)e->usage.completion_tokens;
-        if (r->client_gone)
-            ;
-        else if (r->streaming)
-            stream_done(r, e);
-        else
-            respond_whole(r, e);
+        if (r->streaming)
+            stream_done(r, g, e);
+        else if (!r->client_gone)
+            respond_whole(r, g, e);
         llamad_event_free(e);
     }
     if (r->streaming)
-        wake_reader(r);
+        request_stream_flush(r);
 }
 
 /* ---- Start and end ---- */
 
-static void fill_reply(struct request *r)
+static void fill_reply(struct request *r, struct generation *g)
 {
-    bool chat = r->api.kind == LLAMAD_API_CHAT;
+    bool chat = g->api.kind == LLAMAD_API_CHAT;
     uint64_t a = random_u64(), b = random_u64();
-    snprintf(r->reply_id, sizeof r->reply_id, "%s-%016llx%08llx", chat ? "chatcmpl" : "cmpl",
+    snprintf(g->reply_id, sizeof g->reply_id, "%s-%016llx%08llx", chat ? "chatcmpl" : "cmpl",
              (unsigned long long)a, (unsigned long long)(b & 0xffffffffu));
-    r->reply = (struct llamad_api_reply){
-        .kind = r->api.kind,
-        .id = r->reply_id,
+    g->reply = (struct llamad_api_reply){
+        .kind = g->api.kind,
+        .id = g->reply_id,
         .created = (int64_t)time(NULL),
         .model = r->srv->model_id,
         .tok = r->srv->model->tokenizer,
-        .logprobs = r->api.logprobs,
-        .top_logprobs = r->api.top_logprobs,
-        .include_usage = r->api.include_usage,
+        .logprobs = g->api.gen.logprobs,
+        .top_logprobs = g->api.gen.top_logprobs,
+        .include_usage = g->api.include_usage,
     };
 }
 
-static void submit(struct request *r, struct prepare_job *j)
+/* The request goes to the engine as it was parsed and prepared. */
+static void submit(struct request *r, struct generation *g)
 {
     char err[LLAMAD_ERR_MAX] = "";
     struct llamad_api_error e;
-    r->prompt_tokens = j->gen.n_prompt;
-    r->outbox = llamad_outbox_new(r);
-    int rc = r->outbox ? llamad_engine_submit(r->srv->engine, &j->gen, r->outbox, err, sizeof err)
-                       : LLAMAD_ENOMEM;
+    r->prompt_tokens = g->api.gen.n_prompt;
+    g->outbox = llamad_outbox_new(r);
+    int rc = g->outbox
+                 ? llamad_engine_submit(r->srv->engine, &g->api.gen, g->outbox, err, sizeof err)
+                 : LLAMAD_ENOMEM;
     if (rc == LLAMAD_OK) {
-        if (r->api.stream)
-            start_stream(r);
-        /* else: stay suspended until the DONE event */
+        if (!g->api.stream)
+            request_await(r); /* until the DONE event */
+        else if (request_stream_start(r))
+            send_owned(r, llamad_api_chunk_first_json(&g->reply));
         return;
     }
-    llamad_outbox_release(r->outbox);
-    r->outbox = NULL;
+    llamad_outbox_release(g->outbox);
+    g->outbox = NULL;
     if (rc == LLAMAD_ERANGE)
         llamad_api_set_error(&e, 503, "server_error", "", "server_busy", "%s", err);
     else if (rc == LLAMAD_EINVAL)
@@ -390,15 +293,15 @@ static void finish_prepare(uv_work_t *w, int status)
     else if (j->failed)
         request_respond_error(r, &j->err);
     else
-        submit(r, j);
-    llamad_gen_request_clear(&j->gen);
+        submit(r, j->g);
     free(j);
     server_run_mhd(r->srv);
 }
 
-static bool model_name_ok(struct request *r, struct llamad_api_error *e)
+static bool model_name_ok(const struct request *r, const struct generation *g,
+                          struct llamad_api_error *e)
 {
-    const char *want = r->api.model;
+    const char *want = g->api.model;
     if (!r->srv->cfg->strict_model_name || !want || !strcmp(want, r->srv->model_id))
         return true;
     llamad_api_set_error(e, 404, "invalid_request_error", "model", "model_not_found",
@@ -407,55 +310,76 @@ static bool model_name_ok(struct request *r, struct llamad_api_error *e)
     return false;
 }
 
-void generate_start(struct request *r)
+/* Parses the body into r's generation state (answering when it is refused). */
+static struct generation *parse(struct request *r, enum llamad_api_kind kind)
 {
+    const struct llamad_api_limits lim = {.n_vocab = r->srv->model->hp.n_vocab,
+                                          .max_stops = 16,
+                                          .max_stop_len = 256,
+                                          .max_top_logprobs = 20};
     struct llamad_api_error e;
-    const struct llamad_model *m = r->srv->model;
-    struct llamad_api_limits lim = {m->hp.n_vocab, 16, 256, 20};
-    if (llamad_api_parse_request(api_kind(r->route), r->body.data ? r->body.data : "",
-                                 r->body.len, &lim, &r->api, &e) != 0 ||
-        !model_name_ok(r, &e)) {
-        request_respond_error(r, &e);
-        return;
+    struct generation *g = calloc(1, sizeof(*g));
+    if (!g) {
+        request_respond_no_memory(r);
+        return NULL;
     }
-    fill_reply(r);
+    g->tokens_tail = &g->tokens;
+    r->route_state = g;
+    if (llamad_api_parse_request(kind, r->body.data ? r->body.data : "", r->body.len, &lim,
+                                 &g->api, &e) != 0 ||
+        !model_name_ok(r, g, &e)) {
+        request_respond_error(r, &e);
+        return NULL;
+    }
+    return g;
+}
+
+void generate_start(struct request *r, enum llamad_api_kind kind)
+{
+    struct generation *g = parse(r, kind);
+    if (!g)
+        return;
+    fill_reply(r, g);
     struct prepare_job *j = calloc(1, sizeof(*j));
     if (!j) {
-        llamad_api_set_error(&e, 500, "server_error", "", "", "out of memory");
-        request_respond_error(r, &e);
+        request_respond_no_memory(r);
         return;
     }
     j->r = r;
+    j->g = g;
     j->work.data = j;
     request_suspend(r);
     r->work_pending = true;
     uv_queue_work(r->srv->loop, &j->work, run_prepare, finish_prepare);
 }
 
-void request_release_generation(struct request *r)
+bool generate_submitted(const struct request *r)
 {
-    if (r->outbox) {
-        if (!r->finished)
-            llamad_engine_cancel(r->srv->engine, r->outbox);
-        r->outbox->owner = NULL; /* the loop may still find it on the ready list */
-        llamad_outbox_release(r->outbox);
-        r->outbox = NULL;
-    }
-    llamad_event_free(r->tokens);
-    r->tokens = NULL;
-    llamad_api_request_free(&r->api);
+    const struct generation *g = r->route_state;
+    return g && g->outbox;
 }
 
-/* Every tick: an SSE comment on streams with nothing to say for sse_keepalive
- * seconds (a long prompt is being processed), so proxies keep the connection. */
-void handle_tick(struct server *s, double now)
+void generate_cancel(struct request *r)
 {
-    const double every = s->cfg->sse_keepalive;
-    for (struct request *r = s->requests; r; r = r->next) {
-        if (every > 0 && r->streaming && !r->finished && !r->client_gone &&
-            now - r->t_last_write >= every) {
-            llamad_buf_append(&r->out, ": keep-alive\n\n", 14);
-            wake_reader(r);
-        }
+    struct generation *g = r->route_state;
+    if (g && g->outbox && !g->finished)
+        llamad_engine_cancel(r->srv->engine, g->outbox);
+}
+
+void generate_end(struct request *r, bool ok)
+{
+    struct generation *g = r->route_state;
+    if (!g)
+        return;
+    if (!ok && g->outbox && !g->finished)
+        r->client_gone = true;
+    generate_cancel(r);
+    if (g->outbox) {
+        g->outbox->owner = NULL; /* the loop may still find it on the ready list */
+        llamad_outbox_release(g->outbox);
     }
+    llamad_event_free(g->tokens);
+    llamad_api_request_free(&g->api);
+    free(g);
+    r->route_state = NULL;
 }

@@ -1,14 +1,28 @@
 /* Routing, authentication and the endpoints that answer at once (health,
  * models, metrics) or after a job on the libuv thread pool (tokenize,
  * detokenize). Generation endpoints are in generate.c. */
+#include "handlers.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "generate.h"
 #include "llamad/base/error.h"
-#include "llamad/base/log.h"
-#include "server.h"
+#include "llamad/server/api_response.h"
+
+enum route {
+    ROUTE_NONE, /* no such path */
+    ROUTE_HEALTH,
+    ROUTE_MODELS,
+    ROUTE_METRICS,
+    ROUTE_COMPLETIONS,
+    ROUTE_CHAT,
+    ROUTE_NATIVE,
+    ROUTE_TOKENIZE,
+    ROUTE_DETOKENIZE,
+    ROUTE_APPLY_TEMPLATE,
+};
 
 static const struct {
     const char *path;
@@ -27,18 +41,6 @@ static const struct {
     {"/apply-template", "POST", ROUTE_APPLY_TEMPLATE},
 };
 
-static void respond_json(struct request *r, int status, char *json)
-{
-    if (!json) {
-        struct llamad_api_error e;
-        llamad_api_set_error(&e, 500, "server_error", "", "", "out of memory");
-        request_respond_error(r, &e);
-        return;
-    }
-    request_respond(r, status, "application/json", json, strlen(json));
-    free(json);
-}
-
 /* Constant-time comparison: the time taken does not depend on where a guess
  * first differs. */
 static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
@@ -49,13 +51,12 @@ static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
     return diff == 0;
 }
 
-static bool authorized(struct request *r)
+static bool authorized(struct request *r, enum route route)
 {
     const struct llamad_config *cfg = r->srv->cfg;
-    if (cfg->n_api_keys == 0 || r->route == ROUTE_HEALTH)
+    if (cfg->n_api_keys == 0 || route == ROUTE_HEALTH)
         return true;
-    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = request_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return false;
     const char *key = h + 7;
@@ -66,23 +67,24 @@ static bool authorized(struct request *r)
     return ok;
 }
 
-static void find_route(struct request *r)
+/* The route of r's path (ROUTE_NONE when there is none); *method_ok: whether
+ * the path takes r's method, which r->allow then names. */
+static enum route find_route(struct request *r, bool *method_ok)
 {
     size_t n = strcspn(r->path, "?");
-    bool path_known = false;
+    enum route route = ROUTE_NONE;
+    *method_ok = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strlen(routes[i].path) != n || strncmp(routes[i].path, r->path, n) != 0)
             continue;
-        path_known = true;
-        r->route = routes[i].route;
+        route = routes[i].route;
+        r->allow = routes[i].method;
         if (!strcmp(routes[i].method, r->method)) {
-            r->route_found = true;
-            return;
+            *method_ok = true;
+            break;
         }
     }
-    r->route_found = false;
-    if (!path_known)
-        r->route = (enum route)-1;
+    return route;
 }
 
 static void handle_health(struct request *r)
@@ -106,7 +108,7 @@ static void handle_metrics(struct request *r)
     struct llamad_buf out = LLAMAD_BUF_INIT;
     if (llamad_metrics_render(&r->srv->metrics, &es, &out) != 0) {
         llamad_buf_free(&out);
-        respond_json(r, 500, NULL);
+        request_respond_no_memory(r);
         return;
     }
     request_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data ? out.data : "",
@@ -119,6 +121,7 @@ static void handle_metrics(struct request *r)
 struct text_job {
     uv_work_t work;
     struct request *r;
+    enum route route;
     char *json;
     struct llamad_api_error err;
 };
@@ -149,9 +152,9 @@ static void run_text_job(uv_work_t *w)
     struct request *r = j->r;
     const struct llamad_tokenizer *tok = r->srv->model->tokenizer;
     const char *body = r->body.data ? r->body.data : "";
-    if (r->route == ROUTE_TOKENIZE)
+    if (j->route == ROUTE_TOKENIZE)
         j->json = llamad_api_tokenize(tok, body, r->body.len, &j->err);
-    else if (r->route == ROUTE_DETOKENIZE)
+    else if (j->route == ROUTE_DETOKENIZE)
         j->json = llamad_api_detokenize(tok, body, r->body.len, &j->err);
     else
         j->json = apply_template(r->srv, body, r->body.len, &j->err);
@@ -166,7 +169,7 @@ static void finish_text_job(uv_work_t *w, int status)
     if (r->client_gone)
         request_resume(r);
     else if (j->json)
-        respond_json(r, 200, j->json), j->json = NULL;
+        request_respond_json(r, 200, j->json), j->json = NULL;
     else
         request_respond_error(r, &j->err);
     free(j->json);
@@ -174,39 +177,40 @@ static void finish_text_job(uv_work_t *w, int status)
     server_run_mhd(r->srv);
 }
 
-static void start_text_job(struct request *r)
+static void start_text_job(struct request *r, enum route route)
 {
     struct text_job *j = calloc(1, sizeof(*j));
     if (!j) {
-        respond_json(r, 500, NULL);
+        request_respond_no_memory(r);
         return;
     }
     j->r = r;
+    j->route = route;
     j->work.data = j;
     request_suspend(r);
     r->work_pending = true;
     uv_queue_work(r->srv->loop, &j->work, run_text_job, finish_text_job);
 }
 
-static bool refuse_early(struct request *r)
+static bool refuse_early(struct request *r, enum route route, bool method_ok)
 {
     struct llamad_api_error e;
     if (r->srv->state == SERVER_DRAINING || r->srv->state == SERVER_STOPPING) {
         llamad_api_set_error(&e, 503, "server_error", "", "", "the server is shutting down");
-    } else if ((int)r->route == -1) {
+    } else if (route == ROUTE_NONE) {
         llamad_api_set_error(&e, 404, "invalid_request_error", "", "",
                              "no such endpoint: %s %s", r->method, r->path);
-    } else if (!r->route_found) {
+    } else if (!method_ok) {
         llamad_api_set_error(&e, 405, "invalid_request_error", "", "",
                              "%s is not allowed on %s", r->method, r->path);
-    } else if (!authorized(r)) {
+    } else if (!authorized(r, route)) {
         llamad_api_set_error(&e, 401, "invalid_request_error", "", "invalid_api_key",
                              "a valid API key is needed: send 'Authorization: Bearer KEY'");
     } else if (r->body_too_large) {
         llamad_api_set_error(&e, 413, "invalid_request_error", "", "",
                              "the request body is larger than %zu bytes",
                              r->srv->cfg->max_body_size);
-    } else if (r->route != ROUTE_HEALTH && r->route != ROUTE_METRICS &&
+    } else if (route != ROUTE_HEALTH && route != ROUTE_METRICS &&
                r->srv->state == SERVER_LOADING) {
         llamad_api_set_error(&e, 503, "server_error", "", "", "the model is still loading");
     } else {
@@ -216,18 +220,19 @@ static bool refuse_early(struct request *r)
     return true;
 }
 
-void handle_request(struct request *r)
+static void handle_request(struct request *r)
 {
-    find_route(r);
-    if (r->route == ROUTE_HEALTH && r->route_found) {
+    bool method_ok;
+    enum route route = find_route(r, &method_ok);
+    if (route == ROUTE_HEALTH && method_ok) {
         handle_health(r); /* also while loading or draining */
         return;
     }
-    if (refuse_early(r))
+    if (refuse_early(r, route, method_ok))
         return;
-    switch (r->route) {
+    switch (route) {
     case ROUTE_MODELS:
-        respond_json(r, 200, llamad_api_models_json(r->srv->model_id, r->srv->created));
+        request_respond_json(r, 200, llamad_api_models_json(r->srv->model_id, r->srv->created));
         break;
     case ROUTE_METRICS:
         handle_metrics(r);
@@ -235,14 +240,26 @@ void handle_request(struct request *r)
     case ROUTE_TOKENIZE:
     case ROUTE_DETOKENIZE:
     case ROUTE_APPLY_TEMPLATE:
-        start_text_job(r);
+        start_text_job(r, route);
         break;
     case ROUTE_COMPLETIONS:
-    case ROUTE_CHAT:
-    case ROUTE_NATIVE:
-        generate_start(r);
+        generate_start(r, LLAMAD_API_COMPLETIONS);
         break;
+    case ROUTE_CHAT:
+        generate_start(r, LLAMAD_API_CHAT);
+        break;
+    case ROUTE_NATIVE:
+        generate_start(r, LLAMAD_API_NATIVE);
+        break;
+    case ROUTE_NONE:
     case ROUTE_HEALTH:
         break;
     }
 }
+
+/* Only generation requests keep state of their own past their answer. */
+const struct http_routes server_routes = {
+    .handle = handle_request,
+    .hang_up = generate_cancel,
+    .completed = generate_end,
+};

@@ -1,8 +1,8 @@
-/* libmicrohttpd driven from the libuv loop: MHD runs in external-event-loop mode,
- * its epoll descriptor watched by a uv_poll_t and its timeouts by a uv_timer_t.
- * Requests that wait (for the thread pool or the engine) are suspended
- * connections; while suspended, the loop watches their socket for hang-ups,
- * which MHD cannot see then. */
+/* libmicrohttpd driven from the libuv loop (http.h): MHD runs in
+ * external-event-loop mode, its epoll descriptor watched by a uv_poll_t and its
+ * timeouts by a uv_timer_t. Requests that wait (for the thread pool or the
+ * engine) are suspended connections; while suspended, the loop watches their
+ * socket for hang-ups, which MHD cannot see then. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -13,9 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "llamad/base/error.h"
 #include "llamad/base/log.h"
-#include "server.h"
+#include "llamad/server/api_response.h"
 
 double server_now(void)
 {
@@ -87,8 +88,7 @@ static void on_socket_event(uv_poll_t *p, int status, int events)
     llamad_debug("request %llu: client went away", (unsigned long long)r->id);
     r->client_gone = true;
     stop_hangup_watch(r);
-    if (r->outbox && !r->finished)
-        llamad_engine_cancel(r->srv->engine, r->outbox);
+    r->srv->routes->hang_up(r);
     if (!r->work_pending)
         request_resume(r); /* MHD then closes the connection */
 }
@@ -120,6 +120,17 @@ void request_resume(struct request *r)
     MHD_resume_connection(r->conn);
 }
 
+void request_await(struct request *r)
+{
+    r->awaiting = true;
+    request_suspend(r);
+}
+
+const char *request_header(const struct request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
 /* ---- Responses ---- */
 
 static void add_common_headers(struct server *s, struct MHD_Response *resp)
@@ -142,13 +153,10 @@ void request_respond(struct request *r, int status, const char *content_type, co
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (status == 405)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                                r->route == ROUTE_HEALTH || r->route == ROUTE_MODELS ||
-                                        r->route == ROUTE_METRICS
-                                    ? "GET"
-                                    : "POST");
+    if (status == 405 && r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     r->status = status;
+    r->awaiting = false;
     if (r->suspended) {
         if (r->pending)
             MHD_destroy_response(r->pending);
@@ -168,6 +176,108 @@ void request_respond_error(struct request *r, const struct llamad_api_error *e)
     request_respond(r, e->status, "application/json", json ? json : fallback,
                     json ? strlen(json) : sizeof fallback - 1);
     free(json);
+}
+
+void request_respond_no_memory(struct request *r)
+{
+    struct llamad_api_error e;
+    llamad_api_set_error(&e, 500, "server_error", "", "", "out of memory");
+    request_respond_error(r, &e);
+}
+
+void request_respond_json(struct request *r, int status, char *json)
+{
+    if (!json) {
+        request_respond_no_memory(r);
+        return;
+    }
+    request_respond(r, status, "application/json", json, strlen(json));
+    free(json);
+}
+
+/* ---- Server-sent-event streams ---- */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct request *r = cls;
+    size_t avail = r->out.len - r->out_sent;
+    if (avail > 0) {
+        size_t n = avail < max ? avail : max;
+        memcpy(buf, r->out.data + r->out_sent, n);
+        r->out_sent += n;
+        if (r->out_sent == r->out.len) {
+            llamad_buf_clear(&r->out);
+            r->out_sent = 0;
+        }
+        return (ssize_t)n;
+    }
+    if (r->stream_ended)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (r->client_gone)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    /* Nothing yet: park the connection until there is more. */
+    r->reader_waiting = true;
+    request_suspend(r);
+    return 0;
+}
+
+bool request_stream_start(struct request *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, r, NULL);
+    if (!resp) {
+        request_respond_no_memory(r);
+        return false;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, "Server", "llamad");
+    r->streaming = true;
+    r->status = 200;
+    r->t_last_write = server_now();
+    /* The connection is suspended (it waited for the thread pool): the response
+     * is queued when MHD calls the handler again. */
+    r->pending = resp;
+    request_resume(r);
+    return true;
+}
+
+void request_stream_send(struct request *r, const char *data)
+{
+    if (!data)
+        return;
+    llamad_buf_append(&r->out, "data: ", 6);
+    llamad_buf_append(&r->out, data, strlen(data));
+    llamad_buf_append(&r->out, "\n\n", 2);
+}
+
+void request_stream_flush(struct request *r)
+{
+    r->t_last_write = server_now();
+    if (r->reader_waiting) {
+        r->reader_waiting = false;
+        request_resume(r);
+    }
+}
+
+void request_stream_end(struct request *r)
+{
+    r->stream_ended = true;
+    request_stream_flush(r);
+}
+
+void server_keep_streams_alive(struct server *s, double now)
+{
+    const double every = s->cfg->sse_keepalive;
+    for (struct request *r = s->requests; r; r = r->next) {
+        if (every > 0 && r->streaming && !r->stream_ended && !r->client_gone &&
+            now - r->t_last_write >= every) {
+            llamad_buf_append(&r->out, ": keep-alive\n\n", 14);
+            request_stream_flush(r);
+        }
+    }
 }
 
 /* ---- Request lifecycle ---- */
@@ -203,7 +313,6 @@ static struct request *new_request(struct server *s, struct MHD_Connection *conn
     snprintf(r->path, sizeof r->path, "%s", url);
     r->t_start = server_now();
     r->clock.last = r->t_start;
-    r->tokens_tail = &r->tokens;
     link_request(s, r);
     return r;
 }
@@ -239,13 +348,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->pending = NULL;
         return ok;
     }
-    if (r->work_pending || (r->outbox && !r->streaming && !r->finished)) {
+    if (r->work_pending || r->awaiting) {
         request_suspend(r); /* resumed before there is an answer: wait again */
         return MHD_YES;
     }
     if (r->status)
         return MHD_YES;
-    handle_request(r);
+    s->routes->handle(r);
     return MHD_YES;
 }
 
@@ -266,15 +375,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct request *r = *req_cls;
     if (!r)
         return;
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->finished && r->outbox)
-        r->client_gone = true;
+    s->routes->completed(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (r->status == 0)
         r->status = 499; /* closed before an answer (nginx's convention) */
     llamad_metrics_count_request(&s->metrics, r->status);
     llamad_histogram_observe(&s->metrics.request_duration, server_now() - r->t_start);
     log_request(r);
     stop_hangup_watch(r);
-    request_release_generation(r);
     if (r->pending)
         MHD_destroy_response(r->pending);
     llamad_buf_free(&r->body);
@@ -313,9 +420,10 @@ static int resolve(const char *host, int port, struct sockaddr_storage *addr, ch
     return LLAMAD_OK;
 }
 
-int server_listen(struct server *s, char *err, size_t errsz)
+int server_listen(struct server *s, const struct http_routes *routes, char *err, size_t errsz)
 {
     struct sockaddr_storage addr;
+    s->routes = routes;
     int rc = resolve(s->cfg->host, s->cfg->port, &addr, err, errsz);
     if (rc)
         return rc;

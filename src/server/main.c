@@ -10,6 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "generate.h"
+#include "handlers.h"
+#include "http.h"
 #include "llamad/kernels/cpu.h"
 #include "llamad/base/error.h"
 #include "llamad/model/kvcache.h"
@@ -45,7 +48,7 @@ static void handle_outbox(struct llamad_outbox *o, void *ctx)
 {
     (void)ctx;
     if (o->owner)
-        handle_engine_events(o->owner);
+        generate_events(o->owner);
 }
 
 static void drain_ready(struct server *s)
@@ -77,7 +80,7 @@ static void ask_for_short_slices(void)
 static bool has_generation_requests(const struct server *s)
 {
     for (const struct request *r = s->requests; r; r = r->next)
-        if (r->outbox || r->work_pending)
+        if (r->work_pending || generate_submitted(r))
             return true;
     return false;
 }
@@ -122,8 +125,7 @@ static void shut_down(struct daemon_state *d)
 static void cancel_all(struct server *s)
 {
     for (struct request *r = s->requests; r; r = r->next)
-        if (r->outbox && !r->finished)
-            llamad_engine_cancel(s->engine, r->outbox);
+        generate_cancel(r);
 }
 
 static void start_drain(struct daemon_state *d, double timeout)
@@ -149,7 +151,7 @@ static void on_tick(uv_timer_t *t)
     struct daemon_state *d = t->data;
     struct server *s = &d->srv;
     double now = server_now();
-    handle_tick(s, now);
+    server_keep_streams_alive(s, now);
     if (s->state == SERVER_DRAINING) {
         if (!has_generation_requests(s))
             shut_down(d);
@@ -305,7 +307,7 @@ static int run(struct daemon_state *d)
     uv_async_init(s->loop, &s->wake, on_wake);
     s->wake.data = s;
     setup_signals(d);
-    if (server_listen(s, err, sizeof err) != 0) {
+    if (server_listen(s, &server_routes, err, sizeof err) != 0) {
         llamad_error("%s", err);
         return 1;
     }

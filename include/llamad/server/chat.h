@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llamad/server/api.h"
+#include "llamad/server/api_request.h"
 #include "llamad/base/buf.h"
 #include "llamad/tokenizer/tokenizer.h"
 

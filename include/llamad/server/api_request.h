@@ -1,0 +1,94 @@
+/* The HTTP API's requests: JSON bodies parsed and validated into plain structs,
+ * and the errors that answer a request (OpenAI's error objects). OpenAI's shapes
+ * for /v1/completions and /v1/chat/completions, llama.cpp's server field names
+ * for the native /completion.
+ *
+ * Runs on the loop thread; every function here is pure (no I/O, no globals). */
+#ifndef LLAMAD_API_REQUEST_H
+#define LLAMAD_API_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llamad/engine/engine.h"
+#include "llamad/model/sampler.h"
+
+enum llamad_api_kind {
+    LLAMAD_API_COMPLETIONS, /* POST /v1/completions */
+    LLAMAD_API_CHAT,        /* POST /v1/chat/completions */
+    LLAMAD_API_NATIVE,      /* POST /completion (llama.cpp server field names) */
+};
+
+/* An OpenAI-style error: {"error": {"message", "type", "param", "code"}}. */
+struct llamad_api_error {
+    int status;        /* HTTP status: 400, 401, 404, 405, 413, 500, 503 */
+    char type[32];     /* "invalid_request_error", "authentication_error", "server_error", ... */
+    char param[64];    /* the offending field ("" when none: JSON null) */
+    char code[48];     /* e.g. "model_not_found", "context_length_exceeded" ("" -> null) */
+    char message[320];
+};
+
+/* Fills e and returns e->status. */
+int llamad_api_set_error(struct llamad_api_error *e, int status, const char *type,
+                         const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+struct llamad_chat_message {
+    char *role;    /* "system", "user" or "assistant" */
+    char *content; /* UTF-8 text (content parts of type "text" are joined) */
+};
+
+struct llamad_api_request {
+    enum llamad_api_kind kind;
+    char *model;                /* NULL when omitted */
+
+    /* The prompt: text, chat messages, or token ids (those straight into gen.prompt). */
+    char *prompt;               /* NUL-terminated UTF-8 text, NULL when not text */
+    size_t prompt_len;
+    struct llamad_chat_message *messages;
+    size_t n_messages;
+
+    bool seed_given;            /* false: the server draws gen.sampling.seed at random */
+    bool stream;
+    bool include_usage;         /* stream_options.include_usage */
+
+    /* What the engine is asked to run, parsed in place: the server adds the prompt's
+     * token ids (unless given as ids), settles max_tokens and the seed, and submits
+     * it as it is. gen.max_tokens holds the endpoint's default when none was given:
+     * 16 on /v1/completions (OpenAI's), else -1, which asks for up to the end of
+     * the context (or the server's cap); 0 comes only from /completion (the prompt
+     * alone). gen.sampling.logit_bias points at gen.logit_bias. */
+    struct llamad_gen_request gen;
+};
+
+struct llamad_api_limits {
+    int32_t n_vocab;         /* token ids (prompt, logit_bias) must be below this */
+    int32_t max_stops;       /* stop strings accepted */
+    size_t max_stop_len;     /* bytes per stop string */
+    int32_t max_top_logprobs;
+};
+
+/* Parses and validates a request body (len bytes, not necessarily NUL-terminated).
+ * Checks: the body is valid UTF-8 and a JSON object; no string holds U+0000;
+ * every field has the right type; integers are integral and in range (checked on
+ * the double value); OpenAI parameters llamad does not implement (n > 1, echo,
+ * best_of > 1, suffix, tools, tool_choice, functions, function_call,
+ * response_format other than text, logprobs on... as documented) are refused
+ * naming the param. Unknown fields are ignored. Defaults follow the endpoint:
+ * OpenAI's (temperature 1, top_p 1, no top-k or min-p; max_tokens 16 for
+ * /v1/completions) for the /v1 endpoints, llama.cpp's (llamad_sampling_defaults)
+ * for /completion.
+ * Returns 0, or the HTTP status with err filled; *out is then empty. */
+int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t len,
+                             const struct llamad_api_limits *lim, struct llamad_api_request *out,
+                             struct llamad_api_error *err);
+void llamad_api_request_free(struct llamad_api_request *r);
+
+/* POST /apply-template: the request's "messages" (as /v1/chat/completions takes
+ * them) into out->messages (free out with llamad_api_request_free, also after a
+ * failure); llamad_api_prompt_json (api_response.h) answers. */
+int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_request *out,
+                              struct llamad_api_error *err);
+
+#endif

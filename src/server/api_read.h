@@ -1,0 +1,33 @@
+/* Reading JSON request bodies: defined in api_request.c, which parses the
+ * generation requests with them, and shared with api_response.c for the small
+ * bodies of /tokenize and /detokenize. Private to src/server/. */
+#ifndef LLAMAD_API_READ_H
+#define LLAMAD_API_READ_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llamad/server/api_request.h"
+
+/* A 400 naming the offending field; returns 400. */
+int api_invalid(struct llamad_api_error *e, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A 500 "out of memory"; returns 500. */
+int api_no_memory(struct llamad_api_error *e);
+
+/* The body (len bytes, not necessarily NUL-terminated) as a JSON object in *root
+ * (the caller deletes it). Returns 0, or the status with e filled (*root NULL). */
+int api_parse_body(const char *body, size_t len, cJSON **root, struct llamad_api_error *err);
+
+/* A member of obj; NULL when absent or JSON null (null counts as absent). */
+const cJSON *api_field(const cJSON *obj, const char *name);
+/* Sets *v only when the member is there; refuses a non-boolean. */
+int api_get_bool(const cJSON *obj, const char *name, bool *v, struct llamad_api_error *err);
+/* Token ids of a JSON array, each an integer in [0, n_vocab); param names the
+ * field in errors. *ids is malloc'd (NULL for an empty array), also after a failure. */
+int api_parse_ids(const cJSON *arr, int32_t n_vocab, const char *param, int32_t **ids,
+                  size_t *n, struct llamad_api_error *err);
+
+#endif

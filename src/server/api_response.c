@@ -1,0 +1,660 @@
+/* The HTTP API's responses (include/llamad/server/api_response.h): trees built
+ * with cJSON. Every string that comes from the model or the client goes in
+ * through json_text(), which escapes it here: generated text may hold U+0000 (a
+ * <0x00> byte token), which cJSON's C strings cannot carry, and nothing but valid
+ * UTF-8 may leave the server. */
+#include "llamad/server/api_response.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_read.h"
+#include "llamad/base/buf.h"
+#include "llamad/base/error.h"
+#include "llamad/base/utf8.h"
+
+#define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
+
+/* ---- Building JSON ----
+ * Every builder takes `ok`: the first failed allocation clears it, and put() deletes
+ * whatever it could not attach, so a failed build frees everything with its root. */
+
+static cJSON *put(bool *ok, cJSON *parent, const char *key, cJSON *item)
+{
+    bool added =
+        item && parent &&
+        (key ? cJSON_AddItemToObject(parent, key, item) : cJSON_AddItemToArray(parent, item));
+    if (!added) {
+        cJSON_Delete(item);
+        *ok = false;
+        return NULL;
+    }
+    return item;
+}
+
+static const char *short_escape(unsigned char c)
+{
+    switch (c) {
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default: return NULL;
+    }
+}
+
+/* s[0..n) as a JSON string (an item printed verbatim). Bytes that are not UTF-8
+ * become U+FFFD, one per maximal invalid subpart. */
+static cJSON *json_text(const char *s, size_t n)
+{
+    struct llamad_buf b = LLAMAD_BUF_INIT;
+    int rc = llamad_buf_append(&b, "\"", 1);
+    for (size_t i = 0, k = 1; !rc && i < n; i += k) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = short_escape(c);
+        char hex[8];
+        k = 1;
+        if (esc) {
+            rc = llamad_buf_append(&b, esc, strlen(esc));
+        } else if (c < 0x20) {
+            snprintf(hex, sizeof hex, "\\u%04x", c);
+            rc = llamad_buf_append(&b, hex, 6);
+        } else if (llamad_utf8_next(s + i, n - i, &k) == LLAMAD_UTF8_CHAR) {
+            rc = llamad_buf_append(&b, s + i, k);
+        } else {
+            rc = llamad_buf_append(&b, REPLACEMENT, sizeof REPLACEMENT - 1);
+        }
+    }
+    if (!rc)
+        rc = llamad_buf_append(&b, "\"", 1);
+    cJSON *item = rc ? NULL : cJSON_CreateRaw(b.data);
+    llamad_buf_free(&b);
+    return item;
+}
+
+static void put_text(bool *ok, cJSON *obj, const char *key, const char *s, size_t n)
+{
+    put(ok, obj, key, json_text(s, n));
+}
+
+static void put_str(bool *ok, cJSON *obj, const char *key, const char *s)
+{
+    put_text(ok, obj, key, s, strlen(s));
+}
+
+static void put_num(bool *ok, cJSON *obj, const char *key, double v)
+{
+    put(ok, obj, key, cJSON_CreateNumber(isfinite(v) ? v : 0.0));
+}
+
+static void put_bool(bool *ok, cJSON *obj, const char *key, bool v)
+{
+    put(ok, obj, key, cJSON_CreateBool(v));
+}
+
+static void put_null(bool *ok, cJSON *obj, const char *key)
+{
+    put(ok, obj, key, cJSON_CreateNull());
+}
+
+static cJSON *put_obj(bool *ok, cJSON *parent, const char *key)
+{
+    return put(ok, parent, key, cJSON_CreateObject());
+}
+
+static cJSON *put_arr(bool *ok, cJSON *parent, const char *key)
+{
+    return put(ok, parent, key, cJSON_CreateArray());
+}
+
+/* Prints and frees the tree; NULL when the build failed. */
+static char *finish_json(bool ok, cJSON *root)
+{
+    char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return s;
+}
+
+/* A message cut inside a character (snprintf truncation, or a %.40s of client text)
+ * shows U+FFFD there: json_text never lets the broken bytes through. */
+char *llamad_api_error_json(const struct llamad_api_error *e)
+{
+    bool ok = true;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *error = put_obj(&ok, root, "error");
+    put_str(&ok, error, "message", e->message);
+    put_str(&ok, error, "type", e->type);
+    if (e->param[0])
+        put_str(&ok, error, "param", e->param);
+    else
+        put_null(&ok, error, "param");
+    if (e->code[0])
+        put_str(&ok, error, "code", e->code);
+    else
+        put_null(&ok, error, "code");
+    return finish_json(ok, root);
+}
+
+/* ---- Tokens in responses ---- */
+
+/* A float as the shortest decimal that reads back as the same float (cJSON would
+ * print the widened double with 17 digits). JSON has no infinities: a logprob of
+ * -inf (or NaN) becomes -9999, OpenAI's value for "very unlikely". */
+static double logprob_number(float f)
+{
+    if (!isfinite(f))
+        return -9999.0;
+    char s[32];
+    int digits = 6;
+    do
+        snprintf(s, sizeof s, "%.*g", digits, (double)f);
+    while (strtof(s, NULL) != f && digits++ < 9); /* 9 digits always read back */
+    return strtod(s, NULL);
+}
+
+/* A token's bytes as a NUL-terminated string in out. A token that is not whole
+ * UTF-8 by itself (part of a character, or U+0000) is written as OpenAI writes
+ * such tokens, "bytes:" and a \xNN per byte (e.g. "bytes:\xe2\x80"); the exact bytes
+ * are in the "bytes" arrays where the format has them. */
+static int render_token(const char *bytes, size_t n, struct llamad_buf *out)
+{
+    llamad_buf_clear(out);
+    if (llamad_utf8_valid_prefix(bytes, n) == n && !(n && memchr(bytes, '\0', n)))
+        return llamad_buf_append(out, bytes, n);
+    int rc = llamad_buf_append(out, "bytes:", 6);
+    for (size_t i = 0; !rc && i < n; i++) {
+        char hex[8];
+        snprintf(hex, sizeof hex, "\\x%02x", (unsigned char)bytes[i]);
+        rc = llamad_buf_append(out, hex, 4);
+    }
+    return rc;
+}
+
+/* The bytes of a top-logprob alternative; an id outside the vocabulary gives none. */
+static int token_bytes(const struct llamad_api_reply *r, int32_t id, struct llamad_buf *out)
+{
+    llamad_buf_clear(out);
+    int rc = llamad_token_to_bytes(r->tok, id, out);
+    return rc == LLAMAD_EINVAL ? 0 : rc;
+}
+
+static int32_t n_alternatives(const struct llamad_api_reply *r, const struct llamad_event *e)
+{
+    if (!e->top)
+        return 0;
+    return e->n_top < r->top_logprobs ? e->n_top : r->top_logprobs;
+}
+
+/* OpenAI completions' per-token {token text: logprob}. Two alternatives that render
+ * to the same text would repeat a key: the likelier (first) one is kept. */
+static cJSON *top_dict(bool *ok, const struct llamad_api_reply *r, const struct llamad_event *e)
+{
+    cJSON *dict = cJSON_CreateObject();
+    struct llamad_buf bytes = LLAMAD_BUF_INIT, text = LLAMAD_BUF_INIT;
+    for (int32_t i = 0; i < n_alternatives(r, e) && *ok; i++) {
+        if (token_bytes(r, e->top[i].token, &bytes) || render_token(bytes.data, bytes.len, &text))
+            *ok = false;
+        else if (!cJSON_GetObjectItemCaseSensitive(dict, text.data))
+            put_num(ok, dict, text.data, logprob_number(e->top[i].logprob));
+    }
+    llamad_buf_free(&bytes);
+    llamad_buf_free(&text);
+    return dict;
+}
+
+/* OpenAI completions' logprobs of the tokens first..end. text_offset: byte offsets
+ * into the completion's text (OpenAI counts characters of prompt + completion; llamad
+ * never echoes the prompt, and bytes are what a client can slice exactly). */
+static cJSON *completion_logprobs(bool *ok, const struct llamad_api_reply *r,
+                                  const struct llamad_event *first, const struct llamad_event *end,
+                                  size_t offset)
+{
+    cJSON *lp = cJSON_CreateObject();
+    cJSON *tokens = put_arr(ok, lp, "tokens"), *logprobs = put_arr(ok, lp, "token_logprobs");
+    cJSON *tops = put_arr(ok, lp, "top_logprobs"), *offsets = put_arr(ok, lp, "text_offset");
+    struct llamad_buf text = LLAMAD_BUF_INIT;
+    for (const struct llamad_event *e = first; e != end && *ok; e = e->next) {
+        if (e->token < 0) { /* text released at the end, no token of its own */
+            offset += e->text_len;
+            continue;
+        }
+        if (render_token(e->piece, e->piece_len, &text)) {
+            *ok = false;
+            break;
+        }
+        put_str(ok, tokens, NULL, text.data);
+        put_num(ok, logprobs, NULL, logprob_number(e->logprob));
+        put(ok, tops, NULL, top_dict(ok, r, e));
+        put_num(ok, offsets, NULL, (double)offset);
+        offset += e->text_len;
+    }
+    llamad_buf_free(&text);
+    return lp;
+}
+
+/* {"id"?, "token", "logprob", "bytes"}: OpenAI chat's per-token shape, and (with the
+ * id) llama.cpp's. */
+static cJSON *token_entry(bool *ok, bool with_id, int32_t id, const char *bytes, size_t n,
+                          float logprob)
+{
+    cJSON *entry = cJSON_CreateObject();
+    struct llamad_buf text = LLAMAD_BUF_INIT;
+    if (with_id)
+        put_num(ok, entry, "id", id);
+    if (render_token(bytes, n, &text))
+        *ok = false;
+    else
+        put_str(ok, entry, "token", text.data);
+    put_num(ok, entry, "logprob", logprob_number(logprob));
+    cJSON *arr = put_arr(ok, entry, "bytes");
+    for (size_t i = 0; i < n && *ok; i++)
+        put_num(ok, arr, NULL, (unsigned char)bytes[i]);
+    llamad_buf_free(&text);
+    return entry;
+}
+
+/* The sampled token's entry with its "top_logprobs" alternatives. */
+static cJSON *sampled_entry(bool *ok, const struct llamad_api_reply *r,
+                            const struct llamad_event *e)
+{
+    bool native = r->kind == LLAMAD_API_NATIVE;
+    cJSON *entry = token_entry(ok, native, e->token, e->piece, e->piece_len, e->logprob);
+    cJSON *tops = put_arr(ok, entry, "top_logprobs");
+    struct llamad_buf bytes = LLAMAD_BUF_INIT;
+    for (int32_t i = 0; i < n_alternatives(r, e) && *ok; i++) {
+        const struct llamad_top_logprob *t = &e->top[i];
+        if (token_bytes(r, t->token, &bytes))
+            *ok = false;
+        else
+            put(ok, tops, NULL,
+                token_entry(ok, native, t->token, bytes.data, bytes.len, t->logprob));
+    }
+    llamad_buf_free(&bytes);
+    return entry;
+}
+
+static cJSON *sampled_entries(bool *ok, const struct llamad_api_reply *r,
+                              const struct llamad_event *first, const struct llamad_event *end)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (const struct llamad_event *e = first; e != end && *ok; e = e->next)
+        if (e->token >= 0) /* -1: text released at the end, no token of its own */
+            put(ok, arr, NULL, sampled_entry(ok, r, e));
+    return arr;
+}
+
+/* ---- /v1 bodies and chunks ---- */
+
+static const char *finish_reason(enum llamad_finish f)
+{
+    /* CANCELLED and ERROR are the caller's to report; "stop" if they get here. */
+    return f == LLAMAD_FINISH_LENGTH ? "length" : "stop";
+}
+
+/* What one /v1 body or stream chunk says. */
+struct v1_part {
+    bool chunk;
+    const char *text; /* the completion's text, or a chunk's piece of it */
+    size_t text_len;
+    bool role;        /* chat chunk: the delta opens with the assistant's role */
+    const struct llamad_event *first, *end; /* tokens whose logprobs it reports */
+    size_t text_offset;                     /* completions logprobs: bytes of text before `first` */
+    const char *finish; /* finish_reason; NULL: null (and for a chat chunk: a delta) */
+    const struct llamad_usage *usage; /* NULL: none, or "usage": null in chunks */
+};
+
+static cJSON *envelope(bool *ok, const struct llamad_api_reply *r, bool chunk)
+{
+    const char *object = r->kind != LLAMAD_API_CHAT ? "text_completion"
+                         : chunk                    ? "chat.completion.chunk"
+                                                    : "chat.completion";
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        *ok = false;
+    put_str(ok, root, "id", r->id);
+    put_str(ok, root, "object", object);
+    put_num(ok, root, "created", (double)r->created);
+    put_str(ok, root, "model", r->model);
+    return root;
+}
+
+static void put_usage(bool *ok, cJSON *root, const struct llamad_usage *u)
+{
+    cJSON *usage = put_obj(ok, root, "usage");
+    put_num(ok, usage, "prompt_tokens", u->prompt_tokens);
+    put_num(ok, usage, "completion_tokens", u->completion_tokens);
+    put_num(ok, usage, "total_tokens", (double)u->prompt_tokens + u->completion_tokens);
+    cJSON *details = put_obj(ok, usage, "prompt_tokens_details");
+    put_num(ok, details, "cached_tokens", u->cached_tokens);
+}
+
+/* Logprobs are null when not asked and in chunks that carry no token. */
+static cJSON *v1_logprobs(bool *ok, const struct llamad_api_reply *r, const struct v1_part *p)
+{
+    if (!r->logprobs || (p->chunk && !p->first))
+        return cJSON_CreateNull();
+    if (r->kind != LLAMAD_API_CHAT)
+        return completion_logprobs(ok, r, p->first, p->end, p->text_offset);
+    cJSON *lp = cJSON_CreateObject();
+    put(ok, lp, "content", sampled_entries(ok, r, p->first, p->end));
+    return lp;
+}
+
+static void put_chat_text(bool *ok, cJSON *choice, const struct v1_part *p)
+{
+    if (!p->chunk) {
+        cJSON *msg = put_obj(ok, choice, "message");
+        put_str(ok, msg, "role", "assistant");
+        put_text(ok, msg, "content", p->text, p->text_len);
+        return;
+    }
+    cJSON *delta = put_obj(ok, choice, "delta"); /* the last chunk's delta is empty */
+    if (p->role)
+        put_str(ok, delta, "role", "assistant");
+    if (!p->finish)
+        put_text(ok, delta, "content", p->text, p->text_len);
+}
+
+static char *v1_json(const struct llamad_api_reply *r, const struct v1_part *p)
+{
+    bool ok = true;
+    cJSON *root = envelope(&ok, r, p->chunk);
+    cJSON *choice = put(&ok, put_arr(&ok, root, "choices"), NULL, cJSON_CreateObject());
+    put_num(&ok, choice, "index", 0);
+    if (r->kind == LLAMAD_API_CHAT)
+        put_chat_text(&ok, choice, p);
+    else
+        put_text(&ok, choice, "text", p->text, p->text_len);
+    put(&ok, choice, "logprobs", v1_logprobs(&ok, r, p));
+    if (p->finish)
+        put_str(&ok, choice, "finish_reason", p->finish);
+    else
+        put_null(&ok, choice, "finish_reason");
+    if (p->usage)
+        put_usage(&ok, root, p->usage);
+    else if (p->chunk && r->include_usage)
+        put_null(&ok, root, "usage");
+    return finish_json(ok, root);
+}
+
+/* ---- llama.cpp's /completion ---- */
+
+static const char *stop_type(enum llamad_finish f)
+{
+    /* The DONE event does not say whether EOS or a stop string ended generation:
+     * both are "eos" here, and stopping_word stays "". */
+    switch (f) {
+    case LLAMAD_FINISH_STOP: return "eos";
+    case LLAMAD_FINISH_LENGTH: return "limit";
+    default: return "none";
+    }
+}
+
+static double per_second(int32_t n, double ms)
+{
+    return ms > 0 ? n * 1000.0 / ms : 0.0;
+}
+
+/* prompt_n counts the prompt tokens computed (the cached ones were not); tokens_cached
+ * the prompt tokens whose KV came from the cache. */
+static void put_native_summary(bool *ok, cJSON *root, const struct llamad_api_reply *r,
+                               const struct llamad_event *done)
+{
+    const struct llamad_usage *u = &done->usage;
+    int32_t prompt_n = u->prompt_tokens - u->cached_tokens;
+    put_str(ok, root, "model", r->model);
+    put_num(ok, root, "tokens_predicted", u->completion_tokens);
+    put_num(ok, root, "tokens_evaluated", u->prompt_tokens);
+    put_num(ok, root, "tokens_cached", u->cached_tokens);
+    put_str(ok, root, "stop_type", stop_type(done->finish));
+    put_str(ok, root, "stopping_word", "");
+    cJSON *t = put_obj(ok, root, "timings");
+    put_num(ok, t, "prompt_n", prompt_n);
+    put_num(ok, t, "prompt_ms", u->prompt_ms);
+    put_num(ok, t, "prompt_per_second", per_second(prompt_n, u->prompt_ms));
+    put_num(ok, t, "predicted_n", u->completion_tokens);
+    put_num(ok, t, "predicted_ms", u->generation_ms);
+    put_num(ok, t, "predicted_per_second", per_second(u->completion_tokens, u->generation_ms));
+}
+
+/* {"content", "stop"} plus, when probs, "completion_probabilities" for first..end
+ * (llama.cpp's shape since early 2025: id, token, bytes, logprob, top_logprobs), and
+ * when done != NULL the summary of the finished request. */
+static char *native_json(const struct llamad_api_reply *r, const char *text, size_t len, bool probs,
+                         const struct llamad_event *first, const struct llamad_event *end,
+                         const struct llamad_event *done)
+{
+    bool ok = true;
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    put_text(&ok, root, "content", text, len);
+    put_bool(&ok, root, "stop", done != NULL);
+    if (probs)
+        put(&ok, root, "completion_probabilities", sampled_entries(&ok, r, first, end));
+    if (done)
+        put_native_summary(&ok, root, r, done);
+    return finish_json(ok, root);
+}
+
+/* ---- Public response builders ---- */
+
+char *llamad_api_response_json(const struct llamad_api_reply *r, const struct llamad_event *tokens,
+                               const struct llamad_event *done)
+{
+    struct llamad_buf text = LLAMAD_BUF_INIT;
+    for (const struct llamad_event *e = tokens; e; e = e->next) {
+        if (llamad_buf_append(&text, e->text, e->text_len)) {
+            llamad_buf_free(&text);
+            return NULL;
+        }
+    }
+    char *json;
+    if (r->kind == LLAMAD_API_NATIVE) {
+        json = native_json(r, text.data, text.len, r->logprobs, tokens, NULL, done);
+    } else {
+        struct v1_part p = {.text = text.data,
+                            .text_len = text.len,
+                            .first = tokens,
+                            .finish = finish_reason(done->finish),
+                            .usage = &done->usage};
+        json = v1_json(r, &p);
+    }
+    llamad_buf_free(&text);
+    return json;
+}
+
+char *llamad_api_chunk_first_json(const struct llamad_api_reply *r)
+{
+    if (r->kind != LLAMAD_API_CHAT)
+        return NULL;
+    struct v1_part p = {.chunk = true, .role = true};
+    return v1_json(r, &p);
+}
+
+char *llamad_api_chunk_token_json(const struct llamad_api_reply *r,
+                                  const struct llamad_event *token, size_t text_offset)
+{
+    bool has_token = token->token >= 0;
+    if (token->text_len == 0 && !(r->logprobs && has_token))
+        return NULL;
+    if (r->kind == LLAMAD_API_NATIVE)
+        return native_json(r, token->text, token->text_len, r->logprobs && has_token, token,
+                           token->next, NULL);
+    struct v1_part p = {.chunk = true,
+                        .text = token->text,
+                        .text_len = token->text_len,
+                        .first = has_token ? token : NULL,
+                        .end = token->next,
+                        .text_offset = text_offset};
+    return v1_json(r, &p);
+}
+
+char *llamad_api_chunk_final_json(const struct llamad_api_reply *r, const struct llamad_event *done)
+{
+    if (r->kind == LLAMAD_API_NATIVE)
+        return native_json(r, NULL, 0, false, NULL, NULL, done);
+    struct v1_part p = {.chunk = true, .finish = finish_reason(done->finish)};
+    return v1_json(r, &p);
+}
+
+char *llamad_api_chunk_usage_json(const struct llamad_api_reply *r, const struct llamad_event *done)
+{
+    if (!r->include_usage || r->kind == LLAMAD_API_NATIVE)
+        return NULL;
+    bool ok = true;
+    cJSON *root = envelope(&ok, r, true);
+    put_arr(&ok, root, "choices");
+    put_usage(&ok, root, &done->usage);
+    return finish_json(ok, root);
+}
+
+char *llamad_api_models_json(const char *model_id, int64_t created)
+{
+    bool ok = true;
+    cJSON *root = cJSON_CreateObject();
+    put_str(&ok, root, "object", "list");
+    cJSON *model = put(&ok, put_arr(&ok, root, "data"), NULL, cJSON_CreateObject());
+    put_str(&ok, model, "id", model_id);
+    put_str(&ok, model, "object", "model");
+    put_num(&ok, model, "created", (double)created);
+    put_str(&ok, model, "owned_by", "llamad");
+    return finish_json(ok, root);
+}
+
+/* ---- /tokenize and /detokenize ---- */
+
+/* llamad_tokenize into a malloc'd array, grown once if the first guess was short. */
+static int64_t tokenize_all(const struct llamad_tokenizer *tok, const char *text, size_t len,
+                            bool add_bos, int32_t **ids)
+{
+    size_t cap =
+        len + 2; /* byte fallback: a token per byte at most, plus BOS and the space prefix */
+    for (;;) {
+        int32_t *p = realloc(*ids, cap * sizeof **ids);
+        if (!p)
+            return LLAMAD_ENOMEM;
+        *ids = p;
+        int64_t n = llamad_tokenize(tok, text, len, add_bos, *ids, cap);
+        if (n < 0 || (uint64_t)n <= cap)
+            return n;
+        cap = (size_t)n;
+    }
+}
+
+/* A piece that is whole UTF-8 as a string, else its byte values (as llama.cpp). */
+static cJSON *piece_item(const char *bytes, size_t n)
+{
+    if (llamad_utf8_valid_prefix(bytes, n) == n)
+        return json_text(bytes, n);
+    bool ok = true;
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n && ok; i++)
+        put_num(&ok, arr, NULL, (unsigned char)bytes[i]);
+    if (!ok) {
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+static char *tokens_json(const struct llamad_tokenizer *tok, const char *text, bool add_special,
+                         bool with_pieces, struct llamad_api_error *err)
+{
+    int32_t *ids = NULL;
+    bool add_bos = add_special && llamad_tokenizer_add_bos(tok) && llamad_tokenizer_bos(tok) >= 0;
+    int64_t n = tokenize_all(tok, text, strlen(text), add_bos, &ids);
+    if (n < 0) {
+        free(ids);
+        llamad_api_set_error(err, 500, "server_error", NULL, NULL, "cannot tokenize: %s",
+                             llamad_status_name((int)n));
+        return NULL;
+    }
+    bool ok = true;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = put_arr(&ok, root, "tokens");
+    struct llamad_buf piece = LLAMAD_BUF_INIT;
+    for (int64_t i = 0; i < n && ok; i++) {
+        if (!with_pieces) {
+            put_num(&ok, arr, NULL, ids[i]);
+            continue;
+        }
+        cJSON *t = put(&ok, arr, NULL, cJSON_CreateObject());
+        put_num(&ok, t, "id", ids[i]);
+        llamad_buf_clear(&piece);
+        if (llamad_token_to_bytes(tok, ids[i], &piece))
+            ok = false;
+        else
+            put(&ok, t, "piece", piece_item(piece.data, piece.len));
+    }
+    llamad_buf_free(&piece);
+    free(ids);
+    char *json = finish_json(ok, root);
+    if (!json)
+        api_no_memory(err);
+    return json;
+}
+
+char *llamad_api_tokenize(const struct llamad_tokenizer *tok, const char *body, size_t len,
+                          struct llamad_api_error *err)
+{
+    cJSON *root;
+    if (api_parse_body(body, len, &root, err))
+        return NULL;
+    const cJSON *content = api_field(root, "content");
+    bool add_special = false, with_pieces = false;
+    char *json = NULL;
+    if (!cJSON_IsString(content))
+        api_invalid(err, "content", "'content' must be a string");
+    else if (!api_get_bool(root, "add_special", &add_special, err) &&
+             !api_get_bool(root, "with_pieces", &with_pieces, err))
+        json = tokens_json(tok, content->valuestring, add_special, with_pieces, err);
+    cJSON_Delete(root);
+    return json;
+}
+
+char *llamad_api_detokenize(const struct llamad_tokenizer *tok, const char *body, size_t len,
+                            struct llamad_api_error *err)
+{
+    cJSON *root;
+    if (api_parse_body(body, len, &root, err))
+        return NULL;
+    const cJSON *tokens = api_field(root, "tokens");
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = cJSON_IsArray(tokens)
+                 ? 0
+                 : api_invalid(err, "tokens", "'tokens' must be an array of token ids");
+    if (!rc)
+        rc = api_parse_ids(tokens, llamad_tokenizer_n_vocab(tok), "tokens", &ids, &n, err);
+    cJSON_Delete(root);
+    struct llamad_buf text = LLAMAD_BUF_INIT;
+    if (!rc && llamad_detokenize(tok, -1, ids, n, &text))
+        rc = api_no_memory(err);
+    free(ids);
+    char *json = NULL;
+    if (!rc) {
+        bool ok = true;
+        cJSON *out = cJSON_CreateObject();
+        put_text(&ok, out, "content", text.data, text.len);
+        if (!(json = finish_json(ok, out)))
+            api_no_memory(err);
+    }
+    llamad_buf_free(&text);
+    return json;
+}
+
+char *llamad_api_prompt_json(const char *text, size_t len, struct llamad_api_error *err)
+{
+    bool ok = true;
+    cJSON *out = cJSON_CreateObject();
+    put_text(&ok, out, "prompt", text, len);
+    char *json = finish_json(ok, out);
+    if (!json)
+        api_no_memory(err);
+    return json;
+}

@@ -1,0 +1,103 @@
+/* HTTP: libmicrohttpd on the libuv loop, the requests, and the ways to answer
+ * one (a whole body, a JSON body, an error object, a server-sent-event stream).
+ * It knows nothing of routes: the layer above hands its struct http_routes to
+ * server_listen and is called back with each request. Private to src/server/. */
+#ifndef LLAMAD_HTTP_H
+#define LLAMAD_HTTP_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "llamad/base/buf.h"
+#include "llamad/server/api_request.h"
+#include "llamad/server/metrics.h"
+#include "server.h"
+
+/* Per HTTP request (MHD's request closure). */
+struct request {
+    struct server *srv;
+    struct MHD_Connection *conn;
+    uint64_t id;
+    char method[8];
+    char path[64];
+    const char *allow;           /* the methods the path takes, for a 405's Allow header */
+    double t_start;
+    struct llamad_buf body;
+    bool body_too_large;
+    int status;                  /* the status answered, for the log and metrics */
+    struct MHD_Response *pending;/* to queue when MHD calls the handler again */
+
+    bool suspended;
+    uv_poll_t *hangup;           /* watches the socket while suspended */
+    bool client_gone;
+    bool work_pending;           /* a job on the thread pool uses r: it stays suspended */
+    bool awaiting;               /* request_await: resumed before its answer, it waits again */
+
+    /* A server-sent-event stream (request_stream_start). */
+    bool streaming;              /* the stream response was queued */
+    bool stream_ended;           /* request_stream_end: nothing follows what is in out */
+    bool reader_waiting;         /* the stream reader suspended the connection */
+    struct llamad_buf out;       /* streamed bytes not yet handed to MHD */
+    size_t out_sent;
+    double t_last_write;         /* the stream's latest bytes (keep-alive comments) */
+
+    /* The tokens of the answer, for the log line (the route counts them). */
+    struct llamad_token_clock clock; /* started at t_start; counts the tokens generated */
+    int32_t prompt_tokens;
+
+    void *route_state;           /* the route's own per-request state */
+    struct request *prev, *next;
+};
+
+/* What becomes of requests: the layer above's callbacks (server_listen). */
+struct http_routes {
+    /* The body is in and r has no answer yet: answer it, now or later. */
+    void (*handle)(struct request *r);
+    /* The client went away while r was suspended (r->client_gone is set). */
+    void (*hang_up)(struct request *r);
+    /* MHD is done with r (ok: the answer went out whole); r is freed next. */
+    void (*completed)(struct request *r, bool ok);
+};
+
+double server_now(void);
+
+/* Listens on cfg's host and port; requests go to routes. */
+int server_listen(struct server *s, const struct http_routes *routes, char *err, size_t errsz);
+void server_close_listener(struct server *s);
+void server_run_mhd(struct server *s);
+/* An SSE comment on every stream that has been silent for sse_keepalive seconds
+ * (a long prompt is being processed), so that proxies keep the connection. */
+void server_keep_streams_alive(struct server *s, double now);
+
+void request_suspend(struct request *r);
+void request_resume(struct request *r);
+/* r's answer comes later, from outside MHD (the engine): r stays suspended, and
+ * when it is resumed before it is answered it waits again. */
+void request_await(struct request *r);
+/* A request header's value, NULL when absent. */
+const char *request_header(const struct request *r, const char *name);
+
+/* Answers with a complete body (copied) now, or once the handler runs again
+ * when the connection is suspended. */
+void request_respond(struct request *r, int status, const char *content_type, const char *body,
+                     size_t len);
+/* Answers with json (malloc'd, freed here); NULL answers a 500 "out of memory". */
+void request_respond_json(struct request *r, int status, char *json);
+void request_respond_error(struct request *r, const struct llamad_api_error *e);
+/* A 500 "out of memory" error. */
+void request_respond_no_memory(struct request *r);
+
+/* Answers with a server-sent-event stream (status 200) whose bytes follow as
+ * they are sent. False when it could not start: r was answered with a 500. */
+bool request_stream_start(struct request *r);
+/* Adds one event, "data: DATA" (NULL: none). */
+void request_stream_send(struct request *r, const char *data);
+/* Hands what was sent to the stream's reader when it is waiting for more. */
+void request_stream_flush(struct request *r);
+/* Nothing follows what was sent: the stream ends after it. */
+void request_stream_end(struct request *r);
+
+#endif
