@@ -14,6 +14,7 @@
 #include "llamad/server/chat.h"
 #include "llamad/server/config.h"
 #include "llamad/engine/engine.h"
+#include "llamad/engine/ready.h"
 #include "llamad/server/metrics.h"
 #include "llamad/model/model.h"
 
