@@ -125,6 +125,35 @@ bool llamad_kvcache_seq_valid(const struct llamad_kvcache *kv, int32_t seq)
     return seq >= 0 && seq < kv->p.max_seqs && kv->seqs[seq].in_use;
 }
 
+bool llamad_kvcache_made_for(const struct llamad_kvcache *kv, const struct llamad_hparams *hp)
+{
+    return kv->n_layer == hp->n_layer && kv->kv_dim == hp->n_head_kv * hp->head_dim;
+}
+
+int32_t llamad_kvcache_seq_len(const struct llamad_kvcache *kv, int32_t seq)
+{
+    return kv->seqs[seq].len;
+}
+
+int32_t llamad_kvcache_seq_room(const struct llamad_kvcache *kv, int32_t seq)
+{
+    return kv->seqs[seq].n_blocks * kv->p.block_tokens;
+}
+
+bool llamad_kvcache_seq_pos_shared(const struct llamad_kvcache *kv, int32_t seq, int32_t pos)
+{
+    return kv->refs[llamad_kvcache_seq_block(kv, seq, pos)] > 1;
+}
+
+void llamad_kvcache_seq_computed(struct llamad_kvcache *kv, int32_t seq, int32_t pos,
+                                 int32_t token)
+{
+    struct llamad_kv_seq *s = &kv->seqs[seq];
+    s->tokens[pos] = token;
+    if (pos + 1 > s->len)
+        s->len = pos + 1;
+}
+
 int llamad_kvcache_seq_new(struct llamad_kvcache *kv, int32_t *seq, char *err, size_t errsz)
 {
     for (int32_t i = 0; i < kv->p.max_seqs; i++) {
