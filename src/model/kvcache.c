@@ -25,6 +25,12 @@ size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block
            row_bytes(type, (int64_t)hp->n_head_kv * hp->head_dim);
 }
 
+size_t llamad_kvcache_bytes(const struct llamad_hparams *hp, int32_t n_ctx, int32_t n_seqs,
+                            uint32_t type)
+{
+    return llamad_kvcache_block_bytes(hp, 1, type) * (size_t)n_ctx * (size_t)n_seqs;
+}
+
 static const struct {
     const char *name;
     uint32_t type;

@@ -79,6 +79,10 @@ void llamad_kvcache_free(struct llamad_kvcache *kv);
 /* Bytes one block of `type` (F32, F16 or Q8_0) takes, to size a pool from a memory budget. */
 size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens,
                                   uint32_t type);
+/* Bytes n_seqs full contexts of n_ctx positions of `type` take: the budget that
+ * holds them (llamad_engine_params.kv_bytes). */
+size_t llamad_kvcache_bytes(const struct llamad_hparams *hp, int32_t n_ctx, int32_t n_seqs,
+                            uint32_t type);
 
 /* "f32" / "f16" / "q8_0" to LLAMAD_TYPE_F32 / _F16 / _Q8_0; false for anything else.
  * And back: the name of a cache type ("?" for another). */
