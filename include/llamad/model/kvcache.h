@@ -36,7 +36,7 @@ struct llamad_kvcache_params {
     int32_t max_seqs;     /* sequences that may exist at once, idle ones included */
     int32_t n_ctx;        /* positions one sequence may hold at most */
     uint32_t type;        /* LLAMAD_TYPE_F32 (0), _F16, or _Q8_0 (GGUF Q8_0 blocks of 32
-                           * values: heads must be a multiple of 32 wide) */
+                           * values: heads must be a multiple of 32 wide); kvcache_type.h */
 };
 
 struct llamad_kv_seq {
@@ -83,11 +83,6 @@ size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block
  * holds them (llamad_engine_params.kv_bytes). */
 size_t llamad_kvcache_bytes(const struct llamad_hparams *hp, int32_t n_ctx, int32_t n_seqs,
                             uint32_t type);
-
-/* "f32" / "f16" / "q8_0" to LLAMAD_TYPE_F32 / _F16 / _Q8_0; false for anything else.
- * And back: the name of a cache type ("?" for another). */
-bool llamad_kvcache_type_parse(const char *name, uint32_t *type);
-const char *llamad_kvcache_type_name(uint32_t type);
 
 /* Blocks that hold n_tokens positions. */
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens);
