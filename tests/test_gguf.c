@@ -1065,6 +1065,27 @@ static void test_unknown_tensor_type(void **state)
     free(b.p);
 }
 
+/* Type names as options spell them: the table's, in lower case only. */
+static void test_type_lower_names(void **state)
+{
+    (void)state;
+    uint32_t t = 99;
+    assert_true(llamad_type_parse("q4_k", &t) && t == LLAMAD_TYPE_Q4_K);
+    assert_true(llamad_type_parse("iq2_xxs", &t) && t == LLAMAD_TYPE_IQ2_XXS);
+    assert_true(llamad_type_parse("f32", &t) && t == LLAMAD_TYPE_F32);
+    assert_false(llamad_type_parse("Q4_K", &t));
+    assert_false(llamad_type_parse("q4_", &t));
+    assert_false(llamad_type_parse("q4_kk", &t));
+    assert_false(llamad_type_parse("", &t));
+    char name[LLAMAD_TYPE_NAME_MAX];
+    llamad_type_lower_name(LLAMAD_TYPE_Q8_0, name);
+    assert_string_equal(name, "q8_0");
+    llamad_type_lower_name(LLAMAD_TYPE_IQ2_XXS, name); /* the longest */
+    assert_string_equal(name, "iq2_xxs");
+    llamad_type_lower_name(4, name); /* a retired id */
+    assert_string_equal(name, "unknown");
+}
+
 static void test_row_not_multiple_of_block(void **state)
 {
     (void)state;
@@ -1455,6 +1476,7 @@ int main(void)
         cmocka_unit_test(test_zero_dim),
         cmocka_unit_test(test_dims_overflow),
         cmocka_unit_test(test_unknown_tensor_type),
+        cmocka_unit_test(test_type_lower_names),
         cmocka_unit_test(test_row_not_multiple_of_block),
         cmocka_unit_test(test_misaligned_offset),
         cmocka_unit_test(test_tensor_past_eof),

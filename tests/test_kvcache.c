@@ -12,6 +12,7 @@
 
 #include "llamad/base/error.h"
 #include "llamad/model/kvcache.h"
+#include "llamad/model/kvcache_type.h"
 
 static const struct llamad_hparams hp = {
     .n_vocab = 10, .n_embd = 8, .n_layer = 2, .n_head = 2, .n_head_kv = 1, .head_dim = 4,
@@ -60,6 +61,11 @@ static void test_type(void **state)
     assert_true(llamad_kvcache_type_parse("q8_0", &t) && t == LLAMAD_TYPE_Q8_0);
     assert_false(llamad_kvcache_type_parse("q4_0", &t));
     assert_false(llamad_kvcache_type_parse("F16", &t));
+    assert_false(llamad_kvcache_type_parse("f1", &t));
+    assert_false(llamad_kvcache_type_parse("f166", &t));
+    assert_int_equal(t, LLAMAD_TYPE_Q8_0); /* a refused name leaves it alone */
+    assert_true(llamad_kvcache_type_supported(LLAMAD_TYPE_F32));
+    assert_false(llamad_kvcache_type_supported(LLAMAD_TYPE_Q4_0));
     struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_Q4_0};
     struct llamad_kvcache *kv = NULL;
     char err[LLAMAD_ERR_MAX];

@@ -10,7 +10,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/engine/engine.h"
+#include "llamad/engine/event.h"
+#include "llamad/engine/outbox.h"
+#include "llamad/engine/ready.h"
 
 enum { OUTBOXES = 4, ROUNDS = 300, EVENTS_PER_ROUND = 200 };
 

@@ -1,10 +1,14 @@
 #include "llamad/engine/engine.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "llamad/base/error.h"
+#include "llamad/engine/event.h"
 #include "llamad/model/forward.h"
 #include "llamad/model/kvcache.h"
 #include "sequence.h"

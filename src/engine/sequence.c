@@ -14,7 +14,6 @@ int sequence_init(struct sequence *s, const struct llamad_model *m, struct llama
     *s = (struct sequence){0};
     s->req = *req;
     *req = (struct llamad_gen_request){0};
-    s->req.sampling.logit_bias = s->req.logit_bias;
     s->out = out;
     s->kv_seq = kv_seq;
     s->n_cached = n_cached;

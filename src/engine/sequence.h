@@ -7,7 +7,9 @@
 #include <stdint.h>
 
 #include "llamad/base/buf.h"
-#include "llamad/engine/engine.h"
+#include "llamad/engine/event.h"
+#include "llamad/engine/outbox.h"
+#include "llamad/engine/request.h"
 #include "llamad/model/model.h"
 #include "llamad/model/stop.h"
 #include "llamad/tokenizer/tokenizer.h"

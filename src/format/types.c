@@ -1,5 +1,6 @@
 #include "llamad/format/types.h"
 
+#include <ctype.h>
 #include <stddef.h>
 
 /* The sizes of types.h, from their blocks' layouts. */
@@ -57,6 +58,34 @@ const char *llamad_type_name(uint32_t type)
 {
     const struct llamad_type_info *ti = llamad_type_info(type);
     return ti ? ti->name : "unknown";
+}
+
+/* Whether `name` is `known` in lower case. */
+static bool is_lower_name(const char *name, const char *known)
+{
+    for (; *known; name++, known++)
+        if (*name != (char)tolower((unsigned char)*known))
+            return false;
+    return *name == '\0';
+}
+
+bool llamad_type_parse(const char *name, uint32_t *type)
+{
+    for (uint32_t t = 0; t < LLAMAD_TYPE_ID_LIMIT; t++)
+        if (type_table[t].name && is_lower_name(name, type_table[t].name)) {
+            *type = t;
+            return true;
+        }
+    return false;
+}
+
+void llamad_type_lower_name(uint32_t type, char out[LLAMAD_TYPE_NAME_MAX])
+{
+    const char *name = llamad_type_name(type);
+    size_t i = 0;
+    for (; name[i] && i < LLAMAD_TYPE_NAME_MAX - 1; i++)
+        out[i] = (char)tolower((unsigned char)name[i]);
+    out[i] = '\0';
 }
 
 bool llamad_type_bytes(uint32_t type, uint64_t n_elems, uint64_t *bytes)

@@ -122,8 +122,7 @@ static int check_batch(struct llamad_forward *f, const struct llamad_kvcache *kv
                              e->seq);
             break;
         }
-        const struct llamad_kv_seq *s = &kv->seqs[e->seq];
-        int32_t expected = s->len + pending[e->seq]++;
+        int32_t expected = llamad_kvcache_seq_len(kv, e->seq) + pending[e->seq]++;
         if (e->token < 0 || e->token >= f->m->hp.n_vocab)
             rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
                              "batch entry %d: token %d is outside the vocabulary of %d", i,
@@ -132,11 +131,11 @@ static int check_batch(struct llamad_forward *f, const struct llamad_kvcache *kv
             rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
                              "batch entry %d: sequence %d continues at position %d, not %d", i,
                              e->seq, expected, e->pos);
-        else if (e->pos >= s->n_blocks * kv->p.block_tokens || e->pos >= f->p.n_ctx)
+        else if (e->pos >= llamad_kvcache_seq_room(kv, e->seq) || e->pos >= f->p.n_ctx)
             rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
                              "batch entry %d: position %d of sequence %d has no reserved room",
                              i, e->pos, e->seq);
-        else if (kv->refs[s->table[e->pos / kv->p.block_tokens]] > 1)
+        else if (llamad_kvcache_seq_pos_shared(kv, e->seq, e->pos))
             rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
                              "batch entry %d: position %d of sequence %d is in a shared block", i,
                              e->pos, e->seq);
@@ -191,7 +190,7 @@ static void attend(const struct attention_task *t, struct query_run run, float *
     const struct llamad_hparams *hp = &t->f->m->hp;
     const struct llamad_kvcache *kv = t->kv;
     const struct llamad_attention_kernels *ak = attention_kernels(t->f, kv->p.type);
-    const struct llamad_kv_seq *s = &kv->seqs[t->batch[run.i0].seq];
+    const int32_t seq = t->batch[run.i0].seq;
     const int32_t hd = hp->head_dim, bt = kv->p.block_tokens, n_ctx = t->f->p.n_ctx;
     const int32_t kvh = run.h0 / (hp->n_head / hp->n_head_kv);
     const int32_t first_pos = t->batch[run.i0].pos, n_pos = first_pos + (run.heads ? 1 : run.n_q);
@@ -201,10 +200,11 @@ static void attend(const struct attention_task *t, struct query_run run, float *
     const bool by_dimension = llamad_kvcache_keys_by_dimension(kv);
 
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
-        const void *keys = llamad_kvcache_head(kv, s->table[p0 / bt], t->layer, 0, kvh);
+        const void *keys = llamad_kvcache_head(kv, llamad_kvcache_seq_block(kv, seq, p0), t->layer,
+                                               0, kvh);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
-            prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 0, kvh);
+            prefetch_head(kv, llamad_kvcache_seq_block(kv, seq, p0 + bt), t->layer, 0, kvh);
         ak->scores(q, stride, run.n_q, keys, by_dimension ? bt : hd, rows, hd, scale, scores + p0,
                    n_ctx);
     }
@@ -219,10 +219,11 @@ static void attend(const struct attention_task *t, struct query_run run, float *
     for (int i = 0; i < run.n_q; i++)
         memset(out + i * stride, 0, (size_t)hd * sizeof(float));
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
-        const void *vals = llamad_kvcache_head(kv, s->table[p0 / bt], t->layer, 1, kvh);
+        const void *vals = llamad_kvcache_head(kv, llamad_kvcache_seq_block(kv, seq, p0), t->layer,
+                                               1, kvh);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
-            prefetch_head(kv, s->table[p0 / bt + 1], t->layer, 1, kvh);
+            prefetch_head(kv, llamad_kvcache_seq_block(kv, seq, p0 + bt), t->layer, 1, kvh);
         ak->weighted_sum(scores + p0, n_ctx, run.n_q, vals, hd, rows, hd, out, stride);
     }
 }
@@ -392,19 +393,18 @@ static void store_kv_row(const struct row_task *t, int32_t i)
     const float *cs = f->rope + (int64_t)i * hp->n_rot;
     llamad_rope(q, hp->n_head, hp->head_dim, hp->n_rot, cs);
     llamad_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, cs);
-    const int32_t bt = kv->p.block_tokens;
-    const int32_t block = kv->seqs[e->seq].table[e->pos / bt];
-    const size_t row = (size_t)(e->pos % bt) * kv->head_bytes;
+    const int32_t block = llamad_kvcache_seq_block(kv, e->seq, e->pos);
+    const int32_t row = llamad_kvcache_block_row(kv, e->pos);
     const float *v = f->v + (int64_t)i * kv->kv_dim;
     const bool by_dimension = llamad_kvcache_keys_by_dimension(kv);
     for (int32_t h = 0; h < hp->n_head_kv; h++) {
         const int64_t at = (int64_t)h * hp->head_dim;
-        uint8_t *keys = llamad_kvcache_head(kv, block, t->layer, 0, h);
         if (by_dimension)
-            store_key_by_dimension(kv, keys, e->pos % bt, k + at);
+            store_key_by_dimension(kv, llamad_kvcache_head(kv, block, t->layer, 0, h), row,
+                                   k + at);
         else
-            store_head(kv, keys + row, k + at);
-        store_head(kv, (uint8_t *)llamad_kvcache_head(kv, block, t->layer, 1, h) + row, v + at);
+            store_head(kv, llamad_kvcache_head_row(kv, block, t->layer, 0, h, row), k + at);
+        store_head(kv, llamad_kvcache_head_row(kv, block, t->layer, 1, h, row), v + at);
     }
 }
 
@@ -498,12 +498,8 @@ static void run_chunk(struct llamad_forward *f, struct llamad_kvcache *kv,
     f->n_groups = attention_groups(batch, n, f->group_start);
     for (int32_t il = 0; il < m->hp.n_layer; il++)
         run_layer(f, kv, batch, n, il);
-    for (int32_t i = 0; i < n; i++) {
-        struct llamad_kv_seq *s = &kv->seqs[batch[i].seq];
-        s->tokens[batch[i].pos] = batch[i].token;
-        if (batch[i].pos + 1 > s->len)
-            s->len = batch[i].pos + 1;
-    }
+    for (int32_t i = 0; i < n; i++)
+        llamad_kvcache_seq_computed(kv, batch[i].seq, batch[i].pos, batch[i].token);
     *n_logits += compute_logits(f, batch, n, logits + (int64_t)*n_logits * m->hp.n_vocab);
 }
 
@@ -520,7 +516,7 @@ int llamad_forward_passes(struct llamad_forward *f, struct llamad_kvcache *kv,
 {
     if (n < 0)
         return llamad_fail(err, errsz, LLAMAD_EINVAL, "negative batch size");
-    if (kv->n_layer != f->m->hp.n_layer || kv->kv_dim != f->m->hp.n_head_kv * f->m->hp.head_dim)
+    if (!llamad_kvcache_made_for(kv, &f->m->hp))
         return llamad_fail(err, errsz, LLAMAD_EINVAL, "the KV cache was made for another model");
     int rc = check_batch(f, kv, batch, n, err, errsz);
     if (rc)

@@ -9,6 +9,7 @@
 #include "llamad/base/bigalloc.h"
 #include "llamad/base/error.h"
 #include "llamad/format/types.h"
+#include "llamad/model/kvcache_type.h"
 
 /* Bytes of n values of a cache row of `type` (Q8_0: n a multiple of its block). */
 static size_t row_bytes(uint32_t type, int64_t n)
@@ -25,29 +26,10 @@ size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block
            row_bytes(type, (int64_t)hp->n_head_kv * hp->head_dim);
 }
 
-static const struct {
-    const char *name;
-    uint32_t type;
-} cache_types[] = {{"f32", LLAMAD_TYPE_F32}, {"f16", LLAMAD_TYPE_F16}, {"q8_0", LLAMAD_TYPE_Q8_0}};
-
-#define N_CACHE_TYPES (sizeof cache_types / sizeof cache_types[0])
-
-bool llamad_kvcache_type_parse(const char *name, uint32_t *type)
+size_t llamad_kvcache_bytes(const struct llamad_hparams *hp, int32_t n_ctx, int32_t n_seqs,
+                            uint32_t type)
 {
-    for (size_t i = 0; i < N_CACHE_TYPES; i++)
-        if (!strcmp(name, cache_types[i].name)) {
-            *type = cache_types[i].type;
-            return true;
-        }
-    return false;
-}
-
-const char *llamad_kvcache_type_name(uint32_t type)
-{
-    for (size_t i = 0; i < N_CACHE_TYPES; i++)
-        if (cache_types[i].type == type)
-            return cache_types[i].name;
-    return "?";
+    return llamad_kvcache_block_bytes(hp, 1, type) * (size_t)n_ctx * (size_t)n_seqs;
 }
 
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens)
@@ -61,7 +43,7 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
     if (p->block_tokens < 1 || p->n_blocks < 1 || p->max_seqs < 1 || p->n_ctx < 1)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "KV cache needs at least one block, token, sequence and position");
-    if (p->type != LLAMAD_TYPE_F32 && p->type != LLAMAD_TYPE_F16 && p->type != LLAMAD_TYPE_Q8_0)
+    if (!llamad_kvcache_type_supported(p->type))
         return llamad_fail(err, errsz, LLAMAD_EINVAL, "KV cache of type %s: only F32, F16 and Q8_0",
                            llamad_type_name(p->type));
     if (p->type == LLAMAD_TYPE_Q8_0 && hp->head_dim % LLAMAD_QK8_0 != 0)
@@ -123,6 +105,35 @@ void llamad_kvcache_free(struct llamad_kvcache *kv)
 bool llamad_kvcache_seq_valid(const struct llamad_kvcache *kv, int32_t seq)
 {
     return seq >= 0 && seq < kv->p.max_seqs && kv->seqs[seq].in_use;
+}
+
+bool llamad_kvcache_made_for(const struct llamad_kvcache *kv, const struct llamad_hparams *hp)
+{
+    return kv->n_layer == hp->n_layer && kv->kv_dim == hp->n_head_kv * hp->head_dim;
+}
+
+int32_t llamad_kvcache_seq_len(const struct llamad_kvcache *kv, int32_t seq)
+{
+    return kv->seqs[seq].len;
+}
+
+int32_t llamad_kvcache_seq_room(const struct llamad_kvcache *kv, int32_t seq)
+{
+    return kv->seqs[seq].n_blocks * kv->p.block_tokens;
+}
+
+bool llamad_kvcache_seq_pos_shared(const struct llamad_kvcache *kv, int32_t seq, int32_t pos)
+{
+    return kv->refs[llamad_kvcache_seq_block(kv, seq, pos)] > 1;
+}
+
+void llamad_kvcache_seq_computed(struct llamad_kvcache *kv, int32_t seq, int32_t pos,
+                                 int32_t token)
+{
+    struct llamad_kv_seq *s = &kv->seqs[seq];
+    s->tokens[pos] = token;
+    if (pos + 1 > s->len)
+        s->len = pos + 1;
 }
 
 int llamad_kvcache_seq_new(struct llamad_kvcache *kv, int32_t *seq, char *err, size_t errsz)

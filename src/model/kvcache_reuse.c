@@ -41,7 +41,7 @@ static struct plan choose_prefix(const struct llamad_kvcache *kv, const int32_t 
         if (session[0] && s->idle && !strcmp(s->session, session)) {
             /* The new sequence writes on into its last block: only when it is the
              * block's sole holder. */
-            bool shared_tail = n % bt && kv->refs[s->table[n / bt]] > 1;
+            bool shared_tail = n % bt && llamad_kvcache_seq_pos_shared(kv, i, n);
             own = (struct plan){i, true, shared_tail ? whole : n};
         }
     }

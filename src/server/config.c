@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "llamad/base/error.h"
-#include "llamad/model/kvcache.h"
+#include "llamad/model/kvcache_type.h"
 
 #define VERSION_TEXT "llamad 0.1.0"
 #define EXIT_USAGE 2
@@ -26,7 +26,7 @@ enum opt_kind {
     OPT_SIZE,      /* size_t bytes in min..max, optional K/M/G suffix (1024-based) */
     OPT_SECONDS,   /* double in min..max */
     OPT_LOG_LEVEL, /* error|warn|info|debug */
-    OPT_KV_TYPE,   /* f32|f16, to a tensor type */
+    OPT_KV_TYPE,   /* f16|q8_0|f32, to a tensor type (kvcache_type.h) */
     OPT_API_KEY,   /* appended to api_keys */
     /* Command line only (no conf key): */
     OPT_CONFIG,

@@ -218,8 +218,8 @@ static size_t kv_cache_bytes(const struct llamad_config *cfg, const struct llama
 {
     if (cfg->kv_cache_mb > 0)
         return (size_t)cfg->kv_cache_mb << 20;
-    size_t context = llamad_kvcache_block_bytes(hp, 1, cfg->kv_cache_type) * (size_t)cfg->ctx_size;
-    size_t bytes = context * 2 * (size_t)cfg->parallel;
+    size_t context = llamad_kvcache_bytes(hp, cfg->ctx_size, 1, cfg->kv_cache_type);
+    size_t bytes = llamad_kvcache_bytes(hp, cfg->ctx_size, 2 * cfg->parallel, cfg->kv_cache_type);
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     if (pages > 0 && page > 0 && bytes > (size_t)pages / 4 * (size_t)page)
         bytes = (size_t)pages / 4 * (size_t)page;

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "llamad/engine/engine.h"
+#include "llamad/engine/ready.h"
 #include "llamad/model/model.h"
 #include "llamad/server/chat.h"
 #include "llamad/server/config.h"

@@ -25,6 +25,7 @@
 #include "llamad/base/error.h"
 #include "llamad/model/forward.h"
 #include "llamad/model/kvcache.h"
+#include "llamad/model/kvcache_type.h"
 #include "llamad/model/model.h"
 #include "llamad/base/paths.h"
 #include "llamad/kernels/threadpool.h"
@@ -462,6 +463,8 @@ static double rounded(double v, double scale)
 
 static int print_json(const struct bench *b, const struct test *t, const struct result *r)
 {
+    char kv_type[LLAMAD_TYPE_NAME_MAX];
+    llamad_type_lower_name(b->o->kv_type, kv_type);
     cJSON *o = cJSON_CreateObject();
     bool ok = o && cJSON_AddStringToObject(o, "test", t->name) &&
               cJSON_AddStringToObject(o, "model", b->model->name) &&
@@ -470,8 +473,7 @@ static int print_json(const struct bench *b, const struct test *t, const struct 
               cJSON_AddNumberToObject(o, "runs", b->o->reps) &&
               cJSON_AddNumberToObject(o, "threads", b->o->n_threads) &&
               cJSON_AddNumberToObject(o, "depth", t->depth) &&
-              cJSON_AddStringToObject(o, "kv_cache_type",
-                                      llamad_kvcache_type_name(b->o->kv_type)) &&
+              cJSON_AddStringToObject(o, "kv_cache_type", kv_type) &&
               cJSON_AddNumberToObject(o, "model_bytes", (double)b->model->weight_bytes);
     if (ok && !t->prompt)
         ok = cJSON_AddNumberToObject(o, "weight_bytes_per_token",

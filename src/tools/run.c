@@ -18,6 +18,7 @@
 #include "llamad/kernels/threadpool.h"
 #include "llamad/model/forward.h"
 #include "llamad/model/kvcache.h"
+#include "llamad/model/kvcache_type.h"
 #include "llamad/model/model.h"
 #include "llamad/model/sampler.h"
 #include "llamad/model/stop.h"

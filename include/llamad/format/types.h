@@ -68,6 +68,14 @@ const struct llamad_type_info *llamad_type_info(uint32_t type);
 /* Name of a type id, "unknown" for ids not in the table. */
 const char *llamad_type_name(uint32_t type);
 
+/* Type names as options spell them: the table's names in lower case ("f16",
+ * "q8_0"). llamad_type_parse gives the id so named (false for any other name,
+ * upper case included); llamad_type_lower_name writes a type's name so spelled
+ * into out, LLAMAD_TYPE_NAME_MAX bytes ("unknown" for ids not in the table). */
+#define LLAMAD_TYPE_NAME_MAX 8
+bool llamad_type_parse(const char *name, uint32_t *type);
+void llamad_type_lower_name(uint32_t type, char out[LLAMAD_TYPE_NAME_MAX]);
+
 /* Bytes that n_elems elements of `type` take; false if the type is unknown, n_elems
  * is not a whole number of blocks, or the result overflows. */
 bool llamad_type_bytes(uint32_t type, uint64_t n_elems, uint64_t *bytes);

@@ -36,7 +36,7 @@ struct llamad_kvcache_params {
     int32_t max_seqs;     /* sequences that may exist at once, idle ones included */
     int32_t n_ctx;        /* positions one sequence may hold at most */
     uint32_t type;        /* LLAMAD_TYPE_F32 (0), _F16, or _Q8_0 (GGUF Q8_0 blocks of 32
-                           * values: heads must be a multiple of 32 wide) */
+                           * values: heads must be a multiple of 32 wide); kvcache_type.h */
 };
 
 struct llamad_kv_seq {
@@ -51,6 +51,7 @@ struct llamad_kv_seq {
 };
 
 struct llamad_kvcache {
+    /* The geometry, fixed at creation: anyone may read it. */
     struct llamad_kvcache_params p;
     int32_t n_layer;
     int32_t kv_dim;         /* n_head_kv * head_dim */
@@ -58,13 +59,15 @@ struct llamad_kvcache {
     size_t head_bytes;      /* bytes of one position's head_dim keys (or values) */
     size_t row_bytes;       /* bytes of one position's kv_dim keys (or values) */
     size_t block_bytes;     /* bytes of one block */
+    int32_t max_blocks_per_seq;
+    /* The state: the cache's own. Other modules go through the functions below
+     * (the inline ones for the forward pass's per-block reads). */
     uint8_t *pool;          /* n_blocks * block_bytes */
     int32_t *refs;          /* per block: the sequences whose table holds it */
     int32_t *free_list;     /* stack of free block ids (refs == 0) */
     int32_t n_free;
     uint8_t *mark;          /* scratch, one byte per block */
     uint8_t *touched;       /* per block: its pages made present (seq_touch) */
-    int32_t max_blocks_per_seq;
     uint64_t clock;         /* counts parkings */
     struct llamad_kv_seq *seqs;
 };
@@ -76,11 +79,10 @@ void llamad_kvcache_free(struct llamad_kvcache *kv);
 /* Bytes one block of `type` (F32, F16 or Q8_0) takes, to size a pool from a memory budget. */
 size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block_tokens,
                                   uint32_t type);
-
-/* "f32" / "f16" / "q8_0" to LLAMAD_TYPE_F32 / _F16 / _Q8_0; false for anything else.
- * And back: the name of a cache type ("?" for another). */
-bool llamad_kvcache_type_parse(const char *name, uint32_t *type);
-const char *llamad_kvcache_type_name(uint32_t type);
+/* Bytes n_seqs full contexts of n_ctx positions of `type` take: the budget that
+ * holds them (llamad_engine_params.kv_bytes). */
+size_t llamad_kvcache_bytes(const struct llamad_hparams *hp, int32_t n_ctx, int32_t n_seqs,
+                            uint32_t type);
 
 /* Blocks that hold n_tokens positions. */
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens);
@@ -104,6 +106,22 @@ void llamad_kvcache_seq_touch(struct llamad_kvcache *kv, int32_t seq);
 void llamad_kvcache_seq_truncate(struct llamad_kvcache *kv, int32_t seq, int32_t len);
 
 bool llamad_kvcache_seq_valid(const struct llamad_kvcache *kv, int32_t seq);
+
+/* Whether the cache was made for a model of these hyperparameters (its layers
+ * and the width of their keys and values). */
+bool llamad_kvcache_made_for(const struct llamad_kvcache *kv, const struct llamad_hparams *hp);
+
+/* Positions the sequence holds: 0..len-1 are computed. */
+int32_t llamad_kvcache_seq_len(const struct llamad_kvcache *kv, int32_t seq);
+/* Positions its blocks have room for (llamad_kvcache_seq_reserve). */
+int32_t llamad_kvcache_seq_room(const struct llamad_kvcache *kv, int32_t seq);
+/* Whether the block holding position pos (within its room) is held by other
+ * sequences too: a shared prefix, whose positions must never be written. */
+bool llamad_kvcache_seq_pos_shared(const struct llamad_kvcache *kv, int32_t seq, int32_t pos);
+/* The keys and values of position pos, of `token`, are in: the sequence holds
+ * it from now on (its length covers it; a later request may share it). */
+void llamad_kvcache_seq_computed(struct llamad_kvcache *kv, int32_t seq, int32_t pos,
+                                 int32_t token);
 
 /* A sequence for a request whose prompt is prompt[0..n_prompt-1] and which may
  * grow to `room` positions (n_prompt < room <= n_ctx). It starts with the longest
@@ -150,6 +168,27 @@ static inline void *llamad_kvcache_head(const struct llamad_kvcache *kv, int32_t
 {
     return (uint8_t *)llamad_kvcache_rows(kv, block, layer, kind) +
            (size_t)head * (size_t)kv->p.block_tokens * kv->head_bytes;
+}
+
+/* Row `row` (a position's head_bytes) of such a part laid out by position. */
+static inline void *llamad_kvcache_head_row(const struct llamad_kvcache *kv, int32_t block,
+                                            int32_t layer, int kind, int32_t head, int32_t row)
+{
+    return (uint8_t *)llamad_kvcache_head(kv, block, layer, kind, head) +
+           (size_t)row * kv->head_bytes;
+}
+
+/* The block of sequence seq that holds position pos (within its room), and
+ * the position's row in it. Inline: attention asks once per block it reads. */
+static inline int32_t llamad_kvcache_seq_block(const struct llamad_kvcache *kv, int32_t seq,
+                                               int32_t pos)
+{
+    return kv->seqs[seq].table[pos / kv->p.block_tokens];
+}
+
+static inline int32_t llamad_kvcache_block_row(const struct llamad_kvcache *kv, int32_t pos)
+{
+    return pos % kv->p.block_tokens;
 }
 
 /* Whether the cache lays a head's keys out by dimension within a block: head_dim

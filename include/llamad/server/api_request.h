@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llamad/engine/engine.h"
+#include "llamad/engine/request.h"
 #include "llamad/model/sampler.h"
 
 enum llamad_api_kind {

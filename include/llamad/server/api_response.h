@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llamad/engine/engine.h"
+#include "llamad/engine/event.h"
 #include "llamad/server/api_request.h"
 #include "llamad/tokenizer/tokenizer.h"
 

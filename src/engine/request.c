@@ -1,0 +1,16 @@
+/* Generation requests: what one owns, freed once the engine or the owner is
+ * done with it. */
+#include "llamad/engine/request.h"
+
+#include <stdlib.h>
+
+void llamad_gen_request_clear(struct llamad_gen_request *r)
+{
+    free(r->prompt);
+    free(r->logit_bias);
+    for (size_t i = 0; i < r->n_stops; i++)
+        free(r->stops[i]);
+    free(r->stops);
+    free(r->stop_lens);
+    *r = (struct llamad_gen_request){0};
+}
