@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/base/log.h"
 
@@ -160,7 +161,7 @@ static void append_sse_owned(struct request *r, char *json)
 /* Hands the stream's bytes to MHD when its reader is waiting for them. */
 static void wake_reader(struct request *r)
 {
-    r->t_last_write = server_now();
+    r->t_last_write = llamad_now_seconds();
     if (r->reader_waiting) {
         r->reader_waiting = false;
         request_resume(r);
@@ -209,7 +210,7 @@ static void start_stream(struct request *r)
     r->streaming = true;
     r->status = 200;
     append_sse_owned(r, llamad_api_chunk_first_json(&r->reply));
-    r->t_last_write = server_now();
+    r->t_last_write = llamad_now_seconds();
     /* The connection is suspended (it waited for the thread pool): the response
      * is queued when MHD calls the handler again. */
     r->pending = resp;
@@ -305,7 +306,7 @@ void handle_engine_events(struct request *r)
         list = e->next;
         e->next = NULL;
         if (e->kind == LLAMAD_EVENT_TOKEN) {
-            llamad_metrics_token(&r->srv->metrics, &r->clock, server_now());
+            llamad_metrics_token(&r->srv->metrics, &r->clock, llamad_now_seconds());
             if (r->streaming) {
                 stream_token(r, e);
             } else {

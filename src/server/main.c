@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llamad/base/clock.h"
 #include "llamad/kernels/cpu.h"
 #include "llamad/base/error.h"
 #include "llamad/model/kvcache.h"
@@ -130,14 +131,14 @@ static void start_drain(struct daemon_state *d, double timeout)
 {
     struct server *s = &d->srv;
     if (s->state == SERVER_DRAINING || s->state == SERVER_STOPPING) {
-        s->drain_deadline = server_now(); /* a second signal: stop now */
+        s->drain_deadline = llamad_now_seconds(); /* a second signal: stop now */
         return;
     }
     llamad_info("draining: no new requests; running ones get %.0f s to finish", timeout);
     sd_notify_state("STOPPING=1");
     server_close_listener(s);
     s->state = s->engine ? SERVER_DRAINING : SERVER_STOPPING;
-    s->drain_deadline = server_now() + timeout;
+    s->drain_deadline = llamad_now_seconds() + timeout;
     if (!s->engine) { /* still loading: nothing to finish */
         s->state = SERVER_DRAINING;
         shut_down(d);
@@ -148,7 +149,7 @@ static void on_tick(uv_timer_t *t)
 {
     struct daemon_state *d = t->data;
     struct server *s = &d->srv;
-    double now = server_now();
+    double now = llamad_now_seconds();
     handle_tick(s, now);
     if (s->state == SERVER_DRAINING) {
         if (!has_generation_requests(s))

@@ -111,7 +111,6 @@ void request_resume(struct request *r);
 void request_respond(struct request *r, int status, const char *content_type, const char *body,
                      size_t len);
 void request_respond_error(struct request *r, const struct llamad_api_error *e);
-double server_now(void);
 
 /* handlers.c */
 void handle_request(struct request *r);

@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "bandwidth.h"
 #include "numbers.h"
+#include "llamad/base/clock.h"
 #include "llamad/kernels/cpu.h"
 #include "llamad/base/error.h"
 #include "llamad/model/forward.h"
@@ -186,13 +186,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int32_t imax(int32_t a, int32_t b)
 {
     return a > b ? a : b;
@@ -273,9 +266,9 @@ static int run_prompt(struct bench *b, int32_t seq, int32_t n, double *seconds, 
 {
     for (int32_t i = 0; i < n; i++)
         b->batch[i] = (struct llamad_batch_entry){b->seqs[seq], i, token_at(b, i), i == n - 1};
-    double t0 = now_seconds();
+    double t0 = llamad_now_seconds();
     int rc = llamad_forward(b->fwd, b->kv, b->batch, n, b->logits, err, errsz);
-    *seconds = now_seconds() - t0;
+    *seconds = llamad_now_seconds() - t0;
     return rc;
 }
 
@@ -287,13 +280,13 @@ static int run_decode(struct bench *b, int32_t n_seqs, int32_t depth, int32_t n_
     int rc = LLAMAD_OK;
     for (int32_t s = 0; s < n_seqs && depth > 0 && rc == LLAMAD_OK; s++)
         rc = run_prompt(b, s, depth, seconds, err, errsz);
-    double t0 = now_seconds();
+    double t0 = llamad_now_seconds();
     for (int32_t pos = depth; pos < depth + n_steps && rc == LLAMAD_OK; pos++) {
         for (int32_t s = 0; s < n_seqs; s++)
             b->batch[s] = (struct llamad_batch_entry){b->seqs[s], pos, token_at(b, pos), true};
         rc = llamad_forward(b->fwd, b->kv, b->batch, n_seqs, b->logits, err, errsz);
     }
-    *seconds = now_seconds() - t0;
+    *seconds = llamad_now_seconds() - t0;
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/base/paths.h"
 #include "llamad/base/utf8.h"
@@ -162,13 +163,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 struct session {
     struct llamad_model *model;
     struct llamad_forward *fwd;
@@ -270,11 +264,11 @@ static int write_text(struct llamad_buf *text)
 static int generate(struct session *s, const struct options *o, char *err, size_t errsz)
 {
     const struct llamad_tokenizer *tok = s->model->tokenizer;
-    double t0 = now_seconds();
+    double t0 = llamad_now_seconds();
     int rc = feed(s, s->prompt, (int32_t)s->n_prompt, 0, err, errsz);
     if (rc)
         return rc;
-    double t1 = now_seconds();
+    double t1 = llamad_now_seconds();
     for (int64_t i = 0; i < s->n_prompt; i++)
         llamad_sampler_accept(s->sampler, s->prompt[i]);
 
@@ -311,7 +305,7 @@ static int generate(struct session *s, const struct options *o, char *err, size_
     llamad_buf_free(&text);
     if (rc && err && !err[0])
         llamad_fail(err, errsz, rc, "%s while generating", llamad_status_name(rc));
-    double t2 = now_seconds();
+    double t2 = llamad_now_seconds();
     fprintf(stderr,
             "\nllamad-run: prompt %lld tokens, %.1f tokens/s; generation %d tokens, %.1f "
             "tokens/s; %d threads\n",
