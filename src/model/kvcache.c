@@ -8,6 +8,7 @@
 
 #include "llamad/base/bigalloc.h"
 #include "llamad/base/error.h"
+#include "llamad/base/options.h"
 #include "llamad/format/types.h"
 
 /* Bytes of n values of a cache row of `type` (Q8_0: n a multiple of 32). */
@@ -48,6 +49,14 @@ const char *llamad_kvcache_type_name(uint32_t type)
         if (cache_types[i].type == type)
             return cache_types[i].name;
     return "?";
+}
+
+int llamad_kvcache_type_option(void *target, const struct llamad_option *opt, const char *value,
+                               char *why, size_t whysz)
+{
+    if (!llamad_kvcache_type_parse(value, llamad_option_field(target, opt)))
+        return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected f16, q8_0 or f32");
+    return LLAMAD_OK;
 }
 
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens)

@@ -82,6 +82,12 @@ size_t llamad_kvcache_block_bytes(const struct llamad_hparams *hp, int32_t block
 bool llamad_kvcache_type_parse(const char *name, uint32_t *type);
 const char *llamad_kvcache_type_name(uint32_t type);
 
+/* --kv-cache-type of the daemon and the tools: an option parser (base/options.h)
+ * storing a cache type into a uint32_t field. */
+struct llamad_option;
+int llamad_kvcache_type_option(void *target, const struct llamad_option *opt, const char *value,
+                               char *why, size_t whysz);
+
 /* Blocks that hold n_tokens positions. */
 int32_t llamad_kvcache_blocks_for(const struct llamad_kvcache *kv, int32_t n_tokens);
 
