@@ -11,6 +11,7 @@
 
 #include "llamad/base/error.h"
 #include "llamad/base/options.h"
+#include "llamad/base/random.h"
 #include "llamad/format/gguf.h"
 #include "llamad/kernels/quant.h"
 #include "llamad/kernels/threadpool.h"
@@ -200,23 +201,6 @@ struct tensor_fill {
     struct llamad_threadpool *pool; /* fills the rows in parallel */
 };
 
-static uint64_t next_random(uint64_t *state)
-{
-    /* splitmix64 */
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static float normal_random(uint64_t *state)
-{
-    /* Box-Muller */
-    double u1 = ((double)(next_random(state) >> 11) + 1.0) * 0x1.0p-53;
-    double u2 = (double)(next_random(state) >> 11) * 0x1.0p-53;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
-}
-
 /* Every value takes two draws of the counter-based generator, so the state at row r
  * is known without drawing the rows before it: the rows can be filled in any order,
  * by any number of threads, and give the same file. */
@@ -243,11 +227,11 @@ static void fill_rows(void *ctx, int ith, int nth)
         return;
     }
     for (int64_t r = begin; r < end; r++) {
-        uint64_t state = t->seed + 0x9e3779b97f4a7c15ULL * DRAWS_PER_VALUE * (uint64_t)r *
+        uint64_t state = t->seed + LLAMAD_SPLITMIX64_STEP * DRAWS_PER_VALUE * (uint64_t)r *
                                        (uint64_t)t->cols;
         for (int64_t c = 0; c < t->cols; c++)
             row[c] = t->values       ? t->values[c]
-                     : t->stddev > 0 ? normal_random(&state) * t->stddev
+                     : t->stddev > 0 ? llamad_random_normal(&state) * t->stddev
                                      : t->constant;
         llamad_quantize_row_ref(t->type, row, job->dst + (uint64_t)r * job->row_bytes, t->cols);
     }
