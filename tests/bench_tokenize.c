@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
+#include "llamad/base/clock.h"
 #include "llamad/tokenizer/tokenizer.h"
 #include "testutil.h"
 #include "tokenizer_testutil.h"
@@ -24,13 +24,6 @@
 #define RUNS 5
 
 static const size_t sizes[] = {16u << 10, TEXT_BYTES};
-
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int run(const char *name, const char *vocab, const char *text, int32_t *ids)
 {
@@ -42,9 +35,9 @@ static int run(const char *name, const char *vocab, const char *text, int32_t *i
         double best = 1e30;
         int64_t n = 0;
         for (int r = 0; r < RUNS; r++) {
-            double t0 = seconds();
+            double t0 = llamad_now_seconds();
             n = llamad_tokenize(t, text, sizes[k], false, ids, TEXT_BYTES);
-            double dt = seconds() - t0;
+            double dt = llamad_now_seconds() - t0;
             if (dt < best)
                 best = dt;
         }

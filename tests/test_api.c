@@ -19,6 +19,7 @@
 #include "llamad/server/api_request.h"
 #include "llamad/server/api_response.h"
 #include "llamad/tokenizer/tokenizer.h"
+#include "testutil.h"
 
 static struct llamad_tokenizer *tok;
 
@@ -32,13 +33,8 @@ static const struct llamad_api_limits lim = {
 static int setup(void **state)
 {
     (void)state;
-    struct llamad_gguf *g = NULL;
-    char err[LLAMAD_ERR_MAX] = "";
-    if (llamad_gguf_open(LLAMAD_MODELS_DIR "/stories260K.gguf", &g, err, sizeof err))
-        return -1;
-    int rc = llamad_tokenizer_load(g, &tok, err, sizeof err);
-    llamad_gguf_close(g);
-    return rc ? -1 : 0;
+    tok = test_load_tokenizer(test_model_path("stories260K.gguf"));
+    return tok ? 0 : -1;
 }
 
 static int teardown(void **state)

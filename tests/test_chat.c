@@ -9,23 +9,16 @@
 
 #include <cmocka.h>
 
-#include "llamad/base/buf.h"
 #include "llamad/server/chat.h"
 #include "llamad/base/error.h"
-#include "llamad/format/gguf.h"
 #include "llamad/tokenizer/tokenizer.h"
 #include "tokenizer_testutil.h"
 
-#define VOCAB_FILE LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf"
-#define STORIES_FILE LLAMAD_MODELS_DIR "/stories260K.gguf"
 #define MAX_IDS 8192
 
 /* The LLaMA / Llama-2 vocabulary's control tokens. */
 #define BOS 1
 #define EOS 2
-
-static struct llamad_tokenizer *spm;     /* the 32000-token LLaMA vocabulary */
-static struct llamad_tokenizer *stories; /* the bundled model's 512-token vocabulary */
 
 /* Chat templates as models ship them in tokenizer.chat_template. */
 
@@ -110,22 +103,6 @@ static const char PHI3_JINJA[] =
 #define MSG(role, content) {(char *)(role), (char *)(content)}
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-static int setup_vocabs(void **state)
-{
-    (void)state;
-    spm = test_load_tokenizer(VOCAB_FILE);
-    stories = test_load_tokenizer(STORIES_FILE);
-    return spm && stories ? 0 : -1;
-}
-
-static int teardown_vocabs(void **state)
-{
-    (void)state;
-    llamad_tokenizer_free(spm);
-    llamad_tokenizer_free(stories);
-    return 0;
-}
-
 /* Renders and fails the test on an error; the caller frees *ids. */
 static size_t render(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
                      const struct llamad_chat_message *msgs, size_t n, int32_t **ids)
@@ -192,9 +169,7 @@ static void assert_not_detected(const char *jinja)
     assert_int_equal(got, LLAMAD_CHAT_CHATML); /* untouched */
 }
 
-/* ---- A small vocabulary written as a GGUF image, for what the LLaMA one lacks ---- */
-
-enum { GGUF_U32 = 4, GGUF_I32 = 5, GGUF_BOOL = 7, GGUF_STRING = 8, GGUF_ARRAY = 9 };
+/* ---- A small vocabulary written as a GGUF, for what the LLaMA one lacks ---- */
 
 /* Ids 3 and 4 are ChatML's markers, one control and one user-defined as converters
  * store them; 6.. are single characters. */
@@ -210,68 +185,24 @@ static const int32_t small_kinds[] = {
 #define SMALL_IM_START 3
 #define SMALL_IM_END 4
 
-static void put(struct llamad_buf *b, const void *p, size_t n)
-{
-    assert_int_equal(llamad_buf_append(b, p, n), LLAMAD_OK);
-}
-
-static void put_u32(struct llamad_buf *b, uint32_t v) { put(b, &v, sizeof v); }
-static void put_u64(struct llamad_buf *b, uint64_t v) { put(b, &v, sizeof v); }
-
-static void put_str(struct llamad_buf *b, const char *s)
-{
-    put_u64(b, strlen(s));
-    put(b, s, strlen(s));
-}
-
-static void put_key(struct llamad_buf *b, const char *key, uint32_t type)
-{
-    put_str(b, key);
-    put_u32(b, type);
-}
-
-/* The image's keys: model, tokens, token types, add_bos_token, eos_token_id. */
-static void put_small_vocab(struct llamad_buf *b, bool add_bos, uint32_t eos_id)
-{
-    size_t n = N_OF(small_pieces);
-    put(b, "GGUF", 4);
-    put_u32(b, 3);
-    put_u64(b, 0); /* tensors */
-    put_u64(b, 5); /* key-value pairs */
-    put_key(b, "tokenizer.ggml.model", GGUF_STRING);
-    put_str(b, "llama");
-    put_key(b, "tokenizer.ggml.tokens", GGUF_ARRAY);
-    put_u32(b, GGUF_STRING);
-    put_u64(b, n);
-    for (size_t i = 0; i < n; i++)
-        put_str(b, small_pieces[i]);
-    put_key(b, "tokenizer.ggml.token_type", GGUF_ARRAY);
-    put_u32(b, GGUF_I32);
-    put_u64(b, n);
-    for (size_t i = 0; i < n; i++) {
-        int32_t kind = i < N_OF(small_kinds) ? small_kinds[i] : LLAMAD_TOKEN_NORMAL;
-        put(b, &kind, sizeof kind);
-    }
-    put_key(b, "tokenizer.ggml.add_bos_token", GGUF_BOOL);
-    put(b, &(uint8_t){add_bos}, 1);
-    put_key(b, "tokenizer.ggml.eos_token_id", GGUF_U32);
-    put_u32(b, eos_id);
-}
-
+/* The small vocabulary, adding BOS or not, ending sequences with eos_id (an id
+ * outside it: no end token). */
 static struct llamad_tokenizer *small_vocab(bool add_bos, uint32_t eos_id)
 {
-    struct llamad_buf img = LLAMAD_BUF_INIT;
-    put_small_vocab(&img, add_bos, eos_id);
+    int32_t kinds[N_OF(small_pieces)];
+    for (size_t i = 0; i < N_OF(kinds); i++)
+        kinds[i] = i < N_OF(small_kinds) ? small_kinds[i] : LLAMAD_TOKEN_NORMAL;
+    const struct test_vocab_spec spec = {.model = "llama",
+                                         .pieces = small_pieces,
+                                         .n = N_OF(small_pieces),
+                                         .types = kinds,
+                                         .n_types = N_OF(kinds),
+                                         .no_bos = !add_bos,
+                                         .id_key = "tokenizer.ggml.eos_token_id",
+                                         .id_value = eos_id};
     char err[LLAMAD_ERR_MAX] = "";
-    struct llamad_gguf *g = NULL;
     struct llamad_tokenizer *t = NULL;
-    int rc = llamad_gguf_open_memory(img.data, img.len, "small vocabulary", &g, err, sizeof err);
-    if (rc == LLAMAD_OK) {
-        rc = llamad_tokenizer_load(g, &t, err, sizeof err);
-        llamad_gguf_close(g);
-    }
-    llamad_buf_free(&img);
-    if (rc)
+    if (test_load_vocab_spec(&spec, &t, err))
         fail_msg("small vocabulary: %s", err);
     return t;
 }
@@ -362,7 +293,7 @@ static void test_llama2_known_ids(void **state)
     static const int32_t want[] = {BOS, 518, 25580, 29962, 6324, 518, 29914, 25580, 29962};
     struct llamad_chat_message msgs[] = {MSG("user", "Hi")};
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_LLAMA2, spm, msgs, N_OF(msgs), &ids);
+    size_t n = render(LLAMAD_CHAT_LLAMA2, test_spm, msgs, N_OF(msgs), &ids);
     assert_int_equal(n, N_OF(want));
     assert_memory_equal(ids, want, sizeof want);
     free(ids);
@@ -380,8 +311,8 @@ static void test_llama2_system_and_turns(void **state)
         ID(BOS), TEXT("[INST] How are you? [/INST]"),
     };
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_LLAMA2, spm, msgs, N_OF(msgs), &ids);
-    assert_parts(spm, ids, n, want, N_OF(want));
+    size_t n = render(LLAMAD_CHAT_LLAMA2, test_spm, msgs, N_OF(msgs), &ids);
+    assert_parts(test_spm, ids, n, want, N_OF(want));
     /* "▁[" "INST" "]" "▁<<" "SY" "S" ">>" "\n" */
     static const int32_t head[] = {BOS, 518, 25580, 29962, 3532, 14816, 29903, 6778, 13};
     assert_memory_equal(ids, head, sizeof head);
@@ -399,8 +330,8 @@ static void test_llama2_strips_content(void **state)
         MSG("user", "Hi"), MSG("assistant", "Hello"), MSG("user", "Bye"),
     };
     int32_t *a, *b;
-    size_t na = render(LLAMAD_CHAT_LLAMA2, spm, padded, N_OF(padded), &a);
-    size_t nb = render(LLAMAD_CHAT_LLAMA2, spm, plain, N_OF(plain), &b);
+    size_t na = render(LLAMAD_CHAT_LLAMA2, test_spm, padded, N_OF(padded), &a);
+    size_t nb = render(LLAMAD_CHAT_LLAMA2, test_spm, plain, N_OF(plain), &b);
     assert_int_equal(na, nb);
     assert_memory_equal(a, b, na * sizeof *a);
     free(a);
@@ -418,8 +349,8 @@ static void test_mistral(void **state)
         ID(BOS), TEXT("[INST] Be brief.\n\nHi [/INST]Hello"), ID(EOS), TEXT("[INST] Bye [/INST]"),
     };
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_MISTRAL, spm, msgs, N_OF(msgs), &ids);
-    assert_parts(spm, ids, n, want, N_OF(want));
+    size_t n = render(LLAMAD_CHAT_MISTRAL, test_spm, msgs, N_OF(msgs), &ids);
+    assert_parts(test_spm, ids, n, want, N_OF(want));
     assert_int_equal(count_id(ids, n, BOS), 1);
     free(ids);
 }
@@ -433,10 +364,10 @@ static void test_chatml_without_markers_in_vocab(void **state)
         TEXT("<|im_start|>system\nYou are Hermes.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
              "<|im_start|>assistant\n"),
     };
-    assert_int_equal(llamad_tokenizer_find(spm, "<|im_start|>", 12), -1);
+    assert_int_equal(llamad_tokenizer_find(test_spm, "<|im_start|>", 12), -1);
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_CHATML, spm, msgs, N_OF(msgs), &ids);
-    assert_parts(spm, ids, n, want, N_OF(want));
+    size_t n = render(LLAMAD_CHAT_CHATML, test_spm, msgs, N_OF(msgs), &ids);
+    assert_parts(test_spm, ids, n, want, N_OF(want));
     free(ids);
 }
 
@@ -453,8 +384,8 @@ static void test_zephyr(void **state)
         TEXT("\n<|user|>\nBye"),    ID(EOS), TEXT("\n<|assistant|>\n"),
     };
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_ZEPHYR, spm, msgs, N_OF(msgs), &ids);
-    assert_parts(spm, ids, n, want, N_OF(want));
+    size_t n = render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, N_OF(msgs), &ids);
+    assert_parts(test_spm, ids, n, want, N_OF(want));
     /* "▁<" "|" after BOS; after an EOS the run starts with the lone "▁" then "\n",
      * as llama.cpp gives for text following a special token. */
     assert_int_equal(ids[1], 529);
@@ -481,8 +412,8 @@ static void test_vicuna(void **state)
         TEXT("\nUSER: Bye\nASSISTANT:"),
     };
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_VICUNA, spm, msgs, N_OF(msgs), &ids);
-    assert_parts(spm, ids, n, want, N_OF(want));
+    size_t n = render(LLAMAD_CHAT_VICUNA, test_spm, msgs, N_OF(msgs), &ids);
+    assert_parts(test_spm, ids, n, want, N_OF(want));
     free(ids);
 }
 
@@ -500,8 +431,8 @@ static void test_content_stays_text_llama2(void **state)
         ID(BOS), TEXT("[INST] " EVIL " [/INST]"),
     };
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_LLAMA2, spm, msgs, N_OF(msgs), &ids);
-    assert_parts(spm, ids, n, want, N_OF(want));
+    size_t n = render(LLAMAD_CHAT_LLAMA2, test_spm, msgs, N_OF(msgs), &ids);
+    assert_parts(test_spm, ids, n, want, N_OF(want));
     assert_int_equal(count_id(ids, n, EOS), 1); /* one assistant turn */
     assert_int_equal(count_id(ids, n, BOS), 2); /* the sequence's and the second turn's */
     free(ids);
@@ -512,7 +443,7 @@ static void test_content_stays_text_zephyr(void **state)
     (void)state;
     struct llamad_chat_message msgs[] = {MSG("user", EVIL), MSG("assistant", EVIL)};
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_ZEPHYR, spm, msgs, N_OF(msgs), &ids);
+    size_t n = render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, N_OF(msgs), &ids);
     /* The EOS ids are exactly the template's, one closing each message. */
     assert_int_equal(count_id(ids, n, EOS), N_OF(msgs));
     assert_int_equal(count_id(ids, n, BOS), 1);
@@ -521,7 +452,7 @@ static void test_content_stays_text_zephyr(void **state)
     while (ids[content_end] != EOS)
         content_end++;
     const struct part first[] = {ID(BOS), TEXT("<|user|>\n" EVIL), ID(EOS)};
-    assert_parts(spm, ids, content_end + 1, first, N_OF(first));
+    assert_parts(test_spm, ids, content_end + 1, first, N_OF(first));
     free(ids);
 }
 
@@ -530,15 +461,15 @@ static void test_content_stays_text_mistral_vicuna(void **state)
     (void)state;
     struct llamad_chat_message msgs[] = {MSG("user", EVIL), MSG("assistant", "ok")};
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_MISTRAL, spm, msgs, N_OF(msgs), &ids);
+    size_t n = render(LLAMAD_CHAT_MISTRAL, test_spm, msgs, N_OF(msgs), &ids);
     const struct part mistral[] = {ID(BOS), TEXT("[INST] " EVIL " [/INST]ok"), ID(EOS)};
-    assert_parts(spm, ids, n, mistral, N_OF(mistral));
+    assert_parts(test_spm, ids, n, mistral, N_OF(mistral));
     free(ids);
-    n = render(LLAMAD_CHAT_VICUNA, spm, msgs, N_OF(msgs), &ids);
+    n = render(LLAMAD_CHAT_VICUNA, test_spm, msgs, N_OF(msgs), &ids);
     const struct part vicuna[] = {
         ID(BOS), TEXT("USER: " EVIL "\nASSISTANT: ok"), ID(EOS), TEXT("\nASSISTANT:"),
     };
-    assert_parts(spm, ids, n, vicuna, N_OF(vicuna));
+    assert_parts(test_spm, ids, n, vicuna, N_OF(vicuna));
     free(ids);
 }
 
@@ -549,18 +480,18 @@ static void test_consecutive_roles_as_given(void **state)
         MSG("user", "One"), MSG("user", "Two"), MSG("assistant", "A"), MSG("assistant", "B"),
     };
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_LLAMA2, spm, msgs, N_OF(msgs), &ids);
+    size_t n = render(LLAMAD_CHAT_LLAMA2, test_spm, msgs, N_OF(msgs), &ids);
     const struct part llama2[] = {
         ID(BOS), TEXT("[INST] One [/INST]Two [/INST] A "), ID(EOS), ID(BOS), TEXT("[INST]  B "),
         ID(EOS),
     };
-    assert_parts(spm, ids, n, llama2, N_OF(llama2));
+    assert_parts(test_spm, ids, n, llama2, N_OF(llama2));
     free(ids);
-    n = render(LLAMAD_CHAT_PLAIN, spm, msgs, N_OF(msgs), &ids);
+    n = render(LLAMAD_CHAT_PLAIN, test_spm, msgs, N_OF(msgs), &ids);
     const struct part plain[] = {
         ID(BOS), TEXT("user: One\nuser: Two\nassistant: A\nassistant: B\nassistant:"),
     };
-    assert_parts(spm, ids, n, plain, N_OF(plain));
+    assert_parts(test_spm, ids, n, plain, N_OF(plain));
     free(ids);
 }
 
@@ -576,9 +507,9 @@ static void test_long_content(void **state)
     /* Far more ids than the first allocation holds. */
     const struct part want[] = {ID(BOS), TEXT(expect), ID(EOS), TEXT("\nASSISTANT:")};
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_VICUNA, spm, msgs, N_OF(msgs), &ids);
+    size_t n = render(LLAMAD_CHAT_VICUNA, test_spm, msgs, N_OF(msgs), &ids);
     assert_true(n > 2000);
-    assert_parts(spm, ids, n, want, N_OF(want));
+    assert_parts(test_spm, ids, n, want, N_OF(want));
     free(ids);
 }
 
@@ -592,8 +523,8 @@ static void test_unknown_role_refused(void **state)
     static int32_t stale;
     int32_t *ids = &stale; /* must be reset to NULL */
     size_t n = 7;
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_CHATML, spm, msgs, N_OF(msgs), &ids, &n, err,
-                                        sizeof err),
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_CHATML, test_spm, msgs, N_OF(msgs), &ids, &n,
+                                        err, sizeof err),
                      LLAMAD_EINVAL);
     assert_null(ids);
     assert_int_equal(n, 0);
@@ -601,11 +532,11 @@ static void test_unknown_role_refused(void **state)
     assert_non_null(strstr(err, "message 1"));
 
     struct llamad_chat_message upper[] = {MSG("User", "Hi")};
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_PLAIN, spm, upper, 1, &ids, &n, err,
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, upper, 1, &ids, &n, err,
                                         sizeof err),
                      LLAMAD_EINVAL);
     struct llamad_chat_message none[] = {MSG(NULL, "Hi")};
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_PLAIN, spm, none, 1, &ids, &n, err,
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, none, 1, &ids, &n, err,
                                         sizeof err),
                      LLAMAD_EINVAL);
     assert_non_null(strstr(err, "no role"));
@@ -618,11 +549,11 @@ static void test_empty_conversation_and_bad_template_refused(void **state)
     char err[LLAMAD_ERR_MAX] = "";
     int32_t *ids;
     size_t n;
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_ZEPHYR, spm, msgs, 0, &ids, &n, err,
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, 0, &ids, &n, err,
                                         sizeof err),
                      LLAMAD_EINVAL);
     assert_non_null(strstr(err, "no messages"));
-    assert_int_equal(llamad_chat_render((enum llamad_chat_template)42, spm, msgs, 1, &ids, &n,
+    assert_int_equal(llamad_chat_render((enum llamad_chat_template)42, test_spm, msgs, 1, &ids, &n,
                                         NULL, 0),
                      LLAMAD_EINVAL);
     assert_null(ids);
@@ -637,14 +568,14 @@ static void test_plain_on_bundled_model(void **state)
         MSG("system", "Tell a story."), MSG("user", "Once upon a time"),
     };
     const struct part want[] = {
-        ID(llamad_tokenizer_bos(stories)),
+        ID(llamad_tokenizer_bos(test_stories)),
         TEXT("system: Tell a story.\nuser: Once upon a time\nassistant:"),
     };
     int32_t *ids;
-    size_t n = render(LLAMAD_CHAT_PLAIN, stories, msgs, N_OF(msgs), &ids);
-    assert_parts(stories, ids, n, want, N_OF(want));
+    size_t n = render(LLAMAD_CHAT_PLAIN, test_stories, msgs, N_OF(msgs), &ids);
+    assert_parts(test_stories, ids, n, want, N_OF(want));
     assert_int_equal(ids[0], BOS);
-    assert_int_equal(count_id(ids, n, llamad_tokenizer_eos(stories)), 0);
+    assert_int_equal(count_id(ids, n, llamad_tokenizer_eos(test_stories)), 0);
     free(ids);
 }
 
@@ -661,14 +592,14 @@ static void test_plain_replays_a_generated_answer(void **state)
         MSG("assistant", "Typed"), MSG("user", "Go on."),
     };
     int32_t *ids1, *ids2;
-    size_t n1 = render(LLAMAD_CHAT_PLAIN, stories, first, N_OF(first), &ids1);
-    size_t n2 = render(LLAMAD_CHAT_PLAIN, stories, next, N_OF(next), &ids2);
+    size_t n1 = render(LLAMAD_CHAT_PLAIN, test_stories, first, N_OF(first), &ids1);
+    size_t n2 = render(LLAMAD_CHAT_PLAIN, test_stories, next, N_OF(next), &ids2);
     const struct part want[] = {
-        ID(llamad_tokenizer_bos(stories)),
+        ID(llamad_tokenizer_bos(test_stories)),
         TEXT("user: Hi\nassistant: Anna, I am a little\nuser: And then?\nassistant: Typed\n"
              "user: Go on.\nassistant:"),
     };
-    assert_parts(stories, ids2, n2, want, N_OF(want));
+    assert_parts(test_stories, ids2, n2, want, N_OF(want));
     assert_true(n2 > n1);
     assert_memory_equal(ids2, ids1, n1 * sizeof(int32_t));
     free(ids1);
@@ -745,5 +676,5 @@ int main(void)
         cmocka_unit_test(test_chatml_markers_as_ids),
         cmocka_unit_test(test_no_bos_no_eos_vocab),
     };
-    return cmocka_run_group_tests(tests, setup_vocabs, teardown_vocabs);
+    return cmocka_run_group_tests(tests, test_vocabs_setup, test_vocabs_teardown);
 }

@@ -92,16 +92,6 @@ static cJSON *load_json(const char *path)
     return j;
 }
 
-static struct llamad_model *load_model(const char *path)
-{
-    char err[LLAMAD_ERR_MAX] = "";
-    struct llamad_model *m = NULL;
-    int rc = llamad_model_load(path, &m, err, sizeof err);
-    if (rc)
-        fail_msg("cannot load %s: %s", path, err);
-    return m;
-}
-
 static void check_prompt_ids(const struct llamad_model *m, const cJSON *c, const int32_t *want,
                              int32_t n_want)
 {
@@ -196,7 +186,7 @@ struct ref_case {
 
 static void run_reference_file(const struct ref_case *rc)
 {
-    struct llamad_model *m = load_model(rc->model);
+    struct llamad_model *m = test_load_model(rc->model);
     cJSON *j = load_json(rc->json);
     double tol = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "tolerance"), "logit_abs")->valuedouble;
     struct step_stats st = {0};
@@ -251,7 +241,7 @@ struct forced_case {
 static void test_batched_matches_alone(void **state)
 {
     const struct ref_case *rc = *state;
-    struct llamad_model *m = load_model(rc->model);
+    struct llamad_model *m = test_load_model(rc->model);
     cJSON *j = load_json(rc->json);
     const int32_t V = m->hp.n_vocab;
     const cJSON *cases = cJSON_GetObjectItem(j, "cases");

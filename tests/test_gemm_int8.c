@@ -14,23 +14,15 @@
 #include "llamad/base/error.h"
 #include "llamad/kernels/gemm_int8.h"
 #include "llamad/kernels/quant.h"
+#include "testutil.h"
 
 static const char *const variants[] = {"avx512vnni", "amx"};
 static const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
 
-static uint64_t rng = 0x2545F4914F6CDD1DULL;
-static uint32_t next_u32(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)rng;
-}
-
 /* A scale between -0.1 and 0.1, as the half-precision value a block stores. */
 static uint16_t random_scale(void)
 {
-    return llamad_f32_to_f16(((float)(next_u32() % 2001) - 1000.0f) / 10000.0f);
+    return llamad_f32_to_f16(((float)(test_rand_u32() % 2001) - 1000.0f) / 10000.0f);
 }
 
 /* Random blocks: any byte for the quantized values (Q8_0 extremes included),
@@ -47,7 +39,7 @@ static struct llamad_weight random_weight(uint32_t type, int64_t rows, int64_t c
             uint16_t d = random_scale();
             memcpy(p, &d, 2);
             for (size_t i = 2; i < block; i++)
-                p[i] = (uint8_t)next_u32();
+                p[i] = (uint8_t)test_rand_u32();
         }
     struct llamad_weight w = {.type = type, .rows = rows, .cols = cols, .row_bytes = row_bytes,
                               .data = data};
@@ -73,7 +65,7 @@ static struct llamad_q8_block *random_activations(int32_t n_tokens, int64_t cols
         x[b].d = llamad_f16_to_f32(random_scale());
         x[b].sum = 0;
         for (int i = 0; i < 32; i++) {
-            x[b].qs[i] = (int8_t)((int)(next_u32() % 255) - 127);
+            x[b].qs[i] = (int8_t)((int)(test_rand_u32() % 255) - 127);
             x[b].sum += x[b].qs[i];
         }
     }
@@ -215,7 +207,7 @@ static float *random_floats(int64_t n)
     float *v = malloc((size_t)n * sizeof(float));
     assert_non_null(v);
     for (int64_t i = 0; i < n; i++)
-        v[i] = ((float)(next_u32() % 2001) - 1000.0f) / 1000.0f;
+        v[i] = ((float)(test_rand_u32() % 2001) - 1000.0f) / 1000.0f;
     return v;
 }
 

@@ -14,6 +14,7 @@
 #include "llamad/kernels/cpu.h"
 #include "llamad/kernels/quant.h"
 #include "llamad/format/types.h"
+#include "testutil.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #endif
@@ -25,28 +26,6 @@ static const uint32_t computable_types[] = {
 #define N_COMPUTABLE (sizeof computable_types / sizeof computable_types[0])
 
 /* ---- helpers ---- */
-
-/* splitmix64: a fixed seed gives the same data on every run. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-    rng_state = seed;
-}
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1). */
-static float rng_float(void)
-{
-    return (float)((double)(rng_next() >> 40) * 0x1p-23 - 1.0);
-}
 
 static size_t row_bytes(uint32_t type, int64_t n)
 {
@@ -105,11 +84,11 @@ static void test_f32_to_f16_row(void **state)
                                   0x1p-25f, 0x3p-25f, 0x5p-25f, 0x7FFp-25f, 1e-30f, NAN};
     float x[N];
     uint16_t y[N];
-    rng_seed(41);
+    test_splitmix_seed(41);
     for (int i = 0; i < N; i++) {
         x[i] = i < (int)(sizeof edges / sizeof edges[0])
                    ? edges[i]
-                   : llamad_f32_from_bits((uint32_t)rng_next());
+                   : llamad_f32_from_bits((uint32_t)test_splitmix_u64());
     }
     for (int n = 0; n <= 20; n++) {
         llamad_f32_to_f16_row(x, y, N - n);
@@ -418,11 +397,11 @@ static void fill_blocks(float *x, int blocks)
     for (int b = 0; b < blocks; b++) {
         float scale = exp2f((float)(b % 24 - 12));
         for (int j = 0; j < 32; j++)
-            x[32 * b + j] = rng_float() * scale;
+            x[32 * b + j] = test_splitmix_float() * scale;
     }
     memset(x + 32 * 5, 0, 32 * sizeof *x);
     for (int j = 0; j < 32; j++)
-        x[32 * 6 + j] = 0.01f * rng_float();
+        x[32 * 6 + j] = 0.01f * test_splitmix_float();
     x[32 * 6 + 17] = -50.0f;
 }
 
@@ -434,7 +413,7 @@ static void test_q8_0_round_trip(void **state)
     enum { BLOCKS = 64, N = BLOCKS * 32 };
     static float x[N], y[N];
     static uint8_t q[BLOCKS * 34];
-    rng_seed(11);
+    test_splitmix_seed(11);
     fill_blocks(x, BLOCKS);
     assert_true(llamad_quantize_row_ref(LLAMAD_TYPE_Q8_0, x, q, N));
     llamad_dequantize_row_ref(LLAMAD_TYPE_Q8_0, q, y, N);
@@ -464,7 +443,7 @@ static void test_q4_0_round_trip(void **state)
     enum { BLOCKS = 64, N = BLOCKS * 32 };
     static float x[N], y[N];
     static uint8_t q[BLOCKS * 18];
-    rng_seed(12);
+    test_splitmix_seed(12);
     fill_blocks(x, BLOCKS);
     assert_true(llamad_quantize_row_ref(LLAMAD_TYPE_Q4_0, x, q, N));
     llamad_dequantize_row_ref(LLAMAD_TYPE_Q4_0, q, y, N);
@@ -503,24 +482,24 @@ static void put16(uint8_t *p, uint16_t v)
 static uint8_t quant_byte(bool extreme, uint8_t a, uint8_t b)
 {
     if (extreme)
-        return rng_next() & 1 ? a : b;
-    return (uint8_t)rng_next();
+        return test_splitmix_u64() & 1 ? a : b;
+    return (uint8_t)test_splitmix_u64();
 }
 
 /* A block scale as a half: +-65504 when extreme, else up to 2 in magnitude. */
 static uint16_t scale_half(bool extreme)
 {
     if (extreme)
-        return (uint16_t)(0x7BFF | (rng_next() & 1 ? 0x8000 : 0));
-    return llamad_f32_to_f16(2.0f * rng_float());
+        return (uint16_t)(0x7BFF | (test_splitmix_u64() & 1 ? 0x8000 : 0));
+    return llamad_f32_to_f16(2.0f * test_splitmix_float());
 }
 
 /* Extreme: +-big; otherwise random magnitudes over about 2^-spread .. 2^spread. */
 static float weight_value(bool extreme, float big, float spread)
 {
     if (extreme)
-        return copysignf(big, rng_float());
-    return rng_float() * exp2f(rng_float() * spread);
+        return copysignf(big, test_splitmix_float());
+    return test_splitmix_float() * exp2f(test_splitmix_float() * spread);
 }
 
 /* Fills a row of `type`: random values, all zero, or the largest magnitudes the
@@ -617,7 +596,7 @@ static void test_fast_float_types(void **state)
     (void)state;
     const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16};
     const int64_t lengths[] = {0, 1, 7, 8, 9, 31, 32, 33, 63, 1000, 4096 + 5};
-    rng_seed(21);
+    test_splitmix_seed(21);
     for (size_t t = 0; t < 3; t++)
         for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++)
             for (int mode = FILL_RANDOM; mode <= FILL_EXTREME; mode++)
@@ -628,7 +607,7 @@ static void test_fast_quantized_types(void **state)
 {
     (void)state;
     const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0, LLAMAD_TYPE_Q6_K};
-    rng_seed(22);
+    test_splitmix_seed(22);
     for (size_t t = 0; t < 3; t++) {
         int64_t block = llamad_type_info(types[t])->block_elems;
         for (int64_t blocks = 1; blocks <= 9; blocks++)

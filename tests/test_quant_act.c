@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "llamad/kernels/quant.h"
+#include "testutil.h"
 
 static void test_quantize_by_hand(void **state)
 {
@@ -66,15 +67,6 @@ static void test_reference_dots_by_hand(void **state)
                        0.0);
 }
 
-static uint64_t rng = 88172645463325252ULL;
-static uint32_t next_u32(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)rng;
-}
-
 static const char *const isas[] = {"scalar", "avx2", "avx512vnni"};
 
 static const char *type_name(uint32_t type)
@@ -86,10 +78,10 @@ static const char *type_name(uint32_t type)
 static void random_weights(uint8_t *w, int nb, int block_bytes, int trial)
 {
     for (int b = 0; b < nb; b++) {
-        uint16_t d = llamad_f32_to_f16((float)(next_u32() % 1000) / 997.0f);
+        uint16_t d = llamad_f32_to_f16((float)(test_rand_u32() % 1000) / 997.0f);
         memcpy(w + b * block_bytes, &d, 2);
         for (int i = 2; i < block_bytes; i++)
-            w[b * block_bytes + i] = trial == 0 ? (i % 2 ? 0x81 : 0x7F) : (uint8_t)next_u32();
+            w[b * block_bytes + i] = trial == 0 ? (i % 2 ? 0x81 : 0x7F) : (uint8_t)test_rand_u32();
     }
 }
 
@@ -99,7 +91,7 @@ static void random_act(struct llamad_q8_block *x, int64_t n, int trial)
     float *f = malloc((size_t)n * sizeof(float));
     for (int64_t i = 0; i < n; i++)
         f[i] = trial == 0 ? (i % 2 ? 127.0f : -127.0f)
-                          : (float)((int)(next_u32() % 2001) - 1000) / 100.0f;
+                          : (float)((int)(test_rand_u32() % 2001) - 1000) / 100.0f;
     llamad_quantize_q8_blocks(f, x, n);
     free(f);
 }
@@ -217,6 +209,7 @@ static void test_types_without_integer_kernels(void **state)
 
 int main(void)
 {
+    test_rand_seed(88172645463325252ULL); /* the state these tests' data were drawn from */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_by_hand),
         cmocka_unit_test(test_reference_dots_by_hand),

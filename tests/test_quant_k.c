@@ -11,13 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "llamad/format/gguf.h"
 #include "llamad/kernels/quant.h"
 #include "llamad/format/types.h"
+#include "testutil.h"
 
 enum { QK_K = 256, Q4_K_BYTES = 144, Q5_K_BYTES = 176, Q6_K_BYTES = 210 };
 
@@ -31,36 +31,6 @@ static uint32_t bits_of(float f)
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     return u;
-}
-
-/* splitmix64: a fixed seed gives the same data on every run. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-    rng_state = seed;
-}
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1). */
-static float rng_float(void)
-{
-    return (float)((double)(rng_next() >> 40) * 0x1p-23 - 1.0);
-}
-
-/* Standard normal (Box-Muller). */
-static float rng_normal(void)
-{
-    double u1 = ((double)(rng_next() >> 11) + 1.0) * 0x1p-53;
-    double u2 = (double)(rng_next() >> 11) * 0x1p-53;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
 }
 
 static size_t row_bytes(uint32_t type, int64_t n)
@@ -279,9 +249,9 @@ static void test_quantize_non_finite_input(void **state)
 {
     (void)state;
     float x[2 * QK_K];
-    rng_seed(3);
+    test_splitmix_seed(3);
     for (int i = 0; i < 2 * QK_K; i++)
-        x[i] = rng_float();
+        x[i] = test_splitmix_float();
     x[0] = NAN;
     x[40] = INFINITY;
     x[77] = -INFINITY;
@@ -348,10 +318,10 @@ static void test_round_trip_error(void **state)
     (void)state;
     enum { N = ROUND_TRIP_MAX };
     static float normal[N], uniform[N];
-    rng_seed(41);
+    test_splitmix_seed(41);
     for (int i = 0; i < N; i++) {
-        normal[i] = 0.02f * rng_normal();
-        uniform[i] = rng_float();
+        normal[i] = 0.02f * test_splitmix_normal();
+        uniform[i] = test_splitmix_float();
     }
     const struct {
         const float *x;
@@ -381,9 +351,9 @@ static void test_round_trip_offset_data(void **state)
     (void)state;
     enum { N = ROUND_TRIP_MAX };
     static float x[N];
-    rng_seed(44);
+    test_splitmix_seed(44);
     for (int i = 0; i < N; i++)
-        x[i] = 1.0f + 0.5f * rng_float();
+        x[i] = 1.0f + 0.5f * test_splitmix_float();
     const double bound[N_K_TYPES] = {0.027, 0.0135, 0.012};
     for (size_t t = 0; t < N_K_TYPES; t++)
         check_round_trip(k_types[t], "offset", x, N, bound[t], NULL);
@@ -396,9 +366,9 @@ static void test_round_trip_scale_invariant(void **state)
     (void)state;
     enum { N = 16 * QK_K };
     static float x[N], scaled[N];
-    rng_seed(42);
+    test_splitmix_seed(42);
     for (int i = 0; i < N; i++)
-        x[i] = rng_normal();
+        x[i] = test_splitmix_normal();
     for (size_t t = 0; t < N_K_TYPES; t++) {
         double at_one = round_trip(k_types[t], x, N).overall;
         for (int e = -4; e <= 8; e += 4) {
@@ -426,13 +396,13 @@ static void fill_random_row(uint32_t type, uint8_t *row, size_t bytes)
 {
     size_t block = row_bytes(type, QK_K);
     for (size_t i = 0; i < bytes; i++)
-        row[i] = (uint8_t)rng_next();
+        row[i] = (uint8_t)test_splitmix_u64();
     for (size_t b = 0; b < bytes; b += block) {
         if (type == LLAMAD_TYPE_Q6_K) {
-            put16(row + b + 208, llamad_f32_to_f16(2.0f * rng_float()));
+            put16(row + b + 208, llamad_f32_to_f16(2.0f * test_splitmix_float()));
         } else {
-            put16(row + b, llamad_f32_to_f16(2.0f * rng_float()));
-            put16(row + b + 2, llamad_f32_to_f16(2.0f * rng_float()));
+            put16(row + b, llamad_f32_to_f16(2.0f * test_splitmix_float()));
+            put16(row + b + 2, llamad_f32_to_f16(2.0f * test_splitmix_float()));
         }
     }
 }
@@ -441,7 +411,7 @@ static void fill_random_row(uint32_t type, uint8_t *row, size_t bytes)
 static void test_fast_equals_reference(void **state)
 {
     (void)state;
-    rng_seed(43);
+    test_splitmix_seed(43);
     for (size_t t = 0; t < N_K_TYPES; t++) {
         const struct llamad_kernels *fast = llamad_kernels_for(k_types[t]);
         const struct llamad_kernels *ref = llamad_kernels_ref(k_types[t]);
@@ -469,34 +439,18 @@ static void test_fast_equals_reference(void **state)
 
 /* ---- the shared synthetic models ---- */
 
-/* <shared>/testdata/models/<name>, where <shared> is $LLAMAD_SHARED_DIR, else
- * $LLAMAD_SHARED_DIR_DEFAULT (set by meson), else ../shared beside the source tree;
- * NULL when the file is not there. */
-static const char *shared_model_path(const char *name, char *buf, size_t size)
-{
-    const char *dir = getenv("LLAMAD_SHARED_DIR");
-    if (!dir)
-        dir = getenv("LLAMAD_SHARED_DIR_DEFAULT");
-#ifdef LLAMAD_SOURCE_ROOT
-    if (!dir)
-        dir = LLAMAD_SOURCE_ROOT "/../shared";
-#endif
-    if (!dir)
-        return NULL;
-    snprintf(buf, size, "%s/testdata/models/%s", dir, name);
-    return access(buf, R_OK) == 0 ? buf : NULL;
-}
-
 /* The two models, opened on first use and closed by the group teardown (so a
  * failing test leaks nothing). */
 static struct llamad_gguf *model_f16, *model_q4_k_m;
 
+/* <shared>/testdata/models/<name>, opened into *slot once; NULL when the file is
+ * not there. */
 static struct llamad_gguf *shared_model(const char *name, struct llamad_gguf **slot)
 {
-    char path[4096], err[256] = "";
-    if (*slot || !shared_model_path(name, path, sizeof path))
-        return *slot;
-    if (llamad_gguf_open(path, slot, err, sizeof err))
+    char rel[256], err[256] = "";
+    snprintf(rel, sizeof rel, "testdata/models/%s", name);
+    const char *path = *slot ? NULL : test_shared_path(rel);
+    if (path && llamad_gguf_open(path, slot, err, sizeof err))
         fail_msg("%s: %s", path, err);
     return *slot;
 }

@@ -16,29 +16,7 @@
 #include "llamad/tokenizer/tokenizer.h"
 #include "tokenizer_testutil.h"
 
-#define VOCAB_FILE LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf"
-#define STORIES_FILE LLAMAD_MODELS_DIR "/stories260K.gguf"
-
-static struct llamad_tokenizer *spm;     /* the 32000-token LLaMA vocabulary */
-static struct llamad_tokenizer *stories; /* the bundled model's 512-token vocabulary */
-
 /* ---- Helpers ---- */
-
-static int setup_vocabs(void **state)
-{
-    (void)state;
-    spm = test_load_tokenizer(VOCAB_FILE);
-    stories = test_load_tokenizer(STORIES_FILE);
-    return spm && stories ? 0 : -1;
-}
-
-static int teardown_vocabs(void **state)
-{
-    (void)state;
-    llamad_tokenizer_free(spm);
-    llamad_tokenizer_free(stories);
-    return 0;
-}
 
 static void assert_valid_utf8(const struct llamad_buf *b)
 {
@@ -61,9 +39,9 @@ static void test_vocab_file_cases(void **state)
 {
     (void)state;
     struct test_vocab_cases c;
-    test_vocab_cases_read(VOCAB_FILE, &c);
+    test_vocab_cases_read(TEST_SPM_VOCAB_FILE, &c);
     assert_int_equal(c.n, 46);
-    test_vocab_cases_assert(spm, &c, "ggml-vocab-llama-spm");
+    test_vocab_cases_assert(test_spm, &c, "ggml-vocab-llama-spm");
     test_vocab_cases_free(&c);
 }
 
@@ -75,24 +53,24 @@ static void test_vocab_file_round_trip(void **state)
 {
     (void)state;
     struct test_vocab_cases c;
-    test_vocab_cases_read(VOCAB_FILE, &c);
-    int32_t bos = llamad_tokenizer_bos(spm);
+    test_vocab_cases_read(TEST_SPM_VOCAB_FILE, &c);
+    int32_t bos = llamad_tokenizer_bos(test_spm);
     for (size_t i = 0; i < c.n; i++) {
         int32_t ids[TEST_MAX_IDS];
         struct llamad_buf out = LLAMAD_BUF_INIT;
-        size_t n = test_tokenize(spm, c.text[i], c.len[i], true, ids);
-        assert_int_equal(llamad_detokenize(spm, -1, ids, n, &out), LLAMAD_OK);
+        size_t n = test_tokenize(test_spm, c.text[i], c.len[i], true, ids);
+        assert_int_equal(llamad_detokenize(test_spm, -1, ids, n, &out), LLAMAD_OK);
         assert_int_equal(out.len, c.len[i]);
         assert_memory_equal(out.data, c.text[i], c.len[i]);
 
         llamad_buf_clear(&out);
-        n = test_tokenize(spm, c.text[i], c.len[i], false, ids);
-        assert_int_equal(llamad_detokenize(spm, bos, ids, n, &out), LLAMAD_OK);
+        n = test_tokenize(test_spm, c.text[i], c.len[i], false, ids);
+        assert_int_equal(llamad_detokenize(test_spm, bos, ids, n, &out), LLAMAD_OK);
         assert_int_equal(out.len, c.len[i]);
         assert_memory_equal(out.data, c.text[i], c.len[i]);
 
         llamad_buf_clear(&out);
-        assert_int_equal(llamad_detokenize(spm, -1, ids, n, &out), LLAMAD_OK);
+        assert_int_equal(llamad_detokenize(test_spm, -1, ids, n, &out), LLAMAD_OK);
         assert_int_equal(out.len, c.len[i] ? c.len[i] + 1 : 0);
         if (c.len[i]) {
             assert_int_equal(out.data[0], ' ');
@@ -109,31 +87,31 @@ static void test_stories_prompt(void **state)
 {
     (void)state;
     const int32_t want[] = {1, 403, 407, 261, 378};
-    test_assert_ids(stories, "Once upon a time", true, want, 5);
-    test_assert_ids(stories, "Once upon a time", false, want + 1, 4);
-    assert_int_equal(llamad_tokenizer_n_vocab(stories), 512);
-    assert_true(llamad_tokenizer_add_bos(stories));
+    test_assert_ids(test_stories, "Once upon a time", true, want, 5);
+    test_assert_ids(test_stories, "Once upon a time", false, want + 1, 4);
+    assert_int_equal(llamad_tokenizer_n_vocab(test_stories), 512);
+    assert_true(llamad_tokenizer_add_bos(test_stories));
 }
 
 static void test_bos_prepended(void **state)
 {
     (void)state;
     const int32_t hello[] = {1, 15043, 3186};
-    test_assert_ids(spm, "Hello world", true, hello, 3);
-    test_assert_ids(spm, "Hello world", false, hello + 1, 2);
-    test_assert_ids(spm, "", true, hello, 1);
-    test_assert_ids(spm, "", false, NULL, 0);
+    test_assert_ids(test_spm, "Hello world", true, hello, 3);
+    test_assert_ids(test_spm, "Hello world", false, hello + 1, 2);
+    test_assert_ids(test_spm, "", true, hello, 1);
+    test_assert_ids(test_spm, "", false, NULL, 0);
 }
 
 static void test_size_query(void **state)
 {
     (void)state;
     int32_t ids[2] = {-7, -7};
-    assert_int_equal(llamad_tokenize(spm, "Hello world", 11, true, NULL, 0), 3);
-    assert_int_equal(llamad_tokenize(spm, "Hello world", 11, true, ids, 1), 3);
+    assert_int_equal(llamad_tokenize(test_spm, "Hello world", 11, true, NULL, 0), 3);
+    assert_int_equal(llamad_tokenize(test_spm, "Hello world", 11, true, ids, 1), 3);
     assert_int_equal(ids[0], 1);
     assert_int_equal(ids[1], -7);
-    assert_int_equal(llamad_tokenize(spm, NULL, 3, false, ids, 2), LLAMAD_EINVAL);
+    assert_int_equal(llamad_tokenize(test_spm, NULL, 3, false, ids, 2), LLAMAD_EINVAL);
 }
 
 static void test_special_strings_are_text(void **state)
@@ -141,7 +119,7 @@ static void test_special_strings_are_text(void **state)
     (void)state;
     const char *texts[] = {"<s>", "</s>", "[INST]", "<unk>", "<0x41>",
                            "<s>[INST] Hi [/INST] Hello</s><s>"};
-    const struct llamad_tokenizer *vocabs[] = {spm, stories};
+    const struct llamad_tokenizer *vocabs[] = {test_spm, test_stories};
     for (size_t v = 0; v < 2; v++) {
         for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
             int32_t ids[TEST_MAX_IDS];
@@ -160,9 +138,9 @@ static void test_special_strings_are_text(void **state)
         }
     }
     /* The pieces exist; text just never becomes them. */
-    assert_int_equal(llamad_tokenizer_find(spm, "<s>", 3), 1);
-    assert_int_equal(llamad_tokenizer_find(spm, "</s>", 4), 2);
-    assert_int_equal(llamad_tokenizer_kind(spm, 1), LLAMAD_TOKEN_CONTROL);
+    assert_int_equal(llamad_tokenizer_find(test_spm, "<s>", 3), 1);
+    assert_int_equal(llamad_tokenizer_find(test_spm, "</s>", 4), 2);
+    assert_int_equal(llamad_tokenizer_kind(test_spm, 1), LLAMAD_TOKEN_CONTROL);
 }
 
 static void test_byte_fallback_round_trip(void **state)
@@ -170,16 +148,16 @@ static void test_byte_fallback_round_trip(void **state)
     (void)state;
     const char *llama = "\xf0\x9f\xa6\x99"; /* U+1F999, no piece in the 512-token vocab */
     int32_t ids[TEST_MAX_IDS];
-    size_t n = test_tokenize(stories, llama, strlen(llama), false, ids);
+    size_t n = test_tokenize(test_stories, llama, strlen(llama), false, ids);
     assert_int_equal(n, 5);
-    assert_string_equal(llamad_tokenizer_piece(stories, ids[0]), "\xe2\x96\x81");
+    assert_string_equal(llamad_tokenizer_piece(test_stories, ids[0]), "\xe2\x96\x81");
     for (size_t i = 0; i < 4; i++)
-        assert_int_equal(ids[1 + i], byte_token(stories, (uint8_t)llama[i]));
+        assert_int_equal(ids[1 + i], byte_token(test_stories, (uint8_t)llama[i]));
 
     struct llamad_buf out = LLAMAD_BUF_INIT;
     const char *text = "a \xf0\x9f\xa6\x99 b\n";
-    n = test_tokenize(stories, text, strlen(text), true, ids);
-    assert_int_equal(llamad_detokenize(stories, -1, ids, n, &out), LLAMAD_OK);
+    n = test_tokenize(test_stories, text, strlen(text), true, ids);
+    assert_int_equal(llamad_detokenize(test_stories, -1, ids, n, &out), LLAMAD_OK);
     assert_string_equal(out.data, text);
     llamad_buf_free(&out);
 }
@@ -190,14 +168,14 @@ static void test_invalid_text_bytes(void **state)
 {
     (void)state;
     int32_t ids[TEST_MAX_IDS];
-    size_t n = test_tokenize(spm, "\xc3(\xff", 3, false, ids);
-    const int32_t want[] = {29871, byte_token(spm, 0xc3), test_find_piece(spm, "("),
-                            byte_token(spm, 0xff)};
+    size_t n = test_tokenize(test_spm, "\xc3(\xff", 3, false, ids);
+    const int32_t want[] = {29871, byte_token(test_spm, 0xc3), test_find_piece(test_spm, "("),
+                            byte_token(test_spm, 0xff)};
     assert_int_equal(n, 4);
     assert_memory_equal(ids, want, sizeof want);
-    n = test_tokenize(spm, "a\0b", 3, false, ids);
+    n = test_tokenize(test_spm, "a\0b", 3, false, ids);
     assert_int_equal(n, 3);
-    assert_int_equal(ids[1], byte_token(spm, 0));
+    assert_int_equal(ids[1], byte_token(test_spm, 0));
 }
 
 /* 100 KB of text in well under a second (no quadratic step): checked by hand; this
@@ -211,13 +189,13 @@ static void test_long_text(void **state)
     assert_non_null(text);
     for (size_t i = 0; i < reps; i++)
         memcpy(text + i * unit_len, unit, unit_len);
-    int64_t n = llamad_tokenize(spm, text, len, true, NULL, 0);
+    int64_t n = llamad_tokenize(test_spm, text, len, true, NULL, 0);
     assert_true(n > 0);
     int32_t *ids = malloc((size_t)n * sizeof *ids);
     assert_non_null(ids);
-    assert_int_equal(llamad_tokenize(spm, text, len, true, ids, (size_t)n), n);
+    assert_int_equal(llamad_tokenize(test_spm, text, len, true, ids, (size_t)n), n);
     struct llamad_buf out = LLAMAD_BUF_INIT;
-    assert_int_equal(llamad_detokenize(spm, -1, ids, (size_t)n, &out), LLAMAD_OK);
+    assert_int_equal(llamad_detokenize(test_spm, -1, ids, (size_t)n, &out), LLAMAD_OK);
     assert_int_equal(out.len, len);
     assert_memory_equal(out.data, text, len);
     llamad_buf_free(&out);
@@ -231,16 +209,16 @@ static void test_token_to_bytes(void **state)
 {
     (void)state;
     struct llamad_buf out = LLAMAD_BUF_INIT;
-    int32_t hello = test_find_piece(spm, "\xe2\x96\x81Hello");
-    int32_t two_spaces = test_find_piece(spm, "\xe2\x96\x81\xe2\x96\x81");
-    assert_int_equal(llamad_token_to_bytes(spm, hello, &out), LLAMAD_OK);
-    assert_int_equal(llamad_token_to_bytes(spm, byte_token(spm, '\n'), &out), LLAMAD_OK);
-    assert_int_equal(llamad_token_to_bytes(spm, 1, &out), LLAMAD_OK); /* <s>: control */
-    assert_int_equal(llamad_token_to_bytes(spm, 0, &out), LLAMAD_OK); /* <unk> */
-    assert_int_equal(llamad_token_to_bytes(spm, two_spaces, &out), LLAMAD_OK);
+    int32_t hello = test_find_piece(test_spm, "\xe2\x96\x81Hello");
+    int32_t two_spaces = test_find_piece(test_spm, "\xe2\x96\x81\xe2\x96\x81");
+    assert_int_equal(llamad_token_to_bytes(test_spm, hello, &out), LLAMAD_OK);
+    assert_int_equal(llamad_token_to_bytes(test_spm, byte_token(test_spm, '\n'), &out), LLAMAD_OK);
+    assert_int_equal(llamad_token_to_bytes(test_spm, 1, &out), LLAMAD_OK); /* <s>: control */
+    assert_int_equal(llamad_token_to_bytes(test_spm, 0, &out), LLAMAD_OK); /* <unk> */
+    assert_int_equal(llamad_token_to_bytes(test_spm, two_spaces, &out), LLAMAD_OK);
     assert_string_equal(out.data, " Hello\n  ");
-    assert_int_equal(llamad_token_to_bytes(spm, 32000, &out), LLAMAD_EINVAL);
-    assert_int_equal(llamad_token_to_bytes(spm, -1, &out), LLAMAD_EINVAL);
+    assert_int_equal(llamad_token_to_bytes(test_spm, 32000, &out), LLAMAD_EINVAL);
+    assert_int_equal(llamad_token_to_bytes(test_spm, -1, &out), LLAMAD_EINVAL);
     assert_string_equal(out.data, " Hello\n  ");
     llamad_buf_free(&out);
 }
@@ -251,14 +229,14 @@ static void test_detok_streams_whole_chars(void **state)
     const char *emoji = "\xf0\x9f\x98\x81";
     struct llamad_detok d;
     struct llamad_buf out = LLAMAD_BUF_INIT;
-    llamad_detok_init(&d, stories, -1);
+    llamad_detok_init(&d, test_stories, -1);
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(llamad_detok_push(&d, byte_token(stories, (uint8_t)emoji[i]), &out),
+        assert_int_equal(llamad_detok_push(&d, byte_token(test_stories, (uint8_t)emoji[i]), &out),
                          LLAMAD_OK);
         assert_int_equal(out.len, 0);
         assert_int_equal(d.n_pending, i + 1);
     }
-    assert_int_equal(llamad_detok_push(&d, byte_token(stories, (uint8_t)emoji[3]), &out),
+    assert_int_equal(llamad_detok_push(&d, byte_token(test_stories, (uint8_t)emoji[3]), &out),
                      LLAMAD_OK);
     assert_string_equal(out.data, emoji);
     assert_int_equal(d.n_pending, 0);
@@ -272,9 +250,9 @@ static void assert_detok_bytes(const char *bytes, const char *want)
 {
     struct llamad_detok d;
     struct llamad_buf out = LLAMAD_BUF_INIT;
-    llamad_detok_init(&d, spm, -1);
+    llamad_detok_init(&d, test_spm, -1);
     for (const char *p = bytes; *p; p++) {
-        assert_int_equal(llamad_detok_push(&d, byte_token(spm, (uint8_t)*p), &out), LLAMAD_OK);
+        assert_int_equal(llamad_detok_push(&d, byte_token(test_spm, (uint8_t)*p), &out), LLAMAD_OK);
         assert_valid_utf8(&out);
     }
     assert_int_equal(llamad_detok_flush(&d, &out), LLAMAD_OK);
@@ -312,10 +290,10 @@ static void test_detok_releases_invalid_at_once(void **state)
     (void)state;
     struct llamad_detok d;
     struct llamad_buf out = LLAMAD_BUF_INIT;
-    llamad_detok_init(&d, spm, -1);
-    assert_int_equal(llamad_detok_push(&d, byte_token(spm, 0xe2), &out), LLAMAD_OK);
+    llamad_detok_init(&d, test_spm, -1);
+    assert_int_equal(llamad_detok_push(&d, byte_token(test_spm, 0xe2), &out), LLAMAD_OK);
     assert_int_equal(out.len, 0);
-    int32_t a = test_find_piece(spm, "\xe2\x96\x81" "a");
+    int32_t a = test_find_piece(test_spm, "\xe2\x96\x81" "a");
     assert_int_equal(llamad_detok_push(&d, a, &out), LLAMAD_OK);
     assert_string_equal(out.data, FFFD " a");
     assert_int_equal(d.n_pending, 0);
@@ -328,20 +306,21 @@ static void test_detok_space_after_bos(void **state)
 {
     (void)state;
     const int32_t hello_world[] = {15043, 3186}; /* "▁Hello" "▁world" */
-    test_assert_detok(spm, 1, hello_world, 2, "Hello world");
-    test_assert_detok(spm, -1, hello_world, 2, " Hello world");
-    test_assert_detok(spm, 3186, hello_world, 2, " Hello world");
+    test_assert_detok(test_spm, 1, hello_world, 2, "Hello world");
+    test_assert_detok(test_spm, -1, hello_world, 2, " Hello world");
+    test_assert_detok(test_spm, 3186, hello_world, 2, " Hello world");
     const int32_t with_bos[] = {1, 15043, 3186};
-    test_assert_detok(spm, -1, with_bos, 3, "Hello world");
-    const int32_t bos_no_space[] = {1, test_find_piece(spm, "Hello")};
-    test_assert_detok(spm, -1, bos_no_space, 2, "Hello");
-    const int32_t bos_two_spaces[] = {1, test_find_piece(spm, "\xe2\x96\x81\xe2\x96\x81"), 15043};
-    test_assert_detok(spm, -1, bos_two_spaces, 3, "  Hello");
+    test_assert_detok(test_spm, -1, with_bos, 3, "Hello world");
+    const int32_t bos_no_space[] = {1, test_find_piece(test_spm, "Hello")};
+    test_assert_detok(test_spm, -1, bos_no_space, 2, "Hello");
+    const int32_t bos_two_spaces[] = {1, test_find_piece(test_spm, "\xe2\x96\x81\xe2\x96\x81"),
+                                      15043};
+    test_assert_detok(test_spm, -1, bos_two_spaces, 3, "  Hello");
 
     /* Streaming: only the piece right after BOS loses its space. */
     struct llamad_detok d;
     struct llamad_buf out = LLAMAD_BUF_INIT;
-    llamad_detok_init(&d, spm, -1);
+    llamad_detok_init(&d, test_spm, -1);
     assert_int_equal(llamad_detok_push(&d, 15043, &out), LLAMAD_OK);
     assert_string_equal(out.data, " Hello");
     assert_int_equal(llamad_detok_push(&d, 1, &out), LLAMAD_OK);
@@ -576,5 +555,5 @@ int main(void)
         cmocka_unit_test(test_refuses_nul_in_piece),
         cmocka_unit_test(test_utf8_valid_prefix),
     };
-    return cmocka_run_group_tests(tests, setup_vocabs, teardown_vocabs);
+    return cmocka_run_group_tests(tests, test_vocabs_setup, test_vocabs_teardown);
 }

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cJSON.h>
 #include <cmocka.h>
@@ -17,6 +16,7 @@
 #include "../src/tokenizer/tokenizer_merge.h"  /* the merge queue, counted */
 #include "../src/tokenizer/tokenizer_pretok.h" /* the pre-tokenizer's pieces */
 #include "llamad/base/buf.h"
+#include "llamad/base/clock.h"
 #include "llamad/server/chat.h"
 #include "llamad/base/error.h"
 #include "llamad/tokenizer/tokenizer.h"
@@ -256,13 +256,6 @@ static void test_llama3_stream_holds_partial_chars(void **state)
     llamad_buf_free(&out);
 }
 
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* 900 KB prompts that are one pre-tokenizer piece (a letter, an emoji
  * repeated), many short ones (digits), and random bytes: each comes back whole.
  * The time is printed, not held to a bound (the merge queue's work is:
@@ -281,10 +274,10 @@ static void test_llama3_long_inputs(void **state)
                       : kind == 1 ? "\xf0\x9f\xa6\x99"[i % 4]
                       : kind == 2 ? (char)('0' + i % 10)
                                   : (char)test_rand_u32();
-        double t0 = seconds();
+        double t0 = llamad_now_seconds();
         size_t n;
         free(tokenize_all(t, text, len, false, &n));
-        print_message("  900 KB of %s: %zu tokens in %.3f s\n", names[kind], n, seconds() - t0);
+        print_message("  900 KB of %s: %zu tokens in %.3f s\n", names[kind], n, llamad_now_seconds() - t0);
         if (kind == 2)
             assert_int_equal(n, len / 3); /* every three digits are one token */
         assert_round_trip(t, text, len, kind < 3);

@@ -11,7 +11,10 @@
 #include <cmocka.h>
 
 #include "llamad/base/error.h"
+#include "llamad/base/random.h"
+#include "llamad/format/gguf.h"
 #include "llamad/model/model.h"
+#include "llamad/tokenizer/tokenizer.h"
 
 static char path_buf[4096];
 
@@ -38,14 +41,34 @@ const char *test_shared_path(const char *rel)
     return access(path_buf, R_OK) == 0 ? path_buf : NULL;
 }
 
-struct llamad_model *test_load_bundled_model(void)
+struct llamad_tokenizer *test_load_tokenizer(const char *path)
+{
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_gguf *g = NULL;
+    struct llamad_tokenizer *t = NULL;
+    int rc = llamad_gguf_open(path, &g, err, sizeof err);
+    if (rc == LLAMAD_OK) {
+        rc = llamad_tokenizer_load(g, &t, err, sizeof err);
+        llamad_gguf_close(g);
+    }
+    if (rc)
+        fprintf(stderr, "cannot load %s: %s\n", path, err);
+    return t;
+}
+
+struct llamad_model *test_load_model(const char *path)
 {
     char err[LLAMAD_ERR_MAX] = "";
     struct llamad_model *m = NULL;
-    int rc = llamad_model_load(test_model_path("stories260K.gguf"), &m, err, sizeof err);
+    int rc = llamad_model_load(path, &m, err, sizeof err);
     if (rc)
-        fail_msg("cannot load the bundled model: %s", err);
+        fail_msg("cannot load %s: %s", path, err);
     return m;
+}
+
+struct llamad_model *test_load_bundled_model(void)
+{
+    return test_load_model(test_model_path("stories260K.gguf"));
 }
 
 char *test_read_file(const char *path, size_t *size)
@@ -71,6 +94,11 @@ char *test_read_file(const char *path, size_t *size)
 
 static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
 
+void test_rand_seed(uint64_t seed)
+{
+    rng_state = seed;
+}
+
 uint32_t test_rand_u32(void)
 {
     rng_state ^= rng_state << 13;
@@ -82,4 +110,26 @@ uint32_t test_rand_u32(void)
 float test_rand_float(float lo, float hi)
 {
     return lo + (hi - lo) * (float)(test_rand_u32() >> 8) * 0x1p-24f;
+}
+
+static uint64_t splitmix_state;
+
+void test_splitmix_seed(uint64_t seed)
+{
+    splitmix_state = seed;
+}
+
+uint64_t test_splitmix_u64(void)
+{
+    return llamad_splitmix64(&splitmix_state);
+}
+
+float test_splitmix_float(void)
+{
+    return (float)((double)(test_splitmix_u64() >> 40) * 0x1p-23 - 1.0);
+}
+
+float test_splitmix_normal(void)
+{
+    return llamad_random_normal(&splitmix_state);
 }

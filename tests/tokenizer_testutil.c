@@ -14,19 +14,22 @@
 
 #define CASE_SEPARATOR "\n__ggml_vocab_test__\n"
 
-struct llamad_tokenizer *test_load_tokenizer(const char *path)
+struct llamad_tokenizer *test_spm, *test_stories;
+
+int test_vocabs_setup(void **state)
 {
-    char err[LLAMAD_ERR_MAX] = "";
-    struct llamad_gguf *g = NULL;
-    struct llamad_tokenizer *t = NULL;
-    int rc = llamad_gguf_open(path, &g, err, sizeof err);
-    if (rc == LLAMAD_OK) {
-        rc = llamad_tokenizer_load(g, &t, err, sizeof err);
-        llamad_gguf_close(g);
-    }
-    if (rc)
-        fprintf(stderr, "cannot load %s: %s\n", path, err);
-    return t;
+    (void)state;
+    test_spm = test_load_tokenizer(TEST_SPM_VOCAB_FILE);
+    test_stories = test_load_tokenizer(test_model_path("stories260K.gguf"));
+    return test_spm && test_stories ? 0 : -1;
+}
+
+int test_vocabs_teardown(void **state)
+{
+    (void)state;
+    llamad_tokenizer_free(test_spm);
+    llamad_tokenizer_free(test_stories);
+    return 0;
 }
 
 /* ---- Vocabularies written in memory ---- */
@@ -58,6 +61,8 @@ int test_load_vocab_spec(const struct test_vocab_spec *s, struct llamad_tokenize
     if (s->no_space_prefix)
         assert_int_equal(llamad_gguf_writer_add_bool(w, "tokenizer.ggml.add_space_prefix", false),
                          0);
+    if (s->no_bos)
+        assert_int_equal(llamad_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", false), 0);
     if (s->id_key)
         assert_int_equal(llamad_gguf_writer_add_u32(w, s->id_key, s->id_value), 0);
     uint8_t *mem = NULL;

@@ -12,8 +12,14 @@
 /* The most ids the helpers tokenize into. */
 #define TEST_MAX_IDS 4096
 
-/* The tokenizer of a GGUF file; NULL (and a message) when it does not load. */
-struct llamad_tokenizer *test_load_tokenizer(const char *path);
+/* The vocabularies the tokenizer and chat tests share, loaded by
+ * test_vocabs_setup and freed by test_vocabs_teardown (a cmocka group's setup
+ * and teardown). */
+#define TEST_SPM_VOCAB_FILE LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf"
+extern struct llamad_tokenizer *test_spm;     /* TEST_SPM_VOCAB_FILE: LLaMA's 32000 tokens */
+extern struct llamad_tokenizer *test_stories; /* the bundled model's 512 tokens */
+int test_vocabs_setup(void **state);
+int test_vocabs_teardown(void **state);
 
 /* A vocabulary to write as GGUF metadata: keys whose array is NULL (or whose
  * string is NULL) are left out. */
@@ -28,6 +34,7 @@ struct test_vocab_spec {
     const char *const *merges;
     size_t n_merges;
     bool no_space_prefix;
+    bool no_bos; /* tokenizer.ggml.add_bos_token = false */
     const char *id_key; /* an extra uint32 key, e.g. an out-of-range special id */
     uint32_t id_value;
 };

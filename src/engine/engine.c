@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/engine/event.h"
 #include "llamad/model/forward.h"
@@ -55,13 +55,6 @@ struct llamad_engine {
     int n_touched;
 };
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- Notification: every outbox that got events in a step, once ---- */
 
 static void touch(struct llamad_engine *e, struct llamad_outbox *o)
@@ -88,7 +81,7 @@ static void end_sequence(struct llamad_engine *e, struct slot *s, enum llamad_fi
                          int status, const char *error)
 {
     touch(e, s->seq.out);
-    sequence_finish(&s->seq, why, status, error, now_seconds());
+    sequence_finish(&s->seq, why, status, error, llamad_now_seconds());
     if (why == LLAMAD_FINISH_ERROR) /* what it computed is not trusted for reuse */
         llamad_kvcache_seq_release(e->kv, s->seq.kv_seq);
     else
@@ -149,7 +142,7 @@ static bool admit(struct llamad_engine *e, struct queued *q, struct slot *s)
         return true;
     }
     if (sequence_init(&s->seq, e->m, &q->req, q->out, kv_seq, cached, q->t_submit,
-                      now_seconds())) {
+                      llamad_now_seconds())) {
         llamad_kvcache_seq_release(e->kv, kv_seq);
         refuse_queued(e, q, LLAMAD_FINISH_ERROR, 500, "out of memory");
         return true;
@@ -300,7 +293,7 @@ static void run_step(struct llamad_engine *e, int32_t n_active)
         return;
     }
     advance_fed(e, n);
-    double now = now_seconds();
+    double now = llamad_now_seconds();
     int32_t generated = 0;
     for (int32_t r = 0; r < n_rows; r++) {
         struct slot *s = e->row_owner[r];
@@ -495,7 +488,7 @@ int llamad_engine_submit(struct llamad_engine *e, struct llamad_gen_request *r,
     *r = (struct llamad_gen_request){0};
     q->out = o;
     llamad_outbox_retain(o);
-    q->t_submit = now_seconds();
+    q->t_submit = llamad_now_seconds();
     if (e->q_tail)
         e->q_tail->next = q;
     else

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "llamad/base/error.h"
+#include "llamad/base/options.h"
 #include "llamad/format/types.h"
 
 static const uint32_t cache_types[] = {LLAMAD_TYPE_F16, LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_F32};
@@ -23,4 +25,12 @@ bool llamad_kvcache_type_parse(const char *name, uint32_t *type)
         return false;
     *type = t;
     return true;
+}
+
+int llamad_kvcache_type_option(void *target, const struct llamad_option *opt, const char *value,
+                               char *why, size_t whysz)
+{
+    if (!llamad_kvcache_type_parse(value, llamad_option_field(target, opt)))
+        return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected f16, q8_0 or f32");
+    return LLAMAD_OK;
 }

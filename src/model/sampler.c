@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "llamad/base/error.h"
+#include "llamad/base/random.h"
 
 struct llamad_sampler {
     struct llamad_sampling p; /* p.logit_bias points at `bias` */
@@ -51,14 +52,6 @@ void llamad_sampling_defaults(struct llamad_sampling *p)
 }
 
 /* ---- RNG: xoshiro256** seeded through splitmix64 ---- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
 
 static uint64_t rotl(uint64_t x, int k)
 {
@@ -145,7 +138,7 @@ struct llamad_sampler *llamad_sampler_create(const struct llamad_sampling *p, in
 
     uint64_t x = p->seed;
     for (int i = 0; i < 4; i++)
-        s->rng[i] = splitmix64(&x);
+        s->rng[i] = llamad_splitmix64(&x);
     return s;
 
 fail:

@@ -1,4 +1,4 @@
-/* Option table, command line and conf file parsing.
+/* The daemon's option table (parsed by base/options.c) and its conf file.
  *
  * Choices the header leaves open: --max-body-size takes plain bytes or a K, M
  * or G suffix (1024-based); api_key lines and --api-key flags add up rather than
@@ -14,190 +14,17 @@
 #include <string.h>
 
 #include "llamad/base/error.h"
+#include "llamad/base/options.h"
 #include "llamad/model/kvcache_type.h"
-
-#define VERSION_TEXT "llamad 0.1.0"
-#define EXIT_USAGE 2
-
-enum opt_kind {
-    OPT_STRING,    /* char * at offset, replaced by a later value */
-    OPT_BOOL,      /* bool: true|false; a bare flag means true */
-    OPT_INT,       /* int in min..max */
-    OPT_SIZE,      /* size_t bytes in min..max, optional K/M/G suffix (1024-based) */
-    OPT_SECONDS,   /* double in min..max */
-    OPT_LOG_LEVEL, /* error|warn|info|debug */
-    OPT_KV_TYPE,   /* f16|q8_0|f32, to a tensor type (kvcache_type.h) */
-    OPT_API_KEY,   /* appended to api_keys */
-    /* Command line only (no conf key): */
-    OPT_CONFIG,
-    OPT_HELP,
-    OPT_VERSION,
-};
-
-struct option {
-    const char *name; /* long flag without "--" */
-    char short_name;  /* 0: none */
-    enum opt_kind kind;
-    size_t offset;    /* into struct llamad_config */
-    long long min, max;
-    const char *metavar;
-    const char *help;
-    /* The default as a value string, applied through the same parser as flags
-     * so usage and behaviour cannot drift apart; NULL: unset. */
-    const char *dflt;
-    /* Usage text after the default ("0 = all cores"), or what unset means. */
-    const char *note;
-};
 
 #define OFF(field) offsetof(struct llamad_config, field)
 
-static const struct option options[] = {
-    {"config", 0, OPT_CONFIG, OFF(config_file), 0, 0, "FILE",
-     "conf file read before the flags (flags override it)", NULL, "none"},
-    {"model", 'm', OPT_STRING, OFF(model), 0, 0, "PATH", "GGUF model file", NULL,
-     "the bundled model"},
-    {"model-alias", 0, OPT_STRING, OFF(model_alias), 0, 0, "NAME",
-     "model id in responses", NULL, "the model's file name"},
-    {"strict-model-name", 0, OPT_BOOL, OFF(strict_model_name), 0, 0, NULL,
-     "answer 404 for requests naming another model", "false", NULL},
-    {"host", 0, OPT_STRING, OFF(host), 0, 0, "ADDR", "address to listen on", "127.0.0.1", NULL},
-    {"port", 0, OPT_INT, OFF(port), 0, 65535, "N", "TCP port to listen on", "8080",
-     NULL},
-    {"threads", 0, OPT_INT, OFF(threads), 0, 1024, "N", "computing threads", "0",
-     "all cores"},
-    {"ctx-size", 0, OPT_INT, OFF(ctx_size), 0, INT_MAX, "N", "context positions per sequence",
-     "0", "the model's context length"},
-    {"parallel", 0, OPT_INT, OFF(parallel), 1, 256, "N", "sequences decoded together", "4",
-     NULL},
-    {"queue-length", 0, OPT_INT, OFF(queue_length), 0, 65536, "N",
-     "requests waiting beyond --parallel", "64", NULL},
-    {"step-tokens", 0, OPT_INT, OFF(step_tokens), 1, 4096, "N",
-     "most tokens in one step (prompt chunks and one per decoding sequence; at least "
-     "--parallel): fewer shorten the pause a new prompt makes in other streams",
-     "1024", NULL},
-    {"pass-tokens", 0, OPT_INT, OFF(pass_tokens), 0, 4096, "N",
-     "while sequences are decoding, a step's prompt chunks go through the model in passes "
-     "of at most N tokens, which keeps the decoding steps after them fast (0: one pass)",
-     "128", NULL},
-    {"kv-cache-type", 0, OPT_KV_TYPE, OFF(kv_cache_type), 0, 0, "TYPE",
-     "KV cache rows: f16 (half of f32's memory, faster decoding), q8_0 (about half of f16's; "
-     "heads a multiple of 32 wide) or f32 (exact attention)", "f16", NULL},
-    {"kv-cache-mb", 0, OPT_INT, OFF(kv_cache_mb), 0, 1 << 20, "MB",
-     "KV cache memory (MiB) for running requests and cached sessions", "0",
-     "twice --parallel full contexts, at most a quarter of the RAM"},
-    {"max-body-size", 0, OPT_SIZE, OFF(max_body_size), 1024, 1024LL * 1024 * 1024, "BYTES",
-     "largest request body; K/M/G suffixes are 1024-based", "1M", NULL},
-    {"max-tokens", 0, OPT_INT, OFF(max_tokens), 0, INT_MAX, "N",
-     "cap on tokens generated per request", "0", "up to the context"},
-    {"api-key", 0, OPT_API_KEY, 0, 0, 0, "KEY",
-     "accept this bearer key (repeatable; with no key, none is asked)", NULL, "none"},
-    {"api-key-file", 0, OPT_STRING, OFF(api_key_file), 0, 0, "FILE",
-     "more keys, one a line, '#' comments", NULL, "none"},
-    {"chat-template", 0, OPT_STRING, OFF(chat_template), 0, 0, "NAME",
-     "chat template to use", NULL, "detected from the model"},
-    {"drain-timeout", 0, OPT_SECONDS, OFF(drain_timeout), 0, 3600, "SECONDS",
-     "grace for running requests after SIGTERM", "30", NULL},
-    {"sse-keepalive", 0, OPT_SECONDS, OFF(sse_keepalive), 0, 3600, "SECONDS",
-     "SSE comment on a stream silent this long (a prompt in progress); 0: none", "2", NULL},
-    {"log-level", 0, OPT_LOG_LEVEL, OFF(log_level), 0, 0, "LEVEL",
-     "error, warn, info or debug (SIGHUP re-reads it)", "info", NULL},
-    {"help", 'h', OPT_HELP, 0, 0, 0, NULL, "print this help and exit", NULL, NULL},
-    {"version", 0, OPT_VERSION, 0, 0, 0, NULL, "print the version and exit", NULL, NULL},
-};
-
-#define N_OPTIONS (sizeof options / sizeof options[0])
-
-static bool flag_only(const struct option *o)
+static int parse_log_level(void *target, const struct llamad_option *opt, const char *value,
+                           char *why, size_t whysz)
 {
-    return o->kind == OPT_CONFIG || o->kind == OPT_HELP || o->kind == OPT_VERSION;
-}
-
-/* --- usage ---------------------------------------------------------------- */
-
-static void print_usage(FILE *out)
-{
-    fprintf(out, "usage: llamad [options]\n"
-                 "Options (conf file keys are the long names with '_' for '-'):\n");
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct option *o = &options[i];
-        char left[64];
-        int n = o->short_name ? snprintf(left, sizeof left, "-%c, ", o->short_name)
-                              : snprintf(left, sizeof left, "    ");
-        snprintf(left + n, sizeof left - (size_t)n, "--%s%s%s", o->name, o->metavar ? " " : "",
-                 o->metavar ? o->metavar : "");
-        fprintf(out, "  %-32s %s", left, o->help);
-        if (o->dflt)
-            fprintf(out, " (default: %s%s%s)", o->dflt, o->note ? " = " : "",
-                    o->note ? o->note : "");
-        else if (o->note)
-            fprintf(out, " (default: %s)", o->note);
-        fputc('\n', out);
-    }
-}
-
-/* --- values --------------------------------------------------------------- */
-
-/* Parses a whole-string decimal integer; no sign or space in front. */
-static bool parse_ll(const char *s, long long *out, char **end)
-{
-    if (!isdigit((unsigned char)s[0]))
-        return false;
-    errno = 0;
-    *out = strtoll(s, end, 10);
-    return errno == 0;
-}
-
-static bool parse_int(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    return parse_ll(s, out, &end) && *end == '\0' && *out >= min && *out <= max;
-}
-
-static bool parse_size(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    long long v;
-    if (!parse_ll(s, &v, &end))
-        return false;
-    long long unit = 1;
-    switch (*end) {
-    case '\0': break;
-    case 'K': case 'k': unit = 1LL << 10; end++; break;
-    case 'M': case 'm': unit = 1LL << 20; end++; break;
-    case 'G': case 'g': unit = 1LL << 30; end++; break;
-    default: return false;
-    }
-    if (*end != '\0' || v > max / unit)
-        return false;
-    v *= unit;
-    if (v < min)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_seconds(const char *s, double min, double max, double *out)
-{
-    char *end;
-    if (!isdigit((unsigned char)s[0]) && s[0] != '.')
-        return false;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end != '\0' || !(v >= min && v <= max))
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_bool(const char *s, bool *out)
-{
-    if (!strcmp(s, "true"))
-        *out = true;
-    else if (!strcmp(s, "false"))
-        *out = false;
-    else
-        return false;
-    return true;
+    if (!llamad_log_level_parse(value, llamad_option_field(target, opt)))
+        return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected error, warn, info or debug");
+    return LLAMAD_OK;
 }
 
 static int append_key(struct llamad_config *c, const char *key)
@@ -212,95 +39,101 @@ static int append_key(struct llamad_config *c, const char *key)
     return LLAMAD_OK;
 }
 
-static int set_string(char **field, const char *v)
+/* --api-key and api_key add up rather than replace each other. */
+static int parse_api_key(void *target, const struct llamad_option *opt, const char *value,
+                         char *why, size_t whysz)
 {
-    char *copy = strdup(v);
-    if (!copy)
-        return LLAMAD_ENOMEM;
-    free(*field);
-    *field = copy;
-    return LLAMAD_OK;
-}
-
-/* Stores value v of option o into c. On a bad value writes what was expected
- * into why and returns LLAMAD_ERANGE; LLAMAD_ENOMEM when out of memory. */
-static int set_value(struct llamad_config *c, const struct option *o, const char *v, char *why,
-                     size_t whysz)
-{
-    void *field = (char *)c + o->offset;
-    long long n;
-    if (*v == '\0')
+    (void)opt;
+    if (*value == '\0')
         return llamad_fail(why, whysz, LLAMAD_ERANGE, "the value is empty");
-    switch (o->kind) {
-    case OPT_STRING:
-    case OPT_CONFIG:
-        return set_string(field, v);
-    case OPT_API_KEY:
-        return append_key(c, v);
-    case OPT_BOOL:
-        if (!parse_bool(v, field))
-            return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected true or false");
-        return LLAMAD_OK;
-    case OPT_INT:
-        if (!parse_int(v, o->min, o->max, &n))
-            return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected an integer in %lld..%lld",
-                               o->min, o->max);
-        *(int *)field = (int)n;
-        return LLAMAD_OK;
-    case OPT_SIZE:
-        if (!parse_size(v, o->min, o->max, &n))
-            return llamad_fail(why, whysz, LLAMAD_ERANGE,
-                               "expected bytes in %lld..%lld, optionally with a K, M or G "
-                               "suffix", o->min, o->max);
-        *(size_t *)field = (size_t)n;
-        return LLAMAD_OK;
-    case OPT_SECONDS:
-        if (!parse_seconds(v, (double)o->min, (double)o->max, field))
-            return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected seconds in %lld..%lld",
-                               o->min, o->max);
-        return LLAMAD_OK;
-    case OPT_KV_TYPE:
-        if (!llamad_kvcache_type_parse(v, field))
-            return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected f16, q8_0 or f32");
-        return LLAMAD_OK;
-    case OPT_LOG_LEVEL:
-        if (!llamad_log_level_parse(v, field))
-            return llamad_fail(why, whysz, LLAMAD_ERANGE,
-                               "expected error, warn, info or debug");
-        return LLAMAD_OK;
-    case OPT_HELP:
-    case OPT_VERSION: /* acted on in split_args, never stored */
-        break;
-    }
-    return llamad_fail(why, whysz, LLAMAD_EINVAL, "takes no value");
+    return append_key(target, value);
 }
 
-/* Applies v to option o, formatting a failure as "<where>invalid value ..."
- * with the option shown as `shown` (a flag or a conf key). */
-static int apply(struct llamad_config *c, const struct option *o, const char *v,
-                 const char *where, const char *shown, char *err, size_t errsz)
+static const struct llamad_option options[] = {
+    {.name = "config", .kind = LLAMAD_OPT_STRING, .offset = OFF(config_file), .metavar = "FILE",
+     .help = "conf file read before the flags (flags override it)", .note = "none"},
+    {.name = "model", .short_name = 'm', .kind = LLAMAD_OPT_STRING, .offset = OFF(model),
+     .metavar = "PATH", .help = "GGUF model file", .note = "the bundled model"},
+    {.name = "model-alias", .kind = LLAMAD_OPT_STRING, .offset = OFF(model_alias),
+     .metavar = "NAME", .help = "model id in responses", .note = "the model's file name"},
+    {.name = "strict-model-name", .kind = LLAMAD_OPT_BOOL, .offset = OFF(strict_model_name),
+     .help = "answer 404 for requests naming another model", .dflt = "false"},
+    {.name = "host", .kind = LLAMAD_OPT_STRING, .offset = OFF(host), .metavar = "ADDR",
+     .help = "address to listen on", .dflt = "127.0.0.1"},
+    {.name = "port", .kind = LLAMAD_OPT_INT, .offset = OFF(port), .min = 0, .max = 65535,
+     .metavar = "N", .help = "TCP port to listen on", .dflt = "8080"},
+    {.name = "threads", .kind = LLAMAD_OPT_INT, .offset = OFF(threads), .min = 0, .max = 1024,
+     .metavar = "N", .help = "computing threads", .dflt = "0", .note = "all cores"},
+    {.name = "ctx-size", .kind = LLAMAD_OPT_INT, .offset = OFF(ctx_size), .min = 0,
+     .max = INT_MAX, .metavar = "N", .help = "context positions per sequence", .dflt = "0",
+     .note = "the model's context length"},
+    {.name = "parallel", .kind = LLAMAD_OPT_INT, .offset = OFF(parallel), .min = 1, .max = 256,
+     .metavar = "N", .help = "sequences decoded together", .dflt = "4"},
+    {.name = "queue-length", .kind = LLAMAD_OPT_INT, .offset = OFF(queue_length), .min = 0,
+     .max = 65536, .metavar = "N", .help = "requests waiting beyond --parallel", .dflt = "64"},
+    {.name = "step-tokens", .kind = LLAMAD_OPT_INT, .offset = OFF(step_tokens), .min = 1,
+     .max = 4096, .metavar = "N",
+     .help = "most tokens in one step (prompt chunks and one per decoding sequence; at least "
+             "--parallel): fewer shorten the pause a new prompt makes in other streams",
+     .dflt = "1024"},
+    {.name = "pass-tokens", .kind = LLAMAD_OPT_INT, .offset = OFF(pass_tokens), .min = 0,
+     .max = 4096, .metavar = "N",
+     .help = "while sequences are decoding, a step's prompt chunks go through the model in "
+             "passes of at most N tokens, which keeps the decoding steps after them fast "
+             "(0: one pass)",
+     .dflt = "128"},
+    {.name = "kv-cache-type", .kind = LLAMAD_OPT_CUSTOM, .offset = OFF(kv_cache_type),
+     .parse = llamad_kvcache_type_option, .metavar = "TYPE",
+     .help = "KV cache rows: f16 (half of f32's memory, faster decoding), q8_0 (about half of "
+             "f16's; heads a multiple of 32 wide) or f32 (exact attention)",
+     .dflt = "f16"},
+    {.name = "kv-cache-mb", .kind = LLAMAD_OPT_INT, .offset = OFF(kv_cache_mb), .min = 0,
+     .max = 1 << 20, .metavar = "MB",
+     .help = "KV cache memory (MiB) for running requests and cached sessions", .dflt = "0",
+     .note = "twice --parallel full contexts, at most a quarter of the RAM"},
+    {.name = "max-body-size", .kind = LLAMAD_OPT_SIZE, .offset = OFF(max_body_size),
+     .min = 1024, .max = 1024LL * 1024 * 1024, .metavar = "BYTES",
+     .help = "largest request body; K/M/G suffixes are 1024-based", .dflt = "1M"},
+    {.name = "max-tokens", .kind = LLAMAD_OPT_INT, .offset = OFF(max_tokens), .min = 0,
+     .max = INT_MAX, .metavar = "N", .help = "cap on tokens generated per request", .dflt = "0",
+     .note = "up to the context"},
+    {.name = "api-key", .kind = LLAMAD_OPT_CUSTOM, .parse = parse_api_key, .metavar = "KEY",
+     .help = "accept this bearer key (repeatable; with no key, none is asked)", .note = "none"},
+    {.name = "api-key-file", .kind = LLAMAD_OPT_STRING, .offset = OFF(api_key_file),
+     .metavar = "FILE", .help = "more keys, one a line, '#' comments", .note = "none"},
+    {.name = "chat-template", .kind = LLAMAD_OPT_STRING, .offset = OFF(chat_template),
+     .metavar = "NAME", .help = "chat template to use", .note = "detected from the model"},
+    {.name = "drain-timeout", .kind = LLAMAD_OPT_DOUBLE, .offset = OFF(drain_timeout), .lo = 0,
+     .hi = 3600, .metavar = "SECONDS", .help = "grace for running requests after SIGTERM",
+     .dflt = "30"},
+    {.name = "sse-keepalive", .kind = LLAMAD_OPT_DOUBLE, .offset = OFF(sse_keepalive), .lo = 0,
+     .hi = 3600, .metavar = "SECONDS",
+     .help = "SSE comment on a stream silent this long (a prompt in progress); 0: none",
+     .dflt = "2"},
+    {.name = "log-level", .kind = LLAMAD_OPT_CUSTOM, .offset = OFF(log_level),
+     .parse = parse_log_level, .metavar = "LEVEL",
+     .help = "error, warn, info or debug (SIGHUP re-reads it)", .dflt = "info"},
+    LLAMAD_OPTION_HELP,
+    {.name = "version", .kind = LLAMAD_OPT_VERSION, .help = "print the version and exit"},
+};
+
+static const struct llamad_option_table table = {
+    .usage = "usage: llamad [options]\n"
+             "Options (conf file keys are the long names with '_' for '-'):\n",
+    .version = "llamad 0.1.0",
+    .options = options,
+    .n_options = sizeof options / sizeof options[0],
+};
+
+static bool is_config_flag(const struct llamad_option *o)
 {
-    char why[128];
-    int rc = set_value(c, o, v, why, sizeof why);
-    if (rc == LLAMAD_ENOMEM)
-        return llamad_fail(err, errsz, rc, "out of memory");
-    if (rc)
-        return llamad_fail(err, errsz, rc, "%sinvalid value '%s' for %s: %s", where, v, shown,
-                           why);
-    return LLAMAD_OK;
+    return !strcmp(o->name, "config");
 }
 
-static int set_defaults(struct llamad_config *c, char *err, size_t errsz)
+/* Options of the command line alone, never conf keys. */
+static bool flag_only(const struct llamad_option *o)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct option *o = &options[i];
-        if (o->dflt) {
-            int rc = apply(c, o, o->dflt, "", o->name, err, errsz);
-            if (rc)
-                return rc;
-        }
-    }
-    return LLAMAD_OK;
+    return is_config_flag(o) || o->kind == LLAMAD_OPT_HELP || o->kind == LLAMAD_OPT_VERSION;
 }
 
 /* --- conf file lines -------------------------------------------------------- */
@@ -416,7 +249,7 @@ static int read_conf(const char *path, conf_entry_fn fn, void *ctx, char *err, s
 }
 
 /* Finds a conf key: the long name with '_' for '-' (a '-' in a key is unknown). */
-static const struct option *find_key(const char *key)
+static const struct llamad_option *find_key(const char *key)
 {
     char name[32];
     size_t n = strlen(key);
@@ -424,7 +257,7 @@ static const struct option *find_key(const char *key)
         return NULL;
     for (size_t i = 0; i <= n; i++)
         name[i] = key[i] == '_' ? '-' : key[i];
-    for (size_t i = 0; i < N_OPTIONS; i++)
+    for (size_t i = 0; i < table.n_options; i++)
         if (!flag_only(&options[i]) && !strcmp(options[i].name, name))
             return &options[i];
     return NULL;
@@ -433,15 +266,15 @@ static const struct option *find_key(const char *key)
 static int load_entry(void *ctx, const char *key, const char *value, const char *where,
                       char *err, size_t errsz)
 {
-    const struct option *o = find_key(key);
+    const struct llamad_option *o = find_key(key);
     if (!o)
         return llamad_fail(err, errsz, LLAMAD_ENOTFOUND, "%sunknown key '%s'", where, key);
-    return apply(ctx, o, value, where, key, err, errsz);
+    return llamad_option_apply(ctx, o, value, where, key, err, errsz);
 }
 
 struct level_reload {
     bool found;
-    enum llamad_log_level level;
+    struct llamad_config values; /* only log_level is read into it */
 };
 
 static int level_entry(void *ctx, const char *key, const char *value, const char *where,
@@ -450,12 +283,9 @@ static int level_entry(void *ctx, const char *key, const char *value, const char
     struct level_reload *r = ctx;
     if (strcmp(key, "log_level"))
         return LLAMAD_OK;
-    if (!llamad_log_level_parse(value, &r->level))
-        return llamad_fail(err, errsz, LLAMAD_ERANGE,
-                           "%sinvalid value '%s' for log_level: expected error, warn, info or "
-                           "debug", where, value);
-    r->found = true;
-    return LLAMAD_OK;
+    int rc = load_entry(&r->values, key, value, where, err, errsz);
+    r->found = rc == LLAMAD_OK;
+    return rc;
 }
 
 /* A key absent from the file leaves the running level as it is. */
@@ -463,10 +293,10 @@ int llamad_config_reload_log_level(struct llamad_config *c, char *err, size_t er
 {
     if (!c->config_file)
         return LLAMAD_OK;
-    struct level_reload r = {false, c->log_level};
+    struct level_reload r = {.found = false};
     int rc = read_conf(c->config_file, level_entry, &r, err, errsz);
     if (rc == LLAMAD_OK && r.found)
-        c->log_level = r.level;
+        c->log_level = r.values.log_level;
     return rc;
 }
 
@@ -496,102 +326,35 @@ static int read_key_file(struct llamad_config *c, char *err, size_t errsz)
 
 /* --- command line ----------------------------------------------------------- */
 
-/* One flag of the command line with its value (NULL for a bare flag). */
-struct flag {
-    const struct option *opt;
-    const char *value;
-};
-
-static const struct option *find_flag(const char *arg, size_t len)
+/* The --config named last on the command line, or NULL. */
+static const struct llamad_option_arg *config_arg(const struct llamad_option_arg *args,
+                                                  int n_args)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct option *o = &options[i];
-        if (arg[1] == '-' && strlen(o->name) == len - 2 && !strncmp(arg + 2, o->name, len - 2))
-            return o;
-        if (arg[1] != '-' && len == 2 && o->short_name == arg[1])
-            return o;
-    }
+    for (int i = n_args - 1; i >= 0; i--)
+        if (is_config_flag(args[i].opt))
+            return &args[i];
     return NULL;
-}
-
-/* Splits argv into flags. Returns 0, -1 after printing --help or --version, or
- * EXIT_USAGE with err set. */
-static int split_args(int argc, char **argv, struct flag *flags, int *n_flags, char *err,
-                      size_t errsz)
-{
-    *n_flags = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *eq = strchr(a, '=');
-        bool is_long = a[0] == '-' && a[1] == '-';
-        size_t len = is_long && eq ? (size_t)(eq - a) : strlen(a);
-        const struct option *o = a[0] == '-' ? find_flag(a, len) : NULL;
-        if (!o) {
-            llamad_fail(err, errsz, EXIT_USAGE, "unknown %s '%.*s' (see --help)",
-                        a[0] == '-' ? "flag" : "argument", (int)len, a);
-            return EXIT_USAGE;
-        }
-        if (o->kind == OPT_HELP || o->kind == OPT_VERSION) {
-            if (a[len]) {
-                llamad_fail(err, errsz, EXIT_USAGE, "--%s takes no value", o->name);
-                return EXIT_USAGE;
-            }
-            if (o->kind == OPT_HELP)
-                print_usage(stdout);
-            else
-                puts(VERSION_TEXT);
-            return -1;
-        }
-        const char *value = a[len] ? a + len + 1 : NULL;
-        if (!value && o->kind != OPT_BOOL) {
-            if (i + 1 >= argc) {
-                llamad_fail(err, errsz, EXIT_USAGE, "%s needs a value (see --help)", a);
-                return EXIT_USAGE;
-            }
-            value = argv[++i];
-        }
-        flags[(*n_flags)++] = (struct flag){o, value};
-    }
-    return 0;
-}
-
-static int apply_flags(struct llamad_config *c, const struct flag *flags, int n, char *err,
-                       size_t errsz)
-{
-    for (int i = 0; i < n; i++) {
-        const struct option *o = flags[i].opt;
-        char shown[64];
-        snprintf(shown, sizeof shown, "--%s", o->name);
-        int rc = apply(c, o, flags[i].value ? flags[i].value : "true", "", shown, err, errsz);
-        if (rc)
-            return rc;
-    }
-    return LLAMAD_OK;
 }
 
 static int load(struct llamad_config *c, int argc, char **argv, char *err, size_t errsz)
 {
-    struct flag *flags = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *flags);
-    if (!flags)
-        return llamad_fail(err, errsz, EXIT_USAGE, "out of memory");
-    int n_flags;
-    int rc = split_args(argc, argv, flags, &n_flags, err, errsz);
-    if (rc == 0 && set_defaults(c, err, errsz))
-        rc = EXIT_USAGE;
-    /* The conf file named last on the command line comes before all flags. */
-    for (int i = n_flags - 1; rc == 0 && i >= 0; i--) {
-        if (flags[i].opt->kind == OPT_CONFIG) {
-            if (set_string(&c->config_file, flags[i].value) ||
-                read_conf(c->config_file, load_entry, c, err, errsz))
-                rc = EXIT_USAGE;
-            break;
-        }
-    }
-    if (rc == 0 && apply_flags(c, flags, n_flags, err, errsz))
-        rc = EXIT_USAGE;
+    struct llamad_option_arg *args = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *args);
+    if (!args)
+        return llamad_fail(err, errsz, LLAMAD_EXIT_USAGE, "out of memory");
+    int n_args;
+    int rc = llamad_options_split(&table, NULL, argc, argv, args, &n_args, err, errsz);
+    if (rc == 0 && llamad_options_defaults(&table, c, err, errsz))
+        rc = LLAMAD_EXIT_USAGE;
+    /* The conf file comes before all flags, so that they override it. */
+    const struct llamad_option_arg *conf = rc == 0 ? config_arg(args, n_args) : NULL;
+    if (conf && (llamad_options_apply_args(c, conf, 1, err, errsz) ||
+                 read_conf(c->config_file, load_entry, c, err, errsz)))
+        rc = LLAMAD_EXIT_USAGE;
+    if (rc == 0 && llamad_options_apply_args(c, args, n_args, err, errsz))
+        rc = LLAMAD_EXIT_USAGE;
     if (rc == 0 && c->api_key_file && read_key_file(c, err, errsz))
-        rc = EXIT_USAGE;
-    free(flags);
+        rc = LLAMAD_EXIT_USAGE;
+    free(args);
     return rc;
 }
 

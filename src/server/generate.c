@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/server/api_response.h"
 
@@ -207,7 +208,7 @@ void generate_events(struct request *r)
         list = e->next;
         e->next = NULL;
         if (e->kind == LLAMAD_EVENT_TOKEN) {
-            llamad_metrics_token(&r->srv->metrics, &r->clock, server_now());
+            llamad_metrics_token(&r->srv->metrics, &r->clock, llamad_now_seconds());
             if (r->streaming) {
                 stream_token(r, g, e);
             } else {

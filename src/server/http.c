@@ -14,16 +14,10 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/base/log.h"
 #include "llamad/server/api_response.h"
-
-double server_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- MHD on the loop ---- */
 
@@ -236,7 +230,7 @@ bool request_stream_start(struct request *r)
     MHD_add_response_header(resp, "Server", "llamad");
     r->streaming = true;
     r->status = 200;
-    r->t_last_write = server_now();
+    r->t_last_write = llamad_now_seconds();
     /* The connection is suspended (it waited for the thread pool): the response
      * is queued when MHD calls the handler again. */
     r->pending = resp;
@@ -255,7 +249,7 @@ void request_stream_send(struct request *r, const char *data)
 
 void request_stream_flush(struct request *r)
 {
-    r->t_last_write = server_now();
+    r->t_last_write = llamad_now_seconds();
     if (r->reader_waiting) {
         r->reader_waiting = false;
         request_resume(r);
@@ -311,7 +305,7 @@ static struct request *new_request(struct server *s, struct MHD_Connection *conn
     r->id = ++s->next_request_id;
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s", url);
-    r->t_start = server_now();
+    r->t_start = llamad_now_seconds();
     r->clock.last = r->t_start;
     link_request(s, r);
     return r;
@@ -363,7 +357,7 @@ static void log_request(const struct request *r)
     llamad_info("request id=%llu method=%s path=%s status=%d prompt_tokens=%d "
                 "completion_tokens=%d duration_ms=%.1f%s",
                 (unsigned long long)r->id, r->method, r->path, r->status, r->prompt_tokens,
-                r->clock.tokens, (server_now() - r->t_start) * 1e3,
+                r->clock.tokens, (llamad_now_seconds() - r->t_start) * 1e3,
                 r->client_gone ? " client_gone=1" : "");
 }
 
@@ -379,7 +373,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (r->status == 0)
         r->status = 499; /* closed before an answer (nginx's convention) */
     llamad_metrics_count_request(&s->metrics, r->status);
-    llamad_histogram_observe(&s->metrics.request_duration, server_now() - r->t_start);
+    llamad_histogram_observe(&s->metrics.request_duration, llamad_now_seconds() - r->t_start);
     log_request(r);
     stop_hangup_watch(r);
     if (r->pending)

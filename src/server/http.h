@@ -62,8 +62,6 @@ struct http_routes {
     void (*completed)(struct request *r, bool ok);
 };
 
-double server_now(void);
-
 /* Listens on cfg's host and port; requests go to routes. */
 int server_listen(struct server *s, const struct http_routes *routes, char *err, size_t errsz);
 void server_close_listener(struct server *s);

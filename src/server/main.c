@@ -13,13 +13,14 @@
 #include "generate.h"
 #include "handlers.h"
 #include "http.h"
-#include "llamad/kernels/cpu.h"
+#include "llamad/base/clock.h"
 #include "llamad/base/error.h"
-#include "llamad/model/kvcache.h"
 #include "llamad/base/log.h"
 #include "llamad/base/paths.h"
 #include "llamad/base/sched_slice.h"
+#include "llamad/kernels/cpu.h"
 #include "llamad/kernels/threadpool.h"
+#include "llamad/model/kvcache.h"
 #include "sdnotify.h"
 #include "server.h"
 
@@ -132,14 +133,14 @@ static void start_drain(struct daemon_state *d, double timeout)
 {
     struct server *s = &d->srv;
     if (s->state == SERVER_DRAINING || s->state == SERVER_STOPPING) {
-        s->drain_deadline = server_now(); /* a second signal: stop now */
+        s->drain_deadline = llamad_now_seconds(); /* a second signal: stop now */
         return;
     }
     llamad_info("draining: no new requests; running ones get %.0f s to finish", timeout);
     sd_notify_state("STOPPING=1");
     server_close_listener(s);
     s->state = s->engine ? SERVER_DRAINING : SERVER_STOPPING;
-    s->drain_deadline = server_now() + timeout;
+    s->drain_deadline = llamad_now_seconds() + timeout;
     if (!s->engine) { /* still loading: nothing to finish */
         s->state = SERVER_DRAINING;
         shut_down(d);
@@ -150,7 +151,7 @@ static void on_tick(uv_timer_t *t)
 {
     struct daemon_state *d = t->data;
     struct server *s = &d->srv;
-    double now = server_now();
+    double now = llamad_now_seconds();
     server_keep_streams_alive(s, now);
     if (s->state == SERVER_DRAINING) {
         if (!has_generation_requests(s))

@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -111,20 +111,13 @@ static void *slice_worker(void *arg)
     return NULL;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* One pass over every slice, the calling thread taking slice 0. The time includes
  * starting and joining the threads: tens of microseconds against a pass of tens of
  * milliseconds. */
 static int run_pass(struct slice *slices, int n, sum_fn sum, double *seconds, char *err,
                     size_t errsz)
 {
-    double t0 = now_seconds();
+    double t0 = llamad_now_seconds();
     int started = 1, rc = 0;
     for (int i = 0; i < n; i++)
         slices[i].sum = sum;
@@ -134,7 +127,7 @@ static int run_pass(struct slice *slices, int n, sum_fn sum, double *seconds, ch
     slice_worker(&slices[0]);
     for (int i = 1; i < started; i++)
         pthread_join(slices[i].thread, NULL);
-    *seconds = now_seconds() - t0;
+    *seconds = llamad_now_seconds() - t0;
     if (rc)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "cannot start thread %d of %d: %s",
                            started + 1, n, strerror(rc));

@@ -11,18 +11,19 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "bandwidth.h"
-#include "numbers.h"
+#include "llamad/base/clock.h"
 #include "llamad/kernels/cpu.h"
 #include "llamad/base/error.h"
+#include "llamad/base/options.h"
 #include "llamad/model/forward.h"
 #include "llamad/model/kvcache.h"
 #include "llamad/model/kvcache_type.h"
@@ -30,6 +31,7 @@
 #include "llamad/base/paths.h"
 #include "llamad/kernels/threadpool.h"
 #include "llamad/tokenizer/tokenizer.h"
+#include "tool_options.h"
 #include "llamad/format/types.h"
 
 #define MAX_BATCH_SIZES 16
@@ -51,58 +53,77 @@ struct options {
     bool json;
 };
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-d N] [--kv-cache-type T] [-r N]\n"
-            "                    [-t N] [-b B,B,...] [--json]\n"
-            "  -m, --model PATH        GGUF model (default: the bundled model)\n"
-            "  -p, --n-prompt N        prompt tokens of the pp test; 0 skips it (default 512)\n"
-            "  -n, --n-gen N           tokens per sequence of the tg and batched tests;\n"
-            "                          0 skips them (default 128)\n"
-            "  -d, --depth N           positions already in each sequence's KV cache when\n"
-            "                          the tg and batched tests start (default 0)\n"
-            "      --kv-cache-type T   the KV cache's rows, f16, q8_0 or f32 (default f16)\n"
-            "  -r, --repetitions N     timed runs per test, after one warm-up (default 5)\n"
-            "  -t, --threads N         computing threads (default: online cores)\n"
-            "  -b, --batch-sizes LIST  sequences decoded together in the batched tests,\n"
-            "                          comma-separated (default 4,8,16)\n"
-            "      --json              one JSON object per test and line instead of a table\n"
-            "Speeds are the median of the runs in tokens/s, ± their standard deviation.\n"
-            "The roofline: tg is bound by reading every weight once per step from DRAM, so\n"
-            "at most bandwidth / (weight bytes per step) steps/s; a batch of B shares a step.\n");
-}
+#define OFF(field) offsetof(struct options, field)
 
-static bool parse_i32(const char *s, int32_t min, int32_t max, int32_t *out)
+/* A comma-separated list of batch sizes, no empty items, each an integer in
+ * opt's range. */
+static int parse_batch_sizes(void *target, const struct llamad_option *opt, const char *value,
+                             char *why, size_t whysz)
 {
-    int64_t v;
-    if (!tool_parse_int(s, min, max, &v))
-        return false;
-    *out = (int32_t)v;
-    return true;
-}
-
-/* A comma-separated list of batch sizes, no empty items. */
-static bool parse_batch_sizes(const char *s, struct options *o)
-{
+    struct options *o = target;
+    struct llamad_option size = {.kind = LLAMAD_OPT_INT, .min = opt->min, .max = opt->max};
     char item[16];
     o->n_batch_sizes = 0;
-    for (const char *p = s;; p++) {
+    for (const char *p = value;; p++) {
         size_t len = strcspn(p, ",");
         if (o->n_batch_sizes == MAX_BATCH_SIZES || len == 0 || len >= sizeof item)
-            return false;
+            return llamad_fail(why, whysz, LLAMAD_ERANGE,
+                               "expected 1 to %d comma-separated sizes in %lld..%lld",
+                               MAX_BATCH_SIZES, opt->min, opt->max);
         memcpy(item, p, len);
         item[len] = '\0';
-        if (!parse_i32(item, 1, MAX_SEQS, &o->batch_sizes[o->n_batch_sizes++]))
-            return false;
+        size.offset = OFF(batch_sizes) + (size_t)o->n_batch_sizes * sizeof o->batch_sizes[0];
+        int rc = llamad_option_store(target, &size, item, why, whysz);
+        if (rc)
+            return rc;
+        o->n_batch_sizes++;
         p += len;
         if (!*p)
-            return true;
+            return LLAMAD_OK;
     }
 }
 
+static const struct llamad_option option_list[] = {
+    TOOL_OPTION_MODEL(model),
+    {.name = "n-prompt", .short_name = 'p', .kind = LLAMAD_OPT_INT, .offset = OFF(n_prompt),
+     .min = 0, .max = MAX_TOKENS, .metavar = "N",
+     .help = "prompt tokens of the pp test; 0 skips it", .dflt = "512"},
+    {.name = "n-gen", .short_name = 'n', .kind = LLAMAD_OPT_INT, .offset = OFF(n_gen), .min = 0,
+     .max = MAX_TOKENS, .metavar = "N",
+     .help = "tokens per sequence of the tg and batched tests; 0 skips them", .dflt = "128"},
+    {.name = "depth", .short_name = 'd', .kind = LLAMAD_OPT_INT, .offset = OFF(depth), .min = 0,
+     .max = MAX_TOKENS, .metavar = "N",
+     .help = "positions already in each sequence's KV cache when the tg and batched tests "
+             "start",
+     .dflt = "0"},
+    TOOL_OPTION_KV_CACHE_TYPE(kv_type),
+    {.name = "repetitions", .short_name = 'r', .kind = LLAMAD_OPT_INT, .offset = OFF(reps),
+     .min = 1, .max = 1000, .metavar = "N", .help = "timed runs per test, after one warm-up",
+     .dflt = "5"},
+    TOOL_OPTION_THREADS(n_threads),
+    {.name = "batch-sizes", .short_name = 'b', .kind = LLAMAD_OPT_CUSTOM,
+     .parse = parse_batch_sizes, .min = 1, .max = MAX_SEQS, .metavar = "LIST",
+     .help = "sequences decoded together in the batched tests, comma-separated",
+     .dflt = "4,8,16"},
+    {.name = "json", .kind = LLAMAD_OPT_BOOL, .offset = OFF(json),
+     .help = "one JSON object per test and line instead of a table"},
+    LLAMAD_OPTION_HELP,
+};
+
+static const struct llamad_option_table options_table = {
+    .usage = "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-d N] [--kv-cache-type T] [-r N]\n"
+             "                    [-t N] [-b B,B,...] [--json]\n",
+    .epilog =
+        "Speeds are the median of the runs in tokens/s, ± their standard deviation.\n"
+        "The roofline: tg is bound by reading every weight once per step from DRAM, so\n"
+        "at most bandwidth / (weight bytes per step) steps/s; a batch of B shares a step.\n",
+    .options = option_list,
+    .n_options = sizeof option_list / sizeof option_list[0],
+};
+
 /* Prints the message and the usage to stderr; returns the exit status. */
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int usage_error(const struct options *o,
+                                                             const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -110,88 +131,25 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n\n");
     va_end(ap);
-    usage(stderr);
-    return 2;
-}
-
-enum flag {
-    FLAG_MODEL, FLAG_PROMPT, FLAG_GEN, FLAG_DEPTH, FLAG_KV_TYPE, FLAG_REPS, FLAG_THREADS, FLAG_BATCH
-};
-
-/* The flags that take a value, indexed by enum flag. */
-static const char *const flag_names[][2] = {
-    {"-m", "--model"},       {"-p", "--n-prompt"}, {"-n", "--n-gen"},       {"-d", "--depth"},
-    {"", "--kv-cache-type"}, {"-r", "--repetitions"}, {"-t", "--threads"}, {"-b", "--batch-sizes"},
-};
-
-static int find_flag(const char *a)
-{
-    for (size_t i = 0; i < sizeof flag_names / sizeof flag_names[0]; i++)
-        if ((flag_names[i][0][0] && !strcmp(a, flag_names[i][0])) || !strcmp(a, flag_names[i][1]))
-            return (int)i;
-    return -1;
-}
-
-static bool set_flag(struct options *o, enum flag f, const char *v)
-{
-    switch (f) {
-    case FLAG_MODEL:
-        o->model = v;
-        return true;
-    case FLAG_PROMPT:
-        return parse_i32(v, 0, MAX_TOKENS, &o->n_prompt);
-    case FLAG_GEN:
-        return parse_i32(v, 0, MAX_TOKENS, &o->n_gen);
-    case FLAG_DEPTH:
-        return parse_i32(v, 0, MAX_TOKENS, &o->depth);
-    case FLAG_KV_TYPE:
-        return llamad_kvcache_type_parse(v, &o->kv_type);
-    case FLAG_REPS:
-        return parse_i32(v, 1, 1000, &o->reps);
-    case FLAG_THREADS:
-        return parse_i32(v, 1, 1024, &o->n_threads);
-    case FLAG_BATCH:
-        return parse_batch_sizes(v, o);
-    }
-    return false;
+    llamad_options_usage(stderr, &options_table, o);
+    return LLAMAD_EXIT_USAGE;
 }
 
 /* Returns 0, -1 after --help, or the exit status to leave with. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.n_prompt = 512, .n_gen = 128, .reps = 5, .kv_type = LLAMAD_TYPE_F16,
-                          .n_threads = llamad_default_threads(),
-                          .batch_sizes = {4, 8, 16}, .n_batch_sizes = 3};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return -1;
-        }
-        if (!strcmp(a, "--json")) {
-            o->json = true;
-            continue;
-        }
-        int f = find_flag(a);
-        if (f < 0)
-            return usage_error("unknown option '%s'", a);
-        if (i + 1 >= argc)
-            return usage_error("%s needs a value", a);
-        if (!set_flag(o, (enum flag)f, argv[++i]))
-            return usage_error("invalid value '%s' for %s", argv[i], a);
-    }
+    *o = (struct options){.n_threads = llamad_default_threads()};
+    char err[LLAMAD_ERR_MAX];
+    int status = llamad_options_parse(&options_table, o, argc, argv, err, sizeof err);
+    if (status > 0)
+        return usage_error(o, "%s", err);
+    if (status < 0)
+        return status;
     if (o->n_prompt == 0 && o->n_gen == 0)
-        return usage_error("-p 0 and -n 0 leave nothing to measure");
+        return usage_error(o, "-p 0 and -n 0 leave nothing to measure");
     if (o->depth + o->n_gen > MAX_TOKENS)
-        return usage_error("-d and -n add up to more than %d positions", MAX_TOKENS);
+        return usage_error(o, "-d and -n add up to more than %d positions", MAX_TOKENS);
     return 0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int32_t imax(int32_t a, int32_t b)
@@ -274,9 +232,9 @@ static int run_prompt(struct bench *b, int32_t seq, int32_t n, double *seconds, 
 {
     for (int32_t i = 0; i < n; i++)
         b->batch[i] = (struct llamad_batch_entry){b->seqs[seq], i, token_at(b, i), i == n - 1};
-    double t0 = now_seconds();
+    double t0 = llamad_now_seconds();
     int rc = llamad_forward(b->fwd, b->kv, b->batch, n, b->logits, err, errsz);
-    *seconds = now_seconds() - t0;
+    *seconds = llamad_now_seconds() - t0;
     return rc;
 }
 
@@ -288,13 +246,13 @@ static int run_decode(struct bench *b, int32_t n_seqs, int32_t depth, int32_t n_
     int rc = LLAMAD_OK;
     for (int32_t s = 0; s < n_seqs && depth > 0 && rc == LLAMAD_OK; s++)
         rc = run_prompt(b, s, depth, seconds, err, errsz);
-    double t0 = now_seconds();
+    double t0 = llamad_now_seconds();
     for (int32_t pos = depth; pos < depth + n_steps && rc == LLAMAD_OK; pos++) {
         for (int32_t s = 0; s < n_seqs; s++)
             b->batch[s] = (struct llamad_batch_entry){b->seqs[s], pos, token_at(b, pos), true};
         rc = llamad_forward(b->fwd, b->kv, b->batch, n_seqs, b->logits, err, errsz);
     }
-    *seconds = now_seconds() - t0;
+    *seconds = llamad_now_seconds() - t0;
     return rc;
 }
 

@@ -2,17 +2,20 @@
  * tensor type, with the vocabulary of a donor GGUF. Benchmarks and tests use
  * these; their text output is meaningless. */
 #include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llamad/base/error.h"
+#include "llamad/base/options.h"
+#include "llamad/base/random.h"
 #include "llamad/format/gguf.h"
 #include "llamad/kernels/quant.h"
 #include "llamad/kernels/threadpool.h"
 #include "llamad/format/types.h"
-#include "numbers.h"
 
 struct shape {
     const char *name;
@@ -30,136 +33,158 @@ static const struct shape presets[] = {
 struct options {
     const char *out;
     const char *vocab;
-    struct shape shape;
+    const struct shape *preset;
+    int64_t dim, layers, heads, kv_heads, ff; /* overrides of the preset's; 0: none */
+    struct shape shape; /* the preset with the overrides */
     uint32_t type;
     bool q4_k_m; /* --type Q4_K_M: Q4_K with llama-quantize's Q6_K tensors */
     int64_t ctx;
-    uint64_t seed;
+    int64_t seed;
     bool tied;
     bool rope_scaling;
 };
 
-static void usage(FILE *f)
+/* Appends the i-th of n choices to a list "a, b or c" in buf. */
+static void append_choice(char *buf, size_t size, size_t i, size_t n, const char *name)
 {
-    fprintf(f,
-            "usage: llamad-mkmodel -o OUT.gguf --vocab DONOR.gguf [--preset NAME] [options]\n"
-            "  --preset NAME     15M, 110M, 1.1B (TinyLlama shape), 7B or 8B (LLaMA-3-8B\n"
-            "                    shape) (default 15M)\n"
-            "  --type T          F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K for the\n"
-            "                    matrices (default F32; norms stay F32), or Q4_K_M (Q4_K\n"
-            "                    with llama-quantize's Q6_K tensors). Q8_0 and Q4_0 need\n"
-            "                    dim and ff multiples of 32, the K types multiples of 256\n"
-            "  --dim N --layers N --heads N --kv-heads N --ff N   override the preset\n"
-            "  --ctx N           context_length (default 2048)\n"
-            "  --seed N          random seed (default 1)\n"
-            "  --tied            no output.weight: the output layer reuses token_embd\n"
-            "  --rope-scaling    LLaMA-3.1's rope: freq_base 500000 and rope_freqs.weight\n"
-            "                    (scale 8, low/high frequency factors 1 and 4, original\n"
-            "                    context 8192)\n"
-            "  --vocab PATH      GGUF whose tokenizer.* metadata is copied (e.g. a vocab file)\n");
+    size_t used = strlen(buf);
+    snprintf(buf + used, size - used, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", name);
 }
 
-static bool parse_type(const char *s, uint32_t *out)
+static int parse_preset(void *target, const struct llamad_option *opt, const char *value,
+                        char *why, size_t whysz)
 {
+    (void)opt;
+    struct options *o = target;
+    const size_t n = sizeof presets / sizeof presets[0];
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(value, presets[i].name)) {
+            o->preset = &presets[i];
+            return LLAMAD_OK;
+        }
+    snprintf(why, whysz, "expected ");
+    for (size_t i = 0; i < n; i++)
+        append_choice(why, whysz, i, n, presets[i].name);
+    return LLAMAD_ERANGE;
+}
+
+static int parse_type(void *target, const struct llamad_option *opt, const char *value,
+                      char *why, size_t whysz)
+{
+    (void)opt;
     static const uint32_t writable[] = {LLAMAD_TYPE_F32,  LLAMAD_TYPE_F16,  LLAMAD_TYPE_BF16,
                                         LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0, LLAMAD_TYPE_Q4_K,
                                         LLAMAD_TYPE_Q5_K, LLAMAD_TYPE_Q6_K};
-    for (size_t i = 0; i < sizeof writable / sizeof writable[0]; i++)
-        if (!strcmp(s, llamad_type_name(writable[i]))) {
-            *out = writable[i];
-            return true;
+    struct options *o = target;
+    const size_t n = sizeof writable / sizeof writable[0];
+    o->q4_k_m = !strcmp(value, "Q4_K_M");
+    if (o->q4_k_m)
+        value = "Q4_K";
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(value, llamad_type_name(writable[i]))) {
+            o->type = writable[i];
+            return LLAMAD_OK;
         }
-    return false;
+    snprintf(why, whysz, "expected ");
+    for (size_t i = 0; i < n; i++)
+        append_choice(why, whysz, i, n + 1, llamad_type_name(writable[i]));
+    append_choice(why, whysz, n, n + 1, "Q4_K_M");
+    return LLAMAD_ERANGE;
 }
 
-static bool set_preset(const char *name, struct shape *s)
+#define OFF(field) offsetof(struct options, field)
+
+static const struct llamad_option option_list[] = {
+    {.name = "output", .short_name = 'o', .kind = LLAMAD_OPT_ARG, .offset = OFF(out),
+     .metavar = "PATH", .help = "the GGUF file to write"},
+    {.name = "vocab", .kind = LLAMAD_OPT_ARG, .offset = OFF(vocab), .metavar = "PATH",
+     .help = "GGUF whose tokenizer.* metadata is copied (e.g. a vocab file)"},
+    {.name = "preset", .kind = LLAMAD_OPT_CUSTOM, .parse = parse_preset, .metavar = "NAME",
+     .help = "15M, 110M, 1.1B (TinyLlama shape), 7B or 8B (LLaMA-3-8B shape)", .dflt = "15M"},
+    {.name = "type", .kind = LLAMAD_OPT_CUSTOM, .parse = parse_type, .metavar = "T",
+     .help = "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K for the matrices (norms stay "
+             "F32), or Q4_K_M (Q4_K with llama-quantize's Q6_K tensors). Q8_0 and Q4_0 need "
+             "dim and ff multiples of 32, the K types multiples of 256",
+     .dflt = "F32"},
+    {.name = "dim", .kind = LLAMAD_OPT_INT64, .offset = OFF(dim), .min = 1, .max = 1 << 16,
+     .metavar = "N", .help = "model width", .note = "the preset's"},
+    {.name = "layers", .kind = LLAMAD_OPT_INT64, .offset = OFF(layers), .min = 1, .max = 1024,
+     .metavar = "N", .help = "layers", .note = "the preset's"},
+    {.name = "heads", .kind = LLAMAD_OPT_INT64, .offset = OFF(heads), .min = 1, .max = 1024,
+     .metavar = "N", .help = "attention heads", .note = "the preset's"},
+    {.name = "kv-heads", .kind = LLAMAD_OPT_INT64, .offset = OFF(kv_heads), .min = 1,
+     .max = 1024, .metavar = "N", .help = "key/value heads", .note = "the preset's"},
+    {.name = "ff", .kind = LLAMAD_OPT_INT64, .offset = OFF(ff), .min = 1, .max = 1 << 18,
+     .metavar = "N", .help = "feed-forward width", .note = "the preset's"},
+    {.name = "ctx", .kind = LLAMAD_OPT_INT64, .offset = OFF(ctx), .min = 1, .max = 1 << 24,
+     .metavar = "N", .help = "context_length", .dflt = "2048"},
+    {.name = "seed", .kind = LLAMAD_OPT_INT64, .offset = OFF(seed), .min = 0, .max = INT64_MAX,
+     .metavar = "N", .help = "random seed", .dflt = "1"},
+    {.name = "tied", .kind = LLAMAD_OPT_BOOL, .offset = OFF(tied),
+     .help = "no output.weight: the output layer reuses token_embd"},
+    {.name = "rope-scaling", .kind = LLAMAD_OPT_BOOL, .offset = OFF(rope_scaling),
+     .help = "LLaMA-3.1's rope: freq_base 500000 and rope_freqs.weight (scale 8, low/high "
+             "frequency factors 1 and 4, original context 8192)"},
+    LLAMAD_OPTION_HELP,
+};
+
+static const struct llamad_option_table options_table = {
+    .usage = "usage: llamad-mkmodel -o OUT.gguf --vocab DONOR.gguf [--preset NAME] [options]\n",
+    .options = option_list,
+    .n_options = sizeof option_list / sizeof option_list[0],
+};
+
+/* The preset with the numbers given on the command line; a shape with any of
+ * them is named "custom". */
+static void resolve_shape(struct options *o)
 {
-    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
-        if (!strcmp(name, presets[i].name)) {
-            *s = presets[i];
-            return true;
+    struct shape *s = &o->shape;
+    *s = *o->preset;
+    const struct {
+        int64_t given, *field;
+    } overrides[] = {{o->dim, &s->dim},     {o->layers, &s->layers}, {o->heads, &s->heads},
+                     {o->kv_heads, &s->kv_heads}, {o->ff, &s->ff}};
+    for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++)
+        if (overrides[i].given) {
+            *overrides[i].field = overrides[i].given;
+            s->name = NULL;
         }
-    return false;
 }
 
-/* --dim, --layers, ... override one number of the preset; the shape is then custom. */
-static bool parse_shape_flag(const char *flag, const char *v, struct shape *s)
+/* Prints the message; returns the exit status. */
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
-    s->name = NULL;
-    if (!strcmp(flag, "--dim"))
-        return tool_parse_int(v, 1, 1 << 16, &s->dim);
-    if (!strcmp(flag, "--layers"))
-        return tool_parse_int(v, 1, 1024, &s->layers);
-    if (!strcmp(flag, "--heads"))
-        return tool_parse_int(v, 1, 1024, &s->heads);
-    if (!strcmp(flag, "--kv-heads"))
-        return tool_parse_int(v, 1, 1024, &s->kv_heads);
-    return tool_parse_int(v, 1, 1 << 18, &s->ff);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "llamad-mkmodel: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return LLAMAD_EXIT_USAGE;
 }
 
+/* Returns 0, -1 after --help, or the exit status to leave with. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.shape = presets[0], .type = LLAMAD_TYPE_F32, .ctx = 2048, .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return -1;
-        }
-        if (!strcmp(a, "--tied") || !strcmp(a, "--rope-scaling")) {
-            *(!strcmp(a, "--tied") ? &o->tied : &o->rope_scaling) = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "llamad-mkmodel: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        int64_t n;
-        bool ok = true;
-        if (!strcmp(a, "-o") || !strcmp(a, "--output"))
-            o->out = v;
-        else if (!strcmp(a, "--vocab"))
-            o->vocab = v;
-        else if (!strcmp(a, "--preset"))
-            ok = set_preset(v, &o->shape);
-        else if (!strcmp(a, "--type") && !strcmp(v, "Q4_K_M"))
-            o->type = LLAMAD_TYPE_Q4_K, o->q4_k_m = true;
-        else if (!strcmp(a, "--type"))
-            ok = parse_type(v, &o->type);
-        else if (!strcmp(a, "--dim") || !strcmp(a, "--layers") || !strcmp(a, "--heads") ||
-                 !strcmp(a, "--kv-heads") || !strcmp(a, "--ff"))
-            ok = parse_shape_flag(a, v, &o->shape);
-        else if (!strcmp(a, "--ctx"))
-            ok = tool_parse_int(v, 1, 1 << 24, &o->ctx);
-        else if (!strcmp(a, "--seed"))
-            ok = tool_parse_int(v, 0, INT64_MAX, &n) && ((o->seed = (uint64_t)n), true);
-        else {
-            fprintf(stderr, "llamad-mkmodel: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "llamad-mkmodel: invalid value '%s' for %s\n", v, a);
-            return 2;
-        }
-    }
-    if (!o->out || !o->vocab) {
-        fprintf(stderr, "llamad-mkmodel: -o OUT and --vocab DONOR are required (see --help)\n");
-        return 2;
-    }
+    *o = (struct options){0};
+    char err[LLAMAD_ERR_MAX];
+    int status = llamad_options_parse(&options_table, o, argc, argv, err, sizeof err);
+    if (status > 0)
+        return usage_error("%s", err);
+    if (status < 0)
+        return status;
+    if (!o->out || !o->vocab)
+        return usage_error("-o OUT and --vocab DONOR are required (see --help)");
+    resolve_shape(o);
     const struct shape *s = &o->shape;
-    if (s->dim % s->heads || s->heads % s->kv_heads || (s->dim / s->heads) % 2) {
-        fprintf(stderr, "llamad-mkmodel: dim must split into an even head size, and heads "
-                        "into kv-heads\n");
-        return 2;
-    }
+    if (s->dim % s->heads || s->heads % s->kv_heads || (s->dim / s->heads) % 2)
+        return usage_error("dim must split into an even head size, and heads into kv-heads");
     /* Every matrix row is dim or ff long and is stored as whole blocks. */
     uint32_t block = llamad_type_info(o->type)->block_elems;
-    if (s->dim % block || s->ff % block) {
-        fprintf(stderr, "llamad-mkmodel: %s needs dim (%lld) and ff (%lld) to be multiples of %u\n",
-                llamad_type_name(o->type), (long long)s->dim, (long long)s->ff, block);
-        return 2;
-    }
+    if (s->dim % block || s->ff % block)
+        return usage_error("%s needs dim (%lld) and ff (%lld) to be multiples of %u",
+                           llamad_type_name(o->type), (long long)s->dim, (long long)s->ff,
+                           block);
     return 0;
 }
 
@@ -175,23 +200,6 @@ struct tensor_fill {
     const float *values; /* cols values of a one-row tensor, or NULL */
     struct llamad_threadpool *pool; /* fills the rows in parallel */
 };
-
-static uint64_t next_random(uint64_t *state)
-{
-    /* splitmix64 */
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static float normal_random(uint64_t *state)
-{
-    /* Box-Muller */
-    double u1 = ((double)(next_random(state) >> 11) + 1.0) * 0x1.0p-53;
-    double u2 = (double)(next_random(state) >> 11) * 0x1.0p-53;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
-}
 
 /* Every value takes two draws of the counter-based generator, so the state at row r
  * is known without drawing the rows before it: the rows can be filled in any order,
@@ -219,11 +227,11 @@ static void fill_rows(void *ctx, int ith, int nth)
         return;
     }
     for (int64_t r = begin; r < end; r++) {
-        uint64_t state = t->seed + 0x9e3779b97f4a7c15ULL * DRAWS_PER_VALUE * (uint64_t)r *
+        uint64_t state = t->seed + LLAMAD_SPLITMIX64_STEP * DRAWS_PER_VALUE * (uint64_t)r *
                                        (uint64_t)t->cols;
         for (int64_t c = 0; c < t->cols; c++)
             row[c] = t->values       ? t->values[c]
-                     : t->stddev > 0 ? normal_random(&state) * t->stddev
+                     : t->stddev > 0 ? llamad_random_normal(&state) * t->stddev
                                      : t->constant;
         llamad_quantize_row_ref(t->type, row, job->dst + (uint64_t)r * job->row_bytes, t->cols);
     }
@@ -402,7 +410,7 @@ int main(int argc, char **argv)
 
     char err[LLAMAD_ERR_MAX] = "";
     struct model_writer mw = {0};
-    mw.seed = o.seed;
+    mw.seed = (uint64_t)o.seed;
     mw.w = llamad_gguf_writer_new();
     mw.fills = calloc((size_t)(4 + o.shape.layers * 9), sizeof(*mw.fills));
     mw.rope_factors = calloc((size_t)(o.shape.dim / o.shape.heads), sizeof(float));

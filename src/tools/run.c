@@ -5,13 +5,16 @@
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "llamad/base/clock.h"
 #include "llamad/base/error.h"
+#include "llamad/base/options.h"
 #include "llamad/base/paths.h"
 #include "llamad/base/utf8.h"
 #include "llamad/kernels/cpu.h"
@@ -23,7 +26,7 @@
 #include "llamad/model/sampler.h"
 #include "llamad/model/stop.h"
 #include "llamad/tokenizer/tokenizer.h"
-#include "numbers.h"
+#include "tool_options.h"
 
 #define MAX_STOPS 16
 
@@ -40,134 +43,83 @@ struct options {
     struct llamad_sampling sampling;
 };
 
-static void usage(FILE *out)
+#define OFF(field) offsetof(struct options, field)
+
+static int add_stop(void *target, const struct llamad_option *opt, const char *value, char *why,
+                    size_t whysz)
 {
-    fprintf(out,
-            "usage: llamad-run [-m MODEL] -p PROMPT [-n N] [options]\n"
-            "  -m, --model PATH        GGUF model (default: the bundled model)\n"
-            "  -p, --prompt TEXT       prompt text (BOS is added as the vocabulary asks)\n"
-            "  -n, --n-predict N       tokens to generate at most (default 128)\n"
-            "  -t, --threads N         computing threads (default: all cores)\n"
-            "  -c, --ctx-size N        context positions (default: the model's)\n"
-            "      --kv-cache-type T   f16, q8_0 or f32 (default f16), as the daemon's setting\n"
-            "      --temp T            temperature; 0 is greedy (default 0.8)\n"
-            "      --top-k K           keep the K most likely tokens; 0 is off (default 40)\n"
-            "      --top-p P           nucleus sampling; 1 is off (default 0.95)\n"
-            "      --min-p P           drop tokens below P x the top probability (default 0.05)\n"
-            "      --repeat-penalty R  penalise recent tokens; 1 is off (default 1.0)\n"
-            "      --repeat-last-n N   window of the penalties (default 64, -1 all)\n"
-            "      --presence-penalty X, --frequency-penalty X (default 0)\n"
-            "      --seed N            random seed (default: from the clock)\n"
-            "      --stop TEXT         stop before this text (repeatable)\n"
-            "      --ignore-eos        keep generating past end-of-sequence\n");
+    (void)opt;
+    struct options *o = target;
+    if (o->n_stops == MAX_STOPS)
+        return llamad_fail(why, whysz, LLAMAD_ERANGE, "at most %d --stop strings", MAX_STOPS);
+    o->stops[o->n_stops++] = value;
+    return LLAMAD_OK;
 }
 
-static int bad_value(const char *flag, const char *value)
-{
-    fprintf(stderr, "llamad-run: invalid value '%s' for %s\n", value, flag);
-    return 2;
-}
+/* The sampling defaults are llamad_sampling_defaults()'s, shown from the struct. */
+static const struct llamad_option option_list[] = {
+    TOOL_OPTION_MODEL(model),
+    {.name = "prompt", .short_name = 'p', .kind = LLAMAD_OPT_ARG, .offset = OFF(prompt),
+     .metavar = "TEXT", .help = "prompt text (BOS is added as the vocabulary asks)"},
+    {.name = "n-predict", .short_name = 'n', .kind = LLAMAD_OPT_INT, .offset = OFF(n_predict),
+     .min = 0, .max = INT32_MAX, .metavar = "N", .help = "tokens to generate at most",
+     .dflt = "128"},
+    TOOL_OPTION_THREADS(n_threads),
+    {.name = "ctx-size", .short_name = 'c', .kind = LLAMAD_OPT_INT, .offset = OFF(n_ctx),
+     .min = 1, .max = INT32_MAX, .metavar = "N", .help = "context positions",
+     .note = "the model's"},
+    TOOL_OPTION_KV_CACHE_TYPE(kv_type),
+    {.name = "temp", .kind = LLAMAD_OPT_FLOAT, .offset = OFF(sampling.temperature), .lo = 0,
+     .hi = 100, .metavar = "T", .help = "temperature; 0 is greedy"},
+    {.name = "top-k", .kind = LLAMAD_OPT_INT, .offset = OFF(sampling.top_k), .min = 0,
+     .max = INT32_MAX, .metavar = "K", .help = "keep the K most likely tokens; 0 is off"},
+    {.name = "top-p", .kind = LLAMAD_OPT_FLOAT, .offset = OFF(sampling.top_p), .lo = 0, .hi = 1,
+     .metavar = "P", .help = "nucleus sampling; 1 is off"},
+    {.name = "min-p", .kind = LLAMAD_OPT_FLOAT, .offset = OFF(sampling.min_p), .lo = 0, .hi = 1,
+     .metavar = "P", .help = "drop tokens below P x the top probability"},
+    {.name = "repeat-penalty", .kind = LLAMAD_OPT_FLOAT, .offset = OFF(sampling.repeat_penalty),
+     .lo = 0.01, .hi = 100, .metavar = "R", .help = "penalise recent tokens; 1 is off"},
+    {.name = "repeat-last-n", .kind = LLAMAD_OPT_INT, .offset = OFF(sampling.penalty_last_n),
+     .min = -1, .max = INT32_MAX, .metavar = "N", .help = "window of the penalties; -1 is all"},
+    {.name = "presence-penalty", .kind = LLAMAD_OPT_FLOAT,
+     .offset = OFF(sampling.presence_penalty), .lo = -2, .hi = 2, .metavar = "X",
+     .help = "subtracted once from every token in the window"},
+    {.name = "frequency-penalty", .kind = LLAMAD_OPT_FLOAT,
+     .offset = OFF(sampling.frequency_penalty), .lo = -2, .hi = 2, .metavar = "X",
+     .help = "subtracted once per occurrence in the window"},
+    {.name = "seed", .kind = LLAMAD_OPT_UINT64, .offset = OFF(sampling.seed), .metavar = "N",
+     .help = "random seed", .note = "from the clock"},
+    {.name = "stop", .kind = LLAMAD_OPT_CUSTOM, .parse = add_stop, .metavar = "TEXT",
+     .help = "stop before this text (repeatable)"},
+    {.name = "ignore-eos", .kind = LLAMAD_OPT_BOOL, .offset = OFF(ignore_eos),
+     .help = "keep generating past end-of-sequence"},
+    LLAMAD_OPTION_HELP,
+};
 
-/* Returns 0, or the exit status to leave with. */
+static const struct llamad_option_table options_table = {
+    .usage = "usage: llamad-run [-m MODEL] -p PROMPT [-n N] [options]\n",
+    .options = option_list,
+    .n_options = sizeof option_list / sizeof option_list[0],
+};
+
+/* Returns 0, -1 after --help, or the exit status to leave with. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
     llamad_sampling_defaults(&o->sampling);
     o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    o->n_predict = 128;
-    o->kv_type = LLAMAD_TYPE_F16;
     o->n_threads = llamad_default_threads();
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return -1;
-        }
-        if (!strcmp(a, "--ignore-eos")) {
-            o->ignore_eos = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "llamad-run: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        int64_t n;
-        float x;
-        struct llamad_sampling *s = &o->sampling;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-            o->model = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
-            o->prompt = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!tool_parse_int(v, 0, INT32_MAX, &n))
-                return bad_value(a, v);
-            o->n_predict = (int32_t)n;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!tool_parse_int(v, 1, 1024, &n))
-                return bad_value(a, v);
-            o->n_threads = (int32_t)n;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!tool_parse_int(v, 1, INT32_MAX, &n))
-                return bad_value(a, v);
-            o->n_ctx = (int32_t)n;
-        } else if (!strcmp(a, "--kv-cache-type")) {
-            if (!llamad_kvcache_type_parse(v, &o->kv_type))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--temp")) {
-            if (!tool_parse_float(v, 0.0f, 100.0f, &s->temperature))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--top-k")) {
-            if (!tool_parse_int(v, 0, INT32_MAX, &n))
-                return bad_value(a, v);
-            s->top_k = (int32_t)n;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!tool_parse_float(v, 0.0f, 1.0f, &s->top_p))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--min-p")) {
-            if (!tool_parse_float(v, 0.0f, 1.0f, &s->min_p))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!tool_parse_float(v, 0.01f, 100.0f, &s->repeat_penalty))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!tool_parse_int(v, -1, INT32_MAX, &n))
-                return bad_value(a, v);
-            s->penalty_last_n = (int32_t)n;
-        } else if (!strcmp(a, "--presence-penalty")) {
-            if (!tool_parse_float(v, -2.0f, 2.0f, &x))
-                return bad_value(a, v);
-            s->presence_penalty = x;
-        } else if (!strcmp(a, "--frequency-penalty")) {
-            if (!tool_parse_float(v, -2.0f, 2.0f, &x))
-                return bad_value(a, v);
-            s->frequency_penalty = x;
-        } else if (!strcmp(a, "--seed")) {
-            if (!tool_parse_u64(v, &s->seed))
-                return bad_value(a, v);
-        } else if (!strcmp(a, "--stop")) {
-            if (o->n_stops == MAX_STOPS) {
-                fprintf(stderr, "llamad-run: at most %d --stop strings\n", MAX_STOPS);
-                return 2;
-            }
-            o->stops[o->n_stops++] = v;
-        } else {
-            fprintf(stderr, "llamad-run: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
+    char err[LLAMAD_ERR_MAX];
+    int status = llamad_options_parse(&options_table, o, argc, argv, err, sizeof err);
+    if (status > 0) {
+        fprintf(stderr, "llamad-run: %s\n", err);
+        return status;
     }
-    if (!o->prompt) {
+    if (status == 0 && !o->prompt) {
         fprintf(stderr, "llamad-run: a prompt is needed: -p TEXT (see --help)\n");
-        return 2;
+        return LLAMAD_EXIT_USAGE;
     }
-    return 0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return status;
 }
 
 struct session {
@@ -271,11 +223,11 @@ static int write_text(struct llamad_buf *text)
 static int generate(struct session *s, const struct options *o, char *err, size_t errsz)
 {
     const struct llamad_tokenizer *tok = s->model->tokenizer;
-    double t0 = now_seconds();
+    double t0 = llamad_now_seconds();
     int rc = feed(s, s->prompt, (int32_t)s->n_prompt, 0, err, errsz);
     if (rc)
         return rc;
-    double t1 = now_seconds();
+    double t1 = llamad_now_seconds();
     for (int64_t i = 0; i < s->n_prompt; i++)
         llamad_sampler_accept(s->sampler, s->prompt[i]);
 
@@ -312,7 +264,7 @@ static int generate(struct session *s, const struct options *o, char *err, size_
     llamad_buf_free(&text);
     if (rc && err && !err[0])
         llamad_fail(err, errsz, rc, "%s while generating", llamad_status_name(rc));
-    double t2 = now_seconds();
+    double t2 = llamad_now_seconds();
     fprintf(stderr,
             "\nllamad-run: prompt %lld tokens, %.1f tokens/s; generation %d tokens, %.1f "
             "tokens/s; %d threads\n",

@@ -6,6 +6,7 @@
 #define LLAMAD_KVCACHE_TYPE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Whether a cache may hold rows of `type` (llamad_kvcache_create refuses others). */
@@ -14,5 +15,11 @@ bool llamad_kvcache_type_supported(uint32_t type);
 /* "f16" / "q8_0" / "f32" to LLAMAD_TYPE_F16 / _Q8_0 / _F32; false, *type left
  * alone, for anything else. */
 bool llamad_kvcache_type_parse(const char *name, uint32_t *type);
+
+/* --kv-cache-type of the daemon and the tools: an option parser (base/options.h)
+ * storing a cache type into a uint32_t field. */
+struct llamad_option;
+int llamad_kvcache_type_option(void *target, const struct llamad_option *opt, const char *value,
+                               char *why, size_t whysz);
 
 #endif
