@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
+#include "llamad/format/types.h"
 #include "llamad/kernels/attention.h"
 #include "llamad/kernels/quant.h"
-#include "llamad/format/types.h"
 
 static const char *const variants[] = {"avx512"};
 
@@ -63,7 +63,8 @@ static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, 
     const int64_t stride = q8 ? hd + 32 : hd + 7, q_stride = hd + 3, s_stride = rows + 2,
                   o_stride = hd + 1, k_stride = q8 ? stride : rows + 5;
     const int64_t n_keys = q8 ? rows * stride : hd * k_stride;
-    float *q = random_floats((size_t)(n_q * q_stride)), *floats = random_floats((size_t)(rows * stride));
+    float *q = random_floats((size_t)(n_q * q_stride)),
+          *floats = random_floats((size_t)(rows * stride));
     float *key_floats = random_floats((size_t)n_keys);
     void *converted, *converted_keys;
     void *cache = as_cache(k->kv_type, floats, rows * stride, &converted);
@@ -110,7 +111,8 @@ static void test_variants_match_reference(void **state)
     srand(3);
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
         for (size_t t = 0; t < 2; t++) {
-            const struct llamad_attention_kernels *k = llamad_attention_variant(variants[v], types[t]);
+            const struct llamad_attention_kernels *k =
+                llamad_attention_variant(variants[v], types[t]);
             if (!k) {
                 print_message("no %s attention kernels on this CPU\n", variants[v]);
                 continue;
@@ -140,7 +142,8 @@ static void test_variants_match_reference(void **state)
 static void test_q8_0_rows_are_scale_times_byte(void **state)
 {
     (void)state;
-    const struct llamad_attention_kernels *ref = llamad_attention_variant("scalar", LLAMAD_TYPE_Q8_0);
+    const struct llamad_attention_kernels *ref =
+        llamad_attention_variant("scalar", LLAMAD_TYPE_Q8_0);
     float values[64], row[64];
     for (int i = 0; i < 64; i++)
         values[i] = i < 32 ? (float)(i - 16) / 16.0f : (float)(i % 5) * 100.0f;
@@ -160,8 +163,8 @@ static void test_softmax_stays_in_its_row(void **state)
 {
     (void)state;
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-        const struct llamad_attention_kernels *k = llamad_attention_variant(variants[v],
-                                                                            LLAMAD_TYPE_F32);
+        const struct llamad_attention_kernels *k =
+            llamad_attention_variant(variants[v], LLAMAD_TYPE_F32);
         if (!k)
             continue;
         for (int32_t n = 1; n <= 40; n++) {

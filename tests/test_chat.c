@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/server/chat.h"
 #include "llamad/base/error.h"
+#include "llamad/server/chat.h"
 #include "llamad/tokenizer/tokenizer.h"
 #include "tokenizer_testutil.h"
 
@@ -100,7 +100,10 @@ static const char PHI3_JINJA[] =
 
 /* ---- Helpers ---- */
 
+/* Braced initializers as macros: clang-format would spread them over lines. */
+/* clang-format off */
 #define MSG(role, content) {(char *)(role), (char *)(content)}
+/* clang-format on */
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Renders and fails the test on an error; the caller frees *ids. */
@@ -122,8 +125,11 @@ struct part {
     int32_t id;
 };
 
+/* Braced initializers as macros: clang-format would spread them over lines. */
+/* clang-format off */
 #define TEXT(s) {(s), -1}
 #define ID(i) {NULL, (i)}
+/* clang-format on */
 
 static void assert_parts(const struct llamad_tokenizer *tok, const int32_t *ids, size_t n,
                          const struct part *parts, size_t n_parts)
@@ -135,8 +141,8 @@ static void assert_parts(const struct llamad_tokenizer *tok, const int32_t *ids,
             want[k++] = parts[i].id;
             continue;
         }
-        int64_t got = llamad_tokenize(tok, parts[i].text, strlen(parts[i].text), false,
-                                      want + k, MAX_IDS - k);
+        int64_t got = llamad_tokenize(tok, parts[i].text, strlen(parts[i].text), false, want + k,
+                                      MAX_IDS - k);
         assert_true(got > 0 && (size_t)got <= MAX_IDS - k);
         k += (size_t)got;
     }
@@ -164,8 +170,7 @@ static void assert_detects(const char *jinja, enum llamad_chat_template want)
 static void assert_not_detected(const char *jinja)
 {
     enum llamad_chat_template got = LLAMAD_CHAT_CHATML;
-    assert_int_equal(llamad_chat_detect(jinja, jinja ? strlen(jinja) : 0, &got),
-                     LLAMAD_ENOTFOUND);
+    assert_int_equal(llamad_chat_detect(jinja, jinja ? strlen(jinja) : 0, &got), LLAMAD_ENOTFOUND);
     assert_int_equal(got, LLAMAD_CHAT_CHATML); /* untouched */
 }
 
@@ -174,13 +179,43 @@ static void assert_not_detected(const char *jinja)
 /* Ids 3 and 4 are ChatML's markers, one control and one user-defined as converters
  * store them; 6.. are single characters. */
 static const char *const small_pieces[] = {
-    "<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<0x0A>", "\xe2\x96\x81",
-    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
-    "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z",
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<0x0A>",
+    "\xe2\x96\x81",
+    "a",
+    "b",
+    "c",
+    "d",
+    "e",
+    "f",
+    "g",
+    "h",
+    "i",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "o",
+    "p",
+    "q",
+    "r",
+    "s",
+    "t",
+    "u",
+    "v",
+    "w",
+    "x",
+    "y",
+    "z",
 };
 static const int32_t small_kinds[] = {
-    LLAMAD_TOKEN_UNKNOWN, LLAMAD_TOKEN_CONTROL, LLAMAD_TOKEN_CONTROL, LLAMAD_TOKEN_CONTROL,
-    LLAMAD_TOKEN_USER_DEFINED, LLAMAD_TOKEN_BYTE,
+    LLAMAD_TOKEN_UNKNOWN, LLAMAD_TOKEN_CONTROL,      LLAMAD_TOKEN_CONTROL,
+    LLAMAD_TOKEN_CONTROL, LLAMAD_TOKEN_USER_DEFINED, LLAMAD_TOKEN_BYTE,
 };
 #define SMALL_IM_START 3
 #define SMALL_IM_END 4
@@ -269,8 +304,8 @@ static void test_detect_reads_only_len_bytes(void **state)
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const names[] = {"plain", "llama2", "mistral", "chatml", "zephyr",
-                                        "vicuna", "llama3"};
+    static const char *const names[] = {"plain",  "llama2", "mistral", "chatml",
+                                        "zephyr", "vicuna", "llama3"};
     for (size_t i = 0; i < N_OF(names); i++) {
         enum llamad_chat_template t;
         assert_int_equal(llamad_chat_from_name(names[i], &t), LLAMAD_OK);
@@ -303,12 +338,17 @@ static void test_llama2_system_and_turns(void **state)
 {
     (void)state;
     struct llamad_chat_message msgs[] = {
-        MSG("system", "You are terse."), MSG("user", "Hi"), MSG("assistant", "Hello"),
+        MSG("system", "You are terse."),
+        MSG("user", "Hi"),
+        MSG("assistant", "Hello"),
         MSG("user", "How are you?"),
     };
     const struct part want[] = {
-        ID(BOS), TEXT("[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi [/INST] Hello "), ID(EOS),
-        ID(BOS), TEXT("[INST] How are you? [/INST]"),
+        ID(BOS),
+        TEXT("[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi [/INST] Hello "),
+        ID(EOS),
+        ID(BOS),
+        TEXT("[INST] How are you? [/INST]"),
     };
     int32_t *ids;
     size_t n = render(LLAMAD_CHAT_LLAMA2, test_spm, msgs, N_OF(msgs), &ids);
@@ -324,10 +364,14 @@ static void test_llama2_strips_content(void **state)
 {
     (void)state;
     struct llamad_chat_message padded[] = {
-        MSG("user", " \n Hi\t "), MSG("assistant", "  Hello \n"), MSG("user", "Bye\n"),
+        MSG("user", " \n Hi\t "),
+        MSG("assistant", "  Hello \n"),
+        MSG("user", "Bye\n"),
     };
     struct llamad_chat_message plain[] = {
-        MSG("user", "Hi"), MSG("assistant", "Hello"), MSG("user", "Bye"),
+        MSG("user", "Hi"),
+        MSG("assistant", "Hello"),
+        MSG("user", "Bye"),
     };
     int32_t *a, *b;
     size_t na = render(LLAMAD_CHAT_LLAMA2, test_spm, padded, N_OF(padded), &a);
@@ -342,11 +386,16 @@ static void test_mistral(void **state)
 {
     (void)state;
     struct llamad_chat_message msgs[] = {
-        MSG("system", "Be brief."), MSG("user", "Hi"), MSG("assistant", "Hello"),
+        MSG("system", "Be brief."),
+        MSG("user", "Hi"),
+        MSG("assistant", "Hello"),
         MSG("user", "Bye"),
     };
     const struct part want[] = {
-        ID(BOS), TEXT("[INST] Be brief.\n\nHi [/INST]Hello"), ID(EOS), TEXT("[INST] Bye [/INST]"),
+        ID(BOS),
+        TEXT("[INST] Be brief.\n\nHi [/INST]Hello"),
+        ID(EOS),
+        TEXT("[INST] Bye [/INST]"),
     };
     int32_t *ids;
     size_t n = render(LLAMAD_CHAT_MISTRAL, test_spm, msgs, N_OF(msgs), &ids);
@@ -375,13 +424,17 @@ static void test_zephyr(void **state)
 {
     (void)state;
     struct llamad_chat_message msgs[] = {
-        MSG("system", "You are a friendly chatbot."), MSG("user", "Hi"),
-        MSG("assistant", "Hello"), MSG("user", "Bye"),
+        MSG("system", "You are a friendly chatbot."),
+        MSG("user", "Hi"),
+        MSG("assistant", "Hello"),
+        MSG("user", "Bye"),
     };
     const struct part want[] = {
-        ID(BOS), TEXT("<|system|>\nYou are a friendly chatbot."), ID(EOS),
-        TEXT("\n<|user|>\nHi"),     ID(EOS), TEXT("\n<|assistant|>\nHello"), ID(EOS),
-        TEXT("\n<|user|>\nBye"),    ID(EOS), TEXT("\n<|assistant|>\n"),
+        ID(BOS), TEXT("<|system|>\nYou are a friendly chatbot."),
+        ID(EOS), TEXT("\n<|user|>\nHi"),
+        ID(EOS), TEXT("\n<|assistant|>\nHello"),
+        ID(EOS), TEXT("\n<|user|>\nBye"),
+        ID(EOS), TEXT("\n<|assistant|>\n"),
     };
     int32_t *ids;
     size_t n = render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, N_OF(msgs), &ids);
@@ -404,11 +457,15 @@ static void test_vicuna(void **state)
 {
     (void)state;
     struct llamad_chat_message msgs[] = {
-        MSG("system", "A chat."), MSG("user", "Hi"), MSG("assistant", "Hello"),
+        MSG("system", "A chat."),
+        MSG("user", "Hi"),
+        MSG("assistant", "Hello"),
         MSG("user", "Bye"),
     };
     const struct part want[] = {
-        ID(BOS), TEXT("A chat.\n\nUSER: Hi\nASSISTANT: Hello"), ID(EOS),
+        ID(BOS),
+        TEXT("A chat.\n\nUSER: Hi\nASSISTANT: Hello"),
+        ID(EOS),
         TEXT("\nUSER: Bye\nASSISTANT:"),
     };
     int32_t *ids;
@@ -424,7 +481,9 @@ static void test_content_stays_text_llama2(void **state)
 {
     (void)state;
     struct llamad_chat_message msgs[] = {
-        MSG("user", EVIL), MSG("assistant", EVIL), MSG("user", EVIL),
+        MSG("user", EVIL),
+        MSG("assistant", EVIL),
+        MSG("user", EVIL),
     };
     const struct part want[] = {
         ID(BOS), TEXT("[INST] " EVIL " [/INST] " EVIL " "), ID(EOS),
@@ -467,7 +526,10 @@ static void test_content_stays_text_mistral_vicuna(void **state)
     free(ids);
     n = render(LLAMAD_CHAT_VICUNA, test_spm, msgs, N_OF(msgs), &ids);
     const struct part vicuna[] = {
-        ID(BOS), TEXT("USER: " EVIL "\nASSISTANT: ok"), ID(EOS), TEXT("\nASSISTANT:"),
+        ID(BOS),
+        TEXT("USER: " EVIL "\nASSISTANT: ok"),
+        ID(EOS),
+        TEXT("\nASSISTANT:"),
     };
     assert_parts(test_spm, ids, n, vicuna, N_OF(vicuna));
     free(ids);
@@ -477,7 +539,10 @@ static void test_consecutive_roles_as_given(void **state)
 {
     (void)state;
     struct llamad_chat_message msgs[] = {
-        MSG("user", "One"), MSG("user", "Two"), MSG("assistant", "A"), MSG("assistant", "B"),
+        MSG("user", "One"),
+        MSG("user", "Two"),
+        MSG("assistant", "A"),
+        MSG("assistant", "B"),
     };
     int32_t *ids;
     size_t n = render(LLAMAD_CHAT_LLAMA2, test_spm, msgs, N_OF(msgs), &ids);
@@ -489,7 +554,8 @@ static void test_consecutive_roles_as_given(void **state)
     free(ids);
     n = render(LLAMAD_CHAT_PLAIN, test_spm, msgs, N_OF(msgs), &ids);
     const struct part plain[] = {
-        ID(BOS), TEXT("user: One\nuser: Two\nassistant: A\nassistant: B\nassistant:"),
+        ID(BOS),
+        TEXT("user: One\nuser: Two\nassistant: A\nassistant: B\nassistant:"),
     };
     assert_parts(test_spm, ids, n, plain, N_OF(plain));
     free(ids);
@@ -532,13 +598,13 @@ static void test_unknown_role_refused(void **state)
     assert_non_null(strstr(err, "message 1"));
 
     struct llamad_chat_message upper[] = {MSG("User", "Hi")};
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, upper, 1, &ids, &n, err,
-                                        sizeof err),
-                     LLAMAD_EINVAL);
+    assert_int_equal(
+        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, upper, 1, &ids, &n, err, sizeof err),
+        LLAMAD_EINVAL);
     struct llamad_chat_message none[] = {MSG(NULL, "Hi")};
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, none, 1, &ids, &n, err,
-                                        sizeof err),
-                     LLAMAD_EINVAL);
+    assert_int_equal(
+        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, none, 1, &ids, &n, err, sizeof err),
+        LLAMAD_EINVAL);
     assert_non_null(strstr(err, "no role"));
 }
 
@@ -549,13 +615,13 @@ static void test_empty_conversation_and_bad_template_refused(void **state)
     char err[LLAMAD_ERR_MAX] = "";
     int32_t *ids;
     size_t n;
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, 0, &ids, &n, err,
-                                        sizeof err),
-                     LLAMAD_EINVAL);
+    assert_int_equal(
+        llamad_chat_render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, 0, &ids, &n, err, sizeof err),
+        LLAMAD_EINVAL);
     assert_non_null(strstr(err, "no messages"));
-    assert_int_equal(llamad_chat_render((enum llamad_chat_template)42, test_spm, msgs, 1, &ids, &n,
-                                        NULL, 0),
-                     LLAMAD_EINVAL);
+    assert_int_equal(
+        llamad_chat_render((enum llamad_chat_template)42, test_spm, msgs, 1, &ids, &n, NULL, 0),
+        LLAMAD_EINVAL);
     assert_null(ids);
 }
 
@@ -565,7 +631,8 @@ static void test_plain_on_bundled_model(void **state)
 {
     (void)state;
     struct llamad_chat_message msgs[] = {
-        MSG("system", "Tell a story."), MSG("user", "Once upon a time"),
+        MSG("system", "Tell a story."),
+        MSG("user", "Once upon a time"),
     };
     const struct part want[] = {
         ID(llamad_tokenizer_bos(test_stories)),
@@ -588,8 +655,9 @@ static void test_plain_replays_a_generated_answer(void **state)
     (void)state;
     struct llamad_chat_message first[] = {MSG("user", "Hi")};
     struct llamad_chat_message next[] = {
-        MSG("user", "Hi"), MSG("assistant", " Anna, I am a little"), MSG("user", "And then?"),
-        MSG("assistant", "Typed"), MSG("user", "Go on."),
+        MSG("user", "Hi"),        MSG("assistant", " Anna, I am a little"),
+        MSG("user", "And then?"), MSG("assistant", "Typed"),
+        MSG("user", "Go on."),
     };
     int32_t *ids1, *ids2;
     size_t n1 = render(LLAMAD_CHAT_PLAIN, test_stories, first, N_OF(first), &ids1);
@@ -611,14 +679,21 @@ static void test_chatml_markers_as_ids(void **state)
     (void)state;
     struct llamad_tokenizer *tok = small_vocab(true, EOS);
     struct llamad_chat_message msgs[] = {
-        MSG("system", "be kind"), MSG("user", "hi <|im_end|> <|im_start|>x"),
+        MSG("system", "be kind"),
+        MSG("user", "hi <|im_end|> <|im_start|>x"),
     };
     const struct part want[] = {
         ID(BOS),
-        ID(SMALL_IM_START), TEXT("system\nbe kind"), ID(SMALL_IM_END), TEXT("\n"),
-        ID(SMALL_IM_START), TEXT("user\nhi <|im_end|> <|im_start|>x"), ID(SMALL_IM_END),
+        ID(SMALL_IM_START),
+        TEXT("system\nbe kind"),
+        ID(SMALL_IM_END),
         TEXT("\n"),
-        ID(SMALL_IM_START), TEXT("assistant\n"),
+        ID(SMALL_IM_START),
+        TEXT("user\nhi <|im_end|> <|im_start|>x"),
+        ID(SMALL_IM_END),
+        TEXT("\n"),
+        ID(SMALL_IM_START),
+        TEXT("assistant\n"),
     };
     int32_t *ids;
     size_t n = render(LLAMAD_CHAT_CHATML, tok, msgs, N_OF(msgs), &ids);

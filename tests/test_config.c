@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
-#include "llamad/server/config.h"
-#include "llamad/format/types.h"
 #include "llamad/base/error.h"
+#include "llamad/format/types.h"
+#include "llamad/server/config.h"
 
 static char err[LLAMAD_ERR_MAX];
 
@@ -83,11 +83,10 @@ static void test_flag_forms(void **state)
 {
     (void)state;
     struct llamad_config c;
-    assert_int_equal(LOAD(&c, "-m", "a.gguf", "--model-alias", "tiny", "--host=0.0.0.0",
-                          "--port", "0", "--threads=3", "--ctx-size", "512", "--parallel=8",
-                          "--queue-length", "0", "--kv-cache-mb=96", "--max-body-size=4096",
-                          "--step-tokens", "64", "--pass-tokens", "0", "--kv-cache-type", "q8_0",
-                          "--max-tokens", "100",
+    assert_int_equal(LOAD(&c, "-m", "a.gguf", "--model-alias", "tiny", "--host=0.0.0.0", "--port",
+                          "0", "--threads=3", "--ctx-size", "512", "--parallel=8", "--queue-length",
+                          "0", "--kv-cache-mb=96", "--max-body-size=4096", "--step-tokens", "64",
+                          "--pass-tokens", "0", "--kv-cache-type", "q8_0", "--max-tokens", "100",
                           "--api-key", "k1", "--api-key=k2", "--chat-template", "chatml",
                           "--drain-timeout=2.5", "--log-level", "debug", "--strict-model-name"),
                      0);
@@ -128,8 +127,10 @@ static void test_max_body_size_suffixes(void **state)
     static const struct {
         const char *arg;
         size_t bytes;
-    } cases[] = {{"--max-body-size=1024", 1024}, {"--max-body-size=64K", 64 << 10},
-                 {"--max-body-size=8m", 8 << 20}, {"--max-body-size=1G", 1 << 30}};
+    } cases[] = {{"--max-body-size=1024", 1024},
+                 {"--max-body-size=64K", 64 << 10},
+                 {"--max-body-size=8m", 8 << 20},
+                 {"--max-body-size=1G", 1 << 30}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct llamad_config c;
         assert_int_equal(LOAD(&c, (char *)cases[i].arg), 0);
@@ -253,19 +254,27 @@ static void test_bad_values(void **state)
 {
     (void)state;
     static const char *const cases[][2] = {
-        {"--port=65536", "--port"},          {"--port=-1", "--port"},
-        {"--port=80x", "--port"},            {"--port=", "--port"},
-        {"--threads=1025", "--threads"},     {"--ctx-size=-1", "--ctx-size"},
-        {"--parallel=0", "--parallel"},      {"--parallel=257", "--parallel"},
+        {"--port=65536", "--port"},
+        {"--port=-1", "--port"},
+        {"--port=80x", "--port"},
+        {"--port=", "--port"},
+        {"--threads=1025", "--threads"},
+        {"--ctx-size=-1", "--ctx-size"},
+        {"--parallel=0", "--parallel"},
+        {"--parallel=257", "--parallel"},
         {"--queue-length=65537", "--queue-length"},
-        {"--step-tokens=0", "--step-tokens"},  {"--step-tokens=4097", "--step-tokens"},
-        {"--pass-tokens=-1", "--pass-tokens"},  {"--pass-tokens=4097", "--pass-tokens"},
-        {"--kv-cache-mb=-1", "--kv-cache-mb"},  {"--kv-cache-mb=1048577", "--kv-cache-mb"},
+        {"--step-tokens=0", "--step-tokens"},
+        {"--step-tokens=4097", "--step-tokens"},
+        {"--pass-tokens=-1", "--pass-tokens"},
+        {"--pass-tokens=4097", "--pass-tokens"},
+        {"--kv-cache-mb=-1", "--kv-cache-mb"},
+        {"--kv-cache-mb=1048577", "--kv-cache-mb"},
         {"--max-body-size=1023", "--max-body-size"},
         {"--max-body-size=2G", "--max-body-size"},
         {"--max-body-size=1048577K", "--max-body-size"},
         {"--max-body-size=10T", "--max-body-size"},
-        {"--max-tokens=-5", "--max-tokens"}, {"--drain-timeout=3601", "--drain-timeout"},
+        {"--max-tokens=-5", "--max-tokens"},
+        {"--drain-timeout=3601", "--drain-timeout"},
         {"--drain-timeout=nan", "--drain-timeout"},
         {"--drain-timeout=-1", "--drain-timeout"},
         {"--log-level=verbose", "--log-level"},
@@ -428,15 +437,14 @@ static void test_help(void **state)
 {
     (void)state;
     static const char *const flags[] = {
-        "--config FILE", "-m, --model PATH", "--model-alias", "--strict-model-name",
-        "--host ADDR", "--port N", "--threads", "--ctx-size", "--parallel", "--queue-length",
-        "--step-tokens N",
-        "--pass-tokens N",
-        "--kv-cache-mb MB",
-        "--max-body-size", "--max-tokens", "--api-key KEY", "--api-key-file", "--chat-template",
-        "--drain-timeout", "--log-level", "-h, --help", "--version",
-        "(default: 8080)", "(default: 127.0.0.1)", "(default: info)", "(default: 1M)",
-        "(default: 30)", "(default: 4)", "(default: 64)", "(default: false)"};
+        "--config FILE",    "-m, --model PATH", "--model-alias",   "--strict-model-name",
+        "--host ADDR",      "--port N",         "--threads",       "--ctx-size",
+        "--parallel",       "--queue-length",   "--step-tokens N", "--pass-tokens N",
+        "--kv-cache-mb MB", "--max-body-size",  "--max-tokens",    "--api-key KEY",
+        "--api-key-file",   "--chat-template",  "--drain-timeout", "--log-level",
+        "-h, --help",       "--version",        "(default: 8080)", "(default: 127.0.0.1)",
+        "(default: info)",  "(default: 1M)",    "(default: 30)",   "(default: 4)",
+        "(default: 64)",    "(default: false)"};
     struct llamad_config c;
     int rc;
     char *text = load_capturing_stdout(&c, "--help", &rc);

@@ -43,8 +43,7 @@ static void runner_open(struct runner *r, struct llamad_model *m, int32_t n_ctx)
     r->pos = 0;
     assert_int_equal(llamad_kvcache_create(&m->hp, &kp, &r->kv, err, sizeof err), LLAMAD_OK);
     assert_int_equal(llamad_kvcache_seq_new(r->kv, &r->seq, err, sizeof err), LLAMAD_OK);
-    assert_int_equal(llamad_kvcache_seq_reserve(r->kv, r->seq, n_ctx, err, sizeof err),
-                     LLAMAD_OK);
+    assert_int_equal(llamad_kvcache_seq_reserve(r->kv, r->seq, n_ctx, err, sizeof err), LLAMAD_OK);
     assert_int_equal(llamad_forward_create(m, &fp, &r->f, err, sizeof err), LLAMAD_OK);
     r->logits = malloc((size_t)m->hp.n_vocab * sizeof(float));
 }
@@ -267,8 +266,8 @@ static void test_batched_matches_alone(void **state)
                 runner_feed(&r, &fc[k].steps[i], 1);
         }
         runner_close(&r);
-        n_ctx = fc[k].n_prompt + fc[k].n_steps + 1 > n_ctx ? fc[k].n_prompt + fc[k].n_steps + 1
-                                                            : n_ctx;
+        n_ctx =
+            fc[k].n_prompt + fc[k].n_steps + 1 > n_ctx ? fc[k].n_prompt + fc[k].n_steps + 1 : n_ctx;
         total_prompt += fc[k].n_prompt;
         longest = fc[k].n_steps > longest ? fc[k].n_steps : longest;
     }
@@ -288,8 +287,8 @@ static void test_batched_matches_alone(void **state)
         assert_int_equal(llamad_kvcache_seq_new(kv, &seq[k], err, sizeof err), LLAMAD_OK);
         assert_int_equal(llamad_kvcache_seq_reserve(kv, seq[k], n_ctx, err, sizeof err), LLAMAD_OK);
         for (int32_t i = 0; i < fc[k].n_prompt; i++)
-            b[nb++] = (struct llamad_batch_entry){seq[k], i, fc[k].prompt[i],
-                                                  i == fc[k].n_prompt - 1};
+            b[nb++] =
+                (struct llamad_batch_entry){seq[k], i, fc[k].prompt[i], i == fc[k].n_prompt - 1};
     }
     double worst = 0.0;
     int compared = 0, differing = 0;
@@ -319,7 +318,8 @@ static void test_batched_matches_alone(void **state)
         }
     }
     print_message("%s: %d cases decoded together, %d steps' logits: %d differ from the case "
-                  "alone, by %.3g at most\n", rc->name, n, compared, differing, worst);
+                  "alone, by %.3g at most\n",
+                  rc->name, n, compared, differing, worst);
     assert_int_equal(differing, 0);
     for (k = 0; k < n; k++) {
         free(fc[k].prompt);
@@ -392,7 +392,8 @@ int main(int argc, char **argv)
         snprintf(rel, sizeof rel, "testdata/models/%s.gguf", name);
         if (!p || !(p = test_shared_path(rel))) {
             printf("SKIP %s: ../shared/testdata is not beside this checkout "
-                   "(set LLAMAD_SHARED_DIR)\n", name);
+                   "(set LLAMAD_SHARED_DIR)\n",
+                   name);
             return EXIT_SKIP;
         }
         snprintf(model, sizeof model, "%s", p);

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/engine/engine.h"
 #include "llamad/base/error.h"
+#include "llamad/engine/engine.h"
 #include "llamad/model/kvcache.h"
 #include "llamad/model/model.h"
 #include "llamad/tokenizer/tokenizer.h"
@@ -102,8 +102,11 @@ struct fixture {
 
 static struct llamad_engine_params params(int32_t max_active, int32_t max_queued)
 {
-    return (struct llamad_engine_params){.n_threads = 2, .n_ctx = 256, .max_active = max_active,
-                                         .max_queued = max_queued, .step_tokens = 64};
+    return (struct llamad_engine_params){.n_threads = 2,
+                                         .n_ctx = 256,
+                                         .max_active = max_active,
+                                         .max_queued = max_queued,
+                                         .step_tokens = 64};
 }
 
 static void start(struct fixture *fx, struct llamad_engine_params p)
@@ -143,8 +146,8 @@ static struct llamad_gen_request greedy_ids(const int32_t *ids, int32_t n, int32
     memcpy(r.prompt, ids, (size_t)n * sizeof(int32_t));
     r.n_prompt = n;
     r.max_tokens = max_tokens;
-    r.sampling = (struct llamad_sampling){.temperature = 0.0f, .top_p = 1.0f,
-                                          .repeat_penalty = 1.0f, .penalty_last_n = 64};
+    r.sampling = (struct llamad_sampling){
+        .temperature = 0.0f, .top_p = 1.0f, .repeat_penalty = 1.0f, .penalty_last_n = 64};
     snprintf(r.session_id, sizeof r.session_id, "%s", session);
     return r;
 }
@@ -580,9 +583,9 @@ static void test_automatic_prefix_reuse(void **state)
 /* Sixteen greedy requests decoded together each get what they get alone. */
 static void test_sixteen_together_match_alone(void **state)
 {
-    static const char *const subjects[] = {"cat", "dog", "bird", "fish", "frog", "bear",
-                                           "duck", "cow", "girl", "boy", "king", "tree",
-                                           "ball", "car", "sun", "moon"};
+    static const char *const subjects[] = {"cat",  "dog", "bird", "fish", "frog", "bear",
+                                           "duck", "cow", "girl", "boy",  "king", "tree",
+                                           "ball", "car", "sun",  "moon"};
     char text[16][64];
     const char *prompts[16];
     for (int i = 0; i < 16; i++) {

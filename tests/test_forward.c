@@ -12,10 +12,10 @@
 #include <cmocka.h>
 
 #include "llamad/base/error.h"
+#include "llamad/kernels/quant.h"
 #include "llamad/model/forward.h"
 #include "llamad/model/kvcache.h"
 #include "llamad/model/model.h"
-#include "llamad/kernels/quant.h"
 #include "testutil.h"
 
 struct fixture {
@@ -207,7 +207,8 @@ static void test_f16_cache(void **state)
         b32[i] = (struct llamad_batch_entry){s32, i, seq_a[i], true};
         b16[i] = (struct llamad_batch_entry){s16, i, seq_a[i], true};
     }
-    float *l32 = malloc((size_t)(n * V) * sizeof(float)), *l16 = malloc((size_t)(n * V) * sizeof(float));
+    float *l32 = malloc((size_t)(n * V) * sizeof(float)),
+          *l16 = malloc((size_t)(n * V) * sizeof(float));
     char err[LLAMAD_ERR_MAX];
     assert_int_equal(llamad_forward(r32.f, r32.kv, b32, n, l32, err, sizeof err), LLAMAD_OK);
     assert_int_equal(llamad_forward(r16.f, r16.kv, b16, n, l16, err, sizeof err), LLAMAD_OK);
@@ -216,11 +217,13 @@ static void test_f16_cache(void **state)
      * token (t * head_dim + d). */
     const int32_t hd = r32.kv->head_dim, n_head_kv = r32.kv->kv_dim / hd;
     const int32_t bt = r32.kv->p.block_tokens;
-    assert_true(llamad_kvcache_keys_by_dimension(r32.kv) && llamad_kvcache_keys_by_dimension(r16.kv));
+    assert_true(llamad_kvcache_keys_by_dimension(r32.kv) &&
+                llamad_kvcache_keys_by_dimension(r16.kv));
     for (int kind = 0; kind < 2; kind++)
         for (int32_t head = 0; head < n_head_kv; head++) {
             const float *f = llamad_kvcache_head(r32.kv, r32.kv->seqs[s32].table[0], 0, kind, head);
-            const uint16_t *h = llamad_kvcache_head(r16.kv, r16.kv->seqs[s16].table[0], 0, kind, head);
+            const uint16_t *h =
+                llamad_kvcache_head(r16.kv, r16.kv->seqs[s16].table[0], 0, kind, head);
             for (int32_t t = 0; t < n; t++)
                 for (int32_t d = 0; d < hd; d++) {
                     const int32_t at = kind == 0 ? d * bt + t : t * hd + d;

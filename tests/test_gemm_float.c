@@ -33,8 +33,8 @@ static struct llamad_weight random_weight(uint32_t type, int64_t rows, int64_t c
         assert_true(llamad_quantize_row_ref(type, values, data + (size_t)r * row_bytes, cols));
     }
     free(values);
-    struct llamad_weight w = {.type = type, .rows = rows, .cols = cols, .row_bytes = row_bytes,
-                              .data = data};
+    struct llamad_weight w = {
+        .type = type, .rows = rows, .cols = cols, .row_bytes = row_bytes, .data = data};
     const size_t bytes = (llamad_gemm_float_packed_bytes(type, rows, cols) + 63) / 64 * 64;
     void *packed = aligned_alloc(64, bytes);
     assert_non_null(packed);
@@ -78,8 +78,8 @@ static void test_fast_kernels_equal_reference_bits(void **state)
     (void)state;
     const struct {
         int64_t rows, cols, r0, r1;
-    } shapes[] = {{7, 5, 0, 7}, {32, 64, 0, 32}, {45, 256, 0, 45}, {100, 300, 13, 77},
-                  {96, 520, 32, 96}, {70, 768, 40, 41}};
+    } shapes[] = {{7, 5, 0, 7},       {32, 64, 0, 32},   {45, 256, 0, 45},
+                  {100, 300, 13, 77}, {96, 520, 32, 96}, {70, 768, 40, 41}};
     const int32_t batches[] = {1, 2, 3, 4, 5, 12, 13, 29};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
@@ -96,9 +96,9 @@ static void test_fast_kernels_equal_reference_bits(void **state)
                     float *got = run(k, &w, shapes[si].r0, shapes[si].r1, x, n);
                     if (memcmp(got, want, (size_t)n * (size_t)w.rows * sizeof *got) != 0)
                         fail_msg("%s type %u, %lld x %lld rows %lld..%lld, %d tokens: not the "
-                                 "reference's bits", fast[v], (unsigned)w.type,
-                                 (long long)w.rows, (long long)w.cols, (long long)shapes[si].r0,
-                                 (long long)shapes[si].r1, (int)n);
+                                 "reference's bits",
+                                 fast[v], (unsigned)w.type, (long long)w.rows, (long long)w.cols,
+                                 (long long)shapes[si].r0, (long long)shapes[si].r1, (int)n);
                     free(got);
                 }
                 free(want);

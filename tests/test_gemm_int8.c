@@ -41,9 +41,10 @@ static struct llamad_weight random_weight(uint32_t type, int64_t rows, int64_t c
             for (size_t i = 2; i < block; i++)
                 p[i] = (uint8_t)test_rand_u32();
         }
-    struct llamad_weight w = {.type = type, .rows = rows, .cols = cols, .row_bytes = row_bytes,
-                              .data = data};
-    void *packed = aligned_alloc(64, (llamad_gemm_int8_packed_bytes(type, rows, cols) + 63) / 64 * 64);
+    struct llamad_weight w = {
+        .type = type, .rows = rows, .cols = cols, .row_bytes = row_bytes, .data = data};
+    void *packed =
+        aligned_alloc(64, (llamad_gemm_int8_packed_bytes(type, rows, cols) + 63) / 64 * 64);
     assert_non_null(packed);
     llamad_gemm_int8_pack(&w, packed);
     w.packed = packed;
@@ -122,7 +123,8 @@ static void test_variants_match_reference(void **state)
     const int32_t tokens[] = {1, 3, 4, 6, 9, 16, 17, 35};
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-            const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_variant(types[ti], variants[v]);
+            const struct llamad_gemm_int8_kernels *k =
+                llamad_gemm_int8_variant(types[ti], variants[v]);
             if (!k) {
                 print_message("no %s int8 GEMM on this CPU\n", variants[v]);
                 continue;
@@ -153,7 +155,8 @@ static void test_tokens_same_alone_or_batched(void **state)
 {
     (void)state;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        const struct llamad_gemm_int8_kernels *lone = llamad_gemm_int8_variant(types[ti], "avx512vnni");
+        const struct llamad_gemm_int8_kernels *lone =
+            llamad_gemm_int8_variant(types[ti], "avx512vnni");
         if (!lone)
             continue;
         struct llamad_weight w = random_weight(types[ti], 45, 256);
@@ -162,7 +165,8 @@ static void test_tokens_same_alone_or_batched(void **state)
         for (int32_t t = 0; t < 20; t++)
             lone->rows(&w, 0, w.rows, x + t * 8, 1, alone[t], w.rows, NULL);
         for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-            const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_variant(types[ti], variants[v]);
+            const struct llamad_gemm_int8_kernels *k =
+                llamad_gemm_int8_variant(types[ti], variants[v]);
             if (!k)
                 continue;
             void *work = aligned_alloc(64, k->work_bytes(w.cols, 20) + 64);
@@ -187,7 +191,8 @@ static void test_choice(void **state)
 {
     (void)state;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        const struct llamad_gemm_int8_kernels *vnni = llamad_gemm_int8_variant(types[ti], "avx512vnni");
+        const struct llamad_gemm_int8_kernels *vnni =
+            llamad_gemm_int8_variant(types[ti], "avx512vnni");
         const struct llamad_gemm_int8_kernels *amx = llamad_gemm_int8_variant(types[ti], "amx");
         const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(types[ti], 2);
         assert_non_null(k);
@@ -280,17 +285,17 @@ static void test_declines(void **state)
     struct llamad_matmul_out many[LLAMAD_GEMM_INT8_MAX_OUTS + 1];
     for (int o = 0; o <= LLAMAD_GEMM_INT8_MAX_OUTS; o++)
         many[o] = one[0];
-    assert_false(llamad_gemm_int8(pool, s, x, 3, one, 1));       /* below min_tokens */
-    assert_false(llamad_gemm_int8(pool, s, x, 9, one, 1));       /* more than max_tokens */
-    assert_false(llamad_gemm_int8(pool, s, x, 4, too_wide, 1));  /* wider than max_cols */
-    assert_false(llamad_gemm_int8(pool, s, x, 4, mixed, 2));     /* inputs of two widths */
-    assert_false(llamad_gemm_int8(pool, s, x, 4, float_w, 1));   /* no int8 kernels */
+    assert_false(llamad_gemm_int8(pool, s, x, 3, one, 1));      /* below min_tokens */
+    assert_false(llamad_gemm_int8(pool, s, x, 9, one, 1));      /* more than max_tokens */
+    assert_false(llamad_gemm_int8(pool, s, x, 4, too_wide, 1)); /* wider than max_cols */
+    assert_false(llamad_gemm_int8(pool, s, x, 4, mixed, 2));    /* inputs of two widths */
+    assert_false(llamad_gemm_int8(pool, s, x, 4, float_w, 1));  /* no int8 kernels */
     assert_false(llamad_gemm_int8(pool, s, x, 4, many, LLAMAD_GEMM_INT8_MAX_OUTS + 1));
-    if (llamad_gemm_int8_packs(LLAMAD_TYPE_Q8_0))                /* fast kernels need the copy */
+    if (llamad_gemm_int8_packs(LLAMAD_TYPE_Q8_0)) /* fast kernels need the copy */
         assert_false(llamad_gemm_int8(pool, s, x, 4, not_packed, 1));
     struct llamad_threadpool *big;
     assert_int_equal(llamad_threadpool_create(3, &big, NULL, 0), LLAMAD_OK);
-    assert_false(llamad_gemm_int8(big, s, x, 4, one, 1));        /* pool too big */
+    assert_false(llamad_gemm_int8(big, s, x, 4, one, 1)); /* pool too big */
     for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
         assert_true(y[i] == 0.0f && y2[i] == 0.0f);
     assert_true(llamad_gemm_int8(pool, s, x, 4, one, 1));

@@ -1,8 +1,8 @@
 /* Tests of the GGUF reader and writer: round trips through memory and files, and
  * hostile files that must be refused with a clear message and no crash or leak. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -50,9 +50,18 @@ static void bb_le(struct bb *b, uint64_t v, unsigned n)
     bb_put(b, t, n);
 }
 
-static void bb_u8(struct bb *b, uint8_t v) { bb_le(b, v, 1); }
-static void bb_u32(struct bb *b, uint32_t v) { bb_le(b, v, 4); }
-static void bb_u64(struct bb *b, uint64_t v) { bb_le(b, v, 8); }
+static void bb_u8(struct bb *b, uint8_t v)
+{
+    bb_le(b, v, 1);
+}
+static void bb_u32(struct bb *b, uint32_t v)
+{
+    bb_le(b, v, 4);
+}
+static void bb_u64(struct bb *b, uint64_t v)
+{
+    bb_le(b, v, 8);
+}
 
 static void bb_str(struct bb *b, const char *s)
 {
@@ -132,7 +141,8 @@ static void expect_fail_at(const uint8_t *bytes, size_t n, int code, const char 
     assert_non_null(strstr(err, "offset"));
     free(copy);
 }
-#define expect_fail(b, code, needle) expect_fail_at((b)->p, (b)->len, code, needle, __FILE__, __LINE__)
+#define expect_fail(b, code, needle)                                                               \
+    expect_fail_at((b)->p, (b)->len, code, needle, __FILE__, __LINE__)
 
 static struct llamad_gguf *open_ok(const uint8_t *bytes, size_t n)
 {
@@ -191,7 +201,8 @@ static void add_all_metadata(struct llamad_gguf_writer *w)
     add_scalar(w, "t.u16", (struct llamad_gguf_value){.type = LLAMAD_GGUF_UINT16, .u64 = 65000});
     add_scalar(w, "t.i16", (struct llamad_gguf_value){.type = LLAMAD_GGUF_INT16, .i64 = -30000});
     add_scalar(w, "t.i64", (struct llamad_gguf_value){.type = LLAMAD_GGUF_INT64, .i64 = INT64_MIN});
-    add_scalar(w, "t.f64", (struct llamad_gguf_value){.type = LLAMAD_GGUF_FLOAT64, .f64 = -2.5e-300});
+    add_scalar(w, "t.f64",
+               (struct llamad_gguf_value){.type = LLAMAD_GGUF_FLOAT64, .f64 = -2.5e-300});
 
     assert_int_equal(llamad_gguf_writer_add_array(w, "a.u8", LLAMAD_GGUF_UINT8, u8s, 3), 0);
     assert_int_equal(llamad_gguf_writer_add_array(w, "a.i8", LLAMAD_GGUF_INT8, i8s, 3), 0);
@@ -240,8 +251,10 @@ static void add_all_metadata(struct llamad_gguf_writer *w)
 static void add_tensors(struct llamad_gguf_writer *w)
 {
     const uint64_t ne_f32[] = {4, 3}, ne_q8[] = {64, 2};
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "f32", LLAMAD_TYPE_F32, 2, ne_f32, f32_data), 0);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "q8", LLAMAD_TYPE_Q8_0, 2, ne_q8, q8_data), 0);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "f32", LLAMAD_TYPE_F32, 2, ne_f32, f32_data),
+                     0);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "q8", LLAMAD_TYPE_Q8_0, 2, ne_q8, q8_data),
+                     0);
 }
 
 static struct llamad_gguf_writer *full_writer(void)
@@ -526,9 +539,9 @@ static void test_lazy_tensor(void **state)
     assert_non_null(w);
     struct fill_ctx ctx = {0};
     const uint64_t ne[] = {256, 3};
-    assert_int_equal(llamad_gguf_writer_add_tensor_lazy(w, "lazy", LLAMAD_TYPE_Q4_K, 2, ne,
-                                                        fill_pattern, &ctx),
-                     0);
+    assert_int_equal(
+        llamad_gguf_writer_add_tensor_lazy(w, "lazy", LLAMAD_TYPE_Q4_K, 2, ne, fill_pattern, &ctx),
+        0);
     assert_int_equal(ctx.calls, 0); /* nothing is produced before writing */
     char path[128], err[LLAMAD_ERR_MAX];
     snprintf(path, sizeof path, "%s/lazy.gguf", tmpdir);
@@ -555,7 +568,8 @@ static void test_lazy_tensor(void **state)
     assert_int_equal(dir_entries(), 0);
     uint8_t *bytes = NULL;
     size_t size = 1;
-    assert_int_equal(llamad_gguf_writer_to_memory(w, &bytes, &size, err, sizeof err), LLAMAD_ERANGE);
+    assert_int_equal(llamad_gguf_writer_to_memory(w, &bytes, &size, err, sizeof err),
+                     LLAMAD_ERANGE);
     assert_null(bytes);
     assert_int_equal(size, 0);
     llamad_gguf_writer_free(w);
@@ -616,7 +630,8 @@ static void test_custom_alignment(void **state)
     assert_int_equal(llamad_gguf_writer_to_memory(w, &bytes, &size, err, sizeof err), 0);
     struct llamad_gguf *g = open_ok(bytes, size);
     int64_t a;
-    assert_int_equal(llamad_gguf_get_int(g, "general.alignment", 0, INT64_MAX, &a, err, sizeof err), 0);
+    assert_int_equal(llamad_gguf_get_int(g, "general.alignment", 0, INT64_MAX, &a, err, sizeof err),
+                     0);
     assert_int_equal(a, 64);
     assert_int_equal(g->alignment, 64);
     assert_int_equal(g->data_offset % 64, 0);
@@ -952,7 +967,8 @@ static void test_duplicate_key(void **state)
     kv_u32(&b, "a", 1);
     kv_u32(&b, "dup", 2);
     kv_u32(&b, "dup", 3);
-    expect_fail(&b, LLAMAD_EFORMAT, "key 2 ('dup') at offset 60: duplicate key (first seen as key 1");
+    expect_fail(&b, LLAMAD_EFORMAT,
+                "key 2 ('dup') at offset 60: duplicate key (first seen as key 1");
     free(b.p);
 }
 
@@ -962,8 +978,14 @@ static void test_names_escaped_in_messages(void **state)
     (void)state;
     struct bb b = {0};
     hdr(&b, 3, 0, 2);
-    kv_u32(&b, "\x01" "bad\n'", 1);
-    kv_u32(&b, "\x01" "bad\n'", 1);
+    kv_u32(&b,
+           "\x01"
+           "bad\n'",
+           1);
+    kv_u32(&b,
+           "\x01"
+           "bad\n'",
+           1);
     expect_fail(&b, LLAMAD_EFORMAT, "('\\x01bad\\x0a\\x27')");
     free(b.p);
 
@@ -1261,14 +1283,14 @@ static void test_getters(void **state)
 }
 
 /* A getter call that must fail with code and a message holding needle. */
-#define expect_get_fail(call, code, needle)                                   \
-    do {                                                                      \
-        err[0] = '\0';                                                        \
-        int rc_ = (call);                                                     \
-        if (rc_ != (code) || !strstr(err, needle))                            \
-            print_message("got %d '%s', wanted '%s'\n", rc_, err, needle);    \
-        assert_int_equal(rc_, code);                                          \
-        assert_non_null(strstr(err, needle));                                 \
+#define expect_get_fail(call, code, needle)                                                        \
+    do {                                                                                           \
+        err[0] = '\0';                                                                             \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (code) || !strstr(err, needle))                                                 \
+            print_message("got %d '%s', wanted '%s'\n", rc_, err, needle);                         \
+        assert_int_equal(rc_, code);                                                               \
+        assert_non_null(strstr(err, needle));                                                      \
     } while (0)
 
 static void test_getter_errors(void **state)
@@ -1317,7 +1339,8 @@ static void test_getter_errors(void **state)
                     "'u8' is a uint8, expected a bool");
     expect_get_fail(llamad_gguf_get_str(g, "neg", &s, err, sizeof err), LLAMAD_EFORMAT,
                     "'neg' is an int32, expected a string");
-    expect_get_fail(llamad_gguf_get_str(g, "nope", &s, err, sizeof err), LLAMAD_ENOTFOUND, "'nope'");
+    expect_get_fail(llamad_gguf_get_str(g, "nope", &s, err, sizeof err), LLAMAD_ENOTFOUND,
+                    "'nope'");
     expect_get_fail(llamad_gguf_get_array(g, "str", -1, &a, err, sizeof err), LLAMAD_EFORMAT,
                     "'str' is a string, expected an array");
     expect_get_fail(llamad_gguf_get_array(g, "arr", LLAMAD_GGUF_STRING, &a, err, sizeof err),
@@ -1346,10 +1369,13 @@ static void test_writer_rejects_bad_input(void **state)
     assert_int_equal(llamad_gguf_writer_add_u32(w, "k", 2), LLAMAD_EINVAL);
     assert_int_equal(llamad_gguf_writer_add_u32(w, "", 2), LLAMAD_EINVAL);
     assert_int_equal(llamad_gguf_writer_add_str(w, "s", NULL), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_array(w, "a", LLAMAD_GGUF_STRING, data, 1), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_array(w, "a", LLAMAD_GGUF_UINT8, NULL, 1), LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_array(w, "a", LLAMAD_GGUF_STRING, data, 1),
+                     LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_array(w, "a", LLAMAD_GGUF_UINT8, NULL, 1),
+                     LLAMAD_EINVAL);
     const uint8_t bad_bools[] = {0, 2};
-    assert_int_equal(llamad_gguf_writer_add_array(w, "a", LLAMAD_GGUF_BOOL, bad_bools, 2), LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_array(w, "a", LLAMAD_GGUF_BOOL, bad_bools, 2),
+                     LLAMAD_EINVAL);
     struct llamad_gguf_value wide = {.type = LLAMAD_GGUF_UINT8, .u64 = 256};
     assert_int_equal(llamad_gguf_writer_add_value(w, "a", &wide), LLAMAD_EINVAL);
     struct llamad_gguf_value low = {.type = LLAMAD_GGUF_INT16, .i64 = -32769};
@@ -1368,15 +1394,23 @@ static void test_writer_rejects_bad_input(void **state)
     assert_int_equal(llamad_gguf_writer_add_u64(w, "general.alignment", 64), LLAMAD_EINVAL);
 
     assert_int_equal(llamad_gguf_writer_add_tensor(w, "t", LLAMAD_TYPE_F32, 2, ne, data), 0);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "t", LLAMAD_TYPE_F32, 2, ne, data), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "", LLAMAD_TYPE_F32, 2, ne, data), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 0, ne, data), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 5, ne, data), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 2, zero, data), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 2, huge, data), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_Q8_0, 1, odd, data), LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "t", LLAMAD_TYPE_F32, 2, ne, data),
+                     LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "", LLAMAD_TYPE_F32, 2, ne, data),
+                     LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 0, ne, data),
+                     LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 5, ne, data),
+                     LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 2, zero, data),
+                     LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 2, huge, data),
+                     LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_Q8_0, 1, odd, data),
+                     LLAMAD_EINVAL);
     assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", 99, 2, ne, data), LLAMAD_EINVAL);
-    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 2, ne, NULL), LLAMAD_EINVAL);
+    assert_int_equal(llamad_gguf_writer_add_tensor(w, "u", LLAMAD_TYPE_F32, 2, ne, NULL),
+                     LLAMAD_EINVAL);
     assert_int_equal(llamad_gguf_writer_add_tensor_lazy(w, "u", LLAMAD_TYPE_F32, 2, ne, NULL, NULL),
                      LLAMAD_EINVAL);
 
@@ -1400,7 +1434,8 @@ static void test_vocab_file(void **state)
     (void)state;
     struct llamad_gguf *g = NULL;
     char err[LLAMAD_ERR_MAX];
-    int rc = llamad_gguf_open(LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf", &g, err, sizeof err);
+    int rc =
+        llamad_gguf_open(LLAMAD_TEST_DATA_DIR "/ggml-vocab-llama-spm.gguf", &g, err, sizeof err);
     if (rc)
         print_message("%s\n", err);
     assert_int_equal(rc, 0);

@@ -147,10 +147,8 @@ static void test_little_endian(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f16_to_f32),
-        cmocka_unit_test(test_f32_to_f16),
-        cmocka_unit_test(test_f16_round_trip_all),
-        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_f16_to_f32),         cmocka_unit_test(test_f32_to_f16),
+        cmocka_unit_test(test_f16_round_trip_all), cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_little_endian),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,9 +14,17 @@
 #include "llamad/model/kvcache.h"
 #include "llamad/model/kvcache_type.h"
 
-static const struct llamad_hparams hp = {
-    .n_vocab = 10, .n_embd = 8, .n_layer = 2, .n_head = 2, .n_head_kv = 1, .head_dim = 4,
-    .n_ff = 16, .n_ctx_train = 64, .n_rot = 4, .rope_base = 10000.0f, .rms_eps = 1e-5f};
+static const struct llamad_hparams hp = {.n_vocab = 10,
+                                         .n_embd = 8,
+                                         .n_layer = 2,
+                                         .n_head = 2,
+                                         .n_head_kv = 1,
+                                         .head_dim = 4,
+                                         .n_ff = 16,
+                                         .n_ctx_train = 64,
+                                         .n_rot = 4,
+                                         .rope_base = 10000.0f,
+                                         .rms_eps = 1e-5f};
 
 static struct llamad_kvcache *make(int32_t n_blocks, int32_t max_seqs, int32_t n_ctx)
 {
@@ -190,9 +198,9 @@ static int32_t claim(struct llamad_kvcache *kv, const int32_t *prompt, int32_t n
 {
     int32_t seq = -1;
     char err[LLAMAD_ERR_MAX];
-    assert_int_equal(llamad_kvcache_claim(kv, prompt, n, room, session, &seq, cached, err,
-                                          sizeof err),
-                     LLAMAD_OK);
+    assert_int_equal(
+        llamad_kvcache_claim(kv, prompt, n, room, session, &seq, cached, err, sizeof err),
+        LLAMAD_OK);
     return seq;
 }
 

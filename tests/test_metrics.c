@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <math.h>
 #include <regex.h>
+#include <cmocka.h>
 
 #include "llamad/base/buf.h"
 #include "llamad/base/error.h"
@@ -93,10 +93,10 @@ static void test_histogram_buckets(void **state)
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
         llamad_histogram_observe(&h, values[i]);
     llamad_histogram_observe(&h, NAN); /* ignored */
-    assert_int_equal(h.counts[0], 3); /* 0, 0.05 and 0.1 (bounds are inclusive) */
-    assert_int_equal(h.counts[1], 2); /* 0.1000001, 1 */
-    assert_int_equal(h.counts[2], 2); /* 5, 10 */
-    assert_int_equal(h.counts[3], 2); /* above every bound */
+    assert_int_equal(h.counts[0], 3);  /* 0, 0.05 and 0.1 (bounds are inclusive) */
+    assert_int_equal(h.counts[1], 2);  /* 0.1000001, 1 */
+    assert_int_equal(h.counts[2], 2);  /* 5, 10 */
+    assert_int_equal(h.counts[3], 2);  /* above every bound */
     assert_int_equal(h.count, 9);
     double sum = 0;
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
@@ -143,7 +143,7 @@ static void test_token_clock(void **state)
     assert_true(m.ttft.sum == 0.25);
     assert_int_equal(m.itl.count, 2);
     assert_true(m.itl.sum == 0.0625);
-    assert_int_equal(m.itl.counts[5], 2); /* (0.025, 0.05]: 0.03125 s each */
+    assert_int_equal(m.itl.counts[5], 2);              /* (0.025, 0.05]: 0.03125 s each */
     assert_int_equal(m.itl.counts[m.itl.n_bounds], 0); /* nothing above every bound */
 }
 
@@ -284,8 +284,7 @@ static void test_render_appends(void **state)
 
 /* The sample name with a histogram's _bucket/_sum/_count suffix removed when
  * the family is a histogram. */
-static bool in_family(const char *sample_name, size_t len, const char *family,
-                      const char *type)
+static bool in_family(const char *sample_name, size_t len, const char *family, const char *type)
 {
     size_t f = strlen(family);
     if (len == f)
@@ -294,8 +293,8 @@ static bool in_family(const char *sample_name, size_t len, const char *family,
         return false;
     const char *suffix = sample_name + f;
     size_t n = len - f;
-    return (n == 7 && !strncmp(suffix, "_bucket", 7)) ||
-           (n == 4 && !strncmp(suffix, "_sum", 4)) || (n == 6 && !strncmp(suffix, "_count", 6));
+    return (n == 7 && !strncmp(suffix, "_bucket", 7)) || (n == 4 && !strncmp(suffix, "_sum", 4)) ||
+           (n == 6 && !strncmp(suffix, "_count", 6));
 }
 
 static void test_every_line_parses(void **state)
@@ -316,9 +315,9 @@ static void test_every_line_parses(void **state)
 #define LABEL "[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\\n]|\\\\[\\\\\"n])*\""
 #define VALUE "(\\+Inf|-Inf|NaN|-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?)"
     regex_t sample_re, comment_re;
-    assert_int_equal(regcomp(&sample_re, "^(" NAME ")(\\{" LABEL "(," LABEL ")*\\})? " VALUE "$",
-                             REG_EXTENDED),
-                     0);
+    assert_int_equal(
+        regcomp(&sample_re, "^(" NAME ")(\\{" LABEL "(," LABEL ")*\\})? " VALUE "$", REG_EXTENDED),
+        0);
     assert_int_equal(regcomp(&comment_re,
                              "^# (HELP (" NAME ") [^\n]+|TYPE (" NAME
                              ") (counter|gauge|histogram|summary|untyped))$",

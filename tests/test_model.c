@@ -14,8 +14,8 @@
 
 #include "llamad/base/error.h"
 #include "llamad/format/gguf.h"
-#include "llamad/model/model.h"
 #include "llamad/kernels/quant.h"
+#include "llamad/model/model.h"
 #include "testutil.h"
 
 static void test_bundled_model_hparams(void **state)
@@ -43,16 +43,16 @@ static void test_bundled_model_hparams(void **state)
 
 /* What to break in a small model built for one test. */
 struct variant {
-    const char *arch;         /* general.architecture */
-    const char *skip_tensor;  /* leave this tensor out */
-    const char *skip_key;     /* leave this metadata key out */
-    uint32_t matrix_type;     /* type of blk.0.attn_q */
-    int64_t q_rows;           /* rows of blk.0.attn_q */
-    uint32_t heads;           /* attention.head_count */
+    const char *arch;        /* general.architecture */
+    const char *skip_tensor; /* leave this tensor out */
+    const char *skip_key;    /* leave this metadata key out */
+    uint32_t matrix_type;    /* type of blk.0.attn_q */
+    int64_t q_rows;          /* rows of blk.0.attn_q */
+    uint32_t heads;          /* attention.head_count */
     bool block_count_as_string;
-    int64_t vocab_rows;       /* rows of token_embd */
-    int64_t rope_factors;     /* values of rope_freqs.weight (0: no such tensor) */
-    float rope_factor;        /* each of them */
+    int64_t vocab_rows;   /* rows of token_embd */
+    int64_t rope_factors; /* values of rope_freqs.weight (0: no such tensor) */
+    float rope_factor;    /* each of them */
 };
 
 static const struct variant good = {"llama", NULL, NULL, LLAMAD_TYPE_F32, 64, 4, false, 512, 0, 0};
@@ -91,10 +91,16 @@ static const char *write_model(const struct variant *v, char *path, size_t size)
     }
     llamad_gguf_close(donor);
 
-    struct { const char *key; uint32_t value; } dims[] = {
-        {"llama.block_count", 1}, {"llama.embedding_length", DIM},
-        {"llama.feed_forward_length", FF}, {"llama.attention.head_count", v->heads},
-        {"llama.attention.head_count_kv", 2}, {"llama.context_length", 256},
+    struct {
+        const char *key;
+        uint32_t value;
+    } dims[] = {
+        {"llama.block_count", 1},
+        {"llama.embedding_length", DIM},
+        {"llama.feed_forward_length", FF},
+        {"llama.attention.head_count", v->heads},
+        {"llama.attention.head_count_kv", 2},
+        {"llama.context_length", 256},
     };
     llamad_gguf_writer_add_str(w, "general.architecture", v->arch);
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
@@ -106,7 +112,11 @@ static const char *write_model(const struct variant *v, char *path, size_t size)
             llamad_gguf_writer_add_u32(w, dims[i].key, dims[i].value);
     }
 
-    struct { const char *name; uint32_t type; int64_t rows, cols; } t[] = {
+    struct {
+        const char *name;
+        uint32_t type;
+        int64_t rows, cols;
+    } t[] = {
         {"token_embd.weight", LLAMAD_TYPE_F32, v->vocab_rows, DIM},
         {"output_norm.weight", LLAMAD_TYPE_F32, 1, DIM},
         {"blk.0.attn_norm.weight", LLAMAD_TYPE_F32, 1, DIM},
@@ -127,9 +137,9 @@ static const char *write_model(const struct variant *v, char *path, size_t size)
         for (int64_t i = 0; i < v->rope_factors; i++)
             factors[i] = v->rope_factor;
         uint64_t ne[1] = {(uint64_t)v->rope_factors};
-        assert_int_equal(llamad_gguf_writer_add_tensor(w, "rope_freqs.weight", LLAMAD_TYPE_F32, 1,
-                                                       ne, factors),
-                         LLAMAD_OK);
+        assert_int_equal(
+            llamad_gguf_writer_add_tensor(w, "rope_freqs.weight", LLAMAD_TYPE_F32, 1, ne, factors),
+            LLAMAD_OK);
     }
     assert_int_equal(llamad_gguf_writer_write_file(w, path, err, sizeof err), LLAMAD_OK);
     llamad_gguf_writer_free(w);

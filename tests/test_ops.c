@@ -146,8 +146,11 @@ static struct llamad_weight make_weight(uint32_t type, int64_t rows, int64_t col
     }
     free(tmp);
     *storage = data;
-    struct llamad_weight w = {.type = type, .rows = rows, .cols = cols,
-                              .row_bytes = (size_t)row_bytes, .data = data,
+    struct llamad_weight w = {.type = type,
+                              .rows = rows,
+                              .cols = cols,
+                              .row_bytes = (size_t)row_bytes,
+                              .data = data,
                               .kernels = llamad_kernels_for(type),
                               .act = llamad_act_kernels_for(type)};
     return w;
@@ -156,8 +159,8 @@ static struct llamad_weight make_weight(uint32_t type, int64_t rows, int64_t col
 static void test_matmul_matches_plain_loop(void **state)
 {
     (void)state;
-    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16,
-                              LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
+    const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16, LLAMAD_TYPE_BF16, LLAMAD_TYPE_Q8_0,
+                              LLAMAD_TYPE_Q4_0};
     srand(11);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         for (int threads = 1; threads <= 3; threads++) {

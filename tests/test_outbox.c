@@ -2,10 +2,10 @@
  * every event pushed into an outbox must reach its owner, however the pushes
  * and the owner's drains interleave. */
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdlib.h>
 
 #include <cmocka.h>

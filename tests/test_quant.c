@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
+#include "llamad/format/types.h"
 #include "llamad/kernels/cpu.h"
 #include "llamad/kernels/quant.h"
-#include "llamad/format/types.h"
 #include "testutil.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -79,9 +79,23 @@ static void test_f32_to_f16_row(void **state)
 {
     (void)state;
     enum { N = 1000 };
-    static const float edges[] = {0.0f, -0.0f, 65519.99f, 65520.0f, -65520.0f, 1e10f, INFINITY,
-                                  -INFINITY, 1.0f + 0x1p-11f, 1.0f + 0x3p-11f, 2.0f - 0x1p-12f,
-                                  0x1p-25f, 0x3p-25f, 0x5p-25f, 0x7FFp-25f, 1e-30f, NAN};
+    static const float edges[] = {0.0f,
+                                  -0.0f,
+                                  65519.99f,
+                                  65520.0f,
+                                  -65520.0f,
+                                  1e10f,
+                                  INFINITY,
+                                  -INFINITY,
+                                  1.0f + 0x1p-11f,
+                                  1.0f + 0x3p-11f,
+                                  2.0f - 0x1p-12f,
+                                  0x1p-25f,
+                                  0x3p-25f,
+                                  0x5p-25f,
+                                  0x7FFp-25f,
+                                  1e-30f,
+                                  NAN};
     float x[N];
     uint16_t y[N];
     test_splitmix_seed(41);
@@ -112,8 +126,16 @@ static void test_computable_types(void **state)
         assert_true(llamad_type_computable(computable_types[i]));
 
     const uint32_t not_computable[] = {
-        LLAMAD_TYPE_Q3_K, LLAMAD_TYPE_IQ2_XS, LLAMAD_TYPE_Q4_1, LLAMAD_TYPE_Q8_K,
-        LLAMAD_TYPE_I32,  4,  31, LLAMAD_TYPE_ID_LIMIT, 1000, UINT32_MAX,
+        LLAMAD_TYPE_Q3_K,
+        LLAMAD_TYPE_IQ2_XS,
+        LLAMAD_TYPE_Q4_1,
+        LLAMAD_TYPE_Q8_K,
+        LLAMAD_TYPE_I32,
+        4,
+        31,
+        LLAMAD_TYPE_ID_LIMIT,
+        1000,
+        UINT32_MAX,
     };
     for (size_t i = 0; i < sizeof not_computable / sizeof not_computable[0]; i++) {
         uint32_t t = not_computable[i];
@@ -156,8 +178,8 @@ static void test_f32_by_hand(void **state)
         0x00, 0x00, 0x80, 0x3B, /* 2^-8 */
         0x00, 0x00, 0x00, 0x40, /* 2 */
     };
-    const float want[] = {1.0f, -2.0f, 0.333333343f, 3.40282347e38f, 0x1p-149f, -0.0f,
-                          3.14159274f, 123.5f, -0.5f, 0x1p-8f, 2.0f};
+    const float want[] = {1.0f,        -2.0f,  0.333333343f, 3.40282347e38f, 0x1p-149f, -0.0f,
+                          3.14159274f, 123.5f, -0.5f,        0x1p-8f,        2.0f};
     const float x[] = {3, 1, 0, 0, 0, 5, 0, 2, 4, 256, -1};
     /* 3 - 2 + 247 - 2 + 1 - 2 */
     check_hand_row(LLAMAD_TYPE_F32, row, 11, x, want, 245.0f);
@@ -179,8 +201,9 @@ static void test_f16_by_hand(void **state)
         0xFF, 0xFB, /* -65504 */
         0x00, 0x3E, /* 1.5 */
     };
-    const float want[] = {1.0f, -2.0f, 0.5f,      65504.0f, 0x1p-24f, -0.0f,
-                          0.333251953125f, 3.140625f, 0x1p-14f, -65504.0f, 1.5f};
+    const float want[] = {1.0f,  -2.0f,           0.5f,      65504.0f, 0x1p-24f,
+                          -0.0f, 0.333251953125f, 3.140625f, 0x1p-14f, -65504.0f,
+                          1.5f};
     const float x[] = {3, 1, 4, 0, 0x1p20f, 5, 3, 2, 0x1p10f, 0, -2};
     /* 3 - 2 + 2 + 1/16 + 4095/4096 + 6.28125 + 1/16 - 3 */
     check_hand_row(LLAMAD_TYPE_F16, row, 11, x, want, 7.406005859375f);
@@ -202,7 +225,7 @@ static void test_bf16_by_hand(void **state)
         0x80, 0x3B, /* 2^-8 */
         0x00, 0x40, /* 2 */
     };
-    const float want[] = {1.0f,  -2.0f, 0.5f,         3.140625f, 0x1.FEp127f, 0x1p-133f,
+    const float want[] = {1.0f,  -2.0f,        0.5f,    3.140625f, 0x1.FEp127f, 0x1p-133f,
                           -0.0f, 0.333984375f, -123.5f, 0x1p-8f,   2.0f};
     const float x[] = {3, 1, 4, 2, 0, 0, 7, 3, 0.5f, 256, -1};
     /* 3 - 2 + 2 + 6.28125 + 1.001953125 - 61.75 + 1 - 2 */
@@ -216,9 +239,9 @@ static void test_q8_0_by_hand(void **state)
         0x00, 0x38,                                     /* d = 0.5 */
         0x80, 0x7F,                                     /* -128, 127 */
         0x01, 0xFF, 0x02, 0xFE, 0x03, 0xFD, 0x04, 0xFC, /* 1, -1, 2, -2, ... */
-        0x05, 0xFB, 0x06, 0xFA, 0x07, 0xF9, 0x08, 0xF8, 0x09, 0xF7, 0x0A, 0xF6,
-        0x0B, 0xF5, 0x0C, 0xF4, 0x0D, 0xF3, 0x0E, 0xF2, /* ..., 14, -14 */
-        0x0F, 0x00,                                     /* 15, 0 */
+        0x05, 0xFB, 0x06, 0xFA, 0x07, 0xF9, 0x08, 0xF8, 0x09, 0xF7,
+        0x0A, 0xF6, 0x0B, 0xF5, 0x0C, 0xF4, 0x0D, 0xF3, 0x0E, 0xF2, /* ..., 14, -14 */
+        0x0F, 0x00,                                                 /* 15, 0 */
     };
     float want[32] = {-64.0f, 63.5f};
     for (int k = 1; k <= 14; k++) {
@@ -270,13 +293,13 @@ static void test_q6_k_by_hand(void **state)
     block[208] = 0x00; /* d = 0.25 */
     block[209] = 0x34;
 
-    ql[0] = 0x05;   /* element 0: q1 of l = 0, low 5, top 3: 53 - 32 = 21, scale 1 */
+    ql[0] = 0x05; /* element 0: q1 of l = 0, low 5, top 3: 53 - 32 = 21, scale 1 */
     qh[0] = 0xAB;
-    ql[17] = 0x0F;  /* element 17: q1 of l = 17, low 15, top 0: -17, scale 2 */
+    ql[17] = 0x0F; /* element 17: q1 of l = 17, low 15, top 0: -17, scale 2 */
     qh[17] = 0xA8;
-    ql[35] = 0x01;  /* element 35: q2 of l = 3, low 1, top 1: -15, scale 3 */
+    ql[35] = 0x01; /* element 35: q2 of l = 3, low 1, top 1: -15, scale 3 */
     qh[3] = 0xA6;
-    ql[20] = 0xF0;  /* element 84: q3 of l = 20, high 15, top 3: 31, scale 6 */
+    ql[20] = 0xF0; /* element 84: q3 of l = 20, high 15, top 3: 31, scale 6 */
     qh[20] = 0xBA;
     qh[31] = 0x2A;  /* element 127: q4 of l = 31, high 0, top 0: -32, scale 8 */
     ql[69] = 0x30;  /* element 197: second half, q3 of l = 5, high 3, top 2: 3, scale 13 */
@@ -285,7 +308,7 @@ static void test_q6_k_by_hand(void **state)
 
     float want[256] = {0};
     for (int i = 240; i < 255; i++)
-        want[i] = -0.0f; /* 0.25 * -16 * 0 */
+        want[i] = -0.0f;          /* 0.25 * -16 * 0 */
     want[0] = 0.25f * 1 * 21;     /* 5.25 */
     want[17] = 0.25f * 2 * -17;   /* -8.5 */
     want[35] = 0.25f * 3 * -15;   /* -11.25 */
@@ -357,14 +380,12 @@ static void test_quantize_q4_0_known(void **state)
 
     const uint8_t want[54] = {
         0x00, 0x3C, /* d = 1 */
-        0x0F, 0x1C, 0x25, 0x30, 0x48, 0x58, 0x69, 0x7F,
-        0x80, 0x9A, 0xAF, 0xB8, 0xC8, 0xD8, 0xE8, 0xF8,
-        0x00, 0xBC, /* d = -1 */
-        0x80, 0x8F, 0x85, 0x8C, 0x88, 0x88, 0x88, 0x88,
-        0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88,
-        0x00, 0x80, /* d = 0 / -8 = -0, as ggml stores it */
-        0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88,
-        0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88,
+        0x0F, 0x1C, 0x25, 0x30, 0x48, 0x58, 0x69, 0x7F, 0x80, 0x9A,
+        0xAF, 0xB8, 0xC8, 0xD8, 0xE8, 0xF8, 0x00, 0xBC, /* d = -1 */
+        0x80, 0x8F, 0x85, 0x8C, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88,
+        0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x00, 0x80, /* d = 0 / -8 = -0, as ggml stores it */
+        0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88,
+        0x88, 0x88, 0x88, 0x88, 0x88, 0x88,
     };
     assert_memory_equal(out, want, sizeof want);
 
@@ -550,8 +571,7 @@ static void fill_row(uint32_t type, uint8_t *row, int64_t n, size_t bytes, enum 
             put16(row + b + 208, scale_half(extreme));
         }
         break;
-    default:
-        fail_msg("no filler for type %u", type);
+    default: fail_msg("no filler for type %u", type);
     }
 }
 
@@ -694,24 +714,15 @@ int main(int argc, char **argv)
         return print_isas();
 
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32_to_f16_row),
-        cmocka_unit_test(test_computable_types),
-        cmocka_unit_test(test_kernel_tables),
-        cmocka_unit_test(test_f32_by_hand),
-        cmocka_unit_test(test_f16_by_hand),
-        cmocka_unit_test(test_bf16_by_hand),
-        cmocka_unit_test(test_q8_0_by_hand),
-        cmocka_unit_test(test_q4_0_by_hand),
-        cmocka_unit_test(test_q6_k_by_hand),
-        cmocka_unit_test(test_quantize_float_rows),
-        cmocka_unit_test(test_quantize_q8_0_known),
-        cmocka_unit_test(test_quantize_q4_0_known),
-        cmocka_unit_test(test_quantize_unsupported),
-        cmocka_unit_test(test_q8_0_round_trip),
-        cmocka_unit_test(test_q4_0_round_trip),
-        cmocka_unit_test(test_fast_float_types),
-        cmocka_unit_test(test_fast_quantized_types),
-        cmocka_unit_test(test_cpu_cap),
+        cmocka_unit_test(test_f32_to_f16_row),       cmocka_unit_test(test_computable_types),
+        cmocka_unit_test(test_kernel_tables),        cmocka_unit_test(test_f32_by_hand),
+        cmocka_unit_test(test_f16_by_hand),          cmocka_unit_test(test_bf16_by_hand),
+        cmocka_unit_test(test_q8_0_by_hand),         cmocka_unit_test(test_q4_0_by_hand),
+        cmocka_unit_test(test_q6_k_by_hand),         cmocka_unit_test(test_quantize_float_rows),
+        cmocka_unit_test(test_quantize_q8_0_known),  cmocka_unit_test(test_quantize_q4_0_known),
+        cmocka_unit_test(test_quantize_unsupported), cmocka_unit_test(test_q8_0_round_trip),
+        cmocka_unit_test(test_q4_0_round_trip),      cmocka_unit_test(test_fast_float_types),
+        cmocka_unit_test(test_fast_quantized_types), cmocka_unit_test(test_cpu_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

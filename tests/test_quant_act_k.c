@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "llamad/kernels/quant.h"
 #include "llamad/kernels/cpu.h"
+#include "llamad/kernels/quant.h"
 #include "testutil.h"
 
 enum { QK_K = 256, MAX_BLOCKS = 5 };
@@ -21,10 +21,10 @@ enum { QK_K = 256, MAX_BLOCKS = 5 };
 struct ktype {
     const char *name;
     uint32_t type;
-    int bytes;      /* per 256-element block */
-    int d_at;       /* fp16 d */
-    int dmin_at;    /* fp16 dmin, or -1 (Q6_K) */
-    int scales_at;  /* packed scales (and mins) */
+    int bytes;     /* per 256-element block */
+    int d_at;      /* fp16 d */
+    int dmin_at;   /* fp16 dmin, or -1 (Q6_K) */
+    int scales_at; /* packed scales (and mins) */
     int scales_len;
 };
 
@@ -112,8 +112,8 @@ static void zero_d(const struct ktype *k, uint8_t *block)
 static void unit_quants(const struct ktype *k, uint8_t *block)
 {
     (void)k;
-    memset(block, 0x11, 128);       /* low nibbles 1 */
-    memset(block + 128, 0xAA, 64);  /* top bits 2 */
+    memset(block, 0x11, 128);      /* low nibbles 1 */
+    memset(block + 128, 0xAA, 64); /* top bits 2 */
 }
 
 /* A bound on the float terms the kernels round, so the scale of the difference
@@ -194,8 +194,8 @@ static void hand_q45_block(uint8_t *b, int qs_at)
 {
     put_f16(b, 1.0f);
     put_f16(b + 2, 0.5f);
-    const uint8_t packed[12] = {0xC1, 0xC2, 0xC3, 0xC4, 0x42, 0x42, 0x42, 0x42,
-                                0x1C, 0x1C, 0x1C, 0x1C};
+    const uint8_t packed[12] = {0xC1, 0xC2, 0xC3, 0xC4, 0x42, 0x42,
+                                0x42, 0x42, 0x1C, 0x1C, 0x1C, 0x1C};
     memcpy(b + 4, packed, 12);
     memset(b + qs_at, 0x53, 128);
 }

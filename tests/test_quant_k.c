@@ -15,8 +15,8 @@
 #include <cmocka.h>
 
 #include "llamad/format/gguf.h"
-#include "llamad/kernels/quant.h"
 #include "llamad/format/types.h"
+#include "llamad/kernels/quant.h"
 #include "testutil.h"
 
 enum { QK_K = 256, Q4_K_BYTES = 144, Q5_K_BYTES = 176, Q6_K_BYTES = 210 };
@@ -44,8 +44,8 @@ static size_t row_bytes(uint32_t type, int64_t n)
  * functions) and the chosen dequantizer on one hand-made block, and requires the
  * exact values and the exact dot product: every block here is built so that the
  * sum is exact in float. */
-static void check_hand_block(uint32_t type, const uint8_t *block, const float *x,
-                             const float *want, float want_dot)
+static void check_hand_block(uint32_t type, const uint8_t *block, const float *x, const float *want,
+                             float want_dot)
 {
     const struct llamad_kernels *ks[2] = {llamad_kernels_ref(type), llamad_kernels_for(type)};
     float got[QK_K];
@@ -54,8 +54,8 @@ static void check_hand_block(uint32_t type, const uint8_t *block, const float *x
         ks[k]->dequantize_row(block, got, QK_K);
         for (int i = 0; i < QK_K; i++) {
             if (bits_of(got[i]) != bits_of(want[i]))
-                fail_msg("%s %s: element %d is %.9g, want %.9g", llamad_type_name(type),
-                         ks[k]->isa, i, got[i], want[i]);
+                fail_msg("%s %s: element %d is %.9g, want %.9g", llamad_type_name(type), ks[k]->isa,
+                         i, got[i], want[i]);
         }
     }
     memset(got, 0, sizeof got);
@@ -117,14 +117,14 @@ static void test_q4_k_by_hand(void **state)
     float want[QK_K];
     for (int i = 0; i < QK_K; i++)
         want[i] = base[i / 32];
-    want[0] = 0.5f * 1 * 15 - 0.5f;     /* 7 */
-    want[1] = 0.5f * 1 * 3 - 0.5f;      /* 1 */
-    want[33] = 0.5f * 3 * 7 - 0.0f;     /* 10.5 */
-    want[66] = 0.5f * 63 * 9 - 1.25f;   /* 282.25 */
+    want[0] = 0.5f * 1 * 15 - 0.5f;      /* 7 */
+    want[1] = 0.5f * 1 * 3 - 0.5f;       /* 1 */
+    want[33] = 0.5f * 3 * 7 - 0.0f;      /* 10.5 */
+    want[66] = 0.5f * 63 * 9 - 1.25f;    /* 282.25 */
     want[127] = 0.5f * 10 * 15 - 15.75f; /* 59.25 */
-    want[133] = 0.5f * 17 * 1 - 8.25f;  /* 0.25 */
-    want[160] = 0.5f * 48 * 4 - 0.25f;  /* 95.75 */
-    want[255] = 0.5f * 35 * 2 - 15.0f;  /* 20 */
+    want[133] = 0.5f * 17 * 1 - 8.25f;   /* 0.25 */
+    want[160] = 0.5f * 48 * 4 - 0.25f;   /* 95.75 */
+    want[255] = 0.5f * 35 * 2 - 15.0f;   /* 20 */
     float x[QK_K];
     for (int i = 0; i < QK_K; i++)
         x[i] = (float)i;
@@ -167,14 +167,14 @@ static void test_q5_k_by_hand(void **state)
     float want[QK_K];
     for (int i = 0; i < QK_K; i++)
         want[i] = base[i / 32];
-    want[0] = 0.25f * 2 * 31 - 0.5f;    /* 15 */
-    want[1] = 0.25f * 2 * 16 - 0.5f;    /* 7.5 */
-    want[33] = 0.25f * 5 * 9 - 20.0f;   /* -8.75 */
-    want[95] = 0.25f * 1 * 19 - 0.0f;   /* 4.75 */
-    want[128] = 0.25f * 16 * 17 - 1.0f; /* 67 */
+    want[0] = 0.25f * 2 * 31 - 0.5f;     /* 15 */
+    want[1] = 0.25f * 2 * 16 - 0.5f;     /* 7.5 */
+    want[33] = 0.25f * 5 * 9 - 20.0f;    /* -8.75 */
+    want[95] = 0.25f * 1 * 19 - 0.0f;    /* 4.75 */
+    want[128] = 0.25f * 16 * 17 - 1.0f;  /* 67 */
     want[191] = 0.25f * 63 * 31 - 31.5f; /* 456.75 */
-    want[200] = 0.25f * 4 * 16 - 8.5f;  /* 7.5 */
-    want[255] = 0.25f * 32 * 26 - 4.0f; /* 204 */
+    want[200] = 0.25f * 4 * 16 - 8.5f;   /* 7.5 */
+    want[255] = 0.25f * 32 * 26 - 4.0f;  /* 204 */
     float x[QK_K];
     for (int i = 0; i < QK_K; i++)
         x[i] = (float)i;
@@ -487,8 +487,7 @@ static const struct llamad_gguf_tensor *matrix(const struct llamad_gguf *g, cons
 static void f16_row(const struct llamad_gguf_tensor *t, int64_t r, float *out)
 {
     int64_t cols = (int64_t)t->ne[0];
-    llamad_dequantize_row_ref(LLAMAD_TYPE_F16, (const uint8_t *)t->data + 2 * cols * r, out,
-                              cols);
+    llamad_dequantize_row_ref(LLAMAD_TYPE_F16, (const uint8_t *)t->data + 2 * cols * r, out, cols);
 }
 
 /* Every row of blk.0.attn_q.weight in synth256-Q4_K_M (written by llama-quantize):

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "../src/kernels/quant_internal.h" /* llamad_quantize_q8_avx512: one named variant */
-#include "llamad/kernels/quant.h"
 #include "llamad/format/types.h"
+#include "llamad/kernels/quant.h"
 
 enum { BLOCKS = 64, N = BLOCKS * LLAMAD_Q8_BLOCK };
 

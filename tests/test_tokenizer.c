@@ -117,8 +117,8 @@ static void test_size_query(void **state)
 static void test_special_strings_are_text(void **state)
 {
     (void)state;
-    const char *texts[] = {"<s>", "</s>", "[INST]", "<unk>", "<0x41>",
-                           "<s>[INST] Hi [/INST] Hello</s><s>"};
+    const char *texts[] = {"<s>",   "</s>",   "[INST]",
+                           "<unk>", "<0x41>", "<s>[INST] Hi [/INST] Hello</s><s>"};
     const struct llamad_tokenizer *vocabs[] = {test_spm, test_stories};
     for (size_t v = 0; v < 2; v++) {
         for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
@@ -130,9 +130,9 @@ static void test_special_strings_are_text(void **state)
                 assert_true(ids[k] > 2);
             }
             struct llamad_buf out = LLAMAD_BUF_INIT;
-            assert_int_equal(llamad_detokenize(vocabs[v], llamad_tokenizer_bos(vocabs[v]), ids, n,
-                                               &out),
-                             LLAMAD_OK);
+            assert_int_equal(
+                llamad_detokenize(vocabs[v], llamad_tokenizer_bos(vocabs[v]), ids, n, &out),
+                LLAMAD_OK);
             assert_string_equal(out.data, texts[i]);
             llamad_buf_free(&out);
         }
@@ -266,21 +266,24 @@ static void assert_detok_bytes(const char *bytes, const char *want)
 static void test_detok_invalid_bytes(void **state)
 {
     (void)state;
-    assert_detok_bytes("a\xc3\xa9" "b\xe2\x82\xac", "a\xc3\xa9" "b\xe2\x82\xac");
+    assert_detok_bytes("a\xc3\xa9"
+                       "b\xe2\x82\xac",
+                       "a\xc3\xa9"
+                       "b\xe2\x82\xac");
     assert_detok_bytes("\x80", FFFD);
     assert_detok_bytes("\xbf\x80", FFFD FFFD);
-    assert_detok_bytes("\xc0\x80", FFFD FFFD);             /* overlong */
-    assert_detok_bytes("\xc1\xbf", FFFD FFFD);             /* overlong */
-    assert_detok_bytes("\xe0\x80\x80", FFFD FFFD FFFD);    /* overlong */
+    assert_detok_bytes("\xc0\x80", FFFD FFFD);          /* overlong */
+    assert_detok_bytes("\xc1\xbf", FFFD FFFD);          /* overlong */
+    assert_detok_bytes("\xe0\x80\x80", FFFD FFFD FFFD); /* overlong */
     assert_detok_bytes("\xf0\x80\x80\x80", FFFD FFFD FFFD FFFD);
-    assert_detok_bytes("\xed\xa0\x80", FFFD FFFD FFFD);    /* surrogate */
+    assert_detok_bytes("\xed\xa0\x80", FFFD FFFD FFFD);          /* surrogate */
     assert_detok_bytes("\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD); /* > U+10FFFF */
     assert_detok_bytes("\xf5\x80", FFFD FFFD);
     assert_detok_bytes("\xff", FFFD);
-    assert_detok_bytes("\xc3(", FFFD "(");                  /* cut short by ASCII */
-    assert_detok_bytes("\xe2\x82(", FFFD "(");              /* one maximal subpart */
+    assert_detok_bytes("\xc3(", FFFD "(");     /* cut short by ASCII */
+    assert_detok_bytes("\xe2\x82(", FFFD "("); /* one maximal subpart */
     assert_detok_bytes("\xf0\x9f\x98\xc3\xa9", FFFD "\xc3\xa9");
-    assert_detok_bytes("\xf0\x9f\x98", FFFD);               /* truncated, then flush */
+    assert_detok_bytes("\xf0\x9f\x98", FFFD); /* truncated, then flush */
     assert_detok_bytes("x\xe2\x82", "x" FFFD);
 }
 
@@ -293,7 +296,8 @@ static void test_detok_releases_invalid_at_once(void **state)
     llamad_detok_init(&d, test_spm, -1);
     assert_int_equal(llamad_detok_push(&d, byte_token(test_spm, 0xe2), &out), LLAMAD_OK);
     assert_int_equal(out.len, 0);
-    int32_t a = test_find_piece(test_spm, "\xe2\x96\x81" "a");
+    int32_t a = test_find_piece(test_spm, "\xe2\x96\x81"
+                                          "a");
     assert_int_equal(llamad_detok_push(&d, a, &out), LLAMAD_OK);
     assert_string_equal(out.data, FFFD " a");
     assert_int_equal(d.n_pending, 0);
@@ -334,7 +338,7 @@ static void test_detok_space_after_bos(void **state)
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const toy_pieces[] = {"<unk>", "<s>", "</s>", "a", "b",  "c", "ab",
+static const char *const toy_pieces[] = {"<unk>", "<s>", "</s>", "a", "b", "c", "ab",
                                          "abc",   "aa",  "bc",   "<", "s", ">", "<s"};
 static const float toy_scores[] = {0, 0, 0, 0, 0, 0, 10, 5, 1, 2, 0, 0, 0, 3};
 static const int32_t toy_types[] = {2, 3, 3, 1, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1};
@@ -366,7 +370,10 @@ static void test_merge_rules(void **state)
     /* "<s" merges, "<s>" is a control piece and never forms. */
     test_assert_ids(t, "<s>", false, (const int32_t[]){13, 12}, 2);
     /* No byte tokens: a character without a piece is one <unk>. */
-    test_assert_ids(t, "d\xc3\xa9" "a", false, (const int32_t[]){0, 0, 3}, 3);
+    test_assert_ids(t,
+                    "d\xc3\xa9"
+                    "a",
+                    false, (const int32_t[]){0, 0, 3}, 3);
     /* No space prefix: nothing dropped after BOS either. */
     test_assert_ids(t, "", true, (const int32_t[]){1}, 1);
     test_assert_detok(t, 1, (const int32_t[]){3, 0, 1, 2}, 4, "a");
@@ -399,10 +406,10 @@ static void test_defaults(void **state)
 
     /* 0xFFFFFFFF means "no such token". */
     const struct test_vocab_spec no_eos = {.model = "llama",
-                                .pieces = pieces,
-                                .n = N(pieces),
-                                .id_key = "tokenizer.ggml.eos_token_id",
-                                .id_value = UINT32_MAX};
+                                           .pieces = pieces,
+                                           .n = N(pieces),
+                                           .id_key = "tokenizer.ggml.eos_token_id",
+                                           .id_value = UINT32_MAX};
     assert_int_equal(test_load_vocab_spec(&no_eos, &t, err), LLAMAD_OK);
     assert_int_equal(llamad_tokenizer_eos(t), -1);
     assert_false(llamad_tokenizer_is_eog(t, 2));
@@ -498,30 +505,32 @@ static void test_utf8_valid_prefix(void **state)
     } cases[] = {
         {"", 0, 0},
         {"abc", 3, 3},
-        {"\x00" "a", 2, 2},
-        {"\xc2\x80", 2, 2},             /* U+0080 */
-        {"\xdf\xbf", 2, 2},             /* U+07FF */
-        {"\xe0\xa0\x80", 3, 3},         /* U+0800 */
-        {"\xed\x9f\xbf", 3, 3},         /* U+D7FF */
-        {"\xee\x80\x80", 3, 3},         /* U+E000 */
-        {"\xef\xbf\xbf", 3, 3},         /* U+FFFF */
-        {"\xf0\x90\x80\x80", 4, 4},     /* U+10000 */
-        {"\xf4\x8f\xbf\xbf", 4, 4},     /* U+10FFFF */
-        {"a\xc0\x80", 3, 1},            /* overlong */
-        {"\xc1\xbf", 2, 0},             /* overlong */
-        {"\xe0\x80\x80", 3, 0},         /* overlong */
-        {"\xe0\x9f\xbf", 3, 0},         /* overlong */
-        {"\xf0\x80\x80\x80", 4, 0},     /* overlong */
-        {"\xf0\x8f\xbf\xbf", 4, 0},     /* overlong */
-        {"ab\xed\xa0\x80", 5, 2},       /* surrogate U+D800 */
-        {"\xed\xbf\xbf", 3, 0},         /* surrogate U+DFFF */
-        {"\xf4\x90\x80\x80", 4, 0},     /* U+110000 */
+        {"\x00"
+         "a",
+         2, 2},
+        {"\xc2\x80", 2, 2},         /* U+0080 */
+        {"\xdf\xbf", 2, 2},         /* U+07FF */
+        {"\xe0\xa0\x80", 3, 3},     /* U+0800 */
+        {"\xed\x9f\xbf", 3, 3},     /* U+D7FF */
+        {"\xee\x80\x80", 3, 3},     /* U+E000 */
+        {"\xef\xbf\xbf", 3, 3},     /* U+FFFF */
+        {"\xf0\x90\x80\x80", 4, 4}, /* U+10000 */
+        {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+        {"a\xc0\x80", 3, 1},        /* overlong */
+        {"\xc1\xbf", 2, 0},         /* overlong */
+        {"\xe0\x80\x80", 3, 0},     /* overlong */
+        {"\xe0\x9f\xbf", 3, 0},     /* overlong */
+        {"\xf0\x80\x80\x80", 4, 0}, /* overlong */
+        {"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong */
+        {"ab\xed\xa0\x80", 5, 2},   /* surrogate U+D800 */
+        {"\xed\xbf\xbf", 3, 0},     /* surrogate U+DFFF */
+        {"\xf4\x90\x80\x80", 4, 0}, /* U+110000 */
         {"\xf5\x80\x80\x80", 4, 0},
         {"\xff", 1, 0},
-        {"\x80", 1, 0},                 /* lone continuation */
-        {"a\xc3", 2, 1},                /* truncated */
-        {"\xe2\x82", 2, 0},             /* truncated */
-        {"\xf0\x9f\x98", 3, 0},         /* truncated */
+        {"\x80", 1, 0},         /* lone continuation */
+        {"a\xc3", 2, 1},        /* truncated */
+        {"\xe2\x82", 2, 0},     /* truncated */
+        {"\xf0\x9f\x98", 3, 0}, /* truncated */
         {"\xc3\xa9\xe2\x82\xac!", 6, 6},
         {"\xc3\xa9\xe2\x82\xac!", 4, 2}, /* the length limits the scan */
     };

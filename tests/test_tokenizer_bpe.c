@@ -17,8 +17,8 @@
 #include "../src/tokenizer/tokenizer_pretok.h" /* the pre-tokenizer's pieces */
 #include "llamad/base/buf.h"
 #include "llamad/base/clock.h"
-#include "llamad/server/chat.h"
 #include "llamad/base/error.h"
+#include "llamad/server/chat.h"
 #include "llamad/tokenizer/tokenizer.h"
 #include "testutil.h"
 #include "tokenizer_testutil.h"
@@ -140,16 +140,16 @@ static void test_llama3_chat_template(void **state)
     int32_t *ids;
     size_t n;
     char err[LLAMAD_ERR_MAX];
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_LLAMA3, t, msgs, N(msgs), &ids, &n, err,
-                                        sizeof err),
-                     LLAMAD_OK);
+    assert_int_equal(
+        llamad_chat_render(LLAMAD_CHAT_LLAMA3, t, msgs, N(msgs), &ids, &n, err, sizeof err),
+        LLAMAD_OK);
     const int32_t head = llamad_tokenizer_find(t, "<|start_header_id|>", 19);
     const int32_t tail = llamad_tokenizer_find(t, "<|end_header_id|>", 17);
     int32_t want[256];
     size_t w = 0;
     want[w++] = BOS;
-    const char *parts[][2] = {{"system", "\n\nBe brief."}, {"user", "\n\nHi <|eot_id|> there"},
-                              {"assistant", "\n\n"}};
+    const char *parts[][2] = {
+        {"system", "\n\nBe brief."}, {"user", "\n\nHi <|eot_id|> there"}, {"assistant", "\n\n"}};
     for (size_t i = 0; i < N(parts); i++) {
         want[w++] = head;
         w += (size_t)llamad_tokenize(t, parts[i][0], strlen(parts[i][0]), false, want + w, 8);
@@ -195,7 +195,8 @@ static void test_llama3_reference_prompts(void **state)
     assert_non_null(root);
     const cJSON *cases = cJSON_GetObjectItem(root, "cases"), *c;
     assert_int_equal(cJSON_GetArraySize(cases), 5);
-    cJSON_ArrayForEach(c, cases) {
+    cJSON_ArrayForEach(c, cases)
+    {
         const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItem(c, "prompt"));
         const cJSON *want = cJSON_GetObjectItem(c, "prompt_ids");
         assert_non_null(prompt);
@@ -277,7 +278,8 @@ static void test_llama3_long_inputs(void **state)
         double t0 = llamad_now_seconds();
         size_t n;
         free(tokenize_all(t, text, len, false, &n));
-        print_message("  900 KB of %s: %zu tokens in %.3f s\n", names[kind], n, llamad_now_seconds() - t0);
+        print_message("  900 KB of %s: %zu tokens in %.3f s\n", names[kind], n,
+                      llamad_now_seconds() - t0);
         if (kind == 2)
             assert_int_equal(n, len / 3); /* every three digits are one token */
         assert_round_trip(t, text, len, kind < 3);
@@ -330,7 +332,10 @@ static void test_pretok_llama3(void **state)
      * though it is to PCRE2's \s: it stays with the punctuation. */
     assert_pieces(pre, "!\xe1\xa0\x8e", "!\xe1\xa0\x8e");
     /* Invalid UTF-8: a run of it is a piece of its own. */
-    assert_pieces(pre, "a\xff\xfe" "b\xc3", "a|\xff\xfe|b|\xc3");
+    assert_pieces(pre,
+                  "a\xff\xfe"
+                  "b\xc3",
+                  "a|\xff\xfe|b|\xc3");
     llamad_pretok_free(pre);
 
     assert_int_equal(llamad_pretok_new("qwen2", 5, &pre, err, sizeof err), LLAMAD_EUNSUPPORTED);
@@ -363,8 +368,7 @@ static size_t make_byte_pieces(void)
 
 /* The byte pieces, then: ab bc abc aa xyz <|x|> (control, BOS) and a piece
  * outside the byte-level spelling. */
-static struct test_vocab_spec toy_spec(const char *const *merges, size_t n_merges,
-                                       int32_t *types)
+static struct test_vocab_spec toy_spec(const char *const *merges, size_t n_merges, int32_t *types)
 {
     size_t n = make_byte_pieces();
     const char *more[] = {"ab", "bc", "abc", "aa", "xyz", "<|x|>", "\xe4\xb8\xad"};
@@ -374,10 +378,16 @@ static struct test_vocab_spec toy_spec(const char *const *merges, size_t n_merge
     }
     for (size_t i = 0; i < 256; i++)
         types[i] = LLAMAD_TOKEN_NORMAL;
-    return (struct test_vocab_spec){.model = "gpt2", .pre = "llama-bpe", .pieces = pieces,
-                                    .n = n, .types = types, .n_types = n, .merges = merges,
+    return (struct test_vocab_spec){.model = "gpt2",
+                                    .pre = "llama-bpe",
+                                    .pieces = pieces,
+                                    .n = n,
+                                    .types = types,
+                                    .n_types = n,
+                                    .merges = merges,
                                     .n_merges = n_merges,
-                                    .id_key = "tokenizer.ggml.bos_token_id", .id_value = 261};
+                                    .id_key = "tokenizer.ggml.bos_token_id",
+                                    .id_value = 261};
 }
 
 enum { AB = 256, BC, ABC, AA, XYZ, CONTROL, OUTSIDE };

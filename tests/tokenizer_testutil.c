@@ -108,8 +108,8 @@ void test_assert_ids(const struct llamad_tokenizer *t, const char *text, bool bo
         assert_int_equal(ids[i], want[i]);
 }
 
-void test_assert_detok(const struct llamad_tokenizer *t, int32_t prev, const int32_t *ids,
-                       size_t n, const char *want)
+void test_assert_detok(const struct llamad_tokenizer *t, int32_t prev, const int32_t *ids, size_t n,
+                       const char *want)
 {
     struct llamad_buf out = LLAMAD_BUF_INIT;
     assert_int_equal(llamad_detokenize(t, prev, ids, n, &out), LLAMAD_OK);

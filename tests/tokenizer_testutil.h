@@ -34,7 +34,7 @@ struct test_vocab_spec {
     const char *const *merges;
     size_t n_merges;
     bool no_space_prefix;
-    bool no_bos; /* tokenizer.ggml.add_bos_token = false */
+    bool no_bos;        /* tokenizer.ggml.add_bos_token = false */
     const char *id_key; /* an extra uint32 key, e.g. an out-of-range special id */
     uint32_t id_value;
 };
@@ -51,8 +51,8 @@ size_t test_tokenize(const struct llamad_tokenizer *t, const char *text, size_t 
 void test_assert_ids(const struct llamad_tokenizer *t, const char *text, bool bos,
                      const int32_t *want, size_t n_want);
 /* The text of ids[0..n) after prev is want. */
-void test_assert_detok(const struct llamad_tokenizer *t, int32_t prev, const int32_t *ids,
-                       size_t n, const char *want);
+void test_assert_detok(const struct llamad_tokenizer *t, int32_t prev, const int32_t *ids, size_t n,
+                       const char *want);
 /* The id of a piece that must be in the vocabulary. */
 int32_t test_find_piece(const struct llamad_tokenizer *t, const char *piece);
 

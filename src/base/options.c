@@ -57,9 +57,21 @@ static bool parse_size(const char *s, long long min, long long max, long long *o
     long long unit = 1;
     switch (*end) {
     case '\0': break;
-    case 'K': case 'k': unit = 1LL << 10; end++; break;
-    case 'M': case 'm': unit = 1LL << 20; end++; break;
-    case 'G': case 'g': unit = 1LL << 30; end++; break;
+    case 'K':
+    case 'k':
+        unit = 1LL << 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        unit = 1LL << 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        unit = 1LL << 30;
+        end++;
+        break;
     default: return false;
     }
     if (*end != '\0' || v > max / unit)
@@ -111,8 +123,8 @@ static int store_integer(void *field, const struct llamad_option *o, const char 
 {
     long long n;
     if (!parse_integer(v, o->min, o->max, &n))
-        return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected an integer in %lld..%lld",
-                           o->min, o->max);
+        return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected an integer in %lld..%lld", o->min,
+                           o->max);
     if (o->kind == LLAMAD_OPT_INT)
         *(int *)field = (int)n;
     else
@@ -130,8 +142,7 @@ static int store_number(void *field, const struct llamad_option *o, const char *
               (as_float ? (float)x >= (float)o->lo && (float)x <= (float)o->hi
                         : x >= o->lo && x <= o->hi);
     if (!ok)
-        return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected a number in %g..%g", o->lo,
-                           o->hi);
+        return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected a number in %g..%g", o->lo, o->hi);
     if (as_float)
         *(float *)field = (float)x;
     else
@@ -147,18 +158,14 @@ int llamad_option_store(void *target, const struct llamad_option *o, const char 
     if (*v == '\0' && o->kind != LLAMAD_OPT_ARG && o->kind != LLAMAD_OPT_CUSTOM)
         return llamad_fail(why, whysz, LLAMAD_ERANGE, "the value is empty");
     switch (o->kind) {
-    case LLAMAD_OPT_ARG:
-        *(const char **)field = v;
-        return LLAMAD_OK;
-    case LLAMAD_OPT_STRING:
-        return set_string(field, v);
+    case LLAMAD_OPT_ARG: *(const char **)field = v; return LLAMAD_OK;
+    case LLAMAD_OPT_STRING: return set_string(field, v);
     case LLAMAD_OPT_BOOL:
         if (!parse_bool(v, field))
             return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected true or false");
         return LLAMAD_OK;
     case LLAMAD_OPT_INT:
-    case LLAMAD_OPT_INT64:
-        return store_integer(field, o, v, why, whysz);
+    case LLAMAD_OPT_INT64: return store_integer(field, o, v, why, whysz);
     case LLAMAD_OPT_UINT64:
         if (!parse_u64(v, field))
             return llamad_fail(why, whysz, LLAMAD_ERANGE, "expected an integer in 0..%" PRIu64,
@@ -168,17 +175,15 @@ int llamad_option_store(void *target, const struct llamad_option *o, const char 
         if (!parse_size(v, o->min, o->max, &n))
             return llamad_fail(why, whysz, LLAMAD_ERANGE,
                                "expected bytes in %lld..%lld, optionally with a K, M or G "
-                               "suffix", o->min, o->max);
+                               "suffix",
+                               o->min, o->max);
         *(size_t *)field = (size_t)n;
         return LLAMAD_OK;
     case LLAMAD_OPT_FLOAT:
-    case LLAMAD_OPT_DOUBLE:
-        return store_number(field, o, v, why, whysz);
-    case LLAMAD_OPT_CUSTOM:
-        return o->parse(target, o, v, why, whysz);
+    case LLAMAD_OPT_DOUBLE: return store_number(field, o, v, why, whysz);
+    case LLAMAD_OPT_CUSTOM: return o->parse(target, o, v, why, whysz);
     case LLAMAD_OPT_HELP:
-    case LLAMAD_OPT_VERSION: /* acted on when the command line is split, never stored */
-        break;
+    case LLAMAD_OPT_VERSION: /* acted on when the command line is split, never stored */ break;
     }
     return llamad_fail(why, whysz, LLAMAD_EINVAL, "takes no value");
 }
@@ -191,8 +196,8 @@ int llamad_option_apply(void *target, const struct llamad_option *opt, const cha
     if (rc == LLAMAD_ENOMEM)
         return llamad_fail(err, errsz, rc, "out of memory");
     if (rc)
-        return llamad_fail(err, errsz, rc, "%sinvalid value '%s' for %s: %s", where, value,
-                           shown, why);
+        return llamad_fail(err, errsz, rc, "%sinvalid value '%s' for %s: %s", where, value, shown,
+                           why);
     return LLAMAD_OK;
 }
 
@@ -213,8 +218,8 @@ int llamad_options_defaults(const struct llamad_option_table *t, void *target, c
 /* --- command line ----------------------------------------------------------- */
 
 /* The option of arg's first len bytes: "--name" or "-x". */
-static const struct llamad_option *find_flag(const struct llamad_option_table *t,
-                                             const char *arg, size_t len)
+static const struct llamad_option *find_flag(const struct llamad_option_table *t, const char *arg,
+                                             size_t len)
 {
     for (size_t i = 0; i < t->n_options; i++) {
         const struct llamad_option *o = &t->options[i];
@@ -242,8 +247,8 @@ int llamad_options_split(const struct llamad_option_table *t, const void *shown,
                                a[0] == '-' ? "option" : "argument", (int)len, a);
         if (o->kind == LLAMAD_OPT_HELP || o->kind == LLAMAD_OPT_VERSION) {
             if (a[len])
-                return llamad_fail(err, errsz, LLAMAD_EXIT_USAGE, "%.*s takes no value",
-                                   (int)len, a);
+                return llamad_fail(err, errsz, LLAMAD_EXIT_USAGE, "%.*s takes no value", (int)len,
+                                   a);
             if (o->kind == LLAMAD_OPT_HELP)
                 llamad_options_usage(stdout, t, shown);
             else
@@ -253,8 +258,8 @@ int llamad_options_split(const struct llamad_option_table *t, const void *shown,
         const char *value = a[len] ? a + len + 1 : NULL;
         if (!value && o->kind != LLAMAD_OPT_BOOL) {
             if (i + 1 >= argc)
-                return llamad_fail(err, errsz, LLAMAD_EXIT_USAGE,
-                                   "%s needs a value (see --help)", a);
+                return llamad_fail(err, errsz, LLAMAD_EXIT_USAGE, "%s needs a value (see --help)",
+                                   a);
             value = argv[++i];
         }
         args[(*n_args)++] = (struct llamad_option_arg){o, value, !is_long};
@@ -280,8 +285,8 @@ int llamad_options_apply_args(void *target, const struct llamad_option_arg *args
     return LLAMAD_OK;
 }
 
-int llamad_options_parse(const struct llamad_option_table *t, void *target, int argc,
-                         char **argv, char *err, size_t errsz)
+int llamad_options_parse(const struct llamad_option_table *t, void *target, int argc, char **argv,
+                         char *err, size_t errsz)
 {
     struct llamad_option_arg *args = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *args);
     if (!args)
@@ -300,8 +305,8 @@ int llamad_options_parse(const struct llamad_option_table *t, void *target, int 
 /* "-m, --model PATH", or "    --host ADDR" for an option without a short flag. */
 static void flags_text(const struct llamad_option *o, char *buf, size_t size)
 {
-    int n = o->short_name ? snprintf(buf, size, "-%c, ", o->short_name)
-                          : snprintf(buf, size, "    ");
+    int n =
+        o->short_name ? snprintf(buf, size, "-%c, ", o->short_name) : snprintf(buf, size, "    ");
     snprintf(buf + n, size - (size_t)n, "--%s%s%s", o->name, o->metavar ? " " : "",
              o->metavar ? o->metavar : "");
 }

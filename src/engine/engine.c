@@ -25,7 +25,7 @@ struct queued {
 
 struct slot {
     bool used;
-    uint64_t admitted;   /* admission number: prompt chunks go first-come first-served */
+    uint64_t admitted; /* admission number: prompt chunks go first-come first-served */
     struct sequence seq;
 };
 
@@ -45,13 +45,13 @@ struct llamad_engine {
     struct llamad_engine_stats stats;
 
     /* Batcher-thread state. */
-    struct slot *slots;          /* max_active */
-    struct slot **order;         /* used slots by admission */
+    struct slot *slots;  /* max_active */
+    struct slot **order; /* used slots by admission */
     uint64_t n_admitted;
     struct llamad_batch_entry *batch; /* step_tokens entries */
-    struct slot **row_owner;     /* the slot of each logits row */
-    float *logits;               /* max_active rows of n_vocab */
-    struct llamad_outbox **touched; /* outboxes to notify after a step */
+    struct slot **row_owner;          /* the slot of each logits row */
+    float *logits;                    /* max_active rows of n_vocab */
+    struct llamad_outbox **touched;   /* outboxes to notify after a step */
     int n_touched;
 };
 
@@ -217,8 +217,8 @@ static int32_t pack_batch(struct llamad_engine *e, int32_t n_active, int32_t *n_
     for (int32_t i = 0; i < n_active; i++) {
         struct slot *s = e->order[i];
         if (s->used && s->seq.decoding) {
-            e->batch[n++] = (struct llamad_batch_entry){s->seq.kv_seq, s->seq.n_fed,
-                                                        s->seq.next_token, true};
+            e->batch[n++] =
+                (struct llamad_batch_entry){s->seq.kv_seq, s->seq.n_fed, s->seq.next_token, true};
             e->row_owner[rows++] = s;
         }
     }
@@ -233,8 +233,8 @@ static int32_t pack_batch(struct llamad_engine *e, int32_t n_active, int32_t *n_
         for (int32_t k = 0; k < chunk; k++) {
             int32_t pos = s->seq.n_fed + k;
             bool last = pos == s->seq.req.n_prompt - 1;
-            e->batch[n++] = (struct llamad_batch_entry){s->seq.kv_seq, pos, s->seq.req.prompt[pos],
-                                                        last};
+            e->batch[n++] =
+                (struct llamad_batch_entry){s->seq.kv_seq, pos, s->seq.req.prompt[pos], last};
             if (last)
                 e->row_owner[rows++] = s;
         }
@@ -259,13 +259,12 @@ static void advance_fed(struct llamad_engine *e, int32_t n)
 /* Runs the step's n entries through the model, its logits rows into e->logits.
  * With sequences decoding (the first n_decoding entries, all in the first pass),
  * the prompt chunks go through in passes of at most pass_tokens: the decoding
- * steps that follow then find more of the weights still in the CPU's caches than after one long pass, which reads them once in
- * a hundred milliseconds (110M Q8_0 on a 2-core machine, 8 streams starting
- * together: the first decoding step after the prompts 5.6-7.7 ms after passes
- * of 512 tokens, 4.2-6.0 ms after passes of 128; steady steps 3.7-4.4 ms). With
- * nobody decoding, a step is one pass, the fastest for prompts (pp512 there
- * 4,970-5,060 tokens/s in one pass, 4,590-4,630 in passes of 128). Returns the
- * count of passes, or -1 with err filled. */
+ * steps that follow then find more of the weights still in the CPU's caches than after one long
+ * pass, which reads them once in a hundred milliseconds (110M Q8_0 on a 2-core machine, 8 streams
+ * starting together: the first decoding step after the prompts 5.6-7.7 ms after passes of 512
+ * tokens, 4.2-6.0 ms after passes of 128; steady steps 3.7-4.4 ms). With nobody decoding, a step is
+ * one pass, the fastest for prompts (pp512 there 4,970-5,060 tokens/s in one pass, 4,590-4,630 in
+ * passes of 128). Returns the count of passes, or -1 with err filled. */
 static int32_t run_passes(struct llamad_engine *e, int32_t n, int32_t n_decoding, char *err,
                           size_t errsz)
 {
@@ -298,9 +297,8 @@ static void run_step(struct llamad_engine *e, int32_t n_active)
     for (int32_t r = 0; r < n_rows; r++) {
         struct slot *s = e->row_owner[r];
         int32_t before = s->seq.n_gen;
-        enum llamad_finish why = sequence_sample(&s->seq, e->m,
-                                                 e->logits + (size_t)r * (size_t)e->m->hp.n_vocab,
-                                                 e->p.n_ctx, now);
+        enum llamad_finish why = sequence_sample(
+            &s->seq, e->m, e->logits + (size_t)r * (size_t)e->m->hp.n_vocab, e->p.n_ctx, now);
         touch(e, s->seq.out);
         generated += s->seq.n_gen - before;
         if (why != LLAMAD_FINISH_NONE)
@@ -375,8 +373,8 @@ static int allocate(struct llamad_engine *e, char *err, size_t errsz)
     const struct llamad_engine_params *p = &e->p;
     size_t block_bytes = llamad_kvcache_block_bytes(&e->m->hp, KV_BLOCK_TOKENS, p->kv_type);
     int64_t blocks_per_seq = (p->n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
-    int64_t blocks = p->kv_bytes ? (int64_t)(p->kv_bytes / block_bytes)
-                                 : blocks_per_seq * p->max_active;
+    int64_t blocks =
+        p->kv_bytes ? (int64_t)(p->kv_bytes / block_bytes) : blocks_per_seq * p->max_active;
     if (blocks < 1 || blocks > INT32_MAX)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "a KV cache of %zu bytes holds %lld blocks of %zu bytes", p->kv_bytes,
@@ -420,8 +418,8 @@ int llamad_engine_start(const struct llamad_model *m, const struct llamad_engine
                         llamad_notify_fn notify, void *notify_ctx, struct llamad_engine **out,
                         char *err, size_t errsz)
 {
-    if (p->n_ctx < 2 || p->max_active < 1 || p->max_queued < 0 ||
-        p->step_tokens < p->max_active || p->pass_tokens < 0)
+    if (p->n_ctx < 2 || p->max_active < 1 || p->max_queued < 0 || p->step_tokens < p->max_active ||
+        p->pass_tokens < 0)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "engine needs a context of 2 or more, at least one active sequence, "
                            "a step budget of at least one token per sequence and a pass "
@@ -472,8 +470,8 @@ int llamad_engine_submit(struct llamad_engine *e, struct llamad_gen_request *r,
     if (blocks > e->kv->p.n_blocks)
         return llamad_fail(err, errsz, LLAMAD_EUNSUPPORTED,
                            "the prompt and max_tokens need %d positions of KV cache; the whole "
-                           "cache (kv_cache_mb) holds %d", room,
-                           e->kv->p.n_blocks * e->kv->p.block_tokens);
+                           "cache (kv_cache_mb) holds %d",
+                           room, e->kv->p.n_blocks * e->kv->p.block_tokens);
     struct queued *q = calloc(1, sizeof(*q));
     if (!q)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");

@@ -21,8 +21,8 @@ int sequence_init(struct sequence *s, const struct llamad_model *m, struct llama
     s->t_submit = t_submit;
     s->t_admit = t_admit;
     s->sampler = llamad_sampler_create(&s->req.sampling, m->hp.n_vocab);
-    s->stop = llamad_stop_create((const char *const *)s->req.stops, s->req.stop_lens,
-                                 s->req.n_stops);
+    s->stop =
+        llamad_stop_create((const char *const *)s->req.stops, s->req.stop_lens, s->req.n_stops);
     s->done = calloc(1, sizeof(*s->done));
     if (!s->sampler || !s->stop || !s->done) {
         llamad_sampler_free(s->sampler);
@@ -97,8 +97,8 @@ static struct llamad_event *token_event(struct sequence *s, const struct llamad_
     if (!rc)
         rc = llamad_detok_push(&s->detok, token, &s->piece);
     if (!rc)
-        rc = llamad_stop_push(s->stop, s->piece.data ? s->piece.data : "", s->piece.len,
-                              &released, stopped);
+        rc = llamad_stop_push(s->stop, s->piece.data ? s->piece.data : "", s->piece.len, &released,
+                              stopped);
     if (!rc && s->req.logprobs)
         rc = fill_logprobs(e, logits, m->hp.n_vocab, s->req.top_logprobs);
     e->piece = copy_bytes(bytes.data, bytes.len);

@@ -26,7 +26,7 @@ struct sequence {
     struct llamad_sampler *sampler;
     struct llamad_detok detok;
     struct llamad_stop *stop;
-    struct llamad_buf piece; /* scratch: the detokenized text of one token */
+    struct llamad_buf piece;   /* scratch: the detokenized text of one token */
     struct llamad_event *done; /* allocated up front, so a request always gets its end */
     double t_submit, t_admit, t_first;
 };
@@ -38,8 +38,8 @@ int sequence_init(struct sequence *s, const struct llamad_model *m, struct llama
                   double t_admit);
 
 /* The logits of the sequence's last fed position are in: samples the next token
- * and pushes its TOKEN event (none when max_tokens is 0). Returns LLAMAD_FINISH_NONE to go on, or why the
- * sequence ends (the caller then calls sequence_finish). */
+ * and pushes its TOKEN event (none when max_tokens is 0). Returns LLAMAD_FINISH_NONE to go on, or
+ * why the sequence ends (the caller then calls sequence_finish). */
 enum llamad_finish sequence_sample(struct sequence *s, const struct llamad_model *m,
                                    const float *logits, int32_t n_ctx, double now);
 

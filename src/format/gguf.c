@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gguf_common.h"
 #include "llamad/base/error.h"
 #include "llamad/format/types.h"
-#include "gguf_common.h"
 
-#define MIN_KV_BYTES 14       /* key length 8 + key >= 1 + value type 4 + value >= 1 */
-#define MIN_TENSOR_BYTES 33   /* name length 8 + name >= 1 + n_dims 4 + ne 8 + type 4 + offset 8 */
+#define MIN_KV_BYTES 14     /* key length 8 + key >= 1 + value type 4 + value >= 1 */
+#define MIN_TENSOR_BYTES 33 /* name length 8 + name >= 1 + n_dims 4 + ne 8 + type 4 + offset 8 */
 #define ESC_SHOWN LLAMAD_GGUF_ESC_SHOWN
 #define ESC_BUF LLAMAD_GGUF_ESC_BUF
 
@@ -30,7 +30,7 @@ static const uint8_t type_size[LLAMAD_GGUF_TYPE_COUNT] = {
 };
 
 static const char *const type_names[LLAMAD_GGUF_TYPE_COUNT] = {
-    "uint8", "int8",   "uint16", "int16",  "uint32", "int32",  "float32",
+    "uint8", "int8",   "uint16", "int16",  "uint32", "int32",   "float32",
     "bool",  "string", "array",  "uint64", "int64",  "float64",
 };
 
@@ -182,8 +182,8 @@ static int need(struct parser *p, uint64_t n)
     if (n <= p->size - p->pos)
         return LLAMAD_OK;
     return llamad_fail(p->err, p->errsz, LLAMAD_EFORMAT,
-                       "%s: truncated in %s at offset %" PRIu64 " (%" PRIu64 " bytes needed, %" PRIu64
-                       " left)",
+                       "%s: truncated in %s at offset %" PRIu64 " (%" PRIu64
+                       " bytes needed, %" PRIu64 " left)",
                        p->name, p->where, p->pos, n, p->size - p->pos);
 }
 
@@ -254,7 +254,8 @@ static int parse_array(struct parser *p, struct llamad_gguf_value *v, unsigned d
 {
     uint64_t off = p->pos;
     if (depth >= LLAMAD_GGUF_MAX_ARRAY_DEPTH)
-        return bad(p, off, LLAMAD_EFORMAT, "arrays nested more than %d deep", LLAMAD_GGUF_MAX_ARRAY_DEPTH);
+        return bad(p, off, LLAMAD_EFORMAT, "arrays nested more than %d deep",
+                   LLAMAD_GGUF_MAX_ARRAY_DEPTH);
     uint32_t et;
     uint64_t count;
     int rc = read_u32(p, &et);
@@ -474,8 +475,8 @@ static int parse_metadata(struct parser *p, struct gguf_impl *impl)
         return no_memory(p, "the key index");
     if (rc) {
         char e[ESC_BUF];
-        set_where(p, "key %" PRIu64 " ('%s')",
-                  (uint64_t)((const struct llamad_gguf_kv *)b - g->kv), llamad_gguf_escape(e, b->data, b->len));
+        set_where(p, "key %" PRIu64 " ('%s')", (uint64_t)((const struct llamad_gguf_kv *)b - g->kv),
+                  llamad_gguf_escape(e, b->data, b->len));
         return bad(p, name_offset(p, b), LLAMAD_EFORMAT,
                    "duplicate key (first seen as key %" PRIu64 " at offset %" PRIu64 ")",
                    (uint64_t)((const struct llamad_gguf_kv *)a - g->kv), name_offset(p, a));
@@ -589,10 +590,12 @@ static int place_tensors(struct parser *p, struct llamad_gguf *g)
         if (g->data_offset > p->size || t->offset > p->size - g->data_offset ||
             t->nbytes > p->size - g->data_offset - t->offset) {
             char e[ESC_BUF];
-            set_where(p, "tensor %" PRIu64 " ('%s')", i, llamad_gguf_escape(e, t->name.data, t->name.len));
+            set_where(p, "tensor %" PRIu64 " ('%s')", i,
+                      llamad_gguf_escape(e, t->name.data, t->name.len));
             return bad(p, tensor_offset_field(p, t), LLAMAD_EFORMAT,
-                       "%" PRIu64 " bytes of data at data offset %" PRIu64 " (data section at %" PRIu64
-                       ") run past the end of the file (%" PRIu64 " bytes)",
+                       "%" PRIu64 " bytes of data at data offset %" PRIu64
+                       " (data section at %" PRIu64 ") run past the end of the file (%" PRIu64
+                       " bytes)",
                        t->nbytes, t->offset, g->data_offset, p->size);
         }
         t->data = p->map + g->data_offset + t->offset;
@@ -658,7 +661,8 @@ static int parse_tensors(struct parser *p, struct gguf_impl *impl)
                   llamad_gguf_escape(e, b->data, b->len));
         return bad(p, name_offset(p, b), LLAMAD_EFORMAT,
                    "duplicate tensor name (first seen as tensor %" PRIu64 " at offset %" PRIu64 ")",
-                   (uint64_t)((const struct llamad_gguf_tensor *)a - g->tensors), name_offset(p, a));
+                   (uint64_t)((const struct llamad_gguf_tensor *)a - g->tensors),
+                   name_offset(p, a));
     }
     rc = place_tensors(p, g);
     return rc ? rc : check_overlaps(p, g);
@@ -906,10 +910,10 @@ int llamad_gguf_get_array(const struct llamad_gguf *g, const char *key, int elem
         return rc;
     if (elem_type >= 0 && (int)v->arr.elem_type != elem_type) {
         char e[ESC_BUF];
-        return llamad_fail(err, errsz, LLAMAD_EFORMAT,
-                           "metadata '%s' is an array of %s, expected an array of %s",
-                           llamad_gguf_escape(e, key, strlen(key)), llamad_gguf_type_name(v->arr.elem_type),
-                           llamad_gguf_type_name((enum llamad_gguf_type)elem_type));
+        return llamad_fail(
+            err, errsz, LLAMAD_EFORMAT, "metadata '%s' is an array of %s, expected an array of %s",
+            llamad_gguf_escape(e, key, strlen(key)), llamad_gguf_type_name(v->arr.elem_type),
+            llamad_gguf_type_name((enum llamad_gguf_type)elem_type));
     }
     *out = v;
     return LLAMAD_OK;

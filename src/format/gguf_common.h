@@ -8,8 +8,10 @@
 #include "llamad/format/gguf.h"
 
 #define LLAMAD_GGUF_ALIGNMENT_KEY "general.alignment"
-#define LLAMAD_GGUF_MAX_NAME_LEN 65535 /* longest key or tensor name accepted (the spec's key limit) */
-#define LLAMAD_GGUF_MAX_ARRAY_DEPTH 8  /* arrays nested deeper are refused, so recursion stays shallow */
+/* The longest key or tensor name accepted (the spec's key limit). */
+#define LLAMAD_GGUF_MAX_NAME_LEN 65535
+/* Arrays nested deeper are refused, so recursion stays shallow. */
+#define LLAMAD_GGUF_MAX_ARRAY_DEPTH 8
 #define LLAMAD_GGUF_ESC_SHOWN 48 /* bytes of a name shown in messages */
 #define LLAMAD_GGUF_ESC_BUF (LLAMAD_GGUF_ESC_SHOWN * 4 + 4)
 

@@ -156,7 +156,8 @@ static int put_scalar(struct wbuf *b, enum llamad_gguf_type type, const struct l
     case LLAMAD_GGUF_INT16:
     case LLAMAD_GGUF_INT32:
     case LLAMAD_GGUF_INT64:
-        if (n < 8 && (v->i64 < -(INT64_C(1) << (8 * n - 1)) || v->i64 >= (INT64_C(1) << (8 * n - 1))))
+        if (n < 8 &&
+            (v->i64 < -(INT64_C(1) << (8 * n - 1)) || v->i64 >= (INT64_C(1) << (8 * n - 1))))
             return LLAMAD_EINVAL;
         return wb_le(b, (uint64_t)v->i64, n);
     case LLAMAD_GGUF_FLOAT32: {
@@ -577,8 +578,8 @@ int llamad_gguf_writer_to_memory(struct llamad_gguf_writer *w, uint8_t **out, si
     if (!rc) {
         s.mem = malloc((size_t)total);
         if (!s.mem)
-            rc = llamad_fail(err, errsz, LLAMAD_ENOMEM, "GGUF writer: out of memory for %" PRIu64
-                             " bytes", total);
+            rc = llamad_fail(err, errsz, LLAMAD_ENOMEM,
+                             "GGUF writer: out of memory for %" PRIu64 " bytes", total);
     }
     if (!rc)
         rc = emit(w, &head, data_start, &s);

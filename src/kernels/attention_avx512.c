@@ -12,11 +12,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "llamad/kernels/cpu.h"
 #include "attention_internal.h"
 #include "exp_avx512.h"
 #include "llamad/format/half.h"
 #include "llamad/format/types.h"
+#include "llamad/kernels/cpu.h"
 
 #if defined(__x86_64__)
 
@@ -70,7 +70,8 @@ AVX512_FN static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
     const __m512d abd = _mm512_castps_pd(ab), cdd = _mm512_castps_pd(cd);
     const __m512 abcd = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(abd, cdd)),
                                       _mm512_castpd_ps(_mm512_unpackhi_pd(abd, cdd)));
-    const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+    const __m256 half =
+        _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
     return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
 }
 
@@ -98,9 +99,9 @@ AVX512_FN static ALWAYS_INLINE void scores_4rows(const float *q, int64_t q_strid
         }
     }
     for (int i = 0; i < n_q; i++)
-        _mm_storeu_ps(scores + i * s_stride,
-                      _mm_mul_ps(sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]),
-                                 _mm_set1_ps(scale)));
+        _mm_storeu_ps(
+            scores + i * s_stride,
+            _mm_mul_ps(sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), _mm_set1_ps(scale)));
 }
 
 /* n_q (5..8, a constant after inlining) queries against the two rows from
@@ -173,8 +174,8 @@ enum { KEY_PARTS = 4, PASS_QUERIES = 4 };
 
 AVX512_FN static ALWAYS_INLINE void scores_pass(const float *q, int64_t q_stride, int n_q,
                                                 const void *keys, int64_t stride, int32_t r0,
-                                                __mmask16 m, int32_t hd, float scale,
-                                                float *scores, int64_t s_stride, kv_load_fn load)
+                                                __mmask16 m, int32_t hd, float scale, float *scores,
+                                                int64_t s_stride, kv_load_fn load)
 {
     __m512 acc[PASS_QUERIES][KEY_PARTS];
     for (int i = 0; i < n_q; i++)
@@ -188,8 +189,8 @@ AVX512_FN static ALWAYS_INLINE void scores_pass(const float *q, int64_t q_stride
         }
     _Static_assert(KEY_PARTS == 4, "the parts are added up in pairs below");
     for (int i = 0; i < n_q; i++) {
-        const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]),
-                                         _mm512_add_ps(acc[i][2], acc[i][3]));
+        const __m512 sum =
+            _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]), _mm512_add_ps(acc[i][2], acc[i][3]));
         _mm512_mask_storeu_ps(scores + i * s_stride + r0, m,
                               _mm512_mul_ps(sum, _mm512_set1_ps(scale)));
     }
@@ -205,8 +206,8 @@ AVX512_FN static ALWAYS_INLINE void scores_by_dimension(const float *q, int64_t 
         const __mmask16 m = tail_mask(rows - r0);
         for (int q0 = 0; q0 < n_q; q0 += PASS_QUERIES)
             scores_pass(q + q0 * q_stride, q_stride,
-                        n_q - q0 < PASS_QUERIES ? n_q - q0 : PASS_QUERIES, keys, stride, r0, m,
-                        hd, scale, scores + q0 * s_stride, s_stride, load);
+                        n_q - q0 < PASS_QUERIES ? n_q - q0 : PASS_QUERIES, keys, stride, r0, m, hd,
+                        scale, scores + q0 * s_stride, s_stride, load);
     }
 }
 
@@ -269,41 +270,37 @@ AVX512_FN static ALWAYS_INLINE void weighted_sum_queries(const float *weights, i
 /* CALL(n, name) with n the value of n_q, 1..LLAMAD_ATTENTION_QUERIES, as a
  * constant: each count is compiled with its accumulators laid out for it. */
 _Static_assert(LLAMAD_ATTENTION_QUERIES == 8, "BY_QUERY_COUNT names every query count");
-#define BY_QUERY_COUNT(CALL, name)                                                             \
-    switch (n_q) {                                                                             \
-    case 8: CALL(8, name); break;                                                              \
-    case 7: CALL(7, name); break;                                                              \
-    case 6: CALL(6, name); break;                                                              \
-    case 5: CALL(5, name); break;                                                              \
-    case 4: CALL(4, name); break;                                                              \
-    case 3: CALL(3, name); break;                                                              \
-    case 2: CALL(2, name); break;                                                              \
-    default: CALL(1, name); break;                                                             \
+#define BY_QUERY_COUNT(CALL, name)                                                                 \
+    switch (n_q) {                                                                                 \
+    case 8: CALL(8, name); break;                                                                  \
+    case 7: CALL(7, name); break;                                                                  \
+    case 6: CALL(6, name); break;                                                                  \
+    case 5: CALL(5, name); break;                                                                  \
+    case 4: CALL(4, name); break;                                                                  \
+    case 3: CALL(3, name); break;                                                                  \
+    case 2: CALL(2, name); break;                                                                  \
+    default: CALL(1, name); break;                                                                 \
     }
-#define SCORES_CALL(n, name)                                                                   \
-    scores_##name##_layout(q, q_stride, n, keys, stride, rows, hd, scale, scores, s_stride,      \
+#define SCORES_CALL(n, name)                                                                       \
+    scores_##name##_layout(q, q_stride, n, keys, stride, rows, hd, scale, scores, s_stride,        \
                            load_##name)
-#define WEIGHTED_SUM_CALL(n, name)                                                             \
-    weighted_sum_queries(weights, w_stride, n, values, stride, rows, hd, out, o_stride,        \
-                         load_##name)
+#define WEIGHTED_SUM_CALL(n, name)                                                                 \
+    weighted_sum_queries(weights, w_stride, n, values, stride, rows, hd, out, o_stride, load_##name)
 
 /* The kernels of one cache type. */
-#define KV_KERNELS(name, type)                                                                 \
-    AVX512_FN static void scores_##name(const float *q, int64_t q_stride, int n_q,             \
-                                        const void *keys, int64_t stride, int32_t rows,        \
-                                        int32_t hd, float scale, float *scores,                \
-                                        int64_t s_stride)                                      \
-    {                                                                                          \
-        BY_QUERY_COUNT(SCORES_CALL, name)                                                      \
-    }                                                                                          \
-    AVX512_FN static void weighted_sum_##name(const float *weights, int64_t w_stride, int n_q, \
-                                              const void *values, int64_t stride,              \
-                                              int32_t rows, int32_t hd, float *out,            \
-                                              int64_t o_stride)                                \
-    {                                                                                          \
-        BY_QUERY_COUNT(WEIGHTED_SUM_CALL, name)                                                \
-    }                                                                                          \
-    static const struct llamad_attention_kernels avx512_##name = {                             \
+#define KV_KERNELS(name, type)                                                                     \
+    AVX512_FN static void scores_##name(                                                           \
+        const float *q, int64_t q_stride, int n_q, const void *keys, int64_t stride, int32_t rows, \
+        int32_t hd, float scale, float *scores, int64_t s_stride){BY_QUERY_COUNT(                  \
+        SCORES_CALL,                                                                               \
+        name)} AVX512_FN static void weighted_sum_##name(const float *weights, int64_t w_stride,   \
+                                                         int n_q, const void *values,              \
+                                                         int64_t stride, int32_t rows, int32_t hd, \
+                                                         float *out, int64_t o_stride)             \
+    {                                                                                              \
+        BY_QUERY_COUNT(WEIGHTED_SUM_CALL, name)                                                    \
+    }                                                                                              \
+    static const struct llamad_attention_kernels avx512_##name = {                                 \
         "avx512", type, scores_##name, softmax_avx512, weighted_sum_##name};
 
 /* Each type's key layout, as llamad_attention_keys_by_dimension (attention.h) says. */

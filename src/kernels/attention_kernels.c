@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "attention_internal.h"
+#include "llamad/format/types.h"
 #include "llamad/kernels/ops.h"
 #include "llamad/kernels/quant.h"
-#include "llamad/format/types.h"
 #include "quant_internal.h"
 
 /* Element i of a cache row of `type`, as a float (Q8_0: its block's scale times
@@ -54,21 +54,20 @@ static void weighted_sum_ref(uint32_t type, const float *weights, int64_t w_stri
                     weights[i * w_stride + r] * kv_value(type, values, r * stride + d);
 }
 
-#define REF_KERNELS(name, type)                                                               \
-    static void scores_ref_##name(const float *q, int64_t q_stride, int n_q, const void *keys, \
-                                  int64_t stride, int32_t rows, int32_t hd, float scale,       \
-                                  float *scores, int64_t s_stride)                             \
-    {                                                                                          \
-        scores_ref(type, q, q_stride, n_q, keys, stride, rows, hd, scale, scores, s_stride);   \
-    }                                                                                          \
-    static void weighted_sum_ref_##name(const float *weights, int64_t w_stride, int n_q,       \
-                                        const void *values, int64_t stride, int32_t rows,      \
-                                        int32_t hd, float *out, int64_t o_stride)              \
-    {                                                                                          \
-        weighted_sum_ref(type, weights, w_stride, n_q, values, stride, rows, hd, out,          \
-                         o_stride);                                                            \
-    }                                                                                          \
-    static const struct llamad_attention_kernels ref_##name = {                                \
+#define REF_KERNELS(name, type)                                                                    \
+    static void scores_ref_##name(const float *q, int64_t q_stride, int n_q, const void *keys,     \
+                                  int64_t stride, int32_t rows, int32_t hd, float scale,           \
+                                  float *scores, int64_t s_stride)                                 \
+    {                                                                                              \
+        scores_ref(type, q, q_stride, n_q, keys, stride, rows, hd, scale, scores, s_stride);       \
+    }                                                                                              \
+    static void weighted_sum_ref_##name(const float *weights, int64_t w_stride, int n_q,           \
+                                        const void *values, int64_t stride, int32_t rows,          \
+                                        int32_t hd, float *out, int64_t o_stride)                  \
+    {                                                                                              \
+        weighted_sum_ref(type, weights, w_stride, n_q, values, stride, rows, hd, out, o_stride);   \
+    }                                                                                              \
+    static const struct llamad_attention_kernels ref_##name = {                                    \
         "scalar", type, scores_ref_##name, llamad_softmax, weighted_sum_ref_##name};
 
 REF_KERNELS(f32, LLAMAD_TYPE_F32)

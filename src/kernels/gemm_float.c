@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "gemm_float_internal.h"
-#include "llamad/kernels/quant.h"
 #include "llamad/format/types.h"
+#include "llamad/kernels/quant.h"
 
 /* Bytes of one element of a float type (F32, F16, BF16: blocks of one), 0 for
  * any other type. */
@@ -45,8 +45,8 @@ static llamad_gemm_float_fn of_type(const struct llamad_gemm_float_set *set, uin
 {
     if (!set)
         return NULL;
-    return type == LLAMAD_TYPE_F32   ? set->f32
-           : type == LLAMAD_TYPE_F16 ? set->f16
+    return type == LLAMAD_TYPE_F32    ? set->f32
+           : type == LLAMAD_TYPE_F16  ? set->f16
            : type == LLAMAD_TYPE_BF16 ? set->bf16
                                       : NULL;
 }
@@ -94,8 +94,8 @@ void llamad_gemm_float_pack(const struct llamad_weight *w, void *packed)
     }
 }
 
-void llamad_gemm_float_rows(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                            const float *x, int32_t n_tokens, float *y, int64_t y_stride)
+void llamad_gemm_float_rows(const struct llamad_weight *w, int64_t r0, int64_t r1, const float *x,
+                            int32_t n_tokens, float *y, int64_t y_stride)
 {
     llamad_gemm_float_for(w->type)(w, r0, r1, x, n_tokens, y, y_stride);
 }

@@ -73,9 +73,8 @@ FLOAT_INLINE void tile(const uint8_t *panel, const float *x, int64_t cols, int T
 }
 
 /* Rows [r0, r1): panel by panel, each column block past every token tile. */
-FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                           const float *x, int32_t n_tokens, float *y, int64_t y_stride,
-                           load_fn load, int eb)
+FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1, const float *x,
+                           int32_t n_tokens, float *y, int64_t y_stride, load_fn load, int eb)
 {
     const int64_t cols = w->cols;
     const size_t panel_bytes = llamad_gemm_float_panel_bytes(cols, eb);
@@ -102,20 +101,18 @@ FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1
                 case 2:
                     tile(panel, xt, cols, 2, k0, k1, t0 == 0, yt, y_stride, mask, load, eb);
                     break;
-                default:
-                    tile(panel, xt, cols, 3, k0, k1, t0 == 0, yt, y_stride, mask, load, eb);
+                default: tile(panel, xt, cols, 3, k0, k1, t0 == 0, yt, y_stride, mask, load, eb);
                 }
             }
         }
     }
 }
 
-#define ROWS_KERNEL(name, eb)                                                                 \
-    FLOAT_FN static void rows_##name(const struct llamad_weight *w, int64_t r0, int64_t r1,   \
-                                     const float *x, int32_t n_tokens, float *y,              \
-                                     int64_t y_stride)                                        \
-    {                                                                                         \
-        rows_any(w, r0, r1, x, n_tokens, y, y_stride, load_##name, eb);                       \
+#define ROWS_KERNEL(name, eb)                                                                      \
+    FLOAT_FN static void rows_##name(const struct llamad_weight *w, int64_t r0, int64_t r1,        \
+                                     const float *x, int32_t n_tokens, float *y, int64_t y_stride) \
+    {                                                                                              \
+        rows_any(w, r0, r1, x, n_tokens, y, y_stride, load_##name, eb);                            \
     }
 
 ROWS_KERNEL(f32, 4)

@@ -19,9 +19,9 @@
 #include "quant_x86.h"
 
 #define FLOAT_FN __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
-#define FLOAT_INLINE                                                                         \
-    static inline __attribute__((always_inline,                                              \
-                                 target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
+#define FLOAT_INLINE                                                                               \
+    static inline                                                                                  \
+        __attribute__((always_inline, target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
 
 enum {
     PANEL = LLAMAD_GEMM_FLOAT_PANEL,
@@ -96,10 +96,9 @@ static inline __mmask16 rows_mask(int64_t first, int64_t r0, int64_t r1)
     return (__mmask16)m;
 }
 
-#define TILE_CASE(np, t)                                                                      \
-    case t:                                                                                   \
-        tile(panel, panel_bytes, np, x, cols, t, nk, first, stream, y, y_stride, mask, load,  \
-             eb);                                                                             \
+#define TILE_CASE(np, t)                                                                           \
+    case t:                                                                                        \
+        tile(panel, panel_bytes, np, x, cols, t, nk, first, stream, y, y_stride, mask, load, eb);  \
         break;
 
 /* tile() with NP and T as constants, so its loops unroll into registers. */
@@ -109,14 +108,26 @@ FLOAT_INLINE void tile_any(const uint8_t *panel, size_t panel_bytes, int np, con
 {
     if (np == 2) {
         switch (T) {
-            TILE_CASE(2, 1) TILE_CASE(2, 2) TILE_CASE(2, 3) TILE_CASE(2, 4)
+            TILE_CASE(2, 1)
+            TILE_CASE(2, 2)
+            TILE_CASE(2, 3)
+            TILE_CASE(2, 4)
         }
         return;
     }
     switch (T) {
-        TILE_CASE(1, 1) TILE_CASE(1, 2) TILE_CASE(1, 3) TILE_CASE(1, 4) TILE_CASE(1, 5)
-        TILE_CASE(1, 6) TILE_CASE(1, 7) TILE_CASE(1, 8) TILE_CASE(1, 9) TILE_CASE(1, 10)
-        TILE_CASE(1, 11) TILE_CASE(1, 12)
+        TILE_CASE(1, 1)
+        TILE_CASE(1, 2)
+        TILE_CASE(1, 3)
+        TILE_CASE(1, 4)
+        TILE_CASE(1, 5)
+        TILE_CASE(1, 6)
+        TILE_CASE(1, 7)
+        TILE_CASE(1, 8)
+        TILE_CASE(1, 9)
+        TILE_CASE(1, 10)
+        TILE_CASE(1, 11)
+        TILE_CASE(1, 12)
     }
 }
 
@@ -135,9 +146,8 @@ FLOAT_INLINE const uint8_t *block_as_f32(const uint8_t *block, int64_t nk, load_
 
 /* Rows [r0, r1): panel by panel (in pairs for a few tokens), each column block
  * past every token tile. Tiles of a batch are of near-equal size. */
-FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                           const float *x, int32_t n_tokens, float *y, int64_t y_stride,
-                           load_fn load, int eb)
+FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1, const float *x,
+                           int32_t n_tokens, float *y, int64_t y_stride, load_fn load, int eb)
 {
     const int64_t cols = w->cols;
     const size_t panel_bytes = llamad_gemm_float_panel_bytes(cols, eb);
@@ -164,19 +174,18 @@ FLOAT_INLINE void rows_any(const struct llamad_weight *w, int64_t r0, int64_t r1
             }
             for (int32_t t0 = 0; t0 < n_tokens; t0 += tile_tokens) {
                 const int T = n_tokens - t0 < tile_tokens ? n_tokens - t0 : tile_tokens;
-                tile_any(block, panel_bytes, np, x + t0 * cols + k0, cols, T, nk, k0 == 0,
-                         t0 == 0, y + t0 * y_stride + p * PANEL, y_stride, mask, load, eb);
+                tile_any(block, panel_bytes, np, x + t0 * cols + k0, cols, T, nk, k0 == 0, t0 == 0,
+                         y + t0 * y_stride + p * PANEL, y_stride, mask, load, eb);
             }
         }
     }
 }
 
-#define ROWS_KERNEL(name, eb)                                                                 \
-    FLOAT_FN static void rows_##name(const struct llamad_weight *w, int64_t r0, int64_t r1,   \
-                                     const float *x, int32_t n_tokens, float *y,              \
-                                     int64_t y_stride)                                        \
-    {                                                                                         \
-        rows_any(w, r0, r1, x, n_tokens, y, y_stride, load_##name, eb);                       \
+#define ROWS_KERNEL(name, eb)                                                                      \
+    FLOAT_FN static void rows_##name(const struct llamad_weight *w, int64_t r0, int64_t r1,        \
+                                     const float *x, int32_t n_tokens, float *y, int64_t y_stride) \
+    {                                                                                              \
+        rows_any(w, r0, r1, x, n_tokens, y, y_stride, load_##name, eb);                            \
     }
 
 ROWS_KERNEL(f32, 4)

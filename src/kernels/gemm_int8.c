@@ -19,8 +19,8 @@ static size_t no_work(int64_t cols, int32_t max_tokens)
 
 /* Every output is the reference dot product of one row with one token. */
 static void rows_ref(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                     const struct llamad_q8_block *x, int32_t n_tokens, float *y,
-                     int64_t y_stride, void *work)
+                     const struct llamad_q8_block *x, int32_t n_tokens, float *y, int64_t y_stride,
+                     void *work)
 {
     (void)work;
     const struct llamad_act_kernels *ref = llamad_act_kernels_ref(w->type);
@@ -124,15 +124,16 @@ int llamad_gemm_int8_scratch_create(int n_threads, int32_t max_tokens, int64_t m
     struct llamad_gemm_int8_scratch *s = calloc(1, sizeof *s);
     if (!s)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
-    *s = (struct llamad_gemm_int8_scratch){n_threads, max_tokens, max_cols, min_tokens,
-                                           NULL, NULL, round_up(work, 64)};
+    *s = (struct llamad_gemm_int8_scratch){n_threads, max_tokens, max_cols,          min_tokens,
+                                           NULL,      NULL,       round_up(work, 64)};
     s->xq = malloc((size_t)max_tokens * llamad_act_row_bytes(LLAMAD_ACT_Q8, max_cols));
     /* 64-byte aligned: the kernels read their panels with aligned vector loads */
     s->work = aligned_alloc(64, round_up((size_t)n_threads * s->work_stride, 64) + 64);
     if (!s->xq || !s->work) {
         llamad_gemm_int8_scratch_free(s);
-        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "int8 gemm scratch: %d tokens of %lld columns",
-                           (int)max_tokens, (long long)max_cols);
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM,
+                           "int8 gemm scratch: %d tokens of %lld columns", (int)max_tokens,
+                           (long long)max_cols);
     }
     *out = s;
     return LLAMAD_OK;
@@ -191,8 +192,8 @@ static void run_panels(const struct gemm_task *t, int64_t begin, int64_t end, vo
         const int64_t lo = begin > base ? begin - base : 0, hi = end - base < n ? end - base : n;
         if (lo < hi) {
             const int64_t r0 = lo * LLAMAD_GEMM_PANEL_ROWS;
-            const int64_t r1 = hi * LLAMAD_GEMM_PANEL_ROWS < w->rows ? hi * LLAMAD_GEMM_PANEL_ROWS
-                                                                      : w->rows;
+            const int64_t r1 =
+                hi * LLAMAD_GEMM_PANEL_ROWS < w->rows ? hi * LLAMAD_GEMM_PANEL_ROWS : w->rows;
             t->kernels[o]->rows(w, r0, r1, t->s->xq, t->n_tokens, t->outs[o].y, w->rows, work);
         }
         base += n;
@@ -214,7 +215,6 @@ static void rows_worker(void *ctx, int ith, int nth)
         run_panels(t, begin, begin + t->piece, work);
     }
 }
-
 
 bool llamad_gemm_int8(struct llamad_threadpool *pool, struct llamad_gemm_int8_scratch *s,
                       const float *x, int32_t n_tokens, const struct llamad_matmul_out *outs,

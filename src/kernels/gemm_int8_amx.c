@@ -18,16 +18,16 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "llamad/kernels/cpu.h"
 #include "gemm_int8_internal.h"
+#include "llamad/kernels/cpu.h"
 
 #if defined(__x86_64__)
 
 #include <immintrin.h>
 
-#define AMX_FN                                                                               \
-    __attribute__((target("amx-tile,amx-int8,avx2,fma,f16c,avx512f,avx512bw,avx512dq,"    \
-                           "avx512vl")))
+#define AMX_FN                                                                                     \
+    __attribute__((target("amx-tile,amx-int8,avx2,fma,f16c,avx512f,avx512bw,avx512dq,"             \
+                          "avx512vl")))
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum {
@@ -119,7 +119,8 @@ static struct token_tiles pack_tokens(const struct llamad_q8_block *x, int32_t n
 
 /* The packed panel of w at row p0, as panel[b * GROUPS + g] (Q8_0 bytes back from
  * w + 128 to w, Q4_0 nibbles split and made w - 8). */
-AMX_FN static void unpack_panel(const struct llamad_weight *w, int64_t p0, struct panel_block *panel)
+AMX_FN static void unpack_panel(const struct llamad_weight *w, int64_t p0,
+                                struct panel_block *panel)
 {
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
     const bool q8 = w->type == LLAMAD_TYPE_Q8_0;
@@ -136,15 +137,17 @@ AMX_FN static void unpack_panel(const struct llamad_weight *w, int64_t p0, struc
             if (q8) {
                 const struct llamad_gemm_packed_q8_0 *in = (const void *)pb;
                 for (int j = 0; j < LLAMAD_Q8_BLOCK / 4; j++)
-                    _mm512_store_si512(out->q[j], _mm512_xor_si512(_mm512_load_si512(in->q[g][j]), sign));
+                    _mm512_store_si512(out->q[j],
+                                       _mm512_xor_si512(_mm512_load_si512(in->q[g][j]), sign));
             } else {
                 const struct llamad_gemm_packed_q4_0 *in = (const void *)pb;
                 for (int j = 0; j < LLAMAD_Q8_BLOCK / 8; j++) {
                     const __m512i v = _mm512_load_si512(in->q[g][j]);
-                    _mm512_store_si512(out->q[j], _mm512_add_epi8(_mm512_and_si512(v, low), minus_8));
-                    _mm512_store_si512(out->q[j + 4],
-                                       _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low),
-                                                       minus_8));
+                    _mm512_store_si512(out->q[j],
+                                       _mm512_add_epi8(_mm512_and_si512(v, low), minus_8));
+                    _mm512_store_si512(
+                        out->q[j + 4],
+                        _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low), minus_8));
                 }
             }
         }
@@ -160,8 +163,8 @@ AMX_FN static ALWAYS_INLINE void scale_block(__m512 acc[TILE_TOKENS],
     const __m512 d = _mm512_load_ps(dw);
 #pragma GCC unroll 16
     for (int t = 0; t < TILE_TOKENS; t++) {
-        const __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[t])),
-                                       _mm512_set1_ps(dx[t]));
+        const __m512 s =
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[t])), _mm512_set1_ps(dx[t]));
         acc[t] = _mm512_fmadd_ps(s, d, acc[t]);
     }
 }
@@ -169,12 +172,12 @@ AMX_FN static ALWAYS_INLINE void scale_block(__m512 acc[TILE_TOKENS],
 /* Tile c = tile a, loaded with the tokens' block at qs, times tile b, loaded
  * with the panel block pb. (A macro: the intrinsics take tile numbers only as
  * literals.) */
-#define MULTIPLY_BLOCK(c, a, b, qs, pb)             \
-    do {                                            \
-        _tile_loadd(a, qs, LLAMAD_Q8_BLOCK);        \
-        _tile_loadd(b, (pb)->q, LANES * 4);         \
-        _tile_zero(c);                              \
-        _tile_dpbssd(c, a, b);                      \
+#define MULTIPLY_BLOCK(c, a, b, qs, pb)                                                            \
+    do {                                                                                           \
+        _tile_loadd(a, qs, LLAMAD_Q8_BLOCK);                                                       \
+        _tile_loadd(b, (pb)->q, LANES * 4);                                                        \
+        _tile_zero(c);                                                                             \
+        _tile_dpbssd(c, a, b);                                                                     \
     } while (0)
 
 /* Blocks b and b + 1 (qs[0], p0 and qs[1], p1) into tiles 0 and 1. */

@@ -17,14 +17,15 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "llamad/kernels/cpu.h"
 #include "gemm_int8_internal.h"
+#include "llamad/kernels/cpu.h"
 
 #if defined(__x86_64__)
 
 #include <immintrin.h>
 
-#define VNNI_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define VNNI_FN                                                                                    \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum {

@@ -21,8 +21,8 @@ int llamad_matmul_scratch_create(int n_threads, int32_t max_tokens, int64_t max_
     struct llamad_matmul_scratch *s = calloc(1, sizeof *s);
     if (!s)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
-    int rc = llamad_gemm_int8_scratch_create(n_threads, max_tokens, max_cols, 0, &s->int8, err,
-                                             errsz);
+    int rc =
+        llamad_gemm_int8_scratch_create(n_threads, max_tokens, max_cols, 0, &s->int8, err, errsz);
     if (rc == LLAMAD_OK && !(s->act = malloc(llamad_matmul_scratch_bytes(max_tokens, max_cols))))
         rc = llamad_fail(err, errsz, LLAMAD_ENOMEM, "matmul scratch: %d tokens of %lld columns",
                          (int)max_tokens, (long long)max_cols);

@@ -120,8 +120,7 @@ static void matmul_rows(const struct matmul_task *t, int64_t begin, int64_t end)
                     for (int32_t k = 0; k < t->n_tokens; k++)
                         y[(int64_t)k * w->rows + r] =
                             xq ? w->act->dot(row, xq + (size_t)k * xq_row, w->cols)
-                               : llamad_dot_ref(w->type, row, t->x + (int64_t)k * w->cols,
-                                                w->cols);
+                               : llamad_dot_ref(w->type, row, t->x + (int64_t)k * w->cols, w->cols);
                 }
             }
         }
@@ -140,8 +139,8 @@ static void matmul_worker(void *ctx, int ith, int nth)
 {
     (void)ith;
     struct matmul_task *t = ctx;
-    int64_t chunk = (t->total_rows + (int64_t)nth * CHUNKS_PER_THREAD - 1) /
-                    ((int64_t)nth * CHUNKS_PER_THREAD);
+    int64_t chunk =
+        (t->total_rows + (int64_t)nth * CHUNKS_PER_THREAD - 1) / ((int64_t)nth * CHUNKS_PER_THREAD);
     chunk = (chunk + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
     for (;;) {
         int64_t begin = atomic_fetch_add_explicit(&t->next_chunk, 1, memory_order_relaxed) * chunk;
@@ -192,7 +191,6 @@ static void quantize_worker(void *ctx, int ith, int nth)
     llamad_split_range(t->n_tokens, ith, nth, &begin, &end);
     quantize_tokens(t, begin, end);
 }
-
 
 void llamad_matmul(struct llamad_threadpool *pool, const float *x, int32_t n_tokens,
                    const struct llamad_matmul_out *outs, int n_outs, void *act_scratch)

@@ -95,10 +95,10 @@ static float dot_blocks(uint32_t type, const uint8_t *row, const float *x, int64
 }
 
 /* The row dequantizer of one type, in the shape of struct llamad_kernels. */
-#define REF_KERNELS(name, type)                                                          \
-    static void dequantize_##name##_ref(const void *src, float *dst, int64_t n)          \
-    {                                                                                    \
-        dequantize_blocks(type, src, dst, n);                                            \
+#define REF_KERNELS(name, type)                                                                    \
+    static void dequantize_##name##_ref(const void *src, float *dst, int64_t n)                    \
+    {                                                                                              \
+        dequantize_blocks(type, src, dst, n);                                                      \
     }
 
 REF_KERNELS(f32, LLAMAD_TYPE_F32)
@@ -240,8 +240,7 @@ bool llamad_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t
         for (int64_t i = 0; i < n / LLAMAD_QK_K; i++)
             llamad_quantize_block_q6_k(src + i * LLAMAD_QK_K, out + i * LLAMAD_Q6_K_BYTES);
         return true;
-    default:
-        return false;
+    default: return false;
     }
 }
 

@@ -104,22 +104,19 @@ static const struct llamad_act_kernels ref_q4_0 = {"scalar", LLAMAD_ACT_Q8, dot_
 const struct llamad_act_kernels *llamad_act_kernels_ref(uint32_t type)
 {
     switch (type) {
-    case LLAMAD_TYPE_Q8_0:
-        return &ref_q8_0;
-    case LLAMAD_TYPE_Q4_0:
-        return &ref_q4_0;
+    case LLAMAD_TYPE_Q8_0: return &ref_q8_0;
+    case LLAMAD_TYPE_Q4_0: return &ref_q4_0;
     case LLAMAD_TYPE_Q4_K:
     case LLAMAD_TYPE_Q5_K:
-    case LLAMAD_TYPE_Q6_K:
-        return llamad_act_k_kernels_ref(type);
-    default:
-        return NULL;
+    case LLAMAD_TYPE_Q6_K: return llamad_act_k_kernels_ref(type);
+    default: return NULL;
     }
 }
 
 const struct llamad_act_kernels *llamad_act_kernels_variant(uint32_t type, const char *isa)
 {
-    return !strcmp(isa, "scalar") ? llamad_act_kernels_ref(type) : llamad_act_kernels_x86(type, isa);
+    return !strcmp(isa, "scalar") ? llamad_act_kernels_ref(type)
+                                  : llamad_act_kernels_x86(type, isa);
 }
 
 const struct llamad_act_kernels *llamad_act_kernels_for(uint32_t type)

@@ -110,13 +110,9 @@ static const struct llamad_act_kernels ref_q6_k = {"scalar", LLAMAD_ACT_Q8K, dot
 const struct llamad_act_kernels *llamad_act_k_kernels_ref(uint32_t type)
 {
     switch (type) {
-    case LLAMAD_TYPE_Q4_K:
-        return &ref_q4_k;
-    case LLAMAD_TYPE_Q5_K:
-        return &ref_q5_k;
-    case LLAMAD_TYPE_Q6_K:
-        return &ref_q6_k;
-    default:
-        return NULL;
+    case LLAMAD_TYPE_Q4_K: return &ref_q4_k;
+    case LLAMAD_TYPE_Q5_K: return &ref_q5_k;
+    case LLAMAD_TYPE_Q6_K: return &ref_q6_k;
+    default: return NULL;
     }
 }

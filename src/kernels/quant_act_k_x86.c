@@ -218,8 +218,9 @@ VNNI_FN static inline __m512i nibbles64(const uint8_t *qs)
     return _mm512_and_si512(_mm512_srlv_epi16(bytes, shift), _mm512_set1_epi8(0x0F));
 }
 
-#define VNNI_INLINE static inline __attribute__((always_inline, \
-    target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define VNNI_INLINE                                                                                \
+    static inline __attribute__((                                                                  \
+        always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 /* One K-quant block decoded for the VNNI kernels: four vectors of 64 unsigned
  * quants and the int16 scales each is multiplied by, and what the offsets need
@@ -385,19 +386,19 @@ VNNI_INLINE void matmul_k_vnni(const uint8_t *w, size_t row_bytes, int64_t n_row
     }
 }
 
-#define K_KERNELS(name, block_bytes, qh_at, qs_at)                                             \
-    VNNI_FN static void matmul_##name##_vnni(const void *w, size_t row_bytes, int64_t n_rows,  \
-                                             const void *x, size_t x_stride, int32_t n_tok,    \
-                                             int64_t n, float *y, int64_t y_stride)            \
-    {                                                                                          \
-        matmul_k_vnni(w, row_bytes, n_rows, x, x_stride, n_tok, n, y, y_stride, block_bytes,   \
-                      qh_at, qs_at);                                                           \
-    }                                                                                          \
-    VNNI_FN static float dot_##name##_vnni(const void *row, const void *x, int64_t n)          \
-    {                                                                                          \
-        float y;                                                                               \
-        matmul_k_vnni(row, 0, 1, x, 0, 1, n, &y, 1, block_bytes, qh_at, qs_at);                \
-        return y;                                                                              \
+#define K_KERNELS(name, block_bytes, qh_at, qs_at)                                                 \
+    VNNI_FN static void matmul_##name##_vnni(const void *w, size_t row_bytes, int64_t n_rows,      \
+                                             const void *x, size_t x_stride, int32_t n_tok,        \
+                                             int64_t n, float *y, int64_t y_stride)                \
+    {                                                                                              \
+        matmul_k_vnni(w, row_bytes, n_rows, x, x_stride, n_tok, n, y, y_stride, block_bytes,       \
+                      qh_at, qs_at);                                                               \
+    }                                                                                              \
+    VNNI_FN static float dot_##name##_vnni(const void *row, const void *x, int64_t n)              \
+    {                                                                                              \
+        float y;                                                                                   \
+        matmul_k_vnni(row, 0, 1, x, 0, 1, n, &y, 1, block_bytes, qh_at, qs_at);                    \
+        return y;                                                                                  \
     }
 
 K_KERNELS(q4_k, LLAMAD_Q4_K_BYTES, 0, Q4_K_QS_AT)
@@ -407,11 +408,11 @@ K_KERNELS(q6_k, LLAMAD_Q6_K_BYTES, 0, 0)
 /* ---- Selection ---- */
 
 static const struct llamad_act_kernels vnni_q4_k = {"avx512vnni", LLAMAD_ACT_Q8K, dot_q4_k_vnni,
-                                                     matmul_q4_k_vnni};
+                                                    matmul_q4_k_vnni};
 static const struct llamad_act_kernels vnni_q5_k = {"avx512vnni", LLAMAD_ACT_Q8K, dot_q5_k_vnni,
-                                                     matmul_q5_k_vnni};
+                                                    matmul_q5_k_vnni};
 static const struct llamad_act_kernels vnni_q6_k = {"avx512vnni", LLAMAD_ACT_Q8K, dot_q6_k_vnni,
-                                                     matmul_q6_k_vnni};
+                                                    matmul_q6_k_vnni};
 static const struct llamad_act_kernels avx2_q4_k = {"avx2", LLAMAD_ACT_Q8K, dot_q4_k_avx2, NULL};
 static const struct llamad_act_kernels avx2_q5_k = {"avx2", LLAMAD_ACT_Q8K, dot_q5_k_avx2, NULL};
 static const struct llamad_act_kernels avx2_q6_k = {"avx2", LLAMAD_ACT_Q8K, dot_q6_k_avx2, NULL};
@@ -420,14 +421,10 @@ const struct llamad_act_kernels *llamad_act_k_kernels_x86(uint32_t type, const c
 {
     bool vnni = !strcmp(isa, "avx512vnni");
     switch (type) {
-    case LLAMAD_TYPE_Q4_K:
-        return vnni ? &vnni_q4_k : &avx2_q4_k;
-    case LLAMAD_TYPE_Q5_K:
-        return vnni ? &vnni_q5_k : &avx2_q5_k;
-    case LLAMAD_TYPE_Q6_K:
-        return vnni ? &vnni_q6_k : &avx2_q6_k;
-    default:
-        return NULL;
+    case LLAMAD_TYPE_Q4_K: return vnni ? &vnni_q4_k : &avx2_q4_k;
+    case LLAMAD_TYPE_Q5_K: return vnni ? &vnni_q5_k : &avx2_q5_k;
+    case LLAMAD_TYPE_Q6_K: return vnni ? &vnni_q6_k : &avx2_q6_k;
+    default: return NULL;
     }
 }
 

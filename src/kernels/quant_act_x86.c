@@ -72,8 +72,9 @@ AVX2_FN static float dot_q4_0_avx2(const void *row, const void *xv, int64_t n)
  * pair of weight blocks once for its T tokens and each activation pair once for
  * its R rows, and keeps R * T independent accumulators. */
 
-#define VNNI_INLINE static inline __attribute__((always_inline, \
-    target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define VNNI_INLINE                                                                                \
+    static inline __attribute__((                                                                  \
+        always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 enum block_format { FMT_Q8_0, FMT_Q4_0 };
 
@@ -127,9 +128,10 @@ VNNI_INLINE struct act_pair act_pair(const struct llamad_q8_block *x, enum block
 VNNI_INLINE void weight_pair(const uint8_t *w, enum block_format f, __m512i *q, __m512 *d)
 {
     if (f == FMT_Q8_0) {
-        *q = _mm512_xor_si512(join256(_mm256_loadu_si256((const __m256i *)(w + 2)),
-                                      _mm256_loadu_si256((const __m256i *)(w + LLAMAD_Q8_0_BYTES + 2))),
-                              _mm512_set1_epi8((char)0x80));
+        *q = _mm512_xor_si512(
+            join256(_mm256_loadu_si256((const __m256i *)(w + 2)),
+                    _mm256_loadu_si256((const __m256i *)(w + LLAMAD_Q8_0_BYTES + 2))),
+            _mm512_set1_epi8((char)0x80));
         /* the fp16 scales are 16-bit words 0 and 17 of the pair's 68 bytes */
         __m512i words = _mm512_loadu_si512(w);
         __m512i pick = _mm512_zextsi256_si512(
@@ -172,8 +174,8 @@ VNNI_INLINE void tile(const uint8_t *w, size_t row_bytes, const uint8_t *xv, siz
             weight_pair(wp, f, &q, &d);
             for (int t = 0; t < T; t++) {
                 __m512i p = _mm512_dpbusd_epi32(x[t].start, q, x[t].q);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(d, x[t].d),
-                                            acc[r][t]);
+                acc[r][t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(d, x[t].d), acc[r][t]);
             }
         }
     }
@@ -192,8 +194,8 @@ VNNI_INLINE void tile(const uint8_t *w, size_t row_bytes, const uint8_t *xv, siz
 
 /* Rows by tokens in tiles: the tile's rows stay in L1 while the tokens pass. */
 VNNI_INLINE void matmul_vnni(const uint8_t *w, size_t row_bytes, int64_t n_rows, const void *xv,
-                             size_t x_stride, int32_t n_tok, int64_t n, float *y,
-                             int64_t y_stride, enum block_format f)
+                             size_t x_stride, int32_t n_tok, int64_t n, float *y, int64_t y_stride,
+                             enum block_format f)
 {
     const uint8_t *x = xv;
     const int64_t nb = n / LLAMAD_Q8_BLOCK;
@@ -217,16 +219,16 @@ VNNI_INLINE void matmul_vnni(const uint8_t *w, size_t row_bytes, int64_t n_rows,
                  y + t * y_stride + r, y_stride);
 }
 
-VNNI_FN static void matmul_q8_0_vnni(const void *w, size_t row_bytes, int64_t n_rows,
-                                     const void *x, size_t x_stride, int32_t n_tok, int64_t n,
-                                     float *y, int64_t y_stride)
+VNNI_FN static void matmul_q8_0_vnni(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
+                                     size_t x_stride, int32_t n_tok, int64_t n, float *y,
+                                     int64_t y_stride)
 {
     matmul_vnni(w, row_bytes, n_rows, x, x_stride, n_tok, n, y, y_stride, FMT_Q8_0);
 }
 
-VNNI_FN static void matmul_q4_0_vnni(const void *w, size_t row_bytes, int64_t n_rows,
-                                     const void *x, size_t x_stride, int32_t n_tok, int64_t n,
-                                     float *y, int64_t y_stride)
+VNNI_FN static void matmul_q4_0_vnni(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
+                                     size_t x_stride, int32_t n_tok, int64_t n, float *y,
+                                     int64_t y_stride)
 {
     matmul_vnni(w, row_bytes, n_rows, x, x_stride, n_tok, n, y, y_stride, FMT_Q4_0);
 }
@@ -248,9 +250,9 @@ VNNI_FN static float dot_q4_0_vnni(const void *row, const void *x, int64_t n)
 /* ---- Selection ---- */
 
 static const struct llamad_act_kernels vnni_q8_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q8_0_vnni,
-                                                     matmul_q8_0_vnni};
+                                                    matmul_q8_0_vnni};
 static const struct llamad_act_kernels vnni_q4_0 = {"avx512vnni", LLAMAD_ACT_Q8, dot_q4_0_vnni,
-                                                     matmul_q4_0_vnni};
+                                                    matmul_q4_0_vnni};
 static const struct llamad_act_kernels avx2_q8_0 = {"avx2", LLAMAD_ACT_Q8, dot_q8_0_avx2, NULL};
 static const struct llamad_act_kernels avx2_q4_0 = {"avx2", LLAMAD_ACT_Q8, dot_q4_0_avx2, NULL};
 
@@ -267,16 +269,12 @@ const struct llamad_act_kernels *llamad_act_kernels_x86(uint32_t type, const cha
         return NULL;
     bool vnni = !strcmp(isa, "avx512vnni");
     switch (type) {
-    case LLAMAD_TYPE_Q8_0:
-        return vnni ? &vnni_q8_0 : &avx2_q8_0;
-    case LLAMAD_TYPE_Q4_0:
-        return vnni ? &vnni_q4_0 : &avx2_q4_0;
+    case LLAMAD_TYPE_Q8_0: return vnni ? &vnni_q8_0 : &avx2_q8_0;
+    case LLAMAD_TYPE_Q4_0: return vnni ? &vnni_q4_0 : &avx2_q4_0;
     case LLAMAD_TYPE_Q4_K:
     case LLAMAD_TYPE_Q5_K:
-    case LLAMAD_TYPE_Q6_K:
-        return llamad_act_k_kernels_x86(type, isa);
-    default:
-        return NULL;
+    case LLAMAD_TYPE_Q6_K: return llamad_act_k_kernels_x86(type, isa);
+    default: return NULL;
     }
 }
 

@@ -123,8 +123,8 @@ AVX2_INLINE void weights_q4_0(const uint8_t *block, __m256 w[4])
     w[3] = scaled_i8x8(_mm_srli_si128(hi, 8), d);
 }
 
-AVX2_INLINE void dequantize_block32(const uint8_t *row, float *dst, int64_t n,
-                                    size_t block_bytes, block32_fn weights)
+AVX2_INLINE void dequantize_block32(const uint8_t *row, float *dst, int64_t n, size_t block_bytes,
+                                    block32_fn weights)
 {
     for (int64_t i = 0; i < n; i += 32, row += block_bytes) {
         __m256 w[4];
@@ -147,10 +147,8 @@ AVX2_FN static void dequantize_q4_0(const void *src, float *dst, int64_t n)
 /* ---- selection ---- */
 
 static const struct llamad_kernels avx2_kernels[LLAMAD_TYPE_ID_LIMIT] = {
-    [LLAMAD_TYPE_F32] = {"avx2", dequantize_f32},
-    [LLAMAD_TYPE_F16] = {"avx2", dequantize_f16},
-    [LLAMAD_TYPE_BF16] = {"avx2", dequantize_bf16},
-    [LLAMAD_TYPE_Q8_0] = {"avx2", dequantize_q8_0},
+    [LLAMAD_TYPE_F32] = {"avx2", dequantize_f32},   [LLAMAD_TYPE_F16] = {"avx2", dequantize_f16},
+    [LLAMAD_TYPE_BF16] = {"avx2", dequantize_bf16}, [LLAMAD_TYPE_Q8_0] = {"avx2", dequantize_q8_0},
     [LLAMAD_TYPE_Q4_0] = {"avx2", dequantize_q4_0},
 };
 

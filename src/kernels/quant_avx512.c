@@ -46,10 +46,10 @@ AVX512_FN static inline void dequantize16(const void *row, float *dst, int64_t n
     }
 }
 
-#define DEQUANTIZER(name)                                                                    \
-    AVX512_FN static void dequantize_##name(const void *row, float *dst, int64_t n)           \
-    {                                                                                          \
-        dequantize16(row, dst, n, load16_##name);                                             \
+#define DEQUANTIZER(name)                                                                          \
+    AVX512_FN static void dequantize_##name(const void *row, float *dst, int64_t n)                \
+    {                                                                                              \
+        dequantize16(row, dst, n, load16_##name);                                                  \
     }
 
 DEQUANTIZER(f32)
@@ -65,14 +65,10 @@ const struct llamad_kernels *llamad_quant_avx512_kernels(uint32_t type)
     if (!llamad_cpu_runs(LLAMAD_CPU_AVX512))
         return NULL;
     switch (type) {
-    case LLAMAD_TYPE_F32:
-        return &avx512_f32;
-    case LLAMAD_TYPE_F16:
-        return &avx512_f16;
-    case LLAMAD_TYPE_BF16:
-        return &avx512_bf16;
-    default:
-        return NULL;
+    case LLAMAD_TYPE_F32: return &avx512_f32;
+    case LLAMAD_TYPE_F16: return &avx512_f16;
+    case LLAMAD_TYPE_BF16: return &avx512_bf16;
+    default: return NULL;
     }
 }
 

@@ -11,7 +11,8 @@
 #include "llamad/format/half.h"
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
-#define VNNI_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define VNNI_FN                                                                                    \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 /* A stored half-precision scale, converted by the F16C instruction (a library
  * call per block would cost more than the block's arithmetic). */
@@ -25,8 +26,8 @@ AVX2_FN static inline float f16_at(const uint8_t *p)
  * the kernels waiting for them. A prefetch never faults, so an address past the
  * buffer is harmless; it is computed as an integer for that reason. Always
  * inlined: GCC drops a prefetch it inlines into a function of a wider target. */
-static inline __attribute__((always_inline)) void prefetch_ahead(const uint8_t *p,
-                                                                 size_t distance, int bytes)
+static inline __attribute__((always_inline)) void prefetch_ahead(const uint8_t *p, size_t distance,
+                                                                 int bytes)
 {
     for (int i = 0; i < bytes; i += 64)
         _mm_prefetch((const char *)((uintptr_t)p + distance + (uintptr_t)i), _MM_HINT_T0);

@@ -1,7 +1,7 @@
-/* The activation quantizers in AVX-512. llamad_quantize_q8_blocks bit for bit: the same float operations
- * in the same order on 16 lanes (amax, d = amax / 127, id = 1 / d, v * id), and
- * roundf's halfway cases away from zero done exactly as the truncated value plus
- * one step wherever the dropped fraction is at least one half. */
+/* The activation quantizers in AVX-512. llamad_quantize_q8_blocks bit for bit: the same float
+ * operations in the same order on 16 lanes (amax, d = amax / 127, id = 1 / d, v * id), and roundf's
+ * halfway cases away from zero done exactly as the truncated value plus one step wherever the
+ * dropped fraction is at least one half. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,8 +22,8 @@ AVX512_FN static inline __m512i round_half_away(__m512 v)
     const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t)); /* exact */
     const __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f),
-                                     _mm512_and_ps(v, _mm512_set1_ps(-0.0f))); /* +-1 */
+    const __m512 step =
+        _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f))); /* +-1 */
     return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, step));
 }
 
@@ -32,7 +32,8 @@ AVX512_FN static void quantize_q8_avx512(const float *x, struct llamad_q8_block 
     for (int64_t b = 0; b < n / LLAMAD_Q8_BLOCK; b++) {
         const __m512 lo = _mm512_loadu_ps(x + b * LLAMAD_Q8_BLOCK);
         const __m512 hi = _mm512_loadu_ps(x + b * LLAMAD_Q8_BLOCK + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+        const float amax =
+            _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m512i qlo = round_half_away(_mm512_mul_ps(lo, _mm512_set1_ps(id)));
         const __m512i qhi = round_half_away(_mm512_mul_ps(hi, _mm512_set1_ps(id)));

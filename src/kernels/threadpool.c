@@ -81,8 +81,7 @@ static void *worker_main(void *argp)
     }
 }
 
-int llamad_threadpool_create(int n_threads, struct llamad_threadpool **out, char *err,
-                             size_t errsz)
+int llamad_threadpool_create(int n_threads, struct llamad_threadpool **out, char *err, size_t errsz)
 {
     if (n_threads < 1 || n_threads > 1024)
         return llamad_fail(err, errsz, LLAMAD_EINVAL, "thread count %d is not in 1..1024",

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llamad/kernels/attention.h"
-#include "llamad/kernels/quant.h"
 #include "llamad/base/error.h"
+#include "llamad/kernels/attention.h"
 #include "llamad/kernels/matmul_dispatch.h"
 #include "llamad/kernels/ops.h"
+#include "llamad/kernels/quant.h"
 #include "llamad/kernels/threadpool.h"
 
 struct llamad_forward {
@@ -17,18 +17,18 @@ struct llamad_forward {
     struct llamad_forward_params p;
     struct llamad_threadpool *pool;
     /* Activations of one chunk, max_batch rows each. */
-    float *x;      /* residual stream, n_embd */
-    float *xb;     /* normed input of a sub-layer, n_embd */
-    float *q;      /* n_head * head_dim */
-    float *k, *v;  /* kv_dim */
-    float *att;    /* attention output, n_embd */
-    float *ffn_a;  /* gate, then silu(gate) * up; n_ff */
-    float *ffn_b;  /* up; n_ff */
-    float *proj;   /* output of wo and w_down, n_embd */
-    float *scores; /* LLAMAD_ATTENTION_QUERIES attention rows per thread, n_ctx */
+    float *x;             /* residual stream, n_embd */
+    float *xb;            /* normed input of a sub-layer, n_embd */
+    float *q;             /* n_head * head_dim */
+    float *k, *v;         /* kv_dim */
+    float *att;           /* attention output, n_embd */
+    float *ffn_a;         /* gate, then silu(gate) * up; n_ff */
+    float *ffn_b;         /* up; n_ff */
+    float *proj;          /* output of wo and w_down, n_embd */
+    float *scores;        /* LLAMAD_ATTENTION_QUERIES attention rows per thread, n_ctx */
     int32_t *group_start; /* the chunk's attention groups of entries (max_batch + 1) */
     int32_t n_groups;
-    float *rope;   /* each entry's rotations (llamad_rope_angles), n_rot */
+    float *rope;                      /* each entry's rotations (llamad_rope_angles), n_rot */
     struct llamad_matmul_scratch *mm; /* buffers of the matrix products */
     const struct llamad_attention_kernels *attention_f32, *attention_f16, *attention_q8_0;
 };
@@ -118,8 +118,8 @@ static int check_batch(struct llamad_forward *f, const struct llamad_kvcache *kv
     for (int32_t i = 0; i < n && rc == LLAMAD_OK; i++) {
         const struct llamad_batch_entry *e = &batch[i];
         if (!llamad_kvcache_seq_valid(kv, e->seq)) {
-            rc = llamad_fail(err, errsz, LLAMAD_EINVAL, "batch entry %d: no sequence %d", i,
-                             e->seq);
+            rc =
+                llamad_fail(err, errsz, LLAMAD_EINVAL, "batch entry %d: no sequence %d", i, e->seq);
             break;
         }
         int32_t expected = llamad_kvcache_seq_len(kv, e->seq) + pending[e->seq]++;
@@ -133,8 +133,8 @@ static int check_batch(struct llamad_forward *f, const struct llamad_kvcache *kv
                              e->seq, expected, e->pos);
         else if (e->pos >= llamad_kvcache_seq_room(kv, e->seq) || e->pos >= f->p.n_ctx)
             rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
-                             "batch entry %d: position %d of sequence %d has no reserved room",
-                             i, e->pos, e->seq);
+                             "batch entry %d: position %d of sequence %d has no reserved room", i,
+                             e->pos, e->seq);
         else if (llamad_kvcache_seq_pos_shared(kv, e->seq, e->pos))
             rc = llamad_fail(err, errsz, LLAMAD_EINVAL,
                              "batch entry %d: position %d of sequence %d is in a shared block", i,
@@ -200,8 +200,8 @@ static void attend(const struct attention_task *t, struct query_run run, float *
     const bool by_dimension = llamad_kvcache_keys_by_dimension(kv);
 
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
-        const void *keys = llamad_kvcache_head(kv, llamad_kvcache_seq_block(kv, seq, p0), t->layer,
-                                               0, kvh);
+        const void *keys =
+            llamad_kvcache_head(kv, llamad_kvcache_seq_block(kv, seq, p0), t->layer, 0, kvh);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
             prefetch_head(kv, llamad_kvcache_seq_block(kv, seq, p0 + bt), t->layer, 0, kvh);
@@ -219,8 +219,8 @@ static void attend(const struct attention_task *t, struct query_run run, float *
     for (int i = 0; i < run.n_q; i++)
         memset(out + i * stride, 0, (size_t)hd * sizeof(float));
     for (int32_t p0 = 0; p0 < n_pos; p0 += bt) {
-        const void *vals = llamad_kvcache_head(kv, llamad_kvcache_seq_block(kv, seq, p0), t->layer,
-                                               1, kvh);
+        const void *vals =
+            llamad_kvcache_head(kv, llamad_kvcache_seq_block(kv, seq, p0), t->layer, 1, kvh);
         int32_t rows = n_pos - p0 < bt ? n_pos - p0 : bt;
         if (p0 + bt < n_pos)
             prefetch_head(kv, llamad_kvcache_seq_block(kv, seq, p0 + bt), t->layer, 1, kvh);
@@ -250,8 +250,7 @@ enum { DECODE_GROUP = 4 };
  * whose queries share every cache row they read, or up to DECODE_GROUP runs of
  * one entry. Returns the count of groups; start[g] is group g's first entry, and
  * start[count] = n. */
-static int32_t attention_groups(const struct llamad_batch_entry *batch, int32_t n,
-                                int32_t *start)
+static int32_t attention_groups(const struct llamad_batch_entry *batch, int32_t n, int32_t *start)
 {
     int32_t g = 0;
     for (int32_t i = 0; i < n;) {
@@ -400,8 +399,7 @@ static void store_kv_row(const struct row_task *t, int32_t i)
     for (int32_t h = 0; h < hp->n_head_kv; h++) {
         const int64_t at = (int64_t)h * hp->head_dim;
         if (by_dimension)
-            store_key_by_dimension(kv, llamad_kvcache_head(kv, block, t->layer, 0, h), row,
-                                   k + at);
+            store_key_by_dimension(kv, llamad_kvcache_head(kv, block, t->layer, 0, h), row, k + at);
         else
             store_head(kv, llamad_kvcache_head_row(kv, block, t->layer, 0, h, row), k + at);
         store_head(kv, llamad_kvcache_head_row(kv, block, t->layer, 1, h, row), v + at);

@@ -50,7 +50,8 @@ int llamad_kvcache_create(const struct llamad_hparams *hp, const struct llamad_k
     if (p->type == LLAMAD_TYPE_Q8_0 && hp->head_dim % LLAMAD_QK8_0 != 0)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "a q8_0 KV cache needs attention heads of a multiple of 32 values; "
-                           "this model's have %d (use f16)", hp->head_dim);
+                           "this model's have %d (use f16)",
+                           hp->head_dim);
     struct llamad_kvcache *kv = calloc(1, sizeof(*kv));
     if (!kv)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory for the KV cache");
@@ -128,8 +129,7 @@ bool llamad_kvcache_seq_pos_shared(const struct llamad_kvcache *kv, int32_t seq,
     return kv->refs[llamad_kvcache_seq_block(kv, seq, pos)] > 1;
 }
 
-void llamad_kvcache_seq_computed(struct llamad_kvcache *kv, int32_t seq, int32_t pos,
-                                 int32_t token)
+void llamad_kvcache_seq_computed(struct llamad_kvcache *kv, int32_t seq, int32_t pos, int32_t token)
 {
     struct llamad_kv_seq *s = &kv->seqs[seq];
     s->tokens[pos] = token;
@@ -196,13 +196,13 @@ void llamad_kvcache_seq_touch(struct llamad_kvcache *kv, int32_t seq)
     }
 }
 
-int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n_tokens,
-                               char *err, size_t errsz)
+int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n_tokens, char *err,
+                               size_t errsz)
 {
     struct llamad_kv_seq *s = &kv->seqs[seq];
     if (n_tokens > kv->p.n_ctx)
-        return llamad_fail(err, errsz, LLAMAD_ERANGE,
-                           "%d positions exceed the context size of %d", n_tokens, kv->p.n_ctx);
+        return llamad_fail(err, errsz, LLAMAD_ERANGE, "%d positions exceed the context size of %d",
+                           n_tokens, kv->p.n_ctx);
     int32_t need = llamad_kvcache_blocks_for(kv, n_tokens) - s->n_blocks;
     if (need <= 0)
         return LLAMAD_OK;

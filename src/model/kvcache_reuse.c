@@ -8,15 +8,14 @@
 
 /* Where a new sequence's prefix comes from. */
 struct plan {
-    int32_t source;  /* the sequence holding it; -1: nothing reused */
-    bool take_over;  /* source is the session's idle sequence and becomes the new one */
-    int32_t keep;    /* positions reused */
+    int32_t source; /* the sequence holding it; -1: nothing reused */
+    bool take_over; /* source is the session's idle sequence and becomes the new one */
+    int32_t keep;   /* positions reused */
 };
 
 /* How many leading positions of s hold the prompt's tokens, leaving at least
  * the last prompt token to compute. */
-static int32_t common_prefix(const struct llamad_kv_seq *s, const int32_t *prompt,
-                             int32_t n_prompt)
+static int32_t common_prefix(const struct llamad_kv_seq *s, const int32_t *prompt, int32_t n_prompt)
 {
     int32_t n = s->len < n_prompt - 1 ? s->len : n_prompt - 1, i = 0;
     while (i < n && s->tokens[i] == prompt[i])
@@ -114,7 +113,8 @@ int llamad_kvcache_claim(struct llamad_kvcache *kv, const int32_t *prompt, int32
     if (n_prompt < 1 || room < n_prompt || room > kv->p.n_ctx)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "a sequence of %d prompt positions and room for %d does not fit a "
-                           "context of %d", n_prompt, room, kv->p.n_ctx);
+                           "context of %d",
+                           n_prompt, room, kv->p.n_ctx);
     int32_t blocks = llamad_kvcache_blocks_for(kv, room);
     if (blocks > kv->p.n_blocks)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
@@ -122,8 +122,8 @@ int llamad_kvcache_claim(struct llamad_kvcache *kv, const int32_t *prompt, int32
                            blocks, kv->p.n_blocks);
 
     struct plan pl = choose_prefix(kv, prompt, n_prompt, session);
-    int32_t kept = pl.take_over ? llamad_kvcache_blocks_for(kv, pl.keep)
-                                : pl.keep / kv->p.block_tokens;
+    int32_t kept =
+        pl.take_over ? llamad_kvcache_blocks_for(kv, pl.keep) : pl.keep / kv->p.block_tokens;
     int32_t reclaimable = reclaimable_blocks(kv, &pl);
     if (blocks - kept > kv->n_free + reclaimable)
         return llamad_fail(err, errsz, LLAMAD_ERANGE,

@@ -1,7 +1,7 @@
 #include "llamad/model/model.h"
 
-#include <stdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,8 +96,7 @@ static int read_hparams(const struct llamad_gguf *g, struct llamad_hparams *hp, 
     hp->rope_base = 10000.0f;
     hp->rms_eps = 1e-5f;
     if ((rc = get_opt_float(g, "llama.rope.freq_base", &hp->rope_base, err, errsz)) ||
-        (rc = get_opt_float(g, "llama.attention.layer_norm_rms_epsilon", &hp->rms_eps, err,
-                            errsz)))
+        (rc = get_opt_float(g, "llama.attention.layer_norm_rms_epsilon", &hp->rms_eps, err, errsz)))
         return rc;
     if (!(hp->rope_base > 0.0f) || !(hp->rms_eps > 0.0f) || !(hp->rms_eps < 1.0f))
         return llamad_fail(err, errsz, LLAMAD_EFORMAT,
@@ -131,8 +130,8 @@ static int bind_weight(const struct llamad_gguf_tensor *t, const char *name, int
     uint64_t row_bytes;
     if (!llamad_type_bytes(t->type, (uint64_t)cols, &row_bytes))
         return llamad_fail(err, errsz, LLAMAD_EFORMAT,
-                           "tensor '%s': row length %lld is not a whole number of %s blocks",
-                           name, (long long)cols, llamad_type_name(t->type));
+                           "tensor '%s': row length %lld is not a whole number of %s blocks", name,
+                           (long long)cols, llamad_type_name(t->type));
     snprintf(w->name, sizeof w->name, "%s", name);
     w->type = t->type;
     w->rows = rows;
@@ -186,8 +185,10 @@ static int load_rope_factors(struct llamad_model *m, char *err, size_t errsz)
     int rc = load_norm(m->gguf, name, m->hp.n_rot / 2, &m->rope_factors, err, errsz);
     for (int32_t i = 0; rc == LLAMAD_OK && i < m->hp.n_rot / 2; i++)
         if (!(m->rope_factors[i] > 0.0f) || !isfinite(m->rope_factors[i]))
-            rc = llamad_fail(err, errsz, LLAMAD_EFORMAT, "tensor '%s' value %d is %g, not a "
-                             "positive number", name, (int)i, (double)m->rope_factors[i]);
+            rc = llamad_fail(err, errsz, LLAMAD_EFORMAT,
+                             "tensor '%s' value %d is %g, not a "
+                             "positive number",
+                             name, (int)i, (double)m->rope_factors[i]);
     return rc;
 }
 
@@ -200,9 +201,9 @@ static int load_layer(const struct llamad_gguf *g, const struct llamad_hparams *
         struct llamad_weight *w;
         int64_t rows, cols;
     } mats[] = {
-        {"attn_q", &L->wq, d, d},          {"attn_k", &L->wk, dkv, d},
-        {"attn_v", &L->wv, dkv, d},        {"attn_output", &L->wo, d, d},
-        {"ffn_gate", &L->w_gate, ff, d},   {"ffn_up", &L->w_up, ff, d},
+        {"attn_q", &L->wq, d, d},        {"attn_k", &L->wk, dkv, d},
+        {"attn_v", &L->wv, dkv, d},      {"attn_output", &L->wo, d, d},
+        {"ffn_gate", &L->w_gate, ff, d}, {"ffn_up", &L->w_up, ff, d},
         {"ffn_down", &L->w_down, d, ff},
     };
     char name[64];
@@ -236,8 +237,8 @@ static int load_embeddings(struct llamad_model *m, char *err, size_t errsz)
         return llamad_fail(err, errsz, LLAMAD_EFORMAT,
                            "the tokenizer has %d tokens but token_embd.weight has %d rows",
                            llamad_tokenizer_n_vocab(m->tokenizer), m->hp.n_vocab);
-    int rc = bind_weight(t, "token_embd.weight", m->hp.n_vocab, m->hp.n_embd, &m->tok_embd, err,
-                         errsz);
+    int rc =
+        bind_weight(t, "token_embd.weight", m->hp.n_vocab, m->hp.n_embd, &m->tok_embd, err, errsz);
     if (rc)
         return rc;
     const struct llamad_gguf_tensor *out = llamad_gguf_find_tensor(m->gguf, "output.weight");
@@ -252,7 +253,7 @@ enum { LAYER_MATRICES = 7 };
 
 static void layer_matrices(struct llamad_layer *L, struct llamad_weight *out[LAYER_MATRICES])
 {
-    struct llamad_weight *mats[LAYER_MATRICES] = {&L->wq, &L->wk, &L->wv, &L->wo,
+    struct llamad_weight *mats[LAYER_MATRICES] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
                                                   &L->w_gate, &L->w_up, &L->w_down};
     memcpy(out, mats, sizeof mats);
 }
@@ -339,7 +340,8 @@ int llamad_model_load(const char *path, struct llamad_model **out, char *err, si
         (rc = read_hparams(m->gguf, &m->hp, err, errsz)) ||
         (rc = llamad_tokenizer_load(m->gguf, &m->tokenizer, err, errsz)) ||
         (rc = load_embeddings(m, err, errsz)) ||
-        (rc = load_norm(m->gguf, "output_norm.weight", m->hp.n_embd, &m->output_norm, err, errsz)) ||
+        (rc =
+             load_norm(m->gguf, "output_norm.weight", m->hp.n_embd, &m->output_norm, err, errsz)) ||
         (rc = load_rope_factors(m, err, errsz)))
         goto fail;
 

@@ -27,9 +27,9 @@ struct llamad_sampler {
     size_t ring_cap, ring_len, ring_head;
 
     /* Scratch for one step, sized n_vocab. */
-    float *work;    /* the adjusted logits */
-    int32_t *ids;   /* candidate token ids */
-    float *probs;   /* probabilities, parallel to ids */
+    float *work;  /* the adjusted logits */
+    int32_t *ids; /* candidate token ids */
+    float *probs; /* probabilities, parallel to ids */
 
     uint64_t rng[4];
 };
@@ -83,8 +83,7 @@ static bool penalties_on(const struct llamad_sampling *p)
 {
     if (p->penalty_last_n == 0)
         return false;
-    return p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f ||
-           p->frequency_penalty != 0.0f;
+    return p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
 }
 
 static bool alloc_window(struct llamad_sampler *s)

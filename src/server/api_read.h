@@ -27,7 +27,7 @@ const cJSON *api_field(const cJSON *obj, const char *name);
 int api_get_bool(const cJSON *obj, const char *name, bool *v, struct llamad_api_error *err);
 /* Token ids of a JSON array, each an integer in [0, n_vocab); param names the
  * field in errors. *ids is malloc'd (NULL for an empty array), also after a failure. */
-int api_parse_ids(const cJSON *arr, int32_t n_vocab, const char *param, int32_t **ids,
-                  size_t *n, struct llamad_api_error *err);
+int api_parse_ids(const cJSON *arr, int32_t n_vocab, const char *param, int32_t **ids, size_t *n,
+                  struct llamad_api_error *err);
 
 #endif

@@ -335,8 +335,8 @@ static int parse_model(struct parse *p)
     return p->out->model ? 0 : api_no_memory(p->err);
 }
 
-int api_parse_ids(const cJSON *arr, int32_t n_vocab, const char *param, int32_t **ids,
-                  size_t *n, struct llamad_api_error *err)
+int api_parse_ids(const cJSON *arr, int32_t n_vocab, const char *param, int32_t **ids, size_t *n,
+                  struct llamad_api_error *err)
 {
     int count = cJSON_GetArraySize(arr);
     *ids = NULL;
@@ -732,14 +732,15 @@ int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t
                              struct llamad_api_error *err)
 {
     static int (*const steps[])(struct parse *) = {
-        parse_unsupported, parse_model, parse_input, parse_sampling, parse_max_tokens, parse_seed,
-        parse_stops, parse_logit_bias, parse_logprobs, parse_stream, parse_extensions,
+        parse_unsupported, parse_model,  parse_input,      parse_sampling,
+        parse_max_tokens,  parse_seed,   parse_stops,      parse_logit_bias,
+        parse_logprobs,    parse_stream, parse_extensions,
     };
     cJSON *root;
     set_defaults(kind, out);
     int rc = api_parse_body(body, len, &root, err);
-    struct parse p = {.kind = kind, .lim = lim, .root = root, .out = out, .gen = &out->gen,
-                      .err = err};
+    struct parse p = {
+        .kind = kind, .lim = lim, .root = root, .out = out, .gen = &out->gen, .err = err};
     for (size_t i = 0; !rc && i < COUNT(steps); i++)
         rc = steps[i](&p);
     cJSON_Delete(root);
@@ -767,8 +768,8 @@ int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_re
     cJSON *root;
     set_defaults(LLAMAD_API_CHAT, out);
     int rc = api_parse_body(body, len, &root, err);
-    struct parse p = {.kind = LLAMAD_API_CHAT, .root = root, .out = out, .gen = &out->gen,
-                      .err = err};
+    struct parse p = {
+        .kind = LLAMAD_API_CHAT, .root = root, .out = out, .gen = &out->gen, .err = err};
     if (!rc)
         rc = parse_messages(&p);
     cJSON_Delete(root);

@@ -300,7 +300,7 @@ struct v1_part {
     bool chunk;
     const char *text; /* the completion's text, or a chunk's piece of it */
     size_t text_len;
-    bool role;        /* chat chunk: the delta opens with the assistant's role */
+    bool role; /* chat chunk: the delta opens with the assistant's role */
     const struct llamad_event *first, *end; /* tokens whose logprobs it reports */
     size_t text_offset;                     /* completions logprobs: bytes of text before `first` */
     const char *finish; /* finish_reason; NULL: null (and for a chat chunk: a delta) */

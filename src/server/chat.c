@@ -21,9 +21,9 @@ enum role { ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT, N_ROLES };
 static const char *const role_names[N_ROLES] = {"system", "user", "assistant"};
 
 static const char *const template_names[] = {
-    [LLAMAD_CHAT_PLAIN] = "plain",   [LLAMAD_CHAT_LLAMA2] = "llama2",
+    [LLAMAD_CHAT_PLAIN] = "plain",     [LLAMAD_CHAT_LLAMA2] = "llama2",
     [LLAMAD_CHAT_MISTRAL] = "mistral", [LLAMAD_CHAT_CHATML] = "chatml",
-    [LLAMAD_CHAT_ZEPHYR] = "zephyr", [LLAMAD_CHAT_VICUNA] = "vicuna",
+    [LLAMAD_CHAT_ZEPHYR] = "zephyr",   [LLAMAD_CHAT_VICUNA] = "vicuna",
     [LLAMAD_CHAT_LLAMA3] = "llama3",
 };
 
@@ -145,14 +145,14 @@ static void flush(struct render *r)
         llamad_buf_clear(&r->run);
         return;
     }
-    int64_t need = llamad_tokenize(r->tok, r->run.data, r->run.len, false, r->ids + r->n,
-                                   r->cap - r->n);
+    int64_t need =
+        llamad_tokenize(r->tok, r->run.data, r->run.len, false, r->ids + r->n, r->cap - r->n);
     if (need > (int64_t)(r->cap - r->n)) {
         r->rc = reserve(r, (size_t)need);
         if (r->rc)
             return;
-        need = llamad_tokenize(r->tok, r->run.data, r->run.len, false, r->ids + r->n,
-                               r->cap - r->n);
+        need =
+            llamad_tokenize(r->tok, r->run.data, r->run.len, false, r->ids + r->n, r->cap - r->n);
     }
     if (need < 0) {
         r->rc = (int)need;
@@ -222,8 +222,8 @@ static void render_plain(struct render *r, const struct llamad_chat_message *m, 
 {
     for (size_t i = 0; i < n; i++) {
         enum role role = role_of(m[i].role);
-        bool generated = role == ROLE_ASSISTANT && m[i].content &&
-                         isspace((unsigned char)m[i].content[0]);
+        bool generated =
+            role == ROLE_ASSISTANT && m[i].content && isspace((unsigned char)m[i].content[0]);
         literal(r, role_names[role]);
         literal(r, generated ? ":" : ": ");
         content(r, &m[i]);
@@ -371,14 +371,13 @@ static void render_llama3(struct render *r, const struct llamad_chat_message *m,
 typedef void (*render_fn)(struct render *, const struct llamad_chat_message *, size_t);
 
 static const render_fn renderers[N_TEMPLATES] = {
-    [LLAMAD_CHAT_PLAIN] = render_plain,   [LLAMAD_CHAT_LLAMA2] = render_llama2,
+    [LLAMAD_CHAT_PLAIN] = render_plain,     [LLAMAD_CHAT_LLAMA2] = render_llama2,
     [LLAMAD_CHAT_MISTRAL] = render_mistral, [LLAMAD_CHAT_CHATML] = render_chatml,
-    [LLAMAD_CHAT_ZEPHYR] = render_zephyr, [LLAMAD_CHAT_VICUNA] = render_vicuna,
+    [LLAMAD_CHAT_ZEPHYR] = render_zephyr,   [LLAMAD_CHAT_VICUNA] = render_vicuna,
     [LLAMAD_CHAT_LLAMA3] = render_llama3,
 };
 
-static int check_messages(const struct llamad_chat_message *msgs, size_t n, char *err,
-                          size_t errsz)
+static int check_messages(const struct llamad_chat_message *msgs, size_t n, char *err, size_t errsz)
 {
     if (n == 0)
         return llamad_fail(err, errsz, LLAMAD_EINVAL, "the conversation has no messages");

@@ -49,6 +49,8 @@ static int parse_api_key(void *target, const struct llamad_option *opt, const ch
     return append_key(target, value);
 }
 
+/* The table by hand: clang-format would put every field on a line of its own. */
+/* clang-format off */
 static const struct llamad_option options[] = {
     {.name = "config", .kind = LLAMAD_OPT_STRING, .offset = OFF(config_file), .metavar = "FILE",
      .help = "conf file read before the flags (flags override it)", .note = "none"},
@@ -116,6 +118,7 @@ static const struct llamad_option options[] = {
     LLAMAD_OPTION_HELP,
     {.name = "version", .kind = LLAMAD_OPT_VERSION, .help = "print the version and exit"},
 };
+/* clang-format on */
 
 static const struct llamad_option_table table = {
     .usage = "usage: llamad [options]\n"
@@ -263,8 +266,8 @@ static const struct llamad_option *find_key(const char *key)
     return NULL;
 }
 
-static int load_entry(void *ctx, const char *key, const char *value, const char *where,
-                      char *err, size_t errsz)
+static int load_entry(void *ctx, const char *key, const char *value, const char *where, char *err,
+                      size_t errsz)
 {
     const struct llamad_option *o = find_key(key);
     if (!o)
@@ -277,8 +280,8 @@ struct level_reload {
     struct llamad_config values; /* only log_level is read into it */
 };
 
-static int level_entry(void *ctx, const char *key, const char *value, const char *where,
-                       char *err, size_t errsz)
+static int level_entry(void *ctx, const char *key, const char *value, const char *where, char *err,
+                       size_t errsz)
 {
     struct level_reload *r = ctx;
     if (strcmp(key, "log_level"))
@@ -317,8 +320,7 @@ static int read_key_file(struct llamad_config *c, char *err, size_t errsz)
             rc = llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
     }
     if (rc == LLAMAD_OK && ferror(f))
-        rc = llamad_fail(err, errsz, LLAMAD_EIO, "cannot read api key file %s",
-                         c->api_key_file);
+        rc = llamad_fail(err, errsz, LLAMAD_EIO, "cannot read api key file %s", c->api_key_file);
     free(line);
     fclose(f);
     return rc;
@@ -327,8 +329,7 @@ static int read_key_file(struct llamad_config *c, char *err, size_t errsz)
 /* --- command line ----------------------------------------------------------- */
 
 /* The --config named last on the command line, or NULL. */
-static const struct llamad_option_arg *config_arg(const struct llamad_option_arg *args,
-                                                  int n_args)
+static const struct llamad_option_arg *config_arg(const struct llamad_option_arg *args, int n_args)
 {
     for (int i = n_args - 1; i >= 0; i--)
         if (is_config_flag(args[i].opt))

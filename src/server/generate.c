@@ -16,9 +16,9 @@ struct generation {
     struct llamad_api_reply reply;
     char reply_id[48];
     struct llamad_outbox *outbox;
-    bool finished;               /* the DONE event was handled */
+    bool finished;                              /* the DONE event was handled */
     struct llamad_event *tokens, **tokens_tail; /* non-streamed: every TOKEN event */
-    size_t text_sent;            /* bytes of completion text streamed */
+    size_t text_sent;                           /* bytes of completion text streamed */
 };
 
 static uint64_t random_u64(void)
@@ -97,7 +97,8 @@ static bool prepare_limits(struct prepare_job *j)
     if (cfg->max_tokens > 0 && want > cfg->max_tokens) {
         llamad_api_set_error(&j->err, 400, "invalid_request_error", "max_tokens", "",
                              "max_tokens is %d; this server generates at most %d tokens per "
-                             "request", want, cfg->max_tokens);
+                             "request",
+                             want, cfg->max_tokens);
         return false;
     }
     g->max_tokens = want < cap ? want : cap; /* past the context: finish_reason "length" */
@@ -163,8 +164,10 @@ static void stream_done(struct request *r, struct generation *g, struct llamad_e
         send_owned(r, llamad_api_error_json(&e));
     } else {
         if (done->text_len) {
-            struct llamad_event tail = {.kind = LLAMAD_EVENT_TOKEN, .token = -1,
-                                        .text = done->text, .text_len = done->text_len};
+            struct llamad_event tail = {.kind = LLAMAD_EVENT_TOKEN,
+                                        .token = -1,
+                                        .text = done->text,
+                                        .text_len = done->text_len};
             send_owned(r, llamad_api_chunk_token_json(&g->reply, &tail, g->text_sent));
             g->text_sent += done->text_len;
         }
@@ -326,8 +329,8 @@ static struct generation *parse(struct request *r, enum llamad_api_kind kind)
     }
     g->tokens_tail = &g->tokens;
     r->route_state = g;
-    if (llamad_api_parse_request(kind, r->body.data ? r->body.data : "", r->body.len, &lim,
-                                 &g->api, &e) != 0 ||
+    if (llamad_api_parse_request(kind, r->body.data ? r->body.data : "", r->body.len, &lim, &g->api,
+                                 &e) != 0 ||
         !model_name_ok(r, g, &e)) {
         request_respond_error(r, &e);
         return NULL;

@@ -198,11 +198,11 @@ static bool refuse_early(struct request *r, enum route route, bool method_ok)
     if (r->srv->state == SERVER_DRAINING || r->srv->state == SERVER_STOPPING) {
         llamad_api_set_error(&e, 503, "server_error", "", "", "the server is shutting down");
     } else if (route == ROUTE_NONE) {
-        llamad_api_set_error(&e, 404, "invalid_request_error", "", "",
-                             "no such endpoint: %s %s", r->method, r->path);
+        llamad_api_set_error(&e, 404, "invalid_request_error", "", "", "no such endpoint: %s %s",
+                             r->method, r->path);
     } else if (!method_ok) {
-        llamad_api_set_error(&e, 405, "invalid_request_error", "", "",
-                             "%s is not allowed on %s", r->method, r->path);
+        llamad_api_set_error(&e, 405, "invalid_request_error", "", "", "%s is not allowed on %s",
+                             r->method, r->path);
     } else if (!authorized(r, route)) {
         llamad_api_set_error(&e, 401, "invalid_request_error", "", "invalid_api_key",
                              "a valid API key is needed: send 'Authorization: Bearer KEY'");
@@ -210,8 +210,7 @@ static bool refuse_early(struct request *r, enum route route, bool method_ok)
         llamad_api_set_error(&e, 413, "invalid_request_error", "", "",
                              "the request body is larger than %zu bytes",
                              r->srv->cfg->max_body_size);
-    } else if (route != ROUTE_HEALTH && route != ROUTE_METRICS &&
-               r->srv->state == SERVER_LOADING) {
+    } else if (route != ROUTE_HEALTH && route != ROUTE_METRICS && r->srv->state == SERVER_LOADING) {
         llamad_api_set_error(&e, 503, "server_error", "", "", "the model is still loading");
     } else {
         return false;
@@ -234,26 +233,15 @@ static void handle_request(struct request *r)
     case ROUTE_MODELS:
         request_respond_json(r, 200, llamad_api_models_json(r->srv->model_id, r->srv->created));
         break;
-    case ROUTE_METRICS:
-        handle_metrics(r);
-        break;
+    case ROUTE_METRICS: handle_metrics(r); break;
     case ROUTE_TOKENIZE:
     case ROUTE_DETOKENIZE:
-    case ROUTE_APPLY_TEMPLATE:
-        start_text_job(r, route);
-        break;
-    case ROUTE_COMPLETIONS:
-        generate_start(r, LLAMAD_API_COMPLETIONS);
-        break;
-    case ROUTE_CHAT:
-        generate_start(r, LLAMAD_API_CHAT);
-        break;
-    case ROUTE_NATIVE:
-        generate_start(r, LLAMAD_API_NATIVE);
-        break;
+    case ROUTE_APPLY_TEMPLATE: start_text_job(r, route); break;
+    case ROUTE_COMPLETIONS: generate_start(r, LLAMAD_API_COMPLETIONS); break;
+    case ROUTE_CHAT: generate_start(r, LLAMAD_API_CHAT); break;
+    case ROUTE_NATIVE: generate_start(r, LLAMAD_API_NATIVE); break;
     case ROUTE_NONE:
-    case ROUTE_HEALTH:
-        break;
+    case ROUTE_HEALTH: break;
     }
 }
 

@@ -70,9 +70,9 @@ static void on_socket_event(uv_poll_t *p, int status, int events)
     bool gone = status < 0 || (events & UV_DISCONNECT);
     if (!gone && (events & UV_READABLE)) {
         char c;
-        ssize_t n = recv(MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD)
-                             ->connect_fd,
-                         &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        ssize_t n =
+            recv(MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD)->connect_fd,
+                 &c, 1, MSG_PEEK | MSG_DONTWAIT);
         gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
         if (!gone) /* a pipelined request: MHD reads it later; stop polling for it */
             uv_poll_start(p, UV_DISCONNECT, on_socket_event);
@@ -312,9 +312,8 @@ static struct request *new_request(struct server *s, struct MHD_Connection *conn
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     (void)version;
     struct server *s = cls;
@@ -400,7 +399,8 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 static int resolve(const char *host, int port, struct sockaddr_storage *addr, char *err,
                    size_t errsz)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char service[8];

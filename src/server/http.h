@@ -23,32 +23,32 @@ struct request {
     uint64_t id;
     char method[8];
     char path[64];
-    const char *allow;           /* the methods the path takes, for a 405's Allow header */
+    const char *allow; /* the methods the path takes, for a 405's Allow header */
     double t_start;
     struct llamad_buf body;
     bool body_too_large;
-    int status;                  /* the status answered, for the log and metrics */
-    struct MHD_Response *pending;/* to queue when MHD calls the handler again */
+    int status;                   /* the status answered, for the log and metrics */
+    struct MHD_Response *pending; /* to queue when MHD calls the handler again */
 
     bool suspended;
-    uv_poll_t *hangup;           /* watches the socket while suspended */
+    uv_poll_t *hangup; /* watches the socket while suspended */
     bool client_gone;
-    bool work_pending;           /* a job on the thread pool uses r: it stays suspended */
-    bool awaiting;               /* request_await: resumed before its answer, it waits again */
+    bool work_pending; /* a job on the thread pool uses r: it stays suspended */
+    bool awaiting;     /* request_await: resumed before its answer, it waits again */
 
     /* A server-sent-event stream (request_stream_start). */
-    bool streaming;              /* the stream response was queued */
-    bool stream_ended;           /* request_stream_end: nothing follows what is in out */
-    bool reader_waiting;         /* the stream reader suspended the connection */
-    struct llamad_buf out;       /* streamed bytes not yet handed to MHD */
+    bool streaming;        /* the stream response was queued */
+    bool stream_ended;     /* request_stream_end: nothing follows what is in out */
+    bool reader_waiting;   /* the stream reader suspended the connection */
+    struct llamad_buf out; /* streamed bytes not yet handed to MHD */
     size_t out_sent;
-    double t_last_write;         /* the stream's latest bytes (keep-alive comments) */
+    double t_last_write; /* the stream's latest bytes (keep-alive comments) */
 
     /* The tokens of the answer, for the log line (the route counts them). */
     struct llamad_token_clock clock; /* started at t_start; counts the tokens generated */
     int32_t prompt_tokens;
 
-    void *route_state;           /* the route's own per-request state */
+    void *route_state; /* the route's own per-request state */
     struct request *prev, *next;
 };
 

@@ -267,7 +267,9 @@ static void model_loaded(uv_work_t *w, int status)
     if (s->state != SERVER_LOADING) /* a signal came while loading */
         return;
     const char *slash = strrchr(d->model_path, '/');
-    s->model_id = strdup(d->cfg.model_alias ? d->cfg.model_alias : slash ? slash + 1 : d->model_path);
+    s->model_id = strdup(d->cfg.model_alias ? d->cfg.model_alias
+                         : slash            ? slash + 1
+                                            : d->model_path);
     s->created = (int64_t)time(NULL);
     choose_chat_template(d);
     if (start_engine(d, err, sizeof err) != 0) {
@@ -348,8 +350,10 @@ int main(int argc, char **argv)
     }
     enum llamad_chat_template tmpl;
     if (d.cfg.chat_template && llamad_chat_from_name(d.cfg.chat_template, &tmpl) != 0) {
-        fprintf(stderr, "llamad: unknown chat_template '%s' (plain, llama2, mistral, chatml, "
-                        "zephyr, vicuna or llama3)\n", d.cfg.chat_template);
+        fprintf(stderr,
+                "llamad: unknown chat_template '%s' (plain, llama2, mistral, chatml, "
+                "zephyr, vicuna or llama3)\n",
+                d.cfg.chat_template);
         llamad_config_free(&d.cfg);
         return 2;
     }

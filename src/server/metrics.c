@@ -184,8 +184,7 @@ int llamad_metrics_render(const struct llamad_metrics *m, const struct llamad_en
     histogram(&w, "llamad_request_duration_seconds",
               "Time from a request's arrival to the end of its response.", &m->request_duration);
 
-    gauge(&w, "llamad_requests_waiting", "Requests queued for a free sequence slot.",
-          es->queued);
+    gauge(&w, "llamad_requests_waiting", "Requests queued for a free sequence slot.", es->queued);
     gauge(&w, "llamad_requests_running", "Requests being decoded.", es->active);
     gauge(&w, "llamad_kv_cache_blocks_total", "KV cache blocks of 16 positions.",
           es->kv_blocks_total);
@@ -203,14 +202,13 @@ int llamad_metrics_render(const struct llamad_metrics *m, const struct llamad_en
     gauge(&w, "llamad_kv_cache_usage_ratio", "KV cache blocks reserved over all blocks (0..1).",
           es->kv_blocks_total > 0 ? (double)es->kv_blocks_reserved / es->kv_blocks_total : 0.0);
     counter(&w, "llamad_steps_total",
-            "Batches run by the engine; each gives every decoding sequence a token.",
-            es->steps);
+            "Batches run by the engine; each gives every decoding sequence a token.", es->steps);
     counter(&w, "llamad_forward_passes_total",
             "Passes through the model: one per step, more for a step whose prompt chunks "
             "run in several (--pass-tokens).",
             es->forward_passes);
-    counter(&w, "llamad_prompt_tokens_computed_total",
-            "Prompt tokens run through the model.", es->prompt_tokens_computed);
+    counter(&w, "llamad_prompt_tokens_computed_total", "Prompt tokens run through the model.",
+            es->prompt_tokens_computed);
     counter(&w, "llamad_prompt_tokens_cached_total",
             "Prompt tokens whose KV entries came from the cache.", es->prompt_tokens_cached);
 

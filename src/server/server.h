@@ -17,8 +17,8 @@
 
 enum server_state { SERVER_LOADING, SERVER_READY, SERVER_DRAINING, SERVER_STOPPING };
 
-struct request;      /* http.h */
-struct http_routes;  /* http.h */
+struct request;     /* http.h */
+struct http_routes; /* http.h */
 
 struct server {
     uv_loop_t *loop;

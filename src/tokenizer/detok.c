@@ -8,8 +8,7 @@
 
 #define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
 
-void llamad_detok_init(struct llamad_detok *d, const struct llamad_tokenizer *t,
-                       int32_t prev_token)
+void llamad_detok_init(struct llamad_detok *d, const struct llamad_tokenizer *t, int32_t prev_token)
 {
     memset(d, 0, sizeof *d);
     d->tok = t;

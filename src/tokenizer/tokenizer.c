@@ -53,7 +53,7 @@ static const char *model_family(struct llamad_gguf_str model)
     static const struct {
         const char *name, *family;
     } known[] = {
-        {"bert", "WordPiece"}, {"t5", "Unigram"}, {"rwkv", "RWKV"},
+        {"bert", "WordPiece"}, {"t5", "Unigram"},     {"rwkv", "RWKV"},
         {"plamo2", "PLaMo-2"}, {"no_vocab", "empty"}, {"none", "empty"},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -92,8 +92,7 @@ static int read_type(const struct llamad_gguf *g, enum llamad_vocab_type *type, 
 
 /* An optional per-token array: *out is NULL when absent. */
 static int optional_array(const struct llamad_gguf *g, const char *key, enum llamad_gguf_type elem,
-                          uint64_t n, const struct llamad_gguf_value **out, char *err,
-                          size_t errsz)
+                          uint64_t n, const struct llamad_gguf_value **out, char *err, size_t errsz)
 {
     *out = NULL;
     if (!llamad_gguf_find(g, key))
@@ -223,7 +222,8 @@ static int build_index(struct llamad_tokenizer *t, char *err, size_t errsz)
     int rc = index_bytes(t, err, errsz);
     if (rc)
         return rc;
-    if ((rc = llamad_piece_map_build(t, &t->all, any_kind)) || (rc = llamad_piece_map_build(t, &t->merge, mergeable_kind)))
+    if ((rc = llamad_piece_map_build(t, &t->all, any_kind)) ||
+        (rc = llamad_piece_map_build(t, &t->merge, mergeable_kind)))
         return rc;
     for (int32_t i = 0; i < t->n_vocab; i++)
         if (mergeable_kind(t->kind[i]) && t->len[i] > t->max_merge_len)
@@ -237,8 +237,8 @@ static int build_index(struct llamad_tokenizer *t, char *err, size_t errsz)
  * tool message and of text; LLaMA-1/2's and Mistral's </s>; ChatML's and
  * Phi-3's end of turn; GPT-style end of text; Gemma's end of turn. */
 static const char *const end_of_generation_texts[] = {
-    "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "</s>",          "<|im_end|>",
-    "<|end|>",    "<|endoftext|>", "<end_of_turn>", "<|END_OF_TURN_TOKEN|>", "<EOT>",
+    "<|eot_id|>",    "<|eom_id|>",    "<|end_of_text|>",       "</s>",  "<|im_end|>", "<|end|>",
+    "<|endoftext|>", "<end_of_turn>", "<|END_OF_TURN_TOKEN|>", "<EOT>",
 };
 
 static void add_eog(struct llamad_tokenizer *t, int32_t id)
@@ -279,8 +279,8 @@ static int read_specials(const struct llamad_gguf *g, struct llamad_tokenizer *t
                                 errsz)) ||
         (rc = optional_token_id(g, "tokenizer.ggml.eos_token_id", n, spm ? 2 : -1, &t->eos, err,
                                 errsz)) ||
-        (rc = optional_token_id(g, "tokenizer.ggml.unknown_token_id", n, spm ? 0 : -1, &t->unk,
-                                err, errsz)) ||
+        (rc = optional_token_id(g, "tokenizer.ggml.unknown_token_id", n, spm ? 0 : -1, &t->unk, err,
+                                errsz)) ||
         (rc = optional_token_id(g, "tokenizer.ggml.eot_token_id", n, -1, &t->eot, err, errsz)) ||
         (rc = optional_token_id(g, "tokenizer.ggml.eom_token_id", n, -1, &t->eom, err, errsz)) ||
         (rc = optional_bool(g, "tokenizer.ggml.add_bos_token", true, &t->add_bos, err, errsz)) ||
@@ -373,11 +373,26 @@ enum llamad_vocab_type llamad_tokenizer_type(const struct llamad_tokenizer *t)
     return t->type;
 }
 
-int32_t llamad_tokenizer_n_vocab(const struct llamad_tokenizer *t) { return t->n_vocab; }
-int32_t llamad_tokenizer_bos(const struct llamad_tokenizer *t) { return t->bos; }
-int32_t llamad_tokenizer_eos(const struct llamad_tokenizer *t) { return t->eos; }
-int32_t llamad_tokenizer_unk(const struct llamad_tokenizer *t) { return t->unk; }
-bool llamad_tokenizer_add_bos(const struct llamad_tokenizer *t) { return t->add_bos; }
+int32_t llamad_tokenizer_n_vocab(const struct llamad_tokenizer *t)
+{
+    return t->n_vocab;
+}
+int32_t llamad_tokenizer_bos(const struct llamad_tokenizer *t)
+{
+    return t->bos;
+}
+int32_t llamad_tokenizer_eos(const struct llamad_tokenizer *t)
+{
+    return t->eos;
+}
+int32_t llamad_tokenizer_unk(const struct llamad_tokenizer *t)
+{
+    return t->unk;
+}
+bool llamad_tokenizer_add_bos(const struct llamad_tokenizer *t)
+{
+    return t->add_bos;
+}
 
 bool llamad_tokenizer_add_space_prefix(const struct llamad_tokenizer *t)
 {
@@ -422,7 +437,7 @@ int64_t llamad_tokenize(const struct llamad_tokenizer *t, const char *text, size
     struct llamad_token_sink sink = {.ids = out, .cap = cap};
     if (add_bos)
         llamad_sink_put(&sink, t->bos);
-    int rc = !len                         ? LLAMAD_OK
+    int rc = !len                          ? LLAMAD_OK
              : t->type == LLAMAD_VOCAB_SPM ? llamad_spm_tokenize(t, text, len, &sink)
                                            : llamad_bpe_tokenize(t, text, len, &sink);
     return rc ? rc : (int64_t)sink.n;
@@ -442,9 +457,7 @@ int llamad_token_to_bytes(const struct llamad_tokenizer *t, int32_t id, struct l
         rc = t->type == LLAMAD_VOCAB_SPM ? llamad_spm_append_text(out, p, n)
                                          : llamad_bpe_append_text(t, out, p, n);
         break;
-    case LLAMAD_TOKEN_USER_DEFINED:
-        rc = llamad_buf_append(out, p, n);
-        break;
+    case LLAMAD_TOKEN_USER_DEFINED: rc = llamad_buf_append(out, p, n); break;
     case LLAMAD_TOKEN_BYTE: {
         uint8_t b = (uint8_t)byte_piece_value(p, n); /* checked at load */
         rc = llamad_buf_append(out, &b, 1);
@@ -452,8 +465,7 @@ int llamad_token_to_bytes(const struct llamad_tokenizer *t, int32_t id, struct l
     }
     case LLAMAD_TOKEN_UNKNOWN: /* as llama.cpp renders non-special text: nothing */
     case LLAMAD_TOKEN_CONTROL:
-    case LLAMAD_TOKEN_UNUSED:
-        break;
+    case LLAMAD_TOKEN_UNUSED: break;
     }
     if (rc && out->data) {
         out->len = base; /* no half-appended piece */

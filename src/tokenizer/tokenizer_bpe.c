@@ -18,10 +18,10 @@
 #include <string.h>
 
 #include "llamad/base/error.h"
+#include "llamad/base/utf8.h"
 #include "tokenizer_internal.h"
 #include "tokenizer_merge.h"
 #include "tokenizer_pretok.h"
-#include "llamad/base/utf8.h"
 
 #define KEY_PRE "tokenizer.ggml.pre"
 #define KEY_MERGES "tokenizer.ggml.merges"
@@ -39,11 +39,11 @@ struct merge_slot {
 
 struct llamad_bpe {
     struct llamad_pretok *pretok;
-    struct merge_slot *merges; /* open addressing on (left, right) */
-    size_t mask;               /* slot count - 1; the count is a power of two */
-    uint16_t byte_char[256];   /* the character spelling each byte */
+    struct merge_slot *merges;         /* open addressing on (left, right) */
+    size_t mask;                       /* slot count - 1; the count is a power of two */
+    uint16_t byte_char[256];           /* the character spelling each byte */
     int16_t char_byte[SPELLING_CHARS]; /* the byte a character spells; -1 for none */
-    int32_t byte_token[256];   /* the piece of each byte's character */
+    int32_t byte_token[256];           /* the piece of each byte's character */
 };
 
 /* ---- The byte-level spelling ---- */
@@ -176,7 +176,7 @@ static int load_merges(const struct llamad_gguf *g, const struct llamad_tokenize
 /* ---- Loading ---- */
 
 static int index_byte_pieces(const struct llamad_tokenizer *t, struct llamad_bpe *b, char *err,
-                       size_t errsz)
+                             size_t errsz)
 {
     make_spelling(b);
     for (int i = 0; i < 256; i++) {
@@ -192,8 +192,7 @@ static int index_byte_pieces(const struct llamad_tokenizer *t, struct llamad_bpe
     return LLAMAD_OK;
 }
 
-static int load_pretok(const struct llamad_gguf *g, struct llamad_bpe *b, char *err,
-                       size_t errsz)
+static int load_pretok(const struct llamad_gguf *g, struct llamad_bpe *b, char *err, size_t errsz)
 {
     if (!llamad_gguf_find(g, KEY_PRE))
         return llamad_fail(err, errsz, LLAMAD_EUNSUPPORTED,

@@ -1,6 +1,6 @@
 /* What the tokenizer's files share (internal): the vocabulary and its indexes,
- * loaded by tokenizer.c and indexed by tokenizer_piece_map.c; SentencePiece tokenizing in tokenizer_spm.c; byte-level
- * BPE in tokenizer_bpe.c. */
+ * loaded by tokenizer.c and indexed by tokenizer_piece_map.c; SentencePiece tokenizing in
+ * tokenizer_spm.c; byte-level BPE in tokenizer_bpe.c. */
 #ifndef LLAMAD_SRC_TOKENIZER_INTERNAL_H
 #define LLAMAD_SRC_TOKENIZER_INTERNAL_H
 

@@ -40,7 +40,10 @@ struct llamad_merger {
     size_t n_heap, room; /* room: starting symbols the arrays hold */
 };
 
+/* Braced initializers as macros: clang-format would spread them over lines. */
+/* clang-format off */
 #define LLAMAD_MERGER_INIT(pair_fn, context) {.pair = (pair_fn), .ctx = (context)}
+/* clang-format on */
 
 /* Starts a word of up to n starting symbols (forgetting the previous word),
  * growing the arrays when needed. 0, LLAMAD_ERANGE (n above INT32_MAX / 2) or

@@ -14,22 +14,22 @@
 #include <pcre2.h>
 
 #include "llamad/base/error.h"
-#include "llamad/tokenizer/tokenizer.h" /* llamad_utf8_valid_prefix */
 #include "llamad/base/utf8.h"
+#include "llamad/tokenizer/tokenizer.h" /* llamad_utf8_valid_prefix */
 
 /* Unicode's White_Space property, which is what \s means in these patterns to
  * the tokenizers they come from (Hugging Face's, llama.cpp's). PCRE2's \s also
  * takes U+180E MONGOLIAN VOWEL SEPARATOR, out of White_Space since Unicode 6.3;
  * spelled out, the class leaves it to \p{...} like any other character. */
-#define WS                                                                                        \
-    "\\t-\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}"                                          \
+#define WS                                                                                         \
+    "\\t-\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}"                                           \
     "\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
 
 /* LLaMA-3's pattern, with [WS] for \s and [^WS] for \S:
  *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*
  *   |\s*[\r\n]+|\s+(?!\S)|\s+ */
-#define LLAMA3_PATTERN                                                                            \
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"                      \
+#define LLAMA3_PATTERN                                                                             \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"                       \
     "| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n]*|[" WS "]*[\\r\\n]+|[" WS "]+(?![^" WS "])|[" WS "]+"
 
 static const struct {
@@ -74,8 +74,8 @@ int llamad_pretok_new(const char *name, size_t len, struct llamad_pretok **out, 
         free(p);
         /* The patterns are ours: this is a PCRE2 built without Unicode support. */
         return llamad_fail(err, errsz, LLAMAD_EUNSUPPORTED,
-                           "the \"%.*s\" pre-tokenizer does not compile with this PCRE2: %s",
-                           shown, name, (const char *)msg);
+                           "the \"%.*s\" pre-tokenizer does not compile with this PCRE2: %s", shown,
+                           name, (const char *)msg);
     }
     /* Without a JIT for this platform the interpreter finds the same matches. */
     pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);
@@ -100,8 +100,8 @@ static int split_valid(pcre2_code *re, pcre2_match_data *md, const char *s, size
     int rc = LLAMAD_OK;
     for (size_t at = 0; at < n && !rc;) {
         size_t start = n, end = n;
-        int m = pcre2_match(re, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK | PCRE2_NOTEMPTY, md,
-                            NULL);
+        int m =
+            pcre2_match(re, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK | PCRE2_NOTEMPTY, md, NULL);
         if (m >= 0) {
             const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
             start = ov[0];

@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "llamad/base/error.h"
+#include "llamad/base/utf8.h"
 #include "tokenizer_internal.h"
 #include "tokenizer_merge.h"
-#include "llamad/base/utf8.h"
 
 /* U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's stand-in for a space. */
 #define SPACE_MARK "\xe2\x96\x81"

@@ -166,8 +166,7 @@ static int measure_passes(struct slice *slices, int n_threads, int passes, sum_f
     return rc;
 }
 
-int bandwidth_measure(int n_threads, int passes, struct bandwidth *out, char *err,
-                      size_t errsz)
+int bandwidth_measure(int n_threads, int passes, struct bandwidth *out, char *err, size_t errsz)
 {
     size_t slice_bytes = buffer_size() / (size_t)n_threads / CHUNK * CHUNK;
     size_t total = slice_bytes * (size_t)n_threads;
@@ -176,8 +175,8 @@ int bandwidth_measure(int n_threads, int passes, struct bandwidth *out, char *er
     double *times = calloc((size_t)passes, sizeof(double));
     int rc = 0;
     if (!buf || !slices || !times) {
-        rc = llamad_fail(err, errsz, LLAMAD_ENOMEM, "cannot allocate a %zu MiB buffer",
-                         total >> 20);
+        rc =
+            llamad_fail(err, errsz, LLAMAD_ENOMEM, "cannot allocate a %zu MiB buffer", total >> 20);
         goto done;
     }
     for (int i = 0; i < n_threads; i++) {

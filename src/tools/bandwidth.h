@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 struct bandwidth {
-    double gbps;     /* median pass, in 1e9 bytes/s */
-    size_t bytes;    /* bytes read per pass */
+    double gbps;  /* median pass, in 1e9 bytes/s */
+    size_t bytes; /* bytes read per pass */
     int passes;
     const char *isa; /* the summing loop used: "avx512f", "avx2" or "scalar" */
 };
@@ -16,7 +16,6 @@ struct bandwidth {
 /* Reads a buffer of 1 GiB, or four times the last-level cache when that is larger,
  * once to touch it and then `passes` timed times with n_threads threads. Returns 0,
  * or a negative LLAMAD_E* code with a message in err. */
-int bandwidth_measure(int n_threads, int passes, struct bandwidth *out, char *err,
-                      size_t errsz);
+int bandwidth_measure(int n_threads, int passes, struct bandwidth *out, char *err, size_t errsz);
 
 #endif

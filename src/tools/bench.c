@@ -21,18 +21,18 @@
 
 #include "bandwidth.h"
 #include "llamad/base/clock.h"
-#include "llamad/kernels/cpu.h"
 #include "llamad/base/error.h"
 #include "llamad/base/options.h"
+#include "llamad/base/paths.h"
+#include "llamad/format/types.h"
+#include "llamad/kernels/cpu.h"
+#include "llamad/kernels/threadpool.h"
 #include "llamad/model/forward.h"
 #include "llamad/model/kvcache.h"
 #include "llamad/model/kvcache_type.h"
 #include "llamad/model/model.h"
-#include "llamad/base/paths.h"
-#include "llamad/kernels/threadpool.h"
 #include "llamad/tokenizer/tokenizer.h"
 #include "tool_options.h"
-#include "llamad/format/types.h"
 
 #define MAX_BATCH_SIZES 16
 #define MAX_TOKENS 65536
@@ -83,6 +83,8 @@ static int parse_batch_sizes(void *target, const struct llamad_option *opt, cons
     }
 }
 
+/* The table by hand: clang-format would put every field on a line of its own. */
+/* clang-format off */
 static const struct llamad_option option_list[] = {
     TOOL_OPTION_MODEL(model),
     {.name = "n-prompt", .short_name = 'p', .kind = LLAMAD_OPT_INT, .offset = OFF(n_prompt),
@@ -109,14 +111,14 @@ static const struct llamad_option option_list[] = {
      .help = "one JSON object per test and line instead of a table"},
     LLAMAD_OPTION_HELP,
 };
+/* clang-format on */
 
 static const struct llamad_option_table options_table = {
     .usage = "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-d N] [--kv-cache-type T] [-r N]\n"
              "                    [-t N] [-b B,B,...] [--json]\n",
-    .epilog =
-        "Speeds are the median of the runs in tokens/s, ± their standard deviation.\n"
-        "The roofline: tg is bound by reading every weight once per step from DRAM, so\n"
-        "at most bandwidth / (weight bytes per step) steps/s; a batch of B shares a step.\n",
+    .epilog = "Speeds are the median of the runs in tokens/s, ± their standard deviation.\n"
+              "The roofline: tg is bound by reading every weight once per step from DRAM, so\n"
+              "at most bandwidth / (weight bytes per step) steps/s; a batch of B shares a step.\n",
     .options = option_list,
     .n_options = sizeof option_list / sizeof option_list[0],
 };
@@ -408,8 +410,7 @@ static double weight_bytes_per_token(const struct bench *b, const struct test *t
     return (double)b->step_bytes / t->n_seqs;
 }
 
-static double roofline_fraction(const struct bench *b, const struct test *t,
-                                const struct result *r)
+static double roofline_fraction(const struct bench *b, const struct test *t, const struct result *r)
 {
     return r->median * weight_bytes_per_token(b, t) / (b->bw.gbps * 1e9);
 }
@@ -456,12 +457,10 @@ static void print_roofline_head(const struct bench *b)
            (double)b->step_bytes * 1e-6, b->model->hp.n_layer, LAYER_MATRICES);
     printf("DRAM read bandwidth: %.2f GB/s (%d threads, %s loop, %.2f GiB buffer, median of %d "
            "passes)\n",
-           b->bw.gbps, b->o->n_threads, b->bw.isa, (double)b->bw.bytes / (1 << 30),
-           b->bw.passes);
+           b->bw.gbps, b->o->n_threads, b->bw.isa, (double)b->bw.bytes / (1 << 30), b->bw.passes);
 }
 
-static void print_roofline_line(const struct bench *b, const struct test *t,
-                                const struct result *r)
+static void print_roofline_line(const struct bench *b, const struct test *t, const struct result *r)
 {
     double bound = b->bw.gbps * 1e9 / weight_bytes_per_token(b, t);
     printf("%s: %.2f t/s of a %.2f t/s bandwidth bound", t->name, r->median, bound);
@@ -492,10 +491,8 @@ static int open_bench(struct bench *b, char *err, size_t errsz)
     int32_t n_ctx = imax(1, imax(o->n_prompt, gen_len));
     int32_t n_blocks = imax((o->n_prompt + bt - 1) / bt, b->max_seqs * ((gen_len + bt - 1) / bt));
     struct llamad_kvcache_params kp = {bt, n_blocks, b->max_seqs, n_ctx, o->kv_type};
-    struct llamad_forward_params fp = {o->n_threads,
-                                       imax(imax(o->n_prompt, o->n_gen > 0 ? o->depth : 0),
-                                            b->max_seqs),
-                                       n_ctx};
+    struct llamad_forward_params fp = {
+        o->n_threads, imax(imax(o->n_prompt, o->n_gen > 0 ? o->depth : 0), b->max_seqs), n_ctx};
     int rc;
     if ((rc = llamad_kvcache_create(hp, &kp, &b->kv, err, errsz)) ||
         (rc = llamad_forward_create(b->model, &fp, &b->fwd, err, errsz)))
@@ -537,8 +534,8 @@ static int list_tests(const struct options *o, struct test *tests)
         tests[n] = (struct test){.n_seqs = 1, .n_tokens = o->n_gen, .depth = o->depth};
         snprintf(tests[n++].name, sizeof tests->name, "tg%d%s", o->n_gen, at);
         for (int i = 0; i < o->n_batch_sizes; i++) {
-            tests[n] = (struct test){.n_seqs = o->batch_sizes[i], .n_tokens = o->n_gen,
-                                     .depth = o->depth};
+            tests[n] =
+                (struct test){.n_seqs = o->batch_sizes[i], .n_tokens = o->n_gen, .depth = o->depth};
             snprintf(tests[n++].name, sizeof tests->name, "tg%d_batch%d%s", o->n_gen,
                      o->batch_sizes[i], at);
         }

@@ -3,8 +3,8 @@
  * these; their text output is meaningless. */
 #include <math.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +13,9 @@
 #include "llamad/base/options.h"
 #include "llamad/base/random.h"
 #include "llamad/format/gguf.h"
+#include "llamad/format/types.h"
 #include "llamad/kernels/quant.h"
 #include "llamad/kernels/threadpool.h"
-#include "llamad/format/types.h"
 
 struct shape {
     const char *name;
@@ -23,10 +23,8 @@ struct shape {
 };
 
 static const struct shape presets[] = {
-    {"15M", 288, 6, 6, 6, 768},
-    {"110M", 768, 12, 12, 12, 2048},
-    {"1.1B", 2048, 22, 32, 4, 5632},
-    {"7B", 4096, 32, 32, 32, 11008},
+    {"15M", 288, 6, 6, 6, 768},      {"110M", 768, 12, 12, 12, 2048},
+    {"1.1B", 2048, 22, 32, 4, 5632}, {"7B", 4096, 32, 32, 32, 11008},
     {"8B", 4096, 32, 32, 8, 14336}, /* LLaMA-3-8B */
 };
 
@@ -35,7 +33,7 @@ struct options {
     const char *vocab;
     const struct shape *preset;
     int64_t dim, layers, heads, kv_heads, ff; /* overrides of the preset's; 0: none */
-    struct shape shape; /* the preset with the overrides */
+    struct shape shape;                       /* the preset with the overrides */
     uint32_t type;
     bool q4_k_m; /* --type Q4_K_M: Q4_K with llama-quantize's Q6_K tensors */
     int64_t ctx;
@@ -51,8 +49,8 @@ static void append_choice(char *buf, size_t size, size_t i, size_t n, const char
     snprintf(buf + used, size - used, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", name);
 }
 
-static int parse_preset(void *target, const struct llamad_option *opt, const char *value,
-                        char *why, size_t whysz)
+static int parse_preset(void *target, const struct llamad_option *opt, const char *value, char *why,
+                        size_t whysz)
 {
     (void)opt;
     struct options *o = target;
@@ -68,8 +66,8 @@ static int parse_preset(void *target, const struct llamad_option *opt, const cha
     return LLAMAD_ERANGE;
 }
 
-static int parse_type(void *target, const struct llamad_option *opt, const char *value,
-                      char *why, size_t whysz)
+static int parse_type(void *target, const struct llamad_option *opt, const char *value, char *why,
+                      size_t whysz)
 {
     (void)opt;
     static const uint32_t writable[] = {LLAMAD_TYPE_F32,  LLAMAD_TYPE_F16,  LLAMAD_TYPE_BF16,
@@ -94,6 +92,8 @@ static int parse_type(void *target, const struct llamad_option *opt, const char 
 
 #define OFF(field) offsetof(struct options, field)
 
+/* The table by hand: clang-format would put every field on a line of its own. */
+/* clang-format off */
 static const struct llamad_option option_list[] = {
     {.name = "output", .short_name = 'o', .kind = LLAMAD_OPT_ARG, .offset = OFF(out),
      .metavar = "PATH", .help = "the GGUF file to write"},
@@ -127,6 +127,7 @@ static const struct llamad_option option_list[] = {
              "frequency factors 1 and 4, original context 8192)"},
     LLAMAD_OPTION_HELP,
 };
+/* clang-format on */
 
 static const struct llamad_option_table options_table = {
     .usage = "usage: llamad-mkmodel -o OUT.gguf --vocab DONOR.gguf [--preset NAME] [options]\n",
@@ -142,8 +143,11 @@ static void resolve_shape(struct options *o)
     *s = *o->preset;
     const struct {
         int64_t given, *field;
-    } overrides[] = {{o->dim, &s->dim},     {o->layers, &s->layers}, {o->heads, &s->heads},
-                     {o->kv_heads, &s->kv_heads}, {o->ff, &s->ff}};
+    } overrides[] = {{o->dim, &s->dim},
+                     {o->layers, &s->layers},
+                     {o->heads, &s->heads},
+                     {o->kv_heads, &s->kv_heads},
+                     {o->ff, &s->ff}};
     for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++)
         if (overrides[i].given) {
             *overrides[i].field = overrides[i].given;
@@ -183,8 +187,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     uint32_t block = llamad_type_info(o->type)->block_elems;
     if (s->dim % block || s->ff % block)
         return usage_error("%s needs dim (%lld) and ff (%lld) to be multiples of %u",
-                           llamad_type_name(o->type), (long long)s->dim, (long long)s->ff,
-                           block);
+                           llamad_type_name(o->type), (long long)s->dim, (long long)s->ff, block);
     return 0;
 }
 
@@ -197,7 +200,7 @@ struct tensor_fill {
     float stddev; /* 0: every value is `constant` */
     float constant;
     uint64_t seed;
-    const float *values; /* cols values of a one-row tensor, or NULL */
+    const float *values;            /* cols values of a one-row tensor, or NULL */
     struct llamad_threadpool *pool; /* fills the rows in parallel */
 };
 
@@ -227,8 +230,8 @@ static void fill_rows(void *ctx, int ith, int nth)
         return;
     }
     for (int64_t r = begin; r < end; r++) {
-        uint64_t state = t->seed + LLAMAD_SPLITMIX64_STEP * DRAWS_PER_VALUE * (uint64_t)r *
-                                       (uint64_t)t->cols;
+        uint64_t state =
+            t->seed + LLAMAD_SPLITMIX64_STEP * DRAWS_PER_VALUE * (uint64_t)r * (uint64_t)t->cols;
         for (int64_t c = 0; c < t->cols; c++)
             row[c] = t->values       ? t->values[c]
                      : t->stddev > 0 ? llamad_random_normal(&state) * t->stddev
@@ -262,12 +265,12 @@ static int add_tensor(struct model_writer *mw, const char *name, uint32_t type, 
                       int64_t cols, float stddev, float constant)
 {
     struct tensor_fill *t = &mw->fills[mw->n_fills];
-    *t = (struct tensor_fill){type, rows, cols, stddev, constant,
-                              mw->seed * 1000003 + mw->n_fills, NULL, mw->pool};
+    *t = (struct tensor_fill){
+        type, rows, cols, stddev, constant, mw->seed * 1000003 + mw->n_fills, NULL, mw->pool};
     mw->n_fills++;
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
-    return llamad_gguf_writer_add_tensor_lazy(mw->w, name, type, rows == 1 ? 1 : 2, ne,
-                                              fill_tensor, t);
+    return llamad_gguf_writer_add_tensor_lazy(mw->w, name, type, rows == 1 ? 1 : 2, ne, fill_tensor,
+                                              t);
 }
 
 static int copy_tokenizer(struct llamad_gguf_writer *w, const char *donor_path, int64_t *n_vocab,
@@ -380,9 +383,9 @@ static int add_tensors(struct model_writer *mw, const struct options *o, int64_t
     const struct {
         const char *suffix;
         int64_t rows, cols;
-    } mats[] = {{"attn_q", s->dim, s->dim},    {"attn_k", kv_dim, s->dim},
-                {"attn_v", kv_dim, s->dim},    {"attn_output", s->dim, s->dim},
-                {"ffn_gate", s->ff, s->dim},   {"ffn_up", s->ff, s->dim},
+    } mats[] = {{"attn_q", s->dim, s->dim},  {"attn_k", kv_dim, s->dim},
+                {"attn_v", kv_dim, s->dim},  {"attn_output", s->dim, s->dim},
+                {"ffn_gate", s->ff, s->dim}, {"ffn_up", s->ff, s->dim},
                 {"ffn_down", s->dim, s->ff}};
     for (int64_t l = 0; l < s->layers; l++) {
         snprintf(name, sizeof name, "blk.%lld.attn_norm.weight", (long long)l);

@@ -35,7 +35,7 @@ struct options {
     const char *prompt;
     int32_t n_predict;
     int32_t n_threads;
-    int32_t n_ctx; /* 0: the model's training context */
+    int32_t n_ctx;    /* 0: the model's training context */
     uint32_t kv_type; /* the KV cache's rows, F16 unless --kv-cache-type f32 */
     bool ignore_eos;
     const char *stops[MAX_STOPS];
@@ -57,6 +57,8 @@ static int add_stop(void *target, const struct llamad_option *opt, const char *v
 }
 
 /* The sampling defaults are llamad_sampling_defaults()'s, shown from the struct. */
+/* The table by hand: clang-format would put every field on a line of its own. */
+/* clang-format off */
 static const struct llamad_option option_list[] = {
     TOOL_OPTION_MODEL(model),
     {.name = "prompt", .short_name = 'p', .kind = LLAMAD_OPT_ARG, .offset = OFF(prompt),
@@ -95,6 +97,7 @@ static const struct llamad_option option_list[] = {
      .help = "keep generating past end-of-sequence"},
     LLAMAD_OPTION_HELP,
 };
+/* clang-format on */
 
 static const struct llamad_option_table options_table = {
     .usage = "usage: llamad-run [-m MODEL] -p PROMPT [-n N] [options]\n",

@@ -10,7 +10,10 @@ struct llamad_buf {
     size_t cap;
 };
 
+/* Braced initializers as macros: clang-format would spread them over lines. */
+/* clang-format off */
 #define LLAMAD_BUF_INIT {NULL, 0, 0}
+/* clang-format on */
 
 /* Appends n bytes; returns 0 or LLAMAD_ENOMEM (the buffer is unchanged then). */
 int llamad_buf_append(struct llamad_buf *b, const void *bytes, size_t n);

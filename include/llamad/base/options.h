@@ -45,14 +45,14 @@ typedef int (*llamad_option_parse_fn)(void *target, const struct llamad_option *
                                       const char *value, char *why, size_t whysz);
 
 struct llamad_option {
-    const char *name;  /* the long flag without "--" */
-    char short_name;   /* -X, or 0 for none */
+    const char *name; /* the long flag without "--" */
+    char short_name;  /* -X, or 0 for none */
     enum llamad_option_kind kind;
-    size_t offset;     /* of the value in the target struct */
-    long long min, max; /* the range of the integer kinds and SIZE */
-    double lo, hi;      /* the range of FLOAT and DOUBLE */
+    size_t offset;                /* of the value in the target struct */
+    long long min, max;           /* the range of the integer kinds and SIZE */
+    double lo, hi;                /* the range of FLOAT and DOUBLE */
     llamad_option_parse_fn parse; /* LLAMAD_OPT_CUSTOM */
-    const char *metavar; /* the value's name in the help ("N", "PATH"); NULL for a flag */
+    const char *metavar;          /* the value's name in the help ("N", "PATH"); NULL for a flag */
     const char *help;
     /* The default as a value string, stored through the same parser as the
      * arguments; NULL: the field keeps what the caller put there before parsing,
@@ -64,8 +64,11 @@ struct llamad_option {
 };
 
 /* -h, --help: the same entry in every table. */
-#define LLAMAD_OPTION_HELP                                                                 \
-    {.name = "help", .short_name = 'h', .kind = LLAMAD_OPT_HELP, .help = "print this help and exit"}
+#define LLAMAD_OPTION_HELP                                                                         \
+    {                                                                                              \
+        .name = "help", .short_name = 'h', .kind = LLAMAD_OPT_HELP,                                \
+        .help = "print this help and exit"                                                         \
+    }
 
 struct llamad_option_table {
     const char *usage;   /* the help's first lines, before the options */
@@ -85,8 +88,8 @@ struct llamad_option_arg {
 /* The whole command line into target: every option's default, then the
  * arguments in order. Returns 0; -1 after printing the help or the version (the
  * program exits 0); or LLAMAD_EXIT_USAGE with err set. */
-int llamad_options_parse(const struct llamad_option_table *t, void *target, int argc,
-                         char **argv, char *err, size_t errsz);
+int llamad_options_parse(const struct llamad_option_table *t, void *target, int argc, char **argv,
+                         char *err, size_t errsz);
 
 /* The steps of llamad_options_parse, for a caller that reads more in between
  * (the daemon's conf file). */
@@ -113,8 +116,8 @@ int llamad_option_apply(void *target, const struct llamad_option *opt, const cha
 
 /* Parses value by opt's kind and stores it, as llamad_option_parse_fn does (what
  * a custom parse function may build on). */
-int llamad_option_store(void *target, const struct llamad_option *opt, const char *value,
-                        char *why, size_t whysz);
+int llamad_option_store(void *target, const struct llamad_option *opt, const char *value, char *why,
+                        size_t whysz);
 
 /* Where opt's value lives in target. */
 static inline void *llamad_option_field(void *target, const struct llamad_option *opt)

@@ -22,17 +22,17 @@
 #include "llamad/model/model.h"
 
 struct llamad_engine_params {
-    int32_t n_threads;     /* computing threads, the batcher thread included */
-    int32_t n_ctx;         /* positions one sequence may use */
-    int32_t max_active;    /* sequences decoded together */
-    int32_t max_queued;    /* requests waiting for admission */
-    int32_t step_tokens;   /* most tokens in one step (prompt chunks + decodes) */
-    int32_t pass_tokens;   /* a step that carries decoding tokens runs them and its prompt
-                            * chunks in forward passes of at most this many, the decoding
-                            * ones all in the first (0: every step in one pass) */
-    size_t kv_bytes;       /* KV cache memory, running and cached sequences together
-                            * (0: room for max_active full contexts) */
-    uint32_t kv_type;      /* the cache's rows: LLAMAD_TYPE_F32 (0, default), _F16 or _Q8_0 */
+    int32_t n_threads;   /* computing threads, the batcher thread included */
+    int32_t n_ctx;       /* positions one sequence may use */
+    int32_t max_active;  /* sequences decoded together */
+    int32_t max_queued;  /* requests waiting for admission */
+    int32_t step_tokens; /* most tokens in one step (prompt chunks + decodes) */
+    int32_t pass_tokens; /* a step that carries decoding tokens runs them and its prompt
+                          * chunks in forward passes of at most this many, the decoding
+                          * ones all in the first (0: every step in one pass) */
+    size_t kv_bytes;     /* KV cache memory, running and cached sequences together
+                          * (0: room for max_active full contexts) */
+    uint32_t kv_type;    /* the cache's rows: LLAMAD_TYPE_F32 (0, default), _F16 or _Q8_0 */
 };
 
 typedef void (*llamad_notify_fn)(void *ctx, struct llamad_outbox *o);
@@ -72,8 +72,8 @@ struct llamad_engine_stats {
     int32_t kv_blocks_used;     /* holding computed positions */
     int32_t kv_blocks_idle;     /* held by cached sequences only (evictable) */
     int32_t kv_seqs_idle;       /* cached sequences of finished requests */
-    uint64_t steps;          /* batches run: every decoding sequence gains a token */
-    uint64_t forward_passes; /* passes through the model: a step's passes (pass_tokens) */
+    uint64_t steps;             /* batches run: every decoding sequence gains a token */
+    uint64_t forward_passes;    /* passes through the model: a step's passes (pass_tokens) */
     uint64_t prompt_tokens_computed;
     uint64_t prompt_tokens_cached;
     uint64_t generated_tokens;

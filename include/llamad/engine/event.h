@@ -23,10 +23,10 @@ struct llamad_top_logprob {
 struct llamad_usage {
     int32_t prompt_tokens;
     int32_t completion_tokens;
-    int32_t cached_tokens;   /* prompt tokens whose KV came from the cache */
-    double queued_ms;        /* submit to admission */
-    double prompt_ms;        /* admission to the first sampled token */
-    double generation_ms;    /* first sampled token to the end */
+    int32_t cached_tokens; /* prompt tokens whose KV came from the cache */
+    double queued_ms;      /* submit to admission */
+    double prompt_ms;      /* admission to the first sampled token */
+    double generation_ms;  /* first sampled token to the end */
 };
 
 enum llamad_event_kind {
@@ -40,21 +40,21 @@ struct llamad_event {
 
     /* TOKEN */
     int32_t token;
-    char *piece;          /* the token's own bytes (may be part of a UTF-8 character) */
+    char *piece; /* the token's own bytes (may be part of a UTF-8 character) */
     size_t piece_len;
-    char *text;           /* text released by this token: whole UTF-8 characters, never
-                           * part of a stop string; may be empty or span earlier tokens */
+    char *text; /* text released by this token: whole UTF-8 characters, never
+                 * part of a stop string; may be empty or span earlier tokens */
     size_t text_len;
-    float logprob;        /* log-probability of the token under the model (before
-                           * sampling transforms); set when logprobs were asked */
+    float logprob;                  /* log-probability of the token under the model (before
+                                     * sampling transforms); set when logprobs were asked */
     struct llamad_top_logprob *top; /* n_top most likely tokens, most likely first */
     int32_t n_top;
 
     /* DONE (also uses .text: what was still held back when the request ended, e.g.
      * the start of a stop string that can no longer complete) */
     enum llamad_finish finish;
-    char *error;          /* FINISH_ERROR: what went wrong */
-    int error_status;     /* FINISH_ERROR: the HTTP status it maps to (400, 500, 503) */
+    char *error;      /* FINISH_ERROR: what went wrong */
+    int error_status; /* FINISH_ERROR: the HTTP status it maps to (400, 500, 503) */
     struct llamad_usage usage;
 };
 

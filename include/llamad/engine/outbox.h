@@ -14,8 +14,8 @@ struct llamad_outbox {
     pthread_mutex_t mutex;
     struct llamad_event *head, *tail; /* under mutex */
     atomic_int refs;
-    atomic_bool cancelled;            /* set by llamad_engine_cancel */
-    void *owner;                      /* the owner's per-request data */
+    atomic_bool cancelled; /* set by llamad_engine_cancel */
+    void *owner;           /* the owner's per-request data */
     /* For the owner's llamad_ready_list, under its mutex. */
     struct llamad_outbox *ready_next;
     bool ready_linked;

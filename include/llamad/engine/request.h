@@ -11,12 +11,12 @@
 #include "llamad/model/sampler.h"
 
 struct llamad_gen_request {
-    int32_t *prompt;      /* token ids, BOS included when wanted; owned by the request */
+    int32_t *prompt; /* token ids, BOS included when wanted; owned by the request */
     int32_t n_prompt;
-    int32_t max_tokens;   /* tokens to generate at most (0: only the prompt is computed) */
-    struct llamad_sampling sampling; /* its logit_bias is this request's array below */
+    int32_t max_tokens; /* tokens to generate at most (0: only the prompt is computed) */
+    struct llamad_sampling sampling;      /* its logit_bias is this request's array below */
     struct llamad_logit_bias *logit_bias; /* owned */
-    char **stops;         /* owned, n_stops strings */
+    char **stops;                         /* owned, n_stops strings */
     size_t *stop_lens;
     size_t n_stops;
     bool ignore_eos;

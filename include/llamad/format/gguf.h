@@ -138,7 +138,8 @@ struct llamad_gguf_writer;
 struct llamad_gguf_writer *llamad_gguf_writer_new(void);
 void llamad_gguf_writer_free(struct llamad_gguf_writer *w);
 
-int llamad_gguf_writer_set_version(struct llamad_gguf_writer *w, uint32_t version); /* 2 or 3 (default) */
+int llamad_gguf_writer_set_version(struct llamad_gguf_writer *w,
+                                   uint32_t version); /* 2 or 3 (default) */
 /* Data-section alignment; also written as general.alignment when not 32. */
 int llamad_gguf_writer_set_alignment(struct llamad_gguf_writer *w, uint32_t alignment);
 
@@ -150,7 +151,8 @@ int llamad_gguf_writer_add_bool(struct llamad_gguf_writer *w, const char *key, b
 int llamad_gguf_writer_add_str(struct llamad_gguf_writer *w, const char *key, const char *v);
 /* An array of fixed-size elements given packed in host (little-endian) order. */
 int llamad_gguf_writer_add_array(struct llamad_gguf_writer *w, const char *key,
-                                 enum llamad_gguf_type elem_type, const void *elems, uint64_t count);
+                                 enum llamad_gguf_type elem_type, const void *elems,
+                                 uint64_t count);
 int llamad_gguf_writer_add_str_array(struct llamad_gguf_writer *w, const char *key,
                                      const char *const *strs, uint64_t count);
 /* Copies a metadata value as it is (any type, nested arrays included), e.g. from a donor file. */

@@ -47,9 +47,9 @@ enum llamad_type {
 /* The blocks of the quantized types llamad computes with: elements and bytes per
  * block, for code that needs them as constants (strides, array sizes). The type
  * table below is built from them, so each number has this one home. */
-#define LLAMAD_QK8_0 32       /* Q8_0: half d, int8 qs[32] */
+#define LLAMAD_QK8_0 32 /* Q8_0: half d, int8 qs[32] */
 #define LLAMAD_Q8_0_BYTES 34
-#define LLAMAD_QK4_0 32       /* Q4_0: half d, 16 bytes of two 4-bit values each */
+#define LLAMAD_QK4_0 32 /* Q4_0: half d, 16 bytes of two 4-bit values each */
 #define LLAMAD_Q4_0_BYTES 18
 #define LLAMAD_QK_K 256       /* the K-quants' super-block */
 #define LLAMAD_Q4_K_BYTES 144 /* half d, half dmin, 12 bytes of scales, 128 of values */

@@ -16,7 +16,7 @@
 #define LLAMAD_ATTENTION_QUERIES 8
 
 struct llamad_attention_kernels {
-    const char *isa; /* "avx512", "scalar" */
+    const char *isa;  /* "avx512", "scalar" */
     uint32_t kv_type; /* the cache rows': LLAMAD_TYPE_F32, _F16 or _Q8_0 */
     /* For n_q (1..LLAMAD_ATTENTION_QUERIES) queries of hd values at q + i * q_stride:
      * scores[i * s_stride + r] = scale * dot(query i, key r), r < rows. F32 and F16

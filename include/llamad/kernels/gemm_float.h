@@ -30,8 +30,7 @@
 /* y[t * y_stride + r] for r0 <= r < r1 and t < n_tokens, x holding n_tokens rows
  * of w->cols floats; the fast kernels read w->packed, the reference w->data. */
 typedef void (*llamad_gemm_float_fn)(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                                     const float *x, int32_t n_tokens, float *y,
-                                     int64_t y_stride);
+                                     const float *x, int32_t n_tokens, float *y, int64_t y_stride);
 
 /* The fastest kernel this CPU's kernel set has for `type`, NULL when it has none
  * (types other than F32, F16 and BF16; the scalar set, whose row kernels read the
@@ -52,7 +51,7 @@ size_t llamad_gemm_float_packed_bytes(uint32_t type, int64_t rows, int64_t cols)
 void llamad_gemm_float_pack(const struct llamad_weight *w, void *packed);
 
 /* Computes rows [r0, r1) with llamad_gemm_float_for(w->type), which must exist. */
-void llamad_gemm_float_rows(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                            const float *x, int32_t n_tokens, float *y, int64_t y_stride);
+void llamad_gemm_float_rows(const struct llamad_weight *w, int64_t r0, int64_t r1, const float *x,
+                            int32_t n_tokens, float *y, int64_t y_stride);
 
 #endif

@@ -18,13 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llamad/kernels/weight.h"
 #include "llamad/kernels/ops.h"
 #include "llamad/kernels/quant.h"
 #include "llamad/kernels/threadpool.h"
+#include "llamad/kernels/weight.h"
 
 struct llamad_gemm_int8_kernels {
-    const char *isa;    /* "amx", "avx512vnni", "scalar" */
+    const char *isa; /* "amx", "avx512vnni", "scalar" */
     /* Pieces of a call per thread: several let a thread that runs late leave
      * its work to the others, one suits a kernel that prepares the whole batch
      * on every call. */
@@ -37,8 +37,8 @@ struct llamad_gemm_int8_kernels {
      * 32 (a panel of the packed weights); the fast kernels read w->packed, the
      * reference w->data. */
     void (*rows)(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                 const struct llamad_q8_block *x, int32_t n_tokens, float *y,
-                 int64_t y_stride, void *work);
+                 const struct llamad_q8_block *x, int32_t n_tokens, float *y, int64_t y_stride,
+                 void *work);
 };
 
 /* The fastest kernels this CPU runs for weights of `type` and batches of n_tokens

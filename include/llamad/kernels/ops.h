@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-#include "llamad/kernels/weight.h"
 #include "llamad/kernels/threadpool.h"
+#include "llamad/kernels/weight.h"
 
 /* out = x / sqrt(mean(x^2) + eps) * w, over n elements (out may alias x). */
 void llamad_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps);

@@ -69,15 +69,15 @@ enum llamad_act_format {
 #define LLAMAD_Q8_BLOCK LLAMAD_QK8_0 /* as the Q8_0 and Q4_0 weights' blocks */
 
 struct llamad_q8_block {
-    float d;        /* scale: value = d * qs[i] (d is the half-precision-rounded scale) */
-    int32_t sum;    /* sum of qs, for formats whose weights carry an offset (Q4_0: -8) */
+    float d;     /* scale: value = d * qs[i] (d is the half-precision-rounded scale) */
+    int32_t sum; /* sum of qs, for formats whose weights carry an offset (Q4_0: -8) */
     int8_t qs[LLAMAD_Q8_BLOCK];
 };
 
 #define LLAMAD_Q8K_BLOCK LLAMAD_QK_K /* as the K-quants' blocks */
 
 struct llamad_q8k_block {
-    float d;           /* value = d * qs[i] */
+    float d; /* value = d * qs[i] */
     int8_t qs[LLAMAD_Q8K_BLOCK];
     int16_t bsums[16]; /* sums of qs over each 16 values, for the K-quants' minimums */
 };
@@ -112,8 +112,8 @@ struct llamad_act_kernels {
      * apart times n_tok activation rows x_stride bytes apart, y[t * y_stride + r] =
      * dot(row r, x_t). Each weight block is read once for all the tokens, and each
      * activation block once for several rows. */
-    void (*matmul)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
-                   size_t x_stride, int32_t n_tok, int64_t n, float *y, int64_t y_stride);
+    void (*matmul)(const void *w, size_t row_bytes, int64_t n_rows, const void *x, size_t x_stride,
+                   int32_t n_tok, int64_t n, float *y, int64_t y_stride);
 };
 
 /* The integer kernels for weights of `type` on this CPU; NULL for types that keep

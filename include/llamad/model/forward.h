@@ -13,10 +13,10 @@
 #include "llamad/model/model.h"
 
 struct llamad_batch_entry {
-    int32_t seq;   /* KV cache sequence id */
-    int32_t pos;   /* position in that sequence */
+    int32_t seq; /* KV cache sequence id */
+    int32_t pos; /* position in that sequence */
     int32_t token;
-    bool logits;   /* compute this entry's logits */
+    bool logits; /* compute this entry's logits */
 };
 
 struct llamad_forward_params {

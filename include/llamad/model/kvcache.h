@@ -41,34 +41,34 @@ struct llamad_kvcache_params {
 
 struct llamad_kv_seq {
     bool in_use;
-    bool idle;        /* parked: kept for reuse, may be evicted */
-    int32_t len;      /* positions stored */
-    int32_t n_blocks; /* blocks in the table (capacity = n_blocks * block_tokens) */
-    int32_t *table;   /* block ids, max_blocks_per_seq entries */
-    int32_t *tokens;  /* the token id at each stored position, n_ctx entries */
+    bool idle;         /* parked: kept for reuse, may be evicted */
+    int32_t len;       /* positions stored */
+    int32_t n_blocks;  /* blocks in the table (capacity = n_blocks * block_tokens) */
+    int32_t *table;    /* block ids, max_blocks_per_seq entries */
+    int32_t *tokens;   /* the token id at each stored position, n_ctx entries */
     char session[129]; /* session id, "" when none */
-    uint64_t parked;  /* when it was parked (kv->clock), for LRU eviction */
+    uint64_t parked;   /* when it was parked (kv->clock), for LRU eviction */
 };
 
 struct llamad_kvcache {
     /* The geometry, fixed at creation: anyone may read it. */
     struct llamad_kvcache_params p;
     int32_t n_layer;
-    int32_t kv_dim;         /* n_head_kv * head_dim */
+    int32_t kv_dim; /* n_head_kv * head_dim */
     int32_t head_dim;
-    size_t head_bytes;      /* bytes of one position's head_dim keys (or values) */
-    size_t row_bytes;       /* bytes of one position's kv_dim keys (or values) */
-    size_t block_bytes;     /* bytes of one block */
+    size_t head_bytes;  /* bytes of one position's head_dim keys (or values) */
+    size_t row_bytes;   /* bytes of one position's kv_dim keys (or values) */
+    size_t block_bytes; /* bytes of one block */
     int32_t max_blocks_per_seq;
     /* The state: the cache's own. Other modules go through the functions below
      * (the inline ones for the forward pass's per-block reads). */
-    uint8_t *pool;          /* n_blocks * block_bytes */
-    int32_t *refs;          /* per block: the sequences whose table holds it */
-    int32_t *free_list;     /* stack of free block ids (refs == 0) */
+    uint8_t *pool;      /* n_blocks * block_bytes */
+    int32_t *refs;      /* per block: the sequences whose table holds it */
+    int32_t *free_list; /* stack of free block ids (refs == 0) */
     int32_t n_free;
-    uint8_t *mark;          /* scratch, one byte per block */
-    uint8_t *touched;       /* per block: its pages made present (seq_touch) */
-    uint64_t clock;         /* counts parkings */
+    uint8_t *mark;    /* scratch, one byte per block */
+    uint8_t *touched; /* per block: its pages made present (seq_touch) */
+    uint64_t clock;   /* counts parkings */
     struct llamad_kv_seq *seqs;
 };
 
@@ -93,8 +93,8 @@ int llamad_kvcache_seq_new(struct llamad_kvcache *kv, int32_t *seq, char *err, s
 void llamad_kvcache_seq_release(struct llamad_kvcache *kv, int32_t seq);
 /* Makes room for positions 0..n_tokens-1; LLAMAD_ERANGE when that exceeds n_ctx or
  * the pool has too few free blocks (nothing is allocated then). */
-int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n_tokens,
-                               char *err, size_t errsz);
+int llamad_kvcache_seq_reserve(struct llamad_kvcache *kv, int32_t seq, int32_t n_tokens, char *err,
+                               size_t errsz);
 /* Makes the pages of the sequence's blocks present (contents unchanged) where
  * that was not done before, so the forward passes that fill them take no page
  * faults. The pool's memory arrives page by page on first write (it grows with
@@ -157,8 +157,7 @@ static inline void *llamad_kvcache_rows(const struct llamad_kvcache *kv, int32_t
                                         int32_t layer, int kind)
 {
     return kv->pool + (size_t)block * kv->block_bytes +
-           ((size_t)layer * 2 + (size_t)kind) * (size_t)kv->p.block_tokens *
-               kv->row_bytes;
+           ((size_t)layer * 2 + (size_t)kind) * (size_t)kv->p.block_tokens * kv->row_bytes;
 }
 
 /* KV head `head`'s part of those: block_tokens rows of head_bytes, except F32

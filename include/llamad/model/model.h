@@ -14,7 +14,7 @@
 
 struct llamad_hparams {
     int32_t n_vocab;
-    int32_t n_embd;      /* model width */
+    int32_t n_embd; /* model width */
     int32_t n_layer;
     int32_t n_head;      /* query heads */
     int32_t n_head_kv;   /* key/value heads (grouped-query attention when < n_head) */
@@ -42,8 +42,8 @@ struct llamad_model {
     float *output_norm;
     float *rope_factors; /* rope_freqs.weight (n_rot / 2, owned), or NULL: llamad_rope_angles */
     struct llamad_layer *layers;
-    void *packed;     /* the weights' packed copies (their .packed point into it), or NULL */
-    char *name;       /* general.name, else the file name */
+    void *packed; /* the weights' packed copies (their .packed point into it), or NULL */
+    char *name;   /* general.name, else the file name */
     uint64_t n_params;
     uint64_t weight_bytes; /* bytes of all tensors */
 };

@@ -22,7 +22,8 @@ struct llamad_sampling {
     int32_t top_k;           /* <= 0: off */
     float top_p;             /* >= 1: off */
     float min_p;             /* <= 0: off */
-    float repeat_penalty;    /* 1: off; > 1 discourages repeats (divides positive logits, multiplies negative) */
+    float repeat_penalty;    /* 1: off; > 1 discourages repeats (divides positive logits, multiplies
+                                negative) */
     float presence_penalty;  /* 0: off; subtracted once from every token in the window */
     float frequency_penalty; /* 0: off; subtracted once per occurrence in the window */
     int32_t penalty_last_n;  /* window of accepted tokens the penalties look at; 0: none; -1: all */

@@ -22,10 +22,10 @@ enum llamad_api_kind {
 
 /* An OpenAI-style error: {"error": {"message", "type", "param", "code"}}. */
 struct llamad_api_error {
-    int status;        /* HTTP status: 400, 401, 404, 405, 413, 500, 503 */
-    char type[32];     /* "invalid_request_error", "authentication_error", "server_error", ... */
-    char param[64];    /* the offending field ("" when none: JSON null) */
-    char code[48];     /* e.g. "model_not_found", "context_length_exceeded" ("" -> null) */
+    int status;     /* HTTP status: 400, 401, 404, 405, 413, 500, 503 */
+    char type[32];  /* "invalid_request_error", "authentication_error", "server_error", ... */
+    char param[64]; /* the offending field ("" when none: JSON null) */
+    char code[48];  /* e.g. "model_not_found", "context_length_exceeded" ("" -> null) */
     char message[320];
 };
 
@@ -41,17 +41,17 @@ struct llamad_chat_message {
 
 struct llamad_api_request {
     enum llamad_api_kind kind;
-    char *model;                /* NULL when omitted */
+    char *model; /* NULL when omitted */
 
     /* The prompt: text, chat messages, or token ids (those straight into gen.prompt). */
-    char *prompt;               /* NUL-terminated UTF-8 text, NULL when not text */
+    char *prompt; /* NUL-terminated UTF-8 text, NULL when not text */
     size_t prompt_len;
     struct llamad_chat_message *messages;
     size_t n_messages;
 
-    bool seed_given;            /* false: the server draws gen.sampling.seed at random */
+    bool seed_given; /* false: the server draws gen.sampling.seed at random */
     bool stream;
-    bool include_usage;         /* stream_options.include_usage */
+    bool include_usage; /* stream_options.include_usage */
 
     /* What the engine is asked to run, parsed in place: the server adds the prompt's
      * token ids (unless given as ids), settles max_tokens and the seed, and submits
@@ -63,9 +63,9 @@ struct llamad_api_request {
 };
 
 struct llamad_api_limits {
-    int32_t n_vocab;         /* token ids (prompt, logit_bias) must be below this */
-    int32_t max_stops;       /* stop strings accepted */
-    size_t max_stop_len;     /* bytes per stop string */
+    int32_t n_vocab;     /* token ids (prompt, logit_bias) must be below this */
+    int32_t max_stops;   /* stop strings accepted */
+    size_t max_stop_len; /* bytes per stop string */
     int32_t max_top_logprobs;
 };
 

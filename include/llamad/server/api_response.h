@@ -21,9 +21,9 @@ char *llamad_api_error_json(const struct llamad_api_error *e);
 /* What every response body of one request shares. */
 struct llamad_api_reply {
     enum llamad_api_kind kind;
-    const char *id;       /* "cmpl-...", "chatcmpl-..." */
-    int64_t created;      /* unix seconds */
-    const char *model;    /* the served model's id */
+    const char *id;                     /* "cmpl-...", "chatcmpl-..." */
+    int64_t created;                    /* unix seconds */
+    const char *model;                  /* the served model's id */
     const struct llamad_tokenizer *tok; /* renders top-logprob tokens */
     bool logprobs;
     int32_t top_logprobs;
@@ -41,12 +41,16 @@ char *llamad_api_response_json(const struct llamad_api_reply *r, const struct ll
 /* Streaming payloads (the JSON after "data: "; the caller adds framing). NULL when
  * out of memory, or when there is nothing to send for that event (e.g. a token
  * that released no text and carries no logprobs). */
-char *llamad_api_chunk_first_json(const struct llamad_api_reply *r); /* chat: delta.role; else NULL */
-char *llamad_api_chunk_token_json(const struct llamad_api_reply *r, const struct llamad_event *token,
+char *
+llamad_api_chunk_first_json(const struct llamad_api_reply *r); /* chat: delta.role; else NULL */
+char *llamad_api_chunk_token_json(const struct llamad_api_reply *r,
+                                  const struct llamad_event *token,
                                   size_t text_offset /* bytes of text sent before it */);
-char *llamad_api_chunk_final_json(const struct llamad_api_reply *r, const struct llamad_event *done);
+char *llamad_api_chunk_final_json(const struct llamad_api_reply *r,
+                                  const struct llamad_event *done);
 /* include_usage: the usage-only chunk ("choices": []); NULL when not asked. */
-char *llamad_api_chunk_usage_json(const struct llamad_api_reply *r, const struct llamad_event *done);
+char *llamad_api_chunk_usage_json(const struct llamad_api_reply *r,
+                                  const struct llamad_event *done);
 
 /* GET /v1/models */
 char *llamad_api_models_json(const char *model_id, int64_t created);

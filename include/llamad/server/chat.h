@@ -8,14 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llamad/server/api_request.h"
 #include "llamad/base/buf.h"
+#include "llamad/server/api_request.h"
 #include "llamad/tokenizer/tokenizer.h"
 
 enum llamad_chat_template {
     LLAMAD_CHAT_PLAIN,   /* documented fallback: "<role>: <content>\n" lines, then "assistant:" */
     LLAMAD_CHAT_LLAMA2,  /* <s>[INST] <<SYS>>\n...\n<</SYS>>\n\n... [/INST] ... </s> */
-    LLAMAD_CHAT_MISTRAL, /* <s>[INST] ... [/INST] ...</s> (system folded into the first user turn) */
+    LLAMAD_CHAT_MISTRAL, /* <s>[INST] ... [/INST] ...</s> (system folded into the first user turn)
+                          */
     LLAMAD_CHAT_CHATML,  /* <|im_start|>role\n...<|im_end|>\n */
     LLAMAD_CHAT_ZEPHYR,  /* <|role|>\n...</s>\n */
     LLAMAD_CHAT_VICUNA,  /* system\n\nUSER: ...\nASSISTANT: ...</s> */

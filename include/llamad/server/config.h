@@ -11,31 +11,32 @@
 #include "llamad/base/log.h"
 
 struct llamad_config {
-    char *config_file;       /* --config FILE (NULL: none) */
-    char *model;             /* --model/-m PATH (NULL: the bundled model) */
-    char *model_alias;       /* --model-alias NAME: the id responses carry (NULL: file name) */
-    bool strict_model_name;  /* --strict-model-name: other names get 404 model_not_found */
-    char *host;              /* --host ADDR, default "127.0.0.1" */
-    int port;                /* --port N, default 8080 (0: any free port, printed at start) */
-    int threads;             /* --threads N, default 0 = all cores */
-    int ctx_size;            /* --ctx-size N, default 0 = the model's context_length */
-    int parallel;            /* --parallel N: sequences decoded together, default 4 */
-    int queue_length;        /* --queue-length N: requests waiting beyond those, default 64 */
-    int step_tokens;         /* --step-tokens N: most tokens in one step, default 1024
-                              * (raised to --parallel when below it) */
-    int pass_tokens;         /* --pass-tokens N: a step's passes while sequences decode,
-                              * default 128 (0: one pass) */
-    uint32_t kv_cache_type;  /* --kv-cache-type f16|q8_0|f32: LLAMAD_TYPE_F16 (default) */
-    int kv_cache_mb;         /* --kv-cache-mb N: KV cache memory in MiB, default 0 = sized
-                              * from --parallel, the context and the RAM (main.c) */
-    size_t max_body_size;    /* --max-body-size BYTES, default 1 MiB */
-    int max_tokens;          /* --max-tokens N: cap on tokens generated per request, default 0 = context */
-    char **api_keys;         /* --api-key KEY (repeatable) */
+    char *config_file;      /* --config FILE (NULL: none) */
+    char *model;            /* --model/-m PATH (NULL: the bundled model) */
+    char *model_alias;      /* --model-alias NAME: the id responses carry (NULL: file name) */
+    bool strict_model_name; /* --strict-model-name: other names get 404 model_not_found */
+    char *host;             /* --host ADDR, default "127.0.0.1" */
+    int port;               /* --port N, default 8080 (0: any free port, printed at start) */
+    int threads;            /* --threads N, default 0 = all cores */
+    int ctx_size;           /* --ctx-size N, default 0 = the model's context_length */
+    int parallel;           /* --parallel N: sequences decoded together, default 4 */
+    int queue_length;       /* --queue-length N: requests waiting beyond those, default 64 */
+    int step_tokens;        /* --step-tokens N: most tokens in one step, default 1024
+                             * (raised to --parallel when below it) */
+    int pass_tokens;        /* --pass-tokens N: a step's passes while sequences decode,
+                             * default 128 (0: one pass) */
+    uint32_t kv_cache_type; /* --kv-cache-type f16|q8_0|f32: LLAMAD_TYPE_F16 (default) */
+    int kv_cache_mb;        /* --kv-cache-mb N: KV cache memory in MiB, default 0 = sized
+                             * from --parallel, the context and the RAM (main.c) */
+    size_t max_body_size;   /* --max-body-size BYTES, default 1 MiB */
+    int max_tokens;  /* --max-tokens N: cap on tokens generated per request, default 0 = context */
+    char **api_keys; /* --api-key KEY (repeatable) */
     size_t n_api_keys;
-    char *api_key_file;      /* --api-key-file FILE: one key per line, '#' comments */
-    char *chat_template;     /* --chat-template NAME: overrides detection (NULL: detect) */
-    double sse_keepalive;    /* --sse-keepalive SECONDS: comment on a silent stream, default 2 */
-    double drain_timeout;    /* --drain-timeout SECONDS: SIGTERM grace for running requests, default 30 */
+    char *api_key_file;   /* --api-key-file FILE: one key per line, '#' comments */
+    char *chat_template;  /* --chat-template NAME: overrides detection (NULL: detect) */
+    double sse_keepalive; /* --sse-keepalive SECONDS: comment on a silent stream, default 2 */
+    double
+        drain_timeout; /* --drain-timeout SECONDS: SIGTERM grace for running requests, default 30 */
     enum llamad_log_level log_level; /* --log-level error|warn|info|debug, default info */
 };
 

@@ -13,7 +13,7 @@
 #define LLAMAD_HIST_BUCKETS 16
 
 struct llamad_histogram {
-    const double *bounds;   /* upper bounds in seconds, ascending; n_bounds of them */
+    const double *bounds; /* upper bounds in seconds, ascending; n_bounds of them */
     int n_bounds;
     uint64_t counts[LLAMAD_HIST_BUCKETS + 1]; /* per bucket (not cumulative), last = +Inf */
     double sum;

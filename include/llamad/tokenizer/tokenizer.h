@@ -47,7 +47,8 @@ int32_t llamad_tokenizer_n_vocab(const struct llamad_tokenizer *t);
 int32_t llamad_tokenizer_bos(const struct llamad_tokenizer *t); /* -1 when none */
 int32_t llamad_tokenizer_eos(const struct llamad_tokenizer *t); /* -1 when none */
 int32_t llamad_tokenizer_unk(const struct llamad_tokenizer *t); /* -1 when none */
-bool llamad_tokenizer_add_bos(const struct llamad_tokenizer *t); /* tokenizer.ggml.add_bos_token, default true */
+bool llamad_tokenizer_add_bos(
+    const struct llamad_tokenizer *t); /* tokenizer.ggml.add_bos_token, default true */
 /* tokenizer.ggml.add_space_prefix of a SentencePiece vocabulary, default true (always
  * false for byte-level BPE): llamad_tokenize puts a space before the text, and the
  * detokenizer drops the space that starts the first piece after BOS. */
@@ -85,8 +86,8 @@ int llamad_token_to_bytes(const struct llamad_tokenizer *t, int32_t id, struct l
  * form a valid character are released as U+FFFD, one per maximal invalid subpart. */
 struct llamad_detok {
     const struct llamad_tokenizer *tok;
-    int32_t prev;        /* previous token, -1 when none */
-    uint8_t pending[4];  /* bytes of an unfinished UTF-8 character */
+    int32_t prev;       /* previous token, -1 when none */
+    uint8_t pending[4]; /* bytes of an unfinished UTF-8 character */
     uint8_t n_pending;
 };
 
