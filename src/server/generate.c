@@ -370,6 +370,20 @@ void generate_cancel(struct request *r)
         llamad_engine_cancel(r->srv->engine, g->outbox);
 }
 
+bool generate_any_running(const struct server *s)
+{
+    for (const struct request *r = s->requests; r; r = r->next)
+        if (r->work_pending || generate_submitted(r))
+            return true;
+    return false;
+}
+
+void generate_cancel_all(struct server *s)
+{
+    for (struct request *r = s->requests; r; r = r->next)
+        generate_cancel(r);
+}
+
 void generate_end(struct request *r, bool ok)
 {
     struct generation *g = r->route_state;

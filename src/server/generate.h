@@ -17,6 +17,11 @@ void generate_events(struct request *r);
 bool generate_submitted(const struct request *r);
 /* Asks the engine to drop r's generation if it still runs (r may be none). */
 void generate_cancel(struct request *r);
+/* Whether any request still has a generation: being prepared on the thread
+ * pool, or submitted and not yet released (draining waits for none). */
+bool generate_any_running(const struct server *s);
+/* generate_cancel on every request. */
+void generate_cancel_all(struct server *s);
 /* The connection is done with r (ok: the answer went out whole): a generation
  * cut off before its end counts as the client gone; it is cancelled and freed. */
 void generate_end(struct request *r, bool ok);

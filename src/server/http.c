@@ -262,6 +262,18 @@ void request_stream_end(struct request *r)
     request_stream_flush(r);
 }
 
+void server_finish_suspended(struct server *s)
+{
+    for (struct request *r = s->requests; r; r = r->next)
+        if (r->suspended) {
+            if (!r->pending && !r->streaming)
+                r->client_gone = true;
+            request_resume(r);
+        }
+    for (int i = 0; i < 8 && s->requests; i++)
+        server_run_mhd(s);
+}
+
 void server_keep_streams_alive(struct server *s, double now)
 {
     const double every = s->cfg->sse_keepalive;

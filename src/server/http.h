@@ -70,6 +70,10 @@ void server_run_mhd(struct server *s);
  * (a long prompt is being processed), so that proxies keep the connection. */
 void server_keep_streams_alive(struct server *s, double now);
 
+/* At shutdown: resumes every suspended request so MHD can finish it (one with
+ * nothing to send counts as its client gone), and lets them write what they have. */
+void server_finish_suspended(struct server *s);
+
 void request_suspend(struct request *r);
 void request_resume(struct request *r);
 /* r's answer comes later, from outside MHD (the engine): r stays suspended, and

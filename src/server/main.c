@@ -78,14 +78,6 @@ static void ask_for_short_slices(void)
 
 /* ---- Stopping ---- */
 
-static bool has_generation_requests(const struct server *s)
-{
-    for (const struct request *r = s->requests; r; r = r->next)
-        if (r->work_pending || generate_submitted(r))
-            return true;
-    return false;
-}
-
 static void close_handle(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -106,14 +98,7 @@ static void shut_down(struct daemon_state *d)
         llamad_engine_stop(s->engine);
         drain_ready(s);
     }
-    for (struct request *r = s->requests; r; r = r->next)
-        if (r->suspended) {
-            if (!r->pending && !r->streaming)
-                r->client_gone = true;
-            request_resume(r);
-        }
-    for (int i = 0; i < 8 && s->requests; i++)
-        server_run_mhd(s); /* let resumed connections write what they have */
+    server_finish_suspended(s);
     if (s->mhd) {
         uv_poll_stop(&s->mhd_poll);
         MHD_stop_daemon(s->mhd);
@@ -121,12 +106,6 @@ static void shut_down(struct daemon_state *d)
         s->engine = NULL;
     }
     uv_walk(s->loop, close_handle, NULL);
-}
-
-static void cancel_all(struct server *s)
-{
-    for (struct request *r = s->requests; r; r = r->next)
-        generate_cancel(r);
 }
 
 static void start_drain(struct daemon_state *d, double timeout)
@@ -154,10 +133,10 @@ static void on_tick(uv_timer_t *t)
     double now = llamad_now_seconds();
     server_keep_streams_alive(s, now);
     if (s->state == SERVER_DRAINING) {
-        if (!has_generation_requests(s))
+        if (!generate_any_running(s))
             shut_down(d);
         else if (now >= s->drain_deadline) {
-            cancel_all(s); /* streams end with an error event and [DONE] */
+            generate_cancel_all(s); /* streams end with an error event and [DONE] */
             if (now >= s->drain_deadline + 5.0)
                 shut_down(d);
         }
