@@ -22,10 +22,8 @@
 
 #if defined(__x86_64__)
 
-#include <immintrin.h>
+#include "quant_x86.h"
 
-#define VNNI_FN                                                                                    \
-    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum {

@@ -218,10 +218,6 @@ VNNI_FN static inline __m512i nibbles64(const uint8_t *qs)
     return _mm512_and_si512(_mm512_srlv_epi16(bytes, shift), _mm512_set1_epi8(0x0F));
 }
 
-#define VNNI_INLINE                                                                                \
-    static inline __attribute__((                                                                  \
-        always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-
 /* The VNNI kernels ask for a block's bytes twice ahead: VNNI_PREFETCH_L2_AHEAD
  * further on into L2, VNNI_PREFETCH_AHEAD further on into L1, so the near request
  * finds its lines in L2. With the L1 request alone the loads waited on DRAM: an 8B

@@ -72,10 +72,6 @@ AVX2_FN static float dot_q4_0_avx2(const void *row, const void *xv, int64_t n)
  * pair of weight blocks once for its T tokens and each activation pair once for
  * its R rows, and keeps R * T independent accumulators. */
 
-#define VNNI_INLINE                                                                                \
-    static inline __attribute__((                                                                  \
-        always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-
 enum block_format { FMT_Q8_0, FMT_Q4_0 };
 
 /* Tiles are 4 rows by 4, 2 or 1 tokens: 16 accumulators with their operands

@@ -11,12 +11,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
-#include <immintrin.h>
-
-#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
-/* For the helpers: inlined into each kernel, so a loader or block decoder passed
- * as an argument becomes straight-line code there. */
-#define AVX2_INLINE static inline __attribute__((target("avx2,fma,f16c"), always_inline))
+#include "quant_x86.h"
 
 /* ---- float types: F32, F16, BF16 ---- */
 

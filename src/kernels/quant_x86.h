@@ -10,9 +10,14 @@
 
 #include "llamad/format/half.h"
 
-#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
-#define VNNI_FN                                                                                    \
-    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define AVX2_TARGET "avx2,fma,f16c"
+#define VNNI_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
+#define AVX2_FN __attribute__((target(AVX2_TARGET)))
+#define VNNI_FN __attribute__((target(VNNI_TARGET)))
+/* For helpers inlined into each kernel, so what is passed to them as constants
+ * (a loader, a block format, a tile size) becomes straight-line code there. */
+#define AVX2_INLINE static inline __attribute__((always_inline, target(AVX2_TARGET)))
+#define VNNI_INLINE static inline __attribute__((always_inline, target(VNNI_TARGET)))
 
 /* A stored half-precision scale, converted by the F16C instruction (a library
  * call per block would cost more than the block's arithmetic). */

@@ -8,7 +8,6 @@
 
 #include "llamad/base/bigalloc.h"
 #include "llamad/base/error.h"
-#include "llamad/base/options.h"
 #include "llamad/format/types.h"
 #include "llamad/model/kvcache_type.h"
 

@@ -204,11 +204,6 @@ struct tensor_fill {
     struct llamad_threadpool *pool; /* fills the rows in parallel */
 };
 
-/* Every value takes two draws of the counter-based generator, so the state at row r
- * is known without drawing the rows before it: the rows can be filled in any order,
- * by any number of threads, and give the same file. */
-#define DRAWS_PER_VALUE 2
-
 struct fill_job {
     const struct tensor_fill *t;
     uint8_t *dst;
@@ -230,8 +225,10 @@ static void fill_rows(void *ctx, int ith, int nth)
         return;
     }
     for (int64_t r = begin; r < end; r++) {
-        uint64_t state =
-            t->seed + LLAMAD_SPLITMIX64_STEP * DRAWS_PER_VALUE * (uint64_t)r * (uint64_t)t->cols;
+        /* The generator's state at row r is known without drawing the rows before
+         * it, so any number of threads fill the rows and give the same file. */
+        uint64_t state = t->seed + LLAMAD_SPLITMIX64_STEP * LLAMAD_RANDOM_NORMAL_DRAWS *
+                                       (uint64_t)r * (uint64_t)t->cols;
         for (int64_t c = 0; c < t->cols; c++)
             row[c] = t->values       ? t->values[c]
                      : t->stddev > 0 ? llamad_random_normal(&state) * t->stddev

@@ -13,7 +13,10 @@
 /* The next 64 random bits of the stream whose state is *state. */
 uint64_t llamad_splitmix64(uint64_t *state);
 
-/* A standard normal value (Box-Muller) from the next two draws. */
+/* A standard normal value (Box-Muller) from the next LLAMAD_RANDOM_NORMAL_DRAWS
+ * draws: the state k values after a seed is
+ * seed + k * LLAMAD_RANDOM_NORMAL_DRAWS * LLAMAD_SPLITMIX64_STEP. */
+#define LLAMAD_RANDOM_NORMAL_DRAWS 2
 float llamad_random_normal(uint64_t *state);
 
 #endif
