@@ -1,6 +1,7 @@
 /* The int8 GEMM: every kernel variant this CPU runs held to the reference on
- * random blocks (row ranges and token counts that leave partial panels and token
- * tiles), and the threaded driver against plain dot products. */
+ * random blocks of every type it takes (row ranges and token counts that leave
+ * partial panels and token tiles), and the threaded driver against plain dot
+ * products. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +18,24 @@
 #include "testutil.h"
 
 static const char *const variants[] = {"avx512vnni", "amx"};
-static const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
+static const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0, LLAMAD_TYPE_Q4_K,
+                                 LLAMAD_TYPE_Q5_K, LLAMAD_TYPE_Q6_K};
+
+static bool is_k(uint32_t type)
+{
+    return type == LLAMAD_TYPE_Q4_K || type == LLAMAD_TYPE_Q5_K || type == LLAMAD_TYPE_Q6_K;
+}
+
+/* Values per weight block and per activation block, and the activations' format. */
+static int64_t block_values(uint32_t type)
+{
+    return is_k(type) ? 256 : 32;
+}
+
+static enum llamad_act_format format_of(uint32_t type)
+{
+    return is_k(type) ? LLAMAD_ACT_Q8K : LLAMAD_ACT_Q8;
+}
 
 /* A scale between -0.1 and 0.1, as the half-precision value a block stores. */
 static uint16_t random_scale(void)
@@ -25,21 +43,25 @@ static uint16_t random_scale(void)
     return llamad_f32_to_f16(((float)(test_rand_u32() % 2001) - 1000.0f) / 10000.0f);
 }
 
-/* Random blocks: any byte for the quantized values (Q8_0 extremes included),
- * with the packed copy the fast kernels read. */
+/* Random blocks: any byte for the quantized values and the K-quants' sub-block
+ * scales and mins (Q8_0 and Q6_K extremes included), a random half-precision
+ * scale (and Q4_K's dmin), with the packed copy the fast kernels read. */
 static struct llamad_weight random_weight(uint32_t type, int64_t rows, int64_t cols)
 {
-    const size_t block = type == LLAMAD_TYPE_Q8_0 ? 34 : 18;
-    const size_t row_bytes = (size_t)(cols / 32) * block;
+    const size_t block = llamad_type_info(type)->block_bytes;
+    const size_t row_bytes = (size_t)(cols / block_values(type)) * block;
+    const size_t d_at = type == LLAMAD_TYPE_Q6_K ? 208 : 0;
     uint8_t *data = malloc((size_t)rows * row_bytes);
     assert_non_null(data);
     for (int64_t r = 0; r < rows; r++)
-        for (int64_t b = 0; b < cols / 32; b++) {
+        for (int64_t b = 0; b < cols / block_values(type); b++) {
             uint8_t *p = data + (size_t)r * row_bytes + (size_t)b * block;
-            uint16_t d = random_scale();
-            memcpy(p, &d, 2);
-            for (size_t i = 2; i < block; i++)
+            for (size_t i = 0; i < block; i++)
                 p[i] = (uint8_t)test_rand_u32();
+            uint16_t d = random_scale(), dmin = random_scale();
+            memcpy(p + d_at, &d, 2);
+            if (type == LLAMAD_TYPE_Q4_K || type == LLAMAD_TYPE_Q5_K)
+                memcpy(p + 2, &dmin, 2);
         }
     struct llamad_weight w = {
         .type = type, .rows = rows, .cols = cols, .row_bytes = row_bytes, .data = data};
@@ -57,37 +79,74 @@ static void free_weight(struct llamad_weight *w)
     free((void *)w->packed);
 }
 
-static struct llamad_q8_block *random_activations(int32_t n_tokens, int64_t cols)
+/* n_tokens rows of cols activations in the format weights of `type` take:
+ * random bytes, scales and their sums. */
+struct acts {
+    uint8_t *x;
+    size_t row_bytes; /* one token's */
+};
+
+static struct acts random_activations(uint32_t type, int32_t n_tokens, int64_t cols)
 {
-    const int64_t n = n_tokens * (cols / 32);
-    struct llamad_q8_block *x = malloc((size_t)n * sizeof *x);
-    assert_non_null(x);
+    const enum llamad_act_format f = format_of(type);
+    struct acts a = {NULL, llamad_act_row_bytes(f, cols)};
+    a.x = malloc((size_t)n_tokens * a.row_bytes);
+    assert_non_null(a.x);
+    const int64_t n = n_tokens * (cols / block_values(type));
     for (int64_t b = 0; b < n; b++) {
-        x[b].d = llamad_f16_to_f32(random_scale());
-        x[b].sum = 0;
-        for (int i = 0; i < 32; i++) {
-            x[b].qs[i] = (int8_t)((int)(test_rand_u32() % 255) - 127);
-            x[b].sum += x[b].qs[i];
+        int8_t qs[256];
+        for (int i = 0; i < block_values(type); i++)
+            qs[i] = (int8_t)((int)(test_rand_u32() % 255) - 127);
+        const float d = llamad_f16_to_f32(random_scale());
+        if (f == LLAMAD_ACT_Q8K) {
+            struct llamad_q8k_block *x = (struct llamad_q8k_block *)a.x + b;
+            x->d = d;
+            memcpy(x->qs, qs, sizeof x->qs);
+            for (int i = 0; i < 16; i++) {
+                x->bsums[i] = 0;
+                for (int l = 0; l < 16; l++)
+                    x->bsums[i] = (int16_t)(x->bsums[i] + qs[16 * i + l]);
+            }
+        } else {
+            struct llamad_q8_block *x = (struct llamad_q8_block *)a.x + b;
+            x->d = d;
+            memcpy(x->qs, qs, sizeof x->qs);
+            x->sum = 0;
+            for (int i = 0; i < 32; i++)
+                x->sum += qs[i];
         }
     }
-    return x;
+    return a;
+}
+
+/* Activation c of token t's row, as a float. */
+static double activation(const struct llamad_weight *w, const struct acts *a, int32_t t, int64_t c)
+{
+    const uint8_t *row = a->x + (size_t)t * a->row_bytes;
+    if (is_k(w->type)) {
+        const struct llamad_q8k_block *x = (const struct llamad_q8k_block *)row + c / 256;
+        return (double)x->d * x->qs[c % 256];
+    }
+    const struct llamad_q8_block *x = (const struct llamad_q8_block *)row + c / 32;
+    return (double)x->d * x->qs[c % 32];
 }
 
 /* Sum over the row of |w * x|: the scale of the rounding either result may have. */
-static double magnitude(const struct llamad_weight *w, int64_t r, const struct llamad_q8_block *x)
+static double magnitude(const struct llamad_weight *w, int64_t r, const struct acts *a, int32_t t)
 {
-    float row[256];
+    float row[512];
+    assert_true(w->cols <= 512);
     llamad_dequantize_row_ref(w->type, w->data + (size_t)r * w->row_bytes, row, w->cols);
     double sum = 0.0;
     for (int64_t c = 0; c < w->cols; c++)
-        sum += fabs((double)row[c] * x[c / 32].d * x[c / 32].qs[c % 32]);
+        sum += fabs((double)row[c] * activation(w, a, t, c));
     return sum;
 }
 
 /* Rows [r0, r1) of each variant equal the reference's, and the rest of y keeps
  * its fill. */
 static void check_variant(const struct llamad_gemm_int8_kernels *k, const struct llamad_weight *w,
-                          int64_t r0, int64_t r1, const struct llamad_q8_block *x, int32_t n_tokens)
+                          int64_t r0, int64_t r1, const struct acts *a, int32_t n_tokens)
 {
     const struct llamad_gemm_int8_kernels *ref = llamad_gemm_int8_variant(w->type, "scalar");
     const int64_t y_stride = w->rows + 3, n = n_tokens * y_stride;
@@ -96,8 +155,8 @@ static void check_variant(const struct llamad_gemm_int8_kernels *k, const struct
     assert_true(want && got && work);
     for (int64_t i = 0; i < n; i++)
         want[i] = got[i] = -5.0f;
-    ref->rows(w, r0, r1, x, n_tokens, want, y_stride, NULL);
-    k->rows(w, r0, r1, x, n_tokens, got, y_stride, work);
+    ref->rows(w, r0, r1, a->x, n_tokens, want, y_stride, NULL);
+    k->rows(w, r0, r1, a->x, n_tokens, got, y_stride, work);
     for (int32_t t = 0; t < n_tokens; t++)
         for (int64_t r = 0; r < y_stride; r++) {
             const int64_t i = t * y_stride + r;
@@ -105,10 +164,10 @@ static void check_variant(const struct llamad_gemm_int8_kernels *k, const struct
                 assert_float_equal(got[i], -5.0f, 0.0);
                 continue;
             }
-            const double tol = 1e-5 * magnitude(w, r, x + t * (w->cols / 32)) + 1e-6;
+            const double tol = 1e-5 * magnitude(w, r, a, t) + 1e-6;
             if (fabs((double)got[i] - want[i]) > tol)
-                fail_msg("%s row %lld token %d: %g, reference %g", k->isa, (long long)r, t,
-                         (double)got[i], (double)want[i]);
+                fail_msg("%s type %u row %lld token %d: %g, reference %g", k->isa,
+                         (unsigned)w->type, (long long)r, t, (double)got[i], (double)want[i]);
         }
     free(work);
     free(got);
@@ -119,7 +178,7 @@ static void test_variants_match_reference(void **state)
 {
     (void)state;
     const int64_t rows[] = {1, 16, 33, 45, 70};
-    const int64_t cols[] = {32, 96, 256};
+    const int64_t cols[] = {32, 96, 256}, k_cols[] = {256, 512};
     const int32_t tokens[] = {1, 3, 4, 6, 9, 16, 17, 35};
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
@@ -130,19 +189,21 @@ static void test_variants_match_reference(void **state)
                 continue;
             }
             assert_string_equal(k->isa, variants[v]);
+            const int64_t *widths = is_k(types[ti]) ? k_cols : cols;
+            const size_t n_widths = is_k(types[ti]) ? 2 : 3;
             for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
-                for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
-                    struct llamad_weight w = random_weight(types[ti], rows[ri], cols[ci]);
-                    struct llamad_q8_block *x = random_activations(35, cols[ci]);
+                for (size_t ci = 0; ci < n_widths; ci++) {
+                    struct llamad_weight w = random_weight(types[ti], rows[ri], widths[ci]);
+                    struct acts a = random_activations(types[ti], 35, widths[ci]);
                     for (size_t ki = 0; ki < sizeof tokens / sizeof tokens[0]; ki++) {
-                        check_variant(k, &w, 0, w.rows, x, tokens[ki]);
+                        check_variant(k, &w, 0, w.rows, &a, tokens[ki]);
                         /* a share of a thread: from a later panel, ending inside one */
                         if (w.rows > 33)
-                            check_variant(k, &w, 32, w.rows - 1, x, tokens[ki]);
+                            check_variant(k, &w, 32, w.rows - 1, &a, tokens[ki]);
                         if (w.rows > 1)
-                            check_variant(k, &w, 0, w.rows - 1, x, tokens[ki]);
+                            check_variant(k, &w, 0, w.rows - 1, &a, tokens[ki]);
                     }
-                    free(x);
+                    free(a.x);
                     free_weight(&w);
                 }
         }
@@ -160,10 +221,10 @@ static void test_tokens_same_alone_or_batched(void **state)
         if (!lone)
             continue;
         struct llamad_weight w = random_weight(types[ti], 45, 256);
-        struct llamad_q8_block *x = random_activations(20, 256);
+        struct acts a = random_activations(types[ti], 20, 256);
         float alone[20][45], batch[20 * 45];
         for (int32_t t = 0; t < 20; t++)
-            lone->rows(&w, 0, w.rows, x + t * 8, 1, alone[t], w.rows, NULL);
+            lone->rows(&w, 0, w.rows, a.x + t * a.row_bytes, 1, alone[t], w.rows, NULL);
         for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
             const struct llamad_gemm_int8_kernels *k =
                 llamad_gemm_int8_variant(types[ti], variants[v]);
@@ -172,21 +233,21 @@ static void test_tokens_same_alone_or_batched(void **state)
             void *work = aligned_alloc(64, k->work_bytes(w.cols, 20) + 64);
             assert_non_null(work);
             for (int32_t n = 1; n <= 20; n++) {
-                k->rows(&w, 0, w.rows, x, n, batch, w.rows, work);
+                k->rows(&w, 0, w.rows, a.x, n, batch, w.rows, work);
                 for (int32_t t = 0; t < n; t++)
                     if (memcmp(alone[t], batch + t * w.rows, sizeof alone[t]) != 0)
                         fail_msg("%s: token %d of %d differs from the token alone", k->isa, t, n);
             }
             free(work);
         }
-        free(x);
+        free(a.x);
         free_weight(&w);
     }
 }
 
 /* The choice for this CPU is one of the variants, the reference only when none
- * runs: AMX for a long batch where the CPU has it, VNNI for a short one; other
- * types have none. */
+ * runs: AMX for a long batch where the CPU has it (Q8_0 and Q4_0), VNNI for a
+ * short one; other types have none. */
 static void test_choice(void **state)
 {
     (void)state;
@@ -202,9 +263,10 @@ static void test_choice(void **state)
         assert_int_equal(llamad_gemm_int8_min_tokens(types[ti]) == INT32_MAX, vnni == NULL);
     }
     assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_F16, 512));
-    assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_Q4_K, 512));
+    assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_Q2_K, 512));
+    assert_null(llamad_gemm_int8_variant(LLAMAD_TYPE_Q4_K, "amx"));
     assert_null(llamad_gemm_int8_variant(LLAMAD_TYPE_Q8_0, "sse9"));
-    assert_int_equal(llamad_gemm_int8_min_tokens(LLAMAD_TYPE_Q6_K), INT32_MAX);
+    assert_int_equal(llamad_gemm_int8_min_tokens(LLAMAD_TYPE_BF16), INT32_MAX);
 }
 
 static float *random_floats(int64_t n)
@@ -217,21 +279,22 @@ static float *random_floats(int64_t n)
 }
 
 /* The driver: x quantized as llamad_matmul does, each output the reference dot
- * products, whatever the pool's size. */
-static void test_driver_matches_dots(void **state)
+ * products, whatever the pool's size; two weights of types a and b that take
+ * the same activations. */
+static void check_driver(uint32_t type_a, uint32_t type_b, int64_t cols)
 {
-    (void)state;
-    const int64_t cols = 96;
     const int32_t n_tokens = 37; /* two whole AMX tiles and a partial one */
-    struct llamad_weight a = random_weight(LLAMAD_TYPE_Q8_0, 77, cols);
-    struct llamad_weight b = random_weight(LLAMAD_TYPE_Q4_0, 40, cols);
+    struct llamad_weight a = random_weight(type_a, 77, cols);
+    struct llamad_weight b = random_weight(type_b, 40, cols);
     float *x = random_floats(n_tokens * cols);
     float *ya = malloc((size_t)(n_tokens * a.rows) * sizeof(float));
     float *yb = malloc((size_t)(n_tokens * b.rows) * sizeof(float));
-    struct llamad_q8_block *xq = malloc((size_t)(n_tokens * cols / 32) * sizeof *xq);
-    assert_true(ya && yb && xq);
+    const enum llamad_act_format f = format_of(type_a);
+    struct acts xq = {NULL, llamad_act_row_bytes(f, cols)};
+    xq.x = malloc((size_t)n_tokens * xq.row_bytes);
+    assert_true(ya && yb && xq.x);
     for (int32_t t = 0; t < n_tokens; t++)
-        llamad_quantize_q8_blocks(x + t * cols, xq + t * (cols / 32), cols);
+        llamad_quantize_act(f, x + t * cols, xq.x + (size_t)t * xq.row_bytes, cols);
     const struct llamad_matmul_out outs[] = {{&a, ya}, {&b, yb}};
     for (int threads = 1; threads <= 3; threads++) {
         struct llamad_threadpool *pool;
@@ -245,21 +308,29 @@ static void test_driver_matches_dots(void **state)
             const struct llamad_act_kernels *ref = llamad_act_kernels_ref(w->type);
             for (int32_t t = 0; t < n_tokens; t++)
                 for (int64_t r = 0; r < w->rows; r++) {
-                    const struct llamad_q8_block *xt = xq + t * (cols / 32);
-                    float want = ref->dot(w->data + (size_t)r * w->row_bytes, xt, cols);
+                    float want = ref->dot(w->data + (size_t)r * w->row_bytes,
+                                          xq.x + (size_t)t * xq.row_bytes, cols);
                     assert_float_equal(outs[o].y[t * w->rows + r], want,
-                                       1e-5 * magnitude(w, r, xt) + 1e-6);
+                                       1e-5 * magnitude(w, r, &xq, t) + 1e-6);
                 }
         }
         llamad_gemm_int8_scratch_free(s);
         llamad_threadpool_free(pool);
     }
-    free(xq);
+    free(xq.x);
     free(yb);
     free(ya);
     free(x);
     free_weight(&b);
     free_weight(&a);
+}
+
+static void test_driver_matches_dots(void **state)
+{
+    (void)state;
+    check_driver(LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0, 96);
+    check_driver(LLAMAD_TYPE_Q4_K, LLAMAD_TYPE_Q6_K, 512);
+    check_driver(LLAMAD_TYPE_Q5_K, LLAMAD_TYPE_Q6_K, 256);
 }
 
 /* Declined cases compute nothing and return false for the caller to fall back. */
@@ -273,15 +344,18 @@ static void test_declines(void **state)
     struct llamad_weight w = random_weight(LLAMAD_TYPE_Q8_0, 5, 64);
     struct llamad_weight wide = random_weight(LLAMAD_TYPE_Q8_0, 5, 96);
     struct llamad_weight narrow = random_weight(LLAMAD_TYPE_Q4_0, 5, 32);
+    struct llamad_weight q4_0 = random_weight(LLAMAD_TYPE_Q4_0, 5, 256);
+    struct llamad_weight q4_k = random_weight(LLAMAD_TYPE_Q4_K, 5, 256);
     struct llamad_weight f16 = w, unpacked = w;
     f16.type = LLAMAD_TYPE_F16;
     unpacked.packed = NULL;
-    float *x = random_floats(9 * 96), y[9 * 5], y2[9 * 5];
+    float *x = random_floats(9 * 256), y[9 * 5], y2[9 * 5];
     for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
         y[i] = y2[i] = 0.0f;
     const struct llamad_matmul_out one[] = {{&w, y}}, too_wide[] = {{&wide, y}},
                                    mixed[] = {{&w, y}, {&narrow, y2}}, float_w[] = {{&f16, y}},
-                                   not_packed[] = {{&unpacked, y}};
+                                   not_packed[] = {{&unpacked, y}},
+                                   two_formats[] = {{&q4_0, y}, {&q4_k, y2}};
     struct llamad_matmul_out many[LLAMAD_GEMM_INT8_MAX_OUTS + 1];
     for (int o = 0; o <= LLAMAD_GEMM_INT8_MAX_OUTS; o++)
         many[o] = one[0];
@@ -296,11 +370,17 @@ static void test_declines(void **state)
     struct llamad_threadpool *big;
     assert_int_equal(llamad_threadpool_create(3, &big, NULL, 0), LLAMAD_OK);
     assert_false(llamad_gemm_int8(big, s, x, 4, one, 1)); /* pool too big */
+    struct llamad_gemm_int8_scratch *wide_s;
+    assert_int_equal(llamad_gemm_int8_scratch_create(2, 8, 256, 4, &wide_s, NULL, 0), LLAMAD_OK);
+    assert_false(llamad_gemm_int8(pool, wide_s, x, 4, two_formats, 2)); /* Q8 and Q8_K inputs */
+    llamad_gemm_int8_scratch_free(wide_s);
     for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
         assert_true(y[i] == 0.0f && y2[i] == 0.0f);
     assert_true(llamad_gemm_int8(pool, s, x, 4, one, 1));
     llamad_threadpool_free(big);
     free(x);
+    free_weight(&q4_k);
+    free_weight(&q4_0);
     free_weight(&narrow);
     free_weight(&wide);
     free_weight(&w);

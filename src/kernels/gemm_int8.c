@@ -10,7 +10,7 @@
 #include "llamad/base/error.h"
 #include "quant_internal.h"
 
-static size_t no_work(int64_t cols, int32_t max_tokens)
+size_t llamad_gemm_no_work(int64_t cols, int32_t max_tokens)
 {
     (void)cols;
     (void)max_tokens;
@@ -18,23 +18,31 @@ static size_t no_work(int64_t cols, int32_t max_tokens)
 }
 
 /* Every output is the reference dot product of one row with one token. */
-static void rows_ref(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                     const struct llamad_q8_block *x, int32_t n_tokens, float *y, int64_t y_stride,
-                     void *work)
+static void rows_ref(const struct llamad_weight *w, int64_t r0, int64_t r1, const void *x,
+                     int32_t n_tokens, float *y, int64_t y_stride, void *work)
 {
     (void)work;
     const struct llamad_act_kernels *ref = llamad_act_kernels_ref(w->type);
-    const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
+    const size_t x_row_bytes = llamad_act_row_bytes(ref->format, w->cols);
     for (int64_t r = r0; r < r1; r++)
         for (int32_t t = 0; t < n_tokens; t++)
-            y[t * y_stride + r] = ref->dot(w->data + (size_t)r * w->row_bytes, x + t * nb, w->cols);
+            y[t * y_stride + r] = ref->dot(w->data + (size_t)r * w->row_bytes,
+                                           (const uint8_t *)x + t * x_row_bytes, w->cols);
 }
 
-static const struct llamad_gemm_int8_kernels ref_kernels = {"scalar", 1, no_work, rows_ref};
+static const struct llamad_gemm_int8_kernels ref_kernels = {"scalar", 1, llamad_gemm_no_work,
+                                                            rows_ref};
 
 static bool has_int8_gemm(uint32_t type)
 {
-    return type == LLAMAD_TYPE_Q8_0 || type == LLAMAD_TYPE_Q4_0;
+    return type == LLAMAD_TYPE_Q8_0 || type == LLAMAD_TYPE_Q4_0 || type == LLAMAD_TYPE_Q4_K ||
+           type == LLAMAD_TYPE_Q5_K || type == LLAMAD_TYPE_Q6_K;
+}
+
+/* How a batch is quantized for weights of `type` (Q8 blocks, or Q8_K for the K-quants). */
+static enum llamad_act_format act_format(uint32_t type)
+{
+    return llamad_act_kernels_ref(type)->format;
 }
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, const char *isa)
@@ -92,8 +100,8 @@ struct llamad_gemm_int8_scratch {
     int32_t max_tokens;
     int64_t max_cols;
     int32_t min_tokens;
-    struct llamad_q8_block *xq; /* max_tokens rows of max_cols / 32 blocks */
-    uint8_t *work;              /* n_threads buffers, work_stride bytes apart */
+    void *xq;      /* max_tokens rows of max_cols values, in either activation format */
+    uint8_t *work; /* n_threads buffers, work_stride bytes apart */
     size_t work_stride;
 };
 
@@ -114,7 +122,8 @@ int llamad_gemm_int8_scratch_create(int n_threads, int32_t max_tokens, int64_t m
                            n_threads, (int)max_tokens, (long long)max_cols, (int)min_tokens);
     /* the kernels of the smallest and the largest batch: the choice changes once */
     size_t work = 0;
-    const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0};
+    const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0, LLAMAD_TYPE_Q4_K,
+                              LLAMAD_TYPE_Q5_K, LLAMAD_TYPE_Q6_K};
     const int32_t batches[] = {1, max_tokens};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         for (size_t j = 0; j < sizeof batches / sizeof batches[0]; j++) {
@@ -126,7 +135,10 @@ int llamad_gemm_int8_scratch_create(int n_threads, int32_t max_tokens, int64_t m
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
     *s = (struct llamad_gemm_int8_scratch){n_threads, max_tokens, max_cols,          min_tokens,
                                            NULL,      NULL,       round_up(work, 64)};
-    s->xq = malloc((size_t)max_tokens * llamad_act_row_bytes(LLAMAD_ACT_Q8, max_cols));
+    const size_t q8 = llamad_act_row_bytes(LLAMAD_ACT_Q8, (int64_t)round_up((size_t)max_cols, 32));
+    const size_t q8k =
+        llamad_act_row_bytes(LLAMAD_ACT_Q8K, (int64_t)round_up((size_t)max_cols, LLAMAD_Q8K_BLOCK));
+    s->xq = malloc((size_t)max_tokens * (q8 > q8k ? q8 : q8k));
     /* 64-byte aligned: the kernels read their panels with aligned vector loads */
     s->work = aligned_alloc(64, round_up((size_t)n_threads * s->work_stride, 64) + 64);
     if (!s->xq || !s->work) {
@@ -153,6 +165,8 @@ struct gemm_task {
     const float *x;
     int32_t n_tokens;
     int64_t cols;
+    enum llamad_act_format format; /* of the quantized batch, s->xq */
+    size_t x_row_bytes;
     const struct llamad_matmul_out *outs;
     int n_outs;
     const struct llamad_gemm_int8_kernels *kernels[LLAMAD_GEMM_INT8_MAX_OUTS];
@@ -163,10 +177,9 @@ struct gemm_task {
 
 static void quantize_tokens(const struct gemm_task *t, int64_t begin, int64_t end)
 {
-    const int64_t nb = t->cols / LLAMAD_Q8_BLOCK;
-    const llamad_quantize_q8_fn quantize = llamad_quantize_q8_fast();
     for (int64_t k = begin; k < end; k++)
-        quantize(t->x + k * t->cols, t->s->xq + k * nb, t->cols);
+        llamad_quantize_act(t->format, t->x + k * t->cols,
+                            (uint8_t *)t->s->xq + (size_t)k * t->x_row_bytes, t->cols);
 }
 
 static void quantize_worker(void *ctx, int ith, int nth)
@@ -224,13 +237,17 @@ bool llamad_gemm_int8(struct llamad_threadpool *pool, struct llamad_gemm_int8_sc
     if (n_tokens > s->max_tokens || nth > s->n_threads || n_outs < 1 ||
         n_outs > LLAMAD_GEMM_INT8_MAX_OUTS)
         return false;
-    struct gemm_task t = {s, x, n_tokens, outs[0].w->cols, outs, n_outs, {NULL}, 0, 0, 0};
+    const int64_t cols = outs[0].w->cols;
+    const enum llamad_act_format format =
+        has_int8_gemm(outs[0].w->type) ? act_format(outs[0].w->type) : LLAMAD_ACT_Q8;
+    struct gemm_task t = {s,    x,      n_tokens, cols, format, llamad_act_row_bytes(format, cols),
+                          outs, n_outs, {NULL},   0,    0,      0};
     int32_t pieces_per_thread = INT32_MAX;
     for (int o = 0; o < n_outs; o++) {
         const struct llamad_weight *w = outs[o].w;
         const int32_t min = s->min_tokens ? s->min_tokens : llamad_gemm_int8_min_tokens(w->type);
-        if (!has_int8_gemm(w->type) || n_tokens < min || w->cols > s->max_cols ||
-            w->cols != outs[0].w->cols)
+        if (!has_int8_gemm(w->type) || n_tokens < min || w->cols > s->max_cols || w->cols != cols ||
+            act_format(w->type) != format)
             return false;
         t.kernels[o] = llamad_gemm_int8_for(w->type, n_tokens);
         if (t.kernels[o] != &ref_kernels && !w->packed)

@@ -124,7 +124,7 @@ AMX_FN static void unpack_panel(const struct llamad_weight *w, int64_t p0,
 {
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
     const bool q8 = w->type == LLAMAD_TYPE_Q8_0;
-    const size_t block_bytes = llamad_gemm_packed_block_bytes(q8);
+    const size_t block_bytes = llamad_gemm_packed_block_bytes(w->type);
     const uint8_t *packed = llamad_gemm_packed_panel(w, p0);
     const __m512i low = _mm512_set1_epi8(0x0F), sign = _mm512_set1_epi8((char)0x80),
                   minus_8 = _mm512_set1_epi8(-8);
@@ -235,9 +235,8 @@ AMX_FN static void group_tokens(const struct panel_block *panel, int g, int64_t 
             _mm512_mask_storeu_ps(y_rows + t * y_stride, live, acc[t]);
 }
 
-AMX_FN static void rows_amx(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                            const struct llamad_q8_block *x, int32_t n_tokens, float *y,
-                            int64_t y_stride, void *work)
+AMX_FN static void rows_amx(const struct llamad_weight *w, int64_t r0, int64_t r1, const void *x,
+                            int32_t n_tokens, float *y, int64_t y_stride, void *work)
 {
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
     struct panel_block *panel = work;
@@ -265,8 +264,9 @@ static const struct llamad_gemm_int8_kernels amx_kernels = {"amx", 1, work_bytes
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_amx(uint32_t type)
 {
-    /* the packed weights are the VNNI kernel's: the CPU must run that too */
-    if (!llamad_gemm_int8_vnni(type))
+    /* the packed weights are the VNNI kernel's: the CPU must run that too; the
+     * K-quants have no AMX kernels */
+    if ((type != LLAMAD_TYPE_Q8_0 && type != LLAMAD_TYPE_Q4_0) || !llamad_gemm_int8_vnni(type))
         return NULL;
     return llamad_cpu_runs(LLAMAD_CPU_AMX) ? &amx_kernels : NULL;
 }

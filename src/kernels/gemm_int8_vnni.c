@@ -43,13 +43,6 @@ enum {
     PREFETCH_BYTES = 4096,
 };
 
-static size_t work_bytes(int64_t cols, int32_t max_tokens)
-{
-    (void)cols;
-    (void)max_tokens;
-    return 0;
-}
-
 /* Adds each group's weight vector wq[g] (4 values of 16 rows) times the tokens'
  * bytes 4 * xj.. to dot[g][t]; a lone token's sums go to dot[g][chain] (0 or 1),
  * two chains of additions that do not wait on each other. */
@@ -77,7 +70,8 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, in
                                                const uint16_t live[GROUPS])
 {
     const int32_t offset = q8 ? 128 : 8;
-    const size_t block_bytes = llamad_gemm_packed_block_bytes(q8);
+    const size_t block_bytes =
+        llamad_gemm_packed_block_bytes(q8 ? LLAMAD_TYPE_Q8_0 : LLAMAD_TYPE_Q4_0);
     const __m512i low = _mm512_set1_epi8(0x0F);
     __m512 acc[GROUPS][TILE_TOKENS];
     for (int g = 0; g < GROUPS; g++)
@@ -163,9 +157,8 @@ VNNI_FN static ALWAYS_INLINE void panel_batch(const uint8_t *panel, bool q8, int
     }
 }
 
-VNNI_FN static void rows_vnni(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                              const struct llamad_q8_block *x, int32_t n_tokens, float *y,
-                              int64_t y_stride, void *work)
+VNNI_FN static void rows_vnni(const struct llamad_weight *w, int64_t r0, int64_t r1, const void *x,
+                              int32_t n_tokens, float *y, int64_t y_stride, void *work)
 {
     (void)work;
     const int64_t nb = w->cols / LLAMAD_Q8_BLOCK;
@@ -181,11 +174,13 @@ VNNI_FN static void rows_vnni(const struct llamad_weight *w, int64_t r0, int64_t
     }
 }
 
-static const struct llamad_gemm_int8_kernels vnni_kernels = {"avx512vnni", 8, work_bytes,
+static const struct llamad_gemm_int8_kernels vnni_kernels = {"avx512vnni", 8, llamad_gemm_no_work,
                                                              rows_vnni};
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_vnni(uint32_t type)
 {
+    if (type == LLAMAD_TYPE_Q4_K || type == LLAMAD_TYPE_Q5_K || type == LLAMAD_TYPE_Q6_K)
+        return llamad_gemm_int8_k_vnni(type);
     if (!llamad_cpu_runs(LLAMAD_CPU_VNNI) || (type != LLAMAD_TYPE_Q8_0 && type != LLAMAD_TYPE_Q4_0))
         return NULL;
     return &vnni_kernels;

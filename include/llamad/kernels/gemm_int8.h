@@ -1,5 +1,6 @@
-/* Prompt processing in integer arithmetic: Q8_0 and Q4_0 weights times activations
- * quantized to Q8 blocks, many tokens at once.
+/* Matrix products in integer arithmetic: Q8_0 and Q4_0 weights times activations
+ * quantized to Q8 blocks, K-quant weights (Q4_K, Q5_K, Q6_K) times Q8_K blocks,
+ * many tokens at once.
  *
  * A kernel computes a range of a weight's rows for every token of a batch. The
  * fast ones read the weights packed once, at load (llamad_gemm_int8_pack), into
@@ -33,17 +34,17 @@ struct llamad_gemm_int8_kernels {
      * batches of up to max_tokens. */
     size_t (*work_bytes)(int64_t cols, int32_t max_tokens);
     /* y[t * y_stride + r] = dot(row r of w, x[t]) for r0 <= r < r1 and t < n_tokens,
-     * x holding n_tokens rows of w->cols / 32 Q8 blocks each. r0 is a multiple of
-     * 32 (a panel of the packed weights); the fast kernels read w->packed, the
-     * reference w->data. */
-    void (*rows)(const struct llamad_weight *w, int64_t r0, int64_t r1,
-                 const struct llamad_q8_block *x, int32_t n_tokens, float *y, int64_t y_stride,
-                 void *work);
+     * x holding n_tokens rows of w->cols values quantized in the format of w's
+     * type (struct llamad_q8_block or llamad_q8k_block, llamad_act_kernels_ref).
+     * r0 is a multiple of 32 (a panel of the packed weights); the fast kernels
+     * read w->packed, the reference w->data. */
+    void (*rows)(const struct llamad_weight *w, int64_t r0, int64_t r1, const void *x,
+                 int32_t n_tokens, float *y, int64_t y_stride, void *work);
 };
 
 /* The fastest kernels this CPU runs for weights of `type` and batches of n_tokens
- * (the reference under LLAMAD_CPU=scalar); NULL for a type other than Q8_0 and
- * Q4_0. */
+ * (the reference under LLAMAD_CPU=scalar); NULL for a type other than Q8_0, Q4_0,
+ * Q4_K, Q5_K and Q6_K. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32_t n_tokens);
 
 /* One named implementation ("scalar", "avx512vnni", "amx"), for tests that hold every
@@ -78,10 +79,11 @@ void llamad_gemm_int8_scratch_free(struct llamad_gemm_int8_scratch *s);
 #define LLAMAD_GEMM_INT8_MAX_OUTS 8
 
 /* What llamad_matmul computes for the outputs (every o.y[t][r] = dot(o.w row r,
- * x[t])): x quantized to Q8 blocks once, then the weights' panels handed out to
- * the pool. Returns false, computing nothing, unless every weight has int8 GEMM
- * kernels (llamad_gemm_int8_for), packed weights when those are the fast ones,
- * and n_tokens reaches the scratch's min_tokens for each; and when the batch, a
+ * x[t])): x quantized once, then the weights' panels handed out to the pool.
+ * Returns false, computing nothing, unless every weight has int8 GEMM kernels
+ * (llamad_gemm_int8_for), packed weights when those are the fast ones, and
+ * n_tokens reaches the scratch's min_tokens for each; when the weights want
+ * activations in different formats (Q4_0 beside Q4_K); and when the batch, a
  * weight or the pool is larger than the scratch was made for, or there are more
  * than LLAMAD_GEMM_INT8_MAX_OUTS outputs. */
 bool llamad_gemm_int8(struct llamad_threadpool *pool, struct llamad_gemm_int8_scratch *s,

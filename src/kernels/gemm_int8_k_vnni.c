@@ -1,0 +1,347 @@
+/* The int8 GEMM's K-quant kernels on AVX-512 VNNI: Q4_K, Q5_K and Q6_K weights packed
+ * in 32-row panels (gemm_int8_internal.h) times activations in Q8_K blocks.
+ *
+ * As in gemm_int8_vnni.c, a vector lane is a weight row: vpdpbusd multiplies 4
+ * unsigned values of each of 16 rows by 4 activation bytes broadcast to every
+ * lane, so a nibble vector loaded and split in registers serves 16 rows, and
+ * every token of the pass. Each sub-block's int32 sums are then multiplied by
+ * the rows' scales of that sub-block (vpmulld), so a block's sum is the exact
+ * integer the reference makes (quant_act_k.c), and float work is once per block
+ * and row. Q4_K's and Q5_K's minimums and Q6_K's offset of 32 come off as the rows' scales
+ * or mins times the activation block's 16-value sums (bsums), two per vpdpwssd.
+ *
+ * Every token's sums are made in the same order whatever the batch, so a token
+ * gets the same bits alone or with others. Reference: rows_ref in gemm_int8.c. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "gemm_int8_internal.h"
+#include "llamad/kernels/cpu.h"
+
+#if defined(__x86_64__)
+
+#include "quant_x86.h"
+
+enum {
+    LANES = LLAMAD_GEMM_LANES,
+    GROUPS = LLAMAD_GEMM_GROUPS,
+    PANEL_ROWS = LLAMAD_GEMM_PANEL_ROWS,
+    /* Tokens per pass over a panel: each holds two groups' float sums and a
+     * group's integer ones in registers. */
+    TILE_TOKENS = 4,
+    /* How far ahead in the panel each block asks for its lines, as the Q4_0
+     * kernel does. (The loops over tokens, sub-blocks and vectors below are
+     * unrolled, so that the per-token sums stay in registers.) */
+    PREFETCH_BYTES = 4096,
+};
+
+/* The 4 activation bytes (or two int16 sums) at p, broadcast to every lane. */
+VNNI_INLINE __m512i broadcast4(const void *p)
+{
+    int32_t four;
+    memcpy(&four, p, sizeof four);
+    return _mm512_set1_epi32(four);
+}
+
+/* Makes the compiler finish v here: without it, GCC reorders a block's
+ * integer additions so that every sub-block's sums of every token wait, in
+ * memory, for one late run of multiplies. */
+VNNI_INLINE void settle(__m512i *v)
+{
+    __asm__("" : "+v"(*v));
+}
+
+/* p, hidden from the compiler: the two groups of a panel read the same
+ * activations, and without it GCC keeps every broadcast of the first group's
+ * for the second, in memory, where reading them again costs nothing. */
+VNNI_INLINE const struct llamad_q8k_block *unseen(const struct llamad_q8k_block *p)
+{
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+/* 16 rows' int32 sums of one block, per token of the pass. */
+struct block_sums {
+    __m512i values[TILE_TOKENS];  /* sum_j scale_j * sum(q x) over sub-block j */
+    __m512i offsets[TILE_TOKENS]; /* what comes off: Q4_K/Q5_K mins, Q6_K scales times bsums */
+};
+
+/* ---- Q4_K and Q5_K ---- */
+
+/* The scale (int32 lanes) or the min (in both int16 halves of each lane) of
+ * sub-block j of 16 rows, from the three words w[] of each row's 12 bytes:
+ * sub-blocks 0..3 keep the low 6 bits of bytes j (scales) and 4 + j (mins);
+ * 4..7 the low (scales) and high (mins) nibbles of bytes 8 + j - 4, with their
+ * top 2 bits in the top bits of bytes j - 4 and j. */
+VNNI_INLINE __m512i q4_k_six_bits(const __m512i w[3], int j, bool min)
+{
+    const __m512i six = _mm512_set1_epi32(0x3F), four = _mm512_set1_epi32(0x0F),
+                  top = _mm512_set1_epi32(0x30);
+    const __m512i own = min ? w[1] : w[0];
+    if (j < 4)
+        return _mm512_and_si512(_mm512_srli_epi32(own, 8 * j), six);
+    const int at = 8 * (j - 4);
+    return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w[2], at + (min ? 4 : 0)), four),
+                           _mm512_and_si512(_mm512_srli_epi32(own, at + 2), top));
+}
+
+VNNI_INLINE __m512i q4_k_min_twice(const __m512i w[3], int j)
+{
+    const __m512i m = q4_k_six_bits(w, j, true);
+    return _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+}
+
+/* Group g of a packed Q4_K or Q5_K block times n_tok tokens' activation
+ * blocks. Q5_K's bit 4 of value dword j of sub-block s is bit s of each byte
+ * of qh[g][j]. */
+VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
+                             const struct llamad_q8k_block *seen_x, int64_t x_stride, int n_tok,
+                             struct block_sums *s)
+{
+    const struct llamad_gemm_packed_q4_k *p4 = (const void *)block;
+    const struct llamad_gemm_packed_q5_k *p5 = (const void *)block;
+    const uint32_t(*scales)[LANES] = q5 ? p5->scales[g] : p4->scales[g];
+    const uint8_t(*q)[8][LANES][4] = q5 ? p5->q[g] : p4->q[g];
+    const struct llamad_q8k_block *x = unseen(seen_x);
+    const __m512i low = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    const __m512i w[3] = {_mm512_load_si512(scales[0]), _mm512_load_si512(scales[1]),
+                          _mm512_load_si512(scales[2])};
+#pragma GCC unroll 16
+    for (int t = 0; t < n_tok; t++)
+        s->values[t] = s->offsets[t] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+    for (int pair = 0; pair < 4; pair++) { /* sub-blocks 2 pair (low nibbles), 2 pair + 1 */
+        __m512i even[TILE_TOKENS], odd[TILE_TOKENS];
+#pragma GCC unroll 16
+        for (int t = 0; t < n_tok; t++)
+            even[t] = odd[t] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+        for (int j = 0; j < 8; j++) {
+            const __m512i v = _mm512_load_si512(q[pair][j]);
+            __m512i lo = _mm512_and_si512(v, low);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+            if (q5) { /* bits 2 pair and 2 pair + 1 to bit 4 */
+                const __m512i h = _mm512_load_si512(p5->qh[g][j]);
+                const __m512i h_lo = 2 * pair <= 4 ? _mm512_slli_epi16(h, 4 - 2 * pair)
+                                                   : _mm512_srli_epi16(h, 2 * pair - 4);
+                const __m512i h_hi = 2 * pair + 1 <= 4 ? _mm512_slli_epi16(h, 3 - 2 * pair)
+                                                       : _mm512_srli_epi16(h, 2 * pair - 3);
+                lo = _mm512_or_si512(lo, _mm512_and_si512(h_lo, bit4));
+                hi = _mm512_or_si512(hi, _mm512_and_si512(h_hi, bit4));
+            }
+#pragma GCC unroll 16
+            for (int t = 0; t < n_tok; t++) {
+                const int8_t *xq = x[t * x_stride].qs + 64 * pair + 4 * j;
+                even[t] = _mm512_dpbusd_epi32(even[t], lo, broadcast4(xq));
+                odd[t] = _mm512_dpbusd_epi32(odd[t], hi, broadcast4(xq + 32));
+            }
+        }
+#pragma GCC unroll 16
+        for (int t = 0; t < n_tok; t++) {
+            s->values[t] = _mm512_add_epi32(
+                s->values[t],
+                _mm512_add_epi32(
+                    _mm512_mullo_epi32(even[t], q4_k_six_bits(w, 2 * pair, false)),
+                    _mm512_mullo_epi32(odd[t], q4_k_six_bits(w, 2 * pair + 1, false))));
+            settle(&s->values[t]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < n_tok; t++) /* min_j * (bsums[2j] + bsums[2j + 1]) */
+#pragma GCC unroll 16
+        for (int j = 0; j < 8; j++)
+            s->offsets[t] = _mm512_dpwssd_epi32(s->offsets[t], q4_k_min_twice(w, j),
+                                                broadcast4(x[t * x_stride].bsums + 2 * j));
+}
+
+/* ---- Q6_K ---- */
+
+/* Value dword 16c + 4i + k of a packed Q6_K group (i, k < 4; sub-block 4c + i):
+ * its low nibbles from ql[c][(4i + k) % 8] (low half for i < 2), its top bits
+ * from bits 2i, 2i + 1 of qh[c][k], moved to bits 4 and 5. */
+VNNI_INLINE __m512i q6_k_values(const struct llamad_gemm_packed_q6_k *p, int g, int c, int i, int k)
+{
+    const __m512i low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
+    __m512i l = _mm512_load_si512(p->ql[g][c][(4 * i + k) % 8]);
+    __m512i h = _mm512_load_si512(p->qh[g][c][k]);
+    if (i >= 2)
+        l = _mm512_srli_epi16(l, 4);
+    h = i == 0   ? _mm512_slli_epi16(h, 4)
+        : i == 1 ? _mm512_slli_epi16(h, 2)
+        : i == 3 ? _mm512_srli_epi16(h, 2)
+                 : h;
+    return _mm512_or_si512(_mm512_and_si512(l, low), _mm512_and_si512(h, top));
+}
+
+/* The int16 scales of sub-blocks 2i and 2i + 1 in each lane. */
+VNNI_INLINE __m512i q6_k_scale_pair(const struct llamad_gemm_packed_q6_k *p, int g, int i)
+{
+    return _mm512_cvtepi8_epi16(_mm256_load_si256((const __m256i *)p->scales[g][i]));
+}
+
+/* Group g of a packed Q6_K block times n_tok tokens' activation blocks. */
+VNNI_INLINE void q6_k_group(const struct llamad_gemm_packed_q6_k *p, int g,
+                            const struct llamad_q8k_block *seen_x, int64_t x_stride, int n_tok,
+                            struct block_sums *s)
+{
+    const struct llamad_q8k_block *x = unseen(seen_x);
+#pragma GCC unroll 16
+    for (int t = 0; t < n_tok; t++)
+        s->values[t] = s->offsets[t] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+    for (int c = 0; c < 4; c++)
+#pragma GCC unroll 16
+        for (int i = 0; i < 4; i++) {
+            const int sub = 4 * c + i;
+            __m512i sums[TILE_TOKENS];
+#pragma GCC unroll 16
+            for (int t = 0; t < n_tok; t++)
+                sums[t] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+            for (int k = 0; k < 4; k++) {
+                const __m512i v = q6_k_values(p, g, c, i, k);
+#pragma GCC unroll 16
+                for (int t = 0; t < n_tok; t++)
+                    sums[t] = _mm512_dpbusd_epi32(
+                        sums[t], v, broadcast4(x[t * x_stride].qs + 16 * sub + 4 * k));
+            }
+            const __m512i pair = q6_k_scale_pair(p, g, sub / 2);
+            const __m512i scale = sub % 2 ? _mm512_srai_epi32(pair, 16)
+                                          : _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16);
+#pragma GCC unroll 16
+            for (int t = 0; t < n_tok; t++)
+                s->values[t] = _mm512_add_epi32(s->values[t], _mm512_mullo_epi32(sums[t], scale));
+#pragma GCC unroll 16
+            for (int t = 0; t < n_tok; t++)
+                settle(&s->values[t]);
+        }
+#pragma GCC unroll 16
+    for (int t = 0; t < n_tok; t++) { /* 32 * sum_j scale_j * bsums[j] */
+#pragma GCC unroll 16
+        for (int i = 0; i < 8; i++)
+            s->offsets[t] = _mm512_dpwssd_epi32(s->offsets[t], q6_k_scale_pair(p, g, i),
+                                                broadcast4(x[t * x_stride].bsums + 2 * i));
+        s->offsets[t] = _mm512_slli_epi32(s->offsets[t], 5);
+    }
+}
+
+/* ---- Both ---- */
+
+/* n_tok (1..TILE_TOKENS, a constant after inlining) tokens against a whole packed
+ * panel of `type`; y_rows points at the panel's first row of the first token's
+ * output. A block adds d dx * values - dmin dx * offsets (Q4_K, Q5_K), d dx * (values -
+ * offsets) (Q6_K), per row. */
+VNNI_INLINE void panel_tokens(const uint8_t *panel, uint32_t type, int64_t nb,
+                              const struct llamad_q8k_block *x, int64_t x_stride, int n_tok,
+                              float *y_rows, int64_t y_stride, const uint16_t live[GROUPS])
+{
+    const bool q6 = type == LLAMAD_TYPE_Q6_K, q5 = type == LLAMAD_TYPE_Q5_K;
+    const size_t block_bytes = llamad_gemm_packed_block_bytes(type);
+    __m512 acc[GROUPS][TILE_TOKENS];
+#pragma GCC unroll 16
+    for (int g = 0; g < GROUPS; g++)
+#pragma GCC unroll 16
+        for (int t = 0; t < n_tok; t++)
+            acc[g][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * block_bytes;
+        for (size_t line = 0; line < block_bytes; line += 64)
+            _mm_prefetch((const char *)pb + PREFETCH_BYTES + line, _MM_HINT_T0);
+        const uint16_t(*d)[LANES] = (const void *)pb; /* both layouts start with d */
+        const struct llamad_q8k_block *xb = x + b;
+#pragma GCC unroll 16
+        for (int g = 0; g < GROUPS; g++) {
+            struct block_sums s;
+            const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)d[g]));
+            if (!q6) { /* Q4_K and Q5_K start alike */
+                const struct llamad_gemm_packed_q4_k *p = (const void *)pb;
+                q45_k_group(pb, q5, g, xb, x_stride, n_tok, &s);
+                const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)p->dmin[g]));
+#pragma GCC unroll 16
+                for (int t = 0; t < n_tok; t++) {
+                    const __m512 dx = _mm512_set1_ps(xb[t * x_stride].d);
+                    acc[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx),
+                                                _mm512_cvtepi32_ps(s.values[t]), acc[g][t]);
+                    acc[g][t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx),
+                                                 _mm512_cvtepi32_ps(s.offsets[t]), acc[g][t]);
+                }
+            } else {
+                q6_k_group((const void *)pb, g, xb, x_stride, n_tok, &s);
+#pragma GCC unroll 16
+                for (int t = 0; t < n_tok; t++) {
+                    const __m512 dx = _mm512_set1_ps(xb[t * x_stride].d);
+                    const __m512i sum = _mm512_sub_epi32(s.values[t], s.offsets[t]);
+                    acc[g][t] =
+                        _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(sum), acc[g][t]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < n_tok; t++)
+#pragma GCC unroll 16
+        for (int g = 0; g < GROUPS; g++)
+            _mm512_mask_storeu_ps(y_rows + t * y_stride + g * LANES, live[g], acc[g][t]);
+}
+
+/* Whole tiles of tokens, then the rest in one pass. */
+VNNI_INLINE void panel_batch(const uint8_t *panel, uint32_t type, int64_t nb,
+                             const struct llamad_q8k_block *x, int32_t n_tokens, float *y_rows,
+                             int64_t y_stride, const uint16_t live[GROUPS])
+{
+    int32_t t = 0;
+    for (; t + TILE_TOKENS <= n_tokens; t += TILE_TOKENS)
+        panel_tokens(panel, type, nb, x + t * nb, nb, TILE_TOKENS, y_rows + t * y_stride, y_stride,
+                     live);
+    x += t * nb;
+    y_rows += t * y_stride;
+    /* a constant count in each case, so each pass is compiled for its count */
+    switch (n_tokens - t) {
+    case 3: panel_tokens(panel, type, nb, x, nb, 3, y_rows, y_stride, live); break;
+    case 2: panel_tokens(panel, type, nb, x, nb, 2, y_rows, y_stride, live); break;
+    case 1: panel_tokens(panel, type, nb, x, nb, 1, y_rows, y_stride, live); break;
+    default: break;
+    }
+}
+
+VNNI_FN static void rows_k_vnni(const struct llamad_weight *w, int64_t r0, int64_t r1,
+                                const void *x, int32_t n_tokens, float *y, int64_t y_stride,
+                                void *work)
+{
+    (void)work;
+    const int64_t nb = w->cols / LLAMAD_QK_K;
+    for (int64_t p0 = r0; p0 < r1; p0 += PANEL_ROWS) {
+        uint16_t live[GROUPS];
+        llamad_gemm_live_lanes(p0, r1, live);
+        const uint8_t *panel = llamad_gemm_packed_panel(w, p0);
+        /* a copy per type, so that each has its block layout as a constant */
+        if (w->type == LLAMAD_TYPE_Q4_K)
+            panel_batch(panel, LLAMAD_TYPE_Q4_K, nb, x, n_tokens, y + p0, y_stride, live);
+        else if (w->type == LLAMAD_TYPE_Q5_K)
+            panel_batch(panel, LLAMAD_TYPE_Q5_K, nb, x, n_tokens, y + p0, y_stride, live);
+        else
+            panel_batch(panel, LLAMAD_TYPE_Q6_K, nb, x, n_tokens, y + p0, y_stride, live);
+    }
+}
+
+static const struct llamad_gemm_int8_kernels k_vnni_kernels = {"avx512vnni", 8, llamad_gemm_no_work,
+                                                               rows_k_vnni};
+
+const struct llamad_gemm_int8_kernels *llamad_gemm_int8_k_vnni(uint32_t type)
+{
+    if (!llamad_cpu_runs(LLAMAD_CPU_VNNI) ||
+        (type != LLAMAD_TYPE_Q4_K && type != LLAMAD_TYPE_Q5_K && type != LLAMAD_TYPE_Q6_K))
+        return NULL;
+    return &k_vnni_kernels;
+}
+
+#else
+
+const struct llamad_gemm_int8_kernels *llamad_gemm_int8_k_vnni(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+
+#endif
