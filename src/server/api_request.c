@@ -58,6 +58,23 @@ int api_no_memory(struct llamad_api_error *e)
 
 /* ---- Reading a request body ---- */
 
+/* cJSON returns NULL alike for bad JSON and for an allocation that failed: its
+ * allocator notes the failure for the parse on this thread. */
+static _Thread_local bool json_out_of_memory;
+
+static void *json_malloc(size_t n)
+{
+    void *p = malloc(n);
+    json_out_of_memory |= p == NULL;
+    return p;
+}
+
+void llamad_api_init(void)
+{
+    cJSON_Hooks hooks = {json_malloc, free};
+    cJSON_InitHooks(&hooks);
+}
+
 static int hex4(const char *s, size_t avail)
 {
     int v = 0;
@@ -179,8 +196,11 @@ int api_parse_body(const char *body, size_t len, cJSON **root, struct llamad_api
     if (rc)
         return rc;
     const char *end = NULL;
+    json_out_of_memory = false;
     cJSON *json = cJSON_ParseWithLengthOpts(body, len, &end, false);
     size_t at = end ? (size_t)(end - body) : 0;
+    if (!json && json_out_of_memory)
+        return api_no_memory(err);
     if (!json)
         return api_invalid(err, NULL, "the request body is not valid JSON (error at byte %zu)", at);
     while (at < len && json_space(body[at]))
