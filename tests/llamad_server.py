@@ -62,20 +62,20 @@ class Server:
                 self.log.append(raw.decode("utf-8", "replace").rstrip("\n"))
                 self._log_cond.notify_all()
 
-    def wait_log(self, pattern, timeout=30):
-        """The first log line matching pattern (waits for it)."""
+    def wait_log(self, pattern, timeout=30, nth=1):
+        """The nth log line matching pattern (waits for it)."""
         deadline = time.monotonic() + timeout
         rx = re.compile(pattern)
         with self._log_cond:
             while True:
-                for line in self.log:
-                    if rx.search(line):
-                        return line
+                found = [line for line in self.log if rx.search(line)]
+                if len(found) >= nth:
+                    return found[nth - 1]
                 exited = self.proc.poll() is not None
                 if time.monotonic() > deadline or exited:
                     if exited:  # let the reader catch the last lines first
                         self._log_cond.wait(0.5)
-                        if any(rx.search(line) for line in self.log):
+                        if sum(1 for line in self.log if rx.search(line)) >= nth:
                             continue
                     raise AssertionError("no log line matching %r; log:\n%s"
                                          % (pattern, "\n".join(self.log)))

@@ -137,6 +137,23 @@ static void test_nul_rejected(void **state)
     REJECT(C, "{\"prompt\\u0000x\":\"x\"}", ""); /* in a key */
     REJECT(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u0000\"}]}", "");
     REJECT_LEN(C, raw_nul, sizeof raw_nul - 1, "");
+    /* Without four hex digits cJSON reads U+0000 and cuts the string. */
+    REJECT(C, "{\"prompt\":\"a\\uzzzzb\"}", "");
+    REJECT(C, "{\"prompt\":\"a\\u12\"}", "");
+}
+
+static void test_duplicate_keys_rejected(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    REJECT(C, "{\"prompt\":\"x\",\"prompt\":5}", "");
+    const char *twice = "{\"prompt\":\"x\",\"n\":1,\"max_tokens\":2,\"n\":1}";
+    assert_int_equal(parse_len(C, twice, strlen(twice), &r, &e), 400);
+    assert_non_null(strstr(e.message, "'n' appears twice"));
+    REJECT(C, "{\"prompt\":\"x\",\"logit_bias\":{\"1\":1,\"\\u0031\":2}}", ""); /* one key */
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"role\":\"user\"}]}", "");
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"a\":{\"prompt\":1},\"b\":[{\"a\":1},{\"a\":2}]}");
 }
 
 static void test_escaped_backslash_then_u0000_accepted(void **state)
@@ -1371,6 +1388,7 @@ int main(void)
         cmocka_unit_test(test_body_not_utf8_rejected),
         cmocka_unit_test(test_body_not_json_rejected),
         cmocka_unit_test(test_nul_rejected),
+        cmocka_unit_test(test_duplicate_keys_rejected),
         cmocka_unit_test(test_escaped_backslash_then_u0000_accepted),
         cmocka_unit_test(test_lone_surrogate_rejected),
         cmocka_unit_test(test_wrong_types_rejected),

@@ -58,6 +58,23 @@ int api_no_memory(struct llamad_api_error *e)
 
 /* ---- Reading a request body ---- */
 
+/* cJSON returns NULL alike for bad JSON and for an allocation that failed: its
+ * allocator notes the failure for the parse on this thread. */
+static _Thread_local bool json_out_of_memory;
+
+static void *json_malloc(size_t n)
+{
+    void *p = malloc(n);
+    json_out_of_memory |= p == NULL;
+    return p;
+}
+
+void llamad_api_init(void)
+{
+    cJSON_Hooks hooks = {json_malloc, free};
+    cJSON_InitHooks(&hooks);
+}
+
 static int hex4(const char *s, size_t avail)
 {
     int v = 0;
@@ -76,15 +93,15 @@ static int hex4(const char *s, size_t avail)
     return v;
 }
 
-/* The \u escape at s[i] (s[i] == '\\', s[i + 1] == 'u'): refuses U+0000 and unpaired
- * surrogates; *i moves to the escape's last byte. A malformed escape is left for
- * cJSON to reject. */
+/* The \u escape at s[i] (s[i] == '\\', s[i + 1] == 'u'): refuses U+0000, unpaired
+ * surrogates and escapes without four hex digits (cJSON reads "\uzzzz" as U+0000 and
+ * cuts the string there); *i moves to the escape's last byte. */
 static int check_u_escape(const char *s, size_t len, size_t *i, struct llamad_api_error *err)
 {
     size_t at = *i;
     int cp = hex4(s + at + 2, len - at - 2);
     if (cp < 0)
-        return 0;
+        return api_invalid(err, NULL, "malformed \\u escape at byte %zu", at);
     if (cp == 0)
         return api_invalid(err, NULL, "strings must not contain U+0000 (\\u0000 at byte %zu)", at);
     if (cp >= 0xDC00 && cp <= 0xDFFF)
@@ -129,6 +146,42 @@ static bool json_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A key twice in one object is refused: parsers differ on which one counts (cJSON
+ * takes the first, many take the last), so a proxy checking the request and llamad
+ * could read two different requests. Each object's keys are sorted to find one. */
+static int check_duplicate_keys(const cJSON *item, struct llamad_api_error *err)
+{
+    int n = cJSON_IsObject(item) ? cJSON_GetArraySize(item) : 0;
+    if (n > 1) {
+        const char **keys = malloc((size_t)n * sizeof *keys);
+        if (!keys)
+            return api_no_memory(err);
+        int i = 0;
+        for (const cJSON *c = item->child; c; c = c->next)
+            keys[i++] = c->string;
+        qsort(keys, (size_t)n, sizeof *keys, compare_keys);
+        const char *twice = NULL;
+        for (i = 1; i < n && !twice; i++)
+            if (!strcmp(keys[i - 1], keys[i]))
+                twice = keys[i];
+        free(keys);
+        if (twice)
+            return api_invalid(err, NULL, "the key '%.64s' appears twice in one object", twice);
+    }
+    /* Nesting is bounded by cJSON (CJSON_NESTING_LIMIT), and so is this recursion. */
+    for (const cJSON *c = item->child; c; c = c->next) {
+        int rc = check_duplicate_keys(c, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* The body as a JSON object. cJSON is told the length (the body need not be
  * NUL-terminated) and reports where it stopped; what follows must be whitespace. */
 int api_parse_body(const char *body, size_t len, cJSON **root, struct llamad_api_error *err)
@@ -143,8 +196,11 @@ int api_parse_body(const char *body, size_t len, cJSON **root, struct llamad_api
     if (rc)
         return rc;
     const char *end = NULL;
+    json_out_of_memory = false;
     cJSON *json = cJSON_ParseWithLengthOpts(body, len, &end, false);
     size_t at = end ? (size_t)(end - body) : 0;
+    if (!json && json_out_of_memory)
+        return api_no_memory(err);
     if (!json)
         return api_invalid(err, NULL, "the request body is not valid JSON (error at byte %zu)", at);
     while (at < len && json_space(body[at]))
@@ -153,6 +209,8 @@ int api_parse_body(const char *body, size_t len, cJSON **root, struct llamad_api
         rc = api_invalid(err, NULL, "unexpected data after the JSON value (byte %zu)", at);
     else if (!cJSON_IsObject(json))
         rc = api_invalid(err, NULL, "the request body must be a JSON object");
+    else
+        rc = check_duplicate_keys(json, err);
     if (rc) {
         cJSON_Delete(json);
         return rc;

@@ -476,11 +476,16 @@ char *llamad_api_chunk_first_json(const struct llamad_api_reply *r)
     return v1_json(r, &p);
 }
 
+bool llamad_api_chunk_due(const struct llamad_api_reply *r, const struct llamad_event *token)
+{
+    return token->text_len > 0 || (r->logprobs && token->token >= 0);
+}
+
 char *llamad_api_chunk_token_json(const struct llamad_api_reply *r,
                                   const struct llamad_event *token, size_t text_offset)
 {
     bool has_token = token->token >= 0;
-    if (token->text_len == 0 && !(r->logprobs && has_token))
+    if (!llamad_api_chunk_due(r, token))
         return NULL;
     if (r->kind == LLAMAD_API_NATIVE)
         return native_json(r, token->text, token->text_len, r->logprobs && has_token, token,

@@ -50,17 +50,27 @@ static bool prepare_prompt(struct prepare_job *j)
     if (a->gen.prompt) /* given as token ids (the parser refuses none) */
         return true;
     if (a->messages) {
-        if (llamad_chat_render(r->srv->chat_template, m->tokenizer, a->messages, a->n_messages,
-                               &ids, &n, err, sizeof err) != LLAMAD_OK) {
+        int rc = llamad_chat_render(r->srv->chat_template, m->tokenizer, a->messages, a->n_messages,
+                                    &ids, &n, err, sizeof err);
+        if (rc == LLAMAD_ENOMEM) {
+            llamad_api_set_error(&j->err, 500, "server_error", "", "", "out of memory");
+            return false;
+        }
+        if (rc != LLAMAD_OK) {
             llamad_api_set_error(&j->err, 400, "invalid_request_error", "messages", "", "%s", err);
             return false;
         }
     } else {
         const char *text = a->prompt ? a->prompt : "";
         bool bos = llamad_tokenizer_add_bos(m->tokenizer);
-        int64_t need = llamad_tokenize(m->tokenizer, text, a->prompt_len, bos, NULL, 0);
+        int64_t need = llamad_tokenize(m->tokenizer, text, a->prompt_len, bos, NULL, 0), got = -1;
         if (need >= 0 && (ids = malloc((size_t)(need > 0 ? need : 1) * sizeof(int32_t))))
-            n = (size_t)llamad_tokenize(m->tokenizer, text, a->prompt_len, bos, ids, (size_t)need);
+            got = llamad_tokenize(m->tokenizer, text, a->prompt_len, bos, ids, (size_t)need);
+        if (got < 0) { /* both passes allocate as they go */
+            free(ids);
+            ids = NULL;
+        }
+        n = got > 0 ? (size_t)got : 0;
     }
     if (!ids) {
         llamad_api_set_error(&j->err, 500, "server_error", "", "", "out of memory");
@@ -116,6 +126,7 @@ static void run_prepare(uv_work_t *w)
 
 /* ---- Events from the engine ---- */
 
+/* Sends a chunk that is due: NULL for it is no memory, which breaks the stream. */
 static void send_owned(struct request *r, char *json)
 {
     request_stream_send(r, json);
@@ -124,7 +135,8 @@ static void send_owned(struct request *r, char *json)
 
 static void stream_token(struct request *r, struct generation *g, struct llamad_event *e)
 {
-    send_owned(r, llamad_api_chunk_token_json(&g->reply, e, g->text_sent));
+    if (llamad_api_chunk_due(&g->reply, e))
+        send_owned(r, llamad_api_chunk_token_json(&g->reply, e, g->text_sent));
     g->text_sent += e->text_len;
     llamad_event_free(e);
 }
@@ -172,7 +184,8 @@ static void stream_done(struct request *r, struct generation *g, struct llamad_e
             g->text_sent += done->text_len;
         }
         send_owned(r, llamad_api_chunk_final_json(&g->reply, done));
-        send_owned(r, llamad_api_chunk_usage_json(&g->reply, done));
+        if (g->reply.include_usage)
+            send_owned(r, llamad_api_chunk_usage_json(&g->reply, done));
     }
     if (g->api.kind != LLAMAD_API_NATIVE)
         request_stream_send(r, "[DONE]");
@@ -188,16 +201,18 @@ static void respond_whole(struct request *r, struct generation *g, struct llamad
     }
     if (done->text_len) { /* held-back text: one more piece of the completion */
         struct llamad_event *tail = calloc(1, sizeof(*tail));
-        if (tail) {
-            tail->kind = LLAMAD_EVENT_TOKEN;
-            tail->token = -1;
-            tail->text = done->text;
-            tail->text_len = done->text_len;
-            done->text = NULL;
-            done->text_len = 0;
-            *g->tokens_tail = tail;
-            g->tokens_tail = &tail->next;
+        if (!tail) {
+            request_respond_no_memory(r);
+            return;
         }
+        tail->kind = LLAMAD_EVENT_TOKEN;
+        tail->token = -1;
+        tail->text = done->text;
+        tail->text_len = done->text_len;
+        done->text = NULL;
+        done->text_len = 0;
+        *g->tokens_tail = tail;
+        g->tokens_tail = &tail->next;
     }
     request_respond_json(r, 200, llamad_api_response_json(&g->reply, g->tokens, done));
 }
@@ -267,7 +282,7 @@ static void submit(struct request *r, struct generation *g)
     if (rc == LLAMAD_OK) {
         if (!g->api.stream)
             request_await(r); /* until the DONE event */
-        else if (request_stream_start(r))
+        else if (request_stream_start(r) && g->api.kind == LLAMAD_API_CHAT)
             send_owned(r, llamad_api_chunk_first_json(&g->reply));
         return;
     }

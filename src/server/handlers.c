@@ -135,9 +135,12 @@ static char *apply_template(const struct server *srv, const char *body, size_t l
     if (llamad_api_parse_messages(body, len, &req, err) == 0) {
         struct llamad_buf text = LLAMAD_BUF_INIT;
         char msg[LLAMAD_ERR_MAX];
-        if (llamad_chat_render_text(srv->chat_template, srv->model->tokenizer, req.messages,
-                                    req.n_messages, &text, msg, sizeof msg) == 0)
+        int rc = llamad_chat_render_text(srv->chat_template, srv->model->tokenizer, req.messages,
+                                         req.n_messages, &text, msg, sizeof msg);
+        if (rc == 0)
             json = llamad_api_prompt_json(text.data ? text.data : "", text.len, err);
+        else if (rc == LLAMAD_ENOMEM)
+            llamad_api_set_error(err, 500, "server_error", "", "", "out of memory");
         else
             llamad_api_set_error(err, 400, "invalid_request_error", "messages", "", "%s", msg);
         llamad_buf_free(&text);

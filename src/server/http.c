@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "http.h"
 #include "llamad/base/clock.h"
 #include "llamad/base/error.h"
@@ -162,13 +163,16 @@ void request_respond(struct request *r, int status, const char *content_type, co
     MHD_destroy_response(resp);
 }
 
+/* The error when there is no memory to make one. */
+static const char no_memory_json[] = "{\"error\":{\"message\":\"out of memory\","
+                                     "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+
 void request_respond_error(struct request *r, const struct llamad_api_error *e)
 {
     char *json = llamad_api_error_json(e);
-    static const char fallback[] = "{\"error\":{\"message\":\"out of memory\","
-                                   "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
-    request_respond(r, e->status, "application/json", json ? json : fallback,
-                    json ? strlen(json) : sizeof fallback - 1);
+    /* Without memory for the error, the answer is that error: a 500. */
+    request_respond(r, json ? e->status : 500, "application/json", json ? json : no_memory_json,
+                    json ? strlen(json) : sizeof no_memory_json - 1);
     free(json);
 }
 
@@ -206,10 +210,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         }
         return (ssize_t)n;
     }
+    if (r->client_gone || r->stream_broken)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     if (r->stream_ended)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    if (r->client_gone)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
     /* Nothing yet: park the connection until there is more. */
     r->reader_waiting = true;
     request_suspend(r);
@@ -238,13 +242,32 @@ bool request_stream_start(struct request *r)
     return true;
 }
 
+/* A stream that lost an event (no memory to make or buffer it) cannot go on as if
+ * whole: an error event follows what was sent if it fits, the generation is
+ * cancelled and the connection closes without the stream's end. */
+static void break_stream(struct request *r)
+{
+    static const char event[] = "data: ";
+    r->stream_broken = true;
+    if (!llamad_buf_append(&r->out, event, sizeof event - 1) &&
+        !llamad_buf_append(&r->out, no_memory_json, sizeof no_memory_json - 1))
+        llamad_buf_append(&r->out, "\n\n", 2);
+    r->srv->routes->hang_up(r);
+}
+
 void request_stream_send(struct request *r, const char *data)
 {
-    if (!data)
+    size_t len = r->out.len;
+    if (r->stream_broken)
         return;
-    llamad_buf_append(&r->out, "data: ", 6);
-    llamad_buf_append(&r->out, data, strlen(data));
-    llamad_buf_append(&r->out, "\n\n", 2);
+    if (data && !llamad_buf_append(&r->out, "data: ", 6) &&
+        !llamad_buf_append(&r->out, data, strlen(data)) && !llamad_buf_append(&r->out, "\n\n", 2))
+        return;
+    if (len < r->out.len) { /* no half event: back to before it */
+        r->out.len = len;
+        r->out.data[len] = '\0';
+    }
+    break_stream(r);
 }
 
 void request_stream_flush(struct request *r)
@@ -331,6 +354,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct server *s = cls;
     struct request *r = *req_cls;
     if (!r) {
+        fault_request_start(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, FAULT_HEADER));
         r = new_request(s, conn, method, url);
         if (!r)
             return MHD_NO;
@@ -378,6 +402,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)conn;
     struct server *s = cls;
     struct request *r = *req_cls;
+    fault_request_end();
     if (!r)
         return;
     s->routes->completed(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);

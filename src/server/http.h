@@ -39,6 +39,7 @@ struct request {
     /* A server-sent-event stream (request_stream_start). */
     bool streaming;        /* the stream response was queued */
     bool stream_ended;     /* request_stream_end: nothing follows what is in out */
+    bool stream_broken;    /* an event was lost: out goes, then the connection closes */
     bool reader_waiting;   /* the stream reader suspended the connection */
     struct llamad_buf out; /* streamed bytes not yet handed to MHD */
     size_t out_sent;
@@ -95,7 +96,9 @@ void request_respond_no_memory(struct request *r);
 /* Answers with a server-sent-event stream (status 200) whose bytes follow as
  * they are sent. False when it could not start: r was answered with a 500. */
 bool request_stream_start(struct request *r);
-/* Adds one event, "data: DATA" (NULL: none). */
+/* Adds one event, "data: DATA"; NULL (an event that could not be made) or no
+ * memory to buffer it breaks the stream: an error event, then the connection
+ * closes and the generation is cancelled. */
 void request_stream_send(struct request *r, const char *data);
 /* Hands what was sent to the stream's reader when it is waiting for more. */
 void request_stream_flush(struct request *r);

@@ -320,6 +320,7 @@ int main(int argc, char **argv)
 {
     static struct daemon_state d;
     char err[LLAMAD_ERR_MAX] = "";
+    llamad_api_init();
     int status = llamad_config_load(&d.cfg, argc, argv, err, sizeof err);
     if (status != 0) {
         if (status > 0)

@@ -3,7 +3,8 @@
  * for /v1/completions and /v1/chat/completions, llama.cpp's server field names
  * for the native /completion.
  *
- * Runs on the loop thread; every function here is pure (no I/O, no globals). */
+ * Runs on the loop thread; every function here is pure (no I/O, no globals but
+ * cJSON's allocator hooks, which llamad_api_init sets once). */
 #ifndef LLAMAD_API_REQUEST_H
 #define LLAMAD_API_REQUEST_H
 
@@ -80,6 +81,10 @@ struct llamad_api_limits {
  * /v1/completions) for the /v1 endpoints, llama.cpp's (llamad_sampling_defaults)
  * for /completion.
  * Returns 0, or the HTTP status with err filled; *out is then empty. */
+/* Installs cJSON's allocator hooks, before any thread uses cJSON: with them a
+ * parse that ran out of memory is told from bad JSON (a 500, not a 400). */
+void llamad_api_init(void);
+
 int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t len,
                              const struct llamad_api_limits *lim, struct llamad_api_request *out,
                              struct llamad_api_error *err);

@@ -40,9 +40,13 @@ char *llamad_api_response_json(const struct llamad_api_reply *r, const struct ll
 
 /* Streaming payloads (the JSON after "data: "; the caller adds framing). NULL when
  * out of memory, or when there is nothing to send for that event (e.g. a token
- * that released no text and carries no logprobs). */
+ * that released no text and carries no logprobs); llamad_api_chunk_due tells the
+ * two apart. */
 char *
 llamad_api_chunk_first_json(const struct llamad_api_reply *r); /* chat: delta.role; else NULL */
+/* Whether a token event has a chunk (its text, or its logprobs); the first chunk
+ * and the usage chunk are due when that function's comment says. */
+bool llamad_api_chunk_due(const struct llamad_api_reply *r, const struct llamad_event *token);
 char *llamad_api_chunk_token_json(const struct llamad_api_reply *r,
                                   const struct llamad_event *token,
                                   size_t text_offset /* bytes of text sent before it */);
