@@ -103,6 +103,10 @@ static const struct llamad_option options[] = {
      .help = "accept this bearer key (repeatable; with no key, none is asked)", .note = "none"},
     {.name = "api-key-file", .kind = LLAMAD_OPT_STRING, .offset = OFF(api_key_file),
      .metavar = "FILE", .help = "more keys, one a line, '#' comments", .note = "none"},
+    {.name = "kv-share-across-keys", .kind = LLAMAD_OPT_BOOL, .offset = OFF(kv_share_across_keys),
+     .help = "reuse prompt prefixes cached for one API key in requests of another (their "
+             "cached_tokens then tell what the other sent); sessions stay each key's own",
+     .dflt = "false"},
     {.name = "chat-template", .kind = LLAMAD_OPT_STRING, .offset = OFF(chat_template),
      .metavar = "NAME", .help = "chat template to use", .note = "detected from the model"},
     {.name = "drain-timeout", .kind = LLAMAD_OPT_DOUBLE, .offset = OFF(drain_timeout), .lo = 0,

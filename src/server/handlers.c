@@ -51,6 +51,8 @@ static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
     return diff == 0;
 }
 
+/* Whether r carries a configured key (or needs none); r->tenant becomes the
+ * key's number, from 1 (0: no keys, one tenant). */
 static bool authorized(struct request *r, enum route route)
 {
     const struct llamad_config *cfg = r->srv->cfg;
@@ -61,10 +63,14 @@ static bool authorized(struct request *r, enum route route)
         return false;
     const char *key = h + 7;
     size_t len = strlen(key);
-    bool ok = false;
-    for (size_t i = 0; i < cfg->n_api_keys; i++) /* no early exit */
-        ok |= same_secret(key, len, cfg->api_keys[i], strlen(cfg->api_keys[i]));
-    return ok;
+    uint32_t tenant = 0;
+    for (size_t i = 0; i < cfg->n_api_keys; i++) { /* no early exit, no branch on a match */
+        uint32_t match = same_secret(key, len, cfg->api_keys[i], strlen(cfg->api_keys[i]));
+        uint32_t mask = 0u - match;
+        tenant = (tenant & ~mask) | ((uint32_t)(i + 1) & mask);
+    }
+    r->tenant = tenant;
+    return tenant != 0;
 }
 
 /* The route of r's path (ROUTE_NONE when there is none); *method_ok: whether

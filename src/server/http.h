@@ -48,6 +48,8 @@ struct request {
     struct llamad_token_clock clock; /* started at t_start; counts the tokens generated */
     int32_t prompt_tokens;
 
+    uint32_t tenant; /* the API key it came with (from 1; 0 without keys): its KV cache's */
+
     void *route_state; /* the route's own per-request state */
     struct request *prev, *next;
 };
