@@ -10,6 +10,7 @@
 #include "generate.h"
 #include "llamad/base/error.h"
 #include "llamad/server/api_response.h"
+#include "llamad/server/origin.h"
 
 enum route {
     ROUTE_NONE, /* no such path */
@@ -225,10 +226,49 @@ static bool refuse_early(struct request *r, enum route route, bool method_ok)
     return true;
 }
 
+/* Answers 421 or 403 to a request a browser sent for another site's page
+ * (origin.h); a listed origin's gets CORS headers, and its preflight (OPTIONS)
+ * is answered here, before any key is asked for: browsers send none with it. */
+static bool refuse_cross_site(struct request *r, enum route route)
+{
+    const struct llamad_config *cfg = r->srv->cfg;
+    const struct llamad_origin_policy policy = {
+        .allowed = cfg->allowed_origins,
+        .n_allowed = cfg->n_allowed_origins,
+        .loopback = llamad_address_is_loopback(cfg->host),
+    };
+    const char *host = request_header(r, MHD_HTTP_HEADER_HOST);
+    const char *origin = request_header(r, MHD_HTTP_HEADER_ORIGIN);
+    struct llamad_api_error e;
+    switch (llamad_origin_check(&policy, host, origin, request_header(r, "Sec-Fetch-Site"))) {
+    case LLAMAD_ORIGIN_OK: return false;
+    case LLAMAD_ORIGIN_CORS:
+        r->cors_origin = origin;
+        if (route == ROUTE_NONE || strcmp(r->method, "OPTIONS") != 0)
+            return false;
+        request_respond_preflight(r);
+        return true;
+    case LLAMAD_ORIGIN_FORBIDDEN:
+        llamad_api_set_error(&e, 403, "invalid_request_error", "", "cross_origin",
+                             "requests from web pages of other origins are refused (the "
+                             "server's allowed_origins lists those it serves)");
+        break;
+    case LLAMAD_ORIGIN_MISDIRECTED:
+        llamad_api_set_error(&e, 421, "invalid_request_error", "", "misdirected_request",
+                             "this server listens on loopback and answers only to a loopback "
+                             "Host (localhost, 127.0.0.1, [::1])");
+        break;
+    }
+    request_respond_error(r, &e);
+    return true;
+}
+
 static void handle_request(struct request *r)
 {
     bool method_ok;
     enum route route = find_route(r, &method_ok);
+    if (refuse_cross_site(r, route))
+        return;
     if (route == ROUTE_HEALTH && method_ok) {
         handle_health(r); /* also while loading or draining */
         return;

@@ -35,8 +35,10 @@ struct llamad_config {
     char *api_key_file;        /* --api-key-file FILE: one key per line, '#' comments */
     bool kv_share_across_keys; /* --kv-share-across-keys: prefixes cached for one key serve
                                 * requests of the others, default false */
-    char *chat_template;       /* --chat-template NAME: overrides detection (NULL: detect) */
-    double sse_keepalive;      /* --sse-keepalive SECONDS: comment on a silent stream, default 2 */
+    char **allowed_origins;    /* --allowed-origins A,B (repeatable): CORS for these pages */
+    size_t n_allowed_origins;
+    char *chat_template;  /* --chat-template NAME: overrides detection (NULL: detect) */
+    double sse_keepalive; /* --sse-keepalive SECONDS: comment on a silent stream, default 2 */
     double
         drain_timeout; /* --drain-timeout SECONDS: SIGTERM grace for running requests, default 30 */
     enum llamad_log_level log_level; /* --log-level error|warn|info|debug, default info */
