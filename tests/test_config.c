@@ -474,6 +474,36 @@ static void test_log_level_name(void **state)
     assert_string_equal(llamad_log_level_name(LLAMAD_LOG_DEBUG), "debug");
 }
 
+/* allowed_origins: a list, from lines and flags alike, each origin checked;
+ * kv_share_across_keys: off unless asked for. */
+static void test_origins_and_key_sharing(void **state)
+{
+    (void)state;
+    struct llamad_config c;
+    assert_int_equal(LOAD(&c, NULL), 0);
+    assert_int_equal(c.n_allowed_origins, 0);
+    assert_false(c.kv_share_across_keys);
+    llamad_config_free(&c);
+
+    char path[64];
+    write_temp(path, "allowed_origins = https://app.example, http://localhost:3000\n"
+                     "kv_share_across_keys = true\n");
+    int rc = LOAD(&c, "--config", path, "--allowed-origins", "http://[::1]:5000");
+    unlink(path);
+    assert_int_equal(rc, 0);
+    assert_true(c.kv_share_across_keys);
+    assert_int_equal(c.n_allowed_origins, 3);
+    assert_string_equal(c.allowed_origins[0], "https://app.example");
+    assert_string_equal(c.allowed_origins[1], "http://localhost:3000");
+    assert_string_equal(c.allowed_origins[2], "http://[::1]:5000");
+    llamad_config_free(&c);
+
+    assert_int_equal(LOAD(&c, "--allowed-origins", "https://a.example,https://b.example/"), 2);
+    assert_err_contains("'https://b.example/' is not an origin");
+    assert_int_equal(LOAD(&c, "--allowed-origins", "*"), 2);
+    assert_err_contains("'*' is not an origin");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_reload_log_level),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_log_level_name),
+        cmocka_unit_test(test_origins_and_key_sharing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

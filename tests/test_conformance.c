@@ -37,7 +37,7 @@ static void runner_open(struct runner *r, struct llamad_model *m, int32_t n_ctx)
     char err[LLAMAD_ERR_MAX];
     /* K/V cached in F32, as the references were made: the daemon's default F16
      * cache alone moves logits past stories260K's tolerance. */
-    struct llamad_kvcache_params kp = {16, (n_ctx + 15) / 16, 1, n_ctx, LLAMAD_TYPE_F32};
+    struct llamad_kvcache_params kp = {16, (n_ctx + 15) / 16, 1, n_ctx, LLAMAD_TYPE_F32, false};
     struct llamad_forward_params fp = {2, 512, n_ctx};
     r->m = m;
     r->pos = 0;
@@ -275,7 +275,8 @@ static void test_batched_matches_alone(void **state)
     char err[LLAMAD_ERR_MAX] = "";
     struct llamad_kvcache *kv = NULL;
     struct llamad_forward *f = NULL;
-    struct llamad_kvcache_params kp = {16, n * ((n_ctx + 15) / 16), n, n_ctx, LLAMAD_TYPE_F32};
+    struct llamad_kvcache_params kp = {16,    n * ((n_ctx + 15) / 16), n,
+                                       n_ctx, LLAMAD_TYPE_F32,         false};
     struct llamad_forward_params fp = {2, total_prompt > n ? total_prompt : n, n_ctx};
     assert_int_equal(llamad_kvcache_create(&m->hp, &kp, &kv, err, sizeof err), LLAMAD_OK);
     assert_int_equal(llamad_forward_create(m, &fp, &f, err, sizeof err), LLAMAD_OK);

@@ -50,7 +50,7 @@ static struct runner make_typed_runner(const struct llamad_model *m, int32_t thr
 {
     struct runner r;
     char err[LLAMAD_ERR_MAX];
-    struct llamad_kvcache_params kp = {16, 64, 4, 256, kv_type};
+    struct llamad_kvcache_params kp = {16, 64, 4, 256, kv_type, false};
     struct llamad_forward_params fp = {threads, max_batch, 256};
     assert_int_equal(llamad_kvcache_create(&m->hp, &kp, &r.kv, err, sizeof err), LLAMAD_OK);
     assert_int_equal(llamad_forward_create(m, &fp, &r.f, err, sizeof err), LLAMAD_OK);

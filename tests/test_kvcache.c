@@ -26,13 +26,20 @@ static const struct llamad_hparams hp = {.n_vocab = 10,
                                          .rope_base = 10000.0f,
                                          .rms_eps = 1e-5f};
 
-static struct llamad_kvcache *make(int32_t n_blocks, int32_t max_seqs, int32_t n_ctx)
+static struct llamad_kvcache *make_sharing(int32_t n_blocks, int32_t max_seqs, int32_t n_ctx,
+                                           bool share_across_tenants)
 {
-    struct llamad_kvcache_params p = {4, n_blocks, max_seqs, n_ctx, LLAMAD_TYPE_F32};
+    struct llamad_kvcache_params p = {4,     n_blocks,        max_seqs,
+                                      n_ctx, LLAMAD_TYPE_F32, share_across_tenants};
     struct llamad_kvcache *kv = NULL;
     char err[LLAMAD_ERR_MAX];
     assert_int_equal(llamad_kvcache_create(&hp, &p, &kv, err, sizeof err), LLAMAD_OK);
     return kv;
+}
+
+static struct llamad_kvcache *make(int32_t n_blocks, int32_t max_seqs, int32_t n_ctx)
+{
+    return make_sharing(n_blocks, max_seqs, n_ctx, false);
 }
 
 static void test_block_geometry(void **state)
@@ -51,7 +58,7 @@ static void test_block_geometry(void **state)
     assert_ptr_equal(llamad_kvcache_rows(kv, 2, 0, 0), (uint8_t *)k0 + kv->block_bytes);
     llamad_kvcache_free(kv);
 
-    struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_F16};
+    struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_F16, false};
     char err[LLAMAD_ERR_MAX];
     assert_int_equal(llamad_kvcache_create(&hp, &p, &kv, err, sizeof err), LLAMAD_OK);
     uint16_t *h0 = llamad_kvcache_rows(kv, 1, 0, 0), *h1 = llamad_kvcache_rows(kv, 1, 1, 1);
@@ -74,7 +81,7 @@ static void test_type(void **state)
     assert_int_equal(t, LLAMAD_TYPE_Q8_0); /* a refused name leaves it alone */
     assert_true(llamad_kvcache_type_supported(LLAMAD_TYPE_F32));
     assert_false(llamad_kvcache_type_supported(LLAMAD_TYPE_Q4_0));
-    struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_Q4_0};
+    struct llamad_kvcache_params p = {4, 3, 2, 12, LLAMAD_TYPE_Q4_0, false};
     struct llamad_kvcache *kv = NULL;
     char err[LLAMAD_ERR_MAX];
     assert_int_equal(llamad_kvcache_create(&hp, &p, &kv, err, sizeof err), LLAMAD_EINVAL);
@@ -181,7 +188,7 @@ static void test_limits(void **state)
     assert_false(llamad_kvcache_seq_valid(kv, 1));
     llamad_kvcache_free(kv);
 
-    struct llamad_kvcache_params bad = {0, 1, 1, 1, LLAMAD_TYPE_F32};
+    struct llamad_kvcache_params bad = {0, 1, 1, 1, LLAMAD_TYPE_F32, false};
     assert_int_equal(llamad_kvcache_create(&hp, &bad, &kv, err, sizeof err), LLAMAD_EINVAL);
 }
 
@@ -193,15 +200,21 @@ static void computed(struct llamad_kvcache *kv, int32_t seq, const int32_t *toke
     kv->seqs[seq].len = n;
 }
 
-static int32_t claim(struct llamad_kvcache *kv, const int32_t *prompt, int32_t n, int32_t room,
-                     const char *session, int32_t *cached)
+static int32_t claim_as(struct llamad_kvcache *kv, uint32_t tenant, const int32_t *prompt,
+                        int32_t n, int32_t room, const char *session, int32_t *cached)
 {
     int32_t seq = -1;
     char err[LLAMAD_ERR_MAX];
     assert_int_equal(
-        llamad_kvcache_claim(kv, prompt, n, room, session, &seq, cached, err, sizeof err),
+        llamad_kvcache_claim(kv, prompt, n, room, session, tenant, &seq, cached, err, sizeof err),
         LLAMAD_OK);
     return seq;
+}
+
+static int32_t claim(struct llamad_kvcache *kv, const int32_t *prompt, int32_t n, int32_t room,
+                     const char *session, int32_t *cached)
+{
+    return claim_as(kv, 0, prompt, n, room, session, cached);
 }
 
 static const int32_t story[] = {1, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
@@ -322,7 +335,7 @@ static void test_lru_eviction_never_running(void **state)
     assert_false(kv->seqs[b].in_use);
     assert_true(kv->seqs[a].in_use && kv->seqs[a].idle);
     /* 4 blocks, 2 could come from a, the rest are running: wait, nothing changes. */
-    assert_int_equal(llamad_kvcache_claim(kv, p3, 5, 16, "", &seq, &cached, err, sizeof err),
+    assert_int_equal(llamad_kvcache_claim(kv, p3, 5, 16, "", 0, &seq, &cached, err, sizeof err),
                      LLAMAD_ERANGE);
     assert_non_null(strstr(err, "busy"));
     assert_true(kv->seqs[a].in_use && kv->seqs[a].idle);
@@ -343,12 +356,12 @@ static void test_claim_limits(void **state)
     char err[LLAMAD_ERR_MAX];
     int32_t seq, cached;
     /* 17 positions need 5 blocks of 4; the pool has 4. */
-    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 17, "", &seq, &cached, err, sizeof err),
+    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 17, "", 0, &seq, &cached, err, sizeof err),
                      LLAMAD_EINVAL);
     assert_non_null(strstr(err, "whole cache has 4"));
-    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 21, "", &seq, &cached, err, sizeof err),
+    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 21, "", 0, &seq, &cached, err, sizeof err),
                      LLAMAD_EINVAL);
-    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 4, "", &seq, &cached, err, sizeof err),
+    assert_int_equal(llamad_kvcache_claim(kv, story, 5, 4, "", 0, &seq, &cached, err, sizeof err),
                      LLAMAD_EINVAL);
     assert_int_equal(kv->n_free, 4);
 
@@ -369,6 +382,41 @@ static void test_claim_limits(void **state)
     llamad_kvcache_free(kv);
 }
 
+/* Tenants (API keys): a session id names each tenant's own cache, and prefixes
+ * cross between tenants only when the cache shares them. */
+static void test_tenants_kept_apart(void **state)
+{
+    (void)state;
+    for (int sharing = 0; sharing <= 1; sharing++) {
+        struct llamad_kvcache *kv = make_sharing(12, 4, 16, sharing);
+        int32_t cached;
+        int32_t a = claim_as(kv, 1, story, 10, 12, "s", &cached);
+        computed(kv, a, story, 10);
+        llamad_kvcache_seq_park(kv, a);
+
+        /* Tenant 2, same session id: a fresh sequence; a's whole blocks only
+         * when shared, never its session's partial block. */
+        int32_t b = claim_as(kv, 2, story, 13, 16, "s", &cached);
+        assert_int_not_equal(b, a);
+        assert_int_equal(cached, sharing ? 8 : 0);
+        computed(kv, b, story, 13);
+        llamad_kvcache_seq_park(kv, b);
+        assert_true(kv->seqs[a].in_use && kv->seqs[a].idle); /* b's parking kept it */
+
+        /* No session either: tenant 2 now finds its own blocks, tenant 3 none
+         * unless shared. */
+        int32_t c = claim_as(kv, 3, story, 13, 13, "", &cached);
+        assert_int_equal(cached, sharing ? 12 : 0);
+        llamad_kvcache_seq_release(kv, c);
+
+        /* Tenant 1's session is still its own. */
+        int32_t d = claim_as(kv, 1, story, 12, 16, "s", &cached);
+        assert_int_equal(d, a);
+        assert_int_equal(cached, 10);
+        llamad_kvcache_free(kv);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_shared_tail_block_is_not_written),
         cmocka_unit_test(test_lru_eviction_never_running),
         cmocka_unit_test(test_claim_limits),
+        cmocka_unit_test(test_tenants_kept_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

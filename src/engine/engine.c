@@ -133,8 +133,9 @@ static bool admit(struct llamad_engine *e, struct queued *q, struct slot *s)
 {
     char err[LLAMAD_ERR_MAX];
     int32_t kv_seq, cached;
-    int rc = llamad_kvcache_claim(e->kv, q->req.prompt, q->req.n_prompt, request_room(e, &q->req),
-                                  q->req.session_id, &kv_seq, &cached, err, sizeof err);
+    int rc =
+        llamad_kvcache_claim(e->kv, q->req.prompt, q->req.n_prompt, request_room(e, &q->req),
+                             q->req.session_id, q->req.tenant, &kv_seq, &cached, err, sizeof err);
     if (rc == LLAMAD_ERANGE)
         return false;
     if (rc) {
@@ -380,8 +381,12 @@ static int allocate(struct llamad_engine *e, char *err, size_t errsz)
                            "a KV cache of %zu bytes holds %lld blocks of %zu bytes", p->kv_bytes,
                            (long long)blocks, block_bytes);
     int32_t idle = blocks < MAX_IDLE_SEQS ? (int32_t)blocks : MAX_IDLE_SEQS;
-    struct llamad_kvcache_params kp = {KV_BLOCK_TOKENS, (int32_t)blocks, p->max_active + idle,
-                                       p->n_ctx, p->kv_type};
+    struct llamad_kvcache_params kp = {.block_tokens = KV_BLOCK_TOKENS,
+                                       .n_blocks = (int32_t)blocks,
+                                       .max_seqs = p->max_active + idle,
+                                       .n_ctx = p->n_ctx,
+                                       .type = p->kv_type,
+                                       .share_across_tenants = p->kv_share_across_tenants};
     struct llamad_forward_params fp = {p->n_threads, p->step_tokens, p->n_ctx};
     int rc;
     if ((rc = llamad_kvcache_create(&e->m->hp, &kp, &e->kv, err, errsz)) ||

@@ -153,6 +153,7 @@ int llamad_kvcache_seq_new(struct llamad_kvcache *kv, int32_t *seq, char *err, s
         s->len = 0;
         s->n_blocks = 0;
         s->session[0] = '\0';
+        s->tenant = 0;
         *seq = i;
         return LLAMAD_OK;
     }

@@ -24,20 +24,22 @@ static int32_t common_prefix(const struct llamad_kv_seq *s, const int32_t *promp
 }
 
 /* The session's own idle sequence is taken over when it offers at least as much
- * as any other; from any other sequence only whole blocks are shared. */
+ * as any other; from any other sequence only whole blocks are shared, and only
+ * within the tenant unless the cache shares across tenants. */
 static struct plan choose_prefix(const struct llamad_kvcache *kv, const int32_t *prompt,
-                                 int32_t n_prompt, const char *session)
+                                 int32_t n_prompt, const char *session, uint32_t tenant)
 {
     const int32_t bt = kv->p.block_tokens;
     struct plan own = {-1, true, 0}, share = {-1, false, 0};
     for (int32_t i = 0; i < kv->p.max_seqs; i++) {
         const struct llamad_kv_seq *s = &kv->seqs[i];
-        if (!s->in_use)
+        bool same_tenant = s->tenant == tenant;
+        if (!s->in_use || (!same_tenant && !kv->p.share_across_tenants))
             continue;
         int32_t n = common_prefix(s, prompt, n_prompt), whole = n - n % bt;
         if (whole > share.keep)
             share = (struct plan){i, false, whole};
-        if (session[0] && s->idle && !strcmp(s->session, session)) {
+        if (same_tenant && session[0] && s->idle && !strcmp(s->session, session)) {
             /* The new sequence writes on into its last block: only when it is the
              * block's sole holder. */
             bool shared_tail = n % bt && llamad_kvcache_seq_pos_shared(kv, i, n);
@@ -107,8 +109,8 @@ static void share_prefix(struct llamad_kvcache *kv, int32_t seq, int32_t source,
 }
 
 int llamad_kvcache_claim(struct llamad_kvcache *kv, const int32_t *prompt, int32_t n_prompt,
-                         int32_t room, const char *session, int32_t *seq, int32_t *cached,
-                         char *err, size_t errsz)
+                         int32_t room, const char *session, uint32_t tenant, int32_t *seq,
+                         int32_t *cached, char *err, size_t errsz)
 {
     if (n_prompt < 1 || room < n_prompt || room > kv->p.n_ctx)
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
@@ -121,7 +123,7 @@ int llamad_kvcache_claim(struct llamad_kvcache *kv, const int32_t *prompt, int32
                            "%d positions need %d KV cache blocks; the whole cache has %d", room,
                            blocks, kv->p.n_blocks);
 
-    struct plan pl = choose_prefix(kv, prompt, n_prompt, session);
+    struct plan pl = choose_prefix(kv, prompt, n_prompt, session, tenant);
     int32_t kept =
         pl.take_over ? llamad_kvcache_blocks_for(kv, pl.keep) : pl.keep / kv->p.block_tokens;
     int32_t reclaimable = reclaimable_blocks(kv, &pl);
@@ -146,6 +148,7 @@ int llamad_kvcache_claim(struct llamad_kvcache *kv, const int32_t *prompt, int32
             share_prefix(kv, s, pl.source, pl.keep);
     }
     snprintf(kv->seqs[s].session, sizeof kv->seqs[s].session, "%s", session);
+    kv->seqs[s].tenant = tenant;
     while (kv->n_free < blocks - kv->seqs[s].n_blocks && evict_lru(kv, -1))
         ;
     int rc = llamad_kvcache_seq_reserve(kv, s, room, err, errsz);
@@ -169,7 +172,7 @@ void llamad_kvcache_seq_park(struct llamad_kvcache *kv, int32_t seq)
     }
     llamad_kvcache_seq_truncate(kv, seq, s->len); /* the room it did not use */
     for (int32_t i = 0; s->session[0] && i < kv->p.max_seqs; i++)
-        if (i != seq && kv->seqs[i].in_use && kv->seqs[i].idle &&
+        if (i != seq && kv->seqs[i].in_use && kv->seqs[i].idle && kv->seqs[i].tenant == s->tenant &&
             !strcmp(kv->seqs[i].session, s->session))
             llamad_kvcache_seq_release(kv, i);
     s->idle = true;

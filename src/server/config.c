@@ -1,9 +1,9 @@
 /* The daemon's option table (parsed by base/options.c) and its conf file.
  *
  * Choices the header leaves open: --max-body-size takes plain bytes or a K, M
- * or G suffix (1024-based); api_key lines and --api-key flags add up rather than
- * replace each other; a bare boolean flag means true and --flag=false is also
- * accepted; an empty value is an error for every option. */
+ * or G suffix (1024-based); api_key and allowed_origins lines and their flags
+ * add up rather than replace each other; a bare boolean flag means true and
+ * --flag=false is also accepted; an empty value is an error for every option. */
 #include "llamad/server/config.h"
 
 #include <ctype.h>
@@ -16,6 +16,7 @@
 #include "llamad/base/error.h"
 #include "llamad/base/options.h"
 #include "llamad/model/kvcache_type.h"
+#include "llamad/server/origin.h"
 
 #define OFF(field) offsetof(struct llamad_config, field)
 
@@ -27,16 +28,22 @@ static int parse_log_level(void *target, const struct llamad_option *opt, const 
     return LLAMAD_OK;
 }
 
+/* Appends a copy of the first n bytes of s to a list of strings. */
+static int append(char ***list, size_t *count, const char *s, size_t n)
+{
+    char **grown = realloc(*list, (*count + 1) * sizeof *grown);
+    if (!grown)
+        return LLAMAD_ENOMEM;
+    *list = grown;
+    if (!(grown[*count] = strndup(s, n)))
+        return LLAMAD_ENOMEM;
+    (*count)++;
+    return LLAMAD_OK;
+}
+
 static int append_key(struct llamad_config *c, const char *key)
 {
-    char **keys = realloc(c->api_keys, (c->n_api_keys + 1) * sizeof *keys);
-    if (!keys)
-        return LLAMAD_ENOMEM;
-    c->api_keys = keys;
-    if (!(keys[c->n_api_keys] = strdup(key)))
-        return LLAMAD_ENOMEM;
-    c->n_api_keys++;
-    return LLAMAD_OK;
+    return append(&c->api_keys, &c->n_api_keys, key, strlen(key));
 }
 
 /* --api-key and api_key add up rather than replace each other. */
@@ -47,6 +54,36 @@ static int parse_api_key(void *target, const struct llamad_option *opt, const ch
     if (*value == '\0')
         return llamad_fail(why, whysz, LLAMAD_ERANGE, "the value is empty");
     return append_key(target, value);
+}
+
+/* Origins separated by commas or blanks; like keys, each flag and line adds to
+ * the list. */
+static int parse_origins(void *target, const struct llamad_option *opt, const char *value,
+                         char *why, size_t whysz)
+{
+    (void)opt;
+    struct llamad_config *c = target;
+    static const char sep[] = ", \t";
+    if (*value == '\0')
+        return llamad_fail(why, whysz, LLAMAD_ERANGE, "the value is empty");
+    for (const char *p = value + strspn(value, sep); *p; p += strspn(p, sep)) {
+        size_t n = strcspn(p, sep);
+        char origin[300];
+        bool ok = n < sizeof origin;
+        if (ok) {
+            memcpy(origin, p, n);
+            origin[n] = '\0';
+            ok = llamad_origin_valid(origin);
+        }
+        if (!ok)
+            return llamad_fail(why, whysz, LLAMAD_ERANGE,
+                               "'%.*s' is not an origin: expected http[s]://HOST[:PORT]",
+                               (int)(n < 100 ? n : 100), p);
+        if (append(&c->allowed_origins, &c->n_allowed_origins, p, n))
+            return llamad_fail(why, whysz, LLAMAD_ENOMEM, "out of memory");
+        p += n;
+    }
+    return LLAMAD_OK;
 }
 
 /* The table by hand: clang-format would put every field on a line of its own. */
@@ -103,6 +140,15 @@ static const struct llamad_option options[] = {
      .help = "accept this bearer key (repeatable; with no key, none is asked)", .note = "none"},
     {.name = "api-key-file", .kind = LLAMAD_OPT_STRING, .offset = OFF(api_key_file),
      .metavar = "FILE", .help = "more keys, one a line, '#' comments", .note = "none"},
+    {.name = "kv-share-across-keys", .kind = LLAMAD_OPT_BOOL, .offset = OFF(kv_share_across_keys),
+     .help = "reuse prompt prefixes cached for one API key in requests of another (their "
+             "cached_tokens then tell what the other sent); sessions stay each key's own",
+     .dflt = "false"},
+    {.name = "allowed-origins", .kind = LLAMAD_OPT_CUSTOM, .parse = parse_origins,
+     .metavar = "ORIGINS",
+     .help = "web origins (http[s]://HOST[:PORT], comma-separated, repeatable) whose pages may "
+             "call the server (CORS); other sites' pages get 403",
+     .note = "none"},
     {.name = "chat-template", .kind = LLAMAD_OPT_STRING, .offset = OFF(chat_template),
      .metavar = "NAME", .help = "chat template to use", .note = "detected from the model"},
     {.name = "drain-timeout", .kind = LLAMAD_OPT_DOUBLE, .offset = OFF(drain_timeout), .lo = 0,
@@ -378,6 +424,9 @@ void llamad_config_free(struct llamad_config *c)
         free(c->api_keys[i]);
     free(c->api_keys);
     free(c->api_key_file);
+    for (size_t i = 0; i < c->n_allowed_origins; i++)
+        free(c->allowed_origins[i]);
+    free(c->allowed_origins);
     free(c->chat_template);
     memset(c, 0, sizeof *c);
 }

@@ -275,6 +275,7 @@ static void submit(struct request *r, struct generation *g)
     char err[LLAMAD_ERR_MAX] = "";
     struct llamad_api_error e;
     r->prompt_tokens = g->api.gen.n_prompt;
+    g->api.gen.tenant = r->tenant;
     g->outbox = llamad_outbox_new(r);
     int rc = g->outbox
                  ? llamad_engine_submit(r->srv->engine, &g->api.gen, g->outbox, err, sizeof err)

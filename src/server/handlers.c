@@ -10,6 +10,7 @@
 #include "generate.h"
 #include "llamad/base/error.h"
 #include "llamad/server/api_response.h"
+#include "llamad/server/origin.h"
 
 enum route {
     ROUTE_NONE, /* no such path */
@@ -51,6 +52,8 @@ static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
     return diff == 0;
 }
 
+/* Whether r carries a configured key (or needs none); r->tenant becomes the
+ * key's number, from 1 (0: no keys, one tenant). */
 static bool authorized(struct request *r, enum route route)
 {
     const struct llamad_config *cfg = r->srv->cfg;
@@ -61,10 +64,14 @@ static bool authorized(struct request *r, enum route route)
         return false;
     const char *key = h + 7;
     size_t len = strlen(key);
-    bool ok = false;
-    for (size_t i = 0; i < cfg->n_api_keys; i++) /* no early exit */
-        ok |= same_secret(key, len, cfg->api_keys[i], strlen(cfg->api_keys[i]));
-    return ok;
+    uint32_t tenant = 0;
+    for (size_t i = 0; i < cfg->n_api_keys; i++) { /* no early exit, no branch on a match */
+        uint32_t match = same_secret(key, len, cfg->api_keys[i], strlen(cfg->api_keys[i]));
+        uint32_t mask = 0u - match;
+        tenant = (tenant & ~mask) | ((uint32_t)(i + 1) & mask);
+    }
+    r->tenant = tenant;
+    return tenant != 0;
 }
 
 /* The route of r's path (ROUTE_NONE when there is none); *method_ok: whether
@@ -222,10 +229,49 @@ static bool refuse_early(struct request *r, enum route route, bool method_ok)
     return true;
 }
 
+/* Answers 421 or 403 to a request a browser sent for another site's page
+ * (origin.h); a listed origin's gets CORS headers, and its preflight (OPTIONS)
+ * is answered here, before any key is asked for: browsers send none with it. */
+static bool refuse_cross_site(struct request *r, enum route route)
+{
+    const struct llamad_config *cfg = r->srv->cfg;
+    const struct llamad_origin_policy policy = {
+        .allowed = cfg->allowed_origins,
+        .n_allowed = cfg->n_allowed_origins,
+        .loopback = llamad_address_is_loopback(cfg->host),
+    };
+    const char *host = request_header(r, MHD_HTTP_HEADER_HOST);
+    const char *origin = request_header(r, MHD_HTTP_HEADER_ORIGIN);
+    struct llamad_api_error e;
+    switch (llamad_origin_check(&policy, host, origin, request_header(r, "Sec-Fetch-Site"))) {
+    case LLAMAD_ORIGIN_OK: return false;
+    case LLAMAD_ORIGIN_CORS:
+        r->cors_origin = origin;
+        if (route == ROUTE_NONE || strcmp(r->method, "OPTIONS") != 0)
+            return false;
+        request_respond_preflight(r);
+        return true;
+    case LLAMAD_ORIGIN_FORBIDDEN:
+        llamad_api_set_error(&e, 403, "invalid_request_error", "", "cross_origin",
+                             "requests from web pages of other origins are refused (the "
+                             "server's allowed_origins lists those it serves)");
+        break;
+    case LLAMAD_ORIGIN_MISDIRECTED:
+        llamad_api_set_error(&e, 421, "invalid_request_error", "", "misdirected_request",
+                             "this server listens on loopback and answers only to a loopback "
+                             "Host (localhost, 127.0.0.1, [::1])");
+        break;
+    }
+    request_respond_error(r, &e);
+    return true;
+}
+
 static void handle_request(struct request *r)
 {
     bool method_ok;
     enum route route = find_route(r, &method_ok);
+    if (refuse_cross_site(r, route))
+        return;
     if (route == ROUTE_HEALTH && method_ok) {
         handle_health(r); /* also while loading or draining */
         return;

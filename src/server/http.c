@@ -135,21 +135,19 @@ static void add_common_headers(struct server *s, struct MHD_Response *resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
-void request_respond(struct request *r, int status, const char *content_type, const char *body,
-                     size_t len)
+/* With allowed origins every answer depends on the Origin (a cache must not
+ * give one origin's answer to another); a listed origin's page may read it. */
+static void add_cors_headers(const struct request *r, struct MHD_Response *resp)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    add_common_headers(r->srv, resp);
-    if (status == 503)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == 401)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (status == 405 && r->allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->srv->cfg->n_allowed_origins > 0)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    if (r->cors_origin)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, r->cors_origin);
+}
+
+/* Sends resp now, or keeps it for when MHD calls the handler again. */
+static void answer(struct request *r, int status, struct MHD_Response *resp)
+{
     r->status = status;
     r->awaiting = false;
     if (r->suspended) {
@@ -166,6 +164,39 @@ void request_respond(struct request *r, int status, const char *content_type, co
 /* The error when there is no memory to make one. */
 static const char no_memory_json[] = "{\"error\":{\"message\":\"out of memory\","
                                      "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+
+void request_respond(struct request *r, int status, const char *content_type, const char *body,
+                     size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    add_common_headers(r->srv, resp);
+    add_cors_headers(r, resp);
+    if (status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (status == 405 && r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    answer(r, status, resp);
+}
+
+void request_respond_preflight(struct request *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return;
+    add_common_headers(r->srv, resp);
+    add_cors_headers(r, resp);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, r->allow);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS,
+                            "Authorization, Content-Type");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "3600");
+    answer(r, 204, resp);
+}
 
 void request_respond_error(struct request *r, const struct llamad_api_error *e)
 {
@@ -232,6 +263,7 @@ bool request_stream_start(struct request *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     MHD_add_response_header(resp, "Server", "llamad");
+    add_cors_headers(r, resp);
     r->streaming = true;
     r->status = 200;
     r->t_last_write = llamad_now_seconds();

@@ -23,7 +23,8 @@ struct request {
     uint64_t id;
     char method[8];
     char path[64];
-    const char *allow; /* the methods the path takes, for a 405's Allow header */
+    const char *allow;       /* the methods the path takes, for a 405's Allow header */
+    const char *cors_origin; /* a listed origin's page sent it: answers let that page read them */
     double t_start;
     struct llamad_buf body;
     bool body_too_large;
@@ -48,6 +49,8 @@ struct request {
     /* The tokens of the answer, for the log line (the route counts them). */
     struct llamad_token_clock clock; /* started at t_start; counts the tokens generated */
     int32_t prompt_tokens;
+
+    uint32_t tenant; /* the API key it came with (from 1; 0 without keys): its KV cache's */
 
     void *route_state; /* the route's own per-request state */
     struct request *prev, *next;
@@ -87,6 +90,9 @@ const char *request_header(const struct request *r, const char *name);
  * when the connection is suspended. */
 void request_respond(struct request *r, int status, const char *content_type, const char *body,
                      size_t len);
+/* Answers a CORS preflight of r->cors_origin: 204, the methods of r->allow,
+ * the headers a client sends (Authorization, Content-Type). */
+void request_respond_preflight(struct request *r);
 /* Answers with json (malloc'd, freed here); NULL answers a 500 "out of memory". */
 void request_respond_json(struct request *r, int status, char *json);
 void request_respond_error(struct request *r, const struct llamad_api_error *e);

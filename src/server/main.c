@@ -221,6 +221,7 @@ static int start_engine(struct daemon_state *d, char *err, size_t errsz)
         .pass_tokens = d->cfg.pass_tokens,
         .kv_bytes = kv_cache_bytes(&d->cfg, hp),
         .kv_type = d->cfg.kv_cache_type,
+        .kv_share_across_tenants = d->cfg.kv_share_across_keys,
     };
     llamad_info("model %s: %d layers, width %d, %d heads (%d KV), vocabulary %d, %.1f MB; "
                 "context %d, %d threads, %d parallel sequences, KV cache %.0f MB of %s",

@@ -490,7 +490,7 @@ static int open_bench(struct bench *b, char *err, size_t errsz)
     int32_t gen_len = o->n_gen > 0 ? o->depth + o->n_gen : 0;
     int32_t n_ctx = imax(1, imax(o->n_prompt, gen_len));
     int32_t n_blocks = imax((o->n_prompt + bt - 1) / bt, b->max_seqs * ((gen_len + bt - 1) / bt));
-    struct llamad_kvcache_params kp = {bt, n_blocks, b->max_seqs, n_ctx, o->kv_type};
+    struct llamad_kvcache_params kp = {bt, n_blocks, b->max_seqs, n_ctx, o->kv_type, false};
     struct llamad_forward_params fp = {
         o->n_threads, imax(imax(o->n_prompt, o->n_gen > 0 ? o->depth : 0), b->max_seqs), n_ctx};
     int rc;

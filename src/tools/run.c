@@ -169,7 +169,7 @@ static int open_session(struct session *s, const struct options *o, char *err, s
         return llamad_fail(err, errsz, LLAMAD_ERANGE,
                            "the prompt has %lld tokens; the context holds %d",
                            (long long)s->n_prompt, s->n_ctx);
-    struct llamad_kvcache_params kp = {16, 0, 1, s->n_ctx, o->kv_type};
+    struct llamad_kvcache_params kp = {16, 0, 1, s->n_ctx, o->kv_type, false};
     kp.n_blocks = (s->n_ctx + kp.block_tokens - 1) / kp.block_tokens;
     struct llamad_forward_params fp = {o->n_threads, 512, s->n_ctx};
     if ((rc = llamad_kvcache_create(hp, &kp, &s->kv, err, errsz)) ||

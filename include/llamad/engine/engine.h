@@ -14,6 +14,7 @@
 #ifndef LLAMAD_ENGINE_H
 #define LLAMAD_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,8 @@ struct llamad_engine_params {
     size_t kv_bytes;     /* KV cache memory, running and cached sequences together
                           * (0: room for max_active full contexts) */
     uint32_t kv_type;    /* the cache's rows: LLAMAD_TYPE_F32 (0, default), _F16 or _Q8_0 */
+    bool kv_share_across_tenants; /* requests of one tenant reuse prompt prefixes another
+                                   * computed (sessions stay each tenant's own) */
 };
 
 typedef void (*llamad_notify_fn)(void *ctx, struct llamad_outbox *o);

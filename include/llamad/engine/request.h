@@ -23,6 +23,8 @@ struct llamad_gen_request {
     bool logprobs;        /* compute the sampled token's logprob */
     int32_t top_logprobs; /* and this many alternatives (0..20) */
     char session_id[129]; /* "" when none */
+    uint32_t tenant;      /* whose request (the API key's): it sees only the tenant's
+                           * sessions, and its prefixes unless the engine shares them */
 };
 
 /* Frees what the request owns (not the struct itself). */

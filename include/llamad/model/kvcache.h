@@ -31,12 +31,13 @@
 #include "llamad/model/model.h"
 
 struct llamad_kvcache_params {
-    int32_t block_tokens; /* positions per block (default 16) */
-    int32_t n_blocks;     /* blocks in the pool */
-    int32_t max_seqs;     /* sequences that may exist at once, idle ones included */
-    int32_t n_ctx;        /* positions one sequence may hold at most */
-    uint32_t type;        /* LLAMAD_TYPE_F32 (0), _F16, or _Q8_0 (GGUF Q8_0 blocks of 32
-                           * values: heads must be a multiple of 32 wide); kvcache_type.h */
+    int32_t block_tokens;      /* positions per block (default 16) */
+    int32_t n_blocks;          /* blocks in the pool */
+    int32_t max_seqs;          /* sequences that may exist at once, idle ones included */
+    int32_t n_ctx;             /* positions one sequence may hold at most */
+    uint32_t type;             /* LLAMAD_TYPE_F32 (0), _F16, or _Q8_0 (GGUF Q8_0 blocks of 32
+                                * values: heads must be a multiple of 32 wide); kvcache_type.h */
+    bool share_across_tenants; /* prefixes are shared between tenants too (sessions never) */
 };
 
 struct llamad_kv_seq {
@@ -47,6 +48,7 @@ struct llamad_kv_seq {
     int32_t *table;    /* block ids, max_blocks_per_seq entries */
     int32_t *tokens;   /* the token id at each stored position, n_ctx entries */
     char session[129]; /* session id, "" when none */
+    uint32_t tenant;   /* whose sequence it is: sessions and prefixes stay within one */
     uint64_t parked;   /* when it was parked (kv->clock), for LRU eviction */
 };
 
@@ -123,23 +125,26 @@ bool llamad_kvcache_seq_pos_shared(const struct llamad_kvcache *kv, int32_t seq,
 void llamad_kvcache_seq_computed(struct llamad_kvcache *kv, int32_t seq, int32_t pos,
                                  int32_t token);
 
-/* A sequence for a request whose prompt is prompt[0..n_prompt-1] and which may
- * grow to `room` positions (n_prompt < room <= n_ctx). It starts with the longest
- * cached prefix it can use, never the whole prompt (the last prompt token is
- * always computed, for its logits): the idle sequence of `session` (non-empty)
- * is taken over, or the full blocks of another sequence are shared. Then
+/* A sequence for a request of `tenant` whose prompt is prompt[0..n_prompt-1] and
+ * which may grow to `room` positions (n_prompt < room <= n_ctx). It starts with
+ * the longest cached prefix it can use, never the whole prompt (the last prompt
+ * token is always computed, for its logits): the tenant's idle sequence of
+ * `session` (non-empty) is taken over, or the full blocks of another sequence
+ * of the tenant (of any tenant with share_across_tenants) are shared. A tenant
+ * sees nothing of another's sessions, and without sharing not even how much of
+ * its prompt another tenant sent before (cached counts would tell it). Then
  * blocks for all of `room` are reserved, evicting idle sequences as needed.
  * *cached gets the positions the sequence starts with (its len).
  * LLAMAD_EINVAL: `room` is more than the whole pool, it never fits.
  * LLAMAD_ERANGE: it does not fit while the sequences now running hold their
  * blocks; nothing changed, try again after one ends. */
 int llamad_kvcache_claim(struct llamad_kvcache *kv, const int32_t *prompt, int32_t n_prompt,
-                         int32_t room, const char *session, int32_t *seq, int32_t *cached,
-                         char *err, size_t errsz);
+                         int32_t room, const char *session, uint32_t tenant, int32_t *seq,
+                         int32_t *cached, char *err, size_t errsz);
 
 /* The request of seq ended: it stays as an idle sequence (blocks past its
- * length are let go), replacing any idle one of the same session; an empty one
- * is released. */
+ * length are let go), replacing any idle one of the same tenant and session; an
+ * empty one is released. */
 void llamad_kvcache_seq_park(struct llamad_kvcache *kv, int32_t seq);
 
 struct llamad_kvcache_stats {

@@ -32,7 +32,11 @@ struct llamad_config {
     int max_tokens;  /* --max-tokens N: cap on tokens generated per request, default 0 = context */
     char **api_keys; /* --api-key KEY (repeatable) */
     size_t n_api_keys;
-    char *api_key_file;   /* --api-key-file FILE: one key per line, '#' comments */
+    char *api_key_file;        /* --api-key-file FILE: one key per line, '#' comments */
+    bool kv_share_across_keys; /* --kv-share-across-keys: prefixes cached for one key serve
+                                * requests of the others, default false */
+    char **allowed_origins;    /* --allowed-origins A,B (repeatable): CORS for these pages */
+    size_t n_allowed_origins;
     char *chat_template;  /* --chat-template NAME: overrides detection (NULL: detect) */
     double sse_keepalive; /* --sse-keepalive SECONDS: comment on a silent stream, default 2 */
     double
