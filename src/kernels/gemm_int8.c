@@ -10,13 +10,6 @@
 #include "llamad/base/error.h"
 #include "quant_internal.h"
 
-size_t llamad_gemm_no_work(int64_t cols, int32_t max_tokens)
-{
-    (void)cols;
-    (void)max_tokens;
-    return 0;
-}
-
 /* Every output is the reference dot product of one row with one token. */
 static void rows_ref(const struct llamad_weight *w, int64_t r0, int64_t r1, const void *x,
                      int32_t n_tokens, float *y, int64_t y_stride, void *work)

@@ -1,7 +1,7 @@
-/* Q8_0, Q4_0 and K-quant (Q4_K, Q5_K, Q6_K) weights repacked, once at load, into the panels the
- * fast int8 kernels read (the layout is described in gemm_int8_internal.h): each kernel then
- * streams one panel after another through memory instead of gathering 32 rows' blocks on every
- * call. */
+/* What the int8 kernels share about packed weights. Q8_0, Q4_0 and K-quant (Q4_K, Q5_K, Q6_K)
+ * weights repacked, once at load, into the panels the fast int8 kernels read (the layout is
+ * described in gemm_int8_internal.h): each kernel then streams one panel after another through
+ * memory instead of gathering 32 rows' blocks on every call. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -21,6 +21,13 @@ const uint8_t *llamad_gemm_packed_panel(const struct llamad_weight *w, int64_t r
     const size_t panel_bytes = (size_t)(w->cols / llamad_gemm_block_values(w->type)) *
                                llamad_gemm_packed_block_bytes(w->type);
     return (const uint8_t *)w->packed + (size_t)(r / LLAMAD_GEMM_PANEL_ROWS) * panel_bytes;
+}
+
+size_t llamad_gemm_no_work(int64_t cols, int32_t max_tokens)
+{
+    (void)cols;
+    (void)max_tokens;
+    return 0;
 }
 
 void llamad_gemm_live_lanes(int64_t p0, int64_t r1, uint16_t live[LLAMAD_GEMM_GROUPS])
