@@ -69,6 +69,9 @@ static void test_defaults(void **state)
     assert_int_equal(c.kv_cache_mb, 0);
     assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F16);
     assert_int_equal(c.max_body_size, 1024 * 1024);
+    assert_int_equal(c.max_connections, 1024);
+    assert_int_equal(c.max_connections_per_ip, 64);
+    assert_true(c.request_timeout == 60.0);
     assert_int_equal(c.max_tokens, 0);
     assert_int_equal(c.n_api_keys, 0);
     assert_null(c.api_key_file);
@@ -119,6 +122,34 @@ static void test_flag_forms(void **state)
     assert_string_equal(c.model, "c.gguf"); /* the last one wins */
     assert_false(c.strict_model_name);
     llamad_config_free(&c);
+}
+
+static void test_connection_limits(void **state)
+{
+    (void)state;
+    struct llamad_config c;
+    char path[64];
+    write_temp(path, "max_connections = 200\nmax_connections_per_ip = 0\nrequest_timeout = 5\n");
+    assert_int_equal(LOAD(&c, "--config", path), 0);
+    assert_int_equal(c.max_connections, 200);
+    assert_int_equal(c.max_connections_per_ip, 0);
+    assert_true(c.request_timeout == 5.0);
+    llamad_config_free(&c);
+    assert_int_equal(LOAD(&c, "--config", path, "--max-connections=3", "--max-connections-per-ip",
+                          "2", "--request-timeout", "0.5"),
+                     0);
+    assert_int_equal(c.max_connections, 3);
+    assert_int_equal(c.max_connections_per_ip, 2);
+    assert_true(c.request_timeout == 0.5);
+    llamad_config_free(&c);
+    unlink(path);
+
+    assert_int_equal(LOAD(&c, "--max-connections", "0"), 2);
+    assert_err_contains("--max-connections");
+    assert_int_equal(LOAD(&c, "--max-connections-per-ip", "-1"), 2);
+    assert_err_contains("--max-connections-per-ip");
+    assert_int_equal(LOAD(&c, "--request-timeout", "3601"), 2);
+    assert_err_contains("--request-timeout");
 }
 
 static void test_max_body_size_suffixes(void **state)
@@ -436,15 +467,41 @@ static char *load_capturing_stdout(struct llamad_config *c, char *arg, int *rc)
 static void test_help(void **state)
 {
     (void)state;
-    static const char *const flags[] = {
-        "--config FILE",    "-m, --model PATH", "--model-alias",   "--strict-model-name",
-        "--host ADDR",      "--port N",         "--threads",       "--ctx-size",
-        "--parallel",       "--queue-length",   "--step-tokens N", "--pass-tokens N",
-        "--kv-cache-mb MB", "--max-body-size",  "--max-tokens",    "--api-key KEY",
-        "--api-key-file",   "--chat-template",  "--drain-timeout", "--log-level",
-        "-h, --help",       "--version",        "(default: 8080)", "(default: 127.0.0.1)",
-        "(default: info)",  "(default: 1M)",    "(default: 30)",   "(default: 4)",
-        "(default: 64)",    "(default: false)"};
+    static const char *const flags[] = {"--config FILE",
+                                        "-m, --model PATH",
+                                        "--model-alias",
+                                        "--strict-model-name",
+                                        "--host ADDR",
+                                        "--port N",
+                                        "--threads",
+                                        "--ctx-size",
+                                        "--parallel",
+                                        "--queue-length",
+                                        "--step-tokens N",
+                                        "--pass-tokens N",
+                                        "--kv-cache-mb MB",
+                                        "--max-body-size",
+                                        "--max-tokens",
+                                        "--api-key KEY",
+                                        "--api-key-file",
+                                        "--chat-template",
+                                        "--drain-timeout",
+                                        "--log-level",
+                                        "-h, --help",
+                                        "--version",
+                                        "(default: 8080)",
+                                        "(default: 127.0.0.1)",
+                                        "(default: info)",
+                                        "(default: 1M)",
+                                        "(default: 30)",
+                                        "(default: 4)",
+                                        "(default: 64)",
+                                        "(default: false)",
+                                        "--max-connections N",
+                                        "--max-connections-per-ip N",
+                                        "--request-timeout SECONDS",
+                                        "(default: 1024)",
+                                        "(default: 60)"};
     struct llamad_config c;
     int rc;
     char *text = load_capturing_stdout(&c, "--help", &rc);
@@ -510,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_flag_forms),
         cmocka_unit_test(test_max_body_size_suffixes),
+        cmocka_unit_test(test_connection_limits),
         cmocka_unit_test(test_conf_file_parsing),
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_unknown_key_names_file_and_line),

@@ -27,6 +27,23 @@ int llamad_buf_append(struct llamad_buf *b, const void *bytes, size_t n)
     return LLAMAD_OK;
 }
 
+int llamad_buf_reserve(struct llamad_buf *b, size_t n)
+{
+    if (n > (size_t)-1 - b->len - 1)
+        return LLAMAD_ENOMEM;
+    size_t cap = b->len + n + 1;
+    if (cap <= b->cap)
+        return LLAMAD_OK;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return LLAMAD_ENOMEM;
+    if (!b->data)
+        p[0] = '\0';
+    b->data = p;
+    b->cap = cap;
+    return LLAMAD_OK;
+}
+
 void llamad_buf_consume(struct llamad_buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -470,6 +470,10 @@ int llamad_engine_submit(struct llamad_engine *e, struct llamad_gen_request *r,
         return llamad_fail(err, errsz, LLAMAD_EINVAL,
                            "the prompt has %d tokens; the context holds %d, so at most %d fit",
                            r->n_prompt, e->p.n_ctx, e->p.n_ctx - 1);
+    /* A penalty window past the context is the whole sequence, which -1 says
+     * without a ring of its size (2^31-1 would ask for 8 GiB). */
+    if (r->sampling.penalty_last_n > e->p.n_ctx)
+        r->sampling.penalty_last_n = -1;
     /* Read-only after start: no lock needed. */
     int32_t room = request_room(e, r), blocks = llamad_kvcache_blocks_for(e->kv, room);
     if (blocks > e->kv->p.n_blocks)

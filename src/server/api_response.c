@@ -1,8 +1,9 @@
 /* The HTTP API's responses (include/llamad/server/api_response.h): trees built
- * with cJSON. Every string that comes from the model or the client goes in
- * through json_text(), which escapes it here: generated text may hold U+0000 (a
- * <0x00> byte token), which cJSON's C strings cannot carry, and nothing but valid
- * UTF-8 may leave the server. */
+ * with cJSON, but for the parts with a field per token (logprobs, /tokenize),
+ * written as text (json_write.h). Every string that comes from the model or the
+ * client goes in through json_string(), which escapes it: generated text may
+ * hold U+0000 (a <0x00> byte token), which cJSON's C strings cannot carry, and
+ * nothing but valid UTF-8 may leave the server. */
 #include "llamad/server/api_response.h"
 
 #include <cjson/cJSON.h>
@@ -11,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_logprobs.h"
 #include "api_read.h"
+#include "json_write.h"
 #include "llamad/base/buf.h"
 #include "llamad/base/error.h"
 #include "llamad/base/utf8.h"
-
-#define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
 
 /* ---- Building JSON ----
  * Every builder takes `ok`: the first failed allocation clears it, and put() deletes
@@ -35,44 +36,23 @@ static cJSON *put(bool *ok, cJSON *parent, const char *key, cJSON *item)
     return item;
 }
 
-static const char *short_escape(unsigned char c)
-{
-    switch (c) {
-    case '"': return "\\\"";
-    case '\\': return "\\\\";
-    case '\n': return "\\n";
-    case '\r': return "\\r";
-    case '\t': return "\\t";
-    default: return NULL;
-    }
-}
-
-/* s[0..n) as a JSON string (an item printed verbatim). Bytes that are not UTF-8
- * become U+FFFD, one per maximal invalid subpart. */
+/* s[0..n) as a JSON string (an item printed verbatim). */
 static cJSON *json_text(const char *s, size_t n)
 {
-    struct llamad_buf b = LLAMAD_BUF_INIT;
-    int rc = llamad_buf_append(&b, "\"", 1);
-    for (size_t i = 0, k = 1; !rc && i < n; i += k) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = short_escape(c);
-        char hex[8];
-        k = 1;
-        if (esc) {
-            rc = llamad_buf_append(&b, esc, strlen(esc));
-        } else if (c < 0x20) {
-            snprintf(hex, sizeof hex, "\\u%04x", c);
-            rc = llamad_buf_append(&b, hex, 6);
-        } else if (llamad_utf8_next(s + i, n - i, &k) == LLAMAD_UTF8_CHAR) {
-            rc = llamad_buf_append(&b, s + i, k);
-        } else {
-            rc = llamad_buf_append(&b, REPLACEMENT, sizeof REPLACEMENT - 1);
-        }
-    }
-    if (!rc)
-        rc = llamad_buf_append(&b, "\"", 1);
-    cJSON *item = rc ? NULL : cJSON_CreateRaw(b.data);
-    llamad_buf_free(&b);
+    struct json_out o = {LLAMAD_BUF_INIT, 0};
+    json_string(&o, s, n);
+    cJSON *item = o.rc ? NULL : cJSON_CreateRaw(o.b.data);
+    llamad_buf_free(&o.b);
+    return item;
+}
+
+/* What o holds, as an item printed verbatim; a failed write clears ok. */
+static cJSON *written(bool *ok, struct json_out *o)
+{
+    cJSON *item = o->rc ? NULL : cJSON_CreateRaw(o->b.data);
+    llamad_buf_free(&o->b);
+    if (!item)
+        *ok = false;
     return item;
 }
 
@@ -120,7 +100,7 @@ static char *finish_json(bool ok, cJSON *root)
 }
 
 /* A message cut inside a character (snprintf truncation, or a %.40s of client text)
- * shows U+FFFD there: json_text never lets the broken bytes through. */
+ * shows U+FFFD there: json_string never lets the broken bytes through. */
 char *llamad_api_error_json(const struct llamad_api_error *e)
 {
     bool ok = true;
@@ -137,154 +117,6 @@ char *llamad_api_error_json(const struct llamad_api_error *e)
     else
         put_null(&ok, error, "code");
     return finish_json(ok, root);
-}
-
-/* ---- Tokens in responses ---- */
-
-/* A float as the shortest decimal that reads back as the same float (cJSON would
- * print the widened double with 17 digits). JSON has no infinities: a logprob of
- * -inf (or NaN) becomes -9999, OpenAI's value for "very unlikely". */
-static double logprob_number(float f)
-{
-    if (!isfinite(f))
-        return -9999.0;
-    char s[32];
-    int digits = 6;
-    do
-        snprintf(s, sizeof s, "%.*g", digits, (double)f);
-    while (strtof(s, NULL) != f && digits++ < 9); /* 9 digits always read back */
-    return strtod(s, NULL);
-}
-
-/* A token's bytes as a NUL-terminated string in out. A token that is not whole
- * UTF-8 by itself (part of a character, or U+0000) is written as OpenAI writes
- * such tokens, "bytes:" and a \xNN per byte (e.g. "bytes:\xe2\x80"); the exact bytes
- * are in the "bytes" arrays where the format has them. */
-static int render_token(const char *bytes, size_t n, struct llamad_buf *out)
-{
-    llamad_buf_clear(out);
-    if (llamad_utf8_valid_prefix(bytes, n) == n && !(n && memchr(bytes, '\0', n)))
-        return llamad_buf_append(out, bytes, n);
-    int rc = llamad_buf_append(out, "bytes:", 6);
-    for (size_t i = 0; !rc && i < n; i++) {
-        char hex[8];
-        snprintf(hex, sizeof hex, "\\x%02x", (unsigned char)bytes[i]);
-        rc = llamad_buf_append(out, hex, 4);
-    }
-    return rc;
-}
-
-/* The bytes of a top-logprob alternative; an id outside the vocabulary gives none. */
-static int token_bytes(const struct llamad_api_reply *r, int32_t id, struct llamad_buf *out)
-{
-    llamad_buf_clear(out);
-    int rc = llamad_token_to_bytes(r->tok, id, out);
-    return rc == LLAMAD_EINVAL ? 0 : rc;
-}
-
-static int32_t n_alternatives(const struct llamad_api_reply *r, const struct llamad_event *e)
-{
-    if (!e->top)
-        return 0;
-    return e->n_top < r->top_logprobs ? e->n_top : r->top_logprobs;
-}
-
-/* OpenAI completions' per-token {token text: logprob}. Two alternatives that render
- * to the same text would repeat a key: the likelier (first) one is kept. */
-static cJSON *top_dict(bool *ok, const struct llamad_api_reply *r, const struct llamad_event *e)
-{
-    cJSON *dict = cJSON_CreateObject();
-    struct llamad_buf bytes = LLAMAD_BUF_INIT, text = LLAMAD_BUF_INIT;
-    for (int32_t i = 0; i < n_alternatives(r, e) && *ok; i++) {
-        if (token_bytes(r, e->top[i].token, &bytes) || render_token(bytes.data, bytes.len, &text))
-            *ok = false;
-        else if (!cJSON_GetObjectItemCaseSensitive(dict, text.data))
-            put_num(ok, dict, text.data, logprob_number(e->top[i].logprob));
-    }
-    llamad_buf_free(&bytes);
-    llamad_buf_free(&text);
-    return dict;
-}
-
-/* OpenAI completions' logprobs of the tokens first..end. text_offset: byte offsets
- * into the completion's text (OpenAI counts characters of prompt + completion; llamad
- * never echoes the prompt, and bytes are what a client can slice exactly). */
-static cJSON *completion_logprobs(bool *ok, const struct llamad_api_reply *r,
-                                  const struct llamad_event *first, const struct llamad_event *end,
-                                  size_t offset)
-{
-    cJSON *lp = cJSON_CreateObject();
-    cJSON *tokens = put_arr(ok, lp, "tokens"), *logprobs = put_arr(ok, lp, "token_logprobs");
-    cJSON *tops = put_arr(ok, lp, "top_logprobs"), *offsets = put_arr(ok, lp, "text_offset");
-    struct llamad_buf text = LLAMAD_BUF_INIT;
-    for (const struct llamad_event *e = first; e != end && *ok; e = e->next) {
-        if (e->token < 0) { /* text released at the end, no token of its own */
-            offset += e->text_len;
-            continue;
-        }
-        if (render_token(e->piece, e->piece_len, &text)) {
-            *ok = false;
-            break;
-        }
-        put_str(ok, tokens, NULL, text.data);
-        put_num(ok, logprobs, NULL, logprob_number(e->logprob));
-        put(ok, tops, NULL, top_dict(ok, r, e));
-        put_num(ok, offsets, NULL, (double)offset);
-        offset += e->text_len;
-    }
-    llamad_buf_free(&text);
-    return lp;
-}
-
-/* {"id"?, "token", "logprob", "bytes"}: OpenAI chat's per-token shape, and (with the
- * id) llama.cpp's. */
-static cJSON *token_entry(bool *ok, bool with_id, int32_t id, const char *bytes, size_t n,
-                          float logprob)
-{
-    cJSON *entry = cJSON_CreateObject();
-    struct llamad_buf text = LLAMAD_BUF_INIT;
-    if (with_id)
-        put_num(ok, entry, "id", id);
-    if (render_token(bytes, n, &text))
-        *ok = false;
-    else
-        put_str(ok, entry, "token", text.data);
-    put_num(ok, entry, "logprob", logprob_number(logprob));
-    cJSON *arr = put_arr(ok, entry, "bytes");
-    for (size_t i = 0; i < n && *ok; i++)
-        put_num(ok, arr, NULL, (unsigned char)bytes[i]);
-    llamad_buf_free(&text);
-    return entry;
-}
-
-/* The sampled token's entry with its "top_logprobs" alternatives. */
-static cJSON *sampled_entry(bool *ok, const struct llamad_api_reply *r,
-                            const struct llamad_event *e)
-{
-    bool native = r->kind == LLAMAD_API_NATIVE;
-    cJSON *entry = token_entry(ok, native, e->token, e->piece, e->piece_len, e->logprob);
-    cJSON *tops = put_arr(ok, entry, "top_logprobs");
-    struct llamad_buf bytes = LLAMAD_BUF_INIT;
-    for (int32_t i = 0; i < n_alternatives(r, e) && *ok; i++) {
-        const struct llamad_top_logprob *t = &e->top[i];
-        if (token_bytes(r, t->token, &bytes))
-            *ok = false;
-        else
-            put(ok, tops, NULL,
-                token_entry(ok, native, t->token, bytes.data, bytes.len, t->logprob));
-    }
-    llamad_buf_free(&bytes);
-    return entry;
-}
-
-static cJSON *sampled_entries(bool *ok, const struct llamad_api_reply *r,
-                              const struct llamad_event *first, const struct llamad_event *end)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (const struct llamad_event *e = first; e != end && *ok; e = e->next)
-        if (e->token >= 0) /* -1: text released at the end, no token of its own */
-            put(ok, arr, NULL, sampled_entry(ok, r, e));
-    return arr;
 }
 
 /* ---- /v1 bodies and chunks ---- */
@@ -337,10 +169,14 @@ static cJSON *v1_logprobs(bool *ok, const struct llamad_api_reply *r, const stru
 {
     if (!r->logprobs || (p->chunk && !p->first))
         return cJSON_CreateNull();
-    if (r->kind != LLAMAD_API_CHAT)
-        return completion_logprobs(ok, r, p->first, p->end, p->text_offset);
+    struct json_out o = {LLAMAD_BUF_INIT, 0};
+    if (r->kind != LLAMAD_API_CHAT) {
+        api_completion_logprobs(&o, r, p->first, p->end, p->text_offset);
+        return written(ok, &o);
+    }
     cJSON *lp = cJSON_CreateObject();
-    put(ok, lp, "content", sampled_entries(ok, r, p->first, p->end));
+    api_sampled_entries(&o, r, p->first, p->end);
+    put(ok, lp, "content", written(ok, &o));
     return lp;
 }
 
@@ -434,8 +270,11 @@ static char *native_json(const struct llamad_api_reply *r, const char *text, siz
         return NULL;
     put_text(&ok, root, "content", text, len);
     put_bool(&ok, root, "stop", done != NULL);
-    if (probs)
-        put(&ok, root, "completion_probabilities", sampled_entries(&ok, r, first, end));
+    if (probs) {
+        struct json_out o = {LLAMAD_BUF_INIT, 0};
+        api_sampled_entries(&o, r, first, end);
+        put(&ok, root, "completion_probabilities", written(&ok, &o));
+    }
     if (done)
         put_native_summary(&ok, root, r, done);
     return finish_json(ok, root);
@@ -551,22 +390,8 @@ static int64_t tokenize_all(const struct llamad_tokenizer *tok, const char *text
     }
 }
 
-/* A piece that is whole UTF-8 as a string, else its byte values (as llama.cpp). */
-static cJSON *piece_item(const char *bytes, size_t n)
-{
-    if (llamad_utf8_valid_prefix(bytes, n) == n)
-        return json_text(bytes, n);
-    bool ok = true;
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < n && ok; i++)
-        put_num(&ok, arr, NULL, (unsigned char)bytes[i]);
-    if (!ok) {
-        cJSON_Delete(arr);
-        return NULL;
-    }
-    return arr;
-}
-
+/* {"tokens": [...]} written as text: 1 MB of emoji is a million tokens. A
+ * piece that is whole UTF-8 is a string, else its byte values (as llama.cpp). */
 static char *tokens_json(const struct llamad_tokenizer *tok, const char *text, bool add_special,
                          bool with_pieces, struct llamad_api_error *err)
 {
@@ -579,29 +404,35 @@ static char *tokens_json(const struct llamad_tokenizer *tok, const char *text, b
                              llamad_status_name((int)n));
         return NULL;
     }
-    bool ok = true;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = put_arr(&ok, root, "tokens");
+    struct json_out o = {LLAMAD_BUF_INIT, 0};
     struct llamad_buf piece = LLAMAD_BUF_INIT;
-    for (int64_t i = 0; i < n && ok; i++) {
+    json_raw(&o, "{\"tokens\":[");
+    for (int64_t i = 0; i < n && !o.rc; i++) {
+        json_raw(&o, i ? "," : "");
         if (!with_pieces) {
-            put_num(&ok, arr, NULL, ids[i]);
+            json_int(&o, ids[i]);
             continue;
         }
-        cJSON *t = put(&ok, arr, NULL, cJSON_CreateObject());
-        put_num(&ok, t, "id", ids[i]);
+        json_raw(&o, "{\"id\":");
+        json_int(&o, ids[i]);
+        json_raw(&o, ",\"piece\":");
         llamad_buf_clear(&piece);
-        if (llamad_token_to_bytes(tok, ids[i], &piece))
-            ok = false;
-        else
-            put(&ok, t, "piece", piece_item(piece.data, piece.len));
+        if (!o.rc && (o.rc = llamad_token_to_bytes(tok, ids[i], &piece)) == 0) {
+            if (llamad_utf8_valid_prefix(piece.data, piece.len) == piece.len)
+                json_string(&o, piece.data, piece.len);
+            else
+                json_byte_array(&o, piece.data, piece.len);
+        }
+        json_raw(&o, "}");
     }
+    json_raw(&o, "]}");
     llamad_buf_free(&piece);
     free(ids);
-    char *json = finish_json(ok, root);
-    if (!json)
+    if (o.rc) {
+        llamad_buf_free(&o.b);
         api_no_memory(err);
-    return json;
+    }
+    return o.b.data;
 }
 
 char *llamad_api_tokenize(const struct llamad_tokenizer *tok, const char *body, size_t len,

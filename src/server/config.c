@@ -133,6 +133,18 @@ static const struct llamad_option options[] = {
     {.name = "max-body-size", .kind = LLAMAD_OPT_SIZE, .offset = OFF(max_body_size),
      .min = 1024, .max = 1024LL * 1024 * 1024, .metavar = "BYTES",
      .help = "largest request body; K/M/G suffixes are 1024-based", .dflt = "1M"},
+    {.name = "max-connections", .kind = LLAMAD_OPT_INT, .offset = OFF(max_connections), .min = 1,
+     .max = 1 << 20, .metavar = "N",
+     .help = "open connections in all; more wait in the listen queue", .dflt = "1024"},
+    {.name = "max-connections-per-ip", .kind = LLAMAD_OPT_INT,
+     .offset = OFF(max_connections_per_ip), .min = 0, .max = 1 << 20, .metavar = "N",
+     .help = "open connections from one client address; more are closed at once (0: no limit "
+             "but --max-connections)", .dflt = "64"},
+    {.name = "request-timeout", .kind = LLAMAD_OPT_DOUBLE, .offset = OFF(request_timeout),
+     .lo = 0, .hi = 3600, .metavar = "SECONDS",
+     .help = "time a client has to send a whole request, headers and body, from connecting or "
+             "from its previous answer; then the connection is closed (0: no limit)",
+     .dflt = "60"},
     {.name = "max-tokens", .kind = LLAMAD_OPT_INT, .offset = OFF(max_tokens), .min = 0,
      .max = INT_MAX, .metavar = "N", .help = "cap on tokens generated per request", .dflt = "0",
      .note = "up to the context"},

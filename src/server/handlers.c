@@ -216,10 +216,6 @@ static bool refuse_early(struct request *r, enum route route, bool method_ok)
     } else if (!authorized(r, route)) {
         llamad_api_set_error(&e, 401, "invalid_request_error", "", "invalid_api_key",
                              "a valid API key is needed: send 'Authorization: Bearer KEY'");
-    } else if (r->body_too_large) {
-        llamad_api_set_error(&e, 413, "invalid_request_error", "", "",
-                             "the request body is larger than %zu bytes",
-                             r->srv->cfg->max_body_size);
     } else if (route != ROUTE_HEALTH && route != ROUTE_METRICS && r->srv->state == SERVER_LOADING) {
         llamad_api_set_error(&e, 503, "server_error", "", "", "the model is still loading");
     } else {
@@ -266,6 +262,16 @@ static bool refuse_cross_site(struct request *r, enum route route)
     return true;
 }
 
+/* On the headers alone, before the body is read (a refused body never is).
+ * handle_request asks again: the state may change while the body arrives. */
+static bool screen_request(struct request *r)
+{
+    bool method_ok;
+    enum route route = find_route(r, &method_ok);
+    return refuse_cross_site(r, route) ||
+           (!(route == ROUTE_HEALTH && method_ok) && refuse_early(r, route, method_ok));
+}
+
 static void handle_request(struct request *r)
 {
     bool method_ok;
@@ -296,6 +302,7 @@ static void handle_request(struct request *r)
 
 /* Only generation requests keep state of their own past their answer. */
 const struct http_routes server_routes = {
+    .screen = screen_request,
     .handle = handle_request,
     .hang_up = generate_cancel,
     .completed = generate_end,

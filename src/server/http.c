@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,9 +146,25 @@ static void add_cors_headers(const struct request *r, struct MHD_Response *resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, r->cors_origin);
 }
 
-/* Sends resp now, or keeps it for when MHD calls the handler again. */
-static void answer(struct request *r, int status, struct MHD_Response *resp)
+/* Sends resp (NULL: nothing to send) with the headers every answer carries now,
+ * or keeps it for when MHD calls the handler again. */
+static void respond_with(struct request *r, int status, const char *content_type,
+                         struct MHD_Response *resp)
 {
+    if (!resp)
+        return;
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    add_common_headers(r->srv, resp);
+    add_cors_headers(r, resp);
+    if (status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (status == 405 && r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (status == 413) /* the rest of the body is not read: the connection cannot go on */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
     r->awaiting = false;
     if (r->suspended) {
@@ -168,34 +185,20 @@ static const char no_memory_json[] = "{\"error\":{\"message\":\"out of memory\",
 void request_respond(struct request *r, int status, const char *content_type, const char *body,
                      size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    add_common_headers(r->srv, resp);
-    add_cors_headers(r, resp);
-    if (status == 503)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == 401)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (status == 405 && r->allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    answer(r, status, resp);
+    respond_with(r, status, content_type,
+                 MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
 }
 
 void request_respond_preflight(struct request *r)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        return;
-    add_common_headers(r->srv, resp);
-    add_cors_headers(r, resp);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, r->allow);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS,
-                            "Authorization, Content-Type");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "3600");
-    answer(r, 204, resp);
+    if (resp) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, r->allow);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS,
+                                "Authorization, Content-Type");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "3600");
+    }
+    respond_with(r, 204, NULL, resp);
 }
 
 void request_respond_error(struct request *r, const struct llamad_api_error *e)
@@ -220,8 +223,15 @@ void request_respond_json(struct request *r, int status, char *json)
         request_respond_no_memory(r);
         return;
     }
-    request_respond(r, status, "application/json", json, strlen(json));
-    free(json);
+    /* MHD frees it once sent: a large answer (/tokenize) is never copied. */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(json);
+        request_respond_no_memory(r);
+        return;
+    }
+    respond_with(r, status, "application/json", resp);
 }
 
 /* ---- Server-sent-event streams ---- */
@@ -341,6 +351,139 @@ void server_keep_streams_alive(struct server *s, double now)
     }
 }
 
+/* ---- Connections: the time a request may take to arrive ---- */
+
+/* One open connection (MHD's socket context). */
+struct http_conn {
+    struct MHD_Connection *conn;
+    bool receiving;     /* its next request is on its way, or awaited */
+    double t_receiving; /* since when */
+    struct http_conn *prev, *next;
+};
+
+static void set_receiving(struct MHD_Connection *conn, bool receiving)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *c = ci ? ci->socket_context : NULL;
+    if (c) {
+        c->receiving = receiving;
+        c->t_receiving = llamad_now_seconds();
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *s = cls;
+    struct http_conn *c = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (!(c = calloc(1, sizeof *c)))
+            return; /* it goes without a deadline */
+        c->conn = conn;
+        c->receiving = true;
+        c->t_receiving = llamad_now_seconds();
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        *socket_context = c;
+    } else if (c) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+void server_enforce_deadlines(struct server *s, double now)
+{
+    const double limit = s->cfg->request_timeout;
+    if (limit <= 0)
+        return;
+    for (struct http_conn *c = s->conns; c; c = c->next) {
+        if (!c->receiving || now - c->t_receiving < limit)
+            continue;
+        c->receiving = false;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        llamad_debug("closing a connection that sent no whole request in %.0f s", limit);
+        /* MHD reads the end of the stream and closes the connection itself. */
+        if (ci)
+            shutdown(ci->connect_fd, SHUT_RDWR);
+    }
+}
+
+/* ---- Request bodies ---- */
+
+static void too_large(const struct request *r, struct llamad_api_error *e)
+{
+    llamad_api_set_error(e, 413, "invalid_request_error", "", "",
+                         "the request body is larger than %zu bytes", r->srv->cfg->max_body_size);
+}
+
+/* A body over max_body_size by its Content-Length gets 413 before a byte of
+ * it is read; one within it gets a buffer of exactly its size. MHD has refused
+ * a malformed Content-Length already. */
+static void check_content_length(struct request *r)
+{
+    const char *value = request_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!value)
+        return;
+    unsigned long long n = strtoull(value, NULL, 10);
+    struct llamad_api_error e;
+    if (n > r->srv->cfg->max_body_size) {
+        too_large(r, &e);
+        request_respond_error(r, &e);
+    } else if (n > 0 && llamad_buf_reserve(&r->body, (size_t)n) != LLAMAD_OK) {
+        request_respond_no_memory(r);
+    }
+}
+
+/* A chunked body past max_body_size: MHD (0.9.75) queues no response while a
+ * body arrives, so the 413 is written to the socket here and the connection is
+ * closed (MHD_NO) without reading the rest. */
+static enum MHD_Result cut_body(struct request *r)
+{
+    struct llamad_api_error e;
+    too_large(r, &e);
+    char *json = llamad_api_error_json(&e);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    char head[160];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nServer: llamad\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     json ? strlen(json) : 0);
+    if (json && ci && llamad_buf_append(&out, head, (size_t)n) == LLAMAD_OK &&
+        llamad_buf_append(&out, json, strlen(json)) == LLAMAD_OK)
+        (void)send(ci->connect_fd, out.data, out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    llamad_buf_free(&out);
+    free(json);
+    r->status = 413;
+    return MHD_NO;
+}
+
+/* Appends a piece of the body (len + n <= max_body_size). A body of unknown
+ * length (chunked) grows by doubling, but never past max_body_size. */
+static int append_body(struct request *r, const char *data, size_t n)
+{
+    struct llamad_buf *b = &r->body;
+    if (b->len + n >= b->cap) {
+        size_t want = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n;
+        if (want > r->srv->cfg->max_body_size)
+            want = r->srv->cfg->max_body_size;
+        if (llamad_buf_reserve(b, want - b->len) != LLAMAD_OK)
+            return LLAMAD_ENOMEM;
+    }
+    return llamad_buf_append(b, data, n);
+}
+
 /* ---- Request lifecycle ---- */
 
 static void link_request(struct server *s, struct request *r)
@@ -391,16 +534,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r)
             return MHD_NO;
         *req_cls = r;
+        check_content_length(r);
+        if (!r->status)
+            s->routes->screen(r);
+        if (r->status) /* answered on its headers: its body is never read */
+            set_receiving(conn, false);
         return MHD_YES; /* MHD calls again, with the body if there is one */
     }
     if (*upload_data_size > 0) {
-        if (r->body.len + *upload_data_size > s->cfg->max_body_size)
-            r->body_too_large = true;
-        else if (llamad_buf_append(&r->body, upload_data, *upload_data_size) != LLAMAD_OK)
-            return MHD_NO;
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-        return MHD_YES;
+        if (r->status)
+            return MHD_YES;
+        if (n > s->cfg->max_body_size - r->body.len)
+            return cut_body(r);
+        return append_body(r, upload_data, n) == LLAMAD_OK ? MHD_YES : MHD_NO;
     }
+    set_receiving(conn, false); /* the whole request is in */
     if (r->client_gone)
         return MHD_NO;
     if (r->pending) {
@@ -431,7 +581,6 @@ static void log_request(const struct request *r)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     struct server *s = cls;
     struct request *r = *req_cls;
     fault_request_end();
@@ -451,17 +600,36 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     unlink_request(s, r);
     free(r);
     *req_cls = NULL;
+    set_receiving(conn, true); /* a kept-alive connection's next request */
+}
+
+/* MHD says so for each connection over max_connections(_per_ip): a flood of
+ * connections would flood the log, so the count is said at most once a minute. */
+static bool limit_message(struct server *s, const char *line)
+{
+    if (!strstr(line, "connection limit"))
+        return false;
+    double now = llamad_now_seconds();
+    s->limit_refused++;
+    if (now - s->t_limit_logged >= 60) {
+        llamad_warn("http: connection limit reached (max_connections, max_connections_per_ip): "
+                    "%lu connection(s) refused since this was last said",
+                    s->limit_refused);
+        s->limit_refused = 0;
+        s->t_limit_logged = now;
+    }
+    return true;
 }
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n > 0 && line[n - 1] == '\n')
         line[--n] = '\0';
-    llamad_warn("http: %s", line);
+    if (!limit_message(cls, line))
+        llamad_warn("http: %s", line);
 }
 
 /* Resolves host:port into a socket address MHD binds. */
@@ -483,6 +651,24 @@ static int resolve(const char *host, int port, struct sockaddr_storage *addr, ch
     return LLAMAD_OK;
 }
 
+/* Every connection is a descriptor: the soft limit is raised to the hard one,
+ * and a max_connections that still does not fit is said at start. */
+static void raise_fd_limit(int max_connections)
+{
+    const rlim_t spare = 64; /* the listener, the loop's own, the model file, logs */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)max_connections + spare > rl.rlim_cur)
+        llamad_warn("max_connections is %d, but this process may open %llu descriptors in all: "
+                    "raise its limit (LimitNOFILE=) or lower max_connections",
+                    max_connections, (unsigned long long)rl.rlim_cur);
+}
+
 int server_listen(struct server *s, const struct http_routes *routes, char *err, size_t errsz)
 {
     struct sockaddr_storage addr;
@@ -493,11 +679,14 @@ int server_listen(struct server *s, const struct http_routes *routes, char *err,
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    s->mhd = MHD_start_daemon(flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                              MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s, MHD_OPTION_END);
+    raise_fd_limit(s->cfg->max_connections);
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg->max_connections_per_ip,
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s, MHD_OPTION_END);
     if (!s->mhd)
         return llamad_fail(err, errsz, LLAMAD_EIO, "cannot listen on %s:%d: %s", s->cfg->host,
                            s->cfg->port, strerror(errno));

@@ -27,7 +27,6 @@ struct request {
     const char *cors_origin; /* a listed origin's page sent it: answers let that page read them */
     double t_start;
     struct llamad_buf body;
-    bool body_too_large;
     int status;                   /* the status answered, for the log and metrics */
     struct MHD_Response *pending; /* to queue when MHD calls the handler again */
 
@@ -58,6 +57,9 @@ struct request {
 
 /* What becomes of requests: the layer above's callbacks (server_listen). */
 struct http_routes {
+    /* The headers are in, the body is not: answer r now (and return true) when
+     * they alone refuse it; its body is then never read. */
+    bool (*screen)(struct request *r);
     /* The body is in and r has no answer yet: answer it, now or later. */
     void (*handle)(struct request *r);
     /* The client went away while r was suspended (r->client_gone is set). */
@@ -73,6 +75,10 @@ void server_run_mhd(struct server *s);
 /* An SSE comment on every stream that has been silent for sse_keepalive seconds
  * (a long prompt is being processed), so that proxies keep the connection. */
 void server_keep_streams_alive(struct server *s, double now);
+
+/* Closes every connection that has been sending its request for longer than
+ * request_timeout seconds (since it connected, or since its previous answer). */
+void server_enforce_deadlines(struct server *s, double now);
 
 /* At shutdown: resumes every suspended request so MHD can finish it (one with
  * nothing to send counts as its client gone), and lets them write what they have. */

@@ -132,6 +132,7 @@ static void on_tick(uv_timer_t *t)
     struct server *s = &d->srv;
     double now = llamad_now_seconds();
     server_keep_streams_alive(s, now);
+    server_enforce_deadlines(s, now);
     if (s->state == SERVER_DRAINING) {
         if (!generate_any_running(s))
             shut_down(d);

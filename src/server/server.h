@@ -19,6 +19,7 @@ enum server_state { SERVER_LOADING, SERVER_READY, SERVER_DRAINING, SERVER_STOPPI
 
 struct request;     /* http.h */
 struct http_routes; /* http.h */
+struct http_conn;   /* http.c */
 
 struct server {
     uv_loop_t *loop;
@@ -43,7 +44,10 @@ struct server {
     enum llamad_chat_template chat_template;
     struct llamad_metrics metrics;
 
-    struct request *requests; /* every live request */
+    struct request *requests;    /* every live request */
+    struct http_conn *conns;     /* every open connection (http.c: the receive deadline) */
+    unsigned long limit_refused; /* connections over the limits since t_limit_logged */
+    double t_limit_logged;
     uint64_t next_request_id;
     double drain_deadline;
     int exit_status;

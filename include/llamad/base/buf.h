@@ -17,6 +17,10 @@ struct llamad_buf {
 
 /* Appends n bytes; returns 0 or LLAMAD_ENOMEM (the buffer is unchanged then). */
 int llamad_buf_append(struct llamad_buf *b, const void *bytes, size_t n);
+/* Makes room for len + n bytes (and the NUL) in one allocation of exactly that
+ * size when there is less, so that appends up to it never move or double the
+ * buffer; returns 0 or LLAMAD_ENOMEM (the buffer is unchanged then). */
+int llamad_buf_reserve(struct llamad_buf *b, size_t n);
 /* Removes the first n bytes (n <= len). */
 void llamad_buf_consume(struct llamad_buf *b, size_t n);
 void llamad_buf_clear(struct llamad_buf *b);

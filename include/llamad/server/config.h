@@ -11,24 +11,28 @@
 #include "llamad/base/log.h"
 
 struct llamad_config {
-    char *config_file;      /* --config FILE (NULL: none) */
-    char *model;            /* --model/-m PATH (NULL: the bundled model) */
-    char *model_alias;      /* --model-alias NAME: the id responses carry (NULL: file name) */
-    bool strict_model_name; /* --strict-model-name: other names get 404 model_not_found */
-    char *host;             /* --host ADDR, default "127.0.0.1" */
-    int port;               /* --port N, default 8080 (0: any free port, printed at start) */
-    int threads;            /* --threads N, default 0 = all cores */
-    int ctx_size;           /* --ctx-size N, default 0 = the model's context_length */
-    int parallel;           /* --parallel N: sequences decoded together, default 4 */
-    int queue_length;       /* --queue-length N: requests waiting beyond those, default 64 */
-    int step_tokens;        /* --step-tokens N: most tokens in one step, default 1024
-                             * (raised to --parallel when below it) */
-    int pass_tokens;        /* --pass-tokens N: a step's passes while sequences decode,
-                             * default 128 (0: one pass) */
-    uint32_t kv_cache_type; /* --kv-cache-type f16|q8_0|f32: LLAMAD_TYPE_F16 (default) */
-    int kv_cache_mb;        /* --kv-cache-mb N: KV cache memory in MiB, default 0 = sized
-                             * from --parallel, the context and the RAM (main.c) */
-    size_t max_body_size;   /* --max-body-size BYTES, default 1 MiB */
+    char *config_file;          /* --config FILE (NULL: none) */
+    char *model;                /* --model/-m PATH (NULL: the bundled model) */
+    char *model_alias;          /* --model-alias NAME: the id responses carry (NULL: file name) */
+    bool strict_model_name;     /* --strict-model-name: other names get 404 model_not_found */
+    char *host;                 /* --host ADDR, default "127.0.0.1" */
+    int port;                   /* --port N, default 8080 (0: any free port, printed at start) */
+    int threads;                /* --threads N, default 0 = all cores */
+    int ctx_size;               /* --ctx-size N, default 0 = the model's context_length */
+    int parallel;               /* --parallel N: sequences decoded together, default 4 */
+    int queue_length;           /* --queue-length N: requests waiting beyond those, default 64 */
+    int step_tokens;            /* --step-tokens N: most tokens in one step, default 1024
+                                 * (raised to --parallel when below it) */
+    int pass_tokens;            /* --pass-tokens N: a step's passes while sequences decode,
+                                 * default 128 (0: one pass) */
+    uint32_t kv_cache_type;     /* --kv-cache-type f16|q8_0|f32: LLAMAD_TYPE_F16 (default) */
+    int kv_cache_mb;            /* --kv-cache-mb N: KV cache memory in MiB, default 0 = sized
+                                 * from --parallel, the context and the RAM (main.c) */
+    size_t max_body_size;       /* --max-body-size BYTES, default 1 MiB */
+    int max_connections;        /* --max-connections N: open connections in all, default 1024 */
+    int max_connections_per_ip; /* --max-connections-per-ip N: from one client address,
+                                 * default 64 (0: no limit of its own) */
+    double request_timeout;     /* --request-timeout SECONDS: to send a whole request, default 60 */
     int max_tokens;  /* --max-tokens N: cap on tokens generated per request, default 0 = context */
     char **api_keys; /* --api-key KEY (repeatable) */
     size_t n_api_keys;
