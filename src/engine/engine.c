@@ -42,6 +42,7 @@ struct llamad_engine {
     pthread_cond_t wake;
     struct queued *q_head, *q_tail;
     bool stopping;
+    bool joined; /* llamad_engine_stop is done (the caller's thread only) */
     struct llamad_engine_stats stats;
 
     /* Batcher-thread state. */
@@ -446,13 +447,21 @@ int llamad_engine_start(const struct llamad_model *m, const struct llamad_engine
 
 void llamad_engine_stop(struct llamad_engine *e)
 {
-    if (!e)
+    if (e->joined)
         return;
     pthread_mutex_lock(&e->mutex);
     e->stopping = true;
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->mutex);
     pthread_join(e->thread, NULL);
+    e->joined = true;
+}
+
+void llamad_engine_free(struct llamad_engine *e)
+{
+    if (!e)
+        return;
+    llamad_engine_stop(e);
     free_engine(e);
 }
 

@@ -83,7 +83,7 @@ static void on_socket_event(uv_poll_t *p, int status, int events)
     r->client_gone = true;
     stop_hangup_watch(r);
     r->srv->routes->hang_up(r);
-    if (!r->work_pending)
+    if (!r->job)
         request_resume(r); /* MHD then closes the connection */
 }
 
@@ -314,6 +314,7 @@ static struct request *new_request(struct server *s, struct MHD_Connection *conn
         return NULL;
     r->srv = s;
     r->conn = conn;
+    r->refs = 1; /* MHD's */
     r->id = ++s->next_request_id;
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s", url);
@@ -353,7 +354,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->pending = NULL;
         return ok;
     }
-    if (r->work_pending || r->awaiting) {
+    if (r->job || r->awaiting) {
         request_suspend(r); /* resumed before there is an answer: wait again */
         return MHD_YES;
     }
@@ -372,28 +373,45 @@ static void log_request(const struct request *r)
                 r->client_gone ? " client_gone=1" : "");
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
+void request_retain(struct request *r)
 {
-    (void)conn;
-    struct server *s = cls;
-    struct request *r = *req_cls;
-    if (!r)
+    r->refs++;
+}
+
+void request_release(struct request *r)
+{
+    if (--r->refs > 0)
         return;
-    s->routes->completed(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    struct server *s = r->srv;
+    s->routes->completed(r, r->completed_ok);
     if (r->status == 0)
         r->status = 499; /* closed before an answer (nginx's convention) */
     llamad_metrics_count_request(&s->metrics, r->status);
     llamad_histogram_observe(&s->metrics.request_duration, llamad_now_seconds() - r->t_start);
     log_request(r);
-    stop_hangup_watch(r);
-    if (r->pending)
-        MHD_destroy_response(r->pending);
     llamad_buf_free(&r->body);
     llamad_buf_free(&r->out);
     unlink_request(s, r);
     free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    struct request *r = *req_cls;
+    if (!r)
+        return;
+    r->completed_ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    stop_hangup_watch(r);
+    if (r->pending)
+        MHD_destroy_response(r->pending);
+    r->pending = NULL;
+    r->conn = NULL;
+    r->suspended = false;
     *req_cls = NULL;
+    request_release(r);
 }
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)

@@ -13,6 +13,7 @@
 #include "generate.h"
 #include "handlers.h"
 #include "http.h"
+#include "job.h"
 #include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/base/log.h"
@@ -85,8 +86,11 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-/* Ends the daemon: the engine stops (what still runs ends as cancelled), every
- * suspended connection is resumed and finished, then MHD stops. */
+/* Ends the daemon: thread-pool jobs not yet started are cancelled, the engine
+ * stops (what still runs ends as cancelled), every suspended connection is
+ * resumed and finished, then MHD stops. Jobs still running keep their requests
+ * (job.h) and answer nobody; the loop ends when they have returned, and the
+ * engine, which MHD's last callbacks may still ask, is freed after it (run). */
 static void shut_down(struct daemon_state *d)
 {
     struct server *s = &d->srv;
@@ -94,6 +98,7 @@ static void shut_down(struct daemon_state *d)
         return;
     s->state = SERVER_STOPPING;
     llamad_info("stopping");
+    server_cancel_jobs(s);
     if (s->engine) {
         llamad_engine_stop(s->engine);
         drain_ready(s);
@@ -103,7 +108,6 @@ static void shut_down(struct daemon_state *d)
         uv_poll_stop(&s->mhd_poll);
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
-        s->engine = NULL;
     }
     uv_walk(s->loop, close_handle, NULL);
 }
@@ -112,7 +116,7 @@ static void start_drain(struct daemon_state *d, double timeout)
 {
     struct server *s = &d->srv;
     if (s->state == SERVER_DRAINING || s->state == SERVER_STOPPING) {
-        s->drain_deadline = llamad_now_seconds(); /* a second signal: stop now */
+        shut_down(d); /* a second signal: stop now, without the grace on_tick gives */
         return;
     }
     llamad_info("draining: no new requests; running ones get %.0f s to finish", timeout);
@@ -137,6 +141,7 @@ static void on_tick(uv_timer_t *t)
             shut_down(d);
         else if (now >= s->drain_deadline) {
             generate_cancel_all(s); /* streams end with an error event and [DONE] */
+            server_cancel_jobs(s);  /* queued ones are answered 503 */
             if (now >= s->drain_deadline + 5.0)
                 shut_down(d);
         }
@@ -310,6 +315,7 @@ static int run(struct daemon_state *d)
     uv_queue_work(s->loop, &d->load, load_model, model_loaded);
     uv_run(s->loop, UV_RUN_DEFAULT);
     uv_loop_close(s->loop);
+    llamad_engine_free(s->engine);
     llamad_ready_destroy(&s->ready);
     llamad_model_free(s->model);
     free(s->model_id);

@@ -46,8 +46,13 @@ int llamad_engine_start(const struct llamad_model *m, const struct llamad_engine
                         char *err, size_t errsz);
 
 /* Stops the batcher: running and queued requests end with FINISH_CANCELLED
- * events; then the thread is joined and everything freed. */
+ * events, and the thread is joined. e stays until llamad_engine_free, so that
+ * whoever still holds it may ask: submit then refuses, cancel changes nothing,
+ * stats answer. Idempotent. */
 void llamad_engine_stop(struct llamad_engine *e);
+
+/* Stops e if it runs, and frees it (e may be NULL). */
+void llamad_engine_free(struct llamad_engine *e);
 
 /* Queues a request. On success the engine owns *r's contents (r is cleared) and
  * holds a reference to o; events arrive in o. LLAMAD_ERANGE when the queue is full

@@ -1,0 +1,120 @@
+"""The daemon's life under load, through a real process: stopping (SIGINT, and
+SIGTERM past the drain timeout) while thread-pool jobs are queued."""
+import json
+import signal
+import socket
+import threading
+import time
+import unittest
+
+from llamad_server import Server
+
+N_JOBS = 50
+POOL_THREADS = 4  # libuv's: at most as many jobs run at once
+TEXT = ("Once upon a time there was a little girl named Lily. " * 20000)[:1000000]
+
+
+def assert_exited_cleanly(test, server, timeout=120):
+    """Status 0 and no sanitizer report in the log."""
+    status = server.wait_exit(timeout)
+    time.sleep(0.1)  # the reader thread takes the last lines
+    report = [l for l in server.log if "Sanitizer" in l or "runtime error" in l]
+    test.assertEqual((status, report), (0, []), "\n".join(server.log[-40:]))
+
+
+class Client(threading.Thread):
+    """One POST /tokenize of 1 MB on its own connection; `status` is the answer's
+    status and `body` its JSON, or status None when the connection closed
+    without an answer."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        body = json.dumps({"content": TEXT}).encode()
+        self.request = (b"POST /tokenize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                        % len(body)) + body
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=300)
+        self.sent = threading.Event()
+        self.status = self.body = None
+
+    def run(self):
+        data = b""
+        try:
+            self.sock.sendall(self.request)
+            self.sent.set()
+            while True:
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+                head, sep, rest = data.partition(b"\r\n\r\n")
+                length = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                          if l.lower().startswith(b"content-length:")]
+                if sep and length and len(rest) >= length[0]:
+                    self.status = int(head.split(b" ")[1])
+                    self.body = json.loads(rest[:length[0]])
+                    break
+        except OSError:
+            pass  # reset: no answer
+        finally:
+            self.sent.set()
+            self.sock.close()
+
+
+def queue_jobs(test, server):
+    """N_JOBS clients whose bodies are in and whose jobs wait for the thread
+    pool (a backlog: most are still unanswered)."""
+    clients = [Client(server.port) for _ in range(N_JOBS)]
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.sent.wait(60)
+    # Every connection was accepted before /health's (one loop, in order);
+    # a moment more for MHD to read the last bodies.
+    test.assertEqual(server.get_json("/health")[0], 200)
+    time.sleep(0.5)
+    answered = sum(c.status is not None for c in clients)
+    test.assertLess(answered, N_JOBS // 2, "no backlog to stop under")
+    return clients
+
+
+class ShutdownUnderLoadTest(unittest.TestCase):
+    def stop(self, server, *signals, closed=POOL_THREADS):
+        """Sends signals to a daemon with a backlog of jobs; it exits cleanly.
+        Every client is answered 200 or 503, but for at most `closed`, whose
+        connections close unanswered (jobs that ran past the grace)."""
+        clients = queue_jobs(self, server)
+        for sig in signals:
+            server.signal(sig)
+        assert_exited_cleanly(self, server)
+        for c in clients:
+            c.join(30)
+        statuses = [c.status for c in clients]
+        self.assertEqual(set(statuses) - {200, 503, None}, set(), statuses)
+        self.assertLessEqual(statuses.count(None), closed, statuses)
+        return [c.body for c in clients if c.status == 503]
+
+    def test_sigint_with_queued_tokenize_jobs(self):
+        # The queued jobs are cancelled (503); the running ones finish, or are
+        # cut off after the grace of 5 s.
+        with Server() as s:
+            refused = self.stop(s, signal.SIGINT)
+            self.assertTrue(refused)
+
+    def test_second_sigint_stops_while_jobs_run(self):
+        # No grace: MHD closes every connection while jobs still run on the
+        # thread pool, which then hold their requests and answer nobody.
+        with Server() as s:
+            self.stop(s, signal.SIGINT, signal.SIGINT, closed=N_JOBS)
+            s.wait_log(r"request id=\d+ method=POST path=/tokenize status=499 .*client_gone=1")
+
+    def test_sigterm_past_the_drain_timeout_with_queued_tokenize_jobs(self):
+        with Server("--drain-timeout", "1") as s:
+            refused = self.stop(s, signal.SIGTERM)
+            self.assertTrue(refused, "the backlog outlasted the drain timeout")
+            for b in refused:
+                self.assertEqual(b["error"]["message"], "the server is shutting down")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
