@@ -1,14 +1,21 @@
 """The daemon's life under load, through a real process: stopping (SIGINT, and
-SIGTERM past the drain timeout) while thread-pool jobs are queued."""
+SIGTERM past the drain timeout) while thread-pool jobs are queued, and what it
+tells systemd ($NOTIFY_SOCKET): READY, STATUS, STOPPING, and watchdog pings
+that stop while the engine is stuck in a step."""
 import json
+import os
 import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from llamad_server import Server
+from llamad_server import BUILD, Server
 
+MKMODEL = os.path.join(BUILD, "llamad-mkmodel")
+BUNDLED = os.path.join(os.environ["LLAMAD_MODELS_DIR"], "stories260K.gguf")
 N_JOBS = 50
 POOL_THREADS = 4  # libuv's: at most as many jobs run at once
 TEXT = ("Once upon a time there was a little girl named Lily. " * 20000)[:1000000]
@@ -114,6 +121,112 @@ class ShutdownUnderLoadTest(unittest.TestCase):
             self.assertTrue(refused, "the backlog outlasted the drain timeout")
             for b in refused:
                 self.assertEqual(b["error"]["message"], "the server is shutting down")
+
+
+class NotifySocket:
+    """A fake systemd: an AF_UNIX datagram socket collecting (time, message)."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except OSError:
+                return
+            with self.lock:
+                self.messages.append((time.monotonic(), data.decode()))
+
+    def lines(self):
+        with self.lock:
+            return [l for _, m in self.messages for l in m.split("\n")]
+
+    def pings(self, since=0.0):
+        with self.lock:
+            return [t for t, m in self.messages if m == "WATCHDOG=1" and t >= since]
+
+    def wait_for(self, line, timeout=30):
+        deadline = time.monotonic() + timeout
+        while line not in self.lines():
+            if time.monotonic() > deadline:
+                raise AssertionError("no %r among %r" % (line, self.lines()))
+            time.sleep(0.05)
+
+    def close(self):
+        self.sock.close()
+
+
+def longest_gap(times):
+    return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+class NotifyTest(unittest.TestCase):
+    WATCHDOG_USEC = 400000  # checked every 100 ms
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.notify = NotifySocket(self.tmp.name)
+        self.env = {"NOTIFY_SOCKET": self.notify.path, "WATCHDOG_USEC": str(self.WATCHDOG_USEC)}
+
+    def tearDown(self):
+        self.notify.close()
+        self.tmp.cleanup()
+
+    def test_ready_status_watchdog_stopping(self):
+        with Server(env=self.env) as s:
+            self.notify.wait_for("READY=1")
+            lines = self.notify.lines()
+            self.assertIn("STATUS=loading the model", lines)
+            self.assertIn("STATUS=serving stories260K.gguf", lines)
+            start = time.monotonic()
+            time.sleep(1.0)
+            # Every 100 ms while idle; a busy machine may delay a few.
+            self.assertGreaterEqual(len(self.notify.pings(start)), 4)
+            s.signal(signal.SIGTERM)
+            assert_exited_cleanly(self, s)
+            lines = self.notify.lines()
+            self.assertIn("STOPPING=1", lines)
+            self.assertIn("STATUS=draining", lines)
+
+    def test_no_pings_while_a_step_does_not_end(self):
+        # A step the engine cannot end for longer than the watchdog interval is,
+        # to the watchdog, a hung engine: one forward pass over a 1,000-token
+        # prompt of a model with random weights on one thread (two seconds on a
+        # 2020s core, many times the 400 ms interval). No test hook is needed.
+        # The loop keeps answering meanwhile.
+        model = os.path.join(self.tmp.name, "slow.gguf")
+        subprocess.run([MKMODEL, "-o", model, "--vocab", BUNDLED, "--dim", "512", "--layers",
+                        "8", "--heads", "8", "--kv-heads", "8", "--ff", "1536", "--type", "F32"],
+                       check=True, capture_output=True, timeout=120)
+        with Server("--model", model, "--threads", "1", env=self.env) as s:
+            self.notify.wait_for("READY=1")
+            done = threading.Event()
+            answer = []
+
+            def generate():
+                answer.append(s.post("/v1/completions", {"prompt": "Once upon a time " * 250,
+                                                         "max_tokens": 1}, timeout=600))
+                done.set()
+
+            start = time.monotonic()
+            threading.Thread(target=generate, daemon=True).start()
+            while not done.wait(0.2):
+                self.assertEqual(s.get_json("/health")[0], 200)
+            end = time.monotonic()
+            took = end - start
+            self.assertEqual(answer[0][0], 200)
+            self.assertGreater(took, 1.0, "the step was too short to tell")
+            gap = longest_gap([start] + self.notify.pings(start) + [end])
+            self.assertGreater(gap, max(0.5 * took, 0.8), (gap, took))
+            after = time.monotonic()
+            time.sleep(0.5)
+            self.assertTrue(self.notify.pings(after), "the pings came back once the step ended")
 
 
 if __name__ == "__main__":

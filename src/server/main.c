@@ -31,6 +31,7 @@ struct daemon_state {
     char model_path[PATH_MAX];
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog;
+    uint64_t engine_beat; /* the engine's heartbeat the watchdog saw last */
     uv_work_t load;
     struct llamad_model *loaded;
     char load_err[LLAMAD_ERR_MAX];
@@ -120,7 +121,7 @@ static void start_drain(struct daemon_state *d, double timeout)
         return;
     }
     llamad_info("draining: no new requests; running ones get %.0f s to finish", timeout);
-    sd_notify_state("STOPPING=1");
+    sd_notify_state("STOPPING=1\nSTATUS=draining");
     server_close_listener(s);
     s->state = s->engine ? SERVER_DRAINING : SERVER_STOPPING;
     s->drain_deadline = llamad_now_seconds() + timeout;
@@ -165,10 +166,13 @@ static void on_signal(uv_signal_t *h, int signum)
     start_drain(d, signum == SIGTERM ? d->cfg.drain_timeout : 0.0);
 }
 
+/* The loop turns and the batcher makes progress or has no work: a hung engine
+ * (a step that does not end) stops the pings, and systemd restarts the daemon. */
 static void on_watchdog(uv_timer_t *t)
 {
-    (void)t;
-    sd_notify_state("WATCHDOG=1");
+    struct daemon_state *d = t->data;
+    if (!d->srv.engine || llamad_engine_alive(d->srv.engine, &d->engine_beat))
+        sd_notify_state("WATCHDOG=1");
 }
 
 /* ---- Loading ---- */
@@ -263,7 +267,9 @@ static void model_loaded(uv_work_t *w, int status)
         return;
     }
     s->state = SERVER_READY;
-    sd_notify_state("READY=1");
+    char state[LLAMAD_ERR_MAX];
+    snprintf(state, sizeof state, "READY=1\nSTATUS=serving %s", s->model_id);
+    sd_notify_state(state);
     llamad_info("ready");
 }
 
@@ -306,10 +312,14 @@ static int run(struct daemon_state *d)
     tick.data = d;
     /* A quarter second: keep-alive comments and the drain deadline are due on it. */
     uv_timer_start(&tick, on_tick, 250, 250);
-    uint64_t wd = sd_watchdog_ms();
+    sd_notify_state("STATUS=loading the model");
+    /* Checked at a quarter of the interval: a step may take up to three
+     * quarters of it before a ping is missed. */
+    uint64_t wd = sd_watchdog_ms() / 4;
     if (wd) {
         uv_timer_init(s->loop, &d->watchdog);
-        uv_timer_start(&d->watchdog, on_watchdog, wd / 2, wd / 2);
+        d->watchdog.data = d;
+        uv_timer_start(&d->watchdog, on_watchdog, wd, wd);
     }
     d->load.data = d;
     uv_queue_work(s->loop, &d->load, load_model, model_loaded);

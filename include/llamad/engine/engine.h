@@ -14,6 +14,7 @@
 #ifndef LLAMAD_ENGINE_H
 #define LLAMAD_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,5 +85,11 @@ struct llamad_engine_stats {
     uint64_t generated_tokens;
 };
 void llamad_engine_stats(struct llamad_engine *e, struct llamad_engine_stats *out);
+
+/* For a watchdog: true when the batcher ended a step since the call that saw
+ * *beat (which is updated) or waits with no work; false while one step has not
+ * ended since then (a hung engine). Takes no lock: a stuck batcher cannot stall
+ * the caller. */
+bool llamad_engine_alive(struct llamad_engine *e, uint64_t *beat);
 
 #endif
