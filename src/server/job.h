@@ -27,7 +27,7 @@ struct request_job {
 /* Suspends r and queues j, whose run and done are set. */
 void request_start_job(struct request *r, struct request_job *j);
 /* Cancels r's job when it has not started (r may have none); r is answered with
- * a 503 when its client still waits. */
+ * a 503 when its client still waits and the server is not yet stopping. */
 void request_cancel_job(struct request *r);
 /* request_cancel_job on every request. */
 void server_cancel_jobs(struct server *s);
