@@ -129,7 +129,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    llamad_engine_stop(fx->e);
+    llamad_engine_free(fx->e);
     llamad_model_free(fx->m);
     pthread_mutex_destroy(&fx->c.mutex);
     pthread_cond_destroy(&fx->c.changed);
@@ -214,7 +214,7 @@ static void expect_together_match_alone(struct fixture *fx, struct llamad_engine
         struct llamad_gen_request r = greedy(fx->m, prompts[i], max_tokens);
         run_one(fx, &r, &alone[i], false);
     }
-    llamad_engine_stop(fx->e);
+    llamad_engine_free(fx->e);
     start(fx, p);
     char err[LLAMAD_ERR_MAX];
     for (int i = 0; i < n; i++) {
@@ -433,7 +433,7 @@ static void test_prompt_passes_while_decoding(void **state)
     struct llamad_gen_request r = greedy(fx->m, later, 10);
     struct result alone = {0};
     run_one(fx, &r, &alone, false);
-    llamad_engine_stop(fx->e);
+    llamad_engine_free(fx->e);
 
     start(fx, p);
     char err[LLAMAD_ERR_MAX];
@@ -509,7 +509,7 @@ static void test_session_second_turn_computes_only_new_tokens(void **state)
     assert_int_equal(second.done->usage.cached_tokens, n1 + 29);
     assert_int_equal(computed_so_far(fx) - before, (uint64_t)(n2 - n1 - 29));
 
-    llamad_engine_stop(fx->e);
+    llamad_engine_free(fx->e);
     start(fx, params(4, 4));
     struct result fresh = run_ids(fx, turn, n2, 20, "", NULL);
     assert_int_equal(fresh.done->usage.cached_tokens, 0);
@@ -556,7 +556,7 @@ static void test_automatic_prefix_reuse(void **state)
 
     struct result alone = run_ids(fx, b, nb, 24, "", NULL); /* nothing cached yet */
     assert_int_equal(alone.done->usage.cached_tokens, 0);
-    llamad_engine_stop(fx->e);
+    llamad_engine_free(fx->e);
     start(fx, params(4, 4));
     struct result ra = run_ids(fx, a, na, 24, "", NULL);
     uint64_t before = computed_so_far(fx);

@@ -42,7 +42,14 @@ struct llamad_engine {
     pthread_cond_t wake;
     struct queued *q_head, *q_tail;
     bool stopping;
+    bool joined; /* llamad_engine_stop is done (the caller's thread only) */
     struct llamad_engine_stats stats;
+
+    /* The heartbeat (llamad_engine_alive): steps ended, and whether the batcher
+     * waits with no work (set before it waits, cleared by a submit, which is the
+     * only way work arrives). */
+    _Atomic uint64_t beats;
+    atomic_bool idle;
 
     /* Batcher-thread state. */
     struct slot *slots;  /* max_active */
@@ -332,8 +339,10 @@ static void *batcher_main(void *arg)
     pthread_mutex_lock(&e->mutex);
     for (;;) {
         int32_t n_active = collect_active(e);
-        while (!e->stopping && !e->q_head && n_active == 0)
+        while (!e->stopping && !e->q_head && n_active == 0) {
+            atomic_store(&e->idle, true);
             pthread_cond_wait(&e->wake, &e->mutex);
+        }
         if (e->stopping)
             break;
         admit_queued(e);
@@ -348,6 +357,7 @@ static void *batcher_main(void *arg)
         publish_gauges(e, collect_active(e));
         pthread_mutex_unlock(&e->mutex);
         notify_touched(e);
+        atomic_fetch_add(&e->beats, 1);
         pthread_mutex_lock(&e->mutex);
     }
     /* Stopping: everything still here ends as cancelled. */
@@ -364,6 +374,7 @@ static void *batcher_main(void *arg)
         if (e->slots[i].used)
             end_sequence(e, &e->slots[i], LLAMAD_FINISH_CANCELLED, 0, NULL);
     notify_touched(e);
+    atomic_store(&e->idle, true); /* no work will come */
     return NULL;
 }
 
@@ -451,13 +462,21 @@ int llamad_engine_start(const struct llamad_model *m, const struct llamad_engine
 
 void llamad_engine_stop(struct llamad_engine *e)
 {
-    if (!e)
+    if (e->joined)
         return;
     pthread_mutex_lock(&e->mutex);
     e->stopping = true;
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->mutex);
     pthread_join(e->thread, NULL);
+    e->joined = true;
+}
+
+void llamad_engine_free(struct llamad_engine *e)
+{
+    if (!e)
+        return;
+    llamad_engine_stop(e);
     free_engine(e);
 }
 
@@ -502,6 +521,7 @@ int llamad_engine_submit(struct llamad_engine *e, struct llamad_gen_request *r,
         e->q_head = q;
     e->q_tail = q;
     e->stats.queued++;
+    atomic_store(&e->idle, false);
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->mutex);
     return LLAMAD_OK;
@@ -520,4 +540,12 @@ void llamad_engine_stats(struct llamad_engine *e, struct llamad_engine_stats *ou
     pthread_mutex_lock(&e->mutex);
     *out = e->stats;
     pthread_mutex_unlock(&e->mutex);
+}
+
+bool llamad_engine_alive(struct llamad_engine *e, uint64_t *beat)
+{
+    uint64_t now = atomic_load(&e->beats);
+    bool moved = now != *beat;
+    *beat = now;
+    return moved || atomic_load(&e->idle);
 }

@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "job.h"
 #include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/server/api_response.h"
@@ -32,8 +33,7 @@ static uint64_t random_u64(void)
 /* ---- Preparation on the thread pool: the prompt's token ids, max_tokens, the seed ---- */
 
 struct prepare_job {
-    uv_work_t work;
-    struct request *r;
+    struct request_job job;
     struct generation *g;
     struct llamad_api_error err;
     bool failed;
@@ -41,7 +41,7 @@ struct prepare_job {
 
 static bool prepare_prompt(struct prepare_job *j)
 {
-    struct request *r = j->r;
+    struct request *r = j->job.r;
     const struct llamad_model *m = r->srv->model;
     struct llamad_api_request *a = &j->g->api;
     char err[LLAMAD_ERR_MAX] = "";
@@ -88,7 +88,7 @@ static bool prepare_prompt(struct prepare_job *j)
 
 static bool prepare_limits(struct prepare_job *j)
 {
-    struct request *r = j->r;
+    struct request *r = j->job.r;
     const struct llamad_config *cfg = r->srv->cfg;
     struct llamad_gen_request *g = &j->g->api.gen;
     int32_t n_ctx = cfg->ctx_size, n_prompt = g->n_prompt;
@@ -115,9 +115,9 @@ static bool prepare_limits(struct prepare_job *j)
     return true;
 }
 
-static void run_prepare(uv_work_t *w)
+static void run_prepare(struct request_job *job)
 {
-    struct prepare_job *j = w->data;
+    struct prepare_job *j = (struct prepare_job *)job;
     struct llamad_api_request *a = &j->g->api;
     j->failed = !prepare_prompt(j) || !prepare_limits(j);
     if (!a->seed_given)
@@ -302,20 +302,14 @@ static void submit(struct request *r, struct generation *g)
     request_respond_error(r, &e);
 }
 
-static void finish_prepare(uv_work_t *w, int status)
+static void finish_prepare(struct request_job *job, bool answer)
 {
-    (void)status;
-    struct prepare_job *j = w->data;
-    struct request *r = j->r;
-    r->work_pending = false;
-    if (r->client_gone)
-        request_resume(r);
-    else if (j->failed)
-        request_respond_error(r, &j->err);
-    else
-        submit(r, j->g);
+    struct prepare_job *j = (struct prepare_job *)job;
+    if (answer && j->failed)
+        request_respond_error(job->r, &j->err);
+    else if (answer)
+        submit(job->r, j->g);
     free(j);
-    server_run_mhd(r->srv);
 }
 
 static bool model_name_ok(const struct request *r, const struct generation *g,
@@ -365,12 +359,10 @@ void generate_start(struct request *r, enum llamad_api_kind kind)
         request_respond_no_memory(r);
         return;
     }
-    j->r = r;
     j->g = g;
-    j->work.data = j;
-    request_suspend(r);
-    r->work_pending = true;
-    uv_queue_work(r->srv->loop, &j->work, run_prepare, finish_prepare);
+    j->job.run = run_prepare;
+    j->job.done = finish_prepare;
+    request_start_job(r, &j->job);
 }
 
 bool generate_submitted(const struct request *r)
@@ -389,7 +381,7 @@ void generate_cancel(struct request *r)
 bool generate_any_running(const struct server *s)
 {
     for (const struct request *r = s->requests; r; r = r->next)
-        if (r->work_pending || generate_submitted(r))
+        if (r->job || generate_submitted(r))
             return true;
     return false;
 }

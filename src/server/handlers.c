@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "generate.h"
+#include "job.h"
 #include "llamad/base/error.h"
 #include "llamad/server/api_response.h"
 #include "llamad/server/origin.h"
@@ -126,8 +127,7 @@ static void handle_metrics(struct request *r)
 /* /tokenize, /detokenize and /apply-template run on the thread pool: a long text
  * must not hold up the loop. */
 struct text_job {
-    uv_work_t work;
-    struct request *r;
+    struct request_job job;
     enum route route;
     char *json;
     struct llamad_api_error err;
@@ -156,10 +156,10 @@ static char *apply_template(const struct server *srv, const char *body, size_t l
     return json;
 }
 
-static void run_text_job(uv_work_t *w)
+static void run_text_job(struct request_job *job)
 {
-    struct text_job *j = w->data;
-    struct request *r = j->r;
+    struct text_job *j = (struct text_job *)job;
+    struct request *r = job->r;
     const struct llamad_tokenizer *tok = r->srv->model->tokenizer;
     const char *body = r->body.data ? r->body.data : "";
     if (j->route == ROUTE_TOKENIZE)
@@ -170,21 +170,15 @@ static void run_text_job(uv_work_t *w)
         j->json = apply_template(r->srv, body, r->body.len, &j->err);
 }
 
-static void finish_text_job(uv_work_t *w, int status)
+static void finish_text_job(struct request_job *job, bool answer)
 {
-    (void)status;
-    struct text_job *j = w->data;
-    struct request *r = j->r;
-    r->work_pending = false;
-    if (r->client_gone)
-        request_resume(r);
-    else if (j->json)
-        request_respond_json(r, 200, j->json), j->json = NULL;
-    else
-        request_respond_error(r, &j->err);
+    struct text_job *j = (struct text_job *)job;
+    if (answer && j->json)
+        request_respond_json(job->r, 200, j->json), j->json = NULL;
+    else if (answer)
+        request_respond_error(job->r, &j->err);
     free(j->json);
     free(j);
-    server_run_mhd(r->srv);
 }
 
 static void start_text_job(struct request *r, enum route route)
@@ -194,12 +188,10 @@ static void start_text_job(struct request *r, enum route route)
         request_respond_no_memory(r);
         return;
     }
-    j->r = r;
     j->route = route;
-    j->work.data = j;
-    request_suspend(r);
-    r->work_pending = true;
-    uv_queue_work(r->srv->loop, &j->work, run_text_job, finish_text_job);
+    j->job.run = run_text_job;
+    j->job.done = finish_text_job;
+    request_start_job(r, &j->job);
 }
 
 static bool refuse_early(struct request *r, enum route route, bool method_ok)
@@ -300,10 +292,17 @@ static void handle_request(struct request *r)
     }
 }
 
+/* The client left while r waited: its job need not start, its generation stops. */
+static void hang_up(struct request *r)
+{
+    request_cancel_job(r);
+    generate_cancel(r);
+}
+
 /* Only generation requests keep state of their own past their answer. */
 const struct http_routes server_routes = {
     .screen = screen_request,
     .handle = handle_request,
-    .hang_up = generate_cancel,
+    .hang_up = hang_up,
     .completed = generate_end,
 };

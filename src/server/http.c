@@ -85,7 +85,7 @@ static void on_socket_event(uv_poll_t *p, int status, int events)
     r->client_gone = true;
     stop_hangup_watch(r);
     r->srv->routes->hang_up(r);
-    if (!r->work_pending)
+    if (!r->job)
         request_resume(r); /* MHD then closes the connection */
 }
 
@@ -512,6 +512,7 @@ static struct request *new_request(struct server *s, struct MHD_Connection *conn
         return NULL;
     r->srv = s;
     r->conn = conn;
+    r->refs = 1; /* MHD's */
     r->id = ++s->next_request_id;
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s", url);
@@ -559,7 +560,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->pending = NULL;
         return ok;
     }
-    if (r->work_pending || r->awaiting) {
+    if (r->job || r->awaiting) {
         request_suspend(r); /* resumed before there is an answer: wait again */
         return MHD_YES;
     }
@@ -578,29 +579,46 @@ static void log_request(const struct request *r)
                 r->client_gone ? " client_gone=1" : "");
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
+void request_retain(struct request *r)
 {
-    struct server *s = cls;
-    struct request *r = *req_cls;
-    fault_request_end();
-    if (!r)
+    r->refs++;
+}
+
+void request_release(struct request *r)
+{
+    if (--r->refs > 0)
         return;
-    s->routes->completed(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    struct server *s = r->srv;
+    s->routes->completed(r, r->completed_ok);
     if (r->status == 0)
         r->status = 499; /* closed before an answer (nginx's convention) */
     llamad_metrics_count_request(&s->metrics, r->status);
     llamad_histogram_observe(&s->metrics.request_duration, llamad_now_seconds() - r->t_start);
     log_request(r);
-    stop_hangup_watch(r);
-    if (r->pending)
-        MHD_destroy_response(r->pending);
     llamad_buf_free(&r->body);
     llamad_buf_free(&r->out);
     unlink_request(s, r);
     free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    struct request *r = *req_cls;
+    fault_request_end();
+    if (!r)
+        return;
+    r->completed_ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    stop_hangup_watch(r);
+    if (r->pending)
+        MHD_destroy_response(r->pending);
+    r->pending = NULL;
+    r->conn = NULL;
+    r->suspended = false;
     *req_cls = NULL;
     set_receiving(conn, true); /* a kept-alive connection's next request */
+    request_release(r);
 }
 
 /* MHD says so for each connection over max_connections(_per_ip): a flood of
@@ -681,12 +699,13 @@ int server_listen(struct server *s, const struct http_routes *routes, char *err,
         flags |= MHD_USE_IPv6;
     raise_fd_limit(s->cfg->max_connections);
     s->mhd = MHD_start_daemon(
-        flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg->max_connections_per_ip,
-        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s, MHD_OPTION_END);
+        flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
+        /* the logger first: MHD warns about the options before it otherwise */
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)s->cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)s->cfg->max_connections_per_ip, MHD_OPTION_END);
     if (!s->mhd)
         return llamad_fail(err, errsz, LLAMAD_EIO, "cannot listen on %s:%d: %s", s->cfg->host,
                            s->cfg->port, strerror(errno));

@@ -16,6 +16,8 @@
 #include "llamad/server/metrics.h"
 #include "server.h"
 
+struct request_job; /* job.h */
+
 /* Per HTTP request (MHD's request closure). */
 struct request {
     struct server *srv;
@@ -30,11 +32,16 @@ struct request {
     int status;                   /* the status answered, for the log and metrics */
     struct MHD_Response *pending; /* to queue when MHD calls the handler again */
 
+    /* r is freed when MHD is done with it and no job holds it (request_release):
+     * MHD's reference and a job's. conn is NULL once MHD is done with it. */
+    int refs;
+    bool completed_ok; /* MHD is done: the answer went out whole */
+
     bool suspended;
     uv_poll_t *hangup; /* watches the socket while suspended */
     bool client_gone;
-    bool work_pending; /* a job on the thread pool uses r: it stays suspended */
-    bool awaiting;     /* request_await: resumed before its answer, it waits again */
+    struct request_job *job; /* job.h: a job on the thread pool; r stays suspended */
+    bool awaiting;           /* request_await: resumed before its answer, it waits again */
 
     /* A server-sent-event stream (request_stream_start). */
     bool streaming;        /* the stream response was queued */
@@ -64,7 +71,8 @@ struct http_routes {
     void (*handle)(struct request *r);
     /* The client went away while r was suspended (r->client_gone is set). */
     void (*hang_up)(struct request *r);
-    /* MHD is done with r (ok: the answer went out whole); r is freed next. */
+    /* MHD is done with r (ok: the answer went out whole) and no job holds it; r
+     * is freed next. */
     void (*completed)(struct request *r, bool ok);
 };
 
@@ -83,6 +91,10 @@ void server_enforce_deadlines(struct server *s, double now);
 /* At shutdown: resumes every suspended request so MHD can finish it (one with
  * nothing to send counts as its client gone), and lets them write what they have. */
 void server_finish_suspended(struct server *s);
+
+/* A job holds r past its connection's end: r is freed at the last release. */
+void request_retain(struct request *r);
+void request_release(struct request *r);
 
 void request_suspend(struct request *r);
 void request_resume(struct request *r);

@@ -13,6 +13,7 @@
 #include "generate.h"
 #include "handlers.h"
 #include "http.h"
+#include "job.h"
 #include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/base/log.h"
@@ -30,6 +31,7 @@ struct daemon_state {
     char model_path[PATH_MAX];
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog;
+    uint64_t engine_beat; /* the engine's heartbeat the watchdog saw last */
     uv_work_t load;
     struct llamad_model *loaded;
     char load_err[LLAMAD_ERR_MAX];
@@ -85,8 +87,11 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-/* Ends the daemon: the engine stops (what still runs ends as cancelled), every
- * suspended connection is resumed and finished, then MHD stops. */
+/* Ends the daemon: thread-pool jobs not yet started are cancelled, the engine
+ * stops (what still runs ends as cancelled), every suspended connection is
+ * resumed and finished, then MHD stops. Jobs still running keep their requests
+ * (job.h) and answer nobody; the loop ends when they have returned, and the
+ * engine, which MHD's last callbacks may still ask, is freed after it (run). */
 static void shut_down(struct daemon_state *d)
 {
     struct server *s = &d->srv;
@@ -94,6 +99,7 @@ static void shut_down(struct daemon_state *d)
         return;
     s->state = SERVER_STOPPING;
     llamad_info("stopping");
+    server_cancel_jobs(s);
     if (s->engine) {
         llamad_engine_stop(s->engine);
         drain_ready(s);
@@ -103,7 +109,6 @@ static void shut_down(struct daemon_state *d)
         uv_poll_stop(&s->mhd_poll);
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
-        s->engine = NULL;
     }
     uv_walk(s->loop, close_handle, NULL);
 }
@@ -112,11 +117,11 @@ static void start_drain(struct daemon_state *d, double timeout)
 {
     struct server *s = &d->srv;
     if (s->state == SERVER_DRAINING || s->state == SERVER_STOPPING) {
-        s->drain_deadline = llamad_now_seconds(); /* a second signal: stop now */
+        shut_down(d); /* a second signal: stop now, without the grace on_tick gives */
         return;
     }
     llamad_info("draining: no new requests; running ones get %.0f s to finish", timeout);
-    sd_notify_state("STOPPING=1");
+    sd_notify_state("STOPPING=1\nSTATUS=draining");
     server_close_listener(s);
     s->state = s->engine ? SERVER_DRAINING : SERVER_STOPPING;
     s->drain_deadline = llamad_now_seconds() + timeout;
@@ -138,6 +143,7 @@ static void on_tick(uv_timer_t *t)
             shut_down(d);
         else if (now >= s->drain_deadline) {
             generate_cancel_all(s); /* streams end with an error event and [DONE] */
+            server_cancel_jobs(s);  /* queued ones are answered 503 */
             if (now >= s->drain_deadline + 5.0)
                 shut_down(d);
         }
@@ -161,10 +167,13 @@ static void on_signal(uv_signal_t *h, int signum)
     start_drain(d, signum == SIGTERM ? d->cfg.drain_timeout : 0.0);
 }
 
+/* The loop turns and the batcher makes progress or has no work: a hung engine
+ * (a step that does not end) stops the pings, and systemd restarts the daemon. */
 static void on_watchdog(uv_timer_t *t)
 {
-    (void)t;
-    sd_notify_state("WATCHDOG=1");
+    struct daemon_state *d = t->data;
+    if (!d->srv.engine || llamad_engine_alive(d->srv.engine, &d->engine_beat))
+        sd_notify_state("WATCHDOG=1");
 }
 
 /* ---- Loading ---- */
@@ -260,7 +269,9 @@ static void model_loaded(uv_work_t *w, int status)
         return;
     }
     s->state = SERVER_READY;
-    sd_notify_state("READY=1");
+    char state[LLAMAD_ERR_MAX];
+    snprintf(state, sizeof state, "READY=1\nSTATUS=serving %s", s->model_id);
+    sd_notify_state(state);
     llamad_info("ready");
 }
 
@@ -303,15 +314,20 @@ static int run(struct daemon_state *d)
     tick.data = d;
     /* A quarter second: keep-alive comments and the drain deadline are due on it. */
     uv_timer_start(&tick, on_tick, 250, 250);
-    uint64_t wd = sd_watchdog_ms();
+    sd_notify_state("STATUS=loading the model");
+    /* Checked at a quarter of the interval: a step may take up to three
+     * quarters of it before a ping is missed. */
+    uint64_t wd = sd_watchdog_ms() / 4;
     if (wd) {
         uv_timer_init(s->loop, &d->watchdog);
-        uv_timer_start(&d->watchdog, on_watchdog, wd / 2, wd / 2);
+        d->watchdog.data = d;
+        uv_timer_start(&d->watchdog, on_watchdog, wd, wd);
     }
     d->load.data = d;
     uv_queue_work(s->loop, &d->load, load_model, model_loaded);
     uv_run(s->loop, UV_RUN_DEFAULT);
     uv_loop_close(s->loop);
+    llamad_engine_free(s->engine);
     llamad_ready_destroy(&s->ready);
     llamad_model_free(s->model);
     free(s->model_id);

@@ -49,8 +49,13 @@ int llamad_engine_start(const struct llamad_model *m, const struct llamad_engine
                         char *err, size_t errsz);
 
 /* Stops the batcher: running and queued requests end with FINISH_CANCELLED
- * events; then the thread is joined and everything freed. */
+ * events, and the thread is joined. e stays until llamad_engine_free, so that
+ * whoever still holds it may ask: submit then refuses, cancel changes nothing,
+ * stats answer. Idempotent. */
 void llamad_engine_stop(struct llamad_engine *e);
+
+/* Stops e if it runs, and frees it (e may be NULL). */
+void llamad_engine_free(struct llamad_engine *e);
 
 /* Queues a request. On success the engine owns *r's contents (r is cleared) and
  * holds a reference to o; events arrive in o. LLAMAD_ERANGE when the queue is full
@@ -82,5 +87,11 @@ struct llamad_engine_stats {
     uint64_t generated_tokens;
 };
 void llamad_engine_stats(struct llamad_engine *e, struct llamad_engine_stats *out);
+
+/* For a watchdog: true when the batcher ended a step since the call that saw
+ * *beat (which is updated) or waits with no work; false while one step has not
+ * ended since then (a hung engine). Takes no lock: a stuck batcher cannot stall
+ * the caller. */
+bool llamad_engine_alive(struct llamad_engine *e, uint64_t *beat);
 
 #endif
