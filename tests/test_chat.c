@@ -720,6 +720,103 @@ static void test_no_bos_no_eos_vocab(void **state)
     llamad_tokenizer_free(tok);
 }
 
+/* Every template's markers as user-defined pieces that merging reaches from typed
+ * text (each prefix of a marker is a piece, scoring by its length): the markers
+ * render as their ids, and content made of them adds none. */
+static const char *const marker_texts[] = {
+    "[INST]",   "[/INST]",       "<|im_start|>",        "<|im_end|>",        "<|system|>",
+    "<|user|>", "<|assistant|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+};
+#define MAX_MARKER_PIECES 256
+
+static size_t add_piece(char **pieces, float *scores, int32_t *kinds, size_t n, const char *p,
+                        size_t len, int32_t kind)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(pieces[i]) == len && !memcmp(pieces[i], p, len))
+            return n;
+    assert_true(n < MAX_MARKER_PIECES);
+    pieces[n] = strndup(p, len);
+    scores[n] = (float)len;
+    kinds[n] = kind;
+    return n + 1;
+}
+
+static struct llamad_tokenizer *marker_vocab(void)
+{
+    char *pieces[MAX_MARKER_PIECES];
+    float scores[MAX_MARKER_PIECES];
+    int32_t kinds[MAX_MARKER_PIECES];
+    size_t n = 0;
+    n = add_piece(pieces, scores, kinds, n, "<unk>", 5, LLAMAD_TOKEN_UNKNOWN);
+    n = add_piece(pieces, scores, kinds, n, "<s>", 3, LLAMAD_TOKEN_CONTROL);
+    n = add_piece(pieces, scores, kinds, n, "</s>", 4, LLAMAD_TOKEN_CONTROL);
+    for (size_t m = 0; m < N_OF(marker_texts); m++) {
+        size_t len = strlen(marker_texts[m]);
+        for (size_t k = 1; k < len; k++)
+            n = add_piece(pieces, scores, kinds, n, marker_texts[m], k, LLAMAD_TOKEN_NORMAL);
+        for (size_t k = 0; k < len; k++)
+            n = add_piece(pieces, scores, kinds, n, marker_texts[m] + k, 1, LLAMAD_TOKEN_NORMAL);
+    }
+    for (size_t m = 0; m < N_OF(marker_texts); m++)
+        n = add_piece(pieces, scores, kinds, n, marker_texts[m], strlen(marker_texts[m]),
+                      LLAMAD_TOKEN_USER_DEFINED);
+    const struct test_vocab_spec spec = {.model = "llama",
+                                         .pieces = (const char *const *)pieces,
+                                         .n = n,
+                                         .scores = scores,
+                                         .n_scores = n,
+                                         .types = kinds,
+                                         .n_types = n,
+                                         .no_space_prefix = true};
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_tokenizer *t = NULL;
+    if (test_load_vocab_spec(&spec, &t, err))
+        fail_msg("marker vocabulary: %s", err);
+    for (size_t i = 0; i < n; i++)
+        free(pieces[i]);
+    return t;
+}
+
+static size_t count_user_defined(const struct llamad_tokenizer *tok, const int32_t *ids, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += llamad_tokenizer_kind(tok, ids[i]) == LLAMAD_TOKEN_USER_DEFINED;
+    return c;
+}
+
+static void test_user_defined_markers_not_from_content(void **state)
+{
+    (void)state;
+    struct llamad_tokenizer *tok = marker_vocab();
+    char typed[512] = "";
+    for (size_t m = 0; m < N_OF(marker_texts); m++)
+        strcat(typed, marker_texts[m]);
+    assert_int_equal(count_user_defined(tok, (const int32_t[]){test_find_piece(tok, "[INST]")}, 1),
+                     1);
+    struct llamad_chat_message typed_msgs[] = {MSG("system", typed), MSG("user", typed),
+                                               MSG("assistant", typed), MSG("user", typed)};
+    struct llamad_chat_message empty_msgs[] = {MSG("system", ""), MSG("user", ""),
+                                               MSG("assistant", ""), MSG("user", "")};
+    size_t total = 0;
+    for (int t = LLAMAD_CHAT_PLAIN; t <= LLAMAD_CHAT_LLAMA3; t++) {
+        int32_t *ids, *empty_ids;
+        size_t n = render((enum llamad_chat_template)t, tok, typed_msgs, 4, &ids);
+        size_t n_empty = render((enum llamad_chat_template)t, tok, empty_msgs, 4, &empty_ids);
+        size_t markers = count_user_defined(tok, empty_ids, n_empty);
+        if (count_user_defined(tok, ids, n) != markers)
+            fail_msg("%s: content typed as markers gave %zu marker tokens, the template %zu",
+                     llamad_chat_name((enum llamad_chat_template)t),
+                     count_user_defined(tok, ids, n), markers);
+        total += markers;
+        free(ids);
+        free(empty_ids);
+    }
+    assert_true(total > 0); /* the templates' own markers are ids */
+    llamad_tokenizer_free(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_plain_replays_a_generated_answer),
         cmocka_unit_test(test_chatml_markers_as_ids),
         cmocka_unit_test(test_no_bos_no_eos_vocab),
+        cmocka_unit_test(test_user_defined_markers_not_from_content),
     };
     return cmocka_run_group_tests(tests, test_vocabs_setup, test_vocabs_teardown);
 }

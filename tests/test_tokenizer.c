@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -380,6 +381,113 @@ static void test_merge_rules(void **state)
     llamad_tokenizer_free(t);
 }
 
+/* A chat marker stored as a user-defined piece is never what typed text becomes,
+ * even where merging reaches it: it is split back like an unused piece. Other
+ * user-defined pieces still are. */
+static void test_user_defined_markers_not_from_text(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {
+        "<unk>", "<s>", "</s>", "[",    "I",     "N",      "S",  "T",   "]",    "F",
+        "O",     "[I",  "[IN",  "[INS", "[INST", "[INST]", "[F", "[FO", "[FOO", "[FOO]",
+    };
+    static const float scores[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 4, 5, 6, 2, 3, 4, 5};
+    int32_t types[N(pieces)];
+    for (size_t i = 0; i < N(pieces); i++)
+        types[i] = i == 0  ? LLAMAD_TOKEN_UNKNOWN
+                   : i < 3 ? LLAMAD_TOKEN_CONTROL
+                           : LLAMAD_TOKEN_NORMAL;
+    types[15] = types[19] = LLAMAD_TOKEN_USER_DEFINED; /* "[INST]", "[FOO]" */
+    const struct test_vocab_spec s = {.model = "llama",
+                                      .pieces = pieces,
+                                      .n = N(pieces),
+                                      .scores = scores,
+                                      .n_scores = N(scores),
+                                      .types = types,
+                                      .n_types = N(types),
+                                      .no_space_prefix = true};
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_tokenizer *t;
+    assert_int_equal(test_load_vocab_spec(&s, &t, err), LLAMAD_OK);
+    test_assert_ids(t, "[INST]", false, (const int32_t[]){14, 8}, 2);
+    test_assert_ids(t, "x[INST][INST]", false, (const int32_t[]){0, 14, 8, 14, 8}, 5);
+    test_assert_ids(t, "[FOO]", false, (const int32_t[]){19}, 1);
+    assert_int_equal(llamad_tokenizer_find(t, "[INST]", 6),
+                     15); /* still a piece of the vocabulary */
+    llamad_tokenizer_free(t);
+}
+
+/* A hostile vocabulary: "a" and unused pieces a^2 .. a^CHAIN, each scoring above
+ * the one before, so that a^CHAIN merges one letter at a time into a chain of
+ * CHAIN - 1 merges, and is then split back letter by letter. */
+#define CHAIN 6000
+
+struct chain_run {
+    const struct llamad_tokenizer *t;
+    const char *text;
+    int64_t n;
+    int32_t *ids;
+};
+
+static void *tokenize_chain(void *arg)
+{
+    struct chain_run *r = arg;
+    r->n = llamad_tokenize(r->t, r->text, CHAIN, false, r->ids, CHAIN);
+    return NULL;
+}
+
+static void test_long_merge_chain_on_small_stack(void **state)
+{
+    (void)state;
+    char *text = malloc(CHAIN + 1);
+    const char **pieces = malloc((CHAIN + 3) * sizeof *pieces);
+    float *scores = malloc((CHAIN + 3) * sizeof *scores);
+    int32_t *types = malloc((CHAIN + 3) * sizeof *types);
+    int32_t *ids = malloc(CHAIN * sizeof *ids);
+    assert_true(text && pieces && scores && types && ids);
+    memset(text, 'a', CHAIN);
+    text[CHAIN] = '\0';
+    static const char *const specials[] = {"<unk>", "<s>", "</s>"};
+    for (size_t i = 0; i < CHAIN + 3; i++) {
+        /* piece 3 + k is a^(k+1), a suffix of text */
+        pieces[i] = i < 3 ? specials[i] : text + CHAIN - (i - 2);
+        scores[i] = (float)i;
+        types[i] = i == 0   ? LLAMAD_TOKEN_UNKNOWN
+                   : i < 3  ? LLAMAD_TOKEN_CONTROL
+                   : i == 3 ? LLAMAD_TOKEN_NORMAL
+                            : LLAMAD_TOKEN_UNUSED;
+    }
+    const struct test_vocab_spec s = {.model = "llama",
+                                      .pieces = pieces,
+                                      .n = CHAIN + 3,
+                                      .scores = scores,
+                                      .n_scores = CHAIN + 3,
+                                      .types = types,
+                                      .n_types = CHAIN + 3,
+                                      .no_space_prefix = true};
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_tokenizer *t;
+    assert_int_equal(test_load_vocab_spec(&s, &t, err), LLAMAD_OK);
+    /* 128 KiB of stack: a frame per merge of the chain would need more. */
+    struct chain_run r = {t, text, -1, ids};
+    pthread_attr_t attr;
+    pthread_t thread;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 128 * 1024), 0);
+    assert_int_equal(pthread_create(&thread, &attr, tokenize_chain, &r), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    pthread_attr_destroy(&attr);
+    assert_int_equal(r.n, CHAIN);
+    for (size_t i = 0; i < CHAIN; i++)
+        assert_int_equal(ids[i], 3);
+    llamad_tokenizer_free(t);
+    free(ids);
+    free(types);
+    free(scores);
+    free(pieces);
+    free(text);
+}
+
 static void test_defaults(void **state)
 {
     (void)state;
@@ -558,6 +666,8 @@ int main(void)
         cmocka_unit_test(test_detok_releases_invalid_at_once),
         cmocka_unit_test(test_detok_space_after_bos),
         cmocka_unit_test(test_merge_rules),
+        cmocka_unit_test(test_user_defined_markers_not_from_text),
+        cmocka_unit_test(test_long_merge_chain_on_small_stack),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_refuses_other_models),
         cmocka_unit_test(test_refuses_malformed),

@@ -38,6 +38,23 @@ bool llamad_log_level_parse(const char *s, enum llamad_log_level *out)
     return false;
 }
 
+size_t llamad_log_escape(char *dst, size_t cap, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (; *src && cap - n > 4; src++) { /* room for \xNN and the NUL */
+        unsigned char c = (unsigned char)*src;
+        if (c < 0x20 || c == 0x7f) {
+            memcpy(dst + n, (char[]){'\\', 'x', hex[c >> 4], hex[c & 15]}, 4);
+            n += 4;
+        } else {
+            dst[n++] = (char)c;
+        }
+    }
+    dst[n] = '\0';
+    return n;
+}
+
 void llamad_log(enum llamad_log_level level, const char *fmt, ...)
 {
     if ((int)level > atomic_load(&current_level))
@@ -57,10 +74,14 @@ void llamad_log(enum llamad_log_level level, const char *fmt, ...)
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, level_names[level]);
     }
+    char message[sizeof line];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    /* Messages carry what clients send (paths, methods, headers, model names):
+     * escaped, none of it can end the line and forge the next. */
+    llamad_log_escape(line + n, sizeof line - (size_t)n, message);
     /* One write per line, so lines from different threads do not interleave. */
     fprintf(stderr, "%s\n", line);
 }

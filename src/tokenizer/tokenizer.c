@@ -266,6 +266,25 @@ static void find_end_of_generation(struct llamad_tokenizer *t)
     }
 }
 
+/* The markers chat templates write as special tokens (server/chat.c). A vocabulary
+ * may store them as user-defined pieces, which text can merge into; as tokens they
+ * must come only from a template, never from what a user typed. */
+static const char *const chat_marker_texts[] = {
+    "[INST]",   "[/INST]",       "<|im_start|>",        "<|im_end|>",        "<|system|>",
+    "<|user|>", "<|assistant|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+    "<s>",      "</s>",
+};
+
+static void find_chat_markers(struct llamad_tokenizer *t)
+{
+    for (size_t i = 0; i < sizeof chat_marker_texts / sizeof chat_marker_texts[0]; i++) {
+        const char *s = chat_marker_texts[i];
+        const int32_t id = llamad_piece_map_find(t, &t->all, s, strlen(s));
+        if (id >= 0 && t->kind[id] == LLAMAD_TOKEN_USER_DEFINED)
+            t->marker[t->n_marker++] = id;
+    }
+}
+
 /* Where a key is absent, SentencePiece has <unk>, <s>, </s> at ids 0, 1, 2 and
  * puts a space before the text; byte-level BPE has no fixed ids, and never puts
  * a space before the text (as in llama.cpp), whatever the file says. */
@@ -289,6 +308,7 @@ static int read_specials(const struct llamad_gguf *g, struct llamad_tokenizer *t
         return rc;
     t->add_space_prefix = t->add_space_prefix && spm;
     find_end_of_generation(t);
+    find_chat_markers(t);
     if (t->add_bos && t->bos < 0)
         return llamad_fail(err, errsz, LLAMAD_EFORMAT,
                            "tokenizer.ggml.add_bos_token is true but there is no BOS token");

@@ -260,12 +260,26 @@ static int32_t whole_word(const struct session *s, const uint8_t *p, size_t len)
     return find_piece(s->t, s->spelled, n);
 }
 
+static bool bpe_keep(const void *ctx, const struct llamad_merge_node *n)
+{
+    const struct session *s = ctx;
+    return llamad_from_text(s->t, n->id);
+}
+
+static void bpe_out(void *ctx, const struct llamad_merge_node *n)
+{
+    struct session *s = ctx;
+    llamad_sink_put(s->out, n->id);
+}
+
+/* A pre-tokenizer's piece: one token when the vocabulary has it whole, else merged
+ * from its bytes; a chat marker among the results is split back (llamad_from_text). */
 static int word(void *ctx, size_t start, size_t len)
 {
     struct session *s = ctx;
     const uint8_t *p = s->text + start;
     int32_t id = whole_word(s, p, len);
-    if (id >= 0) {
+    if (id >= 0 && llamad_from_text(s->t, id)) {
         llamad_sink_put(s->out, id);
         return LLAMAD_OK;
     }
@@ -275,8 +289,7 @@ static int word(void *ctx, size_t start, size_t len)
     for (size_t i = 0; i < len; i++)
         llamad_merger_push(&s->merger, (uint32_t)i, 1, s->t->bpe->byte_token[p[i]]);
     llamad_merger_run(&s->merger);
-    for (int32_t i = 0; i >= 0; i = s->merger.sym[i].next)
-        llamad_sink_put(s->out, s->merger.node[s->merger.sym[i].node].id);
+    llamad_merger_output(&s->merger, bpe_keep, bpe_out, s);
     return LLAMAD_OK;
 }
 

@@ -23,6 +23,8 @@ struct llamad_bpe;
 /* At most this many distinct tokens end generation: the file's EOS, EOT and EOM
  * and the control tokens of end_of_generation_texts (tokenizer.c). */
 #define LLAMAD_MAX_EOG 16
+/* At most this many user-defined pieces are chat markers (chat_marker_texts, tokenizer.c). */
+#define LLAMAD_MAX_MARKERS 16
 
 struct llamad_tokenizer {
     enum llamad_vocab_type type;
@@ -39,6 +41,8 @@ struct llamad_tokenizer {
     int32_t bos, eos, unk, eot, eom;
     int32_t eog[LLAMAD_MAX_EOG]; /* the tokens that end generation (llamad_tokenizer_is_eog) */
     int n_eog;
+    int32_t marker[LLAMAD_MAX_MARKERS]; /* user-defined pieces that are chat markers */
+    int n_marker;
     bool add_bos, add_space_prefix;
     struct llamad_bpe *bpe; /* byte-level BPE's merges and pre-tokenizer; NULL for SPM */
 };
@@ -46,6 +50,21 @@ struct llamad_tokenizer {
 static inline const char *llamad_piece_text(const struct llamad_tokenizer *t, int32_t id)
 {
     return t->text + t->start[id];
+}
+
+/* Whether tokenizing text may give token id: a normal piece, or a user-defined one
+ * that is no chat marker. Unused pieces and markers take part in merging all the
+ * same, and are split back into the runs they were merged from. */
+static inline bool llamad_from_text(const struct llamad_tokenizer *t, int32_t id)
+{
+    if (t->kind[id] == LLAMAD_TOKEN_NORMAL)
+        return true;
+    if (t->kind[id] != LLAMAD_TOKEN_USER_DEFINED)
+        return false;
+    for (int i = 0; i < t->n_marker; i++)
+        if (t->marker[i] == id)
+            return false;
+    return true;
 }
 
 /* tokenizer_piece_map.c: indexes in m the non-empty pieces of t whose kind `wanted`

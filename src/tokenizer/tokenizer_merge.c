@@ -110,7 +110,10 @@ int llamad_merger_start(struct llamad_merger *m, size_t n)
     void *heap = grow(m->heap, 3 * n, sizeof *m->heap);
     if (heap)
         m->heap = heap;
-    if (!sym || !node || !heap)
+    void *stack = grow(m->stack, 2 * n, sizeof *m->stack);
+    if (stack)
+        m->stack = stack;
+    if (!sym || !node || !heap || !stack)
         return LLAMAD_ENOMEM;
     m->room = n;
     return LLAMAD_OK;
@@ -157,9 +160,30 @@ void llamad_merger_run(struct llamad_merger *m)
     }
 }
 
+void llamad_merger_output(struct llamad_merger *m, llamad_merge_keep_fn keep,
+                          llamad_merge_out_fn out, void *ctx)
+{
+    for (int32_t i = 0; i >= 0 && m->n_sym > 0; i = m->sym[i].next) {
+        /* Depth first, left part first: each node is on the stack at most once,
+         * so it never holds more than the word's nodes. */
+        size_t n = 0;
+        m->stack[n++] = m->sym[i].node;
+        while (n > 0) {
+            const struct llamad_merge_node *node = &m->node[m->stack[--n]];
+            if (node->left < 0 || keep(ctx, node)) {
+                out(ctx, node);
+            } else {
+                m->stack[n++] = node->right;
+                m->stack[n++] = node->left;
+            }
+        }
+    }
+}
+
 void llamad_merger_free(struct llamad_merger *m)
 {
     free(m->sym);
     free(m->node);
     free(m->heap);
+    free(m->stack);
 }

@@ -37,6 +37,7 @@ struct llamad_merger {
     struct llamad_merge_node *node;
     int32_t n_sym, n_node;
     struct llamad_merge_candidate *heap;
+    int32_t *stack;      /* llamad_merger_output's nodes still to go */
     size_t n_heap, room; /* room: starting symbols the arrays hold */
 };
 
@@ -53,6 +54,16 @@ int llamad_merger_start(struct llamad_merger *m, size_t n);
 void llamad_merger_push(struct llamad_merger *m, uint32_t start, uint32_t len, int32_t id);
 /* Merges the word's symbols until no adjacent pair merges. */
 void llamad_merger_run(struct llamad_merger *m);
+/* Whether a run's token may be output as it is. */
+typedef bool (*llamad_merge_keep_fn)(const void *ctx, const struct llamad_merge_node *n);
+/* Takes the runs the word comes out as, left to right. */
+typedef void (*llamad_merge_out_fn)(void *ctx, const struct llamad_merge_node *n);
+/* After a run: hands out to `out` the word's runs, each one whole when keep says
+ * so, else (one merged from two) the runs it was made of, in turn, else (a
+ * starting symbol) whole after all. Without recursion: a hostile vocabulary can
+ * chain a merge per byte of a long word. */
+void llamad_merger_output(struct llamad_merger *m, llamad_merge_keep_fn keep,
+                          llamad_merge_out_fn out, void *ctx);
 void llamad_merger_free(struct llamad_merger *m);
 
 #endif

@@ -7,8 +7,9 @@
  *
  * Which pieces text can turn into follows SentencePiece: normal, user-defined and
  * unused pieces take part in merging; control (<s>), unknown (<unk>) and byte
- * (<0xNN>) pieces never do, so "<s>" in the text stays characters. An unused piece
- * is never emitted: it is split back into the pieces it was merged from. A single
+ * (<0xNN>) pieces never do, so "<s>" in the text stays characters. An unused piece,
+ * or a user-defined one that is a chat template's marker, is never emitted: it is
+ * split back into the pieces it was merged from. A single
  * character that is no piece becomes its <0xNN> byte tokens (or <unk> when the
  * vocabulary lacks one of them). */
 #include <stdlib.h>
@@ -56,20 +57,20 @@ static void byte_fallback(struct spm_word *w, const struct llamad_merge_node *n)
         llamad_sink_put(w->out, w->t->byte_token[p[i]]);
 }
 
-/* Emits node k: its piece, or (an unused piece, or a character that is no piece)
- * the nodes it was merged from, or byte tokens. Recursion depth is bounded by the
- * length of the longest piece. */
-static void emit(struct spm_word *w, const struct llamad_merger *m, int32_t k)
+static bool spm_keep(const void *ctx, const struct llamad_merge_node *n)
 {
-    const struct llamad_merge_node *n = &m->node[k];
-    if (n->id >= 0 && w->t->kind[n->id] != LLAMAD_TOKEN_UNUSED) {
+    const struct spm_word *w = ctx;
+    return n->id >= 0 && llamad_from_text(w->t, n->id);
+}
+
+/* A run's piece, or (a character that is no piece text may give) its byte tokens. */
+static void spm_out(void *ctx, const struct llamad_merge_node *n)
+{
+    struct spm_word *w = ctx;
+    if (spm_keep(w, n))
         llamad_sink_put(w->out, n->id);
-    } else if (n->left >= 0) {
-        emit(w, m, n->left);
-        emit(w, m, n->right);
-    } else {
+    else
         byte_fallback(w, n);
-    }
 }
 
 /* The text as SentencePiece sees it: the optional space prefix, spaces as U+2581. */
@@ -127,8 +128,7 @@ int llamad_spm_tokenize(const struct llamad_tokenizer *t, const char *text, size
     if (w.text && (rc = llamad_merger_start(&m, n)) == LLAMAD_OK) {
         push_chars(&w, &m, n);
         llamad_merger_run(&m);
-        for (int32_t i = 0; i >= 0; i = m.sym[i].next)
-            emit(&w, &m, m.sym[i].node);
+        llamad_merger_output(&m, spm_keep, spm_out, &w);
     }
     free(w.text);
     llamad_merger_free(&m);
