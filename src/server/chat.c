@@ -186,8 +186,9 @@ static void special(struct render *r, int32_t id, const char *piece)
 
 /* A marker such as "<|im_start|>": special when the vocabulary has it as a control
  * or user-defined piece, the pieces llama.cpp parses as special tokens. */
-static void marker(struct render *r, const char *piece)
+static void marker(struct render *r, enum llamad_chat_marker m)
 {
+    const char *piece = llamad_chat_marker_text(m);
     int32_t id = llamad_tokenizer_find(r->tok, piece, strlen(piece));
     enum llamad_token_kind kind = llamad_tokenizer_kind(r->tok, id);
     bool is_special = kind == LLAMAD_TOKEN_CONTROL || kind == LLAMAD_TOKEN_USER_DEFINED;
@@ -196,12 +197,12 @@ static void marker(struct render *r, const char *piece)
 
 static void bos(struct render *r)
 {
-    special(r, llamad_tokenizer_bos(r->tok), "<s>");
+    special(r, llamad_tokenizer_bos(r->tok), llamad_chat_marker_text(LLAMAD_MARKER_BOS));
 }
 
 static void eos(struct render *r)
 {
-    special(r, llamad_tokenizer_eos(r->tok), "</s>");
+    special(r, llamad_tokenizer_eos(r->tok), llamad_chat_marker_text(LLAMAD_MARKER_EOS));
 }
 
 /* ---- The templates (roles already checked) ---- */
@@ -242,7 +243,7 @@ static void render_llama2(struct render *r, const struct llamad_chat_message *m,
         if (!in_turn) {
             if (i > 0)
                 bos(r);
-            marker(r, "[INST]");
+            marker(r, LLAMAD_MARKER_INST);
             literal(r, " ");
             in_turn = true;
         }
@@ -255,7 +256,7 @@ static void render_llama2(struct render *r, const struct llamad_chat_message *m,
         case ROLE_USER:
             content_stripped(r, &m[i]);
             literal(r, " ");
-            marker(r, "[/INST]");
+            marker(r, LLAMAD_MARKER_INST_END);
             break;
         default: /* assistant */
             literal(r, " ");
@@ -274,7 +275,7 @@ static void render_mistral(struct render *r, const struct llamad_chat_message *m
     bool in_turn = false;
     for (size_t i = 0; i < n; i++) {
         if (!in_turn) {
-            marker(r, "[INST]");
+            marker(r, LLAMAD_MARKER_INST);
             literal(r, " ");
             in_turn = true;
         }
@@ -286,7 +287,7 @@ static void render_mistral(struct render *r, const struct llamad_chat_message *m
         case ROLE_USER:
             content(r, &m[i]);
             literal(r, " ");
-            marker(r, "[/INST]");
+            marker(r, LLAMAD_MARKER_INST_END);
             break;
         default: /* assistant */
             content(r, &m[i]);
@@ -300,21 +301,22 @@ static void render_mistral(struct render *r, const struct llamad_chat_message *m
 static void render_chatml(struct render *r, const struct llamad_chat_message *m, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        marker(r, "<|im_start|>");
+        marker(r, LLAMAD_MARKER_IM_START);
         literal(r, role_names[role_of(m[i].role)]);
         literal(r, "\n");
         content(r, &m[i]);
-        marker(r, "<|im_end|>");
+        marker(r, LLAMAD_MARKER_IM_END);
         literal(r, "\n");
     }
-    marker(r, "<|im_start|>");
+    marker(r, LLAMAD_MARKER_IM_START);
     literal(r, "assistant\n");
 }
 
 /* Zephyr / TinyLlama-Chat: "<|{role}|>\n{content}</s>\n" per message, then "<|assistant|>\n". */
 static void render_zephyr(struct render *r, const struct llamad_chat_message *m, size_t n)
 {
-    static const char *const tags[N_ROLES] = {"<|system|>", "<|user|>", "<|assistant|>"};
+    static const enum llamad_chat_marker tags[N_ROLES] = {LLAMAD_MARKER_SYSTEM, LLAMAD_MARKER_USER,
+                                                          LLAMAD_MARKER_ASSISTANT};
     for (size_t i = 0; i < n; i++) {
         marker(r, tags[role_of(m[i].role)]);
         literal(r, "\n");
@@ -357,14 +359,14 @@ static void render_vicuna(struct render *r, const struct llamad_chat_message *m,
 static void render_llama3(struct render *r, const struct llamad_chat_message *m, size_t n)
 {
     for (size_t i = 0; i <= n; i++) {
-        marker(r, "<|start_header_id|>");
+        marker(r, LLAMAD_MARKER_START_HEADER);
         literal(r, i < n ? role_names[role_of(m[i].role)] : "assistant");
-        marker(r, "<|end_header_id|>");
+        marker(r, LLAMAD_MARKER_END_HEADER);
         literal(r, "\n\n");
         if (i == n)
             break;
         content_stripped(r, &m[i]);
-        marker(r, "<|eot_id|>");
+        marker(r, LLAMAD_MARKER_EOT);
     }
 }
 

@@ -266,18 +266,32 @@ static void find_end_of_generation(struct llamad_tokenizer *t)
     }
 }
 
-/* The markers chat templates write as special tokens (server/chat.c). A vocabulary
- * may store them as user-defined pieces, which text can merge into; as tokens they
- * must come only from a template, never from what a user typed. */
-static const char *const chat_marker_texts[] = {
-    "[INST]",   "[/INST]",       "<|im_start|>",        "<|im_end|>",        "<|system|>",
-    "<|user|>", "<|assistant|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
-    "<s>",      "</s>",
+/* clang-format off */
+static const char *const chat_marker_texts[LLAMAD_CHAT_MARKERS] = {
+    [LLAMAD_MARKER_INST] = "[INST]",
+    [LLAMAD_MARKER_INST_END] = "[/INST]",
+    [LLAMAD_MARKER_IM_START] = "<|im_start|>",
+    [LLAMAD_MARKER_IM_END] = "<|im_end|>",
+    [LLAMAD_MARKER_SYSTEM] = "<|system|>",
+    [LLAMAD_MARKER_USER] = "<|user|>",
+    [LLAMAD_MARKER_ASSISTANT] = "<|assistant|>",
+    [LLAMAD_MARKER_START_HEADER] = "<|start_header_id|>",
+    [LLAMAD_MARKER_END_HEADER] = "<|end_header_id|>",
+    [LLAMAD_MARKER_EOT] = "<|eot_id|>",
+    [LLAMAD_MARKER_BOS] = "<s>",
+    [LLAMAD_MARKER_EOS] = "</s>",
 };
+/* clang-format on */
 
+const char *llamad_chat_marker_text(enum llamad_chat_marker m)
+{
+    return chat_marker_texts[m];
+}
+
+/* The user-defined pieces among the markers (tokenizer.h). */
 static void find_chat_markers(struct llamad_tokenizer *t)
 {
-    for (size_t i = 0; i < sizeof chat_marker_texts / sizeof chat_marker_texts[0]; i++) {
+    for (int i = 0; i < LLAMAD_CHAT_MARKERS; i++) {
         const char *s = chat_marker_texts[i];
         const int32_t id = llamad_piece_map_find(t, &t->all, s, strlen(s));
         if (id >= 0 && t->kind[id] == LLAMAD_TOKEN_USER_DEFINED)

@@ -23,8 +23,6 @@ struct llamad_bpe;
 /* At most this many distinct tokens end generation: the file's EOS, EOT and EOM
  * and the control tokens of end_of_generation_texts (tokenizer.c). */
 #define LLAMAD_MAX_EOG 16
-/* At most this many user-defined pieces are chat markers (chat_marker_texts, tokenizer.c). */
-#define LLAMAD_MAX_MARKERS 16
 
 struct llamad_tokenizer {
     enum llamad_vocab_type type;
@@ -41,7 +39,7 @@ struct llamad_tokenizer {
     int32_t bos, eos, unk, eot, eom;
     int32_t eog[LLAMAD_MAX_EOG]; /* the tokens that end generation (llamad_tokenizer_is_eog) */
     int n_eog;
-    int32_t marker[LLAMAD_MAX_MARKERS]; /* user-defined pieces that are chat markers */
+    int32_t marker[LLAMAD_CHAT_MARKERS]; /* user-defined pieces that are chat markers */
     int n_marker;
     bool add_bos, add_space_prefix;
     struct llamad_bpe *bpe; /* byte-level BPE's merges and pre-tokenizer; NULL for SPM */

@@ -66,6 +66,27 @@ const char *llamad_tokenizer_piece(const struct llamad_tokenizer *t, int32_t id)
 /* Looks a piece up exactly; -1 when absent. */
 int32_t llamad_tokenizer_find(const struct llamad_tokenizer *t, const char *piece, size_t len);
 
+/* The markers chat templates (server/chat.c) write as special tokens. Where a
+ * vocabulary stores one as a user-defined piece, which text could merge into,
+ * the tokenizer never makes it from text: as a token it comes only from a
+ * template, never from what a user typed. */
+enum llamad_chat_marker {
+    LLAMAD_MARKER_INST,         /* [INST] */
+    LLAMAD_MARKER_INST_END,     /* [/INST] */
+    LLAMAD_MARKER_IM_START,     /* <|im_start|> */
+    LLAMAD_MARKER_IM_END,       /* <|im_end|> */
+    LLAMAD_MARKER_SYSTEM,       /* <|system|> */
+    LLAMAD_MARKER_USER,         /* <|user|> */
+    LLAMAD_MARKER_ASSISTANT,    /* <|assistant|> */
+    LLAMAD_MARKER_START_HEADER, /* <|start_header_id|> */
+    LLAMAD_MARKER_END_HEADER,   /* <|end_header_id|> */
+    LLAMAD_MARKER_EOT,          /* <|eot_id|> */
+    LLAMAD_MARKER_BOS,          /* <s> */
+    LLAMAD_MARKER_EOS,          /* </s> */
+    LLAMAD_CHAT_MARKERS
+};
+const char *llamad_chat_marker_text(enum llamad_chat_marker m);
+
 /* Tokenizes len bytes of text, prepending BOS when add_bos. Writes at most cap ids
  * into out and returns the number of ids the text needs (call again with a larger
  * buffer when that is more than cap), or a negative LLAMAD_E* code. */
