@@ -760,7 +760,9 @@ class KernelSetTest(unittest.TestCase):
 
 class SignalTest(unittest.TestCase):
     def test_sigterm_lets_a_stream_finish(self):
-        with slow_server() as s:
+        # A drain long enough for 150 tokens of the slow model in a sanitizer
+        # build on a busy machine (ThreadSanitizer, load 5: 3 tokens/s).
+        with slow_server("--drain-timeout", "300") as s:
             c, r = s.stream("/v1/completions", greedy(max_tokens=150, ignore_eos=True,
                                                      stream=True))
             events = sse_events(r)
