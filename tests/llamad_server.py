@@ -7,33 +7,55 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
 BUILD = os.environ["LLAMAD_BUILD_DIR"]
 DAEMON = os.path.join(BUILD, "llamad")
 
+# What systemd does for a socket unit's service: the socket as descriptor 3, and
+# LISTEN_FDS and LISTEN_PID (the pid that execs the daemon) in the environment.
+SYSTEMD_EXEC = """
+import os, sys
+fd = int(sys.argv[1])
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.environ.setdefault("LISTEN_FDS", "1")
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
 
 class Server:
     """One llamad process; use as a context manager."""
 
-    def __init__(self, *args, wait_ready=True, env=None):
+    def __init__(self, *args, wait_ready=True, env=None, listen_socket=None):
         self.args = list(args)
+        # listen_socket: a listening socket handed over the systemd way (LISTEN_FDS);
+        # the daemon then gets no --host or --port of ours
+        self.listen_socket = listen_socket
         self.wait_ready = wait_ready
         # env: variables to set, or to remove (None), for the daemon's environment
         self.env = {k: v for k, v in dict(os.environ, **(env or {})).items() if v is not None}
         self.proc = None
+        self.host = None
         self.port = None
         self.log = []
         self._log_cond = threading.Condition()
 
     def __enter__(self):
-        self.proc = subprocess.Popen([DAEMON, "--host", "127.0.0.1", "--port", "0"] + self.args,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=self.env)
+        cmd, fds = [DAEMON, "--host", "127.0.0.1", "--port", "0"] + self.args, ()
+        if self.listen_socket:
+            fds = (self.listen_socket.fileno(),)
+            cmd = [sys.executable, "-c", SYSTEMD_EXEC, str(fds[0]), DAEMON] + self.args
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=self.env, pass_fds=fds)
         threading.Thread(target=self._read_log, daemon=True).start()
-        line = self.wait_log(r"listening on http://127\.0\.0\.1:(\d+)/", 30)
-        self.port = int(re.search(r":(\d+)/", line).group(1))
+        line = self.wait_log(r"listening on http://(127\.0\.0\.1|\[::1\]):(\d+)/", 30)
+        where = re.search(r"//\[?([^/]*?)\]?:(\d+)/", line)
+        self.host, self.port = where.group(1), int(where.group(2))
         if self.wait_ready:
             self.wait_log(r"\bready$", 60)
         return self
@@ -88,7 +110,7 @@ class Server:
         return self.proc.wait(timeout)
 
     def conn(self, timeout=60):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, timeout=60):
         """(status, headers dict, body bytes) of one request on a new connection."""
@@ -154,3 +176,13 @@ def sse_events(resp):
 def raw_socket(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     return s
+
+
+def read_answer(s):
+    """Everything the daemon sends on a raw socket until it closes the connection."""
+    out = b""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            return out
+        out += data

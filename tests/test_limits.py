@@ -9,7 +9,7 @@ import socket
 import time
 import unittest
 
-from llamad_server import Server
+from llamad_server import Server, read_answer
 
 
 def proc_status(server, field):
@@ -28,15 +28,6 @@ def connect(port, source="127.0.0.1"):
     s.connect(("127.0.0.1", port))
     return s
 
-
-def read_answer(s):
-    """Everything the daemon sends until it closes the connection."""
-    out = b""
-    while True:
-        data = s.recv(65536)
-        if not data:
-            return out
-        out += data
 
 
 def status_of(answer):

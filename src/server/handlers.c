@@ -226,7 +226,8 @@ static bool refuse_cross_site(struct request *r, enum route route)
     const struct llamad_origin_policy policy = {
         .allowed = cfg->allowed_origins,
         .n_allowed = cfg->n_allowed_origins,
-        .loopback = llamad_address_is_loopback(cfg->host),
+        /* the socket's own address: a socket from systemd names no --host */
+        .loopback = llamad_address_is_loopback(r->srv->address),
     };
     const char *host = request_header(r, MHD_HTTP_HEADER_HOST);
     const char *origin = request_header(r, MHD_HTTP_HEADER_ORIGIN);

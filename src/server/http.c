@@ -20,6 +20,7 @@
 #include "llamad/base/error.h"
 #include "llamad/base/log.h"
 #include "llamad/server/api_response.h"
+#include "sdlisten.h"
 
 /* ---- MHD on the loop ---- */
 
@@ -687,31 +688,65 @@ static void raise_fd_limit(int max_connections)
                     max_connections, (unsigned long long)rl.rlim_cur);
 }
 
+/* Where the listening socket is bound, whoever bound it: its port (--port 0
+ * asks for any) and its address as text, which decides origin.h's Host check. */
+static void learn_address(struct server *s)
+{
+    const union MHD_DaemonInfo *lfd = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    s->port = (uint16_t)s->cfg->port;
+    snprintf(s->address, sizeof s->address, "%s", s->cfg->host);
+    if (!lfd || getsockname(lfd->listen_fd, (struct sockaddr *)&addr, &len) != 0)
+        return;
+    if (addr.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&addr;
+        inet_ntop(AF_INET, &in->sin_addr, s->address, sizeof s->address);
+        s->port = ntohs(in->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, s->address, sizeof s->address);
+        s->port = ntohs(in6->sin6_port);
+    }
+}
+
 int server_listen(struct server *s, const struct http_routes *routes, char *err, size_t errsz)
 {
     struct sockaddr_storage addr;
+    int inherited;
     s->routes = routes;
-    int rc = resolve(s->cfg->host, s->cfg->port, &addr, err, errsz);
+    int rc = sd_listen_socket(&inherited, err, errsz);
+    if (rc == LLAMAD_OK && inherited < 0)
+        rc = resolve(s->cfg->host, s->cfg->port, &addr, err, errsz);
     if (rc)
         return rc;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (addr.ss_family == AF_INET6)
+    if (inherited < 0 && addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* A socket systemd passed is served as it is; --host and --port then say nothing. */
+    struct MHD_OptionItem where[] = {
+        inherited >= 0 ? (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, inherited, NULL}
+                       : (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr},
+        {MHD_OPTION_END, 0, NULL},
+    };
     raise_fd_limit(s->cfg->max_connections);
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
         /* the logger first: MHD warns about the options before it otherwise */
-        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s, MHD_OPTION_ARRAY, where,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)s->cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)s->cfg->max_connections_per_ip, MHD_OPTION_END);
+    if (!s->mhd && inherited >= 0)
+        return llamad_fail(err, errsz, LLAMAD_EIO, "cannot serve the socket systemd passed: %s",
+                           strerror(errno));
     if (!s->mhd)
         return llamad_fail(err, errsz, LLAMAD_EIO, "cannot listen on %s:%d: %s", s->cfg->host,
                            s->cfg->port, strerror(errno));
-    const union MHD_DaemonInfo *port = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    learn_address(s);
+    s->inherited = inherited >= 0;
     const union MHD_DaemonInfo *epfd = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    s->port = port ? port->port : (uint16_t)s->cfg->port;
     uv_poll_init(s->loop, &s->mhd_poll, epfd->epoll_fd);
     s->mhd_poll.data = s;
     uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);

@@ -306,9 +306,10 @@ static int run(struct daemon_state *d)
         llamad_error("%s", err);
         return 1;
     }
-    llamad_info("listening on http://%s%s%s:%u/ (model %s loading)",
-                strchr(d->cfg.host, ':') ? "[" : "", d->cfg.host,
-                strchr(d->cfg.host, ':') ? "]" : "", s->port, d->model_path);
+    bool v6 = strchr(s->address, ':') != NULL;
+    llamad_info("listening on http://%s%s%s:%u/ (%smodel %s loading)", v6 ? "[" : "", s->address,
+                v6 ? "]" : "", s->port, s->inherited ? "a socket from systemd; " : "",
+                d->model_path);
     uv_timer_t tick;
     uv_timer_init(s->loop, &tick);
     tick.data = d;

@@ -5,6 +5,7 @@
 #define LLAMAD_SERVER_H
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -31,6 +32,8 @@ struct server {
     uv_timer_t mhd_timer; /* MHD's own timeouts */
     uv_timer_t tick;      /* once a second: keep-alive comments, drain deadline */
     uint16_t port;
+    char address[48]; /* where the listening socket is bound, as text (an IPv6 one fits) */
+    bool inherited;   /* the socket is systemd's (sdlisten.h) */
     const struct http_routes *routes; /* what becomes of requests (server_listen) */
 
     /* Engine -> loop: outboxes with new events. */
