@@ -8,6 +8,8 @@ above. Checked two ways:
 - includes: every #include "..." of a source or header names a file of the same
   or a lower layer; a folder's private headers (those in src/LAYER/) are
   included only from that folder; headers include each other without circles.
+- clients: the C clients of clients/ talk to the daemon over HTTP alone, so
+  their #include "..." name files of their own folder, never the daemon's.
 - calls: from the compiled objects (nm), a file's undefined symbols are defined
   in the same or a lower layer, and no two files need each other (no circles
   of files through their calls).
@@ -110,6 +112,20 @@ def circles(edges):
     return found
 
 
+def check_clients(root, problems):
+    files = sorted(glob.glob("clients/**/*.[ch]", root_dir=root, recursive=True))
+    for rel in files:
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
+            text = f.read()
+        for name in INCLUDE.findall(text):
+            target = os.path.normpath(os.path.join(os.path.dirname(rel), name))
+            if os.path.dirname(target) != os.path.dirname(rel) or not os.path.exists(
+                    os.path.join(root, target)):
+                problems.append(f'{rel}: #include "{name}" is not a file of its own folder '
+                                "(a client uses none of the daemon's code)")
+    return len(files)
+
+
 def object_source(obj):
     """src/kernels/quant.c for .../src_kernels_quant.c.o, as meson names objects."""
     base = os.path.basename(obj)[: -len(".o")]
@@ -152,7 +168,7 @@ def main():
         sys.exit(__doc__)
     root, build = sys.argv[1], sys.argv[2]
     problems = []
-    n_files = check_includes(root, problems)
+    n_files = check_includes(root, problems) + check_clients(root, problems)
     n_objects = check_calls(root, build, problems)
     if n_objects == 0:
         problems.append(f"no compiled objects under {build}: nothing to check the calls of")
