@@ -4,6 +4,7 @@ FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         gcc libc6-dev meson ninja-build pkg-config python3 \
         libcjson-dev libmicrohttpd-dev libuv1-dev libpcre2-dev libcmocka-dev \
+        libcurl4-openssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -12,7 +13,7 @@ RUN meson setup /build --prefix=/usr \
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        libcjson1 libmicrohttpd12 libuv1 libpcre2-8-0 \
+        libcjson1 libmicrohttpd12 libuv1 libpcre2-8-0 libcurl4 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /
 USER nobody
