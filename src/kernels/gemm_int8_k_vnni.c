@@ -139,22 +139,24 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
                 odd[t] = _mm512_dpbusd_epi32(odd[t], hi, broadcast4(xq + 32));
             }
         }
+        const __m512i even_scale = q4_k_six_bits(w, 2 * pair, false),
+                      odd_scale = q4_k_six_bits(w, 2 * pair + 1, false);
 #pragma GCC unroll 16
         for (int t = 0; t < n_tok; t++) {
             s->values[t] = _mm512_add_epi32(
-                s->values[t],
-                _mm512_add_epi32(
-                    _mm512_mullo_epi32(even[t], q4_k_six_bits(w, 2 * pair, false)),
-                    _mm512_mullo_epi32(odd[t], q4_k_six_bits(w, 2 * pair + 1, false))));
+                s->values[t], _mm512_add_epi32(_mm512_mullo_epi32(even[t], even_scale),
+                                               _mm512_mullo_epi32(odd[t], odd_scale)));
             settle(&s->values[t]);
         }
     }
 #pragma GCC unroll 16
-    for (int t = 0; t < n_tok; t++) /* min_j * (bsums[2j] + bsums[2j + 1]) */
+    for (int j = 0; j < 8; j++) { /* min_j * (bsums[2j] + bsums[2j + 1]) */
+        const __m512i min = q4_k_min_twice(w, j);
 #pragma GCC unroll 16
-        for (int j = 0; j < 8; j++)
-            s->offsets[t] = _mm512_dpwssd_epi32(s->offsets[t], q4_k_min_twice(w, j),
-                                                broadcast4(x[t * x_stride].bsums + 2 * j));
+        for (int t = 0; t < n_tok; t++)
+            s->offsets[t] =
+                _mm512_dpwssd_epi32(s->offsets[t], min, broadcast4(x[t * x_stride].bsums + 2 * j));
+    }
 }
 
 /* ---- Q6_K ---- */
@@ -219,13 +221,16 @@ VNNI_INLINE void q6_k_group(const struct llamad_gemm_packed_q6_k *p, int g,
                 settle(&s->values[t]);
         }
 #pragma GCC unroll 16
-    for (int t = 0; t < n_tok; t++) { /* 32 * sum_j scale_j * bsums[j] */
+    for (int i = 0; i < 8; i++) { /* 32 * sum_j scale_j * bsums[j] */
+        const __m512i pair = q6_k_scale_pair(p, g, i);
 #pragma GCC unroll 16
-        for (int i = 0; i < 8; i++)
-            s->offsets[t] = _mm512_dpwssd_epi32(s->offsets[t], q6_k_scale_pair(p, g, i),
-                                                broadcast4(x[t * x_stride].bsums + 2 * i));
-        s->offsets[t] = _mm512_slli_epi32(s->offsets[t], 5);
+        for (int t = 0; t < n_tok; t++)
+            s->offsets[t] =
+                _mm512_dpwssd_epi32(s->offsets[t], pair, broadcast4(x[t * x_stride].bsums + 2 * i));
     }
+#pragma GCC unroll 16
+    for (int t = 0; t < n_tok; t++)
+        s->offsets[t] = _mm512_slli_epi32(s->offsets[t], 5);
 }
 
 /* ---- Both ---- */
