@@ -250,6 +250,52 @@ class BenchTest(unittest.TestCase):
         self.assertEqual([row["test"] for row in rows], ["tg4 @ d40", "tg4_batch3 @ d40"])
         self.assertEqual([row["depth"] for row in rows], [40, 40])
 
+    def test_compute_roofline(self):
+        # a Q8_0 model of known shape: 2 layers of width 64 (8 heads, 4 KV heads),
+        # feed-forward 128, the SPM vocabulary's 32,000 tokens
+        dim, layers, kv_dim, ff, vocab = 64, 2, 32, 128, 32000
+        layer_macs = dim * dim * 2 + dim * kv_dim * 2 + dim * ff * 3
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "m.gguf")
+            run(MKMODEL, "-o", path, "--vocab", VOCAB, "--type", "Q8_0", "--dim", str(dim),
+                "--layers", str(layers), "--heads", "8", "--kv-heads", "4", "--ff", str(ff))
+
+            def rows(*args, cpu=None):
+                env = dict(os.environ)
+                env.pop("LLAMAD_CPU", None)
+                if cpu:
+                    env["LLAMAD_CPU"] = cpu
+                out = subprocess.run([BENCH, "-m", path, "-r", "1", "-t", "1", "--json", *args],
+                                     capture_output=True, env=env, timeout=300, check=True)
+                return [json.loads(line) for line in out.stdout.decode().splitlines()]
+
+            pp16, tg4, _ = rows("-p", "16", "-n", "4", "-b", "2")
+            (tg4_d40,) = rows("-p", "0", "-n", "4", "-d", "40", "-b", "1")[:1]
+            # attention's two products, over the positions a token sees on average
+            attention = lambda seen: 2 * layers * dim * seen
+            self.assertEqual(tg4["macs_per_token"],
+                             layers * layer_macs + vocab * dim + attention(2.5))
+            self.assertEqual(tg4_d40["macs_per_token"],
+                             layers * layer_macs + vocab * dim + attention(42.5))
+            # a prompt asks for the logits of its last token only
+            self.assertEqual(pp16["macs_per_token"],
+                             layers * layer_macs + vocab * dim / 16 + attention(8.5))
+            for row in (pp16, tg4, tg4_d40):
+                self.assertAlmostEqual(row["gmacs"],
+                                       row["tokens_per_second"] * row["macs_per_token"] * 1e-9,
+                                       delta=2e-3)
+                self.assertGreater(row["peak_gmacs"], 0)
+                self.assertAlmostEqual(row["compute_fraction"], row["gmacs"] / row["peak_gmacs"],
+                                       delta=2e-4)
+            # Q8_0 runs on the int8 dot products of the kernel set in use
+            self.assertIn(tg4["peak_instruction"],
+                          ["vpdpbusd zmm", "vpmaddubsw+vpmaddwd zmm", "vpmaddubsw+vpmaddwd ymm"])
+            (avx2,) = rows("-p", "0", "-n", "2", "-b", "1", cpu="avx2")[:1]
+            self.assertEqual(avx2["peak_instruction"], "vpmaddubsw+vpmaddwd ymm")
+            (scalar,) = rows("-p", "0", "-n", "2", "-b", "1", cpu="scalar")[:1]
+            self.assertNotIn("peak_instruction", scalar)
+            self.assertNotIn("compute_fraction", scalar)
+
     def test_bad_flags(self):
         r = run(BENCH, "-d", "65536", status=2)
         self.assertIn(b"more than", r.stderr)

@@ -1,5 +1,7 @@
 /* llamad-bench: prompt processing, token generation and batched decode speeds of
- * a model, llama-bench style, set against the memory-bandwidth roofline.
+ * a model, llama-bench style, set against two rooflines: the memory bandwidth
+ * (decode reads every weight once per step) and the multiply-accumulate peak of
+ * the instruction the model's matrices run on.
  *
  * Every test runs once untimed to warm up, then r timed runs; it reports the
  * median tokens/s of those runs ± their standard deviation. Each run starts on
@@ -20,12 +22,14 @@
 #include <cjson/cJSON.h>
 
 #include "bandwidth.h"
+#include "compute_peak.h"
 #include "llamad/base/clock.h"
 #include "llamad/base/error.h"
 #include "llamad/base/options.h"
 #include "llamad/base/paths.h"
 #include "llamad/format/types.h"
 #include "llamad/kernels/cpu.h"
+#include "llamad/kernels/gemm_int8.h"
 #include "llamad/kernels/threadpool.h"
 #include "llamad/model/forward.h"
 #include "llamad/model/kvcache.h"
@@ -38,6 +42,7 @@
 #define MAX_TOKENS 65536
 #define MAX_SEQS 1024
 #define BANDWIDTH_PASSES 9
+#define PEAK_PASSES 5
 #define KV_BLOCK_TOKENS 16
 
 struct options {
@@ -118,7 +123,10 @@ static const struct llamad_option_table options_table = {
              "                    [-t N] [-b B,B,...] [--json]\n",
     .epilog = "Speeds are the median of the runs in tokens/s, ± their standard deviation.\n"
               "The roofline: tg is bound by reading every weight once per step from DRAM, so\n"
-              "at most bandwidth / (weight bytes per step) steps/s; a batch of B shares a step.\n",
+              "at most bandwidth / (weight bytes per step) steps/s; a batch of B shares a step.\n"
+              "Every test is also set against the multiply-accumulate peak of the instruction\n"
+              "its matrices run on (int8 dot products, AMX tiles or float FMA), measured at\n"
+              "start on the same threads: MACs per token (matrices and attention) x tokens/s.\n",
     .options = option_list,
     .n_options = sizeof option_list / sizeof option_list[0],
 };
@@ -185,6 +193,7 @@ struct bench {
     int32_t max_seqs;
     uint64_t rng;
     struct bandwidth bw;
+    struct compute_peak peak;
     uint64_t step_bytes; /* weight bytes one forward pass reads */
     char types[64];      /* the matrices' tensor types */
 };
@@ -415,6 +424,50 @@ static double roofline_fraction(const struct bench *b, const struct test *t, con
     return r->median * weight_bytes_per_token(b, t) / (b->bw.gbps * 1e9);
 }
 
+/* Multiply-accumulates per token: each matrix element once (the output matrix
+ * only for the tokens whose logits are asked for: the last of a prompt, every
+ * decoded one), and attention's two products (scores, weighted values) over the
+ * positions each token sees, averaged over the test. */
+static double macs_per_token(const struct bench *b, const struct test *t)
+{
+    const struct llamad_model *m = b->model;
+    double layers = 0.0;
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        const struct llamad_weight *w[LAYER_MATRICES];
+        layer_matrices(&m->layers[il], w);
+        for (int k = 0; k < LAYER_MATRICES; k++)
+            layers += (double)w[k]->rows * (double)w[k]->cols;
+    }
+    double output = (double)m->output.rows * (double)m->output.cols;
+    double seen = t->depth + (t->n_tokens + 1) / 2.0; /* positions a token attends, on average */
+    double attention = 2.0 * m->hp.n_layer * (double)m->hp.n_head * (double)m->hp.head_dim * seen;
+    return layers + attention + (t->prompt ? output / t->n_tokens : output);
+}
+
+/* The peak of the instruction the test's matrices run on: the layers' matrix
+ * type and the tokens of one forward pass choose the kernel. */
+static const struct mac_peak *peak_for(const struct bench *b, const struct test *t)
+{
+    uint32_t type = b->model->layers[0].wq.type;
+    if (type == LLAMAD_TYPE_F32 || type == LLAMAD_TYPE_F16 || type == LLAMAD_TYPE_BF16)
+        return &b->peak.f32;
+    const struct llamad_gemm_int8_kernels *k =
+        llamad_gemm_int8_for(type, t->prompt ? t->n_tokens : t->n_seqs);
+    return k && !strcmp(k->isa, "amx") ? &b->peak.amx : &b->peak.int8;
+}
+
+/* Achieved GMAC/s, and its fraction of the peak (0 when the set has no peak). */
+static double achieved_gmacs(const struct bench *b, const struct test *t, const struct result *r)
+{
+    return r->median * macs_per_token(b, t) * 1e-9;
+}
+
+static double compute_fraction(const struct bench *b, const struct test *t, const struct result *r)
+{
+    const struct mac_peak *p = peak_for(b, t);
+    return p->isa ? achieved_gmacs(b, t, r) / p->gmacs : 0.0;
+}
+
 static double rounded(double v, double scale)
 {
     return round(v * scale) / scale;
@@ -433,7 +486,15 @@ static int print_json(const struct bench *b, const struct test *t, const struct 
               cJSON_AddNumberToObject(o, "threads", b->o->n_threads) &&
               cJSON_AddNumberToObject(o, "depth", t->depth) &&
               cJSON_AddStringToObject(o, "kv_cache_type", kv_type) &&
-              cJSON_AddNumberToObject(o, "model_bytes", (double)b->model->weight_bytes);
+              cJSON_AddNumberToObject(o, "model_bytes", (double)b->model->weight_bytes) &&
+              cJSON_AddNumberToObject(o, "macs_per_token", round(macs_per_token(b, t))) &&
+              cJSON_AddNumberToObject(o, "gmacs", rounded(achieved_gmacs(b, t, r), 1e3));
+    const struct mac_peak *peak = peak_for(b, t);
+    if (ok && peak->isa)
+        ok =
+            cJSON_AddStringToObject(o, "peak_instruction", peak->isa) &&
+            cJSON_AddNumberToObject(o, "peak_gmacs", rounded(peak->gmacs, 1e3)) &&
+            cJSON_AddNumberToObject(o, "compute_fraction", rounded(compute_fraction(b, t, r), 1e4));
     if (ok && !t->prompt)
         ok = cJSON_AddNumberToObject(o, "weight_bytes_per_token",
                                      round(weight_bytes_per_token(b, t))) &&
@@ -450,23 +511,51 @@ static int print_json(const struct bench *b, const struct test *t, const struct 
     return LLAMAD_OK;
 }
 
+static void print_peak(const struct mac_peak *p, const char *what, bool *first)
+{
+    if (!p->isa)
+        return;
+    printf("%s%s %s %.1f GMAC/s", *first ? "" : ", ", what, p->isa, p->gmacs);
+    *first = false;
+}
+
 static void print_roofline_head(const struct bench *b)
 {
-    printf("\nweights read per decode step: %.2f MB (%d layers x %d matrices, output, one "
-           "embedding row, norms)\n",
-           (double)b->step_bytes * 1e-6, b->model->hp.n_layer, LAYER_MATRICES);
-    printf("DRAM read bandwidth: %.2f GB/s (%d threads, %s loop, %.2f GiB buffer, median of %d "
-           "passes)\n",
-           b->bw.gbps, b->o->n_threads, b->bw.isa, (double)b->bw.bytes / (1 << 30), b->bw.passes);
+    if (b->o->n_gen > 0) {
+        printf("\nweights read per decode step: %.2f MB (%d layers x %d matrices, output, one "
+               "embedding row, norms)\n",
+               (double)b->step_bytes * 1e-6, b->model->hp.n_layer, LAYER_MATRICES);
+        printf("DRAM read bandwidth: %.2f GB/s (%d threads, %s loop, %.2f GiB buffer, median of "
+               "%d passes)\n",
+               b->bw.gbps, b->o->n_threads, b->bw.isa, (double)b->bw.bytes / (1 << 30),
+               b->bw.passes);
+    } else {
+        printf("\n");
+    }
+    bool first = true;
+    printf("multiply-accumulate peaks (%d threads, median of %d passes): ", b->o->n_threads,
+           PEAK_PASSES);
+    print_peak(&b->peak.int8, "int8", &first);
+    print_peak(&b->peak.amx, "AMX", &first);
+    print_peak(&b->peak.f32, "f32", &first);
+    printf("%s\n", first ? "none (scalar kernels)" : "");
 }
 
 static void print_roofline_line(const struct bench *b, const struct test *t, const struct result *r)
 {
-    double bound = b->bw.gbps * 1e9 / weight_bytes_per_token(b, t);
-    printf("%s: %.2f t/s of a %.2f t/s bandwidth bound", t->name, r->median, bound);
-    if (t->n_seqs > 1)
-        printf(" (%d tokens per weight read)", t->n_seqs);
-    printf(" = %.1f%%\n", 100.0 * roofline_fraction(b, t, r));
+    printf("%s: %.2f t/s", t->name, r->median);
+    if (!t->prompt) {
+        double bound = b->bw.gbps * 1e9 / weight_bytes_per_token(b, t);
+        printf(" of a %.2f t/s bandwidth bound", bound);
+        if (t->n_seqs > 1)
+            printf(" (%d tokens per weight read)", t->n_seqs);
+        printf(" = %.1f%%", 100.0 * roofline_fraction(b, t, r));
+    }
+    printf("; %.3f GMAC/token, %.1f GMAC/s", macs_per_token(b, t) * 1e-9, achieved_gmacs(b, t, r));
+    const struct mac_peak *p = peak_for(b, t);
+    if (p->isa)
+        printf(" = %.1f%% of the %s peak", 100.0 * compute_fraction(b, t, r), p->isa);
+    printf("\n");
 }
 
 /* ---- setup ---- */
@@ -558,12 +647,11 @@ static int run_all(struct bench *b, char *err, size_t errsz)
         else
             print_table_row(b, &tests[i], &results[i]);
     }
-    if (rc || b->o->json || b->o->n_gen == 0)
+    if (rc || b->o->json)
         return rc;
     print_roofline_head(b);
     for (int i = 0; i < n; i++)
-        if (!tests[i].prompt)
-            print_roofline_line(b, &tests[i], &results[i]);
+        print_roofline_line(b, &tests[i], &results[i]);
     return LLAMAD_OK;
 }
 
@@ -583,10 +671,13 @@ int main(int argc, char **argv)
     }
     llamad_cpu_log();
     /* The bandwidth buffer is freed before the KV cache and activations exist; only
-     * the generation tests are set against it. */
+     * the generation tests are set against it. Every test is set against the
+     * compute peaks. */
     int rc = llamad_model_load(model_path, &b.model, err, sizeof err);
     if (rc == LLAMAD_OK && o.n_gen > 0)
         rc = bandwidth_measure(o.n_threads, BANDWIDTH_PASSES, &b.bw, err, sizeof err);
+    if (rc == LLAMAD_OK)
+        rc = compute_peak_measure(o.n_threads, PEAK_PASSES, &b.peak, err, sizeof err);
     if (rc == LLAMAD_OK)
         rc = open_bench(&b, err, sizeof err);
     if (rc == LLAMAD_OK)
