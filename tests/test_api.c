@@ -462,6 +462,50 @@ static void test_session_id(void **state)
     REJECT(NATIVE, "{\"prompt\":\"x\",\"session_id\":7}", "session_id");
 }
 
+/* X-Session-Id: the body's rules; with session_id too, the same session or a 400. */
+static void check_header(const char *body, const char *header, const char *want, int line)
+{
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    check_accepted(C, body, &r, line);
+    int rc = llamad_api_session_header(header, &r, &e);
+    if (want && rc != 0)
+        fail_msg("line %d: header '%s' -> %d: %s", line, header ? header : "(none)", rc, e.message);
+    if (want)
+        assert_string_equal(r.gen.session_id, want);
+    if (!want) {
+        if (rc != 400)
+            fail_msg("line %d: header '%s' accepted", line, header);
+        assert_string_equal(e.param, "X-Session-Id");
+        assert_string_equal(e.type, "invalid_request_error");
+        assert_non_null(strstr(e.message, "X-Session-Id"));
+    }
+    llamad_api_request_free(&r);
+}
+
+static void test_session_header(void **state)
+{
+    (void)state;
+    char id[200];
+    check_header("{\"prompt\":\"x\"}", "user-1.a:b_C", "user-1.a:b_C", __LINE__);
+    check_header("{\"prompt\":\"x\"}", NULL, "", __LINE__);
+    check_header("{\"prompt\":\"x\"}", "", "", __LINE__); /* empty: no session */
+    check_header("{\"prompt\":\"x\",\"session_id\":\"s1\"}", NULL, "s1", __LINE__);
+    check_header("{\"prompt\":\"x\",\"session_id\":\"s1\"}", "", "s1", __LINE__);
+    check_header("{\"prompt\":\"x\",\"session_id\":\"s1\"}", "s1", "s1", __LINE__);
+    check_header("{\"prompt\":\"x\",\"session_id\":\"s1\"}", "s2", NULL, __LINE__);
+    check_header("{\"prompt\":\"x\",\"session_id\":\"s1\"}", "S1", NULL, __LINE__);
+    snprintf(id, sizeof id, "%0128d", 0);
+    check_header("{\"prompt\":\"x\"}", id, id, __LINE__);
+    snprintf(id, sizeof id, "%0129d", 0);
+    check_header("{\"prompt\":\"x\"}", id, NULL, __LINE__);
+    check_header("{\"prompt\":\"x\"}", "a b", NULL, __LINE__);
+    check_header("{\"prompt\":\"x\"}", "a,b", NULL, __LINE__);
+    check_header("{\"prompt\":\"x\"}", "a/b", NULL, __LINE__);
+    check_header("{\"prompt\":\"x\"}", "caf\xc3\xa9", NULL, __LINE__);
+    check_header("{\"prompt\":\"x\"}", "a\tb", NULL, __LINE__);
+}
+
 /* ---- Prompt and messages ---- */
 
 static void test_prompt_forms(void **state)
@@ -1403,6 +1447,7 @@ int main(void)
         cmocka_unit_test(test_logprobs_chat),
         cmocka_unit_test(test_logprobs_native),
         cmocka_unit_test(test_session_id),
+        cmocka_unit_test(test_session_header),
         cmocka_unit_test(test_prompt_forms),
         cmocka_unit_test(test_chat_messages),
         cmocka_unit_test(test_unknown_fields_ignored),

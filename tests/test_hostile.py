@@ -1,7 +1,7 @@
 """A hostile corpus against a real daemon: every request here is wrong (ids out of
 range, huge arrays, deep nesting, bad UTF-8, lone surrogates, duplicate keys,
 absurd numbers, each field of each endpoint's body of every wrong JSON type,
-oversized stop lists, bad headers, odd methods and paths), and each must get a
+oversized stop lists, bad headers (X-Session-Id among them), odd methods and paths), and each must get a
 4xx with an OpenAI-style error object while the daemon stays healthy: /health
 answers 200 after every batch and the process is alive.
 
@@ -205,6 +205,24 @@ b'{"prompt": "x"}\x00', b'{"prompt": "a\x00b"}',
     return cases
 
 
+def session_header_cases():
+    """(path, body, header lines) of generation requests whose X-Session-Id is
+    wrong: the body's session_id rules, a different session than the body's, or
+    the header twice."""
+    bad = [b"a b", b"a/b", b"a,b", b"x" * 129, b"caf\xc3\xa9", b"\xff", b"a\tb",
+           b"a;b", b"s*", b"\"s\"", b"%41"]
+    cases = []
+    for path in GENERATE:
+        base = ENDPOINTS[path][0]
+        for value in bad:
+            cases.append((path, base, [value]))
+        cases.append((path, dict(base, session_id="one"), [b"other"]))
+        cases.append((path, dict(base, stream=True, session_id="one"), [b"ONE"]))
+        cases.append((path, base, [b"one", b"two"]))
+        cases.append((path, base, [b"one", b"one"]))
+    return cases
+
+
 def method_path_cases():
     """(method, path, expected status or None for any 4xx)."""
     cases = []
@@ -296,6 +314,24 @@ class HostileTest(unittest.TestCase):
         for path, body in raw_bodies():
             st, _, data = self.post_raw(path, body)
             self.refused("%s %r" % (path, body[:120]), st, data, 400)
+        self.healthy()
+
+    def test_bad_session_headers(self):
+        for path, body, values in session_header_cases():
+            c = self.s.conn()
+            data = json.dumps(body).encode()
+            c.putrequest("POST", path)
+            for name, value in ((b"Content-Type", b"application/json"),
+                                (b"Content-Length", str(len(data)).encode())):
+                c.putheader(name, value)
+            for value in values:
+                c.putheader(b"X-Session-Id", value)
+            c.endheaders(data)
+            r = c.getresponse()
+            reply = r.read()
+            c.close()
+            err = self.refused("%s X-Session-Id: %r" % (path, values), r.status, reply, 400)
+            self.assertEqual(err.get("param"), "X-Session-Id", (path, values, err))
         self.healthy()
 
     def test_methods_and_paths(self):

@@ -550,6 +550,61 @@ class KvCacheTest(unittest.TestCase):
         self.assertEqual(delta(before, after, "llamad_prompt_tokens_cached_total"), cached)
         self.assertEqual(second["choices"][0]["text"], llamad_run(prompt, 10))
 
+    def test_session_header_names_the_session(self):
+        # X-Session-Id names a session as session_id does, on every generation
+        # endpoint (the body's field too, when it names the same one).
+        s = Shared.server
+        prompt = "Tom had a red ball."
+        for path, body, sid in (
+                ("/v1/completions", greedy(prompt, max_tokens=12), "hdr-v1"),
+                ("/completion", {"prompt": prompt, "n_predict": 12, "temperature": 0}, "hdr-native"),
+                ("/v1/completions", greedy(prompt, max_tokens=12, session_id="hdr-both"),
+                 "hdr-both")):
+            st, _, first = s.post(path, body, headers={"X-Session-Id": sid})
+            self.assertEqual(st, 200, first)
+            text = first["choices"][0]["text"] if "choices" in first else first["content"]
+            n_first = (first["usage"]["prompt_tokens"] if "usage" in first
+                       else first["tokens_evaluated"])
+            again = dict(body, prompt=prompt + text + " He ran.")
+            st, _, second = s.post(path, again, headers={"X-Session-Id": sid})
+            self.assertEqual(st, 200, second)
+            cached = (second["usage"]["prompt_tokens_details"]["cached_tokens"]
+                      if "usage" in second else second["tokens_cached"])
+            self.assertEqual(cached, n_first + 12 - 1, (path, sid))
+        # A chat, streamed: the header alone.
+        msgs = [{"role": "user", "content": "Hi there"}]
+        chat = {"messages": msgs, "max_tokens": 8, "temperature": 0, "stream": True,
+                "stream_options": {"include_usage": True}}
+        usages = []
+        for turn in range(2):
+            c, r = s.stream("/v1/chat/completions", chat, headers={"X-Session-Id": "hdr-chat"})
+            self.assertEqual(r.status, 200)
+            answer = ""
+            for data in sse_events(r):
+                if data and data != "[DONE]":
+                    ev = json.loads(data)
+                    if ev.get("usage"):
+                        usages.append(ev["usage"])
+                    for ch in ev.get("choices", []):
+                        answer += ch["delta"].get("content") or ""
+            c.close()
+            msgs += [{"role": "assistant", "content": answer}, {"role": "user", "content": "More"}]
+        self.assertEqual(usages[1]["prompt_tokens_details"]["cached_tokens"],
+                         usages[0]["prompt_tokens"] + 8 - 1)
+
+    def test_session_header_conflict_is_refused(self):
+        s = Shared.server
+        for path, body in (("/v1/completions", greedy(max_tokens=1, session_id="a")),
+                           ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}],
+                                                     "max_tokens": 1, "session_id": "a"}),
+                           ("/completion", {"prompt": "x", "n_predict": 1, "session_id": "a"})):
+            st, _, res = s.post(path, body, headers={"X-Session-Id": "b"})
+            self.assertEqual(st, 400, res)
+            self.assertEqual(res["error"]["param"], "X-Session-Id")
+            self.assertIn("session_id", res["error"]["message"])
+            st, _, res = s.post(path, body, headers={"X-Session-Id": "a b"})
+            self.assertEqual((st, res["error"]["param"]), (400, "X-Session-Id"))
+
     def test_step_tokens_bounds_each_forward_pass(self):
         # A prompt of n tokens takes ceil(n / 8) passes of at most 8 tokens, and
         # each generated token after the first one pass more.

@@ -18,6 +18,7 @@
 
 #define SEED_LIMIT 9007199254740992.0 /* 2^53: larger integers are not exact in a JSON double */
 #define COUNT(a) (sizeof(a) / sizeof *(a))
+#define SESSION_ID_MAX (sizeof((struct llamad_gen_request){0}.session_id) - 1)
 
 /* ---- Errors ---- */
 
@@ -765,23 +766,43 @@ static bool session_id_char(char c)
            c == '_' || c == ':' || c == '-';
 }
 
+/* The rules of a session id, named param in the error: the body's field or the header. */
+static int check_session_id(const char *session, const char *param, struct llamad_api_error *err)
+{
+    size_t len = strlen(session);
+    for (size_t i = 0; i < len; i++) {
+        if (!session_id_char(session[i]))
+            return api_invalid(err, param, "'%s' may only hold A-Z a-z 0-9 . _ : -", param);
+    }
+    if (len > SESSION_ID_MAX)
+        return api_invalid(err, param, "'%s' must be at most %zu bytes", param, SESSION_ID_MAX);
+    return 0;
+}
+
 static int parse_extensions(struct parse *p)
 {
     const char *user = NULL, *session = NULL;
     int rc = api_get_bool(p->root, "ignore_eos", &p->gen->ignore_eos, p->err);
     if (rc || (rc = get_string(p->root, "user", &user, p->err)) ||
-        (rc = get_string(p->root, "session_id", &session, p->err)) || !session)
+        (rc = get_string(p->root, "session_id", &session, p->err)) || !session ||
+        (rc = check_session_id(session, "session_id", p->err)))
         return rc;
-    size_t len = strlen(session);
-    for (size_t i = 0; i < len; i++) {
-        if (!session_id_char(session[i]))
-            return api_invalid(p->err, "session_id",
-                               "'session_id' may only hold A-Z a-z 0-9 . _ : -");
-    }
-    if (len >= sizeof p->gen->session_id)
-        return api_invalid(p->err, "session_id", "'session_id' must be at most %zu bytes",
-                           sizeof p->gen->session_id - 1);
-    memcpy(p->gen->session_id, session, len + 1);
+    memcpy(p->gen->session_id, session, strlen(session) + 1);
+    return 0;
+}
+
+int llamad_api_session_header(const char *value, struct llamad_api_request *out,
+                              struct llamad_api_error *err)
+{
+    if (!value || !*value)
+        return 0;
+    int rc = check_session_id(value, LLAMAD_SESSION_HEADER, err);
+    if (rc)
+        return rc;
+    if (out->gen.session_id[0] && strcmp(out->gen.session_id, value) != 0)
+        return api_invalid(err, LLAMAD_SESSION_HEADER,
+                           "'" LLAMAD_SESSION_HEADER "' and 'session_id' name different sessions");
+    memcpy(out->gen.session_id, value, strlen(value) + 1);
     return 0;
 }
 

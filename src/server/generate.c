@@ -324,6 +324,16 @@ static bool model_name_ok(const struct request *r, const struct generation *g,
     return false;
 }
 
+/* The session an X-Session-Id header names, given once at most (a proxy that
+ * routes on it would see another value than the daemon). */
+static int session_header(const struct request *r, struct generation *g, struct llamad_api_error *e)
+{
+    if (request_header_count(r, LLAMAD_SESSION_HEADER) > 1)
+        return llamad_api_set_error(e, 400, "invalid_request_error", LLAMAD_SESSION_HEADER, "",
+                                    "'" LLAMAD_SESSION_HEADER "' may be given once");
+    return llamad_api_session_header(request_header(r, LLAMAD_SESSION_HEADER), &g->api, e);
+}
+
 /* Parses the body into r's generation state (answering when it is refused). */
 static struct generation *parse(struct request *r, enum llamad_api_kind kind)
 {
@@ -341,7 +351,7 @@ static struct generation *parse(struct request *r, enum llamad_api_kind kind)
     r->route_state = g;
     if (llamad_api_parse_request(kind, r->body.data ? r->body.data : "", r->body.len, &lim, &g->api,
                                  &e) != 0 ||
-        !model_name_ok(r, g, &e)) {
+        session_header(r, g, &e) != 0 || !model_name_ok(r, g, &e)) {
         request_respond_error(r, &e);
         return NULL;
     }

@@ -103,6 +103,8 @@ void request_resume(struct request *r);
 void request_await(struct request *r);
 /* A request header's value, NULL when absent. */
 const char *request_header(const struct request *r, const char *name);
+/* How many times the header name (any case) is in r's request. */
+int request_header_count(const struct request *r, const char *name);
 
 /* Answers with a complete body (copied) now, or once the handler runs again
  * when the connection is suspended. */

@@ -90,6 +90,18 @@ int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t
                              struct llamad_api_error *err);
 void llamad_api_request_free(struct llamad_api_request *r);
 
+/* The header that names a session as the body's session_id does, so that a proxy
+ * in front of several daemons can route a session's requests on it. */
+#define LLAMAD_SESSION_HEADER "X-Session-Id"
+
+/* Applies the X-Session-Id header's value (NULL or "" when absent: nothing to do)
+ * to a request parsed by llamad_api_parse_request: the same rules as session_id
+ * (up to 128 of A-Z a-z 0-9 . _ : -), and when the body names a session too, the
+ * two must be the same one. Returns 0, or 400 with err naming the header; *out is
+ * the caller's to free either way. */
+int llamad_api_session_header(const char *value, struct llamad_api_request *out,
+                              struct llamad_api_error *err);
+
 /* POST /apply-template: the request's "messages" (as /v1/chat/completions takes
  * them) into out->messages (free out with llamad_api_request_free, also after a
  * failure); llamad_api_prompt_json (api_response.h) answers. */
