@@ -70,6 +70,8 @@ class Client:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = "Bearer " + self.api_key
+        if body.get("session_id"):  # a proxy in front of replicas routes on it
+            headers["X-Session-Id"] = body["session_id"]
         conn.request("POST", self._base + path, json.dumps(body).encode(), headers)
         resp = conn.getresponse()
         if resp.status != 200:

@@ -61,7 +61,7 @@ static enum transfer_result turn(struct chat *chat, const struct cli_args *a, co
     reply_init(&r, stdout);
     interrupts = 0;
     enum transfer_result res =
-        transfer_post(url, a->api_key, body, &r, &interrupts, err, sizeof err);
+        transfer_post(url, a->api_key, session, body, &r, &interrupts, err, sizeof err);
     free(body);
     if (r.chunks)
         putchar('\n');

@@ -55,16 +55,20 @@ static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
     return *c->stop != 0;
 }
 
-enum transfer_result transfer_post(const char *url, const char *api_key, const char *body,
-                                   struct reply *r, volatile sig_atomic_t *stop, char *err,
-                                   size_t errsz)
+enum transfer_result transfer_post(const char *url, const char *api_key, const char *session,
+                                   const char *body, struct reply *r, volatile sig_atomic_t *stop,
+                                   char *err, size_t errsz)
 {
     struct ctx c = {.r = r, .stop = stop};
-    char auth[1024], curl_err[CURL_ERROR_SIZE] = "";
+    char auth[1024], session_header[192], curl_err[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
     if (api_key) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key);
         headers = curl_slist_append(headers, auth);
+    }
+    if (session && headers) { /* a proxy in front of replicas routes on it */
+        snprintf(session_header, sizeof session_header, "X-Session-Id: %s", session);
+        headers = curl_slist_append(headers, session_header);
     }
     c.curl = curl_easy_init();
     if (!c.curl || !headers) {
