@@ -217,6 +217,7 @@ try {
     assert.equal(resp.status(), 200, "the page itself needs no key");
     await page.waitForSelector("#key-panel:not([hidden])");
     assert.match(await page.locator("#key-reason").textContent(), /needs an API key/);
+    await screenshot(page, "chat-page-key-prompt.png");
     await page.fill("#api-key", "not-the-key");
     await page.click("#key-save");
     await page.waitForFunction(() => /refused/.test(document.getElementById("key-reason").textContent)
