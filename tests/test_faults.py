@@ -28,6 +28,7 @@ REQUESTS = [
     ("GET", "/v1/models", None),
     ("GET", "/metrics", None),
     ("GET", "/nowhere", None),
+    ("GET", "/", None),
     ("POST", "/v1/completions", {"prompt": 5}),
     ("POST", "/v1/completions", {"prompt": STORY, "max_tokens": 4, "temperature": 0}),
     ("POST", "/v1/completions", {"prompt": STORY, "max_tokens": 4, "temperature": 0,
@@ -100,6 +101,8 @@ def send(server, method, path, body, fail_at=None):
     if path == "/metrics" and r.status == 200:  # counters move: the shape is what stays
         return Answer(r.status, body=[l for l in data.splitlines()
                                       if not METRIC_LINE.match(l) and not l.startswith(b"#")])
+    if r.getheader("Content-Type", "").startswith("text/html"):  # the chat page
+        return Answer(r.status, body=data)
     return Answer(r.status, body=stable(json.loads(data)))
 
 

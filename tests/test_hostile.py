@@ -232,7 +232,10 @@ def method_path_cases():
     for path in ENDPOINTS:
         for method in ("GET", "PUT", "DELETE", "PATCH", "TRACE", "post", "FOO", "HEAD"):
             cases.append((method, path, 405))
-    for path in ("/", "/v1", "/v1/", "/v1/completions/", "/v1/completion", "//health",
+    for path in ("/", "/chat.js", "/chat.css"):  # the chat page: GET and HEAD
+        for method in ("POST", "PUT", "DELETE", "PATCH", "TRACE", "get", "FOO"):
+            cases.append((method, path, 405))
+    for path in ("/v1", "/v1/", "/v1/completions/", "/v1/completion", "//health",
                  "/health/", "/HEALTH", "/v1//completions", "/./health", "/../etc/passwd",
                  "/v1/../health/..", "/%2e%2e/etc/passwd", "/health%20",
                  "/%ff%fe", "/%c3%a9t%c3%a9", "/a" * 2000,

@@ -1,5 +1,5 @@
-/* Routing, authentication and the endpoints that answer at once (health,
- * models, metrics) or after a job on the libuv thread pool (tokenize,
+/* Routing, authentication and the endpoints that answer at once (the chat
+ * page, health, models, metrics) or after a job on the libuv thread pool (tokenize,
  * detokenize). Generation endpoints are in generate.c. */
 #include "handlers.h"
 
@@ -12,9 +12,11 @@
 #include "llamad/base/error.h"
 #include "llamad/server/api_response.h"
 #include "llamad/server/origin.h"
+#include "page.h"
 
 enum route {
     ROUTE_NONE, /* no such path */
+    ROUTE_PAGE, /* the chat page's files (page.h) */
     ROUTE_HEALTH,
     ROUTE_MODELS,
     ROUTE_METRICS,
@@ -58,7 +60,8 @@ static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
 static bool authorized(struct request *r, enum route route)
 {
     const struct llamad_config *cfg = r->srv->cfg;
-    if (cfg->n_api_keys == 0 || route == ROUTE_HEALTH)
+    /* the page asks its user for the key it then sends to the API */
+    if (cfg->n_api_keys == 0 || route == ROUTE_HEALTH || route == ROUTE_PAGE)
         return true;
     const char *h = request_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
@@ -82,6 +85,11 @@ static enum route find_route(struct request *r, bool *method_ok)
     size_t n = strcspn(r->path, "?");
     enum route route = ROUTE_NONE;
     *method_ok = false;
+    if (page_find(r->path, n)) {
+        r->allow = "GET, HEAD";
+        *method_ok = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+        return ROUTE_PAGE;
+    }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strlen(routes[i].path) != n || strncmp(routes[i].path, r->path, n) != 0)
             continue;
@@ -208,7 +216,8 @@ static bool refuse_early(struct request *r, enum route route, bool method_ok)
     } else if (!authorized(r, route)) {
         llamad_api_set_error(&e, 401, "invalid_request_error", "", "invalid_api_key",
                              "a valid API key is needed: send 'Authorization: Bearer KEY'");
-    } else if (route != ROUTE_HEALTH && route != ROUTE_METRICS && r->srv->state == SERVER_LOADING) {
+    } else if (route != ROUTE_HEALTH && route != ROUTE_METRICS && route != ROUTE_PAGE &&
+               r->srv->state == SERVER_LOADING) {
         llamad_api_set_error(&e, 503, "server_error", "", "", "the model is still loading");
     } else {
         return false;
@@ -241,6 +250,11 @@ static bool refuse_cross_site(struct request *r, enum route route)
         request_respond_preflight(r);
         return true;
     case LLAMAD_ORIGIN_FORBIDDEN:
+        /* A link from another site's page to the chat page (a navigation
+         * carries no Origin) opens it: the page is static, and frame-ancestors
+         * keeps it out of frames. The API calls it makes are same-origin. */
+        if (route == ROUTE_PAGE && !origin)
+            return false;
         llamad_api_set_error(&e, 403, "invalid_request_error", "", "cross_origin",
                              "requests from web pages of other origins are refused (the "
                              "server's allowed_origins lists those it serves)");
@@ -278,6 +292,7 @@ static void handle_request(struct request *r)
     if (refuse_early(r, route, method_ok))
         return;
     switch (route) {
+    case ROUTE_PAGE: page_serve(r, page_find(r->path, strcspn(r->path, "?"))); break;
     case ROUTE_MODELS:
         request_respond_json(r, 200, llamad_api_models_json(r->srv->model_id, r->srv->created));
         break;

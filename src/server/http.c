@@ -213,6 +213,28 @@ void request_respond(struct request *r, int status, const char *content_type, co
                  MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
 }
 
+void request_respond_static(struct request *r, int status, const char *content_type,
+                            const void *body, size_t len, const char *const headers[][2],
+                            size_t n_headers)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        request_respond_no_memory(r);
+        return;
+    }
+    /* The headers are part of the answer (a security policy among them): never
+     * the body without them. */
+    for (size_t i = 0; i < n_headers; i++) {
+        if (MHD_add_response_header(resp, headers[i][0], headers[i][1]) != MHD_YES) {
+            MHD_destroy_response(resp);
+            request_respond_no_memory(r);
+            return;
+        }
+    }
+    respond_with(r, status, content_type, resp);
+}
+
 void request_respond_preflight(struct request *r)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);

@@ -110,6 +110,11 @@ int request_header_count(const struct request *r, const char *name);
  * when the connection is suspended. */
 void request_respond(struct request *r, int status, const char *content_type, const char *body,
                      size_t len);
+/* Answers with a body that lives as long as the daemon (not copied; NULL with
+ * len 0: none) and the extra headers given as name, value pairs. */
+void request_respond_static(struct request *r, int status, const char *content_type,
+                            const void *body, size_t len, const char *const headers[][2],
+                            size_t n_headers);
 /* Answers a CORS preflight of r->cors_origin: 204, the methods of r->allow,
  * the headers a client sends (Authorization, Content-Type). */
 void request_respond_preflight(struct request *r);
