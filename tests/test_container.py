@@ -226,12 +226,17 @@ class Daemon:
         return self
 
     def __exit__(self, *exc):
+        """After a failure: the daemon killed first (buildah run killed alone
+        may leave it running), then buildah run."""
         if self.proc.poll() is None:
-            self.proc.kill()  # buildah run takes the container's processes with it
-            self.proc.wait(30)
-        if self.pid and os.path.exists("/proc/%d" % self.pid):
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
+            if self.pid:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
         self.proc.stderr.close()
 
     def _read_log(self):
@@ -332,10 +337,12 @@ def main():
     containers = []
     try:
         # --layers=false: no intermediate images are kept, so a run leaves
-        # nothing behind but the base (its apt-get then runs every time).
+        # nothing behind but the base (its apt-get then runs every time);
+        # --force-rm: nor the build's containers when it fails.
         with phase("podman build"):
             r = run(["podman", "build", "--format", "docker", "--isolation=chroot",
-                     "--network", "host", "--pull=never", "--layers=false", "-t", IMAGE, "-f", DOCKERFILE,
+                     "--network", "host", "--pull=never", "--layers=false", "--force-rm",
+                     "-t", IMAGE, "-f", DOCKERFILE,
                      SOURCE], timeout=1500, check_status=False)
             check(r.returncode == 0, "podman build exited with %d:\n%s\n%s"
                   % (r.returncode, r.stdout[-6000:], r.stderr[-3000:]))
@@ -422,7 +429,12 @@ def main():
     return 0
 
 
+def terminated(signum, frame):
+    raise Failure("stopped by %s (meson's timeout?)" % signal.Signals(signum).name)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, terminated)  # the clean-up still runs
     try:
         sys.exit(main())
     except Failure as e:
