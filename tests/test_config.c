@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -281,42 +282,44 @@ static void test_unknown_flag(void **state)
     assert_err_contains("-m needs a value");
 }
 
+/* Values each option refuses, as flags; the environment is held to the same. */
+static const char *const bad_cases[][2] = {
+    {"--port=65536", "--port"},
+    {"--port=-1", "--port"},
+    {"--port=80x", "--port"},
+    {"--port=", "--port"},
+    {"--threads=1025", "--threads"},
+    {"--ctx-size=-1", "--ctx-size"},
+    {"--parallel=0", "--parallel"},
+    {"--parallel=257", "--parallel"},
+    {"--queue-length=65537", "--queue-length"},
+    {"--step-tokens=0", "--step-tokens"},
+    {"--step-tokens=4097", "--step-tokens"},
+    {"--pass-tokens=-1", "--pass-tokens"},
+    {"--pass-tokens=4097", "--pass-tokens"},
+    {"--kv-cache-mb=-1", "--kv-cache-mb"},
+    {"--kv-cache-mb=1048577", "--kv-cache-mb"},
+    {"--max-body-size=1023", "--max-body-size"},
+    {"--max-body-size=2G", "--max-body-size"},
+    {"--max-body-size=1048577K", "--max-body-size"},
+    {"--max-body-size=10T", "--max-body-size"},
+    {"--max-tokens=-5", "--max-tokens"},
+    {"--drain-timeout=3601", "--drain-timeout"},
+    {"--drain-timeout=nan", "--drain-timeout"},
+    {"--drain-timeout=-1", "--drain-timeout"},
+    {"--log-level=verbose", "--log-level"},
+    {"--kv-cache-type=q4_0", "--kv-cache-type"},
+    {"--strict-model-name=maybe", "--strict-model-name"},
+    {"--port=99999999999999999999", "--port"},
+};
+
 static void test_bad_values(void **state)
 {
     (void)state;
-    static const char *const cases[][2] = {
-        {"--port=65536", "--port"},
-        {"--port=-1", "--port"},
-        {"--port=80x", "--port"},
-        {"--port=", "--port"},
-        {"--threads=1025", "--threads"},
-        {"--ctx-size=-1", "--ctx-size"},
-        {"--parallel=0", "--parallel"},
-        {"--parallel=257", "--parallel"},
-        {"--queue-length=65537", "--queue-length"},
-        {"--step-tokens=0", "--step-tokens"},
-        {"--step-tokens=4097", "--step-tokens"},
-        {"--pass-tokens=-1", "--pass-tokens"},
-        {"--pass-tokens=4097", "--pass-tokens"},
-        {"--kv-cache-mb=-1", "--kv-cache-mb"},
-        {"--kv-cache-mb=1048577", "--kv-cache-mb"},
-        {"--max-body-size=1023", "--max-body-size"},
-        {"--max-body-size=2G", "--max-body-size"},
-        {"--max-body-size=1048577K", "--max-body-size"},
-        {"--max-body-size=10T", "--max-body-size"},
-        {"--max-tokens=-5", "--max-tokens"},
-        {"--drain-timeout=3601", "--drain-timeout"},
-        {"--drain-timeout=nan", "--drain-timeout"},
-        {"--drain-timeout=-1", "--drain-timeout"},
-        {"--log-level=verbose", "--log-level"},
-        {"--kv-cache-type=q4_0", "--kv-cache-type"},
-        {"--strict-model-name=maybe", "--strict-model-name"},
-        {"--port=99999999999999999999", "--port"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
         struct llamad_config c;
-        assert_int_equal(LOAD(&c, (char *)cases[i][0]), 2);
-        assert_err_contains(cases[i][1]);
+        assert_int_equal(LOAD(&c, (char *)bad_cases[i][0]), 2);
+        assert_err_contains(bad_cases[i][1]);
         assert_err_contains("invalid value");
     }
     /* Boundaries are accepted. */
@@ -325,6 +328,176 @@ static void test_bad_values(void **state)
                           "--queue-length=65536", "--drain-timeout=3600"),
                      0);
     llamad_config_free(&c);
+}
+
+/* --- the environment ------------------------------------------------------ */
+
+static const char *const env_vars[] = {
+    "LLAMAD_CONFIG",
+    "LLAMAD_MODEL",
+    "LLAMAD_PORT",
+    "LLAMAD_HOST",
+    "LLAMAD_PARALLEL",
+    "LLAMAD_MAX_BODY_SIZE",
+    "LLAMAD_LOG_LEVEL",
+    "LLAMAD_API_KEY",
+    "LLAMAD_ALLOWED_ORIGINS",
+    "LLAMAD_KV_CACHE_TYPE",
+    "LLAMAD_STRICT_MODEL_NAME",
+    "LLAMAD_DRAIN_TIMEOUT",
+    "LLAMAD_BOGUS",
+    "LLAMAD_HELP",
+    "LLAMAD_VERSION",
+};
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++)
+        unsetenv(env_vars[i]);
+}
+
+/* The variable of a flag's option: --max-body-size -> LLAMAD_MAX_BODY_SIZE. */
+static void flag_to_env(const char *flag, char *name, size_t size)
+{
+    size_t n = (size_t)snprintf(name, size, "LLAMAD_%s", flag + 2);
+    for (size_t i = 0; i < n && i < size; i++)
+        name[i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+}
+
+static void test_env_sets_every_kind(void **state)
+{
+    (void)state;
+    clear_env();
+    setenv("LLAMAD_MODEL", "/models/other.gguf", 1);
+    setenv("LLAMAD_PORT", "9100", 1);
+    setenv("LLAMAD_HOST", "0.0.0.0", 1);
+    setenv("LLAMAD_MAX_BODY_SIZE", "2M", 1);
+    setenv("LLAMAD_STRICT_MODEL_NAME", "true", 1);
+    setenv("LLAMAD_KV_CACHE_TYPE", "f32", 1);
+    setenv("LLAMAD_LOG_LEVEL", "debug", 1);
+    setenv("LLAMAD_DRAIN_TIMEOUT", "2.5", 1);
+    setenv("LLAMAD_API_KEY", "envkey", 1);
+    setenv("LLAMAD_ALLOWED_ORIGINS", "https://a.example, http://b.example:81", 1);
+    /* Other LLAMAD_ names (LLAMAD_CPU, the tests' own) are none of the daemon's
+     * business, and --help and --version have no variable. */
+    setenv("LLAMAD_BOGUS", "1", 1);
+    setenv("LLAMAD_HELP", "true", 1);
+    setenv("LLAMAD_VERSION", "true", 1);
+    struct llamad_config c;
+    assert_int_equal(LOAD(&c, NULL), 0);
+    clear_env();
+    assert_string_equal(c.model, "/models/other.gguf");
+    assert_int_equal(c.port, 9100);
+    assert_string_equal(c.host, "0.0.0.0");
+    assert_int_equal(c.max_body_size, 2 * 1024 * 1024);
+    assert_true(c.strict_model_name);
+    assert_int_equal(c.kv_cache_type, LLAMAD_TYPE_F32);
+    assert_int_equal(c.log_level, LLAMAD_LOG_DEBUG);
+    assert_true(c.drain_timeout == 2.5);
+    assert_int_equal(c.n_api_keys, 1);
+    assert_string_equal(c.api_keys[0], "envkey");
+    assert_int_equal(c.n_allowed_origins, 2);
+    assert_string_equal(c.allowed_origins[1], "http://b.example:81");
+    assert_int_equal(c.parallel, 4); /* untouched: the default */
+    llamad_config_free(&c);
+}
+
+/* Flags override the environment, which overrides the conf file, which
+ * overrides the defaults; keys add up from all three. */
+static void test_env_precedence(void **state)
+{
+    (void)state;
+    clear_env();
+    char path[64];
+    write_temp(path, "port = 9000\nhost = 10.0.0.1\nparallel = 2\nlog_level = error\n"
+                     "api_key = filekey\n");
+    setenv("LLAMAD_PORT", "9100", 1);
+    setenv("LLAMAD_PARALLEL", "3", 1);
+    setenv("LLAMAD_API_KEY", "envkey", 1);
+    struct llamad_config c;
+    int rc = LOAD(&c, "--parallel", "5", "--api-key", "flagkey", "--config", path);
+    assert_int_equal(rc, 0);
+    assert_string_equal(c.host, "10.0.0.1"); /* the file's */
+    assert_int_equal(c.log_level, LLAMAD_LOG_ERROR);
+    assert_int_equal(c.port, 9100);  /* the environment's over the file's */
+    assert_int_equal(c.parallel, 5); /* the flag's over both */
+    assert_int_equal(c.queue_length, 64);
+    assert_int_equal(c.n_api_keys, 3);
+    assert_string_equal(c.api_keys[0], "filekey");
+    assert_string_equal(c.api_keys[1], "envkey");
+    assert_string_equal(c.api_keys[2], "flagkey");
+    llamad_config_free(&c);
+
+    /* LLAMAD_CONFIG names the file when no --config does. */
+    clear_env();
+    setenv("LLAMAD_CONFIG", path, 1);
+    assert_int_equal(LOAD(&c, NULL), 0);
+    assert_string_equal(c.config_file, path);
+    assert_int_equal(c.port, 9000);
+    llamad_config_free(&c);
+
+    /* --config wins over it: a missing file named in the environment is not read. */
+    char other[64];
+    write_temp(other, "port = 9200\n");
+    setenv("LLAMAD_CONFIG", "/nonexistent/llamad.conf", 1);
+    assert_int_equal(LOAD(&c, "--config", other), 0);
+    assert_string_equal(c.config_file, other);
+    assert_int_equal(c.port, 9200);
+    llamad_config_free(&c);
+    unlink(other);
+
+    assert_int_equal(LOAD(&c, NULL), 2);
+    assert_err_contains("/nonexistent/llamad.conf");
+    setenv("LLAMAD_CONFIG", "", 1);
+    assert_int_equal(LOAD(&c, NULL), 2);
+    assert_err_contains("LLAMAD_CONFIG");
+
+    /* SIGHUP: the file's level does not override the environment's. */
+    clear_env();
+    setenv("LLAMAD_LOG_LEVEL", "warn", 1);
+    assert_int_equal(LOAD(&c, "--config", path), 0);
+    assert_int_equal(c.log_level, LLAMAD_LOG_WARN);
+    assert_int_equal(llamad_config_reload_log_level(&c, err, sizeof err), 0);
+    assert_int_equal(c.log_level, LLAMAD_LOG_WARN);
+    clear_env();
+    assert_int_equal(llamad_config_reload_log_level(&c, err, sizeof err), 0);
+    assert_int_equal(c.log_level, LLAMAD_LOG_ERROR);
+    llamad_config_free(&c);
+    unlink(path);
+}
+
+/* Every value a flag refuses, its variable refuses with the same words, naming
+ * the variable. */
+static void test_env_bad_values(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        clear_env();
+        struct llamad_config c;
+        assert_int_equal(LOAD(&c, (char *)bad_cases[i][0]), 2);
+        char flag_err[sizeof err];
+        strcpy(flag_err, err);
+
+        const char *value = strchr(bad_cases[i][0], '=') + 1;
+        char name[64];
+        flag_to_env(bad_cases[i][1], name, sizeof name);
+        setenv(name, value, 1);
+        int rc = LOAD(&c, NULL);
+        unsetenv(name);
+        assert_int_equal(rc, 2);
+        assert_err_contains(name);
+        assert_err_contains("invalid value");
+        /* The same explanation: the text after "for <flag>" and "for <VAR>". */
+        const char *flag_why = strstr(flag_err, bad_cases[i][1]) + strlen(bad_cases[i][1]);
+        const char *env_why = strstr(err, name) + strlen(name);
+        assert_string_equal(env_why, flag_why);
+    }
+    /* A flag given as well does not excuse a bad variable. */
+    setenv("LLAMAD_PORT", "http", 1);
+    struct llamad_config c;
+    assert_int_equal(LOAD(&c, "--port", "9000"), 2);
+    assert_err_contains("LLAMAD_PORT");
+    clear_env();
 }
 
 static void test_bad_value_in_file(void **state)
@@ -573,6 +746,9 @@ int main(void)
         cmocka_unit_test(test_unknown_key_names_file_and_line),
         cmocka_unit_test(test_unknown_flag),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_env_sets_every_kind),
+        cmocka_unit_test(test_env_precedence),
+        cmocka_unit_test(test_env_bad_values),
         cmocka_unit_test(test_bad_value_in_file),
         cmocka_unit_test(test_conf_syntax_errors),
         cmocka_unit_test(test_missing_conf_file),

@@ -2,8 +2,10 @@
  *
  * Choices the header leaves open: --max-body-size takes plain bytes or a K, M
  * or G suffix (1024-based); api_key and allowed_origins lines and their flags
- * add up rather than replace each other; a bare boolean flag means true and
- * --flag=false is also accepted; an empty value is an error for every option. */
+ * add up rather than replace each other (and so do their environment
+ * variables); a bare boolean flag means true and --flag=false is also accepted;
+ * an empty value is an error for every option, in a flag, a conf line or the
+ * environment alike. */
 #include "llamad/server/config.h"
 
 #include <ctype.h>
@@ -180,7 +182,9 @@ static const struct llamad_option options[] = {
 
 static const struct llamad_option_table table = {
     .usage = "usage: llamad [options]\n"
-             "Options (conf file keys are the long names with '_' for '-'):\n",
+             "Options (conf file keys are the long names with '_' for '-'; environment\n"
+             "variables are LLAMAD_ and the key in capitals, LLAMAD_MAX_BODY_SIZE;\n"
+             "flags override the environment, which overrides the conf file):\n",
     .version = "llamad 0.1.0",
     .options = options,
     .n_options = sizeof options / sizeof options[0],
@@ -349,14 +353,57 @@ static int level_entry(void *ctx, const char *key, const char *value, const char
     return rc;
 }
 
-/* A key absent from the file leaves the running level as it is. */
+/* --- environment ------------------------------------------------------------ */
+
+/* The variable of option o: LLAMAD_ and the long name in capitals with '_' for
+ * '-' (LLAMAD_MAX_BODY_SIZE), which is the conf key in capitals. */
+static void env_name(const struct llamad_option *o, char *name, size_t size)
+{
+    size_t n = (size_t)snprintf(name, size, "LLAMAD_%s", o->name);
+    for (size_t i = 0; i < n && i < size; i++)
+        name[i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+}
+
+/* The value of o's variable, or NULL when it is not set; name receives the
+ * variable's name. */
+static const char *env_value(const struct llamad_option *o, char name[48])
+{
+    env_name(o, name, 48);
+    return getenv(name);
+}
+
+/* Stores the value of every conf key's variable that is set. */
+static int apply_env(struct llamad_config *c, char *err, size_t errsz)
+{
+    for (size_t i = 0; i < table.n_options; i++) {
+        char name[48];
+        const char *value = flag_only(&options[i]) ? NULL : env_value(&options[i], name);
+        if (value) {
+            int rc = llamad_option_apply(c, &options[i], value, "", name, err, errsz);
+            if (rc)
+                return rc;
+        }
+    }
+    return LLAMAD_OK;
+}
+
+static const struct llamad_option *config_option(void)
+{
+    for (size_t i = 0; i < table.n_options; i++)
+        if (is_config_flag(&options[i]))
+            return &options[i];
+    return NULL;
+}
+
+/* A key absent from the file leaves the running level as it is, and so does a
+ * level in the environment, which outranks the file. */
 int llamad_config_reload_log_level(struct llamad_config *c, char *err, size_t errsz)
 {
     if (!c->config_file)
         return LLAMAD_OK;
     struct level_reload r = {.found = false};
     int rc = read_conf(c->config_file, level_entry, &r, err, errsz);
-    if (rc == LLAMAD_OK && r.found)
+    if (rc == LLAMAD_OK && r.found && !getenv("LLAMAD_LOG_LEVEL"))
         c->log_level = r.values.log_level;
     return rc;
 }
@@ -404,10 +451,19 @@ static int load(struct llamad_config *c, int argc, char **argv, char *err, size_
     int rc = llamad_options_split(&table, NULL, argc, argv, args, &n_args, err, errsz);
     if (rc == 0 && llamad_options_defaults(&table, c, err, errsz))
         rc = LLAMAD_EXIT_USAGE;
-    /* The conf file comes before all flags, so that they override it. */
+    /* The conf file (--config, else LLAMAD_CONFIG) comes first, then the
+     * environment, then the flags, each overriding what came before. */
     const struct llamad_option_arg *conf = rc == 0 ? config_arg(args, n_args) : NULL;
-    if (conf && (llamad_options_apply_args(c, conf, 1, err, errsz) ||
-                 read_conf(c->config_file, load_entry, c, err, errsz)))
+    char conf_env[48];
+    const char *conf_path = rc == 0 && !conf ? env_value(config_option(), conf_env) : NULL;
+    if (conf && llamad_options_apply_args(c, conf, 1, err, errsz))
+        rc = LLAMAD_EXIT_USAGE;
+    else if (conf_path &&
+             llamad_option_apply(c, config_option(), conf_path, "", conf_env, err, errsz))
+        rc = LLAMAD_EXIT_USAGE;
+    if (rc == 0 && c->config_file && read_conf(c->config_file, load_entry, c, err, errsz))
+        rc = LLAMAD_EXIT_USAGE;
+    if (rc == 0 && apply_env(c, err, errsz))
         rc = LLAMAD_EXIT_USAGE;
     if (rc == 0 && llamad_options_apply_args(c, args, n_args, err, errsz))
         rc = LLAMAD_EXIT_USAGE;

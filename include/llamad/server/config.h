@@ -1,6 +1,9 @@
-/* Daemon configuration: built-in defaults, then the conf file, then command-line
- * flags (flags win). Every conf key is its long flag with '_' for '-'
- * (--max-body-size <-> max_body_size); conf/llamad.conf documents each. */
+/* Daemon configuration: built-in defaults, then the conf file, then the
+ * environment, then command-line flags (flags win). Every conf key is its long
+ * flag with '_' for '-' (--max-body-size <-> max_body_size), and its variable is
+ * LLAMAD_ and the key in capitals (LLAMAD_MAX_BODY_SIZE); LLAMAD_CONFIG names
+ * the conf file when no --config does. Variables of other names are not read.
+ * conf/llamad.conf documents each key. */
 #ifndef LLAMAD_CONFIG_H
 #define LLAMAD_CONFIG_H
 
@@ -48,14 +51,16 @@ struct llamad_config {
     enum llamad_log_level log_level; /* --log-level error|warn|info|debug, default info */
 };
 
-/* Defaults, then --config FILE if given among the args, then the args.
+/* Defaults, then --config FILE if given among the args (else $LLAMAD_CONFIG),
+ * then the LLAMAD_<KEY> variables, then the args.
  * Returns 0; -1 after --help/--version was printed (exit 0); or a positive exit
  * status (2) with err filled for a bad flag, value, key or file. Keys from
  * --api-key-file are appended to api_keys. */
 int llamad_config_load(struct llamad_config *c, int argc, char **argv, char *err, size_t errsz);
 void llamad_config_free(struct llamad_config *c);
 
-/* Reads just the log level from the conf file again (SIGHUP). */
+/* Reads just the log level from the conf file again (SIGHUP); with
+ * LLAMAD_LOG_LEVEL set, the level stays (the environment outranks the file). */
 int llamad_config_reload_log_level(struct llamad_config *c, char *err, size_t errsz);
 
 #endif
