@@ -62,14 +62,15 @@ def conf_value(conf_text, key):
 
 
 def dockerfile():
-    """(EXPOSE ports, ENTRYPOINT list) of the final stage."""
+    """The final stage's EXPOSE ports, ENV settings, USER and ENTRYPOINT list."""
     with open(os.path.join(ROOT, "Dockerfile")) as f:
         text = f.read()
     final = text[text.rindex("\nFROM "):]
     expose = [int(p) for line in re.findall(r"^EXPOSE (.*)$", final, re.M) for p in line.split()]
-
+    env = dict(re.findall(r"(LLAMAD_\w+)=(\S+)", " ".join(re.findall(r"^ENV (.*)$", final, re.M))))
+    user = re.search(r"^USER (\S+)$", final, re.M).group(1)
     entry = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", final, re.M).group(1))
-    return expose, entry
+    return {"expose": expose, "env": env, "user": user, "entry": entry}
 
 
 class KubernetesTest(unittest.TestCase):
@@ -104,15 +105,18 @@ class KubernetesTest(unittest.TestCase):
             self.assertTrue(sel and sel.items() <= labels.items(), svc["metadata"]["name"])
 
     def test_port_is_the_images(self):
-        expose, entry = dockerfile()
+        image = dockerfile()
         [port] = self.container["ports"]
         self.assertEqual(port["name"], "http")
-        self.assertIn(port["containerPort"], expose)
-        self.assertEqual(entry[entry.index("--port") + 1], str(port["containerPort"]))
-        self.assertEqual(entry[entry.index("--host") + 1], "0.0.0.0")
-        # Nothing in the container's args or conf moves the port.
+        self.assertIn(port["containerPort"], image["expose"])
+        # the image listens on all interfaces, at the port its environment names
+        self.assertEqual(image["env"]["LLAMAD_PORT"], str(port["containerPort"]))
+        self.assertEqual(image["env"]["LLAMAD_HOST"], "0.0.0.0")
+        # Nothing in the container's args, environment or conf moves the port.
         args = self.container.get("args", [])
         self.assertFalse({"--port", "--host"} & set(args), args)
+        env = {e["name"] for e in self.container.get("env", [])}
+        self.assertFalse({"LLAMAD_PORT", "LLAMAD_HOST"} & env, env)
         self.assertIsNone(conf_value(self.conf, "port"))
         self.assertIsNone(conf_value(self.conf, "host"))
         self.assertNotIn("command", self.container)  # the image's entrypoint runs
@@ -154,7 +158,7 @@ class KubernetesTest(unittest.TestCase):
 
     def test_image_is_the_dockerfiles(self):
         with open(os.path.join(ROOT, "README.md")) as f:
-            m = re.search(r"docker build -t (\S+) \.", f.read())
+            m = re.search(r"(?:docker|podman) build (?:--\S+ \S+ )*-t (\S+) \.", f.read())
         built = m.group(1)
         image = self.container["image"]
         repo = image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
@@ -163,7 +167,10 @@ class KubernetesTest(unittest.TestCase):
     def test_container_is_locked_down(self):
         pod_sc, sc = self.pod.get("securityContext", {}), self.container["securityContext"]
         self.assertTrue(pod_sc.get("runAsNonRoot") or sc.get("runAsNonRoot"))
-        self.assertNotEqual(pod_sc.get("runAsUser", sc.get("runAsUser")), 0)
+        # the image's own user, by number (USER uid:gid)
+        uid, gid = dockerfile()["user"].split(":")
+        self.assertEqual(sc.get("runAsUser", pod_sc.get("runAsUser")), int(uid))
+        self.assertEqual(sc.get("runAsGroup", pod_sc.get("runAsGroup")), int(gid))
         self.assertIs(sc["readOnlyRootFilesystem"], True)
         self.assertIs(sc["allowPrivilegeEscalation"], False)
         self.assertIn("ALL", sc["capabilities"]["drop"])
