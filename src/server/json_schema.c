@@ -550,11 +550,17 @@ static void same_length(struct conv *c, struct llamad_buf *b, const char *x, con
 {
     if (len == 0)
         return;
-    if (x[0] == y[0]) {
-        putf(c, b, "\"%c\"", x[0]);
-        if (len > 1) {
+    size_t common = 0;
+    while (common < len && x[common] == y[common])
+        common++;
+    if (common) { /* the digits they share, as one literal */
+        put(c, b, "\"");
+        for (size_t k = 0; k < common; k++)
+            putf(c, b, "%c", x[k]);
+        put(c, b, "\"");
+        if (common < len) {
             put(c, b, " ");
-            same_length(c, b, x + 1, y + 1, len - 1);
+            same_length(c, b, x + common, y + common, len - common);
         }
         return;
     }
@@ -594,11 +600,10 @@ static void same_length(struct conv *c, struct llamad_buf *b, const char *x, con
     llamad_buf_free(&whole);
 }
 
-static int alt(struct conv *c, struct llamad_buf *b, int *n)
+static void alt(struct conv *c, struct llamad_buf *b, int *n)
 {
     if ((*n)++)
         put(c, b, " | ");
-    return c->rc;
 }
 
 /* Every decimal spelling (no leading zeros) of the integers in [a, b], a >= 0;
@@ -637,7 +642,7 @@ static void nonneg_range(struct conv *c, struct llamad_buf *out, int64_t a, int6
 }
 
 /* The integers in [lo, hi] (has_lo/has_hi false: unbounded that side) as one
- * expression; exported to the tests through the schema's minimum and maximum. */
+ * expression: the negative ones as "-" and a magnitude, then the others. */
 static void integer_range(struct conv *c, struct llamad_buf *out, bool has_lo, int64_t lo,
                           bool has_hi, int64_t hi)
 {
@@ -1825,7 +1830,7 @@ static int schema_expr(struct conv *c, const cJSON *s, const char *hint, long sl
         unsigned types = read_types(c, &n);
         if (!c->rc && (n.kw[K_CONST] || n.kw[K_ENUM])) {
             c->depth--;
-            return literals_expr(c, &n, types, hint, slot, out);
+            return literals_expr(c, &n, n.kw[K_TYPE] ? types : T_ALL, hint, slot, out);
         }
         if (types & T_NUMBER) {
             for (int k = K_MINIMUM; k <= K_EXCL_MAX && !c->rc; k++) {
