@@ -55,8 +55,9 @@ static int parse_len(enum llamad_api_kind kind, const char *body, size_t len,
 
 static bool request_empty(const struct llamad_api_request *r)
 {
-    return !r->model && !r->prompt && !r->gen.prompt && !r->messages && !r->gen.logit_bias &&
-           !r->gen.stops && !r->gen.stop_lens && r->gen.n_stops == 0 && r->n_messages == 0;
+    return !r->model && !r->prompt && !r->grammar && !r->gen.prompt && !r->messages &&
+           !r->gen.logit_bias && !r->gen.stops && !r->gen.stop_lens && r->gen.n_stops == 0 &&
+           r->n_messages == 0;
 }
 
 static void check_rejected_len(enum llamad_api_kind kind, const char *body, size_t len,
@@ -271,6 +272,114 @@ static void test_n_must_be_one(void **state)
     ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"n\":null}");
 }
 
+/* ---- Structured output ---- */
+
+/* The grammar a request body gets (NULL when none); the caller frees it. */
+static char *grammar_of(enum llamad_api_kind kind, const char *body, int line)
+{
+    struct llamad_api_request r;
+    check_accepted(kind, body, &r, line);
+    char *g = r.grammar ? strdup(r.grammar) : NULL;
+    if (r.grammar && r.grammar_len != strlen(r.grammar))
+        fail_msg("line %d: grammar_len %zu for %zu bytes", line, r.grammar_len, strlen(r.grammar));
+    llamad_api_request_free(&r);
+    return g;
+}
+
+static void check_grammar(enum llamad_api_kind kind, const char *body, const char *want_root,
+                          int line)
+{
+    char *g = grammar_of(kind, body, line);
+    if (!want_root ? g != NULL : !g || strncmp(g, want_root, strlen(want_root)) != 0)
+        fail_msg("line %d: %s -> grammar %s (want it to start '%s')", line, body, g ? g : "(none)",
+                 want_root ? want_root : "(none)");
+    free(g);
+}
+
+#define GRAMMAR(kind, body, root) check_grammar(kind, body, root, __LINE__)
+
+static void test_response_format(void **state)
+{
+    (void)state;
+#define MSG "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+#define JS(inner) MSG "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":" inner "}}"
+    GRAMMAR(CHAT, MSG "\"response_format\":{\"type\":\"text\"}}", NULL);
+    GRAMMAR(CHAT, MSG "\"response_format\":null}", NULL);
+    GRAMMAR(CHAT, MSG "\"response_format\":{\"type\":\"json_object\"}}", "root ::= object\n");
+    GRAMMAR(C, "{\"prompt\":\"x\",\"response_format\":{\"type\":\"json_object\"}}",
+            "root ::= object\n");
+    GRAMMAR(CHAT,
+            JS("{\"name\":\"n_1-A\",\"strict\":true,\"description\":\"d\","
+               "\"schema\":{\"type\":\"string\"}}"),
+            "root ::= string\n");
+    GRAMMAR(CHAT, JS("{\"name\":\"n\"}"), "root ::= value\n"); /* no schema: any value */
+    GRAMMAR(CHAT, JS("{\"name\":\"n\",\"schema\":{},\"strict\":null}"), "root ::= value\n");
+    /* llama.cpp's json_object with a schema. */
+    GRAMMAR(CHAT,
+            MSG "\"response_format\":{\"type\":\"json_object\",\"schema\":{\"type\":"
+                "\"integer\",\"minimum\":0,\"maximum\":9}}}",
+            "root ::= [0-9]\n");
+    /* llama.cpp's json_schema field, on every endpoint. */
+    GRAMMAR(NATIVE, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"boolean\"}}",
+            "root ::= boolean\n");
+    GRAMMAR(C, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"null\"}}", "root ::= null\n");
+    GRAMMAR(CHAT, MSG "\"json_schema\":{\"enum\":[1]},\"response_format\":{\"type\":\"text\"}}",
+            "root ::= \"1\"\n");
+    GRAMMAR(NATIVE, "{\"prompt\":\"x\",\"json_schema\":null}", NULL);
+
+    /* Bad shapes name the param. */
+    REJECT(CHAT, MSG "\"response_format\":{\"type\":\"json_schema\"}}",
+           "response_format.json_schema");
+    REJECT(CHAT, JS("[]"), "response_format.json_schema");
+    REJECT(CHAT, JS("{\"schema\":{}}"), "response_format.json_schema.name");
+    REJECT(CHAT, JS("{\"name\":\"\",\"schema\":{}}"), "response_format.json_schema.name");
+    REJECT(CHAT, JS("{\"name\":\"a b\",\"schema\":{}}"), "response_format.json_schema.name");
+    REJECT(CHAT, JS("{\"name\":3,\"schema\":{}}"), "response_format.json_schema.name");
+    REJECT(CHAT,
+           JS("{\"name\":\"a123456789a123456789a123456789a123456789a123456789a123456789abcde\"}"),
+           "response_format.json_schema.name");
+    ACCEPT_ONLY(
+        CHAT,
+        JS("{\"name\":\"a123456789a123456789a123456789a123456789a123456789a123456789abcd\"}"));
+    REJECT(CHAT, JS("{\"name\":\"n\",\"schema\":\"x\"}"), "response_format.json_schema.schema");
+    REJECT(CHAT, JS("{\"name\":\"n\",\"schema\":[]}"), "response_format.json_schema.schema");
+    REJECT(CHAT, JS("{\"name\":\"n\",\"strict\":\"yes\"}"), "response_format.json_schema.strict");
+    REJECT(CHAT, JS("{\"name\":\"n\",\"description\":1}"),
+           "response_format.json_schema.description");
+    REJECT(CHAT, MSG "\"response_format\":{\"type\":\"json_object\",\"schema\":1}}",
+           "response_format.schema");
+    REJECT(CHAT, MSG "\"response_format\":{\"type\":3}}", "response_format");
+    REJECT(C, "{\"prompt\":\"x\",\"json_schema\":\"{}\"}", "json_schema");
+    REJECT(C, "{\"prompt\":\"x\",\"json_schema\":[]}", "json_schema");
+    /* Schemas outside the subset: a 400 naming the keyword and where it is. */
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    const char *body = JS("{\"name\":\"n\",\"schema\":{\"properties\":{\"a\":{"
+                          "\"patternProperties\":{}}}}}");
+    assert_int_equal(parse_len(CHAT, body, strlen(body), &r, &e), 400);
+    assert_string_equal(e.param, "response_format.json_schema.schema");
+    assert_non_null(strstr(e.message, "unsupported keyword 'patternProperties' at #/properties/a"));
+    body = "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"string\",\"pattern\":\"(?=a)\"}}";
+    assert_int_equal(parse_len(NATIVE, body, strlen(body), &r, &e), 400);
+    assert_string_equal(e.param, "json_schema");
+    assert_non_null(strstr(e.message, "'pattern'"));
+    REJECT(C, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"string\",\"maxLength\":5000}}",
+           "json_schema");
+    /* One constraint at most. */
+    REJECT(CHAT, MSG "\"json_schema\":{},\"response_format\":{\"type\":\"json_object\"}}",
+           "json_schema");
+    REJECT(C, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\"\",\"json_schema\":{}}",
+           "grammar");
+    REJECT(CHAT,
+           MSG "\"grammar\":\"root ::= \\\"a\\\"\",\"response_format\":{\"type\":"
+               "\"json_object\"}}",
+           "grammar");
+    ACCEPT_ONLY(CHAT, MSG "\"grammar\":\"root ::= \\\"a\\\"\",\"response_format\":{\"type\":"
+                          "\"text\"}}");
+#undef JS
+#undef MSG
+}
+
 static void test_unsupported_params_rejected(void **state)
 {
     (void)state;
@@ -280,7 +389,7 @@ static void test_unsupported_params_rejected(void **state)
     REJECT(CHAT, MSG "\"functions\":[]}", "functions");
     REJECT(CHAT, MSG "\"function_call\":\"none\"}", "function_call");
     REJECT(CHAT, MSG "\"parallel_tool_calls\":false}", "parallel_tool_calls");
-    REJECT(CHAT, MSG "\"response_format\":{\"type\":\"json_object\"}}", "response_format");
+    REJECT(CHAT, MSG "\"response_format\":{\"type\":\"xml\"}}", "response_format");
     REJECT(CHAT, MSG "\"response_format\":\"text\"}", "response_format");
     REJECT(CHAT, MSG "\"response_format\":{}}", "response_format");
     ACCEPT_ONLY(CHAT, MSG "\"tools\":null,\"tool_choice\":null,\"parallel_tool_calls\":null,"
@@ -1440,6 +1549,7 @@ int main(void)
         cmocka_unit_test(test_integers_checked_on_double),
         cmocka_unit_test(test_n_must_be_one),
         cmocka_unit_test(test_unsupported_params_rejected),
+        cmocka_unit_test(test_response_format),
         cmocka_unit_test(test_logit_bias),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_stream_options),

@@ -30,7 +30,8 @@ SAMPLING = {"temperature": NUM, "top_p": NUM, "min_p": NUM, "presence_penalty": 
             "repeat_last_n": {"int"}, "penalty_last_n": {"int"}, "seed": {"int"},
             "stop": {"str", "arr"}, "stream": {"bool"}, "ignore_eos": {"bool"},
             "user": {"str"}, "session_id": {"str"}, "model": {"str"}, "echo": {"bool"},
-            "suffix": {"str"}, "n": {"int"}, "best_of": {"int"}, "response_format": {"obj"}}
+            "suffix": {"str"}, "n": {"int"}, "best_of": {"int"}, "response_format": {"obj"},
+            "json_schema": {"obj", "bool"}}
 ENDPOINTS = {
     "/v1/completions": ({"prompt": "Once", "max_tokens": 1}, dict(
         SAMPLING, prompt={"str", "arr"}, max_tokens={"int"}, logprobs={"int"},
@@ -130,9 +131,36 @@ def bad_values():
     for field, v in (("tools", []), ("tools", [{"type": "function"}]), ("tool_choice", "auto"),
                      ("functions", []), ("function_call", "none"),
                      ("parallel_tool_calls", False), ("echo", True), ("suffix", "x"),
-                     ("response_format", {"type": "json_object"}), ("response_format", {}),
+                     ("response_format", {"type": "xml"}), ("response_format", {}),
                      ("stream_options", {"include_usage": "yes"})):
         cases.append((chat, dict(m, stream=True, **{field: v})))
+    # Structured output: bad shapes, schemas outside the subset, over the limits,
+    # schemas that never end, more than one constraint.
+    def rf(js):
+        return {"type": "json_schema", "json_schema": js}
+    nest = {}
+    for _ in range(200):
+        nest = {"type": "array", "items": nest}
+    cycle = {"$defs": {"a": {"anyOf": [{"$ref": "#/$defs/b"}]}, "b": {"$ref": "#/$defs/a"}},
+             "$ref": "#/$defs/a"}
+    for fmt in (rf(None), rf([]), rf({"schema": {}}), rf({"name": "a b"}), rf({"name": "x" * 65}),
+                rf({"name": "n", "schema": "{}"}), rf({"name": "n", "strict": 1}),
+                rf({"name": "n", "schema": {"allOf": []}}),
+                rf({"name": "n", "schema": {"type": "string", "pattern": "(a)\\1"}}),
+                rf({"name": "n", "schema": {"enum": list(range(5000))}}),
+                rf({"name": "n", "schema": nest}), rf({"name": "n", "schema": cycle}),
+                {"type": "json_object", "schema": 5}, {"type": None}):
+        cases.append((chat, dict(m, response_format=fmt)))
+    for schema in ({"type": "string", "maxLength": 10 ** 9}, {"minItems": 2 ** 62},
+                   {"type": "integer", "minimum": 1e300}, {"$ref": "#/$defs/missing"},
+                   {"$ref": "http://example.com/"}, {"properties": {"a": {"not": {}}}},
+                   {"type": "string", "pattern": "a" * 5000}, {"type": "string", "pattern": "a{99999}"},
+                   {"properties": {"p%d" % i: {"type": "string", "maxLength": 3} for i in range(2000)}},
+                   {"enum": ["x" * 1000] * 400}, {"type": "number", "maximum": 3}, cycle):
+        cases.append((native, {"prompt": "Once", "n_predict": 1, "json_schema": schema}))
+        cases.append((c, dict(p, json_schema=schema)))
+    cases.append((c, dict(p, json_schema={}, grammar="root ::= \"a\"")))
+    cases.append((chat, dict(m, json_schema={}, response_format={"type": "json_object"})))
     # Stop lists: too many, too long, not strings.
     for stop in (["s%d" % i for i in range(17)], ["s%d" % i for i in range(10000)],
                  "x" * 257, ["x" * 257], ["x" * 500000], [None], [1], ["a", ["b"]],

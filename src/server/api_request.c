@@ -14,7 +14,9 @@
 
 #include "api_read.h"
 #include "llamad/base/buf.h"
+#include "llamad/base/error.h"
 #include "llamad/base/utf8.h"
+#include "llamad/server/json_schema.h"
 
 #define SEED_LIMIT 9007199254740992.0 /* 2^53: larger integers are not exact in a JSON double */
 #define COUNT(a) (sizeof(a) / sizeof *(a))
@@ -340,22 +342,6 @@ static const char *const unsupported_fields[] = {
     "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls",
 };
 
-static int parse_response_format(const struct parse *p)
-{
-    const cJSON *rf = api_field(p->root, "response_format");
-    if (!rf)
-        return 0;
-    const cJSON *type = cJSON_IsObject(rf) ? api_field(rf, "type") : NULL;
-    if (!cJSON_IsString(type))
-        return api_invalid(p->err, "response_format",
-                           "'response_format' must be an object with a string 'type'");
-    if (strcmp(type->valuestring, "text") != 0)
-        return api_invalid(p->err, "response_format",
-                           "response_format type '%.40s' is not supported (only \"text\")",
-                           type->valuestring);
-    return 0;
-}
-
 static int parse_unsupported(struct parse *p)
 {
     for (size_t i = 0; i < COUNT(unsupported_fields); i++) {
@@ -366,9 +352,8 @@ static int parse_unsupported(struct parse *p)
     bool echo = false;
     const char *suffix = NULL;
     int64_t n = 1, best_of = 1;
-    int rc = parse_response_format(p);
-    if (rc || (rc = api_get_bool(p->root, "echo", &echo, p->err)) ||
-        (rc = get_string(p->root, "suffix", &suffix, p->err)) ||
+    int rc = api_get_bool(p->root, "echo", &echo, p->err);
+    if (rc || (rc = get_string(p->root, "suffix", &suffix, p->err)) ||
         (rc = get_integer(p->root, "n", 0, INT32_MAX, &n, p->err)) ||
         (rc = get_integer(p->root, "best_of", 0, INT32_MAX, &best_of, p->err)))
         return rc;
@@ -381,6 +366,117 @@ static int parse_unsupported(struct parse *p)
     if (best_of != 1)
         return api_invalid(p->err, "best_of", "only best_of=1 is supported (got %lld)",
                            (long long)best_of);
+    return 0;
+}
+
+/* ---- Structured output: a JSON Schema (or any JSON object) as a grammar ---- */
+
+/* OpenAI's json_schema.name: 1 to 64 of a-z A-Z 0-9 _ -. */
+static bool schema_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return n >= 1 && n <= 64;
+}
+
+/* The grammar of schema (NULL: any JSON value) into r->grammar; param names it in errors. */
+static int schema_grammar(const struct parse *p, const cJSON *schema, const char *param)
+{
+    struct llamad_buf g = LLAMAD_BUF_INIT;
+    char err[LLAMAD_ERR_MAX];
+    cJSON *any = NULL;
+    if (!schema && !(schema = any = cJSON_CreateTrue()))
+        return api_no_memory(p->err);
+    int rc = llamad_json_schema_to_gbnf(schema, &g, err, sizeof err);
+    cJSON_Delete(any);
+    if (rc == LLAMAD_ENOMEM || (rc == 0 && !g.data)) {
+        llamad_buf_free(&g);
+        return api_no_memory(p->err);
+    }
+    if (rc)
+        return api_invalid(p->err, param, "%s: %s", param, err);
+    p->out->grammar = g.data;
+    p->out->grammar_len = g.len;
+    return 0;
+}
+
+/* response_format {"type": "json_schema", "json_schema": {name, schema, strict, description}}. */
+static int parse_json_schema_format(const struct parse *p, const cJSON *rf)
+{
+    const cJSON *js = api_field(rf, "json_schema");
+    if (!cJSON_IsObject(js))
+        return api_invalid(p->err, "response_format.json_schema",
+                           "'response_format.json_schema' must be an object");
+    const cJSON *name = api_field(js, "name"), *schema = api_field(js, "schema");
+    const cJSON *strict = api_field(js, "strict"), *desc = api_field(js, "description");
+    if (!cJSON_IsString(name) || !schema_name_ok(name->valuestring))
+        return api_invalid(p->err, "response_format.json_schema.name",
+                           "'response_format.json_schema.name' must be 1 to 64 characters of "
+                           "a-z, A-Z, 0-9, '_' and '-'");
+    if (strict && !cJSON_IsBool(strict))
+        return api_invalid(p->err, "response_format.json_schema.strict",
+                           "'response_format.json_schema.strict' must be a boolean");
+    if (desc && !cJSON_IsString(desc))
+        return api_invalid(p->err, "response_format.json_schema.description",
+                           "'response_format.json_schema.description' must be a string");
+    if (schema && !cJSON_IsObject(schema) && !cJSON_IsBool(schema))
+        return api_invalid(p->err, "response_format.json_schema.schema",
+                           "'response_format.json_schema.schema' must be a JSON Schema object");
+    return schema_grammar(p, schema, "response_format.json_schema.schema");
+}
+
+/* response_format (text, json_object, json_schema), llama.cpp's json_schema (the
+ * schema itself), and grammar (GBNF text, read elsewhere): one of them at most. */
+static int parse_structured_output(struct parse *p)
+{
+    const cJSON *rf = api_field(p->root, "response_format");
+    const cJSON *js = api_field(p->root, "json_schema");
+    const cJSON *type = cJSON_IsObject(rf) ? api_field(rf, "type") : NULL;
+    if (rf && !cJSON_IsString(type))
+        return api_invalid(p->err, "response_format",
+                           "'response_format' must be an object with a string 'type'");
+    bool rf_json = rf && strcmp(type->valuestring, "text") != 0;
+    if (rf_json && strcmp(type->valuestring, "json_object") != 0 &&
+        strcmp(type->valuestring, "json_schema") != 0)
+        return api_invalid(p->err, "response_format",
+                           "response_format type '%.40s' is not supported (\"text\", "
+                           "\"json_object\" or \"json_schema\")",
+                           type->valuestring);
+    if (js && !cJSON_IsObject(js) && !cJSON_IsBool(js))
+        return api_invalid(p->err, "json_schema", "'json_schema' must be a JSON Schema object");
+    if (api_field(p->root, "grammar") && (js || rf_json))
+        return api_invalid(p->err, "grammar",
+                           "'grammar' cannot be given with '%s': one constraint at most",
+                           js ? "json_schema" : "response_format");
+    if (js && rf_json)
+        return api_invalid(p->err, "json_schema",
+                           "'json_schema' cannot be given with a JSON 'response_format': one "
+                           "constraint at most");
+    if (js)
+        return schema_grammar(p, js, "json_schema");
+    if (!rf_json)
+        return 0;
+    if (strcmp(type->valuestring, "json_schema") == 0)
+        return parse_json_schema_format(p, rf);
+    /* json_object: any object, or (llama.cpp's extension) the object schema given. */
+    const cJSON *schema = api_field(rf, "schema");
+    if (schema && !cJSON_IsObject(schema))
+        return api_invalid(p->err, "response_format.schema",
+                           "'response_format.schema' must be a JSON Schema object");
+    if (schema)
+        return schema_grammar(p, schema, "response_format.schema");
+    struct llamad_buf g = LLAMAD_BUF_INIT;
+    if (llamad_json_object_gbnf(&g) != 0 || !g.data) {
+        llamad_buf_free(&g);
+        return api_no_memory(p->err);
+    }
+    p->out->grammar = g.data;
+    p->out->grammar_len = g.len;
     return 0;
 }
 
@@ -811,9 +907,9 @@ int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t
                              struct llamad_api_error *err)
 {
     static int (*const steps[])(struct parse *) = {
-        parse_unsupported, parse_model,  parse_input,      parse_sampling,
-        parse_max_tokens,  parse_seed,   parse_stops,      parse_logit_bias,
-        parse_logprobs,    parse_stream, parse_extensions,
+        parse_unsupported, parse_structured_output, parse_model,  parse_input,
+        parse_sampling,    parse_max_tokens,        parse_seed,   parse_stops,
+        parse_logit_bias,  parse_logprobs,          parse_stream, parse_extensions,
     };
     cJSON *root;
     set_defaults(kind, out);
@@ -832,6 +928,7 @@ void llamad_api_request_free(struct llamad_api_request *r)
 {
     free(r->model);
     free(r->prompt);
+    free(r->grammar);
     for (size_t i = 0; i < r->n_messages; i++) {
         free(r->messages[i].role);
         free(r->messages[i].content);

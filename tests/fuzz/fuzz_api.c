@@ -4,6 +4,7 @@
  * checked against the limits it was parsed under. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz_vocab.h"
 #include "llamad/base/buf.h"
@@ -37,6 +38,9 @@ static void check_request(const struct llamad_api_request *r)
     check(g->top_logprobs >= 0 && g->top_logprobs <= limits.max_top_logprobs);
     for (size_t i = 0; i < r->n_messages; i++)
         check(r->messages[i].role != NULL);
+    /* A structured-output grammar: whole rules, root first. */
+    check(!r->grammar ||
+          (strlen(r->grammar) == r->grammar_len && strncmp(r->grammar, "root ::=", 8) == 0));
 }
 
 /* POST /apply-template: the messages, rendered as text through LLaMA-3's template. */

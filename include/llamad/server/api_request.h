@@ -50,6 +50,12 @@ struct llamad_api_request {
     struct llamad_chat_message *messages;
     size_t n_messages;
 
+    /* The output's grammar, GBNF text (NUL-terminated, owned; NULL: none): from
+     * response_format json_object / json_schema or json_schema, converted by
+     * json_schema.h. */
+    char *grammar;
+    size_t grammar_len;
+
     bool seed_given; /* false: the server draws gen.sampling.seed at random */
     bool stream;
     bool include_usage; /* stream_options.include_usage */
@@ -75,8 +81,11 @@ struct llamad_api_limits {
  * every field has the right type; integers are integral and in range (checked on
  * the double value); OpenAI parameters llamad does not implement (n > 1, echo,
  * best_of > 1, suffix, tools, tool_choice, functions, function_call,
- * response_format other than text, logprobs on... as documented) are refused
- * naming the param. Unknown fields are ignored. Defaults follow the endpoint:
+ * logprobs on... as documented) are refused naming the param. response_format
+ * ("text", "json_object", "json_schema") and json_schema (llama.cpp's: the schema
+ * itself) become out->grammar; giving more than one of them, or either with
+ * grammar, is refused; a schema outside json_schema.h's subset gets a 400 naming
+ * its keyword. Unknown fields are ignored. Defaults follow the endpoint:
  * OpenAI's (temperature 1, top_p 1, no top-k or min-p; max_tokens 16 for
  * /v1/completions) for the /v1 endpoints, llama.cpp's (llamad_sampling_defaults)
  * for /completion.
