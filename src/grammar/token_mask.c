@@ -1,0 +1,156 @@
+/* The allowed-token mask: one walk of the vocabulary's byte trie with the
+ * matcher's stacks, a subtree dropped at the first byte no stack survives;
+ * and a cache of masks by the matcher's exact state.
+ *
+ * The cache: a state is its stacks (each the chain of its positions) and any
+ * partial character. Generation keeps coming back to the same states (inside
+ * a string or a number the stacks are the same after every token, as
+ * repetitions do not grow them), and there the mask costs one lookup and a
+ * copy. It belongs to the matcher, so to one generation and the thread that
+ * runs it; no lock. States whose key is longer than KEY_MAX (very deep
+ * nesting) are not cached. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar_internal.h"
+#include "llamad/base/error.h"
+
+#define KEY_MAX 4096
+#define KEY_DONE 0xFFFFFFFEu
+#define KEY_SEP 0xFFFFFFFFu
+
+static bool key_push(struct llamad_grammar_matcher *m, uint32_t *n, uint32_t v)
+{
+    if (*n >= KEY_MAX)
+        return false;
+    if (*n >= m->cap_key) {
+        uint32_t cap = m->cap_key ? m->cap_key * 2 : 64;
+        uint32_t *k = realloc(m->key, cap * sizeof *k);
+        if (!k)
+            return false;
+        m->key = k;
+        m->cap_key = cap;
+    }
+    m->key[(*n)++] = v;
+    return true;
+}
+
+/* The current state's key into m->key; its length, or 0 when not cached. */
+static uint32_t state_key(struct llamad_grammar_matcher *m)
+{
+    const struct mstate *s = &m->cur;
+    uint32_t n = 0;
+    if (!key_push(m, &n, s->cp) || !key_push(m, &n, (uint32_t)s->need << 8 | s->len))
+        return 0;
+    for (uint32_t k = 0; k < s->n; k++) {
+        int32_t t = m->tops[s->first + k];
+        if (t == TOP_DONE) {
+            if (!key_push(m, &n, KEY_DONE))
+                return 0;
+            continue;
+        }
+        for (; t >= 0; t = m->nodes[t].parent)
+            if (!key_push(m, &n, m->nodes[t].pos))
+                return 0;
+        if (!key_push(m, &n, KEY_SEP))
+            return 0;
+    }
+    return n;
+}
+
+static uint32_t key_hash(const uint32_t *k, uint32_t n)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 16777619u;
+    return h;
+}
+
+static struct mask_entry *cache_find(struct llamad_grammar_matcher *m, uint32_t n, uint32_t h)
+{
+    for (int i = 0; i < LLAMAD_GRAMMAR_MASK_CACHE; i++) {
+        struct mask_entry *e = &m->cache[i];
+        if (e->mask && e->hash == h && e->key_len == n &&
+            !memcmp(e->key, m->key, n * sizeof *m->key))
+            return e;
+    }
+    return NULL;
+}
+
+static void cache_store(struct llamad_grammar_matcher *m, uint32_t n, uint32_t h,
+                        const uint8_t *mask, size_t bytes)
+{
+    struct mask_entry *e = &m->cache[0];
+    for (int i = 0; i < LLAMAD_GRAMMAR_MASK_CACHE; i++) {
+        if (!m->cache[i].mask) {
+            e = &m->cache[i];
+            break;
+        }
+        if (m->cache[i].used < e->used)
+            e = &m->cache[i];
+    }
+    uint32_t *key = realloc(e->key, n * sizeof *key);
+    if (!key)
+        return;
+    e->key = key;
+    if (!e->mask && !(e->mask = malloc(bytes)))
+        return;
+    memcpy(e->key, m->key, n * sizeof *key);
+    memcpy(e->mask, mask, bytes);
+    e->key_len = n;
+    e->hash = h;
+    e->used = ++m->clock;
+}
+
+/* The children of trie node `node`, tried from state s: each one's tokens are
+ * allowed when a stack survives its bytes, and its subtree is walked then. */
+static void walk(struct llamad_grammar_matcher *m, uint32_t node, const struct mstate *s,
+                 uint8_t *mask)
+{
+    const struct llamad_grammar_vocab *v = m->v;
+    for (uint32_t c = node + 1; c < v->node_end[node]; c = v->node_end[c]) {
+        uint32_t node_mark = m->n_nodes, top_mark = m->n_tops;
+        struct mstate next;
+        if (matcher_step(m, s, v->node_byte[c], &next)) {
+            for (uint32_t k = v->tok_first[c]; k < v->tok_first[c + 1]; k++) {
+                int32_t t = v->trie_tokens[k];
+                mask[t >> 3] |= (uint8_t)(1u << (t & 7));
+            }
+            if (v->node_end[c] > c + 1)
+                walk(m, c, &next, mask);
+        }
+        m->n_nodes = node_mark;
+        m->n_tops = top_mark;
+        if (m->failed)
+            return;
+    }
+}
+
+int llamad_grammar_matcher_mask(struct llamad_grammar_matcher *m, uint8_t *mask)
+{
+    const struct llamad_grammar_vocab *v = m->v;
+    if (!v || m->ended)
+        return LLAMAD_EINVAL;
+    size_t bytes = ((size_t)v->n_vocab + 7) / 8;
+    uint32_t n = state_key(m);
+    uint32_t h = n ? key_hash(m->key, n) : 0;
+    struct mask_entry *hit = n ? cache_find(m, n, h) : NULL;
+    if (hit) {
+        memcpy(mask, hit->mask, bytes);
+        hit->used = ++m->clock;
+        return 0;
+    }
+    memset(mask, 0, bytes);
+    walk(m, 0, &m->cur, mask);
+    if (m->failed) {
+        int rc = m->oom ? LLAMAD_ENOMEM : LLAMAD_ERANGE;
+        m->failed = m->oom = false;
+        return rc;
+    }
+    if (matcher_state_can_end(m, &m->cur))
+        for (int32_t i = 0; i < v->n_eog; i++)
+            mask[v->eog[i] >> 3] |= (uint8_t)(1u << (v->eog[i] & 7));
+    if (n)
+        cache_store(m, n, h, mask, bytes);
+    return 0;
+}
