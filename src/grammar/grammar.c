@@ -228,14 +228,3 @@ void llamad_grammar_free(struct llamad_grammar *g)
     free(g->rules);
     free(g);
 }
-
-bool llamad_grammar_accepts(const struct llamad_grammar *g, const char *text, size_t len)
-{
-    struct llamad_grammar_matcher *m;
-    if (llamad_grammar_matcher_create(g, NULL, &m))
-        return false;
-    bool ok = llamad_grammar_matcher_accept_bytes(m, (const uint8_t *)text, len) == 0 &&
-              llamad_grammar_matcher_can_end(m);
-    llamad_grammar_matcher_free(m);
-    return ok;
-}

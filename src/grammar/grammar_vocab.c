@@ -162,3 +162,9 @@ bool llamad_grammar_vocab_is_eog(const struct llamad_grammar_vocab *v, int32_t i
 {
     return id >= 0 && id < v->n_vocab && v->is_eog[id];
 }
+
+const int32_t *llamad_grammar_vocab_eog(const struct llamad_grammar_vocab *v, int32_t *n)
+{
+    *n = v->n_eog;
+    return v->eog;
+}

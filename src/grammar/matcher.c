@@ -429,3 +429,14 @@ bool llamad_grammar_matcher_allows(struct llamad_grammar_matcher *m, int32_t tok
     m->failed = m->oom = false;
     return ok;
 }
+
+bool llamad_grammar_accepts(const struct llamad_grammar *g, const char *text, size_t len)
+{
+    struct llamad_grammar_matcher *m;
+    if (llamad_grammar_matcher_create(g, NULL, &m))
+        return false;
+    bool ok = llamad_grammar_matcher_accept_bytes(m, (const uint8_t *)text, len) == 0 &&
+              llamad_grammar_matcher_can_end(m);
+    llamad_grammar_matcher_free(m);
+    return ok;
+}

@@ -71,6 +71,8 @@ int32_t llamad_grammar_vocab_size(const struct llamad_grammar_vocab *v);
 const uint8_t *llamad_grammar_vocab_bytes(const struct llamad_grammar_vocab *v, int32_t id,
                                           size_t *len);
 bool llamad_grammar_vocab_is_eog(const struct llamad_grammar_vocab *v, int32_t id);
+/* The end-of-generation tokens (*n of them). */
+const int32_t *llamad_grammar_vocab_eog(const struct llamad_grammar_vocab *v, int32_t *n);
 
 /* A generation at the start of grammar g; g and v (v may be NULL when only
  * llamad_grammar_matcher_accept_bytes is used) must outlive the matcher. */

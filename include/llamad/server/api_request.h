@@ -50,6 +50,15 @@ struct llamad_api_request {
     struct llamad_chat_message *messages;
     size_t n_messages;
 
+    /* GBNF text constraining the output ("grammar" on every endpoint, an extension
+     * on the OpenAI ones), NUL-terminated, NULL when none; at most
+     * LLAMAD_API_MAX_GRAMMAR bytes. Other fields that constrain the output put
+     * their GBNF here too; once every field is read it is parsed into
+     * gen.grammar (a grammar that does not parse: 400, param "grammar", the
+     * message saying "line L, column C"). */
+    char *grammar;
+    size_t grammar_len;
+
     bool seed_given; /* false: the server draws gen.sampling.seed at random */
     bool stream;
     bool include_usage; /* stream_options.include_usage */
@@ -62,6 +71,9 @@ struct llamad_api_request {
      * alone). gen.sampling.logit_bias points at gen.logit_bias. */
     struct llamad_gen_request gen;
 };
+
+/* The longest grammar text a request may send (bytes). */
+#define LLAMAD_API_MAX_GRAMMAR 65536
 
 struct llamad_api_limits {
     int32_t n_vocab;     /* token ids (prompt, logit_bias) must be below this */
