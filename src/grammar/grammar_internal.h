@@ -126,6 +126,17 @@ struct mask_entry {
     uint8_t *mask;
 };
 
+/* A transition the mask's walk already made: from the state whose tops are
+ * m->tops[first .. first + n), the stacks in sig (bit k: top k) took a
+ * character; result is the state that gave. Which character does not matter,
+ * only which stacks took it, so inside a string every ordinary character
+ * reuses one expansion. */
+struct memo_entry {
+    uint32_t first, n;
+    uint64_t sig;
+    struct mstate result;
+};
+
 struct llamad_grammar_matcher {
     const struct llamad_grammar *g;
     const struct llamad_grammar_vocab *v;
@@ -137,6 +148,10 @@ struct llamad_grammar_matcher {
     bool ended;  /* an end-of-generation token was accepted */
     bool failed; /* the last advance went past a limit (too ambiguous) */
     bool oom;
+    uint64_t work_left;      /* expansion steps the current operation may still take */
+    struct memo_entry *memo; /* the walk's transitions, a stack unwound with the arena */
+    uint32_t n_memo, cap_memo;
+    bool memo_on;  /* only while a mask is computed */
     uint32_t *key; /* scratch: the cache key of the current state */
     uint32_t cap_key;
     struct mask_entry cache[LLAMAD_GRAMMAR_MASK_CACHE];

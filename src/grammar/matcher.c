@@ -22,8 +22,9 @@
 #include "llamad/base/error.h"
 
 /* Expansion work allowed for one character (a guard against grammars whose
- * nullable rules make the same stacks again and again), and its depth. */
-#define STEP_BUDGET 200000
+ * nullable rules make the same stacks again and again), and its depth. A mask
+ * has a budget of its own (token_mask.c). */
+#define STEP_BUDGET 20000
 #define EXPAND_DEPTH 1024
 #define BOTTOM_HASH 0x5bd1e995u
 
@@ -134,7 +135,7 @@ static void expand(struct expand *x, uint32_t pos, int32_t parent, uint32_t dept
     for (;;) {
         if (m->failed)
             return;
-        if (x->budget-- == 0 || depth > EXPAND_DEPTH) {
+        if (x->budget-- == 0 || m->work_left-- == 0 || depth > EXPAND_DEPTH) {
             m->failed = true;
             return;
         }
@@ -199,20 +200,66 @@ static bool partial_feasible(const struct llamad_grammar_matcher *m, const struc
     return false;
 }
 
+/* Whether states a and b have the same stacks in the same order. */
+static bool same_stacks(const struct llamad_grammar_matcher *m, const struct mstate *a,
+                        const struct mstate *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (uint32_t k = 0; k < a->n; k++) {
+        int32_t x = m->tops[a->first + k], y = m->tops[b->first + k];
+        if (x != y && (x < 0 || y < 0 || !same_chain(m, x, y)))
+            return false;
+    }
+    return true;
+}
+
 static bool advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s, uint32_t cp,
                        struct mstate *out)
 {
     *out = (struct mstate){.first = m->n_tops};
+    bool memo = m->memo_on && s->n <= 64;
+    uint64_t sig = 0;
+    if (memo) {
+        for (uint32_t k = 0; k < s->n; k++) {
+            int32_t t = m->tops[s->first + k];
+            if (t >= 0 && grammar_class_has(m->g, &m->g->elems[m->nodes[t].pos], cp))
+                sig |= 1ull << k;
+        }
+        if (!sig)
+            return false;
+        for (uint32_t i = m->n_memo; i-- > 0;) {
+            const struct memo_entry *e = &m->memo[i];
+            if (e->first == s->first && e->n == s->n && e->sig == sig) {
+                *out = e->result;
+                return true;
+            }
+        }
+    }
+    uint32_t node_mark = m->n_nodes;
     struct expand x = {.m = m, .out = out, .budget = STEP_BUDGET};
     for (uint32_t k = 0; k < s->n && !m->failed; k++) {
         int32_t t = m->tops[s->first + k];
-        if (t < 0)
+        if (t < 0 || (memo && !((sig >> k) & 1)))
             continue;
         uint32_t pos = m->nodes[t].pos;
-        if (grammar_class_has(m->g, &m->g->elems[pos], cp))
+        if (memo || grammar_class_has(m->g, &m->g->elems[pos], cp))
             expand(&x, pos + 1, m->nodes[t].parent, 0);
     }
-    return out->n > 0 && !m->failed;
+    bool ok = out->n > 0 && !m->failed;
+    if (ok && memo && same_stacks(m, s, out)) {
+        /* Back where it was (a string's ordinary character): the walk below
+         * goes on in s itself, and its transitions stay remembered. */
+        m->n_nodes = node_mark;
+        m->n_tops = out->first;
+        *out = (struct mstate){.first = s->first, .n = s->n};
+    }
+    if (ok && memo) {
+        if (!grow_to((void **)&m->memo, &m->cap_memo, m->n_memo + 1, sizeof *m->memo))
+            return ok; /* not remembered: only time is spent */
+        m->memo[m->n_memo++] = (struct memo_entry){s->first, s->n, sig, *out};
+    }
+    return ok;
 }
 
 bool matcher_step(struct llamad_grammar_matcher *m, const struct mstate *s, uint8_t byte,
@@ -271,6 +318,7 @@ int llamad_grammar_matcher_create(const struct llamad_grammar *g,
     m->g = g;
     m->v = v;
     m->cur = (struct mstate){0};
+    m->work_left = UINT64_MAX;
     struct expand x = {.m = m, .out = &m->cur, .budget = STEP_BUDGET};
     const struct grule *root = &g->rules[g->root];
     for (uint32_t a = 0; a < root->n_alts && !m->failed; a++)
@@ -291,6 +339,7 @@ void llamad_grammar_matcher_free(struct llamad_grammar_matcher *m)
     free(m->nodes);
     free(m->tops);
     free(m->key);
+    free(m->memo);
     for (int i = 0; i < LLAMAD_GRAMMAR_MASK_CACHE; i++) {
         free(m->cache[i].key);
         free(m->cache[i].mask);
@@ -363,6 +412,7 @@ int llamad_grammar_matcher_accept_bytes(struct llamad_grammar_matcher *m, const 
         return LLAMAD_EINVAL;
     uint32_t node_mark = m->n_nodes, top_mark = m->n_tops;
     struct mstate s = m->cur, next;
+    m->work_left = UINT64_MAX;
     for (size_t i = 0; i < len; i++) {
         if (!matcher_step(m, &s, bytes[i], &next)) {
             int rc = m->oom ? LLAMAD_ENOMEM : m->failed ? LLAMAD_ERANGE : LLAMAD_EINVAL;
@@ -419,6 +469,7 @@ bool llamad_grammar_matcher_allows(struct llamad_grammar_matcher *m, int32_t tok
         return matcher_state_can_end(m, &m->cur);
     uint32_t node_mark = m->n_nodes, top_mark = m->n_tops;
     struct mstate s = m->cur, next;
+    m->work_left = UINT64_MAX;
     bool ok = v->off[token + 1] > v->off[token];
     for (uint32_t i = v->off[token]; ok && i < v->off[token + 1]; i++) {
         ok = matcher_step(m, &s, v->blob[i], &next);

@@ -16,6 +16,9 @@
 #include "llamad/base/error.h"
 
 #define KEY_MAX 4096
+/* Expansion steps one mask may take in all (a few million for JSON on a 128k
+ * vocabulary); past it the grammar counts as too ambiguous. */
+#define MASK_WORK 20000000u
 #define KEY_DONE 0xFFFFFFFEu
 #define KEY_SEP 0xFFFFFFFFu
 
@@ -103,15 +106,25 @@ static void cache_store(struct llamad_grammar_matcher *m, uint32_t n, uint32_t h
 }
 
 /* The children of trie node `node`, tried from state s: each one's tokens are
- * allowed when a stack survives its bytes, and its subtree is walked then. */
+ * allowed when a stack survives its bytes, and its subtree is walked then.
+ * What a child's step appends (nodes, tops) is dropped after the child, except
+ * a transition from s itself that the step remembered (matcher.c's memo),
+ * which the next children reuse. */
 static void walk(struct llamad_grammar_matcher *m, uint32_t node, const struct mstate *s,
                  uint8_t *mask)
 {
     const struct llamad_grammar_vocab *v = m->v;
+    uint32_t keep_nodes = m->n_nodes, keep_tops = m->n_tops, keep_memo = m->n_memo;
     for (uint32_t c = node + 1; c < v->node_end[node]; c = v->node_end[c]) {
-        uint32_t node_mark = m->n_nodes, top_mark = m->n_tops;
+        uint32_t memo_before = m->n_memo;
         struct mstate next;
-        if (matcher_step(m, s, v->node_byte[c], &next)) {
+        bool ok = matcher_step(m, s, v->node_byte[c], &next);
+        if (m->n_memo > memo_before && m->memo[m->n_memo - 1].first == s->first) {
+            keep_nodes = m->n_nodes;
+            keep_tops = m->n_tops;
+            keep_memo = m->n_memo;
+        }
+        if (ok) {
             for (uint32_t k = v->tok_first[c]; k < v->tok_first[c + 1]; k++) {
                 int32_t t = v->trie_tokens[k];
                 mask[t >> 3] |= (uint8_t)(1u << (t & 7));
@@ -119,8 +132,9 @@ static void walk(struct llamad_grammar_matcher *m, uint32_t node, const struct m
             if (v->node_end[c] > c + 1)
                 walk(m, c, &next, mask);
         }
-        m->n_nodes = node_mark;
-        m->n_tops = top_mark;
+        m->n_nodes = keep_nodes;
+        m->n_tops = keep_tops;
+        m->n_memo = keep_memo;
         if (m->failed)
             return;
     }
@@ -141,7 +155,15 @@ int llamad_grammar_matcher_mask(struct llamad_grammar_matcher *m, uint8_t *mask)
         return 0;
     }
     memset(mask, 0, bytes);
+    m->work_left = MASK_WORK;
+    uint32_t node_mark = m->n_nodes, top_mark = m->n_tops;
+    m->memo_on = true;
+    m->n_memo = 0;
     walk(m, 0, &m->cur, mask);
+    m->memo_on = false;
+    m->n_memo = 0;
+    m->n_nodes = node_mark;
+    m->n_tops = top_mark;
     if (m->failed) {
         int rc = m->oom ? LLAMAD_ENOMEM : LLAMAD_ERANGE;
         m->failed = m->oom = false;
