@@ -122,16 +122,15 @@ static uint32_t find_left_cycle(const struct llamad_grammar *g, const uint8_t *n
     for (uint32_t start = 0; start < g->n_rules; start++) {
         if (color[start])
             continue;
-        uint32_t depth = 0;
         stack_rule[0] = start;
-        stack_pos[0] = 0; /* the next left-corner element to look at, over all alternatives */
+        stack_pos[0] = 0;
         color[start] = 1;
-        depth = 1;
+        uint32_t depth = 1;
         while (depth) {
             uint32_t r = stack_rule[depth - 1];
             const struct grule *rule = &g->rules[r];
-            /* stack_pos encodes (alternative, offset) as alternative * 2^16 + offset
-             * would overflow; keep the alternative index and walk its prefix. */
+            /* stack_pos: the alternative of r to look at next; its prefix of
+             * references is walked again from the start after each visit. */
             uint32_t a = stack_pos[depth - 1];
             if (a >= rule->n_alts) {
                 color[r] = 2;

@@ -22,12 +22,13 @@
  * Limits (past them the parse fails with a message; a hostile grammar cannot
  * make the matcher use unbounded memory or time): LLAMAD_GRAMMAR_MAX_ELEMS
  * elements once repetitions are expanded, LLAMAD_GRAMMAR_MAX_RULES rules (helper
- * rules included), LLAMAD_GRAMMAR_MAX_NESTING levels of parentheses, and
- * chains of at most LLAMAD_GRAMMAR_MAX_NESTING rules that can begin one another.
- * Left recursion (a rule that can reach itself before consuming a character,
- * e.g. `a ::= a "x" | "y"` or `("x"?)*`) is refused. A matcher whose grammar is
- * so ambiguous that it is at more than LLAMAD_GRAMMAR_MAX_STACKS places at once
- * fails with LLAMAD_ERANGE. */
+ * rules included) and LLAMAD_GRAMMAR_MAX_NESTING levels of parentheses. Left
+ * recursion (a rule that can reach itself before consuming a character, e.g.
+ * `a ::= a "x" | "y"` or `("x"?)*`) is refused. A matcher whose grammar is so
+ * ambiguous that it is at more than LLAMAD_GRAMMAR_MAX_STACKS places at once,
+ * or whose rules begin one another more than 1024 deep, or take more than a
+ * fixed amount of work for one character or one mask, fails with
+ * LLAMAD_ERANGE. */
 #ifndef LLAMAD_GRAMMAR_H
 #define LLAMAD_GRAMMAR_H
 
