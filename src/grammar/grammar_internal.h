@@ -98,7 +98,16 @@ struct llamad_grammar_vocab {
     uint32_t *node_end;
     uint32_t *tok_first; /* n_nodes + 1 */
     int32_t *trie_tokens;
+    /* Per node, of the bytes of its subtree (itself included): which ASCII
+     * bytes occur (two 64-bit words), and flags: SUB_NONASCII (a byte >= 0x80
+     * occurs), SUB_UTF8_OK (the bytes from the root down are valid UTF-8
+     * everywhere in the subtree, a last character possibly unfinished). */
+    uint64_t *sub_ascii;
+    uint8_t *sub_flags;
 };
+
+#define SUB_NONASCII 1u
+#define SUB_UTF8_OK 2u
 
 /* Matcher state (see matcher.c). A stack is a chain of nodes, its top first;
  * a node holds a position and its parent (-1: the bottom). Tops are node
@@ -137,6 +146,15 @@ struct memo_entry {
     struct mstate result;
 };
 
+/* For a state the mask's walk is in: the characters that bring it back to
+ * itself (ASCII ones as a bit set; all others at once or none). A subtree of
+ * the trie made only of those is allowed whole without being walked. */
+struct loop_entry {
+    uint32_t first, n;
+    uint64_t ascii[2];
+    bool nonascii;
+};
+
 struct llamad_grammar_matcher {
     const struct llamad_grammar *g;
     const struct llamad_grammar_vocab *v;
@@ -151,7 +169,9 @@ struct llamad_grammar_matcher {
     uint64_t work_left;      /* expansion steps the current operation may still take */
     struct memo_entry *memo; /* the walk's transitions, a stack unwound with the arena */
     uint32_t n_memo, cap_memo;
-    bool memo_on;  /* only while a mask is computed */
+    bool memo_on;             /* only while a mask is computed */
+    struct loop_entry *loops; /* a stack unwound with the arena, as memo */
+    uint32_t n_loops, cap_loops;
     uint32_t *key; /* scratch: the cache key of the current state */
     uint32_t cap_key;
     struct mask_entry cache[LLAMAD_GRAMMAR_MASK_CACHE];
@@ -162,6 +182,12 @@ struct llamad_grammar_matcher {
  * m->nodes). False when the byte is refused or a limit was hit (m->failed). */
 bool matcher_step(struct llamad_grammar_matcher *m, const struct mstate *s, uint8_t byte,
                   struct mstate *out);
+/* Advances state s by one whole character (see matcher_step). */
+bool matcher_advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s, uint32_t cp,
+                        struct mstate *out);
+/* Whether every top's class holds all code points from 0x80 up or none of
+ * them (so that they all take the same stacks). */
+bool matcher_nonascii_uniform(const struct llamad_grammar_matcher *m, const struct mstate *s);
 bool matcher_state_can_end(const struct llamad_grammar_matcher *m, const struct mstate *s);
 
 #endif

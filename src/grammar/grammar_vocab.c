@@ -76,6 +76,82 @@ static int build_trie(struct llamad_grammar_vocab *v, struct entry *e, uint32_t 
     return 0;
 }
 
+/* UTF-8 decoding, one byte at a time, strictly (RFC 3629): a state is 0 at a
+ * character boundary, else the continuation bytes still due (high nibble) and
+ * which bytes the next one may be (low nibble, an index into lo/hi). */
+static uint8_t utf8_next(uint8_t state, uint8_t b, bool *ok)
+{
+    static const uint8_t lo[5] = {0x80, 0xA0, 0x80, 0x90, 0x80};
+    static const uint8_t hi[5] = {0xBF, 0xBF, 0x9F, 0xBF, 0x8F};
+    if (state == 0) {
+        if (b < 0x80)
+            return 0;
+        if (b >= 0xC2 && b <= 0xDF)
+            return 1 << 4;
+        if (b >= 0xE0 && b <= 0xEF)
+            return (uint8_t)(2 << 4 | (b == 0xE0 ? 1 : b == 0xED ? 2 : 0));
+        if (b >= 0xF0 && b <= 0xF4)
+            return (uint8_t)(3 << 4 | (b == 0xF0 ? 3 : b == 0xF4 ? 4 : 0));
+        *ok = false;
+        return 0;
+    }
+    uint8_t need = state >> 4, r = state & 15;
+    if (b < lo[r] || b > hi[r]) {
+        *ok = false;
+        return 0;
+    }
+    return (uint8_t)((need - 1) << 4);
+}
+
+/* sub_ascii and sub_flags (grammar_internal.h): the decoding state of each
+ * node's path top-down, then each subtree's summary bottom-up (children come
+ * after their parent in preorder). */
+static int summarize(struct llamad_grammar_vocab *v)
+{
+    uint32_t n = v->n_nodes;
+    uint32_t *parent = malloc((size_t)n * sizeof *parent), *path = malloc((size_t)n * sizeof *path);
+    uint8_t *state = malloc(n);
+    v->sub_ascii = calloc(2 * (size_t)n, sizeof *v->sub_ascii);
+    v->sub_flags = malloc(n);
+    if (!parent || !path || !state || !v->sub_ascii || !v->sub_flags) {
+        free(parent);
+        free(path);
+        free(state);
+        return LLAMAD_ENOMEM;
+    }
+    uint32_t depth = 1;
+    path[0] = 0;
+    state[0] = 0;
+    v->sub_flags[0] = SUB_UTF8_OK;
+    for (uint32_t i = 1; i < n; i++) {
+        while (v->node_end[path[depth - 1]] <= i)
+            depth--;
+        uint32_t p = path[depth - 1];
+        path[depth++] = i;
+        parent[i] = p;
+        uint8_t b = v->node_byte[i];
+        bool ok = (v->sub_flags[p] & SUB_UTF8_OK) != 0;
+        state[i] = ok ? utf8_next(state[p], b, &ok) : 0;
+        v->sub_flags[i] = (uint8_t)((ok ? SUB_UTF8_OK : 0) | (b >= 0x80 ? SUB_NONASCII : 0));
+        if (b < 0x80)
+            v->sub_ascii[2 * (size_t)i + (b >> 6)] |= 1ull << (b & 63);
+    }
+    /* Top-down, SUB_UTF8_OK said whether the path to a node is valid; bottom-up
+     * it becomes whether every path through the subtree is. */
+    for (uint32_t i = n; i-- > 1;) {
+        uint32_t p = parent[i];
+        v->sub_ascii[2 * (size_t)p] |= v->sub_ascii[2 * (size_t)i];
+        v->sub_ascii[2 * (size_t)p + 1] |= v->sub_ascii[2 * (size_t)i + 1];
+        v->sub_flags[p] |= v->sub_flags[i] & SUB_NONASCII;
+        if (!(v->sub_flags[i] & SUB_UTF8_OK))
+            v->sub_flags[p] &= (uint8_t)~SUB_UTF8_OK;
+    }
+    free(parent);
+    free(path);
+    free(state);
+    return 0;
+}
+
 int llamad_grammar_vocab_create(const struct llamad_tokenizer *t, struct llamad_grammar_vocab **out)
 {
     *out = NULL;
@@ -116,6 +192,8 @@ int llamad_grammar_vocab_create(const struct llamad_tokenizer *t, struct llamad_
             e[m++] = (struct entry){v->blob + v->off[i], v->off[i + 1] - v->off[i], i};
     qsort(e, m, sizeof *e, cmp_entry);
     rc = build_trie(v, e, m);
+    if (!rc)
+        rc = summarize(v);
 out:
     free(e);
     llamad_buf_free(&all);
@@ -139,6 +217,8 @@ void llamad_grammar_vocab_free(struct llamad_grammar_vocab *v)
     free(v->node_end);
     free(v->tok_first);
     free(v->trie_tokens);
+    free(v->sub_ascii);
+    free(v->sub_flags);
     free(v);
 }
 

@@ -262,6 +262,30 @@ static bool advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s,
     return ok;
 }
 
+bool matcher_advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s, uint32_t cp,
+                        struct mstate *out)
+{
+    return advance_cp(m, s, cp, out);
+}
+
+bool matcher_nonascii_uniform(const struct llamad_grammar_matcher *m, const struct mstate *s)
+{
+    for (uint32_t k = 0; k < s->n; k++) {
+        int32_t t = m->tops[s->first + k];
+        if (t < 0)
+            continue;
+        const struct gelem *e = &m->g->elems[m->nodes[t].pos];
+        const uint32_t *r = m->g->ranges + 2 * (size_t)e->arg;
+        for (uint32_t i = 0; i < e->n_ranges; i++) {
+            bool meets = r[2 * i + 1] >= 0x80;
+            bool covers = r[2 * i] <= 0x80 && r[2 * i + 1] >= 0x10FFFF;
+            if (meets && !covers)
+                return false;
+        }
+    }
+    return true;
+}
+
 bool matcher_step(struct llamad_grammar_matcher *m, const struct mstate *s, uint8_t byte,
                   struct mstate *out)
 {
@@ -340,6 +364,7 @@ void llamad_grammar_matcher_free(struct llamad_grammar_matcher *m)
     free(m->tops);
     free(m->key);
     free(m->memo);
+    free(m->loops);
     for (int i = 0; i < LLAMAD_GRAMMAR_MASK_CACHE; i++) {
         free(m->cache[i].key);
         free(m->cache[i].mask);

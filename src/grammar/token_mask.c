@@ -105,17 +105,95 @@ static void cache_store(struct llamad_grammar_matcher *m, uint32_t n, uint32_t h
     e->used = ++m->clock;
 }
 
+/* Subtrees of fewer tokens are walked rather than checked whole. */
+#define WHOLE_MIN 16
+
+/* The loop entry of state s (at a character boundary): found, or made by
+ * stepping s with every ASCII character and one above. NULL when out of
+ * memory or after a failure. */
+static const struct loop_entry *loop_of(struct llamad_grammar_matcher *m, const struct mstate *s)
+{
+    for (uint32_t i = m->n_loops; i-- > 0;)
+        if (m->loops[i].first == s->first && m->loops[i].n == s->n)
+            return &m->loops[i];
+    struct loop_entry e = {.first = s->first, .n = s->n};
+    for (uint32_t b = 0; b < 128 && !m->failed; b++) {
+        struct mstate next;
+        if (matcher_advance_cp(m, s, b, &next) && next.first == s->first && next.n == s->n)
+            e.ascii[b >> 6] |= 1ull << (b & 63);
+    }
+    if (matcher_nonascii_uniform(m, s)) {
+        struct mstate next;
+        e.nonascii =
+            matcher_advance_cp(m, s, 0x80, &next) && next.first == s->first && next.n == s->n;
+    }
+    if (m->failed)
+        return NULL;
+    if (m->n_loops >= m->cap_loops) {
+        uint32_t cap = m->cap_loops ? 2 * m->cap_loops : 16;
+        struct loop_entry *l = realloc(m->loops, cap * sizeof *l);
+        if (!l)
+            return NULL;
+        m->loops = l;
+        m->cap_loops = cap;
+    }
+    m->loops[m->n_loops] = e;
+    return &m->loops[m->n_loops++];
+}
+
+/* Whether every byte of c's subtree brings state s back to itself. */
+static bool loops_whole(const struct llamad_grammar_vocab *v, const struct loop_entry *l,
+                        uint32_t c)
+{
+    const uint64_t *a = v->sub_ascii + 2 * (size_t)c;
+    if ((a[0] & ~l->ascii[0]) || (a[1] & ~l->ascii[1]))
+        return false;
+    uint8_t f = v->sub_flags[c];
+    return !(f & SUB_NONASCII) || (l->nonascii && (f & SUB_UTF8_OK));
+}
+
+static void allow_range(const struct llamad_grammar_vocab *v, uint32_t from, uint32_t to,
+                        uint8_t *mask)
+{
+    for (uint32_t k = from; k < to; k++) {
+        int32_t t = v->trie_tokens[k];
+        mask[t >> 3] |= (uint8_t)(1u << (t & 7));
+    }
+}
+
 /* The children of trie node `node`, tried from state s: each one's tokens are
  * allowed when a stack survives its bytes, and its subtree is walked then.
  * What a child's step appends (nodes, tops) is dropped after the child, except
  * a transition from s itself that the step remembered (matcher.c's memo),
- * which the next children reuse. */
+ * which the next children reuse. Where s comes back to itself on every byte of
+ * a large subtree (a string's ordinary characters), the subtree is allowed
+ * whole. */
 static void walk(struct llamad_grammar_matcher *m, uint32_t node, const struct mstate *s,
-                 uint8_t *mask)
+                 uint8_t *mask, bool whole_ok)
 {
     const struct llamad_grammar_vocab *v = m->v;
     uint32_t keep_nodes = m->n_nodes, keep_tops = m->n_tops, keep_memo = m->n_memo;
+    uint32_t keep_loops = m->n_loops;
+    const struct loop_entry *loop = NULL;
+    bool loop_tried = false;
     for (uint32_t c = node + 1; c < v->node_end[node]; c = v->node_end[c]) {
+        uint32_t tok_end = v->tok_first[v->node_end[c]];
+        if (whole_ok && s->need == 0 && tok_end - v->tok_first[c] >= WHOLE_MIN) {
+            if (!loop_tried) {
+                loop_tried = true;
+                loop = loop_of(m, s);
+                if (m->failed)
+                    return;
+                keep_nodes = m->n_nodes;
+                keep_tops = m->n_tops;
+                keep_memo = m->n_memo;
+                keep_loops = m->n_loops;
+            }
+            if (loop && loops_whole(v, loop, c)) {
+                allow_range(v, v->tok_first[c], tok_end, mask);
+                continue;
+            }
+        }
         uint32_t memo_before = m->n_memo;
         struct mstate next;
         bool ok = matcher_step(m, s, v->node_byte[c], &next);
@@ -125,16 +203,14 @@ static void walk(struct llamad_grammar_matcher *m, uint32_t node, const struct m
             keep_memo = m->n_memo;
         }
         if (ok) {
-            for (uint32_t k = v->tok_first[c]; k < v->tok_first[c + 1]; k++) {
-                int32_t t = v->trie_tokens[k];
-                mask[t >> 3] |= (uint8_t)(1u << (t & 7));
-            }
+            allow_range(v, v->tok_first[c], v->tok_first[c + 1], mask);
             if (v->node_end[c] > c + 1)
-                walk(m, c, &next, mask);
+                walk(m, c, &next, mask, whole_ok);
         }
         m->n_nodes = keep_nodes;
         m->n_tops = keep_tops;
         m->n_memo = keep_memo;
+        m->n_loops = keep_loops;
         if (m->failed)
             return;
     }
@@ -158,10 +234,12 @@ int llamad_grammar_matcher_mask(struct llamad_grammar_matcher *m, uint8_t *mask)
     m->work_left = MASK_WORK;
     uint32_t node_mark = m->n_nodes, top_mark = m->n_tops;
     m->memo_on = true;
-    m->n_memo = 0;
-    walk(m, 0, &m->cur, mask);
+    m->n_memo = m->n_loops = 0;
+    /* Whole subtrees only from a character boundary: the trie's UTF-8 summary
+     * counts from its root. */
+    walk(m, 0, &m->cur, mask, m->cur.need == 0);
     m->memo_on = false;
-    m->n_memo = 0;
+    m->n_memo = m->n_loops = 0;
     m->n_nodes = node_mark;
     m->n_tops = top_mark;
     if (m->failed) {
