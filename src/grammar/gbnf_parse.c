@@ -271,7 +271,8 @@ static int add_class(struct parser *p, uint32_t *pairs, uint32_t n, bool negated
     struct llamad_grammar *g = p->g;
     if (g->n_ranges + m > LLAMAD_GRAMMAR_MAX_ELEMS)
         return fail(p, at, LLAMAD_ERANGE, "too many characters in classes and literals");
-    if (!grow((void **)&g->ranges, &p->cap_ranges, 2 * (g->n_ranges + m), sizeof *g->ranges))
+    /* never NULL, even for classes of no range (".") */
+    if (!grow((void **)&g->ranges, &p->cap_ranges, 2 * (g->n_ranges + m) + 2, sizeof *g->ranges))
         return oom(p);
     if (m)
         memcpy(g->ranges + 2 * (size_t)g->n_ranges, pairs, 2 * (size_t)m * sizeof *pairs);
