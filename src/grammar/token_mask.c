@@ -8,7 +8,17 @@
  * repetitions do not grow them), and there the mask costs one lookup and a
  * copy. It belongs to the matcher, so to one generation and the thread that
  * runs it; no lock. States whose key is longer than KEY_MAX (very deep
- * nesting) are not cached. */
+ * nesting) are not cached.
+ *
+ * Inside the walk, two shortcuts (see walk): transitions are remembered per
+ * state by which stacks a character takes, and a state that comes back to
+ * itself on every byte of a subtree allows the subtree whole. Together they
+ * make a first visit cheap where it used to be dearest (inside a string,
+ * where nearly every token fits). This is instead of XGrammar's per-position
+ * split into context-independent and context-dependent tokens: the exact
+ * state costs nothing to key and is never wrong, and the walk's shortcuts
+ * cover the places that split exists for; what it would still win is the
+ * first visit of states the shortcuts do not reach (bounded repetitions). */
 #include <stdlib.h>
 #include <string.h>
 
