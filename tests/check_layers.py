@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 
-LAYERS = ["base", "format", "kernels", "tokenizer", "model", "engine", "server", "tools"]
+LAYERS = ["base", "format", "kernels", "tokenizer", "grammar", "model", "engine", "server", "tools"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

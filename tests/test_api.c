@@ -55,9 +55,9 @@ static int parse_len(enum llamad_api_kind kind, const char *body, size_t len,
 
 static bool request_empty(const struct llamad_api_request *r)
 {
-    return !r->model && !r->prompt && !r->grammar && !r->gen.prompt && !r->messages &&
-           !r->gen.logit_bias && !r->gen.stops && !r->gen.stop_lens && r->gen.n_stops == 0 &&
-           r->n_messages == 0;
+    return !r->model && !r->prompt && !r->gen.prompt && !r->messages && !r->gen.logit_bias &&
+           !r->gen.stops && !r->gen.stop_lens && r->gen.n_stops == 0 && r->n_messages == 0 &&
+           !r->grammar && !r->gen.grammar;
 }
 
 static void check_rejected_len(enum llamad_api_kind kind, const char *body, size_t len,
@@ -613,6 +613,53 @@ static void test_session_header(void **state)
     check_header("{\"prompt\":\"x\"}", "a/b", NULL, __LINE__);
     check_header("{\"prompt\":\"x\"}", "caf\xc3\xa9", NULL, __LINE__);
     check_header("{\"prompt\":\"x\"}", "a\tb", NULL, __LINE__);
+}
+
+/* "grammar": kept as text, compiled once every field is read; a grammar that
+ * does not parse is refused naming the place. */
+static void test_grammar(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    ACCEPT(C, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\" | [0-9]+\"}", &r);
+    assert_non_null(r.gen.grammar);
+    assert_string_equal(r.grammar, "root ::= \"a\" | [0-9]+");
+    assert_int_equal(r.grammar_len, strlen(r.grammar));
+    llamad_api_request_free(&r);
+    ACCEPT(NATIVE, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\"\"}", &r);
+    assert_non_null(r.gen.grammar);
+    llamad_api_request_free(&r);
+    ACCEPT(CHAT,
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+           "\"grammar\":\"root ::= \\\"a\\\"\"}",
+           &r);
+    assert_non_null(r.gen.grammar);
+    llamad_api_request_free(&r);
+    ACCEPT(C, "{\"prompt\":\"x\"}", &r);
+    assert_null(r.gen.grammar);
+    llamad_api_request_free(&r);
+
+    REJECT(C, "{\"prompt\":\"x\",\"grammar\":7}", "grammar");
+    REJECT(NATIVE, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\n  [a-\"}", "grammar");
+    assert_int_equal(parse_len(LLAMAD_API_COMPLETIONS,
+                               "{\"prompt\":\"x\",\"grammar\":\"root ::= a\\na ::= (\\\"x\\\"\"}",
+                               strlen("{\"prompt\":\"x\",\"grammar\":\"root ::= a\\na ::= "
+                                      "(\\\"x\\\"\"}"),
+                               &r, &e),
+                     400);
+    assert_string_equal(e.param, "grammar");
+    assert_non_null(strstr(e.message, "line 2, column 11"));
+    llamad_api_request_free(&r);
+    /* The size limit: 64 KiB of text. */
+    size_t n = LLAMAD_API_MAX_GRAMMAR + 1;
+    char *body = malloc(n + 64);
+    assert_non_null(body);
+    int k = snprintf(body, n + 64, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\"");
+    memset(body + k, ' ', n);
+    strcpy(body + k + n, "\"}");
+    REJECT(C, body, "grammar");
+    free(body);
 }
 
 /* ---- Prompt and messages ---- */
@@ -1584,6 +1631,7 @@ int main(void)
         cmocka_unit_test(test_tokenize_errors),
         cmocka_unit_test(test_detokenize),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_grammar),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

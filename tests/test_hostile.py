@@ -31,7 +31,8 @@ SAMPLING = {"temperature": NUM, "top_p": NUM, "min_p": NUM, "presence_penalty": 
             "stop": {"str", "arr"}, "stream": {"bool"}, "ignore_eos": {"bool"},
             "user": {"str"}, "session_id": {"str"}, "model": {"str"}, "echo": {"bool"},
             "suffix": {"str"}, "n": {"int"}, "best_of": {"int"}, "response_format": {"obj"},
-            "json_schema": {"obj", "bool"}}
+            "json_schema": {"obj", "bool"},
+            "grammar": {"str"}}
 ENDPOINTS = {
     "/v1/completions": ({"prompt": "Once", "max_tokens": 1}, dict(
         SAMPLING, prompt={"str", "arr"}, max_tokens={"int"}, logprobs={"int"},

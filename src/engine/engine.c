@@ -309,7 +309,9 @@ static void run_step(struct llamad_engine *e, int32_t n_active)
             &s->seq, e->m, e->logits + (size_t)r * (size_t)e->m->hp.n_vocab, e->p.n_ctx, now);
         touch(e, s->seq.out);
         generated += s->seq.n_gen - before;
-        if (why != LLAMAD_FINISH_NONE)
+        if (why == LLAMAD_FINISH_ERROR && s->seq.error)
+            end_sequence(e, s, why, s->seq.error_status, s->seq.error);
+        else if (why != LLAMAD_FINISH_NONE)
             end_sequence(e, s, why, why == LLAMAD_FINISH_ERROR ? 500 : 0,
                          why == LLAMAD_FINISH_ERROR ? "out of memory while sampling" : NULL);
     }

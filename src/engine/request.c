@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include "llamad/grammar/grammar.h"
+
 void llamad_gen_request_clear(struct llamad_gen_request *r)
 {
     free(r->prompt);
@@ -12,5 +14,6 @@ void llamad_gen_request_clear(struct llamad_gen_request *r)
         free(r->stops[i]);
     free(r->stops);
     free(r->stop_lens);
+    llamad_grammar_free(r->grammar);
     *r = (struct llamad_gen_request){0};
 }

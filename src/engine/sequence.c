@@ -24,9 +24,17 @@ int sequence_init(struct sequence *s, const struct llamad_model *m, struct llama
     s->stop =
         llamad_stop_create((const char *const *)s->req.stops, s->req.stop_lens, s->req.n_stops);
     s->done = calloc(1, sizeof(*s->done));
-    if (!s->sampler || !s->stop || !s->done) {
+    bool grammar_ok = true;
+    if (s->req.grammar) {
+        s->mask = malloc(((size_t)m->hp.n_vocab + 7) / 8);
+        grammar_ok = s->mask && llamad_grammar_matcher_create(s->req.grammar, m->grammar_vocab,
+                                                              &s->matcher) == LLAMAD_OK;
+    }
+    if (!s->sampler || !s->stop || !s->done || !grammar_ok) {
         llamad_sampler_free(s->sampler);
         llamad_stop_free(s->stop);
+        llamad_grammar_matcher_free(s->matcher);
+        free(s->mask);
         free(s->done);
         llamad_gen_request_clear(&s->req);
         return LLAMAD_ENOMEM;
@@ -114,18 +122,49 @@ static struct llamad_event *token_event(struct sequence *s, const struct llamad_
     return e;
 }
 
+/* The grammar's allowed tokens into the sampler. With ignore_eos, end tokens
+ * are left out while the grammar can go on. */
+static enum llamad_finish constrain(struct sequence *s, const struct llamad_model *m)
+{
+    int rc = llamad_grammar_matcher_mask(s->matcher, s->mask);
+    if (rc) {
+        s->error = rc == LLAMAD_ERANGE ? "the grammar is too ambiguous (too many places at once)"
+                                       : "out of memory while sampling";
+        s->error_status = rc == LLAMAD_ERANGE ? 400 : 500;
+        return LLAMAD_FINISH_ERROR;
+    }
+    if (s->req.ignore_eos && llamad_grammar_matcher_can_continue(s->matcher)) {
+        int32_t n_eog;
+        const int32_t *eog = llamad_grammar_vocab_eog(m->grammar_vocab, &n_eog);
+        for (int32_t i = 0; i < n_eog; i++)
+            s->mask[eog[i] >> 3] &= (uint8_t) ~(1u << (eog[i] & 7));
+    }
+    if (llamad_sampler_set_allowed(s->sampler, s->mask))
+        return LLAMAD_FINISH_ERROR;
+    return LLAMAD_FINISH_NONE;
+}
+
 enum llamad_finish sequence_sample(struct sequence *s, const struct llamad_model *m,
                                    const float *logits, int32_t n_ctx, double now)
 {
     if (s->req.max_tokens == 0) /* the prompt was all it asked for */
         return LLAMAD_FINISH_LENGTH;
+    enum llamad_finish why = s->matcher ? constrain(s, m) : LLAMAD_FINISH_NONE;
+    if (why != LLAMAD_FINISH_NONE)
+        return why;
     int32_t token = llamad_sampler_sample(s->sampler, logits);
     if (s->n_gen == 0)
         s->t_first = now;
     if (token < 0)
         return LLAMAD_FINISH_STOP; /* the allowed-token mask left nothing */
-    if (!s->req.ignore_eos && llamad_tokenizer_is_eog(m->tokenizer, token))
+    /* With a grammar, an end token comes only where the grammar may end. */
+    if ((!s->req.ignore_eos || s->matcher) && llamad_tokenizer_is_eog(m->tokenizer, token))
         return LLAMAD_FINISH_STOP;
+    if (s->matcher && llamad_grammar_matcher_accept(s->matcher, token)) {
+        s->error = "the grammar refused the sampled token";
+        s->error_status = 500;
+        return LLAMAD_FINISH_ERROR;
+    }
     llamad_sampler_accept(s->sampler, token);
     s->n_gen++;
     bool stopped = false;
@@ -186,8 +225,12 @@ void sequence_finish(struct sequence *s, enum llamad_finish why, int error_statu
     llamad_outbox_push(s->out, e);
     llamad_sampler_free(s->sampler);
     llamad_stop_free(s->stop);
+    llamad_grammar_matcher_free(s->matcher);
+    free(s->mask);
     llamad_buf_free(&s->piece);
     llamad_gen_request_clear(&s->req);
     s->sampler = NULL;
     s->stop = NULL;
+    s->matcher = NULL;
+    s->mask = NULL;
 }

@@ -10,6 +10,7 @@
 #include "llamad/engine/event.h"
 #include "llamad/engine/outbox.h"
 #include "llamad/engine/request.h"
+#include "llamad/grammar/grammar.h"
 #include "llamad/model/model.h"
 #include "llamad/model/stop.h"
 #include "llamad/tokenizer/tokenizer.h"
@@ -26,6 +27,10 @@ struct sequence {
     struct llamad_sampler *sampler;
     struct llamad_detok detok;
     struct llamad_stop *stop;
+    struct llamad_grammar_matcher *matcher; /* with a grammar: where the output is in it */
+    uint8_t *mask;                          /* scratch: the tokens the grammar allows */
+    const char *error;                      /* why sampling failed (a static text), or NULL */
+    int error_status;
     struct llamad_buf piece;   /* scratch: the detokenized text of one token */
     struct llamad_event *done; /* allocated up front, so a request always gets its end */
     double t_submit, t_admit, t_first;

@@ -7,6 +7,7 @@
 
 #include "llamad/base/bigalloc.h"
 #include "llamad/base/error.h"
+#include "llamad/grammar/grammar.h"
 #include "llamad/kernels/matmul_dispatch.h"
 
 /* Metadata limits: generous for real models, small enough that derived sizes
@@ -328,6 +329,16 @@ static void count_sizes(struct llamad_model *m)
     }
 }
 
+/* Grammar-constrained requests' view of the vocabulary (llamad/grammar/grammar.h). */
+static int load_grammar_vocab(struct llamad_model *m, char *err, size_t errsz)
+{
+    int rc = llamad_grammar_vocab_create(m->tokenizer, &m->grammar_vocab);
+    if (rc)
+        return llamad_fail(err, errsz, rc, "the vocabulary's grammar trie: %s",
+                           llamad_status_name(rc));
+    return 0;
+}
+
 int llamad_model_load(const char *path, struct llamad_model **out, char *err, size_t errsz)
 {
     struct llamad_model *m = calloc(1, sizeof(*m));
@@ -339,7 +350,7 @@ int llamad_model_load(const char *path, struct llamad_model **out, char *err, si
     if ((rc = check_architecture(m->gguf, err, errsz)) ||
         (rc = read_hparams(m->gguf, &m->hp, err, errsz)) ||
         (rc = llamad_tokenizer_load(m->gguf, &m->tokenizer, err, errsz)) ||
-        (rc = load_embeddings(m, err, errsz)) ||
+        (rc = load_grammar_vocab(m, err, errsz)) || (rc = load_embeddings(m, err, errsz)) ||
         (rc =
              load_norm(m->gguf, "output_norm.weight", m->hp.n_embd, &m->output_norm, err, errsz)) ||
         (rc = load_rope_factors(m, err, errsz)))
@@ -382,6 +393,7 @@ void llamad_model_free(struct llamad_model *m)
     free(m->output_norm);
     free(m->rope_factors);
     free(m->name);
+    llamad_grammar_vocab_free(m->grammar_vocab);
     llamad_tokenizer_free(m->tokenizer);
     llamad_gguf_close(m->gguf);
     free(m);

@@ -16,6 +16,7 @@
 #include "llamad/base/buf.h"
 #include "llamad/base/error.h"
 #include "llamad/base/utf8.h"
+#include "llamad/grammar/grammar.h"
 #include "llamad/server/json_schema.h"
 
 #define SEED_LIMIT 9007199254740992.0 /* 2^53: larger integers are not exact in a JSON double */
@@ -902,14 +903,50 @@ int llamad_api_session_header(const char *value, struct llamad_api_request *out,
     return 0;
 }
 
+/* "grammar" (an extension on every endpoint, as llama.cpp's server has it): GBNF
+ * text, kept as text here; compile_grammar turns it into the engine's grammar. */
+static int parse_grammar(struct parse *p)
+{
+    const char *text = NULL;
+    int rc = get_string(p->root, "grammar", &text, p->err);
+    if (rc || !text)
+        return rc;
+    size_t len = strlen(text);
+    if (len > LLAMAD_API_MAX_GRAMMAR)
+        return api_invalid(p->err, "grammar", "'grammar' must be at most %d bytes",
+                           LLAMAD_API_MAX_GRAMMAR);
+    if (!(p->out->grammar = malloc(len + 1)))
+        return api_no_memory(p->err);
+    memcpy(p->out->grammar, text, len + 1);
+    p->out->grammar_len = len;
+    return 0;
+}
+
+/* The last step, once every field is read: the grammar text (from "grammar",
+ * or made from another field) parsed into gen.grammar. */
+static int compile_grammar(struct parse *p)
+{
+    struct llamad_api_request *r = p->out;
+    if (!r->grammar)
+        return 0;
+    char msg[LLAMAD_ERR_MAX];
+    int rc = llamad_grammar_parse(r->grammar, r->grammar_len, &r->gen.grammar, msg, sizeof msg);
+    if (rc == LLAMAD_ENOMEM)
+        return api_no_memory(p->err);
+    if (rc)
+        return api_invalid(p->err, "grammar", "'grammar' does not parse: %.280s", msg);
+    return 0;
+}
+
 int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t len,
                              const struct llamad_api_limits *lim, struct llamad_api_request *out,
                              struct llamad_api_error *err)
 {
     static int (*const steps[])(struct parse *) = {
-        parse_unsupported, parse_structured_output, parse_model,  parse_input,
-        parse_sampling,    parse_max_tokens,        parse_seed,   parse_stops,
-        parse_logit_bias,  parse_logprobs,          parse_stream, parse_extensions,
+        parse_unsupported, parse_structured_output, parse_model,    parse_input,
+        parse_sampling,    parse_max_tokens,        parse_seed,     parse_stops,
+        parse_logit_bias,  parse_logprobs,          parse_stream,   parse_extensions,
+        parse_grammar,     compile_grammar,
     };
     cJSON *root;
     set_defaults(kind, out);
@@ -934,6 +971,7 @@ void llamad_api_request_free(struct llamad_api_request *r)
         free(r->messages[i].content);
     }
     free(r->messages);
+    free(r->grammar);
     llamad_gen_request_clear(&r->gen);
     memset(r, 0, sizeof *r);
 }

@@ -153,7 +153,8 @@ static bool done_error(const struct request *r, const struct llamad_event *done,
                        struct llamad_api_error *e)
 {
     if (done->finish == LLAMAD_FINISH_ERROR) {
-        llamad_api_set_error(e, done->error_status ? done->error_status : 500, "server_error", "",
+        int status = done->error_status ? done->error_status : 500;
+        llamad_api_set_error(e, status, status < 500 ? "invalid_request_error" : "server_error", "",
                              "", "%s", done->error ? done->error : "generation failed");
         return true;
     }

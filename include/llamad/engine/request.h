@@ -10,6 +10,8 @@
 
 #include "llamad/model/sampler.h"
 
+struct llamad_grammar;
+
 struct llamad_gen_request {
     int32_t *prompt; /* token ids, BOS included when wanted; owned by the request */
     int32_t n_prompt;
@@ -19,12 +21,14 @@ struct llamad_gen_request {
     char **stops;                         /* owned, n_stops strings */
     size_t *stop_lens;
     size_t n_stops;
-    bool ignore_eos;
-    bool logprobs;        /* compute the sampled token's logprob */
-    int32_t top_logprobs; /* and this many alternatives (0..20) */
-    char session_id[129]; /* "" when none */
-    uint32_t tenant;      /* whose request (the API key's): it sees only the tenant's
-                           * sessions, and its prefixes unless the engine shares them */
+    bool ignore_eos; /* with a grammar: end tokens are left out while the grammar can go
+                      * on, and still end generation once it cannot */
+    struct llamad_grammar *grammar; /* owned, or NULL: the output must be a sentence of it */
+    bool logprobs;                  /* compute the sampled token's logprob */
+    int32_t top_logprobs;           /* and this many alternatives (0..20) */
+    char session_id[129];           /* "" when none */
+    uint32_t tenant;                /* whose request (the API key's): it sees only the tenant's
+                                     * sessions, and its prefixes unless the engine shares them */
 };
 
 /* Frees what the request owns (not the struct itself). */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "llamad/format/gguf.h"
+#include "llamad/grammar/grammar.h"
 #include "llamad/kernels/weight.h"
 #include "llamad/tokenizer/tokenizer.h"
 
@@ -36,6 +37,8 @@ struct llamad_layer {
 struct llamad_model {
     struct llamad_gguf *gguf;
     struct llamad_tokenizer *tokenizer;
+    struct llamad_grammar_vocab *grammar_vocab; /* the tokens as grammars see them (a byte
+                                                 * trie), built at load, read-only after */
     struct llamad_hparams hp;
     struct llamad_weight tok_embd;
     struct llamad_weight output; /* the same matrix as tok_embd when the file ties them */

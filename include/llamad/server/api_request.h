@@ -50,9 +50,13 @@ struct llamad_api_request {
     struct llamad_chat_message *messages;
     size_t n_messages;
 
-    /* The output's grammar, GBNF text (NUL-terminated, owned; NULL: none): from
-     * response_format json_object / json_schema or json_schema, converted by
-     * json_schema.h. */
+    /* GBNF text constraining the output, NUL-terminated, NULL when none: from
+     * "grammar" (every endpoint, an extension on the OpenAI ones; at most
+     * LLAMAD_API_MAX_GRAMMAR bytes), or made by json_schema.h from
+     * response_format json_object / json_schema or "json_schema" (one of them at
+     * most). Once every field is read it is parsed into gen.grammar (a grammar
+     * that does not parse: 400, param "grammar", the message saying "line L,
+     * column C"). */
     char *grammar;
     size_t grammar_len;
 
@@ -68,6 +72,9 @@ struct llamad_api_request {
      * alone). gen.sampling.logit_bias points at gen.logit_bias. */
     struct llamad_gen_request gen;
 };
+
+/* The longest grammar text a request may send (bytes). */
+#define LLAMAD_API_MAX_GRAMMAR 65536
 
 struct llamad_api_limits {
     int32_t n_vocab;     /* token ids (prompt, logit_bias) must be below this */

@@ -1,0 +1,193 @@
+/* The grammar layer's shared representation (private to src/grammar/).
+ *
+ * A grammar is one flat array of elements. Each rule has alternatives; each
+ * alternative is a run of elements ending with an END element. An element is a
+ * character class (CHAR: sorted, merged code point ranges, maybe negated; a
+ * literal's character is a class of one range) or a reference to a rule (REF).
+ * Repetitions are rewritten at parse time into helper rules, so the matcher
+ * sees only these three kinds. A "position" is an index into the array. */
+#ifndef LLAMAD_GRAMMAR_INTERNAL_H
+#define LLAMAD_GRAMMAR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llamad/grammar/grammar.h"
+
+enum gelem_kind { GE_END = 0, GE_CHAR = 1, GE_REF = 2 };
+
+struct gelem {
+    uint8_t kind;
+    uint8_t negated;   /* CHAR: matches the code points outside the ranges */
+    uint16_t n_ranges; /* CHAR: ranges at ranges[2 * arg ...] */
+    uint32_t arg;      /* CHAR: first range; REF: rule id */
+};
+
+struct grule {
+    uint32_t first_alt; /* into alts */
+    uint32_t n_alts;
+};
+
+struct llamad_grammar {
+    struct gelem *elems;
+    uint32_t n_elems;
+    uint32_t *ranges; /* lo, hi pairs (inclusive) */
+    uint32_t n_ranges;
+    uint32_t *alts; /* each alternative's first position */
+    uint32_t n_alts;
+    struct grule *rules;
+    uint32_t n_rules;
+    uint32_t root;
+};
+
+/* Whether code point cp is in the class of CHAR element e. */
+static inline bool grammar_class_has(const struct llamad_grammar *g, const struct gelem *e,
+                                     uint32_t cp)
+{
+    const uint32_t *r = g->ranges + 2 * (size_t)e->arg;
+    bool in = false;
+    for (uint32_t i = 0; i < e->n_ranges; i++) {
+        if (cp < r[2 * i])
+            break;
+        if (cp <= r[2 * i + 1]) {
+            in = true;
+            break;
+        }
+    }
+    return in != (e->negated != 0);
+}
+
+/* Whether the class of e holds some code point of [lo, hi]. */
+bool grammar_class_meets(const struct llamad_grammar *g, const struct gelem *e, uint32_t lo,
+                         uint32_t hi);
+
+/* The parser's output, before linking: rules by name, each a body of elements
+ * with END after each alternative (REF args are rule ids in this table). */
+struct gbnf_rule {
+    const char *name; /* into the grammar text */
+    size_t name_len;
+    struct gelem *body;
+    uint32_t n_body, cap_body;
+    size_t def_at;  /* byte offset of the definition (SIZE_MAX: never defined) */
+    size_t used_at; /* byte offset of the first reference */
+};
+
+/* Links parsed rules into g (ranges already in g): checks undefined rules, the
+ * root, left recursion and the nesting of rules that begin one another.
+ * Errors name "line L, column C" of text. */
+int grammar_link(struct llamad_grammar *g, struct gbnf_rule *rules, uint32_t n_rules,
+                 const char *text, size_t len, char *err, size_t errsz);
+
+/* "line L, column C: " for byte offset at of text, into buf. */
+void grammar_where(const char *text, size_t len, size_t at, char *buf, size_t bufsz);
+
+/* The vocabulary and its trie, in preorder: node 0 is the root (no byte); a
+ * node's subtree is [i, end[i]); its first child, if any, is i + 1 and the next
+ * sibling of a child c is end[c]. Tokens ending at node i are
+ * trie_tokens[tok_first[i] .. tok_first[i + 1]). */
+struct llamad_grammar_vocab {
+    int32_t n_vocab;
+    uint8_t *blob;   /* every token's bytes */
+    uint32_t *off;   /* token i: blob[off[i] .. off[i + 1]) */
+    uint8_t *is_eog; /* per token */
+    int32_t *eog;    /* the end-of-generation tokens */
+    int32_t n_eog;
+    uint32_t n_nodes;
+    uint8_t *node_byte;
+    uint32_t *node_end;
+    uint32_t *tok_first; /* n_nodes + 1 */
+    int32_t *trie_tokens;
+    /* Per node, of the bytes of its subtree (itself included): which ASCII
+     * bytes occur (two 64-bit words), and flags: SUB_NONASCII (a byte >= 0x80
+     * occurs), SUB_UTF8_OK (the bytes from the root down are valid UTF-8
+     * everywhere in the subtree, a last character possibly unfinished). */
+    uint64_t *sub_ascii;
+    uint8_t *sub_flags;
+};
+
+#define SUB_NONASCII 1u
+#define SUB_UTF8_OK 2u
+
+/* Matcher state (see matcher.c). A stack is a chain of nodes, its top first;
+ * a node holds a position and its parent (-1: the bottom). Tops are node
+ * indices, or TOP_DONE for the empty stack (the grammar is complete). */
+#define TOP_DONE (-1)
+
+struct mnode {
+    uint32_t pos;
+    int32_t parent;
+    uint32_t hash; /* of the whole chain, for deduplication */
+};
+
+struct mstate {
+    uint32_t first, n; /* its tops: m->tops[first .. first + n) */
+    uint32_t cp;       /* a partial character: bits so far */
+    uint8_t need;      /* continuation bytes still to come (0: none pending) */
+    uint8_t len;       /* the partial character's whole length in bytes */
+};
+
+struct mask_entry {
+    uint32_t *key;
+    uint32_t key_len;
+    uint32_t hash;
+    uint64_t used;
+    uint8_t *mask;
+};
+
+/* A transition the mask's walk already made: from the state whose tops are
+ * m->tops[first .. first + n), the stacks in sig (bit k: top k) took a
+ * character; result is the state that gave. Which character does not matter,
+ * only which stacks took it, so inside a string every ordinary character
+ * reuses one expansion. */
+struct memo_entry {
+    uint32_t first, n;
+    uint64_t sig;
+    struct mstate result;
+};
+
+/* For a state the mask's walk is in: the characters that bring it back to
+ * itself (ASCII ones as a bit set; all others at once or none). A subtree of
+ * the trie made only of those is allowed whole without being walked. */
+struct loop_entry {
+    uint32_t first, n;
+    uint64_t ascii[2];
+    bool nonascii;
+};
+
+struct llamad_grammar_matcher {
+    const struct llamad_grammar *g;
+    const struct llamad_grammar_vocab *v;
+    struct mnode *nodes;
+    uint32_t n_nodes, cap_nodes;
+    int32_t *tops;
+    uint32_t n_tops, cap_tops;
+    struct mstate cur;
+    bool ended;  /* an end-of-generation token was accepted */
+    bool failed; /* the last advance went past a limit (too ambiguous) */
+    bool oom;
+    uint64_t work_left;      /* expansion steps the current operation may still take */
+    struct memo_entry *memo; /* the walk's transitions, a stack unwound with the arena */
+    uint32_t n_memo, cap_memo;
+    bool memo_on;             /* only while a mask is computed */
+    struct loop_entry *loops; /* a stack unwound with the arena, as memo */
+    uint32_t n_loops, cap_loops;
+    uint32_t *key; /* scratch: the cache key of the current state */
+    uint32_t cap_key;
+    struct mask_entry cache[LLAMAD_GRAMMAR_MASK_CACHE];
+    uint64_t clock;
+};
+
+/* Advances state s by one byte into *out (tops appended to m->tops; nodes to
+ * m->nodes). False when the byte is refused or a limit was hit (m->failed). */
+bool matcher_step(struct llamad_grammar_matcher *m, const struct mstate *s, uint8_t byte,
+                  struct mstate *out);
+/* Advances state s by one whole character (see matcher_step). */
+bool matcher_advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s, uint32_t cp,
+                        struct mstate *out);
+/* Whether every top's class holds all code points from 0x80 up or none of
+ * them (so that they all take the same stacks). */
+bool matcher_nonascii_uniform(const struct llamad_grammar_matcher *m, const struct mstate *s);
+bool matcher_state_can_end(const struct llamad_grammar_matcher *m, const struct mstate *s);
+
+#endif
