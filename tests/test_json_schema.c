@@ -1,7 +1,7 @@
 /* JSON Schema to GBNF: the exact grammar of small schemas, every refusal naming
- * its keyword, the limits, and what the grammars match. A small backtracking
- * matcher of GBNF text (below, this test's own) holds the integer ranges to a
- * brute force over every integer near them, and the schemas of
+ * its keyword, the limits, and what the grammars match. The grammar engine
+ * (llamad_grammar_accepts) runs the converter's output: the integer ranges are
+ * held to a brute force over every integer near them, and the schemas of
  * tests/data/json_schema_cases.json to their valid and invalid instances. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,370 +17,24 @@
 
 #include "llamad/base/buf.h"
 #include "llamad/base/error.h"
+#include "llamad/grammar/grammar.h"
 #include "llamad/server/json_schema.h"
 #include "testutil.h"
 
-/* ---- A GBNF matcher (the subset the converter writes) ---- */
+/* ---- The grammar engine, on the converter's output ---- */
 
-enum gkind { G_ALT, G_SEQ, G_LIT, G_CLASS, G_REF, G_REP };
-
-struct gnode {
-    enum gkind kind;
-    struct gnode **kids; /* ALT, SEQ; REP's one */
-    int n_kids;
-    char *lit; /* LIT: bytes */
-    size_t lit_len;
-    uint32_t lo[80], hi[80]; /* CLASS */
-    int n_ranges;
-    bool negated;
-    int ref;      /* REF: rule index */
-    int min, max; /* REP; max -1: unbounded */
-};
-
-#define MAX_RULES 2048
-
-struct grammar {
-    char *names[MAX_RULES];
-    struct gnode *bodies[MAX_RULES];
-    int n;
-    char *refs[MAX_RULES * 4]; /* names referred to, resolved after parsing */
-    struct gnode *ref_nodes[MAX_RULES * 4];
-    int n_refs;
-};
-
-struct gparse {
-    const char *s;
-    size_t i;
-    struct grammar *g;
-    char err[160];
-};
-
-static struct gnode *gnew(enum gkind k)
+static struct llamad_grammar *grammar_parse(const char *text)
 {
-    struct gnode *n = calloc(1, sizeof *n);
-    assert_non_null(n);
-    n->kind = k;
-    return n;
-}
-
-static void gadd(struct gnode *p, struct gnode *kid)
-{
-    p->kids = realloc(p->kids, (size_t)(p->n_kids + 1) * sizeof *p->kids);
-    assert_non_null(p->kids);
-    p->kids[p->n_kids++] = kid;
-}
-
-static void gfree(struct gnode *n)
-{
-    if (!n)
-        return;
-    for (int i = 0; i < n->n_kids; i++)
-        gfree(n->kids[i]);
-    free(n->kids);
-    free(n->lit);
-    free(n);
-}
-
-static void gspace(struct gparse *p)
-{
-    while (p->s[p->i] == ' ')
-        p->i++;
-}
-
-static bool gname_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-}
-
-static uint32_t gutf8(const char *s, size_t *i)
-{
-    unsigned char b0 = (unsigned char)s[*i];
-    int len = b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4;
-    uint32_t cp = len == 1 ? b0 : len == 2 ? b0 & 0x1F : len == 3 ? b0 & 0x0F : b0 & 0x07;
-    for (int k = 1; k < len; k++)
-        cp = cp << 6 | ((unsigned char)s[*i + (size_t)k] & 0x3F);
-    *i += (size_t)len;
-    return cp;
-}
-
-/* One character of a literal or class, escapes read. */
-static uint32_t gchar(struct gparse *p)
-{
-    if (p->s[p->i] != '\\')
-        return gutf8(p->s, &p->i);
-    char e = p->s[p->i + 1];
-    p->i += 2;
-    switch (e) {
-    case 'n': return '\n';
-    case 't': return '\t';
-    case 'r': return '\r';
-    case 'x': {
-        unsigned v;
-        assert_int_equal(sscanf(p->s + p->i, "%2x", &v), 1);
-        p->i += 2;
-        return v;
-    }
-    default: return (uint32_t)(unsigned char)e;
-    }
-}
-
-static void put_utf8(struct gnode *n, uint32_t cp)
-{
-    char u[4];
-    int k = 0;
-    if (cp < 0x80)
-        u[k++] = (char)cp;
-    else if (cp < 0x800)
-        u[k++] = (char)(0xC0 | cp >> 6), u[k++] = (char)(0x80 | (cp & 0x3F));
-    else if (cp < 0x10000)
-        u[k++] = (char)(0xE0 | cp >> 12), u[k++] = (char)(0x80 | (cp >> 6 & 0x3F)),
-        u[k++] = (char)(0x80 | (cp & 0x3F));
-    else
-        u[k++] = (char)(0xF0 | cp >> 18), u[k++] = (char)(0x80 | (cp >> 12 & 0x3F)),
-        u[k++] = (char)(0x80 | (cp >> 6 & 0x3F)), u[k++] = (char)(0x80 | (cp & 0x3F));
-    n->lit = realloc(n->lit, n->lit_len + (size_t)k + 1);
-    assert_non_null(n->lit);
-    memcpy(n->lit + n->lit_len, u, (size_t)k);
-    n->lit_len += (size_t)k;
-}
-
-static struct gnode *galt(struct gparse *p);
-
-static int gnumber(struct gparse *p)
-{
-    int v = 0;
-    assert_true(p->s[p->i] >= '0' && p->s[p->i] <= '9');
-    while (p->s[p->i] >= '0' && p->s[p->i] <= '9')
-        v = v * 10 + (p->s[p->i++] - '0');
-    return v;
-}
-
-static struct gnode *gatom(struct gparse *p)
-{
-    char ch = p->s[p->i];
-    struct gnode *n;
-    if (ch == '"') {
-        n = gnew(G_LIT);
-        p->i++;
-        while (p->s[p->i] != '"') {
-            assert_true(p->s[p->i] != '\0');
-            put_utf8(n, gchar(p));
-        }
-        p->i++;
-    } else if (ch == '[') {
-        n = gnew(G_CLASS);
-        p->i++;
-        if (p->s[p->i] == '^')
-            n->negated = true, p->i++;
-        while (p->s[p->i] != ']') {
-            assert_true(p->s[p->i] != '\0' && n->n_ranges < 80);
-            uint32_t lo = gchar(p), hi = lo;
-            if (p->s[p->i] == '-' && p->s[p->i + 1] != ']') {
-                p->i++;
-                hi = gchar(p);
-            }
-            n->lo[n->n_ranges] = lo;
-            n->hi[n->n_ranges++] = hi;
-        }
-        p->i++;
-    } else if (ch == '(') {
-        p->i++;
-        n = galt(p);
-        gspace(p);
-        assert_int_equal(p->s[p->i], ')');
-        p->i++;
-    } else {
-        size_t start = p->i;
-        while (gname_char(p->s[p->i]))
-            p->i++;
-        assert_true(p->i > start);
-        n = gnew(G_REF);
-        struct grammar *g = p->g;
-        assert_true(g->n_refs < MAX_RULES * 4);
-        g->refs[g->n_refs] = strndup(p->s + start, p->i - start);
-        g->ref_nodes[g->n_refs++] = n;
-    }
-    for (;;) { /* quantifiers */
-        char q = p->s[p->i];
-        int lo, hi;
-        if (q == '?')
-            lo = 0, hi = 1;
-        else if (q == '*')
-            lo = 0, hi = -1;
-        else if (q == '+')
-            lo = 1, hi = -1;
-        else if (q == '{') {
-            p->i++;
-            lo = hi = gnumber(p);
-            if (p->s[p->i] == ',') {
-                p->i++;
-                hi = p->s[p->i] == '}' ? -1 : gnumber(p);
-            }
-            assert_int_equal(p->s[p->i], '}');
-        } else
-            return n;
-        p->i++;
-        struct gnode *r = gnew(G_REP);
-        r->min = lo;
-        r->max = hi;
-        gadd(r, n);
-        n = r;
-    }
-}
-
-static struct gnode *gseq(struct gparse *p)
-{
-    struct gnode *s = gnew(G_SEQ);
-    for (;;) {
-        gspace(p);
-        char ch = p->s[p->i];
-        if (ch == '\0' || ch == '\n' || ch == '|' || ch == ')')
-            return s;
-        gadd(s, gatom(p));
-    }
-}
-
-static struct gnode *galt(struct gparse *p)
-{
-    struct gnode *a = gnew(G_ALT);
-    gadd(a, gseq(p));
-    for (;;) {
-        gspace(p);
-        if (p->s[p->i] != '|')
-            return a;
-        p->i++;
-        gadd(a, gseq(p));
-    }
-}
-
-static void grammar_free(struct grammar *g)
-{
-    for (int i = 0; i < g->n; i++) {
-        free(g->names[i]);
-        gfree(g->bodies[i]);
-    }
-    for (int i = 0; i < g->n_refs; i++)
-        free(g->refs[i]);
-    free(g);
-}
-
-/* Parses the converter's text: one "name ::= body" a line, root first, every
- * name defined once and every reference defined. */
-static struct grammar *grammar_parse(const char *text)
-{
-    struct grammar *g = calloc(1, sizeof *g);
-    assert_non_null(g);
-    struct gparse p = {.s = text, .g = g};
-    while (text[p.i]) {
-        size_t start = p.i;
-        while (gname_char(text[p.i]))
-            p.i++;
-        assert_true(p.i > start);
-        assert_true(g->n < MAX_RULES);
-        g->names[g->n] = strndup(text + start, p.i - start);
-        for (int i = 0; i < g->n; i++) {
-            if (strcmp(g->names[i], g->names[g->n]) == 0)
-                fail_msg("rule %s defined twice", g->names[i]);
-        }
-        assert_memory_equal(text + p.i, " ::=", 4);
-        p.i += 4;
-        g->bodies[g->n++] = galt(&p);
-        assert_int_equal(text[p.i], '\n');
-        p.i++;
-    }
-    assert_true(g->n > 0);
-    assert_string_equal(g->names[0], "root");
-    for (int r = 0; r < g->n_refs; r++) {
-        int found = -1;
-        for (int i = 0; i < g->n; i++) {
-            if (strcmp(g->names[i], g->refs[r]) == 0)
-                found = i;
-        }
-        if (found < 0)
-            fail_msg("rule %s is used but not defined in:\n%s", g->refs[r], text);
-        g->ref_nodes[r]->ref = found;
-    }
+    struct llamad_grammar *g = NULL;
+    char err[LLAMAD_ERR_MAX];
+    if (llamad_grammar_parse(text, strlen(text), &g, err, sizeof err) != 0)
+        fail_msg("the converter's grammar does not parse: %s\n%s", err, text);
     return g;
 }
 
-/* Continuation-passing backtracking: match node at pos, then the rest k. */
-struct kont {
-    const struct gnode *node; /* a SEQ (next kid idx) or a REP (count done) */
-    int idx;
-    size_t start; /* REP: where the last repetition started */
-    const struct kont *next;
-};
-
-struct gmatch {
-    const struct grammar *g;
-    const char *s;
-    size_t len;
-    long steps;
-};
-
-static bool gm(struct gmatch *m, const struct gnode *n, size_t pos, const struct kont *k);
-
-static bool gcont(struct gmatch *m, size_t pos, const struct kont *k)
+static bool grammar_accepts(const struct llamad_grammar *g, const char *text)
 {
-    if (!k)
-        return pos == m->len;
-    const struct gnode *n = k->node;
-    if (n->kind == G_SEQ) {
-        if (k->idx == n->n_kids)
-            return gcont(m, pos, k->next);
-        struct kont nk = {n, k->idx + 1, 0, k->next};
-        return gm(m, n->kids[k->idx], pos, &nk);
-    }
-    /* REP: k->idx repetitions done, the last ending at pos. */
-    if ((n->max < 0 || k->idx < n->max) && !(k->idx > n->min && pos == k->start)) {
-        struct kont nk = {n, k->idx + 1, pos, k->next};
-        if (gm(m, n->kids[0], pos, &nk))
-            return true;
-    }
-    return k->idx >= n->min && gcont(m, pos, k->next);
-}
-
-static bool gm(struct gmatch *m, const struct gnode *n, size_t pos, const struct kont *k)
-{
-    if (++m->steps > 50000000)
-        fail_msg("matcher: too many steps");
-    switch (n->kind) {
-    case G_ALT:
-        for (int i = 0; i < n->n_kids; i++) {
-            if (gm(m, n->kids[i], pos, k))
-                return true;
-        }
-        return false;
-    case G_SEQ: {
-        struct kont nk = {n, 0, 0, k};
-        return gcont(m, pos, &nk);
-    }
-    case G_LIT:
-        return m->len - pos >= n->lit_len && memcmp(m->s + pos, n->lit, n->lit_len) == 0 &&
-               gcont(m, pos + n->lit_len, k);
-    case G_CLASS: {
-        if (pos >= m->len)
-            return false;
-        size_t i = pos;
-        uint32_t cp = gutf8(m->s, &i);
-        bool in = false;
-        for (int r = 0; r < n->n_ranges; r++)
-            in = in || (cp >= n->lo[r] && cp <= n->hi[r]);
-        return in != n->negated && gcont(m, i, k);
-    }
-    case G_REF: return gm(m, m->g->bodies[n->ref], pos, k);
-    case G_REP: {
-        struct kont nk = {n, 0, (size_t)-1, k};
-        return gcont(m, pos, &nk);
-    }
-    }
-    return false;
-}
-
-static bool grammar_accepts(const struct grammar *g, const char *text)
-{
-    struct gmatch m = {.g = g, .s = text, .len = strlen(text)};
-    return gm(&m, g->bodies[0], 0, NULL);
+    return llamad_grammar_accepts(g, text, strlen(text));
 }
 
 /* ---- Helpers ---- */
@@ -405,8 +59,8 @@ static void check_golden(const char *schema_json, const char *want, int line)
     char *got = convert(schema_json);
     if (strcmp(got, want) != 0)
         fail_msg("line %d: %s\n--- got:\n%s--- want:\n%s", line, schema_json, got, want);
-    struct grammar *g = grammar_parse(got);
-    grammar_free(g);
+    struct llamad_grammar *g = grammar_parse(got);
+    llamad_grammar_free(g);
     free(got);
 }
 
@@ -437,12 +91,12 @@ static void check_matches(const char *schema_json, const char *instance, bool wa
     char *text = convert(schema_json);
     if (getenv("DEBUG_GBNF"))
         fprintf(stderr, "%s\n%s", schema_json, text);
-    struct grammar *g = grammar_parse(text);
+    struct llamad_grammar *g = grammar_parse(text);
     bool got = grammar_accepts(g, instance);
     if (got != want)
         fail_msg("line %d: %s %s '%s'; grammar:\n%s", line, schema_json,
                  got ? "accepts" : "refuses", instance, text);
-    grammar_free(g);
+    llamad_grammar_free(g);
     free(text);
 }
 
@@ -826,7 +480,7 @@ static void check_range(bool has_lo, long lo, bool has_hi, long hi)
         n += snprintf(schema + n, sizeof schema - (size_t)n, ",\"maximum\":%ld", hi);
     snprintf(schema + n, sizeof schema - (size_t)n, "}");
     char *text = convert(schema);
-    struct grammar *g = grammar_parse(text);
+    struct llamad_grammar *g = grammar_parse(text);
     long from = (has_lo ? lo : has_hi ? hi : 0) - 60, to = (has_hi ? hi : has_lo ? lo : 0) + 60;
     for (long v = from; v <= to; v++) {
         char num[32];
@@ -841,7 +495,7 @@ static void check_range(bool has_lo, long lo, bool has_hi, long hi)
         if (grammar_accepts(g, others[i]))
             fail_msg("%s accepts '%s'", schema, others[i]);
     }
-    grammar_free(g);
+    llamad_grammar_free(g);
     free(text);
 }
 
@@ -1066,8 +720,7 @@ static void test_formats_match(void **state)
     NO_MATCH(uuid, "\"123e4567-e89b-12d3-a456-42661417400g\"");
 }
 
-/* Every case of tests/data/json_schema_cases.json (also read, later, by the
- * grammar engine's acceptance tests): each "valid" instance matched, each
+/* Every case of tests/data/json_schema_cases.json: each "valid" instance matched, each
  * "invalid" and "valid_but_refused" one not (tests/check_json_schema_cases.py
  * holds the labels to a JSON Schema validator). */
 static void test_cases_file(void **state)
@@ -1088,7 +741,7 @@ static void test_cases_file(void **state)
         char err[LLAMAD_ERR_MAX];
         if (llamad_json_schema_to_gbnf(schema, &out, err, sizeof err) != 0)
             fail_msg("case %s: %s", name->valuestring, err);
-        struct grammar *g = grammar_parse(out.data);
+        struct llamad_grammar *g = grammar_parse(out.data);
         static const char *const labels[] = {"valid", "invalid", "valid_but_refused"};
         for (int l = 0; l < 3; l++) {
             bool valid = l == 0;
@@ -1103,7 +756,7 @@ static void test_cases_file(void **state)
                              valid ? "refuses" : "accepts", inst->valuestring, out.data);
             }
         }
-        grammar_free(g);
+        llamad_grammar_free(g);
         llamad_buf_free(&out);
     }
     assert_true(n >= 30);
@@ -1118,13 +771,13 @@ static void test_json_object(void **state)
     assert_int_equal(llamad_json_object_gbnf(&out), 0);
     assert_string_equal(out.data,
                         "root ::= object\n" VALUE OBJECT ARRAY STRING CHAR NUMBER BOOLEAN NUL WS);
-    struct grammar *g = grammar_parse(out.data);
+    struct llamad_grammar *g = grammar_parse(out.data);
     assert_true(grammar_accepts(g, "{\"a\":[1,{\"b\":null}],\"c\":-1.5e3}"));
     assert_true(grammar_accepts(g, "{}"));
     assert_false(grammar_accepts(g, "[]"));
     assert_false(grammar_accepts(g, "{\"a\":01}"));
     assert_false(grammar_accepts(g, "{\"a\":1,}"));
-    grammar_free(g);
+    llamad_grammar_free(g);
     llamad_buf_free(&out);
 }
 
