@@ -30,6 +30,9 @@ static const char *const grammars[] = {
     "\"\\u00e9t\\u00e9\")* "
     "\".\"",
     "root ::= \"{\\\"name\\\": \\\"\" [A-Za-z ]{1,20} \"\\\", \\\"age\\\": \" [0-9]{1,3} \"}\"",
+    /* the JSON Schema converter's bounded whitespace, around small integers */
+    "root ::= \"[\" ws item (\",\" ws item)* \"]\"\nitem ::= \"-\"? [0-5] ws\n"
+    "ws ::= | \" \" | \"\\n\" [ \\t]{0,20}",
 };
 
 static bool bit(const uint8_t *mask, int32_t t)
@@ -175,12 +178,51 @@ static void test_llama3(void **state)
     check_vocab(path, "synth-llama3 (128k byte-level BPE)", 30, 1);
 }
 
+/* A path that once read a loop entry after a deeper walk had moved the array
+ * (the mask then allowed " ода" inside the whitespace): "[", "3", "\n" of
+ * the LLaMA-3 vocabulary, each mask checked against the brute force. */
+static void test_llama3_whitespace_path(void **state)
+{
+    (void)state;
+    const char *path = test_shared_path("testdata/models/synth-llama3-Q8_0.gguf");
+    if (!path)
+        skip();
+    struct llamad_tokenizer *tok = test_load_tokenizer(path);
+    struct llamad_grammar_vocab *v;
+    assert_int_equal(llamad_grammar_vocab_create(tok, &v), 0);
+    const char *text = grammars[5];
+    struct llamad_grammar *g;
+    char err[LLAMAD_ERR_MAX];
+    assert_int_equal(llamad_grammar_parse(text, strlen(text), &g, err, sizeof err), 0);
+    struct llamad_grammar_matcher *m;
+    assert_int_equal(llamad_grammar_matcher_create(g, v, &m), 0);
+    int32_t n_vocab = llamad_grammar_vocab_size(v);
+    uint8_t *mask = malloc(((size_t)n_vocab + 7) / 8);
+    assert_non_null(mask);
+    static const int32_t path_tokens[] = {7764, 18, 198, -1};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(llamad_grammar_matcher_mask(m, mask), 0);
+        for (int32_t t = 0; t < n_vocab; t++)
+            if (bit(mask, t) != llamad_grammar_matcher_allows(m, t))
+                fail_msg("after %d tokens: token %d is %s by the mask", i, t,
+                         bit(mask, t) ? "allowed" : "refused");
+        if (path_tokens[i] >= 0)
+            assert_int_equal(llamad_grammar_matcher_accept(m, path_tokens[i]), 0);
+    }
+    free(mask);
+    llamad_grammar_matcher_free(m);
+    llamad_grammar_free(g);
+    llamad_grammar_vocab_free(v);
+    llamad_tokenizer_free(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bundled),
         cmocka_unit_test(test_synth256),
         cmocka_unit_test(test_llama3),
+        cmocka_unit_test(test_llama3_whitespace_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

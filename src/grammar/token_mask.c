@@ -118,14 +118,15 @@ static void cache_store(struct llamad_grammar_matcher *m, uint32_t n, uint32_t h
 /* Subtrees of fewer tokens are walked rather than checked whole. */
 #define WHOLE_MIN 16
 
-/* The loop entry of state s (at a character boundary): found, or made by
- * stepping s with every ASCII character and one above. NULL when out of
- * memory or after a failure. */
-static const struct loop_entry *loop_of(struct llamad_grammar_matcher *m, const struct mstate *s)
+/* The index in m->loops of state s's loop entry (at a character boundary):
+ * found, or made by stepping s with every ASCII character and one above; -1
+ * when out of memory or after a failure. An index, not a pointer: the walks
+ * below the caller grow m->loops, which may move it. */
+static int64_t loop_of(struct llamad_grammar_matcher *m, const struct mstate *s)
 {
     for (uint32_t i = m->n_loops; i-- > 0;)
         if (m->loops[i].first == s->first && m->loops[i].n == s->n)
-            return &m->loops[i];
+            return i;
     struct loop_entry e = {.first = s->first, .n = s->n};
     for (uint32_t b = 0; b < 128 && !m->failed; b++) {
         struct mstate next;
@@ -138,17 +139,17 @@ static const struct loop_entry *loop_of(struct llamad_grammar_matcher *m, const 
             matcher_advance_cp(m, s, 0x80, &next) && next.first == s->first && next.n == s->n;
     }
     if (m->failed)
-        return NULL;
+        return -1;
     if (m->n_loops >= m->cap_loops) {
         uint32_t cap = m->cap_loops ? 2 * m->cap_loops : 16;
         struct loop_entry *l = realloc(m->loops, cap * sizeof *l);
         if (!l)
-            return NULL;
+            return -1;
         m->loops = l;
         m->cap_loops = cap;
     }
     m->loops[m->n_loops] = e;
-    return &m->loops[m->n_loops++];
+    return m->n_loops++;
 }
 
 /* Whether every byte of c's subtree brings state s back to itself. */
@@ -184,7 +185,7 @@ static void walk(struct llamad_grammar_matcher *m, uint32_t node, const struct m
     const struct llamad_grammar_vocab *v = m->v;
     uint32_t keep_nodes = m->n_nodes, keep_tops = m->n_tops, keep_memo = m->n_memo;
     uint32_t keep_loops = m->n_loops;
-    const struct loop_entry *loop = NULL;
+    int64_t loop = -1;
     bool loop_tried = false;
     for (uint32_t c = node + 1; c < v->node_end[node]; c = v->node_end[c]) {
         uint32_t tok_end = v->tok_first[v->node_end[c]];
@@ -199,7 +200,7 @@ static void walk(struct llamad_grammar_matcher *m, uint32_t node, const struct m
                 keep_memo = m->n_memo;
                 keep_loops = m->n_loops;
             }
-            if (loop && loops_whole(v, loop, c)) {
+            if (loop >= 0 && loops_whole(v, &m->loops[loop], c)) {
                 allow_range(v, v->tok_first[c], tok_end, mask);
                 continue;
             }
