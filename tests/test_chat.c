@@ -102,7 +102,7 @@ static const char PHI3_JINJA[] =
 
 /* Braced initializers as macros: clang-format would spread them over lines. */
 /* clang-format off */
-#define MSG(role, content) {(char *)(role), (char *)(content)}
+#define MSG(r, c) {.role = (char *)(r), .content = (char *)(c)}
 /* clang-format on */
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -112,7 +112,7 @@ static size_t render(enum llamad_chat_template t, const struct llamad_tokenizer 
 {
     char err[LLAMAD_ERR_MAX] = "";
     size_t n_ids = 0;
-    int rc = llamad_chat_render(t, tok, msgs, n, ids, &n_ids, err, sizeof err);
+    int rc = llamad_chat_render(t, tok, msgs, n, NULL, ids, &n_ids, err, sizeof err);
     if (rc)
         fail_msg("llamad_chat_render: %s", err);
     return n_ids;
@@ -584,26 +584,26 @@ static void test_long_content(void **state)
 static void test_unknown_role_refused(void **state)
 {
     (void)state;
-    struct llamad_chat_message msgs[] = {MSG("user", "Hi"), MSG("tool", "42")};
+    struct llamad_chat_message msgs[] = {MSG("user", "Hi"), MSG("function", "42")};
     char err[LLAMAD_ERR_MAX] = "";
     static int32_t stale;
     int32_t *ids = &stale; /* must be reset to NULL */
     size_t n = 7;
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_CHATML, test_spm, msgs, N_OF(msgs), &ids, &n,
-                                        err, sizeof err),
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_CHATML, test_spm, msgs, N_OF(msgs), NULL, &ids,
+                                        &n, err, sizeof err),
                      LLAMAD_EINVAL);
     assert_null(ids);
     assert_int_equal(n, 0);
-    assert_non_null(strstr(err, "\"tool\""));
+    assert_non_null(strstr(err, "\"function\""));
     assert_non_null(strstr(err, "message 1"));
 
     struct llamad_chat_message upper[] = {MSG("User", "Hi")};
     assert_int_equal(
-        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, upper, 1, &ids, &n, err, sizeof err),
+        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, upper, 1, NULL, &ids, &n, err, sizeof err),
         LLAMAD_EINVAL);
     struct llamad_chat_message none[] = {MSG(NULL, "Hi")};
     assert_int_equal(
-        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, none, 1, &ids, &n, err, sizeof err),
+        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, none, 1, NULL, &ids, &n, err, sizeof err),
         LLAMAD_EINVAL);
     assert_non_null(strstr(err, "no role"));
 }
@@ -616,12 +616,12 @@ static void test_empty_conversation_and_bad_template_refused(void **state)
     int32_t *ids;
     size_t n;
     assert_int_equal(
-        llamad_chat_render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, 0, &ids, &n, err, sizeof err),
+        llamad_chat_render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, 0, NULL, &ids, &n, err, sizeof err),
         LLAMAD_EINVAL);
     assert_non_null(strstr(err, "no messages"));
-    assert_int_equal(
-        llamad_chat_render((enum llamad_chat_template)42, test_spm, msgs, 1, &ids, &n, NULL, 0),
-        LLAMAD_EINVAL);
+    assert_int_equal(llamad_chat_render((enum llamad_chat_template)42, test_spm, msgs, 1, NULL,
+                                        &ids, &n, NULL, 0),
+                     LLAMAD_EINVAL);
     assert_null(ids);
 }
 

@@ -30,4 +30,20 @@ int api_get_bool(const cJSON *obj, const char *name, bool *v, struct llamad_api_
 int api_parse_ids(const cJSON *arr, int32_t n_vocab, const char *param, int32_t **ids, size_t *n,
                   struct llamad_api_error *err);
 
+/* Tool calling (api_tools.c). "tools", "tool_choice" and "parallel_tool_calls"
+ * of root into *t (free it with api_tools_free, also after a failure). */
+int api_parse_tools(const cJSON *root, struct llamad_tools *t, struct llamad_api_error *err);
+void api_tools_free(struct llamad_tools *t);
+/* Message i's tool fields (role already checked): an assistant's "tool_calls", a
+ * tool message's "tool_call_id" (required) and "name". Free with
+ * api_message_tools_free, also after a failure. */
+int api_parse_message_tools(const cJSON *msg, int i, const char *role,
+                            struct llamad_chat_message *m, struct llamad_api_error *err);
+void api_message_tools_free(struct llamad_chat_message *m);
+/* tool_calls.c: for tool_choice "required" or a named function, the grammar of
+ * a valid call in syntax syn, made part of out; a 400 naming tool_choice while
+ * no converter of JSON Schema to grammar is linked. 0 for other choices. */
+int api_constrain_tools(const struct llamad_tools *t, enum llamad_tool_syntax syn,
+                        struct llamad_api_request *out, struct llamad_api_error *err);
+
 #endif

@@ -335,9 +335,7 @@ static void set_defaults(enum llamad_api_kind kind, struct llamad_api_request *o
 }
 
 /* OpenAI parameters llamad does not implement: refused, not silently ignored. */
-static const char *const unsupported_fields[] = {
-    "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls",
-};
+static const char *const unsupported_fields[] = {"functions", "function_call"};
 
 static int parse_response_format(const struct parse *p)
 {
@@ -466,15 +464,16 @@ static int join_parts(const struct parse *p, int i, const cJSON *parts, struct l
 }
 
 /* A message's content as a malloc'd string. */
-static int message_content(const struct parse *p, int i, const cJSON *msg, bool assistant,
-                           char **out)
+static int message_content(const struct parse *p, int i, const cJSON *msg, bool has_calls,
+                           bool assistant, char **out)
 {
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
     char param[64];
     snprintf(param, sizeof param, "messages[%d].content", i);
-    if (!content || (cJSON_IsNull(content) && !assistant))
+    /* An assistant's content may be null, or absent beside its tool calls. */
+    if ((!content && !has_calls) || (cJSON_IsNull(content) && !assistant))
         return api_invalid(p->err, param, "'%s' is required", param);
-    if (!cJSON_IsNull(content) && !cJSON_IsString(content) && !cJSON_IsArray(content))
+    if (content && !cJSON_IsNull(content) && !cJSON_IsString(content) && !cJSON_IsArray(content))
         return api_invalid(p->err, param, "'%s' must be a string or an array of text parts", param);
     struct llamad_buf b = LLAMAD_BUF_INIT;
     int rc = llamad_buf_append(&b, "", 0) ? api_no_memory(p->err) : 0;
@@ -494,7 +493,7 @@ static int message_content(const struct parse *p, int i, const cJSON *msg, bool 
 static int parse_message(const struct parse *p, int i, const cJSON *msg,
                          struct llamad_chat_message *m)
 {
-    static const char *const roles[] = {"system", "user", "assistant"};
+    static const char *const roles[] = {"system", "user", "assistant", "tool"};
     char param[64];
     snprintf(param, sizeof param, "messages[%d]", i);
     if (!cJSON_IsObject(msg))
@@ -505,10 +504,11 @@ static int parse_message(const struct parse *p, int i, const cJSON *msg,
         r++;
     snprintf(param, sizeof param, "messages[%d].role", i);
     if (!cJSON_IsString(role) || r == COUNT(roles))
-        return api_invalid(p->err, param, "'%s' must be \"system\", \"user\" or \"assistant\"",
-                           param);
-    int rc = message_content(p, i, msg, strcmp(roles[r], "assistant") == 0, &m->content);
-    if (rc)
+        return api_invalid(p->err, param,
+                           "'%s' must be \"system\", \"user\", \"assistant\" or \"tool\"", param);
+    int rc = api_parse_message_tools(msg, i, roles[r], m, p->err);
+    if (rc || (rc = message_content(p, i, msg, m->n_tool_calls > 0,
+                                    strcmp(roles[r], "assistant") == 0, &m->content)))
         return rc;
     if (!(m->role = strdup(roles[r])))
         return api_no_memory(p->err);
@@ -537,6 +537,18 @@ static int parse_messages(struct parse *p)
 static int parse_input(struct parse *p)
 {
     return p->kind == LLAMAD_API_CHAT ? parse_messages(p) : parse_prompt(p);
+}
+
+/* Chat: the tools, and for tool_choice "required" or a named function the
+ * constraint that makes the output a valid call (tool_calls.h). */
+static int parse_chat_tools(struct parse *p)
+{
+    if (p->kind != LLAMAD_API_CHAT)
+        return 0;
+    int rc = api_parse_tools(p->root, &p->out->tools, p->err);
+    if (rc)
+        return rc;
+    return api_constrain_tools(&p->out->tools, p->lim->tool_syntax, p->out, p->err);
 }
 
 static int parse_sampling(struct parse *p)
@@ -792,7 +804,7 @@ int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t
     static int (*const steps[])(struct parse *) = {
         parse_unsupported, parse_model,  parse_input,      parse_sampling,
         parse_max_tokens,  parse_seed,   parse_stops,      parse_logit_bias,
-        parse_logprobs,    parse_stream, parse_extensions,
+        parse_logprobs,    parse_stream, parse_extensions, parse_chat_tools,
     };
     cJSON *root;
     set_defaults(kind, out);
@@ -814,7 +826,9 @@ void llamad_api_request_free(struct llamad_api_request *r)
     for (size_t i = 0; i < r->n_messages; i++) {
         free(r->messages[i].role);
         free(r->messages[i].content);
+        api_message_tools_free(&r->messages[i]);
     }
+    api_tools_free(&r->tools);
     free(r->messages);
     llamad_gen_request_clear(&r->gen);
     memset(r, 0, sizeof *r);
@@ -828,8 +842,8 @@ int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_re
     int rc = api_parse_body(body, len, &root, err);
     struct parse p = {
         .kind = LLAMAD_API_CHAT, .root = root, .out = out, .gen = &out->gen, .err = err};
-    if (!rc)
-        rc = parse_messages(&p);
+    if (!rc && !(rc = parse_messages(&p)))
+        rc = api_parse_tools(root, &out->tools, err);
     cJSON_Delete(root);
     return rc;
 }

@@ -47,7 +47,7 @@ static void apply_template(const char *body, size_t len, struct llamad_api_error
         struct llamad_buf text = LLAMAD_BUF_INIT;
         char err[256];
         if (llamad_chat_render_text(LLAMAD_CHAT_LLAMA3, fuzz_vocab(FUZZ_SPM), r.messages,
-                                    r.n_messages, &text, err, sizeof err) == 0)
+                                    r.n_messages, &r.tools, &text, err, sizeof err) == 0)
             free(llamad_api_prompt_json(text.data ? text.data : "", text.len, e));
         llamad_buf_free(&text);
     }

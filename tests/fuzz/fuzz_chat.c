@@ -23,7 +23,7 @@ static long specials(enum llamad_chat_template tmpl, const struct llamad_tokeniz
     int32_t *ids = NULL;
     size_t n_ids = 0;
     char err[256];
-    if (llamad_chat_render(tmpl, tok, msgs, n, &ids, &n_ids, err, sizeof err))
+    if (llamad_chat_render(tmpl, tok, msgs, n, NULL, &ids, &n_ids, err, sizeof err))
         return -1;
     long count = 0;
     for (size_t i = 0; i < n_ids; i++) {
@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 16) {
         struct llamad_buf out = LLAMAD_BUF_INIT;
         char err[256];
-        llamad_chat_render_text(tmpl, tok, msgs, n, &out, err, sizeof err);
+        llamad_chat_render_text(tmpl, tok, msgs, n, NULL, &out, err, sizeof err);
         llamad_buf_free(&out);
     } else {
         /* The template's special tokens are all there are: content adds none. */
