@@ -579,6 +579,127 @@ static void test_long_content(void **state)
     free(ids);
 }
 
+/* ---- Tools ---- */
+
+static struct llamad_tool weather_tool[] = {
+    {.name = "get_weather",
+     .description = "The weather now",
+     .parameters = "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"},
+};
+
+static struct llamad_tool_call oslo_call[] = {
+    {.id = "call_1", .name = "get_weather", .arguments = "{\"city\":\"Oslo\"}"},
+};
+
+/* A user asks, the assistant called get_weather, the tool answered. */
+static const struct llamad_chat_message tool_conversation[] = {
+    {.role = "system", .content = "Be brief."},
+    {.role = "user", .content = "Weather in Oslo?"},
+    {.role = "assistant", .content = "", .tool_calls = oslo_call, .n_tool_calls = 1},
+    {.role = "tool", .content = "5 C", .tool_call_id = "call_1"},
+};
+
+static void render_text(enum llamad_chat_template t, const struct llamad_chat_message *m, size_t n,
+                        const struct llamad_tools *tools, const char *want)
+{
+    struct llamad_buf b = LLAMAD_BUF_INIT;
+    char err[LLAMAD_ERR_MAX] = "";
+    if (llamad_chat_render_text(t, test_spm, m, n, tools, &b, err, sizeof err))
+        fail_msg("llamad_chat_render_text: %s", err);
+    assert_string_equal(b.data, want);
+    llamad_buf_free(&b);
+}
+
+#define TOOL_JSON                                                                                  \
+    "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"The "   \
+    "weather now\", \"parameters\": "                                                              \
+    "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}"
+#define TAGGED_PREAMBLE                                                                            \
+    "These functions can be called, described as JSON:\n<tools>\n" TOOL_JSON "\n</tools>\nTo "     \
+    "call one, write a JSON object with the function's name and its arguments inside "             \
+    "<tool_call></tool_call> tags, one block per call:\n<tool_call>\n{\"name\": \"function "       \
+    "name\", \"arguments\": {\"argument\": \"value\"}}\n</tool_call>\nWhen no function helps, "    \
+    "answer in words instead. Several calls may be made at once."
+#define TAGGED_CALL                                                                                \
+    "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Oslo\"}}\n</tool_call>"
+
+static void test_tools_chatml(void **state)
+{
+    (void)state;
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    render_text(LLAMAD_CHAT_CHATML, tool_conversation, N_OF(tool_conversation), &tools,
+                "<s><|im_start|>system\nBe brief.\n\n" TAGGED_PREAMBLE "<|im_end|>\n"
+                "<|im_start|>user\nWeather in Oslo?<|im_end|>\n"
+                "<|im_start|>assistant\n" TAGGED_CALL "<|im_end|>\n"
+                "<|im_start|>tool\n<tool_response>\n5 C\n</tool_response><|im_end|>\n"
+                "<|im_start|>assistant\n");
+    /* No system message: one is made for the tools. tool_choice "none": no tools. */
+    render_text(LLAMAD_CHAT_CHATML, tool_conversation + 1, 1, &tools,
+                "<s><|im_start|>system\n" TAGGED_PREAMBLE "<|im_end|>\n"
+                "<|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n");
+    tools.choice = LLAMAD_TOOL_CHOICE_NONE;
+    render_text(LLAMAD_CHAT_CHATML, tool_conversation + 1, 1, &tools,
+                "<s><|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n");
+}
+
+/* Templates without a tool format of their own: the tagged form, results as user turns. */
+static void test_tools_generic(void **state)
+{
+    (void)state;
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, false};
+    const char *preamble_one =
+        "These functions can be called, described as JSON:\n<tools>\n" TOOL_JSON
+        "\n</tools>\nTo call one, write a JSON object with the function's name and its arguments "
+        "inside <tool_call></tool_call> tags, one block per call:\n<tool_call>\n{\"name\": "
+        "\"function name\", \"arguments\": {\"argument\": \"value\"}}\n</tool_call>\nWhen no "
+        "function helps, answer in words instead. Make at most one call.";
+    struct llamad_buf want = LLAMAD_BUF_INIT;
+    const char *parts[] = {"<s>system: Be brief.\n\n", preamble_one,
+                           "\nuser: Weather in Oslo?\nassistant: " TAGGED_CALL
+                           "\nuser: <tool_response>\n5 C\n</tool_response>\nassistant:"};
+    for (size_t i = 0; i < N_OF(parts); i++)
+        assert_int_equal(llamad_buf_append(&want, parts[i], strlen(parts[i])), 0);
+    render_text(LLAMAD_CHAT_PLAIN, tool_conversation, N_OF(tool_conversation), &tools, want.data);
+    llamad_buf_free(&want);
+}
+
+/* LLaMA-3.1: the functions open the first user message, calls are JSON with
+ * "parameters", results are ipython turns. */
+static void test_tools_llama3(void **state)
+{
+    (void)state;
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    render_text(
+        LLAMAD_CHAT_LLAMA3, tool_conversation, N_OF(tool_conversation), &tools,
+        "<s><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nThese functions can be called, described "
+        "as JSON:\n\n" TOOL_JSON "\n\nTo call one, answer with nothing but a JSON object of the "
+        "form {\"name\": function name, \"parameters\": object of argument values}; separate "
+        "several calls with \";\". When no function helps, answer in words instead. Several "
+        "calls may be made at once.\n\nWeather in Oslo?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"get_weather\", "
+        "\"parameters\": {\"city\":\"Oslo\"}}<|eot_id|>"
+        "<|start_header_id|>ipython<|end_header_id|>\n\n5 C<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+/* Mistral: the list before the last user turn, [TOOL_CALLS] and [TOOL_RESULTS]
+ * (text here: the LLaMA vocabulary has no such tokens). */
+static void test_tools_mistral(void **state)
+{
+    (void)state;
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    struct llamad_chat_message msgs[N_OF(tool_conversation) + 1];
+    memcpy(msgs, tool_conversation, sizeof tool_conversation);
+    msgs[N_OF(tool_conversation)] = (struct llamad_chat_message){.role = "user", .content = "And?"};
+    render_text(LLAMAD_CHAT_MISTRAL, msgs, N_OF(msgs), &tools,
+                "<s>[INST] Be brief.\n\nWeather in Oslo? [/INST][TOOL_CALLS] [{\"name\": "
+                "\"get_weather\", \"arguments\": {\"city\":\"Oslo\"}, \"id\": \"call_1\"}]</s>"
+                "[TOOL_RESULTS] {\"content\": \"5 C\", \"call_id\": \"call_1\"}[/TOOL_RESULTS]"
+                "[AVAILABLE_TOOLS] [" TOOL_JSON "][/AVAILABLE_TOOLS][INST] And? [/INST]");
+    assert_int_equal(llamad_tokenizer_find(test_spm, "[TOOL_CALLS]", 12), -1);
+}
+
 /* ---- Refusals ---- */
 
 static void test_unknown_role_refused(void **state)
@@ -820,6 +941,10 @@ static void test_user_defined_markers_not_from_content(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tools_chatml),
+        cmocka_unit_test(test_tools_generic),
+        cmocka_unit_test(test_tools_llama3),
+        cmocka_unit_test(test_tools_mistral),
         cmocka_unit_test(test_detect_chatml),
         cmocka_unit_test(test_detect_llama2),
         cmocka_unit_test(test_detect_mistral),

@@ -62,13 +62,13 @@ static int done(struct llamad_buf *b, struct json_out *o)
 static void choice_line(struct json_out *o, const struct llamad_tools *t)
 {
     switch (t->choice) {
-    case LLAMAD_TOOL_CHOICE_REQUIRED: raw(o, " Answer with function calls only."); break;
+    case LLAMAD_TOOL_CHOICE_REQUIRED: raw(o, "Answer with function calls only."); break;
     case LLAMAD_TOOL_CHOICE_NAMED:
-        raw(o, " Answer by calling ");
+        raw(o, "Answer by calling ");
         str(o, t->tools[t->named].name);
         raw(o, ".");
         break;
-    default: raw(o, " When no function helps, answer in words instead.");
+    default: raw(o, "When no function helps, answer in words instead.");
     }
     raw(o, t->parallel ? " Several calls may be made at once." : " Make at most one call.");
 }
@@ -85,7 +85,7 @@ int chat_tools_preamble(struct llamad_buf *b, enum llamad_tool_syntax syn,
         }
         raw(&o, "To call one, answer with nothing but a JSON object of the form "
                 "{\"name\": function name, \"parameters\": object of argument values}; "
-                "separate several calls with \";\".");
+                "separate several calls with \";\". ");
         choice_line(&o, t);
         raw(&o, "\n\n");
         return done(b, &o);

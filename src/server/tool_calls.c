@@ -173,21 +173,22 @@ void llamad_tool_piece_free(struct llamad_tool_piece *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Text that is content; whitespace alone waits until content follows it (between
- * and around calls it is not content). */
+/* Text that is content; whitespace at its end waits until more content follows
+ * it (between and around calls it is not content), so that the content is the
+ * same however the text was cut into pieces. */
 static int release(struct llamad_tool_stream *s, const char *text, size_t len,
                    struct llamad_tool_piece *out)
 {
-    size_t i = 0;
-    while (i < len && blank(text[i]))
-        i++;
-    if (i == len)
-        return llamad_buf_append(&s->blank, text, len) ? LLAMAD_ENOMEM : 0;
-    if (llamad_buf_append(&out->content, s->blank.data, s->blank.len) ||
-        llamad_buf_append(&out->content, text, len))
-        return LLAMAD_ENOMEM;
-    llamad_buf_clear(&s->blank);
-    return 0;
+    size_t body = len;
+    while (body > 0 && blank(text[body - 1]))
+        body--;
+    if (body > 0) {
+        if (llamad_buf_append(&out->content, s->blank.data, s->blank.len) ||
+            llamad_buf_append(&out->content, text, body))
+            return LLAMAD_ENOMEM;
+        llamad_buf_clear(&s->blank);
+    }
+    return llamad_buf_append(&s->blank, text + body, len - body) ? LLAMAD_ENOMEM : 0;
 }
 
 static bool declared(const struct llamad_tools *t, const char *name)
