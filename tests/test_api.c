@@ -430,7 +430,7 @@ static void test_tool_messages(void **state)
 
 #define CALL(id, name, args)                                                                       \
     "{\"id\":" id ",\"type\":\"function\",\"function\":{\"name\":" name ",\"arguments\":" args "}" \
-                                                                                               "}"
+    "}"
 #define ASSISTANT_CALLS(calls)                                                                     \
     "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"tool_"         \
     "calls\":" calls "}]}"
@@ -1236,6 +1236,87 @@ static void test_chat_chunks_with_usage(void **state)
     cJSON_Delete(root);
 }
 
+/* A chat answer with tools: the calls in its text become message.tool_calls. */
+static void test_chat_tool_calls_response(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    static const char *const text[3] = {"<tool_call>{\"name\": \"get_",
+                                        "weather\", \"arguments\": "
+                                        "{\"unit\": \"c\"}}",
+                                        "</tool_call>"};
+    for (int i = 0; i < 3; i++) {
+        ev.tok[i].text = (char *)text[i];
+        ev.tok[i].text_len = strlen(text[i]);
+    }
+    struct llamad_tool tool = {.name = "get_weather", .parameters = "{}"};
+    struct llamad_tools tools = {&tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    struct llamad_api_reply r = make_reply(CHAT);
+    r.tools = &tools;
+    r.tool_syntax = LLAMAD_TOOL_SYNTAX_TAGGED;
+    r.tool_seed = 3;
+    cJSON *root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    const cJSON *c = choice0(root), *msg = get(c, "message");
+    assert_string_equal(get_str(c, "finish_reason"), "tool_calls");
+    assert_true(cJSON_IsNull(get(msg, "content")));
+    const cJSON *calls = get(msg, "tool_calls");
+    assert_int_equal(cJSON_GetArraySize(calls), 1);
+    const cJSON *call = calls->child;
+    assert_int_equal(strlen(get_str(call, "id")), 29);
+    assert_false(cJSON_HasObjectItem(call, "index")); /* a whole message's calls have none */
+    assert_string_equal(get_str(call, "type"), "function");
+    assert_string_equal(get_str(get(call, "function"), "name"), "get_weather");
+    assert_string_equal(get_str(get(call, "function"), "arguments"), "{\"unit\":\"c\"}");
+    cJSON_Delete(root);
+
+    /* The same text without tools in play is content. */
+    r.tools = NULL;
+    root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    assert_string_equal(get_str(get(choice0(root), "message"), "content"),
+                        "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"unit\": "
+                        "\"c\"}}</tool_call>");
+    assert_string_equal(get_str(choice0(root), "finish_reason"), "stop");
+    cJSON_Delete(root);
+}
+
+/* OpenAI's streamed call: a head delta (index, id, type, name, "arguments": ""),
+ * then its arguments (index, function.arguments), and the finish_reason "tool_calls". */
+static void test_chat_tool_call_chunks(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(CHAT);
+    struct llamad_tool_call_out call = {
+        .index = 1, .id = "call_x", .name = "add", .arguments = "{\"a\":1}"};
+    cJSON *root = parse_json(llamad_api_chunk_tool_call_json(&r, &call, true));
+    const cJSON *delta = get(choice0(root), "delta");
+    assert_false(cJSON_HasObjectItem(delta, "content"));
+    const cJSON *tc = get(delta, "tool_calls")->child;
+    assert_int_equal((int)get_num(tc, "index"), 1);
+    assert_string_equal(get_str(tc, "id"), "call_x");
+    assert_string_equal(get_str(tc, "type"), "function");
+    assert_string_equal(get_str(get(tc, "function"), "name"), "add");
+    assert_string_equal(get_str(get(tc, "function"), "arguments"), "");
+    assert_true(cJSON_IsNull(get(choice0(root), "finish_reason")));
+    cJSON_Delete(root);
+
+    root = parse_json(llamad_api_chunk_tool_call_json(&r, &call, false));
+    tc = get(get(choice0(root), "delta"), "tool_calls")->child;
+    assert_int_equal((int)get_num(tc, "index"), 1);
+    assert_false(cJSON_HasObjectItem(tc, "id"));
+    assert_false(cJSON_HasObjectItem(tc, "type"));
+    assert_false(cJSON_HasObjectItem(get(tc, "function"), "name"));
+    assert_string_equal(get_str(get(tc, "function"), "arguments"), "{\"a\":1}");
+    cJSON_Delete(root);
+
+    r.called = true;
+    root = parse_json(llamad_api_chunk_final_json(&r, &ev.done));
+    assert_string_equal(get_str(choice0(root), "finish_reason"), "tool_calls");
+    cJSON_Delete(root);
+}
+
 static void test_chat_chunk_logprobs(void **state)
 {
     (void)state;
@@ -1593,6 +1674,8 @@ int main(void)
         cmocka_unit_test(test_prompt_forms),
         cmocka_unit_test(test_chat_messages),
         cmocka_unit_test(test_tools_parsed),
+        cmocka_unit_test(test_chat_tool_calls_response),
+        cmocka_unit_test(test_chat_tool_call_chunks),
         cmocka_unit_test(test_tools_refused),
         cmocka_unit_test(test_tool_messages),
         cmocka_unit_test(test_apply_template_tools),
