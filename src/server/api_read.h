@@ -1,6 +1,7 @@
-/* Reading JSON request bodies: defined in api_request.c, which parses the
- * generation requests with them, and shared with api_response.c for the small
- * bodies of /tokenize and /detokenize. Private to src/server/. */
+/* Reading JSON request bodies: defined in api_read.c (api_parse_ids in
+ * api_request.c, which parses the generation requests with them), and shared
+ * with api_tools.c, tool_calls.c and api_response.c (the small bodies of
+ * /tokenize and /detokenize). Private to src/server/. */
 #ifndef LLAMAD_API_READ_H
 #define LLAMAD_API_READ_H
 
