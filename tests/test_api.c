@@ -419,7 +419,7 @@ static void test_tool_messages(void **state)
     assert_string_equal(r.messages[1].tool_calls[0].id, "call_1");
     assert_string_equal(r.messages[1].tool_calls[0].name, "get_weather");
     assert_string_equal(r.messages[1].tool_calls[0].arguments, "{\"city\":\"Oslo\"}");
-    assert_string_equal(r.messages[1].tool_calls[1].arguments, "not json");
+    assert_string_equal(r.messages[1].tool_calls[1].arguments, "\"not json\"");
     assert_string_equal(r.messages[2].role, "tool");
     assert_string_equal(r.messages[2].tool_call_id, "call_1");
     assert_string_equal(r.messages[2].name, "get_weather");

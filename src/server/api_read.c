@@ -60,6 +60,16 @@ static void *json_malloc(size_t n)
     return p;
 }
 
+void api_json_oom_reset(void)
+{
+    json_out_of_memory = false;
+}
+
+bool api_json_oom(void)
+{
+    return json_out_of_memory;
+}
+
 void llamad_api_init(void)
 {
     cJSON_Hooks hooks = {json_malloc, free};

@@ -22,6 +22,11 @@ int api_no_memory(struct llamad_api_error *e);
  * (the caller deletes it). Returns 0, or the status with e filled (*root NULL). */
 int api_parse_body(const char *body, size_t len, cJSON **root, struct llamad_api_error *err);
 
+/* Whether a cJSON allocation on this thread failed since the reset: tells a
+ * parse that ran out of memory from text that is not JSON. */
+void api_json_oom_reset(void);
+bool api_json_oom(void);
+
 /* A member of obj; NULL when absent or JSON null (null counts as absent). */
 const cJSON *api_field(const cJSON *obj, const char *name);
 /* Sets *v only when the member is there; refuses a non-boolean. */

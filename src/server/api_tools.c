@@ -163,11 +163,17 @@ void api_tools_free(struct llamad_tools *t)
 
 /* ---- Messages ---- */
 
-/* The arguments as the client sent them: compact when they are JSON, else as they are. */
+/* The arguments as JSON text: compact when the client sent JSON, else its text as
+ * a JSON string. NULL when out of memory. */
 static char *arguments_text(const char *s)
 {
+    api_json_oom_reset();
     cJSON *j = cJSON_ParseWithOpts(s, NULL, true);
-    char *out = j ? compact(j) : strdup(s);
+    if (!j && api_json_oom())
+        return NULL;
+    if (!j)
+        j = cJSON_CreateString(s);
+    char *out = j ? compact(j) : NULL;
     cJSON_Delete(j);
     return out;
 }

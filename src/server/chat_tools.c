@@ -8,7 +8,6 @@
  * one. */
 #include "chat_tools.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,17 +22,6 @@ static void raw(struct json_out *o, const char *s)
 static void str(struct json_out *o, const char *s)
 {
     json_string(o, s, strlen(s));
-}
-
-/* JSON text as it is when it is JSON, else as a JSON string. */
-static void json_or_string(struct json_out *o, const char *s)
-{
-    cJSON *j = cJSON_ParseWithOpts(s, NULL, true);
-    if (j)
-        raw(o, s);
-    else
-        str(o, s);
-    cJSON_Delete(j);
 }
 
 static void tool_json(struct json_out *o, const struct llamad_tool *t)
@@ -136,7 +124,7 @@ int chat_tools_calls(struct llamad_buf *b, enum llamad_tool_syntax syn,
         raw(&o, "{\"name\": ");
         str(&o, c->name);
         raw(&o, syn == LLAMAD_TOOL_SYNTAX_LLAMA3 ? ", \"parameters\": " : ", \"arguments\": ");
-        json_or_string(&o, c->arguments);
+        raw(&o, c->arguments); /* JSON text (api_tools.c) */
         if (syn == LLAMAD_TOOL_SYNTAX_MISTRAL) {
             raw(&o, ", \"id\": ");
             str(&o, c->id);

@@ -127,7 +127,11 @@ int api_constrain_tools(const struct llamad_tools *t, enum llamad_tool_syntax sy
     char msg[LLAMAD_ERR_MAX] = "";
     struct llamad_buf gbnf = LLAMAD_BUF_INIT;
     int rc = llamad_tool_grammar(syn, t, llamad_tool_schema_gbnf, &gbnf, msg, sizeof msg);
-    (void)out; /* the grammar goes into the request once the grammar engine takes it */
+    /* The merge with the grammar engine: when a converter is linked above, the
+     * grammar becomes the request's (a "grammar" given beside tool_choice is then
+     * a 400), out->grammar = gbnf.data and out->grammar_len = gbnf.len, compiled
+     * with the request's other fields. */
+    (void)out;
     llamad_buf_free(&gbnf);
     if (rc == LLAMAD_ENOMEM)
         return api_no_memory(err);
@@ -302,7 +306,10 @@ static int settle(struct llamad_tool_stream *s, const char *text, size_t len, co
         body += 12, n -= 12;
     int count = 0, rc = 0;
     bool ok = false;
+    api_json_oom_reset();
     cJSON *values = json_values(body, n, s->syntax == LLAMAD_TOOL_SYNTAX_LLAMA3, &count);
+    if (!values && api_json_oom())
+        return LLAMAD_ENOMEM;
     if (values && s->syntax == LLAMAD_TOOL_SYNTAX_MISTRAL) {
         /* One array of calls. */
         ok = count == 1 && cJSON_IsArray(values->child);

@@ -39,7 +39,8 @@ int llamad_api_set_error(struct llamad_api_error *e, int status, const char *typ
 struct llamad_tool_call {
     char *id;        /* as the client sent it */
     char *name;      /* the function's name */
-    char *arguments; /* JSON text: the arguments object, compact when it was valid JSON */
+    char *arguments; /* JSON text, compact: the arguments as sent when they were JSON,
+                        else their text as a JSON string */
 };
 
 struct llamad_chat_message {
