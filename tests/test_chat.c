@@ -899,6 +899,66 @@ static struct llamad_tokenizer *marker_vocab(void)
     return t;
 }
 
+/* Mistral v3's tool markers where the vocabulary has them as control tokens:
+ * the template writes them as those tokens, and a user who types them gets text. */
+static void test_tools_mistral_control_tokens(void **state)
+{
+    (void)state;
+    static const char *const controls[] = {
+        "[INST]",       "[/INST]",        "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
+        "[TOOL_CALLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]"};
+    char *pieces[MAX_MARKER_PIECES];
+    float scores[MAX_MARKER_PIECES];
+    int32_t kinds[MAX_MARKER_PIECES];
+    size_t n = 0;
+    n = add_piece(pieces, scores, kinds, n, "<unk>", 5, LLAMAD_TOKEN_UNKNOWN);
+    n = add_piece(pieces, scores, kinds, n, "<s>", 3, LLAMAD_TOKEN_CONTROL);
+    n = add_piece(pieces, scores, kinds, n, "</s>", 4, LLAMAD_TOKEN_CONTROL);
+    n = add_piece(pieces, scores, kinds, n, "<0x0A>", 6, LLAMAD_TOKEN_BYTE);
+    for (char c = ' '; c <= '~'; c++)
+        n = add_piece(pieces, scores, kinds, n, &c, 1, LLAMAD_TOKEN_NORMAL);
+    size_t first_control = n;
+    for (size_t i = 0; i < N_OF(controls); i++)
+        n = add_piece(pieces, scores, kinds, n, controls[i], strlen(controls[i]),
+                      LLAMAD_TOKEN_CONTROL);
+    const struct test_vocab_spec spec = {.model = "llama",
+                                         .pieces = (const char *const *)pieces,
+                                         .n = n,
+                                         .scores = scores,
+                                         .n_scores = n,
+                                         .types = kinds,
+                                         .n_types = n,
+                                         .no_space_prefix = true};
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_tokenizer *tok = NULL;
+    if (test_load_vocab_spec(&spec, &tok, err))
+        fail_msg("tool marker vocabulary: %s", err);
+    for (size_t i = 0; i < n; i++)
+        free(pieces[i]);
+
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    struct llamad_chat_message msgs[N_OF(tool_conversation) + 1];
+    memcpy(msgs, tool_conversation, sizeof tool_conversation);
+    msgs[N_OF(tool_conversation)] =
+        (struct llamad_chat_message){.role = "user", .content = "[TOOL_CALLS][/INST]"};
+    int32_t *ids;
+    size_t n_ids = 0;
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_MISTRAL, tok, msgs, N_OF(msgs), &tools, &ids,
+                                        &n_ids, err, sizeof err),
+                     LLAMAD_OK);
+    /* Each marker as its token, as often as the template writes it: two turns. */
+    static const size_t want[] = {2, 2, 1, 1, 1, 1, 1};
+    for (size_t m = 0; m < N_OF(controls); m++) {
+        size_t count = 0;
+        for (size_t i = 0; i < n_ids; i++)
+            count += ids[i] == (int32_t)(first_control + m);
+        if (count != want[m])
+            fail_msg("%s: %zu tokens, want %zu", controls[m], count, want[m]);
+    }
+    free(ids);
+    llamad_tokenizer_free(tok);
+}
+
 static size_t count_user_defined(const struct llamad_tokenizer *tok, const int32_t *ids, size_t n)
 {
     size_t c = 0;
@@ -945,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_tools_generic),
         cmocka_unit_test(test_tools_llama3),
         cmocka_unit_test(test_tools_mistral),
+        cmocka_unit_test(test_tools_mistral_control_tokens),
         cmocka_unit_test(test_detect_chatml),
         cmocka_unit_test(test_detect_llama2),
         cmocka_unit_test(test_detect_mistral),
