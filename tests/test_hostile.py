@@ -143,7 +143,7 @@ def bad_values():
                           ([{"type": "function", "function": {"name": "f", "description": 1}}],
                            None),
                           ([fn, fn], None), ([fn] * 129, None), (None, "auto"), (None, "required"),
-                          ([], "auto"), ([fn], "sometimes"), ([fn], ""), ([fn], {}),
+                          ([], None), ([], "auto"), ([fn], "sometimes"), ([fn], ""), ([fn], {}),
                           ([fn], {"type": "function"}), ([fn], {"type": "function", "function": {}}),
                           ([fn], {"type": "function", "function": {"name": "g"}}),
                           ([fn], {"type": "tool", "function": {"name": "f"}})):

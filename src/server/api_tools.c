@@ -127,11 +127,11 @@ int api_parse_tools(const cJSON *root, struct llamad_tools *t, struct llamad_api
         return rc;
     if (tools) {
         int n = cJSON_IsArray(tools) ? cJSON_GetArraySize(tools) : -1;
-        if (n < 0)
-            return api_invalid(err, "tools", "'tools' must be an array of functions");
+        if (n <= 0) /* OpenAI's minimum length is 1 too */
+            return api_invalid(err, "tools", "'tools' must be a non-empty array of functions");
         if (n > MAX_TOOLS)
             return api_invalid(err, "tools", "at most %d tools are supported", MAX_TOOLS);
-        if (n > 0 && !(t->tools = calloc((size_t)n, sizeof *t->tools)))
+        if (!(t->tools = calloc((size_t)n, sizeof *t->tools)))
             return api_no_memory(err);
         int i = 0;
         for (const cJSON *it = tools->child; it; it = it->next, i++) {
