@@ -80,8 +80,8 @@ int llamad_tool_grammar(enum llamad_tool_syntax syn, const struct llamad_tools *
                            "no converter of JSON Schema to grammar is available");
     /* One call, and how several are joined. */
     static const char *const call[] = {
-        [LLAMAD_TOOL_SYNTAX_TAGGED] = "tool-call ::= \"<tool_call>\\n{\\\"name\\\": \" tool-fn "
-                                      "\"}\\n</tool_call>\"\n",
+        [LLAMAD_TOOL_SYNTAX_TAGGED] = ("tool-call ::= \"<tool_call>\\n{\\\"name\\\": \" tool-fn "
+                                       "\"}\\n</tool_call>\"\n"),
         [LLAMAD_TOOL_SYNTAX_LLAMA3] = "tool-call ::= \"{\\\"name\\\": \" tool-fn \"}\"\n",
         [LLAMAD_TOOL_SYNTAX_MISTRAL] = "tool-call ::= \"{\\\"name\\\": \" tool-fn \"}\"\n",
     };
