@@ -18,6 +18,7 @@
 #include "llamad/format/gguf.h"
 #include "llamad/server/api_request.h"
 #include "llamad/server/api_response.h"
+#include "llamad/server/tool_calls.h"
 #include "llamad/tokenizer/tokenizer.h"
 #include "testutil.h"
 
@@ -57,7 +58,7 @@ static bool request_empty(const struct llamad_api_request *r)
 {
     return !r->model && !r->prompt && !r->gen.prompt && !r->messages && !r->gen.logit_bias &&
            !r->gen.stops && !r->gen.stop_lens && r->gen.n_stops == 0 && r->n_messages == 0 &&
-           !r->grammar && !r->gen.grammar;
+           !r->grammar && !r->gen.grammar && !r->tools.tools && r->tools.n == 0;
 }
 
 static void check_rejected_len(enum llamad_api_kind kind, const char *body, size_t len,
@@ -384,11 +385,8 @@ static void test_unsupported_params_rejected(void **state)
 {
     (void)state;
 #define MSG "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-    REJECT(CHAT, MSG "\"tools\":[{\"type\":\"function\"}]}", "tools");
-    REJECT(CHAT, MSG "\"tool_choice\":\"auto\"}", "tool_choice");
     REJECT(CHAT, MSG "\"functions\":[]}", "functions");
     REJECT(CHAT, MSG "\"function_call\":\"none\"}", "function_call");
-    REJECT(CHAT, MSG "\"parallel_tool_calls\":false}", "parallel_tool_calls");
     REJECT(CHAT, MSG "\"response_format\":{\"type\":\"xml\"}}", "response_format");
     REJECT(CHAT, MSG "\"response_format\":\"text\"}", "response_format");
     REJECT(CHAT, MSG "\"response_format\":{}}", "response_format");
@@ -402,6 +400,195 @@ static void test_unsupported_params_rejected(void **state)
     ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"echo\":false,\"best_of\":1,\"suffix\":\"\"}");
     ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"suffix\":null,\"user\":\"u-1\"}");
 }
+
+/* ---- Tools ---- */
+
+#define TOOL(name) "{\"type\":\"function\",\"function\":{\"name\":\"" name "\"}}"
+#define WEATHER                                                                                    \
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather "     \
+    "now\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}"
+#define USER "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+
+static void test_tools_parsed(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(CHAT, USER "\"tools\":[" WEATHER "," TOOL("a-b_9") "],\"parallel_tool_calls\":false}",
+           &r);
+    assert_int_equal(r.tools.n, 2);
+    assert_string_equal(r.tools.tools[0].name, "get_weather");
+    assert_string_equal(r.tools.tools[0].description, "Weather now");
+    assert_string_equal(r.tools.tools[0].parameters,
+                        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}");
+    assert_null(r.tools.tools[1].description);
+    assert_string_equal(r.tools.tools[1].parameters, "{}");
+    assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_AUTO); /* OpenAI's default with tools */
+    assert_false(r.tools.parallel);
+    llamad_api_request_free(&r);
+
+    ACCEPT(CHAT, USER "\"tools\":[" WEATHER "],\"tool_choice\":\"none\"}", &r);
+    assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_NONE);
+    assert_true(r.tools.parallel);
+    llamad_api_request_free(&r);
+    ACCEPT(CHAT, USER "\"tool_choice\":\"none\"}", &r);
+    assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_NONE);
+    llamad_api_request_free(&r);
+    ACCEPT_ONLY(CHAT, USER "\"tools\":null,\"tool_choice\":null,\"parallel_tool_calls\":null}");
+    ACCEPT_ONLY(CHAT, USER "\"tools\":[" WEATHER "],\"tool_choice\":\"auto\"}");
+    /* tools on the other endpoints are not read (unknown fields are ignored) */
+    ACCEPT_ONLY(C, "{\"prompt\":\"x\",\"tools\":5}");
+}
+
+static void test_tools_refused(void **state)
+{
+    (void)state;
+    REJECT(CHAT, USER "\"tools\":{}}", "tools");
+    REJECT(CHAT, USER "\"tools\":[]}", "tools");
+    REJECT(CHAT, USER "\"tools\":[5]}", "tools[0]");
+    REJECT(CHAT, USER "\"tools\":[{\"type\":\"function\"}]}", "tools[0].function");
+    REJECT(CHAT, USER "\"tools\":[{\"type\":\"retrieval\",\"function\":{\"name\":\"f\"}}]}",
+           "tools[0].type");
+    REJECT(CHAT, USER "\"tools\":[{\"function\":{\"name\":\"f\"}}]}", "tools[0].type");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("f") "," TOOL("bad name") "]}", "tools[1].function.name");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("") "]}", "tools[0].function.name");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("f\\u00e9") "]}", "tools[0].function.name");
+    REJECT(CHAT,
+           USER "\"tools\":[" TOOL("a234567890123456789012345678901234567890123456789012345678901"
+                                   "2345") "]}",
+           "tools[0].function.name");
+    ACCEPT_ONLY(CHAT, USER
+                "\"tools\":[" TOOL("a23456789012345678901234567890123456789012345678901234567890123"
+                                   "4") "]}");
+    REJECT(CHAT, USER "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":5}}]}",
+           "tools[0].function.name");
+    REJECT(CHAT,
+           USER "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":"
+                "[]}}]}",
+           "tools[0].function.parameters");
+    REJECT(CHAT,
+           USER "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"description\":"
+                "1}}]}",
+           "tools[0].function.description");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("f") "," TOOL("f") "]}", "tools[1].function.name");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("f") "],\"parallel_tool_calls\":1}",
+           "parallel_tool_calls");
+    /* tool_choice */
+    REJECT(CHAT, USER "\"tool_choice\":\"auto\"}", "tool_choice");
+    REJECT(CHAT, USER "\"tool_choice\":\"required\"}", "tool_choice");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("f") "],\"tool_choice\":\"always\"}", "tool_choice");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("f") "],\"tool_choice\":7}", "tool_choice");
+    REJECT(CHAT,
+           USER "\"tools\":[" TOOL("f") "],\"tool_choice\":{\"type\":\"function\",\"function\":"
+                                        "{\"name\":\"g\"}}}",
+           "tool_choice");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("f") "],\"tool_choice\":{\"type\":\"function\"}}",
+           "tool_choice");
+    REJECT(CHAT, USER "\"tools\":[" TOOL("f") "],\"tool_choice\":{\"function\":{\"name\":\"f\"}}}",
+           "tool_choice");
+    /* The constrained choices need the grammar engine and the JSON Schema converter:
+     * until they are linked, a 400 naming tool_choice (see tool_calls.h). */
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    const char *required = USER "\"tools\":[" TOOL("f") "],\"tool_choice\":\"required\"}";
+    const char *named = USER "\"tools\":[" TOOL("f") "],\"tool_choice\":{\"type\":\"function\","
+                                                     "\"function\":{\"name\":\"f\"}}}";
+    if (llamad_tool_schema_gbnf == NULL) {
+        REJECT(CHAT, required, "tool_choice");
+        REJECT(CHAT, named, "tool_choice");
+        assert_int_equal(parse_len(CHAT, required, strlen(required), &r, &e), 400);
+        assert_non_null(strstr(e.message, "not yet supported"));
+    } else {
+        ACCEPT(CHAT, required, &r);
+        assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_REQUIRED);
+        llamad_api_request_free(&r);
+        ACCEPT(CHAT, named, &r);
+        assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_NAMED);
+        assert_int_equal(r.tools.named, 0);
+        llamad_api_request_free(&r);
+    }
+}
+
+static void test_tool_messages(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    ACCEPT(
+        CHAT,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"},"
+        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\": \\\"Oslo\\\"}\"}},"
+        "{\"id\":\"call_2\",\"function\":{\"name\":\"f\",\"arguments\":\"not json\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"name\":\"get_weather\","
+        "\"content\":\"5 C\"},{\"role\":\"tool\",\"tool_call_id\":\"call_2\",\"content\":"
+        "[{\"type\":\"text\",\"text\":\"ok\"}]}]}",
+        &r);
+    assert_int_equal(r.n_messages, 4);
+    assert_string_equal(r.messages[1].content, "");
+    assert_int_equal(r.messages[1].n_tool_calls, 2);
+    assert_string_equal(r.messages[1].tool_calls[0].id, "call_1");
+    assert_string_equal(r.messages[1].tool_calls[0].name, "get_weather");
+    assert_string_equal(r.messages[1].tool_calls[0].arguments, "{\"city\":\"Oslo\"}");
+    assert_string_equal(r.messages[1].tool_calls[1].arguments, "\"not json\"");
+    assert_string_equal(r.messages[2].role, "tool");
+    assert_string_equal(r.messages[2].tool_call_id, "call_1");
+    assert_string_equal(r.messages[2].name, "get_weather");
+    assert_string_equal(r.messages[2].content, "5 C");
+    assert_null(r.messages[3].name);
+    assert_string_equal(r.messages[3].content, "ok");
+    llamad_api_request_free(&r);
+
+#define CALL(id, name, args)                                                                       \
+    "{\"id\":" id ",\"type\":\"function\",\"function\":{\"name\":" name ",\"arguments\":" args "}" \
+    "}"
+#define ASSISTANT_CALLS(calls)                                                                     \
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"tool_"         \
+    "calls\":" calls "}]}"
+    REJECT(CHAT, ASSISTANT_CALLS("{}"), "messages[1].tool_calls");
+    REJECT(CHAT, ASSISTANT_CALLS("[5]"), "messages[1].tool_calls[0]");
+    REJECT(CHAT, ASSISTANT_CALLS("[" CALL("1", "\"f\"", "\"{}\"") "]"),
+           "messages[1].tool_calls[0]");
+    REJECT(CHAT, ASSISTANT_CALLS("[" CALL("\"c\"", "\"f g\"", "\"{}\"") "]"),
+           "messages[1].tool_calls[0]");
+    REJECT(CHAT, ASSISTANT_CALLS("[" CALL("\"c\"", "\"f\"", "{}") "]"),
+           "messages[1].tool_calls[0]");
+    REJECT(CHAT,
+           ASSISTANT_CALLS(
+               "[" CALL("\"c\"", "\"f\"", "\"{}\"") "," CALL("\"d\"", "\"f\"", "null") "]"),
+           "messages[1].tool_calls[1]");
+    REJECT(CHAT,
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[" CALL(
+               "\"c\"", "\"f\"", "\"{}\"") "]}]}",
+           "messages[0].tool_calls");
+    REJECT(CHAT, ASSISTANT_CALLS("[]"), "messages[1].content"); /* no calls, no content */
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":5,\"content\":\"x\"}]}",
+           "messages[0].tool_call_id");
+    REJECT(CHAT, "{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"c\"}]}",
+           "messages[0].content");
+    REJECT(
+        CHAT,
+        "{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"c\",\"name\":1,\"content\":\"x\"}]}",
+        "messages[0].name");
+#undef CALL
+#undef ASSISTANT_CALLS
+}
+
+/* /apply-template reads tools as /v1/chat/completions does. */
+static void test_apply_template_tools(void **state)
+{
+    (void)state;
+    struct llamad_api_request r;
+    struct llamad_api_error e;
+    const char *body = USER "\"tools\":[" WEATHER "],\"tool_choice\":\"none\"}";
+    assert_int_equal(llamad_api_parse_messages(body, strlen(body), &r, &e), 0);
+    assert_int_equal(r.tools.n, 1);
+    assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_NONE);
+    llamad_api_request_free(&r);
+    body = USER "\"tools\":[{\"type\":\"function\"}]}";
+    assert_int_equal(llamad_api_parse_messages(body, strlen(body), &r, &e), 400);
+    assert_string_equal(e.param, "tools[0].function");
+    llamad_api_request_free(&r);
+}
+#undef USER
 
 static void test_logit_bias(void **state)
 {
@@ -730,7 +917,7 @@ static void test_chat_messages(void **state)
     REJECT(CHAT,
            "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"tool\",\"content\":"
            "\"x\"}]}",
-           "messages[1].role");
+           "messages[1].tool_call_id");
     REJECT(CHAT, "{\"messages\":[{\"role\":\"function\",\"content\":\"x\"}]}", "messages[0].role");
     REJECT(CHAT, "{\"messages\":[{\"content\":\"x\"}]}", "messages[0].role");
     REJECT(CHAT, "{\"messages\":[{\"role\":\"User\",\"content\":\"x\"}]}", "messages[0].role");
@@ -1249,6 +1436,87 @@ static void test_chat_chunks_with_usage(void **state)
     cJSON_Delete(root);
 }
 
+/* A chat answer with tools: the calls in its text become message.tool_calls. */
+static void test_chat_tool_calls_response(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    static const char *const text[3] = {"<tool_call>{\"name\": \"get_",
+                                        "weather\", \"arguments\": "
+                                        "{\"unit\": \"c\"}}",
+                                        "</tool_call>"};
+    for (int i = 0; i < 3; i++) {
+        ev.tok[i].text = (char *)text[i];
+        ev.tok[i].text_len = strlen(text[i]);
+    }
+    struct llamad_tool tool = {.name = "get_weather", .parameters = "{}"};
+    struct llamad_tools tools = {&tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    struct llamad_api_reply r = make_reply(CHAT);
+    r.tools = &tools;
+    r.tool_syntax = LLAMAD_TOOL_SYNTAX_TAGGED;
+    r.tool_seed = 3;
+    cJSON *root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    const cJSON *c = choice0(root), *msg = get(c, "message");
+    assert_string_equal(get_str(c, "finish_reason"), "tool_calls");
+    assert_true(cJSON_IsNull(get(msg, "content")));
+    const cJSON *calls = get(msg, "tool_calls");
+    assert_int_equal(cJSON_GetArraySize(calls), 1);
+    const cJSON *call = calls->child;
+    assert_int_equal(strlen(get_str(call, "id")), 29);
+    assert_false(cJSON_HasObjectItem(call, "index")); /* a whole message's calls have none */
+    assert_string_equal(get_str(call, "type"), "function");
+    assert_string_equal(get_str(get(call, "function"), "name"), "get_weather");
+    assert_string_equal(get_str(get(call, "function"), "arguments"), "{\"unit\":\"c\"}");
+    cJSON_Delete(root);
+
+    /* The same text without tools in play is content. */
+    r.tools = NULL;
+    root = parse_json(llamad_api_response_json(&r, ev.tok, &ev.done));
+    assert_string_equal(get_str(get(choice0(root), "message"), "content"),
+                        "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"unit\": "
+                        "\"c\"}}</tool_call>");
+    assert_string_equal(get_str(choice0(root), "finish_reason"), "stop");
+    cJSON_Delete(root);
+}
+
+/* OpenAI's streamed call: a head delta (index, id, type, name, "arguments": ""),
+ * then its arguments (index, function.arguments), and the finish_reason "tool_calls". */
+static void test_chat_tool_call_chunks(void **state)
+{
+    (void)state;
+    struct events ev;
+    make_events(&ev, LLAMAD_FINISH_STOP);
+    struct llamad_api_reply r = make_reply(CHAT);
+    struct llamad_tool_call_out call = {
+        .index = 1, .id = "call_x", .name = "add", .arguments = "{\"a\":1}"};
+    cJSON *root = parse_json(llamad_api_chunk_tool_call_json(&r, &call, true));
+    const cJSON *delta = get(choice0(root), "delta");
+    assert_false(cJSON_HasObjectItem(delta, "content"));
+    const cJSON *tc = get(delta, "tool_calls")->child;
+    assert_int_equal((int)get_num(tc, "index"), 1);
+    assert_string_equal(get_str(tc, "id"), "call_x");
+    assert_string_equal(get_str(tc, "type"), "function");
+    assert_string_equal(get_str(get(tc, "function"), "name"), "add");
+    assert_string_equal(get_str(get(tc, "function"), "arguments"), "");
+    assert_true(cJSON_IsNull(get(choice0(root), "finish_reason")));
+    cJSON_Delete(root);
+
+    root = parse_json(llamad_api_chunk_tool_call_json(&r, &call, false));
+    tc = get(get(choice0(root), "delta"), "tool_calls")->child;
+    assert_int_equal((int)get_num(tc, "index"), 1);
+    assert_false(cJSON_HasObjectItem(tc, "id"));
+    assert_false(cJSON_HasObjectItem(tc, "type"));
+    assert_false(cJSON_HasObjectItem(get(tc, "function"), "name"));
+    assert_string_equal(get_str(get(tc, "function"), "arguments"), "{\"a\":1}");
+    cJSON_Delete(root);
+
+    r.called = true;
+    root = parse_json(llamad_api_chunk_final_json(&r, &ev.done));
+    assert_string_equal(get_str(choice0(root), "finish_reason"), "tool_calls");
+    cJSON_Delete(root);
+}
+
 static void test_chat_chunk_logprobs(void **state)
 {
     (void)state;
@@ -1607,6 +1875,12 @@ int main(void)
         cmocka_unit_test(test_session_header),
         cmocka_unit_test(test_prompt_forms),
         cmocka_unit_test(test_chat_messages),
+        cmocka_unit_test(test_tools_parsed),
+        cmocka_unit_test(test_chat_tool_calls_response),
+        cmocka_unit_test(test_chat_tool_call_chunks),
+        cmocka_unit_test(test_tools_refused),
+        cmocka_unit_test(test_tool_messages),
+        cmocka_unit_test(test_apply_template_tools),
         cmocka_unit_test(test_unknown_fields_ignored),
         cmocka_unit_test(test_defaults_v1),
         cmocka_unit_test(test_defaults_native),

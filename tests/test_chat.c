@@ -102,7 +102,7 @@ static const char PHI3_JINJA[] =
 
 /* Braced initializers as macros: clang-format would spread them over lines. */
 /* clang-format off */
-#define MSG(role, content) {(char *)(role), (char *)(content)}
+#define MSG(r, c) {.role = (char *)(r), .content = (char *)(c)}
 /* clang-format on */
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -112,7 +112,7 @@ static size_t render(enum llamad_chat_template t, const struct llamad_tokenizer 
 {
     char err[LLAMAD_ERR_MAX] = "";
     size_t n_ids = 0;
-    int rc = llamad_chat_render(t, tok, msgs, n, ids, &n_ids, err, sizeof err);
+    int rc = llamad_chat_render(t, tok, msgs, n, NULL, ids, &n_ids, err, sizeof err);
     if (rc)
         fail_msg("llamad_chat_render: %s", err);
     return n_ids;
@@ -579,31 +579,152 @@ static void test_long_content(void **state)
     free(ids);
 }
 
+/* ---- Tools ---- */
+
+static struct llamad_tool weather_tool[] = {
+    {.name = "get_weather",
+     .description = "The weather now",
+     .parameters = "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"},
+};
+
+static struct llamad_tool_call oslo_call[] = {
+    {.id = "call_1", .name = "get_weather", .arguments = "{\"city\":\"Oslo\"}"},
+};
+
+/* A user asks, the assistant called get_weather, the tool answered. */
+static const struct llamad_chat_message tool_conversation[] = {
+    {.role = "system", .content = "Be brief."},
+    {.role = "user", .content = "Weather in Oslo?"},
+    {.role = "assistant", .content = "", .tool_calls = oslo_call, .n_tool_calls = 1},
+    {.role = "tool", .content = "5 C", .tool_call_id = "call_1"},
+};
+
+static void render_text(enum llamad_chat_template t, const struct llamad_chat_message *m, size_t n,
+                        const struct llamad_tools *tools, const char *want)
+{
+    struct llamad_buf b = LLAMAD_BUF_INIT;
+    char err[LLAMAD_ERR_MAX] = "";
+    if (llamad_chat_render_text(t, test_spm, m, n, tools, &b, err, sizeof err))
+        fail_msg("llamad_chat_render_text: %s", err);
+    assert_string_equal(b.data, want);
+    llamad_buf_free(&b);
+}
+
+#define TOOL_JSON                                                                                  \
+    "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"The "   \
+    "weather now\", \"parameters\": "                                                              \
+    "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}"
+#define TAGGED_PREAMBLE                                                                            \
+    "These functions can be called, described as JSON:\n<tools>\n" TOOL_JSON "\n</tools>\nTo "     \
+    "call one, write a JSON object with the function's name and its arguments inside "             \
+    "<tool_call></tool_call> tags, one block per call:\n<tool_call>\n{\"name\": \"function "       \
+    "name\", \"arguments\": {\"argument\": \"value\"}}\n</tool_call>\nWhen no function helps, "    \
+    "answer in words instead. Several calls may be made at once."
+#define TAGGED_CALL                                                                                \
+    "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Oslo\"}}\n</tool_call>"
+
+static void test_tools_chatml(void **state)
+{
+    (void)state;
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    render_text(LLAMAD_CHAT_CHATML, tool_conversation, N_OF(tool_conversation), &tools,
+                "<s><|im_start|>system\nBe brief.\n\n" TAGGED_PREAMBLE "<|im_end|>\n"
+                "<|im_start|>user\nWeather in Oslo?<|im_end|>\n"
+                "<|im_start|>assistant\n" TAGGED_CALL "<|im_end|>\n"
+                "<|im_start|>tool\n<tool_response>\n5 C\n</tool_response><|im_end|>\n"
+                "<|im_start|>assistant\n");
+    /* No system message: one is made for the tools. tool_choice "none": no tools. */
+    render_text(LLAMAD_CHAT_CHATML, tool_conversation + 1, 1, &tools,
+                "<s><|im_start|>system\n" TAGGED_PREAMBLE "<|im_end|>\n"
+                "<|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n");
+    tools.choice = LLAMAD_TOOL_CHOICE_NONE;
+    render_text(LLAMAD_CHAT_CHATML, tool_conversation + 1, 1, &tools,
+                "<s><|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n");
+}
+
+/* Templates without a tool format of their own: the tagged form, results as user turns. */
+static void test_tools_generic(void **state)
+{
+    (void)state;
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, false};
+    const char *preamble_one =
+        "These functions can be called, described as JSON:\n<tools>\n" TOOL_JSON
+        "\n</tools>\nTo call one, write a JSON object with the function's name and its arguments "
+        "inside <tool_call></tool_call> tags, one block per call:\n<tool_call>\n{\"name\": "
+        "\"function name\", \"arguments\": {\"argument\": \"value\"}}\n</tool_call>\nWhen no "
+        "function helps, answer in words instead. Make at most one call.";
+    struct llamad_buf want = LLAMAD_BUF_INIT;
+    const char *parts[] = {"<s>system: Be brief.\n\n", preamble_one,
+                           "\nuser: Weather in Oslo?\nassistant: " TAGGED_CALL
+                           "\nuser: <tool_response>\n5 C\n</tool_response>\nassistant:"};
+    for (size_t i = 0; i < N_OF(parts); i++)
+        assert_int_equal(llamad_buf_append(&want, parts[i], strlen(parts[i])), 0);
+    render_text(LLAMAD_CHAT_PLAIN, tool_conversation, N_OF(tool_conversation), &tools, want.data);
+    llamad_buf_free(&want);
+}
+
+/* LLaMA-3.1: the functions open the first user message, calls are JSON with
+ * "parameters", results are ipython turns. */
+static void test_tools_llama3(void **state)
+{
+    (void)state;
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    render_text(
+        LLAMAD_CHAT_LLAMA3, tool_conversation, N_OF(tool_conversation), &tools,
+        "<s><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nThese functions can be called, described "
+        "as JSON:\n\n" TOOL_JSON "\n\nTo call one, answer with nothing but a JSON object of the "
+        "form {\"name\": function name, \"parameters\": object of argument values}; separate "
+        "several calls with \";\". When no function helps, answer in words instead. Several "
+        "calls may be made at once.\n\nWeather in Oslo?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"get_weather\", "
+        "\"parameters\": {\"city\":\"Oslo\"}}<|eot_id|>"
+        "<|start_header_id|>ipython<|end_header_id|>\n\n5 C<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+/* Mistral: the list before the last user turn, [TOOL_CALLS] and [TOOL_RESULTS]
+ * (text here: the LLaMA vocabulary has no such tokens). */
+static void test_tools_mistral(void **state)
+{
+    (void)state;
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    struct llamad_chat_message msgs[N_OF(tool_conversation) + 1];
+    memcpy(msgs, tool_conversation, sizeof tool_conversation);
+    msgs[N_OF(tool_conversation)] = (struct llamad_chat_message){.role = "user", .content = "And?"};
+    render_text(LLAMAD_CHAT_MISTRAL, msgs, N_OF(msgs), &tools,
+                "<s>[INST] Be brief.\n\nWeather in Oslo? [/INST][TOOL_CALLS] [{\"name\": "
+                "\"get_weather\", \"arguments\": {\"city\":\"Oslo\"}, \"id\": \"call_1\"}]</s>"
+                "[TOOL_RESULTS] {\"content\": \"5 C\", \"call_id\": \"call_1\"}[/TOOL_RESULTS]"
+                "[AVAILABLE_TOOLS] [" TOOL_JSON "][/AVAILABLE_TOOLS][INST] And? [/INST]");
+    assert_int_equal(llamad_tokenizer_find(test_spm, "[TOOL_CALLS]", 12), -1);
+}
+
 /* ---- Refusals ---- */
 
 static void test_unknown_role_refused(void **state)
 {
     (void)state;
-    struct llamad_chat_message msgs[] = {MSG("user", "Hi"), MSG("tool", "42")};
+    struct llamad_chat_message msgs[] = {MSG("user", "Hi"), MSG("function", "42")};
     char err[LLAMAD_ERR_MAX] = "";
     static int32_t stale;
     int32_t *ids = &stale; /* must be reset to NULL */
     size_t n = 7;
-    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_CHATML, test_spm, msgs, N_OF(msgs), &ids, &n,
-                                        err, sizeof err),
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_CHATML, test_spm, msgs, N_OF(msgs), NULL, &ids,
+                                        &n, err, sizeof err),
                      LLAMAD_EINVAL);
     assert_null(ids);
     assert_int_equal(n, 0);
-    assert_non_null(strstr(err, "\"tool\""));
+    assert_non_null(strstr(err, "\"function\""));
     assert_non_null(strstr(err, "message 1"));
 
     struct llamad_chat_message upper[] = {MSG("User", "Hi")};
     assert_int_equal(
-        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, upper, 1, &ids, &n, err, sizeof err),
+        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, upper, 1, NULL, &ids, &n, err, sizeof err),
         LLAMAD_EINVAL);
     struct llamad_chat_message none[] = {MSG(NULL, "Hi")};
     assert_int_equal(
-        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, none, 1, &ids, &n, err, sizeof err),
+        llamad_chat_render(LLAMAD_CHAT_PLAIN, test_spm, none, 1, NULL, &ids, &n, err, sizeof err),
         LLAMAD_EINVAL);
     assert_non_null(strstr(err, "no role"));
 }
@@ -616,12 +737,12 @@ static void test_empty_conversation_and_bad_template_refused(void **state)
     int32_t *ids;
     size_t n;
     assert_int_equal(
-        llamad_chat_render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, 0, &ids, &n, err, sizeof err),
+        llamad_chat_render(LLAMAD_CHAT_ZEPHYR, test_spm, msgs, 0, NULL, &ids, &n, err, sizeof err),
         LLAMAD_EINVAL);
     assert_non_null(strstr(err, "no messages"));
-    assert_int_equal(
-        llamad_chat_render((enum llamad_chat_template)42, test_spm, msgs, 1, &ids, &n, NULL, 0),
-        LLAMAD_EINVAL);
+    assert_int_equal(llamad_chat_render((enum llamad_chat_template)42, test_spm, msgs, 1, NULL,
+                                        &ids, &n, NULL, 0),
+                     LLAMAD_EINVAL);
     assert_null(ids);
 }
 
@@ -778,6 +899,66 @@ static struct llamad_tokenizer *marker_vocab(void)
     return t;
 }
 
+/* Mistral v3's tool markers where the vocabulary has them as control tokens:
+ * the template writes them as those tokens, and a user who types them gets text. */
+static void test_tools_mistral_control_tokens(void **state)
+{
+    (void)state;
+    static const char *const controls[] = {
+        "[INST]",       "[/INST]",        "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
+        "[TOOL_CALLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]"};
+    char *pieces[MAX_MARKER_PIECES];
+    float scores[MAX_MARKER_PIECES];
+    int32_t kinds[MAX_MARKER_PIECES];
+    size_t n = 0;
+    n = add_piece(pieces, scores, kinds, n, "<unk>", 5, LLAMAD_TOKEN_UNKNOWN);
+    n = add_piece(pieces, scores, kinds, n, "<s>", 3, LLAMAD_TOKEN_CONTROL);
+    n = add_piece(pieces, scores, kinds, n, "</s>", 4, LLAMAD_TOKEN_CONTROL);
+    n = add_piece(pieces, scores, kinds, n, "<0x0A>", 6, LLAMAD_TOKEN_BYTE);
+    for (char c = ' '; c <= '~'; c++)
+        n = add_piece(pieces, scores, kinds, n, &c, 1, LLAMAD_TOKEN_NORMAL);
+    size_t first_control = n;
+    for (size_t i = 0; i < N_OF(controls); i++)
+        n = add_piece(pieces, scores, kinds, n, controls[i], strlen(controls[i]),
+                      LLAMAD_TOKEN_CONTROL);
+    const struct test_vocab_spec spec = {.model = "llama",
+                                         .pieces = (const char *const *)pieces,
+                                         .n = n,
+                                         .scores = scores,
+                                         .n_scores = n,
+                                         .types = kinds,
+                                         .n_types = n,
+                                         .no_space_prefix = true};
+    char err[LLAMAD_ERR_MAX] = "";
+    struct llamad_tokenizer *tok = NULL;
+    if (test_load_vocab_spec(&spec, &tok, err))
+        fail_msg("tool marker vocabulary: %s", err);
+    for (size_t i = 0; i < n; i++)
+        free(pieces[i]);
+
+    struct llamad_tools tools = {weather_tool, 1, LLAMAD_TOOL_CHOICE_AUTO, 0, true};
+    struct llamad_chat_message msgs[N_OF(tool_conversation) + 1];
+    memcpy(msgs, tool_conversation, sizeof tool_conversation);
+    msgs[N_OF(tool_conversation)] =
+        (struct llamad_chat_message){.role = "user", .content = "[TOOL_CALLS][/INST]"};
+    int32_t *ids;
+    size_t n_ids = 0;
+    assert_int_equal(llamad_chat_render(LLAMAD_CHAT_MISTRAL, tok, msgs, N_OF(msgs), &tools, &ids,
+                                        &n_ids, err, sizeof err),
+                     LLAMAD_OK);
+    /* Each marker as its token, as often as the template writes it: two turns. */
+    static const size_t want[] = {2, 2, 1, 1, 1, 1, 1};
+    for (size_t m = 0; m < N_OF(controls); m++) {
+        size_t count = 0;
+        for (size_t i = 0; i < n_ids; i++)
+            count += ids[i] == (int32_t)(first_control + m);
+        if (count != want[m])
+            fail_msg("%s: %zu tokens, want %zu", controls[m], count, want[m]);
+    }
+    free(ids);
+    llamad_tokenizer_free(tok);
+}
+
 static size_t count_user_defined(const struct llamad_tokenizer *tok, const int32_t *ids, size_t n)
 {
     size_t c = 0;
@@ -820,6 +1001,11 @@ static void test_user_defined_markers_not_from_content(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tools_chatml),
+        cmocka_unit_test(test_tools_generic),
+        cmocka_unit_test(test_tools_llama3),
+        cmocka_unit_test(test_tools_mistral),
+        cmocka_unit_test(test_tools_mistral_control_tokens),
         cmocka_unit_test(test_detect_chatml),
         cmocka_unit_test(test_detect_llama2),
         cmocka_unit_test(test_detect_mistral),

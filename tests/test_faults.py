@@ -22,6 +22,13 @@ from llamad_server import Server, sse_events
 
 STORY = "Once upon a time"
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "A story."}]
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+                                           "parameters": {"type": "object"}}}]
+TOOL_CHAT = CHAT + [
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function",
+         "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "5 C"}]
 # (method, path, body): every route, errors among them, streams and whole answers.
 REQUESTS = [
     ("GET", "/health", None),
@@ -47,6 +54,11 @@ REQUESTS = [
     ("POST", "/tokenize", {"content": "Once \u00e1 time", "with_pieces": True}),
     ("POST", "/detokenize", {"tokens": [1, 300, 400, 5]}),
     ("POST", "/apply-template", {"messages": CHAT}),
+    ("POST", "/v1/chat/completions", {"messages": TOOL_CHAT, "tools": TOOLS, "max_tokens": 3,
+                                      "temperature": 0}),
+    ("POST", "/v1/chat/completions", {"messages": CHAT, "tools": TOOLS, "max_tokens": 3,
+                                      "temperature": 0, "stream": True}),
+    ("POST", "/apply-template", {"messages": TOOL_CHAT, "tools": TOOLS}),
 ]
 # What differs between two answers to one request: ids, clocks, the KV cache.
 VOLATILE = {"id", "created", "timings", "cached_tokens", "tokens_cached",

@@ -39,14 +39,16 @@ ENDPOINTS = {
         logit_bias={"obj"}, stream_options={"obj"})),
     "/v1/chat/completions": ({"messages": ONE_MSG, "max_tokens": 1}, dict(
         SAMPLING, messages={"arr"}, max_tokens={"int"}, max_completion_tokens={"int"},
-        logprobs={"bool"}, top_logprobs={"int"}, logit_bias={"obj"}, stream_options={"obj"})),
+        logprobs={"bool"}, top_logprobs={"int"}, logit_bias={"obj"}, stream_options={"obj"},
+        tools={"arr"}, tool_choice={"str", "obj"}, parallel_tool_calls={"bool"})),
     "/completion": ({"prompt": "Once", "n_predict": 1}, dict(
         SAMPLING, prompt={"str", "arr"}, n_predict={"int"}, max_tokens={"int"},
         n_probs={"int"}, logit_bias={"obj", "arr"})),
     "/tokenize": ({"content": "Once"}, {"content": {"str"}, "add_special": {"bool"},
                                         "with_pieces": {"bool"}}),
     "/detokenize": ({"tokens": [1, 2]}, {"tokens": {"arr"}}),
-    "/apply-template": ({"messages": ONE_MSG}, {"messages": {"arr"}}),
+    "/apply-template": ({"messages": ONE_MSG}, {"messages": {"arr"}, "tools": {"arr"},
+                                                "tool_choice": {"str", "obj"}}),
 }
 # What a field needs beside it to be read at all.
 NEEDS = {"stream_options": {"stream": True}, "top_logprobs": {"logprobs": True}}
@@ -128,10 +130,49 @@ def bad_values():
         cases.append((chat, dict(m, messages=msgs)))
         cases.append(("/apply-template", {"messages": msgs}))
     cases.append((chat, dict(m, messages=[{"role": "user", "content": "hi"}] * 20000)))
-    # Unsupported OpenAI parameters.
-    for field, v in (("tools", []), ("tools", [{"type": "function"}]), ("tool_choice", "auto"),
+    # Tools: wrong shapes, names, choices; tool calls and tool messages likewise.
+    fn = {"type": "function", "function": {"name": "f"}}
+    for tools, choice in (([1], None), ([None], None), ([{}], None), ([{"type": "function"}], None),
+                          ([{"type": "code_interpreter", "function": {"name": "f"}}], None),
+                          ([{"type": "function", "function": {"name": "a b"}}], None),
+                          ([{"type": "function", "function": {"name": "x" * 65}}], None),
+                          ([{"type": "function", "function": {"name": ""}}], None),
+                          ([{"type": "function", "function": {"name": 5}}], None),
+                          ([{"type": "function", "function": {"name": "f", "parameters": []}}],
+                           None),
+                          ([{"type": "function", "function": {"name": "f", "parameters": "{}"}}],
+                           None),
+                          ([{"type": "function", "function": {"name": "f", "description": 1}}],
+                           None),
+                          ([fn, fn], None), ([fn] * 129, None), (None, "auto"), (None, "required"),
+                          ([], None), ([], "auto"), ([fn], "sometimes"), ([fn], ""), ([fn], {}),
+                          ([fn], {"type": "function"}), ([fn], {"type": "function", "function": {}}),
+                          ([fn], {"type": "function", "function": {"name": "g"}}),
+                          ([fn], {"type": "tool", "function": {"name": "f"}})):
+        body = dict(m, **({"tools": tools} if tools is not None else {}),
+                    **({"tool_choice": choice} if choice is not None else {}))
+        cases.append((chat, body))
+        cases.append(("/apply-template", {k: v for k, v in body.items() if k != "max_tokens"}))
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    for msgs in ([{"role": "assistant", "tool_calls": {}}],
+                 [{"role": "assistant", "tool_calls": [1]}],
+                 [{"role": "assistant", "tool_calls": []}],
+                 [{"role": "assistant", "tool_calls": [dict(call, id=1)]}],
+                 [{"role": "assistant", "tool_calls": [dict(call, type="x")]}],
+                 [{"role": "assistant", "tool_calls": [dict(call, function={"name": "f"})]}],
+                 [{"role": "assistant", "tool_calls": [dict(call, function={"arguments": "{}"})]}],
+                 [{"role": "assistant", "tool_calls": [
+                     dict(call, function={"name": "f", "arguments": {}})]}],
+                 [{"role": "user", "content": "x", "tool_calls": [call]}],
+                 [{"role": "tool", "content": "x", "tool_call_id": 5}],
+                 [{"role": "tool", "tool_call_id": "c1"}],
+                 [{"role": "tool", "content": "x", "tool_call_id": "c1", "name": []}]):
+        cases.append((chat, dict(m, messages=msgs)))
+        cases.append(("/apply-template", {"messages": msgs}))
+    # Unsupported OpenAI parameters, and wrong tool fields beside a stream.
+    for field, v in (("tools", [{"type": "function"}]), ("tool_choice", "auto"),
                      ("functions", []), ("function_call", "none"),
-                     ("parallel_tool_calls", False), ("echo", True), ("suffix", "x"),
+                     ("echo", True), ("suffix", "x"),
                      ("response_format", {"type": "xml"}), ("response_format", {}),
                      ("stream_options", {"include_usage": "yes"})):
         cases.append((chat, dict(m, stream=True, **{field: v})))

@@ -10,6 +10,7 @@ import sys
 import unittest
 
 from llamad_server import Server
+from test_tools import CONSTRAINED
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT_DIR = os.path.join(HERE, "openai")
@@ -36,6 +37,39 @@ class OpenAIClientTest(unittest.TestCase):
         self.assertEqual(out["error"]["status"], 400)
         self.assertEqual(out["error"]["param"], "n")
         self.assertEqual(out["models"], ["stories260K.gguf"])
+
+    def test_tool_calls(self):
+        """tools through the client, whole and streamed; a call and its result back
+        in the conversation; the constrained choices as test_tools.py has them."""
+        constrained = ["constrained"] if CONSTRAINED else []
+        with Server() as s:
+            base = "http://127.0.0.1:%d/v1" % s.port
+            r = subprocess.run(["node", os.path.join(CLIENT_DIR, "tools.mjs"), base] + constrained,
+                               capture_output=True, timeout=120, cwd=CLIENT_DIR)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        out = json.loads(r.stdout)
+        auto, stream = out["auto"], out["autoStream"]
+        self.assertIn(auto["finish_reason"], ("stop", "length", "tool_calls"))
+        self.assertEqual(stream["finish"], auto["finish_reason"])
+        self.assertEqual(stream["content"], auto["message"]["content"] or "")
+        self.assertEqual(len(stream["calls"]), len(auto["message"].get("tool_calls") or []))
+        self.assertEqual(out["roundTrip"]["message"]["role"], "assistant")
+        for key in ("required", "named"):
+            got = out[key]
+            if not CONSTRAINED:
+                self.assertEqual(got, {"error": {"status": 400, "param": "tool_choice"}})
+                continue
+            whole, streamed = got["whole"], got["streamed"]
+            self.assertEqual(whole["finish_reason"], "tool_calls")
+            self.assertIsNone(whole["message"]["content"])
+            [call] = whole["message"]["tool_calls"]  # parallel_tool_calls false: one
+            self.assertEqual(call["function"]["name"], "get_weather")
+            self.assertIn(json.loads(call["function"]["arguments"])["unit"], ("c", "f"))
+            self.assertEqual(streamed["finish"], "tool_calls")
+            [scall] = streamed["calls"]
+            self.assertRegex(scall["id"], r"^call_[A-Za-z0-9]{24}$")
+            self.assertEqual((scall["name"], scall["arguments"]),
+                             (call["function"]["name"], call["function"]["arguments"]))
 
 
 if __name__ == "__main__":

@@ -333,7 +333,10 @@ class ErrorTest(unittest.TestCase):
                     "logit_bias")
         self.expect(400, "/v1/chat/completions", {"messages": []}, "messages")
         self.expect(400, "/v1/chat/completions",
-                    {"messages": [{"role": "user", "content": "x"}], "tools": []}, "tools")
+                    {"messages": [{"role": "user", "content": "x"}],
+                     "tools": [{"type": "function"}]}, "tools[0].function")
+        self.expect(400, "/v1/chat/completions",
+                    {"messages": [{"role": "user", "content": "x"}], "functions": []}, "functions")
         self.expect(400, "/v1/completions", {"prompt": [1, 2, 70000]}, "prompt")
 
     def test_max_tokens_below_one(self):

@@ -141,7 +141,7 @@ static void test_llama3_chat_template(void **state)
     size_t n;
     char err[LLAMAD_ERR_MAX];
     assert_int_equal(
-        llamad_chat_render(LLAMAD_CHAT_LLAMA3, t, msgs, N(msgs), &ids, &n, err, sizeof err),
+        llamad_chat_render(LLAMAD_CHAT_LLAMA3, t, msgs, N(msgs), NULL, &ids, &n, err, sizeof err),
         LLAMAD_OK);
     const int32_t head = llamad_tokenizer_find(t, "<|start_header_id|>", 19);
     const int32_t tail = llamad_tokenizer_find(t, "<|end_header_id|>", 17);

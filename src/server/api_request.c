@@ -1,13 +1,13 @@
 /* The HTTP API's requests (include/llamad/server/api_request.h).
  *
- * The raw body is checked first (valid UTF-8, no U+0000, no unpaired surrogate
- * escape), because cJSON would silently cut a string at an escaped U+0000; then
- * cJSON parses it and every field is validated on its own. */
+ * The raw body is checked first (api_read.c: valid UTF-8, no U+0000, no unpaired
+ * surrogate escape), because cJSON would silently cut a string at an escaped
+ * U+0000; then cJSON parses it and every field is validated on its own; the
+ * tool fields in api_tools.c. */
 #include "llamad/server/api_request.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,224 +23,7 @@
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 #define SESSION_ID_MAX (sizeof((struct llamad_gen_request){0}.session_id) - 1)
 
-/* ---- Errors ---- */
-
-static int set_errorv(struct llamad_api_error *e, int status, const char *type, const char *param,
-                      const char *code, const char *fmt, va_list ap)
-{
-    e->status = status;
-    snprintf(e->type, sizeof e->type, "%s", type ? type : "");
-    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
-    snprintf(e->code, sizeof e->code, "%s", code ? code : "");
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    return status;
-}
-
-int llamad_api_set_error(struct llamad_api_error *e, int status, const char *type,
-                         const char *param, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    set_errorv(e, status, type, param, code, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-int api_invalid(struct llamad_api_error *e, const char *param, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    set_errorv(e, 400, "invalid_request_error", param, NULL, fmt, ap);
-    va_end(ap);
-    return 400;
-}
-
-int api_no_memory(struct llamad_api_error *e)
-{
-    return llamad_api_set_error(e, 500, "server_error", NULL, NULL, "out of memory");
-}
-
-/* ---- Reading a request body ---- */
-
-/* cJSON returns NULL alike for bad JSON and for an allocation that failed: its
- * allocator notes the failure for the parse on this thread. */
-static _Thread_local bool json_out_of_memory;
-
-static void *json_malloc(size_t n)
-{
-    void *p = malloc(n);
-    json_out_of_memory |= p == NULL;
-    return p;
-}
-
-void llamad_api_init(void)
-{
-    cJSON_Hooks hooks = {json_malloc, free};
-    cJSON_InitHooks(&hooks);
-}
-
-static int hex4(const char *s, size_t avail)
-{
-    int v = 0;
-    if (avail < 4)
-        return -1;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-/* The \u escape at s[i] (s[i] == '\\', s[i + 1] == 'u'): refuses U+0000, unpaired
- * surrogates and escapes without four hex digits (cJSON reads "\uzzzz" as U+0000 and
- * cuts the string there); *i moves to the escape's last byte. */
-static int check_u_escape(const char *s, size_t len, size_t *i, struct llamad_api_error *err)
-{
-    size_t at = *i;
-    int cp = hex4(s + at + 2, len - at - 2);
-    if (cp < 0)
-        return api_invalid(err, NULL, "malformed \\u escape at byte %zu", at);
-    if (cp == 0)
-        return api_invalid(err, NULL, "strings must not contain U+0000 (\\u0000 at byte %zu)", at);
-    if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return api_invalid(err, NULL, "unpaired surrogate \\u%04x at byte %zu", (unsigned)cp, at);
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        bool escape = len - at >= 8 && s[at + 6] == '\\' && s[at + 7] == 'u';
-        int low = escape ? hex4(s + at + 8, len - at - 8) : -1;
-        if (low < 0xDC00 || low > 0xDFFF)
-            return api_invalid(err, NULL, "unpaired surrogate \\u%04x at byte %zu", (unsigned)cp,
-                               at);
-        *i = at + 11;
-        return 0;
-    }
-    *i = at + 5;
-    return 0;
-}
-
-/* cJSON ends a string at an escaped U+0000 (cutting it silently) and refuses unpaired
- * surrogates without saying why: this pass over the raw body finds both, and raw NUL
- * bytes, with a precise message. */
-static int scan_strings(const char *s, size_t len, struct llamad_api_error *err)
-{
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        int rc;
-        if (s[i] == '\0')
-            return api_invalid(err, NULL, "the request body contains a NUL byte (byte %zu)", i);
-        if (s[i] == '"')
-            in_string = !in_string;
-        else if (in_string && s[i] == '\\' && i + 1 < len && s[i + 1] == 'u') {
-            if ((rc = check_u_escape(s, len, &i, err)))
-                return rc;
-        } else if (in_string && s[i] == '\\') {
-            i++; /* the escaped character, which may be a quote */
-        }
-    }
-    return 0;
-}
-
-static bool json_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int compare_keys(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* A key twice in one object is refused: parsers differ on which one counts (cJSON
- * takes the first, many take the last), so a proxy checking the request and llamad
- * could read two different requests. Each object's keys are sorted to find one. */
-static int check_duplicate_keys(const cJSON *item, struct llamad_api_error *err)
-{
-    int n = cJSON_IsObject(item) ? cJSON_GetArraySize(item) : 0;
-    if (n > 1) {
-        const char **keys = malloc((size_t)n * sizeof *keys);
-        if (!keys)
-            return api_no_memory(err);
-        int i = 0;
-        for (const cJSON *c = item->child; c; c = c->next)
-            keys[i++] = c->string;
-        qsort(keys, (size_t)n, sizeof *keys, compare_keys);
-        const char *twice = NULL;
-        for (i = 1; i < n && !twice; i++)
-            if (!strcmp(keys[i - 1], keys[i]))
-                twice = keys[i];
-        free(keys);
-        if (twice)
-            return api_invalid(err, NULL, "the key '%.64s' appears twice in one object", twice);
-    }
-    /* Nesting is bounded by cJSON (CJSON_NESTING_LIMIT), and so is this recursion. */
-    for (const cJSON *c = item->child; c; c = c->next) {
-        int rc = check_duplicate_keys(c, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-/* The body as a JSON object. cJSON is told the length (the body need not be
- * NUL-terminated) and reports where it stopped; what follows must be whitespace. */
-int api_parse_body(const char *body, size_t len, cJSON **root, struct llamad_api_error *err)
-{
-    *root = NULL;
-    if (len == 0)
-        return api_invalid(err, NULL, "the request body is empty");
-    size_t valid = llamad_utf8_valid_prefix(body, len);
-    if (valid < len)
-        return api_invalid(err, NULL, "the request body is not valid UTF-8 (byte %zu)", valid);
-    int rc = scan_strings(body, len, err);
-    if (rc)
-        return rc;
-    const char *end = NULL;
-    json_out_of_memory = false;
-    cJSON *json = cJSON_ParseWithLengthOpts(body, len, &end, false);
-    size_t at = end ? (size_t)(end - body) : 0;
-    if (!json && json_out_of_memory)
-        return api_no_memory(err);
-    if (!json)
-        return api_invalid(err, NULL, "the request body is not valid JSON (error at byte %zu)", at);
-    while (at < len && json_space(body[at]))
-        at++;
-    if (at < len)
-        rc = api_invalid(err, NULL, "unexpected data after the JSON value (byte %zu)", at);
-    else if (!cJSON_IsObject(json))
-        rc = api_invalid(err, NULL, "the request body must be a JSON object");
-    else
-        rc = check_duplicate_keys(json, err);
-    if (rc) {
-        cJSON_Delete(json);
-        return rc;
-    }
-    *root = json;
-    return 0;
-}
-
-/* ---- Typed fields (a JSON null counts as absent) ---- */
-
-const cJSON *api_field(const cJSON *obj, const char *name)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsNull(it) ? NULL : it;
-}
-
-int api_get_bool(const cJSON *obj, const char *name, bool *v, struct llamad_api_error *err)
-{
-    const cJSON *it = api_field(obj, name);
-    if (!it)
-        return 0;
-    if (!cJSON_IsBool(it))
-        return api_invalid(err, name, "'%s' must be a boolean", name);
-    *v = cJSON_IsTrue(it);
-    return 0;
-}
+/* ---- Typed fields (a JSON null counts as absent; api_read.c has the shared ones) ---- */
 
 static int get_string(const cJSON *obj, const char *name, const char **v,
                       struct llamad_api_error *err)
@@ -339,9 +122,7 @@ static void set_defaults(enum llamad_api_kind kind, struct llamad_api_request *o
 }
 
 /* OpenAI parameters llamad does not implement: refused, not silently ignored. */
-static const char *const unsupported_fields[] = {
-    "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls",
-};
+static const char *const unsupported_fields[] = {"functions", "function_call"};
 
 static int parse_unsupported(struct parse *p)
 {
@@ -564,15 +345,16 @@ static int join_parts(const struct parse *p, int i, const cJSON *parts, struct l
 }
 
 /* A message's content as a malloc'd string. */
-static int message_content(const struct parse *p, int i, const cJSON *msg, bool assistant,
-                           char **out)
+static int message_content(const struct parse *p, int i, const cJSON *msg, bool has_calls,
+                           bool assistant, char **out)
 {
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
     char param[64];
     snprintf(param, sizeof param, "messages[%d].content", i);
-    if (!content || (cJSON_IsNull(content) && !assistant))
+    /* An assistant's content may be null, or absent beside its tool calls. */
+    if ((!content && !has_calls) || (cJSON_IsNull(content) && !assistant))
         return api_invalid(p->err, param, "'%s' is required", param);
-    if (!cJSON_IsNull(content) && !cJSON_IsString(content) && !cJSON_IsArray(content))
+    if (content && !cJSON_IsNull(content) && !cJSON_IsString(content) && !cJSON_IsArray(content))
         return api_invalid(p->err, param, "'%s' must be a string or an array of text parts", param);
     struct llamad_buf b = LLAMAD_BUF_INIT;
     int rc = llamad_buf_append(&b, "", 0) ? api_no_memory(p->err) : 0;
@@ -592,7 +374,7 @@ static int message_content(const struct parse *p, int i, const cJSON *msg, bool 
 static int parse_message(const struct parse *p, int i, const cJSON *msg,
                          struct llamad_chat_message *m)
 {
-    static const char *const roles[] = {"system", "user", "assistant"};
+    static const char *const roles[] = {"system", "user", "assistant", "tool"};
     char param[64];
     snprintf(param, sizeof param, "messages[%d]", i);
     if (!cJSON_IsObject(msg))
@@ -603,10 +385,11 @@ static int parse_message(const struct parse *p, int i, const cJSON *msg,
         r++;
     snprintf(param, sizeof param, "messages[%d].role", i);
     if (!cJSON_IsString(role) || r == COUNT(roles))
-        return api_invalid(p->err, param, "'%s' must be \"system\", \"user\" or \"assistant\"",
-                           param);
-    int rc = message_content(p, i, msg, strcmp(roles[r], "assistant") == 0, &m->content);
-    if (rc)
+        return api_invalid(p->err, param,
+                           "'%s' must be \"system\", \"user\", \"assistant\" or \"tool\"", param);
+    int rc = api_parse_message_tools(msg, i, roles[r], m, p->err);
+    if (rc || (rc = message_content(p, i, msg, m->n_tool_calls > 0,
+                                    strcmp(roles[r], "assistant") == 0, &m->content)))
         return rc;
     if (!(m->role = strdup(roles[r])))
         return api_no_memory(p->err);
@@ -635,6 +418,18 @@ static int parse_messages(struct parse *p)
 static int parse_input(struct parse *p)
 {
     return p->kind == LLAMAD_API_CHAT ? parse_messages(p) : parse_prompt(p);
+}
+
+/* Chat: the tools, and for tool_choice "required" or a named function the
+ * constraint that makes the output a valid call (tool_calls.h). */
+static int parse_chat_tools(struct parse *p)
+{
+    if (p->kind != LLAMAD_API_CHAT)
+        return 0;
+    int rc = api_parse_tools(p->root, &p->out->tools, p->err);
+    if (rc)
+        return rc;
+    return api_constrain_tools(&p->out->tools, p->lim->tool_syntax, p->out, p->err);
 }
 
 static int parse_sampling(struct parse *p)
@@ -943,10 +738,10 @@ int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t
                              struct llamad_api_error *err)
 {
     static int (*const steps[])(struct parse *) = {
-        parse_unsupported, parse_structured_output, parse_model,  parse_input,
-        parse_sampling,    parse_max_tokens,        parse_seed,   parse_stops,
-        parse_logit_bias,  parse_logprobs,          parse_stream, parse_extensions,
-        parse_grammar,     compile_grammar,
+        parse_unsupported, parse_structured_output, parse_model,    parse_input,
+        parse_sampling,    parse_max_tokens,        parse_seed,     parse_stops,
+        parse_logit_bias,  parse_logprobs,          parse_stream,   parse_extensions,
+        parse_chat_tools,  parse_grammar,           compile_grammar,
     };
     cJSON *root;
     set_defaults(kind, out);
@@ -969,7 +764,9 @@ void llamad_api_request_free(struct llamad_api_request *r)
     for (size_t i = 0; i < r->n_messages; i++) {
         free(r->messages[i].role);
         free(r->messages[i].content);
+        api_message_tools_free(&r->messages[i]);
     }
+    api_tools_free(&r->tools);
     free(r->messages);
     llamad_gen_request_clear(&r->gen);
     memset(r, 0, sizeof *r);
@@ -983,8 +780,8 @@ int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_re
     int rc = api_parse_body(body, len, &root, err);
     struct parse p = {
         .kind = LLAMAD_API_CHAT, .root = root, .out = out, .gen = &out->gen, .err = err};
-    if (!rc)
-        rc = parse_messages(&p);
+    if (!rc && !(rc = parse_messages(&p)))
+        rc = api_parse_tools(root, &out->tools, err);
     cJSON_Delete(root);
     return rc;
 }

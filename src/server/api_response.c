@@ -136,7 +136,10 @@ struct v1_part {
     const struct llamad_event *first, *end; /* tokens whose logprobs it reports */
     size_t text_offset;                     /* completions logprobs: bytes of text before `first` */
     const char *finish; /* finish_reason; NULL: null (and for a chat chunk: a delta) */
-    const struct llamad_usage *usage; /* NULL: none, or "usage": null in chunks */
+    const struct llamad_tool_piece *calls;   /* whole chat message: its tool calls */
+    const struct llamad_tool_call_out *call; /* chat chunk: one call's delta */
+    bool call_head;                          /* ... its head, else its arguments */
+    const struct llamad_usage *usage;        /* NULL: none, or "usage": null in chunks */
 };
 
 static cJSON *envelope(bool *ok, const struct llamad_api_reply *r, bool chunk)
@@ -180,18 +183,44 @@ static cJSON *v1_logprobs(bool *ok, const struct llamad_api_reply *r, const stru
     return lp;
 }
 
+/* {"index", "id", "type", "function": {"name", "arguments"}}: whole, a stream's
+ * head (arguments ""), or a stream's arguments (index and function.arguments). */
+static void put_call(bool *ok, cJSON *arr, const struct llamad_tool_call_out *c, bool head,
+                     bool args)
+{
+    cJSON *call = put(ok, arr, NULL, cJSON_CreateObject());
+    if (!args || !head)
+        put_num(ok, call, "index", (double)c->index);
+    if (head) {
+        put_str(ok, call, "id", c->id);
+        put_str(ok, call, "type", "function");
+    }
+    cJSON *fn = put_obj(ok, call, "function");
+    if (head)
+        put_str(ok, fn, "name", c->name);
+    put_str(ok, fn, "arguments", args ? c->arguments : "");
+}
+
 static void put_chat_text(bool *ok, cJSON *choice, const struct v1_part *p)
 {
     if (!p->chunk) {
         cJSON *msg = put_obj(ok, choice, "message");
         put_str(ok, msg, "role", "assistant");
-        put_text(ok, msg, "content", p->text, p->text_len);
+        if (p->calls && p->calls->n_calls && p->text_len == 0)
+            put_null(ok, msg, "content");
+        else
+            put_text(ok, msg, "content", p->text, p->text_len);
+        cJSON *calls = p->calls && p->calls->n_calls ? put_arr(ok, msg, "tool_calls") : NULL;
+        for (size_t i = 0; calls && i < p->calls->n_calls; i++)
+            put_call(ok, calls, &p->calls->calls[i], true, true);
         return;
     }
     cJSON *delta = put_obj(ok, choice, "delta"); /* the last chunk's delta is empty */
     if (p->role)
         put_str(ok, delta, "role", "assistant");
-    if (!p->finish)
+    if (p->call)
+        put_call(ok, put_arr(ok, delta, "tool_calls"), p->call, p->call_head, !p->call_head);
+    else if (!p->finish)
         put_text(ok, delta, "content", p->text, p->text_len);
 }
 
@@ -292,9 +321,25 @@ char *llamad_api_response_json(const struct llamad_api_reply *r, const struct ll
             return NULL;
         }
     }
-    char *json;
+    char *json = NULL;
     if (r->kind == LLAMAD_API_NATIVE) {
         json = native_json(r, text.data, text.len, r->logprobs, tokens, NULL, done);
+    } else if (r->kind == LLAMAD_API_CHAT && r->tools) {
+        struct llamad_tool_stream ts;
+        struct llamad_tool_piece piece = {LLAMAD_BUF_INIT, NULL, 0};
+        llamad_tool_stream_init(&ts, r->tool_syntax, r->tools, r->tool_seed);
+        if (llamad_tool_stream_feed(&ts, text.data ? text.data : "", text.len, true, &piece) == 0) {
+            struct v1_part p = {.text = piece.content.data,
+                                .text_len = piece.content.len,
+                                .first = tokens,
+                                .finish =
+                                    piece.n_calls ? "tool_calls" : finish_reason(done->finish),
+                                .usage = &done->usage,
+                                .calls = &piece};
+            json = v1_json(r, &p);
+        }
+        llamad_tool_piece_free(&piece);
+        llamad_tool_stream_free(&ts);
     } else {
         struct v1_part p = {.text = text.data,
                             .text_len = text.len,
@@ -342,7 +387,15 @@ char *llamad_api_chunk_final_json(const struct llamad_api_reply *r, const struct
 {
     if (r->kind == LLAMAD_API_NATIVE)
         return native_json(r, NULL, 0, false, NULL, NULL, done);
-    struct v1_part p = {.chunk = true, .finish = finish_reason(done->finish)};
+    struct v1_part p = {.chunk = true,
+                        .finish = r->called ? "tool_calls" : finish_reason(done->finish)};
+    return v1_json(r, &p);
+}
+
+char *llamad_api_chunk_tool_call_json(const struct llamad_api_reply *r,
+                                      const struct llamad_tool_call_out *c, bool head)
+{
+    struct v1_part p = {.chunk = true, .call = c, .call_head = head};
     return v1_json(r, &p);
 }
 

@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_tools.h"
 #include "llamad/base/error.h"
 
-enum role { ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT, N_ROLES };
+enum role { ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT, ROLE_TOOL, N_ROLES };
 
-static const char *const role_names[N_ROLES] = {"system", "user", "assistant"};
+static const char *const role_names[N_ROLES] = {"system", "user", "assistant", "tool"};
 
 static const char *const template_names[] = {
     [LLAMAD_CHAT_PLAIN] = "plain",     [LLAMAD_CHAT_LLAMA2] = "llama2",
@@ -81,8 +82,9 @@ int llamad_chat_detect(const char *jinja, size_t len, enum llamad_chat_template 
 
 struct render {
     const struct llamad_tokenizer *tok;
-    struct llamad_buf *text; /* rendering as text (llamad_chat_render_text), or NULL */
-    struct llamad_buf run;   /* text not yet tokenized */
+    const struct llamad_tools *tools; /* Mistral's [AVAILABLE_TOOLS] (NULL: none) */
+    struct llamad_buf *text;          /* rendering as text (llamad_chat_render_text), or NULL */
+    struct llamad_buf run;            /* text not yet tokenized */
     int32_t *ids;
     size_t n, cap;
     int rc; /* the first failure; every later step does nothing */
@@ -268,13 +270,62 @@ static void render_llama2(struct render *r, const struct llamad_chat_message *m,
     }
 }
 
+/* Text made by a chat_tools.c writer, as template text. */
+static void tool_text(struct render *r,
+                      int (*write)(struct llamad_buf *, enum llamad_tool_syntax,
+                                   const struct llamad_chat_message *),
+                      const struct llamad_chat_message *m)
+{
+    struct llamad_buf b = LLAMAD_BUF_INIT;
+    if (!r->rc && !(r->rc = write(&b, LLAMAD_TOOL_SYNTAX_MISTRAL, m)))
+        text(r, b.data, b.len);
+    llamad_buf_free(&b);
+}
+
+/* Whether the turn opened at message i holds the conversation's last user message. */
+static bool holds_last_user(const struct llamad_chat_message *m, size_t n, size_t i)
+{
+    size_t last = n;
+    for (size_t j = 0; j < n; j++)
+        if (role_of(m[j].role) == ROLE_USER)
+            last = j;
+    for (size_t j = i; j < last; j++)
+        if (role_of(m[j].role) == ROLE_ASSISTANT || role_of(m[j].role) == ROLE_TOOL)
+            return false;
+    return last < n && last >= i;
+}
+
+/* Mistral's tools: "[AVAILABLE_TOOLS] [...][/AVAILABLE_TOOLS]". */
+static void mistral_tools(struct render *r)
+{
+    struct llamad_buf b = LLAMAD_BUF_INIT;
+    marker(r, LLAMAD_MARKER_AVAILABLE_TOOLS);
+    literal(r, " ");
+    if (!r->rc && !(r->rc = chat_tools_list(&b, r->tools)))
+        text(r, b.data, b.len);
+    llamad_buf_free(&b);
+    marker(r, LLAMAD_MARKER_AVAILABLE_TOOLS_END);
+}
+
 /* Mistral-Instruct: "[INST] {user} [/INST]{assistant}</s>" per exchange; a system
- * message goes into the turn it falls in, followed by "\n\n". */
+ * message goes into the turn it falls in, followed by "\n\n". With tools, their
+ * list comes before the last user turn, an assistant's calls are
+ * "[TOOL_CALLS] [...]</s>" and a tool's result "[TOOL_RESULTS] {...}[/TOOL_RESULTS]",
+ * outside any turn. */
 static void render_mistral(struct render *r, const struct llamad_chat_message *m, size_t n)
 {
     bool in_turn = false;
     for (size_t i = 0; i < n; i++) {
+        if (role_of(m[i].role) == ROLE_TOOL) {
+            marker(r, LLAMAD_MARKER_TOOL_RESULTS);
+            literal(r, " ");
+            tool_text(r, chat_tools_result, &m[i]);
+            marker(r, LLAMAD_MARKER_TOOL_RESULTS_END);
+            continue;
+        }
         if (!in_turn) {
+            if (r->tools && holds_last_user(m, n, i))
+                mistral_tools(r);
             marker(r, LLAMAD_MARKER_INST);
             literal(r, " ");
             in_turn = true;
@@ -291,6 +342,11 @@ static void render_mistral(struct render *r, const struct llamad_chat_message *m
             break;
         default: /* assistant */
             content(r, &m[i]);
+            if (m[i].n_tool_calls) {
+                marker(r, LLAMAD_MARKER_TOOL_CALLS);
+                literal(r, " ");
+                tool_text(r, chat_tools_calls, &m[i]);
+            }
             eos(r);
             in_turn = false;
         }
@@ -354,13 +410,14 @@ static void render_vicuna(struct render *r, const struct llamad_chat_message *m,
 
 /* LLaMA-3 Instruct: "<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>"
  * per message, every content stripped (its template trims), then the assistant's
- * header left open. The template's leading <|begin_of_text|> is the sequence's
- * own BOS, written once by llamad_chat_render. */
+ * header left open. A tool's result is LLaMA-3.1's "ipython" turn. The template's leading
+ * <|begin_of_text|> is the sequence's own BOS, written once by llamad_chat_render. */
 static void render_llama3(struct render *r, const struct llamad_chat_message *m, size_t n)
 {
     for (size_t i = 0; i <= n; i++) {
         marker(r, LLAMAD_MARKER_START_HEADER);
-        literal(r, i < n ? role_names[role_of(m[i].role)] : "assistant");
+        enum role role = i < n ? role_of(m[i].role) : ROLE_ASSISTANT;
+        literal(r, role == ROLE_TOOL ? "ipython" : role_names[role]);
         marker(r, LLAMAD_MARKER_END_HEADER);
         literal(r, "\n\n");
         if (i == n)
@@ -388,26 +445,127 @@ static int check_messages(const struct llamad_chat_message *msgs, size_t n, char
             return llamad_fail(err, errsz, LLAMAD_EINVAL, "message %zu has no role", i);
         if (role_of(msgs[i].role) == N_ROLES)
             return llamad_fail(err, errsz, LLAMAD_EINVAL,
-                               "message %zu has role \"%.64s\"; the roles are system, user and "
-                               "assistant",
+                               "message %zu has role \"%.64s\"; the roles are system, user, "
+                               "assistant and tool",
                                i, msgs[i].role);
     }
     return LLAMAD_OK;
 }
 
+enum llamad_tool_syntax llamad_chat_tool_syntax(enum llamad_chat_template t)
+{
+    return t == LLAMAD_CHAT_LLAMA3    ? LLAMAD_TOOL_SYNTAX_LLAMA3
+           : t == LLAMAD_CHAT_MISTRAL ? LLAMAD_TOOL_SYNTAX_MISTRAL
+                                      : LLAMAD_TOOL_SYNTAX_TAGGED;
+}
+
+/* ---- Tools as text: the conversation rewritten for a template without tool markers ---- */
+
+static void free_rewritten(struct llamad_chat_message *m, size_t n)
+{
+    for (size_t i = 0; m && i < n; i++)
+        free(m[i].content);
+    free(m);
+}
+
+/* Message m of the rewritten conversation: its role (a static name) and its text. */
+static int rewrite_one(enum llamad_chat_template t, const struct llamad_chat_message *m,
+                       const struct llamad_buf *preamble, bool first_user,
+                       struct llamad_chat_message *o)
+{
+    enum llamad_tool_syntax syn = llamad_chat_tool_syntax(t);
+    enum role role = role_of(m->role);
+    const char *content = m->content ? m->content : "";
+    struct llamad_buf b = LLAMAD_BUF_INIT;
+    int rc = llamad_buf_append(&b, "", 0);
+    o->role = (char *)role_names[role];
+    if (!rc && role == ROLE_USER && first_user && preamble && syn == LLAMAD_TOOL_SYNTAX_LLAMA3)
+        rc = llamad_buf_append(&b, preamble->data, preamble->len);
+    if (!rc && role != ROLE_TOOL)
+        rc = llamad_buf_append(&b, content, strlen(content));
+    if (!rc && role == ROLE_SYSTEM && preamble && syn == LLAMAD_TOOL_SYNTAX_TAGGED)
+        rc = llamad_buf_append(&b, "\n\n", 2) ||
+             llamad_buf_append(&b, preamble->data, preamble->len);
+    if (!rc && role == ROLE_ASSISTANT && m->n_tool_calls) {
+        if (content[0])
+            rc = llamad_buf_append(&b, "\n", 1);
+        rc = rc ? rc : chat_tools_calls(&b, syn, m);
+    }
+    if (!rc && role == ROLE_TOOL) {
+        rc = chat_tools_result(&b, syn, m);
+        if (t != LLAMAD_CHAT_CHATML && t != LLAMAD_CHAT_LLAMA3)
+            o->role = (char *)role_names[ROLE_USER];
+    }
+    o->content = b.data;
+    if (rc)
+        return LLAMAD_ENOMEM;
+    return LLAMAD_OK;
+}
+
+/* The conversation with its tools written as text (every template but Mistral's):
+ * *out is NULL when nothing needs rewriting. */
+static int rewrite(enum llamad_chat_template t, const struct llamad_chat_message *msgs, size_t n,
+                   const struct llamad_tools *tools, struct llamad_chat_message **out,
+                   size_t *n_out)
+{
+    bool on = tools && tools->n && tools->choice != LLAMAD_TOOL_CHOICE_NONE;
+    bool any = on;
+    for (size_t i = 0; i < n; i++)
+        any |= msgs[i].n_tool_calls > 0 || role_of(msgs[i].role) == ROLE_TOOL;
+    *out = NULL;
+    *n_out = 0;
+    if (!any || t == LLAMAD_CHAT_MISTRAL)
+        return LLAMAD_OK;
+    enum llamad_tool_syntax syn = llamad_chat_tool_syntax(t);
+    struct llamad_buf pre = LLAMAD_BUF_INIT;
+    struct llamad_chat_message *o = calloc(n + 1, sizeof *o);
+    int rc = o ? LLAMAD_OK : LLAMAD_ENOMEM;
+    if (!rc && on)
+        rc = chat_tools_preamble(&pre, syn, tools);
+    size_t k = 0;
+    bool first_user = true;
+    if (!rc && on && syn == LLAMAD_TOOL_SYNTAX_TAGGED && role_of(msgs[0].role) != ROLE_SYSTEM) {
+        o[k].role = (char *)role_names[ROLE_SYSTEM];
+        o[k].content = strdup(pre.data);
+        rc = o[k++].content ? LLAMAD_OK : LLAMAD_ENOMEM;
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        bool system_first = i == 0 && role_of(msgs[i].role) == ROLE_SYSTEM;
+        bool user = role_of(msgs[i].role) == ROLE_USER;
+        const struct llamad_buf *p = on && (system_first || (user && first_user)) ? &pre : NULL;
+        rc = rewrite_one(t, &msgs[i], p, user && first_user, &o[k++]);
+        first_user &= !user;
+    }
+    llamad_buf_free(&pre);
+    if (rc) {
+        free_rewritten(o, k);
+        return rc;
+    }
+    *out = o;
+    *n_out = k;
+    return LLAMAD_OK;
+}
+
 /* The messages through template t into r: ids, or text when r->text is set. */
 static int render_messages(enum llamad_chat_template t, struct render *r,
-                           const struct llamad_chat_message *msgs, size_t n, char *err,
-                           size_t errsz)
+                           const struct llamad_chat_message *msgs, size_t n,
+                           const struct llamad_tools *tools, char *err, size_t errsz)
 {
     if ((size_t)t >= N_TEMPLATES)
         return llamad_fail(err, errsz, LLAMAD_EINVAL, "unknown chat template %d", (int)t);
     int rc = check_messages(msgs, n, err, errsz);
-    if (rc)
-        return rc;
+    struct llamad_chat_message *rewritten = NULL;
+    size_t n_rewritten = 0;
+    if (rc || (rc = rewrite(t, msgs, n, tools, &rewritten, &n_rewritten)))
+        return rc == LLAMAD_ENOMEM
+                   ? llamad_fail(err, errsz, rc, "out of memory rendering the chat prompt")
+                   : rc;
+    if (t == LLAMAD_CHAT_MISTRAL && tools && tools->n && tools->choice != LLAMAD_TOOL_CHOICE_NONE)
+        r->tools = tools;
     if (llamad_tokenizer_add_bos(r->tok))
         token(r, llamad_tokenizer_bos(r->tok));
-    renderers[t](r, msgs, n);
+    renderers[t](r, rewritten ? rewritten : msgs, rewritten ? n_rewritten : n);
+    free_rewritten(rewritten, n_rewritten);
     flush(r);
     llamad_buf_free(&r->run);
     if (r->rc == LLAMAD_ENOMEM)
@@ -419,14 +577,15 @@ static int render_messages(enum llamad_chat_template t, struct render *r,
 }
 
 int llamad_chat_render(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
-                       const struct llamad_chat_message *msgs, size_t n, int32_t **ids,
-                       size_t *n_ids, char *err, size_t errsz)
+                       const struct llamad_chat_message *msgs, size_t n,
+                       const struct llamad_tools *tools, int32_t **ids, size_t *n_ids, char *err,
+                       size_t errsz)
 {
     *ids = NULL;
     *n_ids = 0;
     struct render r = {.tok = tok, .run = LLAMAD_BUF_INIT};
     r.rc = reserve(&r, 1); /* so that r.ids is never NULL */
-    int rc = render_messages(t, &r, msgs, n, err, errsz);
+    int rc = render_messages(t, &r, msgs, n, tools, err, errsz);
     if (rc) {
         free(r.ids);
         return rc;
@@ -438,8 +597,9 @@ int llamad_chat_render(enum llamad_chat_template t, const struct llamad_tokenize
 
 int llamad_chat_render_text(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
                             const struct llamad_chat_message *msgs, size_t n,
-                            struct llamad_buf *out, char *err, size_t errsz)
+                            const struct llamad_tools *tools, struct llamad_buf *out, char *err,
+                            size_t errsz)
 {
     struct render r = {.tok = tok, .text = out, .run = LLAMAD_BUF_INIT};
-    return render_messages(t, &r, msgs, n, err, errsz);
+    return render_messages(t, &r, msgs, n, tools, err, errsz);
 }

@@ -20,6 +20,7 @@ struct generation {
     bool finished;                              /* the DONE event was handled */
     struct llamad_event *tokens, **tokens_tail; /* non-streamed: every TOKEN event */
     size_t text_sent;                           /* bytes of completion text streamed */
+    struct llamad_tool_stream tools;            /* streamed, reply.tools set: the calls */
 };
 
 static uint64_t random_u64(void)
@@ -51,7 +52,7 @@ static bool prepare_prompt(struct prepare_job *j)
         return true;
     if (a->messages) {
         int rc = llamad_chat_render(r->srv->chat_template, m->tokenizer, a->messages, a->n_messages,
-                                    &ids, &n, err, sizeof err);
+                                    &a->tools, &ids, &n, err, sizeof err);
         if (rc == LLAMAD_ENOMEM) {
             llamad_api_set_error(&j->err, 500, "server_error", "", "", "out of memory");
             return false;
@@ -133,8 +134,40 @@ static void send_owned(struct request *r, char *json)
     free(json);
 }
 
+/* A streamed piece through the tool-call parser: its content as the token's text
+ * (with the token's logprobs), then the calls it completed, each a head chunk and
+ * an arguments chunk. */
+static void stream_tool_piece(struct request *r, struct generation *g, struct llamad_event *e,
+                              bool end)
+{
+    struct llamad_tool_piece piece = {LLAMAD_BUF_INIT, NULL, 0};
+    if (llamad_tool_stream_feed(&g->tools, e->text, e->text_len, end, &piece) != 0) {
+        llamad_tool_piece_free(&piece);
+        send_owned(r, NULL); /* no memory: the stream breaks */
+        return;
+    }
+    struct llamad_event content = *e;
+    content.text = piece.content.data;
+    content.text_len = piece.content.len;
+    content.next = NULL;
+    if (llamad_api_chunk_due(&g->reply, &content))
+        send_owned(r, llamad_api_chunk_token_json(&g->reply, &content, g->text_sent));
+    g->text_sent += content.text_len;
+    for (size_t i = 0; i < piece.n_calls; i++) {
+        send_owned(r, llamad_api_chunk_tool_call_json(&g->reply, &piece.calls[i], true));
+        send_owned(r, llamad_api_chunk_tool_call_json(&g->reply, &piece.calls[i], false));
+        g->reply.called = true;
+    }
+    llamad_tool_piece_free(&piece);
+}
+
 static void stream_token(struct request *r, struct generation *g, struct llamad_event *e)
 {
+    if (g->reply.tools) {
+        stream_tool_piece(r, g, e, false);
+        llamad_event_free(e);
+        return;
+    }
     if (llamad_api_chunk_due(&g->reply, e))
         send_owned(r, llamad_api_chunk_token_json(&g->reply, e, g->text_sent));
     g->text_sent += e->text_len;
@@ -176,11 +209,13 @@ static void stream_done(struct request *r, struct generation *g, struct llamad_e
     if (done_error(r, done, &e)) {
         send_owned(r, llamad_api_error_json(&e));
     } else {
-        if (done->text_len) {
-            struct llamad_event tail = {.kind = LLAMAD_EVENT_TOKEN,
-                                        .token = -1,
-                                        .text = done->text,
-                                        .text_len = done->text_len};
+        struct llamad_event tail = {.kind = LLAMAD_EVENT_TOKEN,
+                                    .token = -1,
+                                    .text = done->text,
+                                    .text_len = done->text_len};
+        if (g->reply.tools) { /* the end of the output: nothing is held back after it */
+            stream_tool_piece(r, g, &tail, true);
+        } else if (done->text_len) {
             send_owned(r, llamad_api_chunk_token_json(&g->reply, &tail, g->text_sent));
             g->text_sent += done->text_len;
         }
@@ -268,6 +303,13 @@ static void fill_reply(struct request *r, struct generation *g)
         .top_logprobs = g->api.gen.top_logprobs,
         .include_usage = g->api.include_usage,
     };
+    const struct llamad_tools *t = &g->api.tools;
+    if (chat && t->n && t->choice != LLAMAD_TOOL_CHOICE_NONE) {
+        g->reply.tools = t;
+        g->reply.tool_syntax = llamad_chat_tool_syntax(r->srv->chat_template);
+        g->reply.tool_seed = random_u64();
+        llamad_tool_stream_init(&g->tools, g->reply.tool_syntax, t, g->reply.tool_seed);
+    }
 }
 
 /* The request goes to the engine as it was parsed and prepared. */
@@ -341,7 +383,9 @@ static struct generation *parse(struct request *r, enum llamad_api_kind kind)
     const struct llamad_api_limits lim = {.n_vocab = r->srv->model->hp.n_vocab,
                                           .max_stops = 16,
                                           .max_stop_len = 256,
-                                          .max_top_logprobs = 20};
+                                          .max_top_logprobs = 20,
+                                          .tool_syntax =
+                                              llamad_chat_tool_syntax(r->srv->chat_template)};
     struct llamad_api_error e;
     struct generation *g = calloc(1, sizeof(*g));
     if (!g) {
@@ -416,6 +460,7 @@ void generate_end(struct request *r, bool ok)
         llamad_outbox_release(g->outbox);
     }
     llamad_event_free(g->tokens);
+    llamad_tool_stream_free(&g->tools);
     llamad_api_request_free(&g->api);
     free(g);
     r->route_state = NULL;

@@ -151,7 +151,7 @@ static char *apply_template(const struct server *srv, const char *body, size_t l
         struct llamad_buf text = LLAMAD_BUF_INIT;
         char msg[LLAMAD_ERR_MAX];
         int rc = llamad_chat_render_text(srv->chat_template, srv->model->tokenizer, req.messages,
-                                         req.n_messages, &text, msg, sizeof msg);
+                                         req.n_messages, &req.tools, &text, msg, sizeof msg);
         if (rc == 0)
             json = llamad_api_prompt_json(text.data ? text.data : "", text.len, err);
         else if (rc == LLAMAD_ENOMEM)

@@ -280,6 +280,11 @@ static const char *const chat_marker_texts[LLAMAD_CHAT_MARKERS] = {
     [LLAMAD_MARKER_EOT] = "<|eot_id|>",
     [LLAMAD_MARKER_BOS] = "<s>",
     [LLAMAD_MARKER_EOS] = "</s>",
+    [LLAMAD_MARKER_AVAILABLE_TOOLS] = "[AVAILABLE_TOOLS]",
+    [LLAMAD_MARKER_AVAILABLE_TOOLS_END] = "[/AVAILABLE_TOOLS]",
+    [LLAMAD_MARKER_TOOL_CALLS] = "[TOOL_CALLS]",
+    [LLAMAD_MARKER_TOOL_RESULTS] = "[TOOL_RESULTS]",
+    [LLAMAD_MARKER_TOOL_RESULTS_END] = "[/TOOL_RESULTS]",
 };
 /* clang-format on */
 

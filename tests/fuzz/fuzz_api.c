@@ -36,22 +36,34 @@ static void check_request(const struct llamad_api_request *r)
     for (size_t i = 0; i < g->n_stops; i++)
         check(g->stop_lens[i] <= limits.max_stop_len);
     check(g->top_logprobs >= 0 && g->top_logprobs <= limits.max_top_logprobs);
-    for (size_t i = 0; i < r->n_messages; i++)
-        check(r->messages[i].role != NULL);
+    for (size_t i = 0; i < r->n_messages; i++) {
+        const struct llamad_chat_message *m = &r->messages[i];
+        check(m->role != NULL && m->content != NULL);
+        for (size_t k = 0; k < m->n_tool_calls; k++)
+            check(m->tool_calls[k].id && m->tool_calls[k].name && m->tool_calls[k].arguments);
+    }
+    const struct llamad_tools *t = &r->tools;
+    check(t->n <= 128 && (t->n == 0 || t->tools));
+    check(t->choice != LLAMAD_TOOL_CHOICE_NAMED || t->named < t->n);
+    check(t->n > 0 || t->choice == LLAMAD_TOOL_CHOICE_NONE);
+    for (size_t i = 0; i < t->n; i++)
+        check(t->tools[i].name && t->tools[i].name[0] && t->tools[i].parameters);
     /* A structured-output grammar: whole rules, root first. */
     check(!r->grammar ||
           (strlen(r->grammar) == r->grammar_len && strncmp(r->grammar, "root ::=", 8) == 0));
 }
 
-/* POST /apply-template: the messages, rendered as text through LLaMA-3's template. */
-static void apply_template(const char *body, size_t len, struct llamad_api_error *e)
+/* POST /apply-template: the messages and tools, rendered as text through a template. */
+static void apply_template(enum llamad_chat_template t, const char *body, size_t len,
+                           struct llamad_api_error *e)
 {
     struct llamad_api_request r = {0};
     if (llamad_api_parse_messages(body, len, &r, e) == 0) {
+        check_request(&r);
         struct llamad_buf text = LLAMAD_BUF_INIT;
         char err[256];
-        if (llamad_chat_render_text(LLAMAD_CHAT_LLAMA3, fuzz_vocab(FUZZ_SPM), r.messages,
-                                    r.n_messages, &text, err, sizeof err) == 0)
+        if (llamad_chat_render_text(t, fuzz_vocab(FUZZ_SPM), r.messages, r.n_messages, &r.tools,
+                                    &text, err, sizeof err) == 0)
             free(llamad_api_prompt_json(text.data ? text.data : "", text.len, e));
         llamad_buf_free(&text);
     }
@@ -66,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 1;
     struct llamad_api_error e = {0};
     switch (data[0] % 6) {
-    case 3: apply_template(body, len, &e); break;
+    case 3: apply_template((enum llamad_chat_template)(data[0] / 6 % 7), body, len, &e); break;
     case 4: free(llamad_api_tokenize(fuzz_vocab(FUZZ_SPM), body, len, &e)); break;
     case 5: free(llamad_api_detokenize(fuzz_vocab(FUZZ_SPM), body, len, &e)); break;
     default: {

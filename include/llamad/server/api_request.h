@@ -35,9 +35,51 @@ int llamad_api_set_error(struct llamad_api_error *e, int status, const char *typ
                          const char *param, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/* A call an assistant message made (OpenAI's message.tool_calls[]). */
+struct llamad_tool_call {
+    char *id;        /* as the client sent it */
+    char *name;      /* the function's name */
+    char *arguments; /* JSON text, compact: the arguments as sent when they were JSON,
+                        else their text as a JSON string */
+};
+
 struct llamad_chat_message {
-    char *role;    /* "system", "user" or "assistant" */
-    char *content; /* UTF-8 text (content parts of type "text" are joined) */
+    char *role;    /* "system", "user", "assistant" or "tool" */
+    char *content; /* UTF-8 text (content parts of type "text" are joined); never NULL */
+    struct llamad_tool_call *tool_calls; /* assistant: the calls it made (NULL, 0: none) */
+    size_t n_tool_calls;
+    char *tool_call_id; /* tool: the call this message answers; else NULL */
+    char *name;         /* tool: the function's name when given; else NULL */
+};
+
+/* A function the model may call (tools[] of type "function"). */
+struct llamad_tool {
+    char *name;        /* [A-Za-z0-9_-], 1 to 64 bytes */
+    char *description; /* NULL when none */
+    char *parameters;  /* its JSON Schema object as compact JSON text ("{}" when none) */
+};
+
+enum llamad_tool_choice {
+    LLAMAD_TOOL_CHOICE_NONE,     /* no tools, or "none": the output is text */
+    LLAMAD_TOOL_CHOICE_AUTO,     /* the model may call a tool */
+    LLAMAD_TOOL_CHOICE_REQUIRED, /* the model must call at least one */
+    LLAMAD_TOOL_CHOICE_NAMED,    /* the model must call tools[named] */
+};
+
+/* How a template's model writes a call (the syntax tool_calls.c parses and
+ * constrains; chat.c's llamad_chat_tool_syntax says which a template has). */
+enum llamad_tool_syntax {
+    LLAMAD_TOOL_SYNTAX_TAGGED,  /* <tool_call>{"name": ..., "arguments": {...}}</tool_call> */
+    LLAMAD_TOOL_SYNTAX_LLAMA3,  /* {"name": ..., "parameters": {...}} as the whole answer */
+    LLAMAD_TOOL_SYNTAX_MISTRAL, /* [TOOL_CALLS][{"name": ..., "arguments": {...}}, ...] */
+};
+
+struct llamad_tools {
+    struct llamad_tool *tools;
+    size_t n;
+    enum llamad_tool_choice choice; /* AUTO by default when tools are given, else NONE */
+    size_t named;                   /* NAMED: the index of the tool in tools */
+    bool parallel;                  /* parallel_tool_calls (default true) */
 };
 
 struct llamad_api_request {
@@ -49,6 +91,7 @@ struct llamad_api_request {
     size_t prompt_len;
     struct llamad_chat_message *messages;
     size_t n_messages;
+    struct llamad_tools tools; /* chat: tools, tool_choice, parallel_tool_calls */
 
     /* GBNF text constraining the output, NUL-terminated, NULL when none: from
      * "grammar" (every endpoint, an extension on the OpenAI ones; at most
@@ -81,16 +124,18 @@ struct llamad_api_limits {
     int32_t max_stops;   /* stop strings accepted */
     size_t max_stop_len; /* bytes per stop string */
     int32_t max_top_logprobs;
+    enum llamad_tool_syntax tool_syntax; /* the served template's (chat with tools) */
 };
 
 /* Parses and validates a request body (len bytes, not necessarily NUL-terminated).
  * Checks: the body is valid UTF-8 and a JSON object; no string holds U+0000;
  * every field has the right type; integers are integral and in range (checked on
  * the double value); OpenAI parameters llamad does not implement (n > 1, echo,
- * best_of > 1, suffix, tools, tool_choice, functions, function_call,
- * logprobs on... as documented) are refused naming the param. response_format
- * ("text", "json_object", "json_schema") and json_schema (llama.cpp's: the schema
- * itself) become out->grammar; giving more than one of them, or either with
+ * best_of > 1, suffix, functions, function_call, logprobs on... as
+ * documented) are refused naming the param. response_format ("text",
+ * "json_object", "json_schema") and json_schema (llama.cpp's: the schema itself)
+ * become out->grammar, as do tools with tool_choice "required" or a named
+ * function (tool_calls.h); giving more than one of them, or either with
  * grammar, is refused; a schema outside json_schema.h's subset gets a 400 naming
  * its keyword. Unknown fields are ignored. Defaults follow the endpoint:
  * OpenAI's (temperature 1, top_p 1, no top-k or min-p; max_tokens 16 for
@@ -118,9 +163,10 @@ void llamad_api_request_free(struct llamad_api_request *r);
 int llamad_api_session_header(const char *value, struct llamad_api_request *out,
                               struct llamad_api_error *err);
 
-/* POST /apply-template: the request's "messages" (as /v1/chat/completions takes
- * them) into out->messages (free out with llamad_api_request_free, also after a
- * failure); llamad_api_prompt_json (api_response.h) answers. */
+/* POST /apply-template: the request's "messages", "tools" and "tool_choice" (as
+ * /v1/chat/completions takes them) into out->messages and out->tools (free out with
+ * llamad_api_request_free, also after a failure); llamad_api_prompt_json (api_response.h) answers.
+ */
 int llamad_api_parse_messages(const char *body, size_t len, struct llamad_api_request *out,
                               struct llamad_api_error *err);
 

@@ -13,6 +13,7 @@
 
 #include "llamad/engine/event.h"
 #include "llamad/server/api_request.h"
+#include "llamad/server/tool_calls.h"
 #include "llamad/tokenizer/tokenizer.h"
 
 /* {"error": {...}} as a malloc'd NUL-terminated string (NULL when out of memory). */
@@ -28,10 +29,18 @@ struct llamad_api_reply {
     bool logprobs;
     int32_t top_logprobs;
     bool include_usage;
+    /* Chat with tools that may be called: the output is parsed for calls in
+     * tool_syntax (tool_calls.h), their ids drawn from tool_seed. NULL: text. */
+    const struct llamad_tools *tools;
+    enum llamad_tool_syntax tool_syntax;
+    uint64_t tool_seed;
+    bool called; /* streamed: calls were sent, the finish_reason is "tool_calls" */
 };
 
 /* Non-streamed response: `tokens` is the request's list of TOKEN events (linked by
- * ->next, possibly NULL), `done` its DONE event. A TOKEN event whose token is -1
+ * ->next, possibly NULL), `done` its DONE event. With r->tools, calls in the text
+ * become message.tool_calls (content null when nothing else was said) and the
+ * finish_reason "tool_calls". A TOKEN event whose token is -1
  * carries only text (what was held back until the end: DONE's text) and has no
  * logprobs entry. The text is the concatenation of
  * the events' .text. Malloc'd JSON, NULL when out of memory. */
@@ -52,6 +61,10 @@ char *llamad_api_chunk_token_json(const struct llamad_api_reply *r,
                                   size_t text_offset /* bytes of text sent before it */);
 char *llamad_api_chunk_final_json(const struct llamad_api_reply *r,
                                   const struct llamad_event *done);
+/* A streamed call: its head (index, id, type, name, "arguments": "") or its
+ * arguments (index and an arguments fragment: here all of them at once). */
+char *llamad_api_chunk_tool_call_json(const struct llamad_api_reply *r,
+                                      const struct llamad_tool_call_out *c, bool head);
 /* include_usage: the usage-only chunk ("choices": []); NULL when not asked. */
 char *llamad_api_chunk_usage_json(const struct llamad_api_reply *r,
                                   const struct llamad_event *done);

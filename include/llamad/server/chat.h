@@ -32,18 +32,37 @@ int llamad_chat_detect(const char *jinja, size_t len, enum llamad_chat_template 
 int llamad_chat_from_name(const char *name, enum llamad_chat_template *out);
 const char *llamad_chat_name(enum llamad_chat_template t);
 
-/* Renders messages (roles system/user/assistant) and the opening of the assistant's
- * reply into token ids (BOS first when the vocabulary adds one). *ids is malloc'd.
- * Returns 0 or a negative LLAMAD_E* code with err filled (e.g. an unknown role). */
+/* How template t's model writes a tool call: LLaMA-3's JSON, Mistral's
+ * [TOOL_CALLS] array, and for ChatML and every other template the tagged form. */
+enum llamad_tool_syntax llamad_chat_tool_syntax(enum llamad_chat_template t);
+
+/* Renders messages (roles system/user/assistant/tool) and the opening of the
+ * assistant's reply into token ids (BOS first when the vocabulary adds one).
+ * tools (NULL: none) are listed for the model as the template's family expects,
+ * unless their choice is NONE; an assistant's tool_calls and a tool message's
+ * result are written in the template's call syntax (chat_tools.c):
+ *   LLaMA-3: the functions open the first user message; calls are the
+ *     assistant's JSON {"name", "parameters"}; results are ipython turns.
+ *   Mistral: [AVAILABLE_TOOLS][...][/AVAILABLE_TOOLS] before the last user
+ *     turn, [TOOL_CALLS][...] calls, [TOOL_RESULTS]{...}[/TOOL_RESULTS] results
+ *     (special tokens where the vocabulary has them as control tokens).
+ *   ChatML: the functions in <tools> in the system message (one is added when
+ *     the conversation has none), calls in <tool_call> blocks, results as tool
+ *     turns holding <tool_response> blocks.
+ *   Others: as ChatML, but results are user turns.
+ * *ids is malloc'd. Returns 0 or a negative LLAMAD_E* code with err filled
+ * (e.g. an unknown role). */
 int llamad_chat_render(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
-                       const struct llamad_chat_message *msgs, size_t n, int32_t **ids,
-                       size_t *n_ids, char *err, size_t errsz);
+                       const struct llamad_chat_message *msgs, size_t n,
+                       const struct llamad_tools *tools, int32_t **ids, size_t *n_ids, char *err,
+                       size_t errsz);
 
 /* The same conversation as text, for a person to read (POST /apply-template): the
  * template's literal text and the content as they are, each special token as its
  * piece ("<|start_header_id|>", "<s>", ...). Appends to out. */
 int llamad_chat_render_text(enum llamad_chat_template t, const struct llamad_tokenizer *tok,
                             const struct llamad_chat_message *msgs, size_t n,
-                            struct llamad_buf *out, char *err, size_t errsz);
+                            const struct llamad_tools *tools, struct llamad_buf *out, char *err,
+                            size_t errsz);
 
 #endif

@@ -71,18 +71,23 @@ int32_t llamad_tokenizer_find(const struct llamad_tokenizer *t, const char *piec
  * the tokenizer never makes it from text: as a token it comes only from a
  * template, never from what a user typed. */
 enum llamad_chat_marker {
-    LLAMAD_MARKER_INST,         /* [INST] */
-    LLAMAD_MARKER_INST_END,     /* [/INST] */
-    LLAMAD_MARKER_IM_START,     /* <|im_start|> */
-    LLAMAD_MARKER_IM_END,       /* <|im_end|> */
-    LLAMAD_MARKER_SYSTEM,       /* <|system|> */
-    LLAMAD_MARKER_USER,         /* <|user|> */
-    LLAMAD_MARKER_ASSISTANT,    /* <|assistant|> */
-    LLAMAD_MARKER_START_HEADER, /* <|start_header_id|> */
-    LLAMAD_MARKER_END_HEADER,   /* <|end_header_id|> */
-    LLAMAD_MARKER_EOT,          /* <|eot_id|> */
-    LLAMAD_MARKER_BOS,          /* <s> */
-    LLAMAD_MARKER_EOS,          /* </s> */
+    LLAMAD_MARKER_INST,                /* [INST] */
+    LLAMAD_MARKER_INST_END,            /* [/INST] */
+    LLAMAD_MARKER_IM_START,            /* <|im_start|> */
+    LLAMAD_MARKER_IM_END,              /* <|im_end|> */
+    LLAMAD_MARKER_SYSTEM,              /* <|system|> */
+    LLAMAD_MARKER_USER,                /* <|user|> */
+    LLAMAD_MARKER_ASSISTANT,           /* <|assistant|> */
+    LLAMAD_MARKER_START_HEADER,        /* <|start_header_id|> */
+    LLAMAD_MARKER_END_HEADER,          /* <|end_header_id|> */
+    LLAMAD_MARKER_EOT,                 /* <|eot_id|> */
+    LLAMAD_MARKER_BOS,                 /* <s> */
+    LLAMAD_MARKER_EOS,                 /* </s> */
+    LLAMAD_MARKER_AVAILABLE_TOOLS,     /* [AVAILABLE_TOOLS] (Mistral's tools) */
+    LLAMAD_MARKER_AVAILABLE_TOOLS_END, /* [/AVAILABLE_TOOLS] */
+    LLAMAD_MARKER_TOOL_CALLS,          /* [TOOL_CALLS] */
+    LLAMAD_MARKER_TOOL_RESULTS,        /* [TOOL_RESULTS] */
+    LLAMAD_MARKER_TOOL_RESULTS_END,    /* [/TOOL_RESULTS] */
     LLAMAD_CHAT_MARKERS
 };
 const char *llamad_chat_marker_text(enum llamad_chat_marker m);
