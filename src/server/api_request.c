@@ -738,9 +738,9 @@ int llamad_api_parse_request(enum llamad_api_kind kind, const char *body, size_t
                              struct llamad_api_error *err)
 {
     static int (*const steps[])(struct parse *) = {
-        parse_unsupported, parse_structured_output, parse_model,    parse_input,
-        parse_sampling,    parse_max_tokens,        parse_seed,     parse_stops,
-        parse_logit_bias,  parse_logprobs,          parse_stream,   parse_extensions,
+        parse_unsupported, parse_structured_output, parse_model,     parse_input,
+        parse_sampling,    parse_max_tokens,        parse_seed,      parse_stops,
+        parse_logit_bias,  parse_logprobs,          parse_stream,    parse_extensions,
         parse_chat_tools,  parse_grammar,           compile_grammar,
     };
     cJSON *root;
