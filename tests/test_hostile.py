@@ -8,6 +8,7 @@ answers 200 after every batch and the process is alive.
 Raw HTTP the daemon's handlers never see (a malformed request line or header,
 refused by libmicrohttpd itself) must get a 4xx, whose body is libmicrohttpd's
 own and not JSON."""
+import errno
 import json
 import socket
 import unittest
@@ -424,7 +425,13 @@ class HostileTest(unittest.TestCase):
             reply = b""
             try:
                 sock.sendall(raw)
-                sock.shutdown(socket.SHUT_WR)
+                try:
+                    sock.shutdown(socket.SHUT_WR)
+                except OSError as e:
+                    # the daemon may have answered and closed already (a 400 for
+                    # a malformed head): its answer is still there to read
+                    if e.errno != errno.ENOTCONN:
+                        raise
                 reply = b""
                 while True:
                     chunk = sock.recv(65536)
@@ -436,8 +443,12 @@ class HostileTest(unittest.TestCase):
             finally:
                 sock.close()
             status = reply.split(b"\r\n", 1)[0].split(b" ")
-            if not reply:  # closed without an answer: only for what is not HTTP
-                self.assertTrue(raw.startswith(b"\x16"), raw[:80])
+            if not reply:
+                # Closed without an answer: for what is not HTTP; or for a head
+                # far over the limit, which the daemon refuses and closes on
+                # while the rest still arrives, so the kernel may reset the
+                # connection and drop the 4xx before it is read.
+                self.assertTrue(raw.startswith(b"\x16") or len(raw) > 65536, raw[:80])
                 continue
             self.assertTrue(len(status) > 1 and status[1][:1] == b"4", (raw[:80], reply[:200]))
         self.healthy()
