@@ -53,6 +53,18 @@ struct loop_kind {
         a15 = step(a15);                                                                           \
     } while (0)
 
+/* The lanes summed as unsigned: the accumulators wrap over a long loop, which
+ * vector adds do silently but a signed scalar sum (_mm512_reduce_add_epi32)
+ * must not. */
+__attribute__((target("avx512f"))) static uint32_t lane_sum(__m512i v)
+{
+    uint32_t lanes[16], sum = 0;
+    _mm512_storeu_si512(lanes, v);
+    for (int i = 0; i < 16; i++)
+        sum += lanes[i];
+    return sum;
+}
+
 /* vpdpbusd: 16 lanes x 4 byte products. */
 __attribute__((target("avx512f,avx512vnni"))) static uint32_t loop_vnni(uint64_t iterations)
 {
@@ -67,7 +79,7 @@ __attribute__((target("avx512f,avx512vnni"))) static uint32_t loop_vnni(uint64_t
                           _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
     a8 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)),
                           _mm512_add_epi32(_mm512_add_epi32(a12, a13), _mm512_add_epi32(a14, a15)));
-    return (uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(a0, a8));
+    return lane_sum(_mm512_add_epi32(a0, a8));
 }
 
 /* Without VNNI the kernels take three instructions for 4 byte products a lane:
@@ -100,7 +112,7 @@ __attribute__((target("avx512f,avx512bw"))) static uint32_t loop_avx512_int8(uin
         __asm__ volatile(INT8_BODY INT8_OPERANDS("v"));
     a0 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
                           _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
-    return (uint32_t)_mm512_reduce_add_epi32(a0);
+    return lane_sum(a0);
 }
 
 __attribute__((target("avx2"))) static uint32_t loop_avx2_int8(uint64_t iterations)
