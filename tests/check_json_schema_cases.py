@@ -16,20 +16,13 @@ has no checker of its own for them.
 usage: check_json_schema_cases.py CASES.json
 """
 import json
-import os
 import re
 import sys
 
-try:
-    import jsonschema
-except ImportError:
-    # Debian's package is for Debian's interpreter, which may not be the first
-    # python3 on the PATH (meson runs that one).
-    DEBIAN = "/usr/bin/python3"
-    if (os.path.exists(DEBIAN) and not os.environ.get("LLAMAD_CASES_REEXEC")
-            and os.path.realpath(sys.executable) != os.path.realpath(DEBIAN)):
-        os.environ["LLAMAD_CASES_REEXEC"] = "1"
-        os.execv(DEBIAN, [DEBIAN] + sys.argv)
+from debian_python import import_or_reexec
+
+jsonschema = import_or_reexec("jsonschema")
+if jsonschema is None:
     print("python3-jsonschema is not installed: skipped")
     sys.exit(77)
 

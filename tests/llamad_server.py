@@ -152,6 +152,14 @@ class Server:
         return values
 
 
+def shared_model(name):
+    """The path of ../shared's synthetic model `name`, or None when the shared
+    data is not beside the checkout (or at $LLAMAD_SHARED_DIR)."""
+    shared = os.environ.get("LLAMAD_SHARED_DIR") or os.environ["LLAMAD_SHARED_DIR_DEFAULT"]
+    path = os.path.join(shared, "testdata", "models", name)
+    return path if os.path.exists(path) else None
+
+
 def sse_events(resp):
     """Yields each SSE event's data (str) as it arrives; comments are skipped
     and reported as None."""

@@ -5,11 +5,10 @@ its output is noise, so only the grammar makes it valid. `grammar` on
 output held to the grammar; grammars that do not parse get a 400 naming line
 and column; hostile grammars get a 400 or 413 and the daemon goes on."""
 import json
-import os
 import re
 import unittest
 
-from llamad_server import Server, raw_socket, read_answer, sse_events
+from llamad_server import Server, raw_socket, read_answer, shared_model, sse_events
 
 YES_NO = 'root ::= "yes" | "no"'
 
@@ -31,16 +30,10 @@ inner ::= "[" ( [0-9] ( "," [0-9] )* )? "]"
 '''
 
 
-def shared_model():
-    shared = os.environ.get("LLAMAD_SHARED_DIR") or os.environ["LLAMAD_SHARED_DIR_DEFAULT"]
-    path = os.path.join(shared, "testdata", "models", "synth256-Q8_0.gguf")
-    return path if os.path.exists(path) else None
-
-
 class GrammarTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.model = shared_model()
+        cls.model = shared_model("synth256-Q8_0.gguf")
         if not cls.model:
             raise unittest.SkipTest("../shared/testdata is not beside this checkout")
         cls.server = Server("--model", cls.model, "--parallel", "4").__enter__()

@@ -18,12 +18,10 @@ import sys
 import tempfile
 import unittest
 
-try:
-    import yaml
-except ImportError:
-    if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and \
-            os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+from debian_python import import_or_reexec
+
+yaml = import_or_reexec("yaml")
+if yaml is None:
     sys.exit("FAIL: PyYAML is missing (apt-get install python3-yaml)")
 
 from llamad_server import DAEMON, Server

@@ -2,24 +2,17 @@
 128,256-token byte-level BPE vocabulary, rope scaling): each of its end tokens
 stops generation with finish_reason "stop" and is never text; ignore_eos goes
 past all of them; a user typing <|eot_id|> gets characters, not the token."""
-import os
 import unittest
 
-from llamad_server import Server
+from llamad_server import Server, shared_model
 
 EOT, EOM, END_OF_TEXT = 128009, 128008, 128001
-
-
-def shared_model():
-    shared = os.environ.get("LLAMAD_SHARED_DIR") or os.environ["LLAMAD_SHARED_DIR_DEFAULT"]
-    path = os.path.join(shared, "testdata", "models", "synth-llama3-F16.gguf")
-    return path if os.path.exists(path) else None
 
 
 class Llama3Test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.model = shared_model()
+        cls.model = shared_model("synth-llama3-F16.gguf")
         if not cls.model:
             raise unittest.SkipTest("../shared/testdata is not beside this checkout")
         cls.server = Server("--model", cls.model, "--chat-template", "llama3").__enter__()

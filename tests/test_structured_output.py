@@ -10,22 +10,16 @@ and be JSON that Debian's python3-jsonschema accepts under the schema.
 Needs python3-jsonschema (run by /usr/bin/python3 when the python3 first on the
 PATH lacks it); exits 77 (skipped) without it."""
 import json
-import os
 import sys
 import unittest
 
-try:
-    import jsonschema
-except ImportError:
-    DEBIAN = "/usr/bin/python3"
-    if (os.path.exists(DEBIAN) and not os.environ.get("LLAMAD_SCHEMA_REEXEC")
-            and os.path.realpath(sys.executable) != os.path.realpath(DEBIAN)):
-        os.environ["LLAMAD_SCHEMA_REEXEC"] = "1"
-        os.execv(DEBIAN, [DEBIAN] + sys.argv)
+from debian_python import import_or_reexec
+from llamad_server import Server, shared_model, sse_events
+
+jsonschema = import_or_reexec("jsonschema")
+if jsonschema is None:
     print("python3-jsonschema is not installed: skipped")
     sys.exit(77)
-
-from llamad_server import Server, sse_events
 
 # Every string, number and list bounded, so a random model comes to the end.
 SCHEMAS = {
@@ -75,12 +69,6 @@ SCHEMAS = {
 }
 
 MAX_TOKENS = 500
-
-
-def shared_model(name):
-    shared = os.environ.get("LLAMAD_SHARED_DIR") or os.environ["LLAMAD_SHARED_DIR_DEFAULT"]
-    path = os.path.join(shared, "testdata", "models", name)
-    return path if os.path.exists(path) else None
 
 
 def validator(schema):
