@@ -33,6 +33,13 @@ static const char *const grammars[] = {
     /* the JSON Schema converter's bounded whitespace, around small integers */
     "root ::= \"[\" ws item (\",\" ws item)* \"]\"\nitem ::= \"-\"? [0-5] ws\n"
     "ws ::= | \" \" | \"\\n\" [ \\t]{0,20}",
+    /* the converter's records: bounded strings with escapes, each record a
+     * position of its own (masks keyed on what they read are reused across) */
+    "root ::= \"[\" ws item ws (\",\" ws item ws){3} (\",\" ws item ws)* \"]\"\n"
+    "item ::= \"{\" ws \"\\\"n\\\":\" ws \"\\\"\" char{0,6} \"\\\"\" ws \",\" ws "
+    "\"\\\"t\\\":\" ws \"[\" ws (\"1\" ws (\",\" ws \"2\" ws){0,2})? \"]\" ws \"}\"\n"
+    "char ::= [^\"\\\\\\x00-\\x1f] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n"
+    "ws ::= | \" \" | \"\\n\" [ \\t]{0,20}",
 };
 
 static bool bit(const uint8_t *mask, int32_t t)

@@ -104,6 +104,9 @@ struct llamad_grammar_vocab {
      * everywhere in the subtree, a last character possibly unfinished). */
     uint64_t *sub_ascii;
     uint8_t *sub_flags;
+    uint8_t *sub_depth; /* per node: the most characters (bytes that start one)
+                           on a path down its subtree, itself counted; 255 at most */
+    uint8_t *tok_chars; /* per trie_tokens entry: its token's characters (255 at most) */
 };
 
 #define SUB_NONASCII 1u
@@ -127,10 +130,11 @@ struct mstate {
     uint8_t len;       /* the partial character's whole length in bytes */
 };
 
+/* A cached mask and the part of the state it depends on (token_mask.c). */
 struct mask_entry {
     uint32_t *key;
     uint32_t key_len;
-    uint32_t hash;
+    uint32_t hash; /* of the state's tops only, to pass over most entries */
     uint64_t used;
     uint8_t *mask;
 };
@@ -146,13 +150,22 @@ struct memo_entry {
     struct mstate result;
 };
 
-/* For a state the mask's walk is in: the characters that bring it back to
- * itself (ASCII ones as a bit set; all others at once or none). A subtree of
- * the trie made only of those is allowed whole without being walked. */
-struct loop_entry {
+/* A state the mask's walk met at a character boundary, and where its
+ * commonest characters take it: every ASCII character in ascii (and every
+ * other one, when nonascii) takes it to one same state, levels[next] (-1: not
+ * followed further). Following next from a state gives the characters that
+ * keep a string going for as many characters as a subtree of the trie is deep,
+ * bounded strings included (each length a state of its own); a subtree made
+ * only of those is allowed whole without being walked. A state that comes
+ * back to itself is its own next. */
+struct chain_level {
     uint32_t first, n;
     uint64_t ascii[2];
     bool nonascii;
+    uint64_t refused[2]; /* the ASCII characters no stack takes */
+    bool nonascii_refused;
+    uint32_t to_first, to_n; /* the state those characters take it to */
+    int32_t next;
 };
 
 struct llamad_grammar_matcher {
@@ -169,9 +182,15 @@ struct llamad_grammar_matcher {
     uint64_t work_left;      /* expansion steps the current operation may still take */
     struct memo_entry *memo; /* the walk's transitions, a stack unwound with the arena */
     uint32_t n_memo, cap_memo;
-    bool memo_on;             /* only while a mask is computed */
-    struct loop_entry *loops; /* a stack unwound with the arena, as memo */
-    uint32_t n_loops, cap_loops;
+    bool memo_on; /* only while a mask is computed */
+    /* While a mask is computed: the current state's own nodes are those below
+     * n_base, and reached[i] says the walk went back down into node i (the
+     * rule above it ended), so the mask depends on node i's position. */
+    uint32_t n_base;
+    uint8_t *reached;
+    uint32_t cap_reached;
+    struct chain_level *levels; /* a stack unwound with the arena, as memo */
+    uint32_t n_levels, cap_levels;
     uint32_t *key; /* scratch: the cache key of the current state */
     uint32_t cap_key;
     struct mask_entry cache[LLAMAD_GRAMMAR_MASK_CACHE];
@@ -188,6 +207,11 @@ bool matcher_advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s
 /* Whether every top's class holds all code points from 0x80 up or none of
  * them (so that they all take the same stacks). */
 bool matcher_nonascii_uniform(const struct llamad_grammar_matcher *m, const struct mstate *s);
+/* Which of state s's first 64 stacks take code point cp (bit k: stack k); 0
+ * when s has more stacks. Characters with the same signature take s to the
+ * same state. */
+uint64_t matcher_signature(const struct llamad_grammar_matcher *m, const struct mstate *s,
+                           uint32_t cp);
 bool matcher_state_can_end(const struct llamad_grammar_matcher *m, const struct mstate *s);
 
 #endif

@@ -27,6 +27,12 @@ static int cmp_entry(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Whether byte b begins a character (is not a UTF-8 continuation byte). */
+static bool starts_char(uint8_t b)
+{
+    return (b & 0xC0) != 0x80;
+}
+
 static int build_trie(struct llamad_grammar_vocab *v, struct entry *e, uint32_t n)
 {
     size_t total = 1;
@@ -42,8 +48,10 @@ static int build_trie(struct llamad_grammar_vocab *v, struct entry *e, uint32_t 
     v->node_end = malloc(total * sizeof *v->node_end);
     v->tok_first = malloc((total + 1) * sizeof *v->tok_first);
     v->trie_tokens = malloc(((size_t)n + 1) * sizeof *v->trie_tokens);
+    v->tok_chars = malloc((size_t)n + 1);
     uint32_t *path = malloc(((size_t)max_len + 1) * sizeof *path);
-    if (!v->node_byte || !v->node_end || !v->tok_first || !v->trie_tokens || !path) {
+    if (!v->node_byte || !v->node_end || !v->tok_first || !v->trie_tokens || !v->tok_chars ||
+        !path) {
         free(path);
         return LLAMAD_ENOMEM;
     }
@@ -63,6 +71,10 @@ static int build_trie(struct llamad_grammar_vocab *v, struct entry *e, uint32_t 
             v->tok_first[nodes] = n_tok;
             path[depth + 1] = nodes++;
         }
+        uint32_t chars = 0;
+        for (uint32_t k = 0; k < e[i].len; k++)
+            chars += starts_char(e[i].p[k]);
+        v->tok_chars[n_tok] = (uint8_t)(chars < 255 ? chars : 255);
         v->trie_tokens[n_tok++] = e[i].id; /* at the node made last (sorted order) */
     }
     for (;; depth--) {
@@ -103,7 +115,7 @@ static uint8_t utf8_next(uint8_t state, uint8_t b, bool *ok)
     return (uint8_t)((need - 1) << 4);
 }
 
-/* sub_ascii and sub_flags (grammar_internal.h): the decoding state of each
+/* sub_ascii, sub_flags and sub_depth (grammar_internal.h): the decoding state of each
  * node's path top-down, then each subtree's summary bottom-up (children come
  * after their parent in preorder). */
 static int summarize(struct llamad_grammar_vocab *v)
@@ -113,7 +125,8 @@ static int summarize(struct llamad_grammar_vocab *v)
     uint8_t *state = malloc(n);
     v->sub_ascii = calloc(2 * (size_t)n, sizeof *v->sub_ascii);
     v->sub_flags = malloc(n);
-    if (!parent || !path || !state || !v->sub_ascii || !v->sub_flags) {
+    v->sub_depth = malloc(n);
+    if (!parent || !path || !state || !v->sub_ascii || !v->sub_flags || !v->sub_depth) {
         free(parent);
         free(path);
         free(state);
@@ -123,6 +136,7 @@ static int summarize(struct llamad_grammar_vocab *v)
     path[0] = 0;
     state[0] = 0;
     v->sub_flags[0] = SUB_UTF8_OK;
+    memset(v->sub_depth, 0, n);
     for (uint32_t i = 1; i < n; i++) {
         while (v->node_end[path[depth - 1]] <= i)
             depth--;
@@ -143,6 +157,10 @@ static int summarize(struct llamad_grammar_vocab *v)
         v->sub_ascii[2 * (size_t)p] |= v->sub_ascii[2 * (size_t)i];
         v->sub_ascii[2 * (size_t)p + 1] |= v->sub_ascii[2 * (size_t)i + 1];
         v->sub_flags[p] |= v->sub_flags[i] & SUB_NONASCII;
+        if (v->sub_depth[i] < 255)
+            v->sub_depth[i] += starts_char(v->node_byte[i]);
+        if (v->sub_depth[p] < v->sub_depth[i])
+            v->sub_depth[p] = v->sub_depth[i];
         if (!(v->sub_flags[i] & SUB_UTF8_OK))
             v->sub_flags[p] &= (uint8_t)~SUB_UTF8_OK;
     }
@@ -217,8 +235,10 @@ void llamad_grammar_vocab_free(struct llamad_grammar_vocab *v)
     free(v->node_end);
     free(v->tok_first);
     free(v->trie_tokens);
+    free(v->tok_chars);
     free(v->sub_ascii);
     free(v->sub_flags);
+    free(v->sub_depth);
     free(v);
 }
 

@@ -145,6 +145,8 @@ static void expand(struct expand *x, uint32_t pos, int32_t parent, uint32_t dept
                 add_done(x);
                 return;
             }
+            if ((uint32_t)parent < m->n_base)
+                m->reached[parent] = 1;
             reuse = parent;
             pos = m->nodes[parent].pos;
             parent = m->nodes[parent].parent;
@@ -214,6 +216,18 @@ static bool same_stacks(const struct llamad_grammar_matcher *m, const struct mst
     return true;
 }
 
+uint64_t matcher_signature(const struct llamad_grammar_matcher *m, const struct mstate *s,
+                           uint32_t cp)
+{
+    uint64_t sig = 0;
+    for (uint32_t k = 0; k < s->n && s->n <= 64; k++) {
+        int32_t t = m->tops[s->first + k];
+        if (t >= 0 && grammar_class_has(m->g, &m->g->elems[m->nodes[t].pos], cp))
+            sig |= 1ull << k;
+    }
+    return sig;
+}
+
 static bool advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s, uint32_t cp,
                        struct mstate *out)
 {
@@ -221,11 +235,7 @@ static bool advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s,
     bool memo = m->memo_on && s->n <= 64;
     uint64_t sig = 0;
     if (memo) {
-        for (uint32_t k = 0; k < s->n; k++) {
-            int32_t t = m->tops[s->first + k];
-            if (t >= 0 && grammar_class_has(m->g, &m->g->elems[m->nodes[t].pos], cp))
-                sig |= 1ull << k;
-        }
+        sig = matcher_signature(m, s, cp);
         if (!sig)
             return false;
         for (uint32_t i = m->n_memo; i-- > 0;) {
@@ -364,7 +374,8 @@ void llamad_grammar_matcher_free(struct llamad_grammar_matcher *m)
     free(m->tops);
     free(m->key);
     free(m->memo);
-    free(m->loops);
+    free(m->levels);
+    free(m->reached);
     for (int i = 0; i < LLAMAD_GRAMMAR_MASK_CACHE; i++) {
         free(m->cache[i].key);
         free(m->cache[i].mask);

@@ -93,14 +93,18 @@ int llamad_grammar_matcher_clone(const struct llamad_grammar_matcher *m,
  * grammar is complete and nothing can follow, only those are allowed.
  *
  * The mask is computed by walking the vocabulary's trie with the matcher's
- * stacks, a subtree dropped as soon as no stack survives its prefix; masks are
- * cached by the matcher's exact state (its stacks and any partial character),
- * so a place the generation comes back to (inside a string or number, between
- * the items of a list, ...) costs a lookup. The cache holds up to
- * LLAMAD_GRAMMAR_MASK_CACHE masks, least recently used evicted.
+ * stacks, a subtree dropped as soon as no stack survives its prefix, and one
+ * whose every token is known to fit (a string's ordinary characters, within
+ * its remaining length) taken whole. Masks are cached by the part of the state
+ * they read (the partial character, and of each stack its top and the frames
+ * below that the walk went down into), so a place the generation comes back
+ * to (inside a string or number, between the items of a list, the same place
+ * in the next item) costs a lookup and a copy. The cache holds up to
+ * LLAMAD_GRAMMAR_MASK_CACHE masks (each n_vocab / 8 bytes, made as needed),
+ * least recently used evicted.
  * Returns 0, LLAMAD_EINVAL (no vocabulary, or the generation ended),
  * LLAMAD_ERANGE (too ambiguous) or LLAMAD_ENOMEM. */
-#define LLAMAD_GRAMMAR_MASK_CACHE 32
+#define LLAMAD_GRAMMAR_MASK_CACHE 256
 int llamad_grammar_matcher_mask(struct llamad_grammar_matcher *m, uint8_t *mask);
 
 /* Advances past token; LLAMAD_EINVAL (the matcher unchanged) if the grammar
