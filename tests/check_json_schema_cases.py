@@ -19,12 +19,9 @@ import json
 import re
 import sys
 
-from debian_python import import_or_reexec
+from debian_python import import_or_skip
 
-jsonschema = import_or_reexec("jsonschema")
-if jsonschema is None:
-    print("python3-jsonschema is not installed: skipped")
-    sys.exit(77)
+jsonschema = import_or_skip("jsonschema")
 
 TIME = r"([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([zZ]|[+-]([01]\d|2[0-3]):[0-5]\d)"
 DATE = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"

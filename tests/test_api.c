@@ -485,27 +485,47 @@ static void test_tools_refused(void **state)
            "tool_choice");
     REJECT(CHAT, USER "\"tools\":[" TOOL("f") "],\"tool_choice\":{\"function\":{\"name\":\"f\"}}}",
            "tool_choice");
-    /* The constrained choices need the grammar engine and the JSON Schema converter:
-     * until they are linked, a 400 naming tool_choice (see tool_calls.h). */
+    /* The constrained choices: the grammar of a call, in the served template's
+     * syntax, compiled; no other constraint beside it. */
     struct llamad_api_request r;
     struct llamad_api_error e;
-    const char *required = USER "\"tools\":[" TOOL("f") "],\"tool_choice\":\"required\"}";
-    const char *named = USER "\"tools\":[" TOOL("f") "],\"tool_choice\":{\"type\":\"function\","
-                                                     "\"function\":{\"name\":\"f\"}}}";
-    if (llamad_tool_schema_gbnf == NULL) {
-        REJECT(CHAT, required, "tool_choice");
-        REJECT(CHAT, named, "tool_choice");
-        assert_int_equal(parse_len(CHAT, required, strlen(required), &r, &e), 400);
-        assert_non_null(strstr(e.message, "not yet supported"));
-    } else {
-        ACCEPT(CHAT, required, &r);
-        assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_REQUIRED);
-        llamad_api_request_free(&r);
-        ACCEPT(CHAT, named, &r);
-        assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_NAMED);
-        assert_int_equal(r.tools.named, 0);
-        llamad_api_request_free(&r);
-    }
+#define REQUIRED USER "\"tools\":[" WEATHER "," TOOL("f") "],\"tool_choice\":\"required\""
+#define NAMED                                                                                      \
+    USER "\"tools\":[" TOOL("f") "],\"tool_choice\":{\"type\":\"function\",\"function\":"          \
+                                 "{\"name\":\"f\"}}"
+    ACCEPT(CHAT, REQUIRED "}", &r);
+    assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_REQUIRED);
+    assert_non_null(strstr(r.grammar, "root ::= tool-call (\"\\n\" tool-call)*\n"));
+    assert_non_null(strstr(r.grammar, "tool-fn ::= fn-0 | fn-1\n"));
+    assert_non_null(strstr(r.grammar, "fn-0-args ::= "));
+    assert_non_null(r.gen.grammar);
+    llamad_api_request_free(&r);
+    ACCEPT(CHAT, NAMED ",\"parallel_tool_calls\":false,\"response_format\":{\"type\":\"text\"}}",
+           &r);
+    assert_int_equal(r.tools.choice, LLAMAD_TOOL_CHOICE_NAMED);
+    assert_int_equal(r.tools.named, 0);
+    assert_non_null(strstr(r.grammar, "root ::= tool-call\ntool-call ::= "));
+    assert_non_null(strstr(r.grammar, "tool-fn ::= fn-0\n"));
+    assert_non_null(r.gen.grammar);
+    llamad_api_request_free(&r);
+    ACCEPT(CHAT, USER "\"tools\":[" TOOL("f") "],\"tool_choice\":\"auto\"}", &r);
+    assert_null(r.grammar); /* auto: the calls are read, the output is free */
+    llamad_api_request_free(&r);
+    REJECT(CHAT, REQUIRED ",\"grammar\":\"root ::= \\\"x\\\"\"}", "grammar");
+    REJECT(CHAT, NAMED ",\"json_schema\":{\"type\":\"string\"}}", "json_schema");
+    REJECT(CHAT, REQUIRED ",\"response_format\":{\"type\":\"json_object\"}}", "response_format");
+    const char *empty_grammar = NAMED ",\"grammar\":\"\"}";
+    assert_int_equal(parse_len(CHAT, empty_grammar, strlen(empty_grammar), &r, &e), 400);
+    assert_non_null(strstr(e.message, "'grammar' cannot be given with tool_choice"));
+    /* A function's parameters outside the converter's subset. */
+    const char *odd =
+        USER "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"g\","
+             "\"parameters\":{\"patternProperties\":{}}}}],\"tool_choice\":\"required\"}";
+    assert_int_equal(parse_len(CHAT, odd, strlen(odd), &r, &e), 400);
+    assert_string_equal(e.param, "tools");
+    assert_non_null(strstr(e.message, "the parameters of 'g': unsupported keyword"));
+#undef REQUIRED
+#undef NAMED
 }
 
 static void test_tool_messages(void **state)

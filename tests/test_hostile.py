@@ -204,6 +204,12 @@ def bad_values():
         cases.append((c, dict(p, json_schema=schema)))
     cases.append((c, dict(p, json_schema={}, grammar="root ::= \"a\"")))
     cases.append((chat, dict(m, json_schema={}, response_format={"type": "json_object"})))
+    # tool_choice "required" or named: parameters outside the subset, a second constraint.
+    odd = {"type": "function", "function": {"name": "f", "parameters": {"not": {}}}}
+    cases.append((chat, dict(m, tools=[odd], tool_choice="required")))
+    for field, v in (("grammar", "root ::= \"a\""), ("json_schema", {}),
+                     ("response_format", {"type": "json_object"})):
+        cases.append((chat, dict(m, tools=[fn], tool_choice="required", **{field: v})))
     # Stop lists: too many, too long, not strings.
     for stop in (["s%d" % i for i in range(17)], ["s%d" % i for i in range(10000)],
                  "x" * 257, ["x" * 257], ["x" * 500000], [None], [1], ["a", ["b"]],

@@ -789,6 +789,54 @@ static void test_json_object(void **state)
     llamad_buf_free(&out);
 }
 
+/* Rules under a prefix: the entry named as asked, every other name prefixed
+ * (references inside string literals and character classes left alone), so two
+ * schemas with the same $defs and primitives make one grammar. */
+static void test_prefixed_rules(void **state)
+{
+    (void)state;
+    static const char *const schemas[] = {
+        "{\"$defs\":{\"n\":{\"type\":[\"null\",\"array\"],\"items\":{\"$ref\":\"#/$defs/n\"}}},"
+        "\"$ref\":\"#/$defs/n\"}",
+        "{\"$defs\":{\"n\":{\"type\":\"string\",\"pattern\":\"^[a-c]x$\"}},\"type\":\"object\","
+        "\"properties\":{\"root\":{\"$ref\":\"#/$defs/n\"},\"v\":{}},\"required\":[\"root\"]}",
+    };
+    struct llamad_buf out = LLAMAD_BUF_INIT;
+    char err[LLAMAD_ERR_MAX];
+    const char *head = "root ::= a | b\n";
+    llamad_buf_append(&out, head, strlen(head));
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *schema = cJSON_Parse(schemas[i]);
+        assert_int_equal(llamad_json_schema_rules(schema, i ? "b" : "a", &out, err, sizeof err), 0);
+        cJSON_Delete(schema);
+    }
+    assert_non_null(strstr(out.data, "\na ::= a-def-n\n"
+                                     "a-def-n ::= a-null | \"[\" a-ws ( a-def-n a-ws ( \",\" a-ws "
+                                     "a-def-n a-ws )* )? \"]\"\n"
+                                     "a-null ::= \"null\"\n"
+                                     "a-ws ::= | \" \" | \"\\n\" [ \\t]{0,20}\n"
+                                     "b ::= "));
+    assert_non_null(strstr(out.data, "\nb-value ::= b-object | b-array | b-string | b-number | "
+                                     "b-boolean | b-null\n"));
+    assert_null(strstr(out.data, "\nvalue ::="));
+    struct llamad_grammar *g = grammar_parse(out.data);
+    assert_true(grammar_accepts(g, "[[],null]"));
+    assert_true(grammar_accepts(g, "{\"root\": \"bx\", \"v\": [1, {\"a\": null}]}"));
+    assert_false(grammar_accepts(g, "{\"root\": \"dx\"}"));
+    assert_false(grammar_accepts(g, "[1]"));
+    llamad_grammar_free(g);
+
+    /* A name the grammar could not use. */
+    cJSON *schema = cJSON_CreateTrue();
+    size_t len = out.len;
+    assert_int_equal(llamad_json_schema_rules(schema, "1a", &out, err, sizeof err), LLAMAD_EINVAL);
+    assert_int_equal(llamad_json_schema_rules(schema, "a_b", &out, err, sizeof err), LLAMAD_EINVAL);
+    assert_int_equal(llamad_json_schema_rules(schema, "", &out, err, sizeof err), LLAMAD_EINVAL);
+    assert_int_equal(out.len, len);
+    cJSON_Delete(schema);
+    llamad_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -812,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_formats_match),
         cmocka_unit_test(test_cases_file),
         cmocka_unit_test(test_json_object),
+        cmocka_unit_test(test_prefixed_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

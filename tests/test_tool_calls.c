@@ -1,6 +1,6 @@
 /* Tool calls in generated text (src/server/tool_calls.c): each syntax parsed
  * whole and piece by piece, what is not a call kept as text, and the grammar
- * wrapper of a valid call. */
+ * wrapper of a valid call, with a stand-in converter and with the daemon's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,6 +15,8 @@
 
 #include "llamad/base/buf.h"
 #include "llamad/base/error.h"
+#include "llamad/grammar/grammar.h"
+#include "llamad/server/json_schema.h"
 #include "llamad/server/tool_calls.h"
 #include "testutil.h"
 
@@ -307,13 +309,58 @@ static void test_grammar(void **state)
             "tool-fn ::= fn-1\n"
             "fn-1 ::= \"\\\"add\\\", \\\"arguments\\\": \" fn-1-args\n"
             "fn-1-args ::= \"{}\"\n");
+}
 
-    /* Without a converter there is no grammar. */
+/* The daemon's converter: two functions whose schemas name the same $defs share
+ * one grammar, which accepts their calls and nothing else; a schema outside the
+ * converter's subset is refused naming its function. */
+static void test_grammar_with_schemas(void **state)
+{
+    (void)state;
+    static struct llamad_tool with_defs[] = {
+        {.name = "pick",
+         .parameters = "{\"$defs\":{\"n\":{\"enum\":[1,2]}},\"type\":\"object\","
+                       "\"properties\":{\"x\":{\"$ref\":\"#/$defs/n\"}},\"required\":[\"x\"],"
+                       "\"additionalProperties\":false}"},
+        {.name = "say",
+         .parameters = "{\"$defs\":{\"n\":{\"type\":\"string\",\"maxLength\":3}},"
+                       "\"type\":\"object\",\"properties\":{\"s\":{\"$ref\":\"#/$defs/n\"}},"
+                       "\"required\":[\"s\"],\"additionalProperties\":false}"},
+    };
+    struct llamad_tools t = {
+        .tools = with_defs, .n = 2, .choice = LLAMAD_TOOL_CHOICE_REQUIRED, .parallel = true};
     struct llamad_buf b = LLAMAD_BUF_INIT;
     char err[LLAMAD_ERR_MAX] = "";
-    assert_int_equal(llamad_tool_grammar(LLAMAD_TOOL_SYNTAX_TAGGED, &t, NULL, &b, err, sizeof err),
+    assert_int_equal(llamad_tool_grammar(LLAMAD_TOOL_SYNTAX_MISTRAL, &t, llamad_json_schema_rules,
+                                         &b, err, sizeof err),
+                     0);
+    struct llamad_grammar *g = NULL;
+    if (llamad_grammar_parse(b.data, b.len, &g, err, sizeof err) != 0)
+        fail_msg("%s\n%s", err, b.data);
+    static const char *const good[] = {
+        "[{\"name\": \"pick\", \"arguments\": {\"x\": 2}}]",
+        "[{\"name\": \"say\", \"arguments\": {\"s\":\"abc\"}}, "
+        "{\"name\": \"pick\", \"arguments\": { \"x\":1 }}]",
+    };
+    static const char *const bad[] = {
+        "[{\"name\": \"pick\", \"arguments\": {\"x\": 3}}]",
+        "[{\"name\": \"say\", \"arguments\": {\"s\": \"abcd\"}}]",
+        "[{\"name\": \"say\", \"arguments\": {\"s\": 1}}]",
+        "[{\"name\": \"other\", \"arguments\": {}}]",
+        "",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_true(llamad_grammar_accepts(g, good[i], strlen(good[i])));
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(llamad_grammar_accepts(g, bad[i], strlen(bad[i])));
+    llamad_grammar_free(g);
+    llamad_buf_free(&b);
+
+    with_defs[1].parameters = "{\"not\":{}}";
+    assert_int_equal(llamad_tool_grammar(LLAMAD_TOOL_SYNTAX_TAGGED, &t, llamad_json_schema_rules,
+                                         &b, err, sizeof err),
                      LLAMAD_EUNSUPPORTED);
-    assert_true(err[0] != '\0');
+    assert_non_null(strstr(err, "the parameters of 'say': unsupported keyword 'not'"));
     llamad_buf_free(&b);
 }
 
@@ -340,10 +387,15 @@ static void test_grammar_output_parses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tagged_call),      cmocka_unit_test(test_tagged_several_calls),
-        cmocka_unit_test(test_tagged_not_calls), cmocka_unit_test(test_tagged_stream_holds_back),
-        cmocka_unit_test(test_llama3_calls),     cmocka_unit_test(test_mistral_calls),
-        cmocka_unit_test(test_grammar),          cmocka_unit_test(test_grammar_output_parses),
+        cmocka_unit_test(test_tagged_call),
+        cmocka_unit_test(test_tagged_several_calls),
+        cmocka_unit_test(test_tagged_not_calls),
+        cmocka_unit_test(test_tagged_stream_holds_back),
+        cmocka_unit_test(test_llama3_calls),
+        cmocka_unit_test(test_mistral_calls),
+        cmocka_unit_test(test_grammar),
+        cmocka_unit_test(test_grammar_with_schemas),
+        cmocka_unit_test(test_grammar_output_parses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

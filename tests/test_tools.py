@@ -1,20 +1,26 @@
-"""Tool calling through HTTP, on the bundled model under several chat templates:
-tools and tool messages rendered into the prompt (/apply-template shows it),
-requests with tools answered and streamed as without them, tool_choice "none"
-leaving the prompt untouched, and the constrained choices ("required", a named
-function): refused with a 400 until the grammar engine and the JSON Schema
-converter are merged, after which (CONSTRAINED = True) their output is checked
-to be a valid call, whole and streamed, for each call syntax.
+"""Tool calling through HTTP, on the bundled model under several chat templates
+and on the synthetic models of ../shared under their own: tools and tool
+messages rendered into the prompt (/apply-template shows it), requests with
+tools answered and streamed as without them, tool_choice "none" leaving the
+prompt untouched, and the constrained choices ("required", a named function):
+at temperature 1 over several seeds (random weights: only the constraint makes
+the output a call), whole and streamed, in each template's call syntax, every
+answer must be calls of the right functions whose arguments Debian's
+python3-jsonschema accepts under the function's parameters; and a request that
+constrains the output another way too is refused, naming the field.
 
 The parsing of calls out of text is held to its cases in test_tool_calls.c: an
-unconstrained model with random or story weights does not write calls."""
+unconstrained model with random or story weights does not write calls.
+
+Needs python3-jsonschema (run by /usr/bin/python3 when the python3 first on the
+PATH lacks it); exits 77 (skipped) without it."""
 import json
 import unittest
 
-from llamad_server import Server, sse_events
+from debian_python import import_or_skip, schema_errors
+from llamad_server import Server, shared_model, sse_events
 
-# Set at the merge of the grammar engine and the JSON Schema converter.
-CONSTRAINED = False
+import_or_skip("jsonschema")
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather now",
@@ -65,13 +71,27 @@ def assemble(chunks):
     return content, calls, finish
 
 
+# The seeds each constrained request is run with, at temperature 1.
+SEEDS = (1, 2, 3)
+PARAMETERS = {t["function"]["name"]: t["function"]["parameters"] for t in (WEATHER, ADD)}
+
+
 class ToolsTest(unittest.TestCase):
     """The bundled model with no template of its own: the plain layout."""
     template = None
+    model = None  # a synthetic model of ../shared, or the bundled one
+    # Whether the model ends an answer of calls by itself: the bundled story model
+    # goes on calling, one call after another, up to max_tokens.
+    ends_calls = False
 
     @classmethod
     def setUpClass(cls):
         args = ("--chat-template", cls.template) if cls.template else ()
+        if cls.model:
+            path = shared_model(cls.model)
+            if not path:
+                raise unittest.SkipTest("../shared/testdata is not beside this checkout")
+            args += ("--model", path)
         cls.server = Server(*args).__enter__()
 
     @classmethod
@@ -130,35 +150,76 @@ class ToolsTest(unittest.TestCase):
             "tool_choice": "none"}))
         self.assertEqual((content, calls), (a, {}))
 
+    def check_calls(self, calls, names, parallel, where):
+        """calls: (name, arguments) pairs, all of the functions names and valid."""
+        self.assertGreaterEqual(len(calls), 1, where)
+        if not parallel:
+            self.assertEqual(len(calls), 1, where)
+        for name, arguments in calls:
+            self.assertIn(name, names, where)
+            self.assertEqual(schema_errors(PARAMETERS[name], arguments), [],
+                             f"{where}: {arguments!r}")
+
+    def constrained(self, body, where):
+        """The answer's finish_reason, content and (name, arguments) calls, once
+        checked that the ids are OpenAI's and that the stream has the same calls."""
+        whole = self.chat(**body)["choices"][0]
+        calls = whole["message"].get("tool_calls") or []
+        for call in calls:
+            self.assertRegex(call["id"], r"^call_[A-Za-z0-9]{24}$")
+            self.assertEqual(call["type"], "function")
+        pairs = [(c["function"]["name"], c["function"]["arguments"]) for c in calls]
+        content, streamed, finish = assemble(stream_chunks(self.server, body))
+        self.assertEqual((content or None, finish),
+                         (whole["message"]["content"], whole["finish_reason"]), where)
+        self.assertEqual([(c["name"], c["arguments"]) for _, c in sorted(streamed.items())],
+                         pairs, where)
+        return whole["finish_reason"], whole["message"]["content"], pairs
+
     def test_constrained_choices(self):
-        named = {"type": "function", "function": {"name": "add"}}
-        if not CONSTRAINED:
-            for choice in ("required", named):
+        """Whatever the seed, the answer is calls, whole and streamed alike."""
+        def named(name):
+            return {"type": "function", "function": {"name": name}}
+
+        both = {"get_weather", "add"}
+        # parallel_tool_calls None: not given (one call or more, as with true)
+        for choice, names, parallel in (("required", both, True), (named("add"), {"add"}, None),
+                                        ("required", both, False),
+                                        (named("get_weather"), {"get_weather"}, False)):
+            for seed in SEEDS:
+                body = {"messages": ASK, "tools": [WEATHER, ADD], "tool_choice": choice,
+                        "max_tokens": 300, "temperature": 1, "seed": seed}
+                if parallel is not None:
+                    body["parallel_tool_calls"] = parallel
+                where = f"{choice}, parallel {parallel}, seed {seed}"
+                finish, content, calls = self.constrained(body, where)
+                if parallel is not False and not self.ends_calls:
+                    # Cut short by max_tokens: the calls before the cut, if the syntax
+                    # has them without its end (Mistral's "]").
+                    self.assertIn(finish, ("tool_calls", "length"), where)
+                    if calls:
+                        self.check_calls(calls, names, True, where)
+                    continue
+                self.assertEqual((finish, content), ("tool_calls", None), where)
+                self.check_calls(calls, names, parallel is not False, where)
+
+    def test_constrained_conflicts(self):
+        """tool_choice "required" or named is the output's constraint: no other one beside it."""
+        for choice in ("required", {"type": "function", "function": {"name": "add"}}):
+            for field, value in (("grammar", 'root ::= "x"'),
+                                 ("json_schema", {"type": "string"}),
+                                 ("response_format", {"type": "json_object"}),
+                                 ("response_format", {"type": "json_schema", "json_schema": {
+                                     "name": "n", "schema": {"type": "string"}}})):
                 res = self.post("/v1/chat/completions", {
-                    "messages": ASK, "tools": [WEATHER, ADD], "tool_choice": choice}, 400)
-                self.assertEqual(res["error"]["param"], "tool_choice")
-                self.assertIn("not yet supported", res["error"]["message"])
-            return
-        for choice, names, parallel in (("required", {"get_weather", "add"}, True),
-                                        (named, {"add"}, True), ("required", None, False)):
-            body = {"messages": ASK, "tools": [WEATHER, ADD], "tool_choice": choice,
-                    "parallel_tool_calls": parallel, "max_tokens": 200, "temperature": 0}
-            whole = self.chat(**body)["choices"][0]
-            self.assertEqual(whole["finish_reason"], "tool_calls", whole)
-            calls = whole["message"]["tool_calls"]
-            self.assertGreaterEqual(len(calls), 1)
-            if not parallel:
-                self.assertEqual(len(calls), 1)
-            for call in calls:
-                self.assertRegex(call["id"], r"^call_[A-Za-z0-9]{24}$")
-                self.assertEqual(call["type"], "function")
-                self.assertIn(call["function"]["name"], names or {"get_weather", "add"})
-                self.assertIsInstance(json.loads(call["function"]["arguments"]), dict)
-            content, streamed, finish = assemble(stream_chunks(self.server, body))
-            self.assertEqual(finish, "tool_calls")
-            self.assertEqual([(c["name"], c["arguments"]) for _, c in sorted(streamed.items())],
-                             [(c["function"]["name"], c["function"]["arguments"])
-                              for c in calls])
+                    "messages": ASK, "tools": [WEATHER, ADD], "tool_choice": choice,
+                    field: value}, 400)
+                self.assertEqual(res["error"]["param"], field)
+                self.assertIn(f"'{field}' cannot be given with tool_choice",
+                              res["error"]["message"])
+        # "auto" leaves the output free, so a grammar may constrain it.
+        res = self.chat(tools=[WEATHER], tool_choice="auto", grammar='root ::= "x"')
+        self.assertEqual(res["choices"][0]["message"]["content"], "x")
 
 
 class ChatMLToolsTest(ToolsTest):
@@ -196,6 +257,31 @@ class MistralToolsTest(ToolsTest):
         self.assertIn("[TOOL_RESULTS] {\"content\": \"5 degrees\", \"call_id\": \"call_abc\"}"
                       "[/TOOL_RESULTS][AVAILABLE_TOOLS] [{\"type\": \"function\"", p)
         self.assertTrue(p.endswith("[/AVAILABLE_TOOLS][INST] And tomorrow? [/INST]"), p)
+
+
+class SynthPlainToolsTest(ToolsTest):
+    """The synthetic 32k SentencePiece model under the plain layout (Hermes's calls)."""
+    template = "plain"
+    model = "synth256-Q8_0.gguf"
+    ends_calls = True
+
+
+class SynthLlama3ToolsTest(Llama3ToolsTest):
+    """The synthetic 128k LLaMA-3 model under its own template."""
+    model = "synth-llama3-Q8_0.gguf"
+    ends_calls = True
+
+
+class SynthMistralToolsTest(MistralToolsTest):
+    """The synthetic 32k SentencePiece model under Mistral's template."""
+    model = "synth256-Q8_0.gguf"
+    ends_calls = True
+
+
+class SynthChatMLToolsTest(ChatMLToolsTest):
+    """The synthetic 32k SentencePiece model under ChatML (Hermes's calls)."""
+    model = "synth256-Q8_0.gguf"
+    ends_calls = True
 
 
 if __name__ == "__main__":

@@ -47,9 +47,12 @@ int api_parse_message_tools(const cJSON *msg, int i, const char *role,
                             struct llamad_chat_message *m, struct llamad_api_error *err);
 void api_message_tools_free(struct llamad_chat_message *m);
 /* tool_calls.c: for tool_choice "required" or a named function, the grammar of
- * a valid call in syntax syn, made part of out; a 400 naming tool_choice while
- * no converter of JSON Schema to grammar is linked. 0 for other choices. */
+ * a valid call in syntax syn into out->grammar (taking the place of a user's
+ * constraint, so other, the request's field that constrains the output when
+ * one does, is a 400 naming it; a function's parameters outside json_schema.h's
+ * subset, a 400 naming tools). 0 for other choices. */
 int api_constrain_tools(const struct llamad_tools *t, enum llamad_tool_syntax syn,
-                        struct llamad_api_request *out, struct llamad_api_error *err);
+                        const char *other, struct llamad_api_request *out,
+                        struct llamad_api_error *err);
 
 #endif

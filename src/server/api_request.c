@@ -420,6 +420,17 @@ static int parse_input(struct parse *p)
     return p->kind == LLAMAD_API_CHAT ? parse_messages(p) : parse_prompt(p);
 }
 
+/* The field that constrains the output, or NULL: "grammar" (read later), or the
+ * one parse_structured_output made the grammar of (at most one of them is given). */
+static const char *constraint_field(const struct parse *p)
+{
+    if (api_field(p->root, "grammar"))
+        return "grammar";
+    if (!p->out->grammar)
+        return NULL;
+    return api_field(p->root, "json_schema") ? "json_schema" : "response_format";
+}
+
 /* Chat: the tools, and for tool_choice "required" or a named function the
  * constraint that makes the output a valid call (tool_calls.h). */
 static int parse_chat_tools(struct parse *p)
@@ -429,7 +440,8 @@ static int parse_chat_tools(struct parse *p)
     int rc = api_parse_tools(p->root, &p->out->tools, p->err);
     if (rc)
         return rc;
-    return api_constrain_tools(&p->out->tools, p->lim->tool_syntax, p->out, p->err);
+    return api_constrain_tools(&p->out->tools, p->lim->tool_syntax, constraint_field(p), p->out,
+                               p->err);
 }
 
 static int parse_sampling(struct parse *p)

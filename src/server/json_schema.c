@@ -1906,8 +1906,48 @@ static void free_rules(struct conv *c)
     free(c->edges);
 }
 
-int llamad_json_schema_to_gbnf(const cJSON *schema, struct llamad_buf *out, char *err,
-                               size_t err_len)
+static bool name_start(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static bool name_char(char ch)
+{
+    return name_start(ch) || (ch >= '0' && ch <= '9') || ch == '-';
+}
+
+/* text[0..len) with its rule names changed: "root" to entry, any other NAME to
+ * entry-NAME. The converter writes names only as [a-zA-Z][a-zA-Z0-9-]* outside
+ * string literals and character classes, so a scan that skips those finds them all. */
+static int rename_rules(const char *text, size_t len, const char *entry, struct llamad_buf *out)
+{
+    int rc = 0;
+    for (size_t i = 0, j; i < len && !rc; i = j) {
+        j = i + 1;
+        if (text[i] == '"' || text[i] == '[') {
+            char close = text[i] == '"' ? '"' : ']';
+            while (j < len && text[j] != close)
+                j += text[j] == '\\' ? 2 : 1;
+            j = j < len ? j + 1 : len;
+        } else if (name_start(text[i])) {
+            while (j < len && name_char(text[j]))
+                j++;
+            rc = llamad_buf_append(out, entry, strlen(entry));
+            if (j - i == 4 && memcmp(text + i, "root", 4) == 0)
+                continue;
+            if (!rc)
+                rc = llamad_buf_append(out, "-", 1);
+        }
+        if (!rc)
+            rc = llamad_buf_append(out, text + i, j - i);
+    }
+    return rc;
+}
+
+/* The grammar of schema with its entry rule named entry (NULL: "root", and no
+ * other name changed; else rename_rules's names), appended to out. */
+static int convert(const cJSON *schema, const char *entry, struct llamad_buf *out, char *err,
+                   size_t err_len)
 {
     struct conv c = {.root = schema, .err = err, .err_len = err_len};
     if (err && err_len)
@@ -1929,11 +1969,36 @@ int llamad_json_schema_to_gbnf(const cJSON *schema, struct llamad_buf *out, char
         if (c.prims & 1u << p)
             write_rule(&c, &text, prim_names[p], prim_bodies[p]);
     }
-    if (!c.rc && llamad_buf_append(out, text.data, text.len) != 0)
+    struct llamad_buf renamed = LLAMAD_BUF_INIT;
+    const struct llamad_buf *done = entry ? &renamed : &text;
+    if (!c.rc && ((entry && rename_rules(text.data, text.len, entry, &renamed) != 0) ||
+                  llamad_buf_append(out, done->data, done->len) != 0))
         fail(&c, LLAMAD_ENOMEM, "out of memory");
     llamad_buf_free(&text);
+    llamad_buf_free(&renamed);
     free_rules(&c);
     return c.rc;
+}
+
+int llamad_json_schema_to_gbnf(const cJSON *schema, struct llamad_buf *out, char *err,
+                               size_t err_len)
+{
+    return convert(schema, NULL, out, err, err_len);
+}
+
+int llamad_json_schema_rules(const cJSON *schema, const char *rule, struct llamad_buf *out,
+                             char *err, size_t err_len)
+{
+    size_t n = 0;
+    while (name_char(rule[n]))
+        n++;
+    if (!name_start(rule[0]) || rule[n] || n > LLAMAD_SCHEMA_MAX_RULE_NAME) {
+        if (err && err_len)
+            snprintf(err, err_len, "'%.64s' is not a letter and up to %d of a-z A-Z 0-9 -", rule,
+                     LLAMAD_SCHEMA_MAX_RULE_NAME - 1);
+        return LLAMAD_EINVAL;
+    }
+    return convert(schema, rule, out, err, err_len);
 }
 
 int llamad_json_object_gbnf(struct llamad_buf *out)

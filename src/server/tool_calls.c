@@ -11,9 +11,7 @@
 #include "api_read.h"
 #include "llamad/base/error.h"
 #include "llamad/base/random.h"
-
-/* No converter of JSON Schema to GBNF is linked yet. */
-const llamad_tool_schema_gbnf_fn llamad_tool_schema_gbnf = NULL;
+#include "llamad/server/json_schema.h"
 
 static const char OPEN_TAG[] = "<tool_call>";
 static const char CLOSE_TAG[] = "</tool_call>";
@@ -66,18 +64,18 @@ static int function_rules(const struct llamad_tool *tool, size_t k, const char *
     cJSON *schema = cJSON_Parse(tool->parameters);
     if (!schema)
         return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory reading a tool's schema");
-    rc = schema_gbnf(schema, rule, out, err, errsz);
+    char msg[LLAMAD_ERR_MAX] = "";
+    rc = schema_gbnf(schema, rule, out, msg, sizeof msg);
     cJSON_Delete(schema);
-    return rc;
+    if (rc)
+        return llamad_fail(err, errsz, rc, "the parameters of '%s': %s", tool->name, msg);
+    return 0;
 }
 
 int llamad_tool_grammar(enum llamad_tool_syntax syn, const struct llamad_tools *t,
                         llamad_tool_schema_gbnf_fn schema_gbnf, struct llamad_buf *out, char *err,
                         size_t errsz)
 {
-    if (!schema_gbnf)
-        return llamad_fail(err, errsz, LLAMAD_EUNSUPPORTED,
-                           "no converter of JSON Schema to grammar is available");
     /* One call, and how several are joined. */
     static const char *const call[] = {
         [LLAMAD_TOOL_SYNTAX_TAGGED] = ("tool-call ::= \"<tool_call>\\n{\\\"name\\\": \" tool-fn "
@@ -120,27 +118,26 @@ int llamad_tool_grammar(enum llamad_tool_syntax syn, const struct llamad_tools *
 }
 
 int api_constrain_tools(const struct llamad_tools *t, enum llamad_tool_syntax syn,
-                        struct llamad_api_request *out, struct llamad_api_error *err)
+                        const char *other, struct llamad_api_request *out,
+                        struct llamad_api_error *err)
 {
     if (t->choice != LLAMAD_TOOL_CHOICE_REQUIRED && t->choice != LLAMAD_TOOL_CHOICE_NAMED)
         return 0;
+    if (other)
+        return api_invalid(err, other,
+                           "'%s' cannot be given with tool_choice \"required\" or a named "
+                           "function, which constrains the output to a call: one constraint at "
+                           "most",
+                           other);
     char msg[LLAMAD_ERR_MAX] = "";
     struct llamad_buf gbnf = LLAMAD_BUF_INIT;
-    int rc = llamad_tool_grammar(syn, t, llamad_tool_schema_gbnf, &gbnf, msg, sizeof msg);
-    /* The merge with the grammar engine: when a converter is linked above, the
-     * grammar becomes the request's (a "grammar" given beside tool_choice is then
-     * a 400), out->grammar = gbnf.data and out->grammar_len = gbnf.len, compiled
-     * with the request's other fields. */
-    (void)out;
-    llamad_buf_free(&gbnf);
-    if (rc == LLAMAD_ENOMEM)
-        return api_no_memory(err);
-    if (rc == LLAMAD_EUNSUPPORTED)
-        return api_invalid(err, "tool_choice",
-                           "tool_choice \"required\" or a named function is not yet supported "
-                           "(it needs the output constrained to a call); use \"auto\"");
-    if (rc)
-        return api_invalid(err, "tools", "%s", msg);
+    int rc = llamad_tool_grammar(syn, t, llamad_json_schema_rules, &gbnf, msg, sizeof msg);
+    if (rc) {
+        llamad_buf_free(&gbnf);
+        return rc == LLAMAD_ENOMEM ? api_no_memory(err) : api_invalid(err, "tools", "%s", msg);
+    }
+    out->grammar = gbnf.data;
+    out->grammar_len = gbnf.len;
     return 0;
 }
 

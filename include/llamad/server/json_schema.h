@@ -35,6 +35,7 @@
 #define LLAMAD_SCHEMA_MAX_DEPTH 64     /* nested schemas */
 #define LLAMAD_SCHEMA_MAX_PATTERN 1024 /* bytes of one pattern */
 #define LLAMAD_SCHEMA_MAX_INTEGER 9007199254740991.0 /* |minimum|, |maximum|: 2^53 - 1 */
+#define LLAMAD_SCHEMA_MAX_RULE_NAME 64               /* bytes of llamad_json_schema_rules's rule */
 
 /* Appends the grammar for schema (an object, or true/false) to out: rule "root"
  * first, then the schema's rules in the order met, then the shared primitives
@@ -44,6 +45,14 @@
  * LLAMAD_ENOMEM. On failure out holds what it held before. */
 int llamad_json_schema_to_gbnf(const cJSON *schema, struct llamad_buf *out, char *err,
                                size_t err_len);
+
+/* As llamad_json_schema_to_gbnf, with the entry rule named rule instead of
+ * "root" and every other rule's name prefixed with rule and "-" (a rule "def-x"
+ * becomes "RULE-def-x"), so that the rules of several schemas live in one
+ * grammar (a tool's parameters, tool_calls.h). rule is a letter, then letters,
+ * digits and '-', LLAMAD_SCHEMA_MAX_RULE_NAME bytes at most (else LLAMAD_EINVAL). */
+int llamad_json_schema_rules(const cJSON *schema, const char *rule, struct llamad_buf *out,
+                             char *err, size_t err_len);
 
 /* The grammar for any JSON object (response_format {"type": "json_object"}). */
 int llamad_json_object_gbnf(struct llamad_buf *out);

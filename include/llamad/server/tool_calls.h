@@ -25,16 +25,12 @@ struct cJSON;
 typedef int (*llamad_tool_schema_gbnf_fn)(const struct cJSON *schema, const char *rule,
                                           struct llamad_buf *out, char *err, size_t errsz);
 
-/* The converter the daemon uses: NULL while none is linked, and then requests
- * that need the constraint are refused (a 400 naming tool_choice). */
-extern const llamad_tool_schema_gbnf_fn llamad_tool_schema_gbnf;
-
 /* The GBNF of a valid answer under t's tool_choice (REQUIRED: one call of any
  * declared function, or several when t->parallel; NAMED: calls of tools[named])
  * in syntax syn; each function's arguments follow the rules schema_gbnf makes
- * of its parameters. The entry rule is "root". Appends to out.
- * Returns 0, LLAMAD_EUNSUPPORTED when schema_gbnf is NULL, or the converter's
- * code (err filled). */
+ * of its parameters (the daemon's: json_schema.h's llamad_json_schema_rules).
+ * The entry rule is "root". Appends to out. Returns 0, or the converter's code
+ * with err naming the function. */
 int llamad_tool_grammar(enum llamad_tool_syntax syn, const struct llamad_tools *t,
                         llamad_tool_schema_gbnf_fn schema_gbnf, struct llamad_buf *out, char *err,
                         size_t errsz);
