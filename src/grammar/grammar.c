@@ -160,6 +160,29 @@ static uint32_t find_left_cycle(const struct llamad_grammar *g, const uint8_t *n
     return UINT32_MAX;
 }
 
+/* Each CHAR element's class among the ASCII characters, as a bit set: the
+ * matcher tests those most, a whole state's stacks at once. */
+static uint64_t *ascii_sets(const struct llamad_grammar *g)
+{
+    uint64_t *sets = calloc(2 * ((size_t)g->n_elems + 1), sizeof *sets);
+    if (!sets)
+        return NULL;
+    for (uint32_t i = 0; i < g->n_elems; i++) {
+        const struct gelem *e = &g->elems[i];
+        const uint32_t *r = g->ranges + 2 * (size_t)e->arg;
+        for (uint32_t k = 0; e->kind == GE_CHAR && k < e->n_ranges && r[2 * k] < 128; k++) {
+            uint32_t hi = r[2 * k + 1] < 128 ? r[2 * k + 1] : 127;
+            for (uint32_t cp = r[2 * k]; cp <= hi; cp++)
+                sets[2 * (size_t)i + (cp >> 6)] |= 1ull << (cp & 63);
+        }
+        if (e->kind == GE_CHAR && e->negated) {
+            sets[2 * (size_t)i] = ~sets[2 * (size_t)i];
+            sets[2 * (size_t)i + 1] = ~sets[2 * (size_t)i + 1];
+        }
+    }
+    return sets;
+}
+
 int grammar_link(struct llamad_grammar *g, struct gbnf_rule *rules, uint32_t n_rules,
                  const char *text, size_t len, char *err, size_t errsz)
 {
@@ -197,6 +220,8 @@ int grammar_link(struct llamad_grammar *g, struct gbnf_rule *rules, uint32_t n_r
         }
         g->rules[r].n_alts = g->n_alts - g->rules[r].first_alt;
     }
+    if (!(g->ascii = ascii_sets(g)))
+        return llamad_fail(err, errsz, LLAMAD_ENOMEM, "out of memory");
     uint8_t *nullable = calloc(n_rules, 1), *color = calloc(n_rules, 1);
     uint32_t *stack_rule = malloc((size_t)n_rules * sizeof *stack_rule);
     uint32_t *stack_pos = malloc((size_t)n_rules * sizeof *stack_pos);
@@ -225,5 +250,6 @@ void llamad_grammar_free(struct llamad_grammar *g)
     free(g->ranges);
     free(g->alts);
     free(g->rules);
+    free(g->ascii);
     free(g);
 }

@@ -39,12 +39,15 @@ struct llamad_grammar {
     struct grule *rules;
     uint32_t n_rules;
     uint32_t root;
+    uint64_t *ascii; /* per element: a CHAR's class among ASCII, two words */
 };
 
 /* Whether code point cp is in the class of CHAR element e. */
 static inline bool grammar_class_has(const struct llamad_grammar *g, const struct gelem *e,
                                      uint32_t cp)
 {
+    if (cp < 128)
+        return (g->ascii[2 * (size_t)(e - g->elems) + (cp >> 6)] >> (cp & 63)) & 1;
     const uint32_t *r = g->ranges + 2 * (size_t)e->arg;
     bool in = false;
     for (uint32_t i = 0; i < e->n_ranges; i++) {
@@ -212,6 +215,9 @@ bool matcher_nonascii_uniform(const struct llamad_grammar_matcher *m, const stru
  * same state. */
 uint64_t matcher_signature(const struct llamad_grammar_matcher *m, const struct mstate *s,
                            uint32_t cp);
+/* matcher_signature for every ASCII character at once. */
+void matcher_ascii_signatures(const struct llamad_grammar_matcher *m, const struct mstate *s,
+                              uint64_t sig[128]);
 bool matcher_state_can_end(const struct llamad_grammar_matcher *m, const struct mstate *s);
 
 #endif

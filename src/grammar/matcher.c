@@ -228,6 +228,21 @@ uint64_t matcher_signature(const struct llamad_grammar_matcher *m, const struct 
     return sig;
 }
 
+void matcher_ascii_signatures(const struct llamad_grammar_matcher *m, const struct mstate *s,
+                              uint64_t sig[128])
+{
+    memset(sig, 0, 128 * sizeof *sig);
+    for (uint32_t k = 0; k < s->n && s->n <= 64; k++) {
+        int32_t t = m->tops[s->first + k];
+        if (t < 0)
+            continue;
+        const uint64_t *set = m->g->ascii + 2 * (size_t)m->nodes[t].pos;
+        for (uint32_t w = 0; w < 2; w++)
+            for (uint64_t bits = set[w]; bits; bits &= bits - 1)
+                sig[64 * w + (uint32_t)__builtin_ctzll(bits)] |= 1ull << k;
+    }
+}
+
 static bool advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s, uint32_t cp,
                        struct mstate *out)
 {

@@ -166,8 +166,11 @@ static void cache_store(struct llamad_grammar_matcher *m, uint32_t n, uint32_t h
     e->used = ++m->clock;
 }
 
-/* Subtrees of fewer tokens are walked rather than checked whole. */
-#define WHOLE_MIN 16
+/* Subtrees of fewer tokens are walked rather than checked against a chain
+ * (which may have to make its levels). Measured with bench_grammar's schema
+ * generations on the 128k vocabulary, p99 mask time: 16 tokens 1.04 ms, 8
+ * 0.93 ms, 4 0.89 ms, 2 1.01 ms. */
+#define WHOLE_MIN 4
 
 /* Levels a chain follows at most: tokens are rarely longer. */
 #define CHAIN_MAX 48
@@ -207,8 +210,9 @@ static int64_t level_of(struct llamad_grammar_matcher *m, const struct mstate *s
     uint64_t sig[128], seen[8], best = 0;
     int counts[8], n_seen = 0, best_count = 0;
     struct chain_level l = {.first = s->first, .n = s->n, .next = NEXT_UNKNOWN};
+    matcher_ascii_signatures(m, s, sig);
     for (uint32_t b = 0; b < 128; b++) {
-        if (!(sig[b] = matcher_signature(m, s, b))) {
+        if (!sig[b]) {
             l.refused[b >> 6] |= 1ull << (b & 63);
             continue;
         }
