@@ -524,6 +524,16 @@ static void test_tools_refused(void **state)
     assert_int_equal(parse_len(CHAT, odd, strlen(odd), &r, &e), 400);
     assert_string_equal(e.param, "tools");
     assert_non_null(strstr(e.message, "the parameters of 'g': unsupported keyword"));
+    /* Parameters whose grammar is past the engine's size: refused naming "tools". */
+    char big[4096] = USER "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"h\","
+                          "\"parameters\":{\"type\":\"object\",\"properties\":{";
+    for (int k = 0; k < 40; k++)
+        snprintf(big + strlen(big), sizeof big - strlen(big),
+                 "%s\"p%d\":{\"type\":\"string\",\"maxLength\":1000}", k ? "," : "", k);
+    strcat(big, "}}}}],\"tool_choice\":\"required\"}");
+    assert_int_equal(parse_len(CHAT, big, strlen(big), &r, &e), 400);
+    assert_string_equal(e.param, "tools");
+    assert_non_null(strstr(e.message, "the grammar made from 'tools' is refused"));
 #undef REQUIRED
 #undef NAMED
 }

@@ -729,6 +729,16 @@ static int parse_grammar(struct parse *p)
     return 0;
 }
 
+/* The field the request's grammar text came from, for its errors. */
+static const char *grammar_source(const struct parse *p)
+{
+    enum llamad_tool_choice c = p->out->tools.choice;
+    if (!api_field(p->root, "grammar") &&
+        (c == LLAMAD_TOOL_CHOICE_REQUIRED || c == LLAMAD_TOOL_CHOICE_NAMED))
+        return "tools";
+    return constraint_field(p);
+}
+
 /* The last step, once every field is read: the grammar text (from "grammar",
  * or made from another field) parsed into gen.grammar. */
 static int compile_grammar(struct parse *p)
@@ -740,8 +750,12 @@ static int compile_grammar(struct parse *p)
     int rc = llamad_grammar_parse(r->grammar, r->grammar_len, &r->gen.grammar, msg, sizeof msg);
     if (rc == LLAMAD_ENOMEM)
         return api_no_memory(p->err);
-    if (rc)
+    const char *from = grammar_source(p);
+    if (rc && !strcmp(from, "grammar"))
         return api_invalid(p->err, "grammar", "'grammar' does not parse: %.280s", msg);
+    if (rc) /* a grammar made here: only the engine's limits refuse it */
+        return api_invalid(p->err, from, "the grammar made from '%s' is refused: %.280s", from,
+                           msg);
     return 0;
 }
 
