@@ -15,9 +15,13 @@
  * would steal the core from a thread that still has work when threads outnumber
  * cores. */
 #define SPIN_ROUNDS 8192
-/* While spinning, give the core away this often so an oversubscribed machine
- * still makes progress. */
+/* A spinning thread gives the core away this often so the others still make
+ * progress: from the start when threads outnumber cores, else only once a
+ * wait has lasted YIELD_AFTER rounds (a thread descheduled by other load).
+ * Yielding from the start of every wait was a system call every few sections,
+ * about 120 per decode step of the 110M model (strace -c). */
 #define YIELD_EVERY 256
+#define YIELD_AFTER 2048
 
 struct worker_arg {
     struct llamad_threadpool *pool;
@@ -34,7 +38,9 @@ struct llamad_threadpool {
 
     atomic_uint_fast64_t generation; /* bumped once per run; helpers wait for a change */
     atomic_int unfinished;           /* helpers still running the current task */
+    atomic_int sleepers;             /* helpers asleep on `wake` (or about to be) */
     atomic_bool stopping;
+    bool oversubscribed; /* more threads than online cores */
 
     llamad_task_fn fn;
     void *ctx;
@@ -47,22 +53,34 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Waits until the generation differs from `seen`; returns the new one. */
+/* One round of a spin-wait: a pause, or now and then the core given away. */
+static void spin_round(const struct llamad_threadpool *p, unsigned i)
+{
+    if ((p->oversubscribed || i >= YIELD_AFTER) && i % YIELD_EVERY == YIELD_EVERY - 1)
+        sched_yield();
+    else
+        cpu_relax();
+}
+
+/* Waits until the generation differs from `seen`; returns the new one. A helper
+ * counts itself in `sleepers` before its last look at the generation, and run()
+ * bumps the generation before it looks at `sleepers` (both sequentially
+ * consistent), so one of them sees the other: either the helper finds the new
+ * task or run() wakes it. Without sleepers, run() makes no system call. */
 static uint_fast64_t wait_for_task(struct llamad_threadpool *p, uint_fast64_t seen)
 {
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
+    for (unsigned i = 0; i < SPIN_ROUNDS; i++) {
         uint_fast64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
         if (g != seen || atomic_load(&p->stopping))
             return g;
-        if (i % YIELD_EVERY == YIELD_EVERY - 1)
-            sched_yield();
-        else
-            cpu_relax();
+        spin_round(p, i);
     }
     pthread_mutex_lock(&p->mutex);
+    atomic_fetch_add(&p->sleepers, 1);
     uint_fast64_t g;
     while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->stopping))
         pthread_cond_wait(&p->wake, &p->mutex);
+    atomic_fetch_sub(&p->sleepers, 1);
     pthread_mutex_unlock(&p->mutex);
     return g;
 }
@@ -102,7 +120,9 @@ int llamad_threadpool_create(int n_threads, struct llamad_threadpool **out, char
     pthread_cond_init(&p->wake, NULL);
     atomic_init(&p->generation, 0);
     atomic_init(&p->unfinished, 0);
+    atomic_init(&p->sleepers, 0);
     atomic_init(&p->stopping, false);
+    p->oversubscribed = n_threads > llamad_default_threads();
     for (int i = 1; i < n_threads; i++) {
         p->args[i].pool = p;
         p->args[i].ith = i;
@@ -153,19 +173,21 @@ void llamad_threadpool_run(struct llamad_threadpool *p, llamad_task_fn fn, void 
     p->fn = fn;
     p->ctx = ctx;
     atomic_store_explicit(&p->unfinished, p->n_threads - 1, memory_order_relaxed);
-    pthread_mutex_lock(&p->mutex);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mutex);
+    atomic_fetch_add(&p->generation, 1);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mutex);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mutex);
+    }
 
     fn(ctx, 0, p->n_threads);
 
     for (unsigned spins = 0; atomic_load_explicit(&p->unfinished, memory_order_acquire) > 0;
          spins++) {
-        if (spins < SPIN_ROUNDS && spins % YIELD_EVERY != YIELD_EVERY - 1)
-            cpu_relax();
+        if (spins < SPIN_ROUNDS)
+            spin_round(p, spins);
         else
-            sched_yield();
+            sched_yield(); /* a helper was descheduled: let it run */
     }
 }
 
