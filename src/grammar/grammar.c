@@ -169,13 +169,15 @@ static uint64_t *ascii_sets(const struct llamad_grammar *g)
         return NULL;
     for (uint32_t i = 0; i < g->n_elems; i++) {
         const struct gelem *e = &g->elems[i];
+        if (e->kind != GE_CHAR)
+            continue;
         const uint32_t *r = g->ranges + 2 * (size_t)e->arg;
-        for (uint32_t k = 0; e->kind == GE_CHAR && k < e->n_ranges && r[2 * k] < 128; k++) {
+        for (uint32_t k = 0; k < e->n_ranges && r[2 * k] < 128; k++) {
             uint32_t hi = r[2 * k + 1] < 128 ? r[2 * k + 1] : 127;
             for (uint32_t cp = r[2 * k]; cp <= hi; cp++)
                 sets[2 * (size_t)i + (cp >> 6)] |= 1ull << (cp & 63);
         }
-        if (e->kind == GE_CHAR && e->negated) {
+        if (e->negated) {
             sets[2 * (size_t)i] = ~sets[2 * (size_t)i];
             sets[2 * (size_t)i + 1] = ~sets[2 * (size_t)i + 1];
         }
