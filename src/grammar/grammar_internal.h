@@ -200,6 +200,9 @@ struct llamad_grammar_matcher {
     uint64_t clock;
 };
 
+/* Grows array *p (of *cap elements of size bytes) to hold at least need;
+ * false when out of memory (the array unchanged). */
+bool matcher_grow(void **p, uint32_t *cap, uint32_t need, size_t size);
 /* Advances state s by one byte into *out (tops appended to m->tops; nodes to
  * m->nodes). False when the byte is refused or a limit was hit (m->failed). */
 bool matcher_step(struct llamad_grammar_matcher *m, const struct mstate *s, uint8_t byte,

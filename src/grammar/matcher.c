@@ -46,7 +46,7 @@ static uint32_t hash_of(const struct llamad_grammar_matcher *m, int32_t node)
     return node < 0 ? BOTTOM_HASH : m->nodes[node].hash;
 }
 
-static bool grow_to(void **p, uint32_t *cap, uint32_t need, size_t size)
+bool matcher_grow(void **p, uint32_t *cap, uint32_t need, size_t size)
 {
     if (need <= *cap)
         return true;
@@ -64,7 +64,7 @@ static bool grow_to(void **p, uint32_t *cap, uint32_t need, size_t size)
 static int32_t new_node(struct llamad_grammar_matcher *m, uint32_t pos, int32_t parent)
 {
     if (m->n_nodes >= INT32_MAX / 2 ||
-        !grow_to((void **)&m->nodes, &m->cap_nodes, m->n_nodes + 1, sizeof *m->nodes)) {
+        !matcher_grow((void **)&m->nodes, &m->cap_nodes, m->n_nodes + 1, sizeof *m->nodes)) {
         m->oom = m->failed = true;
         return -2;
     }
@@ -91,7 +91,7 @@ static bool push_top(struct llamad_grammar_matcher *m, struct mstate *out, int32
         m->failed = true;
         return false;
     }
-    if (!grow_to((void **)&m->tops, &m->cap_tops, m->n_tops + 1, sizeof *m->tops)) {
+    if (!matcher_grow((void **)&m->tops, &m->cap_tops, m->n_tops + 1, sizeof *m->tops)) {
         m->oom = m->failed = true;
         return false;
     }
@@ -280,7 +280,7 @@ static bool advance_cp(struct llamad_grammar_matcher *m, const struct mstate *s,
         *out = (struct mstate){.first = s->first, .n = s->n};
     }
     if (ok && memo) {
-        if (!grow_to((void **)&m->memo, &m->cap_memo, m->n_memo + 1, sizeof *m->memo))
+        if (!matcher_grow((void **)&m->memo, &m->cap_memo, m->n_memo + 1, sizeof *m->memo))
             return ok; /* not remembered: only time is spent */
         m->memo[m->n_memo++] = (struct memo_entry){s->first, s->n, sig, *out};
     }
@@ -411,8 +411,8 @@ int llamad_grammar_matcher_clone(const struct llamad_grammar_matcher *m,
     c->ended = m->ended;
     c->n_nodes = m->n_nodes;
     c->n_tops = m->n_tops;
-    if (!grow_to((void **)&c->nodes, &c->cap_nodes, m->n_nodes + 1, sizeof *c->nodes) ||
-        !grow_to((void **)&c->tops, &c->cap_tops, m->n_tops + 1, sizeof *c->tops)) {
+    if (!matcher_grow((void **)&c->nodes, &c->cap_nodes, m->n_nodes + 1, sizeof *c->nodes) ||
+        !matcher_grow((void **)&c->tops, &c->cap_tops, m->n_tops + 1, sizeof *c->tops)) {
         llamad_grammar_matcher_free(c);
         return LLAMAD_ENOMEM;
     }

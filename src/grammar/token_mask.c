@@ -178,15 +178,7 @@ static void cache_store(struct llamad_grammar_matcher *m, uint32_t n, uint32_t h
 
 static bool grow_levels(struct llamad_grammar_matcher *m)
 {
-    if (m->n_levels < m->cap_levels)
-        return true;
-    uint32_t cap = m->cap_levels ? 2 * m->cap_levels : 16;
-    struct chain_level *l = realloc(m->levels, cap * sizeof *l);
-    if (!l)
-        return false;
-    m->levels = l;
-    m->cap_levels = cap;
-    return true;
+    return matcher_grow((void **)&m->levels, &m->cap_levels, m->n_levels + 1, sizeof *m->levels);
 }
 
 static int64_t find_level(const struct llamad_grammar_matcher *m, const struct mstate *s)
@@ -415,13 +407,8 @@ static void walk(struct llamad_grammar_matcher *m, uint32_t node, uint32_t chars
 /* m->reached for the current state's n nodes, all clear. */
 static bool grow_reached(struct llamad_grammar_matcher *m, uint32_t n)
 {
-    if (n > m->cap_reached) {
-        uint8_t *r = realloc(m->reached, n);
-        if (!r)
-            return false;
-        m->reached = r;
-        m->cap_reached = n;
-    }
+    if (!matcher_grow((void **)&m->reached, &m->cap_reached, n, 1))
+        return false;
     if (n)
         memset(m->reached, 0, n);
     return true;
