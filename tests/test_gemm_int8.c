@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "gemm_testutil.h"
 #include "llamad/base/error.h"
 #include "llamad/kernels/gemm_int8.h"
 #include "llamad/kernels/quant.h"
@@ -21,109 +22,12 @@ static const char *const variants[] = {"avx512vnni", "amx"};
 static const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0, LLAMAD_TYPE_Q4_K,
                                  LLAMAD_TYPE_Q5_K, LLAMAD_TYPE_Q6_K};
 
-static bool is_k(uint32_t type)
-{
-    return type == LLAMAD_TYPE_Q4_K || type == LLAMAD_TYPE_Q5_K || type == LLAMAD_TYPE_Q6_K;
-}
-
-/* Values per weight block and per activation block, and the activations' format. */
-static int64_t block_values(uint32_t type)
-{
-    return is_k(type) ? 256 : 32;
-}
-
-static enum llamad_act_format format_of(uint32_t type)
-{
-    return is_k(type) ? LLAMAD_ACT_Q8K : LLAMAD_ACT_Q8;
-}
-
-/* A scale between -0.1 and 0.1, as the half-precision value a block stores. */
-static uint16_t random_scale(void)
-{
-    return llamad_f32_to_f16(((float)(test_rand_u32() % 2001) - 1000.0f) / 10000.0f);
-}
-
-/* Random blocks: any byte for the quantized values and the K-quants' sub-block
- * scales and mins (Q8_0 and Q6_K extremes included), a random half-precision
- * scale (and Q4_K's dmin), with the packed copy the fast kernels read. */
-static struct llamad_weight random_weight(uint32_t type, int64_t rows, int64_t cols)
-{
-    const size_t block = llamad_type_info(type)->block_bytes;
-    const size_t row_bytes = (size_t)(cols / block_values(type)) * block;
-    const size_t d_at = type == LLAMAD_TYPE_Q6_K ? 208 : 0;
-    uint8_t *data = malloc((size_t)rows * row_bytes);
-    assert_non_null(data);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t b = 0; b < cols / block_values(type); b++) {
-            uint8_t *p = data + (size_t)r * row_bytes + (size_t)b * block;
-            for (size_t i = 0; i < block; i++)
-                p[i] = (uint8_t)test_rand_u32();
-            uint16_t d = random_scale(), dmin = random_scale();
-            memcpy(p + d_at, &d, 2);
-            if (type == LLAMAD_TYPE_Q4_K || type == LLAMAD_TYPE_Q5_K)
-                memcpy(p + 2, &dmin, 2);
-        }
-    struct llamad_weight w = {
-        .type = type, .rows = rows, .cols = cols, .row_bytes = row_bytes, .data = data};
-    void *packed =
-        aligned_alloc(64, (llamad_gemm_int8_packed_bytes(type, rows, cols) + 63) / 64 * 64);
-    assert_non_null(packed);
-    llamad_gemm_int8_pack(&w, packed);
-    w.packed = packed;
-    return w;
-}
-
-static void free_weight(struct llamad_weight *w)
-{
-    free((void *)w->data);
-    free((void *)w->packed);
-}
-
-/* n_tokens rows of cols activations in the format weights of `type` take:
- * random bytes, scales and their sums. */
-struct acts {
-    uint8_t *x;
-    size_t row_bytes; /* one token's */
-};
-
-static struct acts random_activations(uint32_t type, int32_t n_tokens, int64_t cols)
-{
-    const enum llamad_act_format f = format_of(type);
-    struct acts a = {NULL, llamad_act_row_bytes(f, cols)};
-    a.x = malloc((size_t)n_tokens * a.row_bytes);
-    assert_non_null(a.x);
-    const int64_t n = n_tokens * (cols / block_values(type));
-    for (int64_t b = 0; b < n; b++) {
-        int8_t qs[256];
-        for (int i = 0; i < block_values(type); i++)
-            qs[i] = (int8_t)((int)(test_rand_u32() % 255) - 127);
-        const float d = llamad_f16_to_f32(random_scale());
-        if (f == LLAMAD_ACT_Q8K) {
-            struct llamad_q8k_block *x = (struct llamad_q8k_block *)a.x + b;
-            x->d = d;
-            memcpy(x->qs, qs, sizeof x->qs);
-            for (int i = 0; i < 16; i++) {
-                x->bsums[i] = 0;
-                for (int l = 0; l < 16; l++)
-                    x->bsums[i] = (int16_t)(x->bsums[i] + qs[16 * i + l]);
-            }
-        } else {
-            struct llamad_q8_block *x = (struct llamad_q8_block *)a.x + b;
-            x->d = d;
-            memcpy(x->qs, qs, sizeof x->qs);
-            x->sum = 0;
-            for (int i = 0; i < 32; i++)
-                x->sum += qs[i];
-        }
-    }
-    return a;
-}
-
 /* Activation c of token t's row, as a float. */
-static double activation(const struct llamad_weight *w, const struct acts *a, int32_t t, int64_t c)
+static double activation(const struct llamad_weight *w, const struct gemm_test_acts *a, int32_t t,
+                         int64_t c)
 {
     const uint8_t *row = a->x + (size_t)t * a->row_bytes;
-    if (is_k(w->type)) {
+    if (gemm_test_is_k(w->type)) {
         const struct llamad_q8k_block *x = (const struct llamad_q8k_block *)row + c / 256;
         return (double)x->d * x->qs[c % 256];
     }
@@ -132,7 +36,8 @@ static double activation(const struct llamad_weight *w, const struct acts *a, in
 }
 
 /* Sum over the row of |w * x|: the scale of the rounding either result may have. */
-static double magnitude(const struct llamad_weight *w, int64_t r, const struct acts *a, int32_t t)
+static double magnitude(const struct llamad_weight *w, int64_t r, const struct gemm_test_acts *a,
+                        int32_t t)
 {
     float row[512];
     assert_true(w->cols <= 512);
@@ -146,7 +51,7 @@ static double magnitude(const struct llamad_weight *w, int64_t r, const struct a
 /* Rows [r0, r1) of each variant equal the reference's, and the rest of y keeps
  * its fill. */
 static void check_variant(const struct llamad_gemm_int8_kernels *k, const struct llamad_weight *w,
-                          int64_t r0, int64_t r1, const struct acts *a, int32_t n_tokens)
+                          int64_t r0, int64_t r1, const struct gemm_test_acts *a, int32_t n_tokens)
 {
     const struct llamad_gemm_int8_kernels *ref = llamad_gemm_int8_variant(w->type, "scalar");
     const int64_t y_stride = w->rows + 3, n = n_tokens * y_stride;
@@ -189,12 +94,12 @@ static void test_variants_match_reference(void **state)
                 continue;
             }
             assert_string_equal(k->isa, variants[v]);
-            const int64_t *widths = is_k(types[ti]) ? k_cols : cols;
-            const size_t n_widths = is_k(types[ti]) ? 2 : 3;
+            const int64_t *widths = gemm_test_is_k(types[ti]) ? k_cols : cols;
+            const size_t n_widths = gemm_test_is_k(types[ti]) ? 2 : 3;
             for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
                 for (size_t ci = 0; ci < n_widths; ci++) {
-                    struct llamad_weight w = random_weight(types[ti], rows[ri], widths[ci]);
-                    struct acts a = random_activations(types[ti], 35, widths[ci]);
+                    struct llamad_weight w = gemm_test_weight(types[ti], rows[ri], widths[ci]);
+                    struct gemm_test_acts a = gemm_test_activations(types[ti], 35, widths[ci]);
                     for (size_t ki = 0; ki < sizeof tokens / sizeof tokens[0]; ki++) {
                         check_variant(k, &w, 0, w.rows, &a, tokens[ki]);
                         /* a share of a thread: from a later panel, ending inside one */
@@ -204,7 +109,7 @@ static void test_variants_match_reference(void **state)
                             check_variant(k, &w, 0, w.rows - 1, &a, tokens[ki]);
                     }
                     free(a.x);
-                    free_weight(&w);
+                    gemm_test_weight_free(&w);
                 }
         }
 }
@@ -220,11 +125,14 @@ static void test_tokens_same_alone_or_batched(void **state)
             llamad_gemm_int8_variant(types[ti], "avx512vnni");
         if (!lone)
             continue;
-        struct llamad_weight w = random_weight(types[ti], 45, 256);
-        struct acts a = random_activations(types[ti], 20, 256);
+        struct llamad_weight w = gemm_test_weight(types[ti], 45, 256);
+        struct gemm_test_acts a = gemm_test_activations(types[ti], 20, 256);
         float alone[20][45], batch[20 * 45];
+        void *lone_work = aligned_alloc(64, lone->work_bytes(w.cols, 1) + 64);
+        assert_non_null(lone_work);
         for (int32_t t = 0; t < 20; t++)
-            lone->rows(&w, 0, w.rows, a.x + t * a.row_bytes, 1, alone[t], w.rows, NULL);
+            lone->rows(&w, 0, w.rows, a.x + t * a.row_bytes, 1, alone[t], w.rows, lone_work);
+        free(lone_work);
         for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
             const struct llamad_gemm_int8_kernels *k =
                 llamad_gemm_int8_variant(types[ti], variants[v]);
@@ -241,7 +149,7 @@ static void test_tokens_same_alone_or_batched(void **state)
             free(work);
         }
         free(a.x);
-        free_weight(&w);
+        gemm_test_weight_free(&w);
     }
 }
 
@@ -284,13 +192,13 @@ static float *random_floats(int64_t n)
 static void check_driver(uint32_t type_a, uint32_t type_b, int64_t cols)
 {
     const int32_t n_tokens = 37; /* two whole AMX tiles and a partial one */
-    struct llamad_weight a = random_weight(type_a, 77, cols);
-    struct llamad_weight b = random_weight(type_b, 40, cols);
+    struct llamad_weight a = gemm_test_weight(type_a, 77, cols);
+    struct llamad_weight b = gemm_test_weight(type_b, 40, cols);
     float *x = random_floats(n_tokens * cols);
     float *ya = malloc((size_t)(n_tokens * a.rows) * sizeof(float));
     float *yb = malloc((size_t)(n_tokens * b.rows) * sizeof(float));
-    const enum llamad_act_format f = format_of(type_a);
-    struct acts xq = {NULL, llamad_act_row_bytes(f, cols)};
+    const enum llamad_act_format f = gemm_test_format(type_a);
+    struct gemm_test_acts xq = {NULL, llamad_act_row_bytes(f, cols)};
     xq.x = malloc((size_t)n_tokens * xq.row_bytes);
     assert_true(ya && yb && xq.x);
     for (int32_t t = 0; t < n_tokens; t++)
@@ -321,8 +229,8 @@ static void check_driver(uint32_t type_a, uint32_t type_b, int64_t cols)
     free(yb);
     free(ya);
     free(x);
-    free_weight(&b);
-    free_weight(&a);
+    gemm_test_weight_free(&b);
+    gemm_test_weight_free(&a);
 }
 
 static void test_driver_matches_dots(void **state)
@@ -341,11 +249,11 @@ static void test_declines(void **state)
     struct llamad_gemm_int8_scratch *s;
     assert_int_equal(llamad_threadpool_create(2, &pool, NULL, 0), LLAMAD_OK);
     assert_int_equal(llamad_gemm_int8_scratch_create(2, 8, 64, 4, &s, NULL, 0), LLAMAD_OK);
-    struct llamad_weight w = random_weight(LLAMAD_TYPE_Q8_0, 5, 64);
-    struct llamad_weight wide = random_weight(LLAMAD_TYPE_Q8_0, 5, 96);
-    struct llamad_weight narrow = random_weight(LLAMAD_TYPE_Q4_0, 5, 32);
-    struct llamad_weight q4_0 = random_weight(LLAMAD_TYPE_Q4_0, 5, 256);
-    struct llamad_weight q4_k = random_weight(LLAMAD_TYPE_Q4_K, 5, 256);
+    struct llamad_weight w = gemm_test_weight(LLAMAD_TYPE_Q8_0, 5, 64);
+    struct llamad_weight wide = gemm_test_weight(LLAMAD_TYPE_Q8_0, 5, 96);
+    struct llamad_weight narrow = gemm_test_weight(LLAMAD_TYPE_Q4_0, 5, 32);
+    struct llamad_weight q4_0 = gemm_test_weight(LLAMAD_TYPE_Q4_0, 5, 256);
+    struct llamad_weight q4_k = gemm_test_weight(LLAMAD_TYPE_Q4_K, 5, 256);
     struct llamad_weight f16 = w, unpacked = w;
     f16.type = LLAMAD_TYPE_F16;
     unpacked.packed = NULL;
@@ -379,11 +287,11 @@ static void test_declines(void **state)
     assert_true(llamad_gemm_int8(pool, s, x, 4, one, 1));
     llamad_threadpool_free(big);
     free(x);
-    free_weight(&q4_k);
-    free_weight(&q4_0);
-    free_weight(&narrow);
-    free_weight(&wide);
-    free_weight(&w);
+    gemm_test_weight_free(&q4_k);
+    gemm_test_weight_free(&q4_0);
+    gemm_test_weight_free(&narrow);
+    gemm_test_weight_free(&wide);
+    gemm_test_weight_free(&w);
     llamad_gemm_int8_scratch_free(s);
     llamad_threadpool_free(pool);
 }

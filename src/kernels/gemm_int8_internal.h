@@ -96,6 +96,21 @@ static inline size_t llamad_gemm_packed_block_bytes(uint32_t type)
     }
 }
 
+/* A batch's last tokens, fewer than the VNNI kernels' tile of 8, in one pass:
+ * PASS(n) for their count n, a constant in each case, so that each pass is
+ * compiled for its count. */
+#define LLAMAD_GEMM_REST_PASS(rest, PASS)                                                          \
+    switch (rest) {                                                                                \
+    case 7: PASS(7); break;                                                                        \
+    case 6: PASS(6); break;                                                                        \
+    case 5: PASS(5); break;                                                                        \
+    case 4: PASS(4); break;                                                                        \
+    case 3: PASS(3); break;                                                                        \
+    case 2: PASS(2); break;                                                                        \
+    case 1: PASS(1); break;                                                                        \
+    default: break;                                                                                \
+    }
+
 /* work_bytes of the kernels that need no work buffer. */
 size_t llamad_gemm_no_work(int64_t cols, int32_t max_tokens);
 

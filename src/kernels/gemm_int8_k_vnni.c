@@ -36,6 +36,8 @@ enum {
      * kernel does. (The loops over tokens, sub-blocks and vectors below are
      * unrolled, so that the per-token sums stay in registers.) */
     PREFETCH_BYTES = 4096,
+    /* 32-value sub-blocks of a Q8_K block: pair sums a block (pair_sums) */
+    PAIRS = 8,
 };
 
 /* The 4 activation bytes (or two int16 sums) at p, broadcast to every lane. */
@@ -88,17 +90,12 @@ VNNI_INLINE __m512i q4_k_six_bits(const __m512i w[3], int j, bool min)
                            _mm512_and_si512(_mm512_srli_epi32(own, at + 2), top));
 }
 
-VNNI_INLINE __m512i q4_k_min_twice(const __m512i w[3], int j)
-{
-    const __m512i m = q4_k_six_bits(w, j, true);
-    return _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
-}
-
 /* Group g of a packed Q4_K or Q5_K block times n_tok tokens' activation
  * blocks. Q5_K's bit 4 of value dword j of sub-block s is bit s of each byte
  * of qh[g][j]. */
 VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
-                             const struct llamad_q8k_block *seen_x, int64_t x_stride, int n_tok,
+                             const struct llamad_q8k_block *seen_x, int64_t x_stride,
+                             const int32_t *pairs, int64_t pair_stride, int n_tok,
                              struct block_sums *s)
 {
     const struct llamad_gemm_packed_q4_k *p4 = (const void *)block;
@@ -106,7 +103,8 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
     const uint32_t(*scales)[LANES] = q5 ? p5->scales[g] : p4->scales[g];
     const uint8_t(*q)[8][LANES][4] = q5 ? p5->q[g] : p4->q[g];
     const struct llamad_q8k_block *x = unseen(seen_x);
-    const __m512i low = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0),
+                  bit4 = _mm512_set1_epi8(0x10);
     const __m512i w[3] = {_mm512_load_si512(scales[0]), _mm512_load_si512(scales[1]),
                           _mm512_load_si512(scales[2])};
 #pragma GCC unroll 16
@@ -122,7 +120,11 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
         for (int j = 0; j < 8; j++) {
             const __m512i v = _mm512_load_si512(q[pair][j]);
             __m512i lo = _mm512_and_si512(v, low);
-            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+            /* Q4_K's high nibbles stay in place, 16 times their value: one
+             * instruction instead of a shift and a mask, and the odd sums are
+             * shifted back once (exact: every term is a multiple of 16). */
+            __m512i hi =
+                q5 ? _mm512_and_si512(_mm512_srli_epi16(v, 4), low) : _mm512_and_si512(v, high);
             if (q5) { /* bits 2 pair and 2 pair + 1 to bit 4 */
                 const __m512i h = _mm512_load_si512(p5->qh[g][j]);
                 const __m512i h_lo = 2 * pair <= 4 ? _mm512_slli_epi16(h, 4 - 2 * pair)
@@ -143,6 +145,8 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
                       odd_scale = q4_k_six_bits(w, 2 * pair + 1, false);
 #pragma GCC unroll 16
         for (int t = 0; t < n_tok; t++) {
+            if (!q5)
+                odd[t] = _mm512_srai_epi32(odd[t], 4);
             s->values[t] = _mm512_add_epi32(
                 s->values[t], _mm512_add_epi32(_mm512_mullo_epi32(even[t], even_scale),
                                                _mm512_mullo_epi32(odd[t], odd_scale)));
@@ -151,11 +155,13 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
     }
 #pragma GCC unroll 16
     for (int j = 0; j < 8; j++) { /* min_j * (bsums[2j] + bsums[2j + 1]) */
-        const __m512i min = q4_k_min_twice(w, j);
+        /* the min fills the low half of each lane, so the pair sum's high half
+         * (its sign) multiplies zero */
+        const __m512i min = q4_k_six_bits(w, j, true);
 #pragma GCC unroll 16
         for (int t = 0; t < n_tok; t++)
             s->offsets[t] =
-                _mm512_dpwssd_epi32(s->offsets[t], min, broadcast4(x[t * x_stride].bsums + 2 * j));
+                _mm512_dpwssd_epi32(s->offsets[t], min, broadcast4(pairs + t * pair_stride + j));
     }
 }
 
@@ -240,8 +246,9 @@ VNNI_INLINE void q6_k_group(const struct llamad_gemm_packed_q6_k *p, int g,
  * output. A block adds d dx * values - dmin dx * offsets (Q4_K, Q5_K), d dx * (values -
  * offsets) (Q6_K), per row. */
 VNNI_INLINE void panel_tokens(const uint8_t *panel, uint32_t type, int64_t nb,
-                              const struct llamad_q8k_block *x, int64_t x_stride, int n_tok,
-                              float *y_rows, int64_t y_stride, const uint16_t live[GROUPS])
+                              const struct llamad_q8k_block *x, const int32_t *pairs,
+                              int64_t x_stride, int n_tok, float *y_rows, int64_t y_stride,
+                              const uint16_t live[GROUPS])
 {
     const bool q6 = type == LLAMAD_TYPE_Q6_K, q5 = type == LLAMAD_TYPE_Q5_K;
     const size_t block_bytes = llamad_gemm_packed_block_bytes(type);
@@ -263,7 +270,8 @@ VNNI_INLINE void panel_tokens(const uint8_t *panel, uint32_t type, int64_t nb,
             const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)d[g]));
             if (!q6) { /* Q4_K and Q5_K start alike */
                 const struct llamad_gemm_packed_q4_k *p = (const void *)pb;
-                q45_k_group(pb, q5, g, xb, x_stride, n_tok, &s);
+                q45_k_group(pb, q5, g, xb, x_stride, pairs + b * PAIRS, x_stride * PAIRS, n_tok,
+                            &s);
                 const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)p->dmin[g]));
 #pragma GCC unroll 16
                 for (int t = 0; t < n_tok; t++) {
@@ -294,49 +302,65 @@ VNNI_INLINE void panel_tokens(const uint8_t *panel, uint32_t type, int64_t nb,
 
 /* Whole tiles of tokens, then the rest in one pass. */
 VNNI_INLINE void panel_batch(const uint8_t *panel, uint32_t type, int64_t nb,
-                             const struct llamad_q8k_block *x, int32_t n_tokens, float *y_rows,
-                             int64_t y_stride, const uint16_t live[GROUPS])
+                             const struct llamad_q8k_block *x, const int32_t *pairs,
+                             int32_t n_tokens, float *y_rows, int64_t y_stride,
+                             const uint16_t live[GROUPS])
 {
     int32_t t = 0;
     for (; t + TILE_TOKENS <= n_tokens; t += TILE_TOKENS)
-        panel_tokens(panel, type, nb, x + t * nb, nb, TILE_TOKENS, y_rows + t * y_stride, y_stride,
-                     live);
+        panel_tokens(panel, type, nb, x + t * nb, pairs + t * nb * PAIRS, nb, TILE_TOKENS,
+                     y_rows + t * y_stride, y_stride, live);
     x += t * nb;
+    pairs += t * nb * PAIRS;
     y_rows += t * y_stride;
-    /* a constant count in each case, so each pass is compiled for its count */
-    switch (n_tokens - t) {
-    case 7: panel_tokens(panel, type, nb, x, nb, 7, y_rows, y_stride, live); break;
-    case 6: panel_tokens(panel, type, nb, x, nb, 6, y_rows, y_stride, live); break;
-    case 5: panel_tokens(panel, type, nb, x, nb, 5, y_rows, y_stride, live); break;
-    case 4: panel_tokens(panel, type, nb, x, nb, 4, y_rows, y_stride, live); break;
-    case 3: panel_tokens(panel, type, nb, x, nb, 3, y_rows, y_stride, live); break;
-    case 2: panel_tokens(panel, type, nb, x, nb, 2, y_rows, y_stride, live); break;
-    case 1: panel_tokens(panel, type, nb, x, nb, 1, y_rows, y_stride, live); break;
-    default: break;
-    }
+#define PASS(n) panel_tokens(panel, type, nb, x, pairs, nb, n, y_rows, y_stride, live)
+    LLAMAD_GEMM_REST_PASS(n_tokens - t, PASS)
+#undef PASS
+}
+
+/* Each token's block's sums of its 32-value sub-blocks (bsums[2j] + bsums[2j +
+ * 1]), what Q4_K's and Q5_K's minimums multiply: made once per call, they save
+ * each block and row group the instructions that put every min in both halves
+ * of a lane. pairs[(t * nb + b) * PAIRS + j]. */
+static void pair_sums(const struct llamad_q8k_block *x, int32_t n_tokens, int64_t nb,
+                      int32_t *pairs)
+{
+    for (int64_t i = 0; i < n_tokens * nb; i++)
+        for (int j = 0; j < PAIRS; j++)
+            pairs[i * PAIRS + j] = x[i].bsums[2 * j] + x[i].bsums[2 * j + 1];
+}
+
+/* The pair sums (pair_sums) are the work buffer, in whole 64-byte lines. */
+static size_t work_bytes(int64_t cols, int32_t max_tokens)
+{
+    const size_t bytes =
+        (size_t)max_tokens * (size_t)(cols / LLAMAD_QK_K) * PAIRS * sizeof(int32_t);
+    return (bytes + 63) / 64 * 64;
 }
 
 VNNI_FN static void rows_k_vnni(const struct llamad_weight *w, int64_t r0, int64_t r1,
                                 const void *x, int32_t n_tokens, float *y, int64_t y_stride,
                                 void *work)
 {
-    (void)work;
     const int64_t nb = w->cols / LLAMAD_QK_K;
+    int32_t *pairs = work;
+    if (w->type != LLAMAD_TYPE_Q6_K)
+        pair_sums(x, n_tokens, nb, pairs);
     for (int64_t p0 = r0; p0 < r1; p0 += PANEL_ROWS) {
         uint16_t live[GROUPS];
         llamad_gemm_live_lanes(p0, r1, live);
         const uint8_t *panel = llamad_gemm_packed_panel(w, p0);
         /* a copy per type, so that each has its block layout as a constant */
         if (w->type == LLAMAD_TYPE_Q4_K)
-            panel_batch(panel, LLAMAD_TYPE_Q4_K, nb, x, n_tokens, y + p0, y_stride, live);
+            panel_batch(panel, LLAMAD_TYPE_Q4_K, nb, x, pairs, n_tokens, y + p0, y_stride, live);
         else if (w->type == LLAMAD_TYPE_Q5_K)
-            panel_batch(panel, LLAMAD_TYPE_Q5_K, nb, x, n_tokens, y + p0, y_stride, live);
+            panel_batch(panel, LLAMAD_TYPE_Q5_K, nb, x, pairs, n_tokens, y + p0, y_stride, live);
         else
-            panel_batch(panel, LLAMAD_TYPE_Q6_K, nb, x, n_tokens, y + p0, y_stride, live);
+            panel_batch(panel, LLAMAD_TYPE_Q6_K, nb, x, pairs, n_tokens, y + p0, y_stride, live);
     }
 }
 
-static const struct llamad_gemm_int8_kernels k_vnni_kernels = {"avx512vnni", 8, llamad_gemm_no_work,
+static const struct llamad_gemm_int8_kernels k_vnni_kernels = {"avx512vnni", 8, work_bytes,
                                                                rows_k_vnni};
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_k_vnni(uint32_t type)

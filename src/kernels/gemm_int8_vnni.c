@@ -74,7 +74,7 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, in
     const int32_t offset = q8 ? 128 : 8;
     const size_t block_bytes =
         llamad_gemm_packed_block_bytes(q8 ? LLAMAD_TYPE_Q8_0 : LLAMAD_TYPE_Q4_0);
-    const __m512i low = _mm512_set1_epi8(0x0F);
+    const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0);
     __m512 acc[GROUPS][TILE_TOKENS];
     for (int g = 0; g < GROUPS; g++)
         for (int t = 0; t < n_tok; t++)
@@ -111,7 +111,12 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, in
                 for (int g = 0; g < GROUPS; g++) {
                     const __m512i v = _mm512_load_si512(p->q[g][j]);
                     lo[g] = _mm512_and_si512(v, low);
-                    hi[g] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+                    /* a lone token's high nibbles stay in place, 16 times their
+                     * value, in a chain of their own that is shifted back once
+                     * (exact: every term is a multiple of 16): one instruction
+                     * where a shift and a mask were */
+                    hi[g] = n_tok == 1 ? _mm512_and_si512(v, high)
+                                       : _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
                 }
                 multiply_values(dot, lo, j, xb, x_stride, n_tok, 0);
                 multiply_values(dot, hi, j + 4, xb, x_stride, n_tok, 1);
@@ -119,7 +124,8 @@ VNNI_FN static ALWAYS_INLINE void panel_tokens(const uint8_t *panel, bool q8, in
         }
         if (n_tok == 1) /* integers: the same sum as one chain */
             for (int g = 0; g < GROUPS; g++)
-                dot[g][0] = _mm512_add_epi32(dot[g][0], dot[g][1]);
+                dot[g][0] =
+                    _mm512_add_epi32(dot[g][0], q8 ? dot[g][1] : _mm512_srai_epi32(dot[g][1], 4));
         /* (sum * dx) * dw, as the AMX kernel rounds it: a batch gives the same
          * bits on either */
         for (int g = 0; g < GROUPS; g++) {
@@ -148,17 +154,9 @@ VNNI_FN static ALWAYS_INLINE void panel_batch(const uint8_t *panel, bool q8, int
     x += t * nb;
     start += t * nb;
     y_rows += t * y_stride;
-    /* a constant count in each case, so each pass is compiled for its count */
-    switch (n_tokens - t) {
-    case 7: panel_tokens(panel, q8, nb, x, start, nb, 7, y_rows, y_stride, live); break;
-    case 6: panel_tokens(panel, q8, nb, x, start, nb, 6, y_rows, y_stride, live); break;
-    case 5: panel_tokens(panel, q8, nb, x, start, nb, 5, y_rows, y_stride, live); break;
-    case 4: panel_tokens(panel, q8, nb, x, start, nb, 4, y_rows, y_stride, live); break;
-    case 3: panel_tokens(panel, q8, nb, x, start, nb, 3, y_rows, y_stride, live); break;
-    case 2: panel_tokens(panel, q8, nb, x, start, nb, 2, y_rows, y_stride, live); break;
-    case 1: panel_tokens(panel, q8, nb, x, start, nb, 1, y_rows, y_stride, live); break;
-    default: break;
-    }
+#define PASS(n) panel_tokens(panel, q8, nb, x, start, nb, n, y_rows, y_stride, live)
+    LLAMAD_GEMM_REST_PASS(n_tokens - t, PASS)
+#undef PASS
 }
 
 /* A batch's block starts, -offset * sum of every token's every block, made once
