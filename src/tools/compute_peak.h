@@ -1,7 +1,8 @@
 /* The machine's multiply-accumulate peak for the kernel set in use, measured the
  * way the roofline needs it: every benchmark thread running a loop of the set's
  * widest multiply-accumulate instruction with enough independent accumulators
- * that only the instruction's throughput limits it. Private to llamad-bench. */
+ * that only the instruction's throughput limits it. Private to llamad-bench and
+ * tests/bench_gemm.c. */
 #ifndef LLAMAD_TOOLS_COMPUTE_PEAK_H
 #define LLAMAD_TOOLS_COMPUTE_PEAK_H
 
