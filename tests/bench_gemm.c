@@ -78,7 +78,8 @@ int main(void)
         float *y = malloc(sizeof(float) * ROWS * MAX_TOKENS);
         for (size_t ki = 0; ki < sizeof tokens / sizeof tokens[0]; ki++) {
             const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(types[ti], tokens[ki]);
-            void *work = aligned_alloc(64, (k->work_bytes(COLS, MAX_TOKENS) + 63) / 64 * 64 + 64);
+            /* work_bytes is whole 64-byte lines, as aligned_alloc wants */
+            void *work = aligned_alloc(64, k->work_bytes(COLS, MAX_TOKENS) + 64);
             if (!y || !work) {
                 fprintf(stderr, "bench_gemm: out of memory\n");
                 return 1;
