@@ -13,6 +13,7 @@
  * Every token's sums are made in the same order whatever the batch, so a token
  * gets the same bits alone or with others. Reference: rows_ref in gemm_int8.c. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -32,10 +33,14 @@ enum {
      * passes of 4 / 6 / 8 tokens, pp512 2,091-2,110 / 2,209-2,270 /
      * 2,324-2,329 tokens/s, 8 sequences decoding 1,409 / - / 1,640. */
     TILE_TOKENS = 8,
-    /* How far ahead in the panel each block asks for its lines, as the Q4_0
-     * kernel does. (The loops over tokens, sub-blocks and vectors below are
-     * unrolled, so that the per-token sums stay in registers.) */
-    PREFETCH_BYTES = 4096,
+    /* How far ahead in the panel each weight vector asks for its line
+     * (load_ahead). Nearer than the Q4_0 kernel's 4 KiB, as a K-quant block
+     * takes longer to work through: 8B Q4_K_M decoding one stream (llamad-bench
+     * -p 0 -n 64 -b 1), 1 / 2 / 3 / 4 KiB gave 5.93-5.96 / 6.01-6.20 /
+     * 5.97-5.98 / 5.71-5.83 tokens/s. (The loops over tokens, sub-blocks and
+     * vectors below are unrolled, so that the per-token sums stay in
+     * registers.) */
+    PREFETCH_BYTES = 2048,
     /* 32-value sub-blocks of a Q8_K block: pair sums a block (pair_sums) */
     PAIRS = 8,
 };
@@ -46,6 +51,18 @@ VNNI_INLINE __m512i broadcast4(const void *p)
     int32_t four;
     memcpy(&four, p, sizeof four);
     return _mm512_set1_epi32(four);
+}
+
+/* The weight vector at p, asking for the line PREFETCH_BYTES further on. A
+ * prefetch beside each load spreads the requests over the block's work: all of
+ * a block's 72 to 105 lines asked for at its start likely queue behind the few
+ * misses a core keeps in flight, and hold up the work after them (8B Q4_K_M,
+ * one stream: 5.93-5.98 tokens/s that way, 6.01-6.20 this way; in L2, bench
+ * gemm-kernels' lone Q4_K token: 71-73 GMAC/s that way, 86-95 this way). */
+VNNI_INLINE __m512i load_ahead(const void *p)
+{
+    prefetch_ahead(p, PREFETCH_BYTES, 64);
+    return _mm512_load_si512(p);
 }
 
 /* Makes the compiler finish v here: without it, GCC reorders a block's
@@ -105,8 +122,7 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
     const struct llamad_q8k_block *x = unseen(seen_x);
     const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0),
                   bit4 = _mm512_set1_epi8(0x10);
-    const __m512i w[3] = {_mm512_load_si512(scales[0]), _mm512_load_si512(scales[1]),
-                          _mm512_load_si512(scales[2])};
+    const __m512i w[3] = {load_ahead(scales[0]), load_ahead(scales[1]), load_ahead(scales[2])};
 #pragma GCC unroll 16
     for (int t = 0; t < n_tok; t++)
         s->values[t] = s->offsets[t] = _mm512_setzero_si512();
@@ -118,7 +134,7 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
             even[t] = odd[t] = _mm512_setzero_si512();
 #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) {
-            const __m512i v = _mm512_load_si512(q[pair][j]);
+            const __m512i v = load_ahead(q[pair][j]);
             __m512i lo = _mm512_and_si512(v, low);
             /* Q4_K's high nibbles stay in place, 16 times their value: one
              * instruction instead of a shift and a mask, and the odd sums are
@@ -126,7 +142,8 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
             __m512i hi =
                 q5 ? _mm512_and_si512(_mm512_srli_epi16(v, 4), low) : _mm512_and_si512(v, high);
             if (q5) { /* bits 2 pair and 2 pair + 1 to bit 4 */
-                const __m512i h = _mm512_load_si512(p5->qh[g][j]);
+                const __m512i h =
+                    pair == 0 ? load_ahead(p5->qh[g][j]) : _mm512_load_si512(p5->qh[g][j]);
                 const __m512i h_lo = 2 * pair <= 4 ? _mm512_slli_epi16(h, 4 - 2 * pair)
                                                    : _mm512_srli_epi16(h, 2 * pair - 4);
                 const __m512i h_hi = 2 * pair + 1 <= 4 ? _mm512_slli_epi16(h, 3 - 2 * pair)
@@ -173,8 +190,9 @@ VNNI_INLINE void q45_k_group(const uint8_t *block, bool q5, int g,
 VNNI_INLINE __m512i q6_k_values(const struct llamad_gemm_packed_q6_k *p, int g, int c, int i, int k)
 {
     const __m512i low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
-    __m512i l = _mm512_load_si512(p->ql[g][c][(4 * i + k) % 8]);
-    __m512i h = _mm512_load_si512(p->qh[g][c][k]);
+    const void *ql = p->ql[g][c][(4 * i + k) % 8], *qh = p->qh[g][c][k];
+    __m512i l = i < 2 ? load_ahead(ql) : _mm512_load_si512(ql);
+    __m512i h = i == 0 ? load_ahead(qh) : _mm512_load_si512(qh);
     if (i >= 2)
         l = _mm512_srli_epi16(l, 4);
     h = i == 0   ? _mm512_slli_epi16(h, 4)
@@ -260,8 +278,11 @@ VNNI_INLINE void panel_tokens(const uint8_t *panel, uint32_t type, int64_t nb,
             acc[g][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = panel + (size_t)b * block_bytes;
-        for (size_t line = 0; line < block_bytes; line += 64)
-            _mm_prefetch((const char *)pb + PREFETCH_BYTES + line, _MM_HINT_T0);
+        /* the lines before the first vector read with load_ahead: d, dmin (Q4_K,
+         * Q5_K) or d and the scales (Q6_K) */
+        const size_t head = q6 ? offsetof(struct llamad_gemm_packed_q6_k, ql)
+                               : offsetof(struct llamad_gemm_packed_q4_k, scales);
+        prefetch_ahead(pb, PREFETCH_BYTES, (int)head);
         const uint16_t(*d)[LANES] = (const void *)pb; /* both layouts start with d */
         const struct llamad_q8k_block *xb = x + b;
 #pragma GCC unroll 16
