@@ -34,8 +34,8 @@ enum {
      * 2,324-2,329 tokens/s, 8 sequences decoding 1,409 / - / 1,640. */
     TILE_TOKENS = 8,
     /* How far ahead in the panel each weight vector asks for its line
-     * (load_ahead). Nearer than the Q4_0 kernel's 4 KiB, as a K-quant block
-     * takes longer to work through: 8B Q4_K_M decoding one stream (llamad-bench
+     * (load_ahead). Nearer than the Q4_0 kernel's 4 KiB (2 KiB made that one
+     * slower), measured: 8B Q4_K_M decoding one stream (llamad-bench
      * -p 0 -n 64 -b 1), 1 / 2 / 3 / 4 KiB gave 5.93-5.96 / 6.01-6.20 /
      * 5.97-5.98 / 5.71-5.83 tokens/s. (The loops over tokens, sub-blocks and
      * vectors below are unrolled, so that the per-token sums stay in
@@ -57,8 +57,9 @@ VNNI_INLINE __m512i broadcast4(const void *p)
  * prefetch beside each load spreads the requests over the block's work: all of
  * a block's 72 to 105 lines asked for at its start likely queue behind the few
  * misses a core keeps in flight, and hold up the work after them (8B Q4_K_M,
- * one stream: 5.93-5.98 tokens/s that way, 6.01-6.20 this way; in L2, bench
- * gemm-kernels' lone Q4_K token: 71-73 GMAC/s that way, 86-95 this way). */
+ * one stream, both 2 KiB ahead: 5.93-5.98 tokens/s that way, 6.01-6.20 this
+ * way; in L2, bench gemm-kernels' lone Q4_K token: 71-73 GMAC/s with 4 KiB
+ * bursts, 86-95 this way). */
 VNNI_INLINE __m512i load_ahead(const void *p)
 {
     prefetch_ahead(p, PREFETCH_BYTES, 64);
