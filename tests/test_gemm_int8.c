@@ -18,7 +18,7 @@
 #include "llamad/kernels/quant.h"
 #include "testutil.h"
 
-static const char *const variants[] = {"avx512vnni", "amx"};
+static const char *const variants[] = {"avx2", "avx512vnni", "amx"};
 static const uint32_t types[] = {LLAMAD_TYPE_Q8_0, LLAMAD_TYPE_Q4_0, LLAMAD_TYPE_Q4_K,
                                  LLAMAD_TYPE_Q5_K, LLAMAD_TYPE_Q6_K};
 
@@ -155,7 +155,7 @@ static void test_tokens_same_alone_or_batched(void **state)
 
 /* The choice for this CPU is one of the variants, the reference only when none
  * runs: AMX for a long batch where the CPU has it (Q8_0 and Q4_0), VNNI for a
- * short one; other types have none. */
+ * short one, AVX2 (Q8_0 and Q4_0) without VNNI; other types have none. */
 static void test_choice(void **state)
 {
     (void)state;
@@ -163,16 +163,19 @@ static void test_choice(void **state)
         const struct llamad_gemm_int8_kernels *vnni =
             llamad_gemm_int8_variant(types[ti], "avx512vnni");
         const struct llamad_gemm_int8_kernels *amx = llamad_gemm_int8_variant(types[ti], "amx");
+        const struct llamad_gemm_int8_kernels *avx2 = llamad_gemm_int8_variant(types[ti], "avx2");
+        const char *short_batch = vnni ? "avx512vnni" : avx2 ? "avx2" : "scalar";
         const struct llamad_gemm_int8_kernels *k = llamad_gemm_int8_for(types[ti], 2);
         assert_non_null(k);
-        assert_string_equal(k->isa, vnni ? "avx512vnni" : "scalar");
+        assert_string_equal(k->isa, short_batch);
         k = llamad_gemm_int8_for(types[ti], 512);
-        assert_string_equal(k->isa, amx ? "amx" : vnni ? "avx512vnni" : "scalar");
-        assert_int_equal(llamad_gemm_int8_min_tokens(types[ti]) == INT32_MAX, vnni == NULL);
+        assert_string_equal(k->isa, amx ? "amx" : short_batch);
+        assert_int_equal(llamad_gemm_int8_min_tokens(types[ti]) == INT32_MAX, !vnni && !avx2);
     }
     assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_F16, 512));
     assert_null(llamad_gemm_int8_for(LLAMAD_TYPE_Q2_K, 512));
     assert_null(llamad_gemm_int8_variant(LLAMAD_TYPE_Q4_K, "amx"));
+    assert_null(llamad_gemm_int8_variant(LLAMAD_TYPE_Q4_K, "avx2"));
     assert_null(llamad_gemm_int8_variant(LLAMAD_TYPE_Q8_0, "sse9"));
     assert_int_equal(llamad_gemm_int8_min_tokens(LLAMAD_TYPE_BF16), INT32_MAX);
 }

@@ -48,6 +48,8 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, c
         return llamad_gemm_int8_vnni(type);
     if (!strcmp(isa, "amx"))
         return llamad_gemm_int8_amx(type);
+    if (!strcmp(isa, "avx2"))
+        return llamad_gemm_int8_avx2(type);
     return NULL;
 }
 
@@ -68,6 +70,8 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32
     const struct llamad_gemm_int8_kernels *amx =
         n_tokens >= AMX_MIN_TOKENS ? llamad_gemm_int8_amx(type) : NULL;
     const struct llamad_gemm_int8_kernels *fast = amx ? amx : llamad_gemm_int8_vnni(type);
+    if (!fast)
+        fast = llamad_gemm_int8_avx2(type);
     return fast ? fast : &ref_kernels;
 }
 

@@ -20,6 +20,10 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_amx(uint32_t type);
  * Q5_K, Q6_K), or NULL. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_k_vnni(uint32_t type);
 
+/* gemm_int8_avx2.c: the AVX2 kernels of `type` (Q8_0, Q4_0), or NULL when this
+ * CPU lacks AVX2 or the type has none. */
+const struct llamad_gemm_int8_kernels *llamad_gemm_int8_avx2(uint32_t type);
+
 /* A panel is 32 weight rows as two groups of 16, the 16 lanes of a vector. */
 enum { LLAMAD_GEMM_LANES = 16, LLAMAD_GEMM_GROUPS = 2 };
 #define LLAMAD_GEMM_PANEL_ROWS (LLAMAD_GEMM_LANES * LLAMAD_GEMM_GROUPS)

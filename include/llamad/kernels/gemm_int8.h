@@ -25,7 +25,7 @@
 #include "llamad/kernels/weight.h"
 
 struct llamad_gemm_int8_kernels {
-    const char *isa; /* "amx", "avx512vnni", "scalar" */
+    const char *isa; /* "amx", "avx512vnni", "avx2", "scalar" */
     /* Pieces of a call per thread: several let a thread that runs late leave
      * its work to the others, one suits a kernel that prepares the whole batch
      * on every call. */
@@ -47,7 +47,7 @@ struct llamad_gemm_int8_kernels {
  * Q4_K, Q5_K and Q6_K. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_for(uint32_t type, int32_t n_tokens);
 
-/* One named implementation ("scalar", "avx512vnni", "amx"), for tests that hold every
+/* One named implementation ("scalar", "avx2", "avx512vnni", "amx"), for tests that hold every
  * variant to the reference; NULL when this CPU cannot run it or `type` has none. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_variant(uint32_t type, const char *isa);
 
