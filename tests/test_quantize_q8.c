@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../src/kernels/quant_internal.h" /* llamad_quantize_q8_avx512: one named variant */
+#include "../src/kernels/quant_internal.h" /* the quantizers of each instruction set */
 #include "llamad/format/types.h"
 #include "llamad/kernels/quant.h"
 
@@ -59,6 +59,17 @@ static void test_avx512_matches_reference(void **state)
     check_equal(fast);
 }
 
+static void test_avx2_matches_reference(void **state)
+{
+    (void)state;
+    llamad_quantize_q8_fn fast = llamad_quantize_q8_avx2();
+    if (!fast) {
+        print_message("no AVX2 quantizer on this CPU\n");
+        return;
+    }
+    check_equal(fast);
+}
+
 static void test_choice_matches_reference(void **state)
 {
     (void)state;
@@ -71,15 +82,9 @@ static void test_choice_matches_reference(void **state)
  * 1e-30 to 1e3, one all zero, one whose largest magnitude comes twice with both
  * signs (the first wins), one of values at halfway points after scaling, and
  * non-finite values. */
-static void test_q8k_avx512_matches_reference(void **state)
+static void check_q8k_equal(llamad_quantize_q8k_fn fast)
 {
-    (void)state;
     enum { KBLOCKS = 12, KN = KBLOCKS * LLAMAD_Q8K_BLOCK };
-    const llamad_quantize_q8k_fn fast = llamad_quantize_q8k_avx512();
-    if (!fast) {
-        print_message("no AVX-512 Q8_K quantizer on this CPU\n");
-        return;
-    }
     static float x[KN];
     static struct llamad_q8k_block want[KBLOCKS], got[KBLOCKS];
     srand(13);
@@ -106,6 +111,28 @@ static void test_q8k_avx512_matches_reference(void **state)
     }
 }
 
+static void test_q8k_avx512_matches_reference(void **state)
+{
+    (void)state;
+    const llamad_quantize_q8k_fn fast = llamad_quantize_q8k_avx512();
+    if (!fast) {
+        print_message("no AVX-512 Q8_K quantizer on this CPU\n");
+        return;
+    }
+    check_q8k_equal(fast);
+}
+
+static void test_q8k_avx2_matches_reference(void **state)
+{
+    (void)state;
+    const llamad_quantize_q8k_fn fast = llamad_quantize_q8k_avx2();
+    if (!fast) {
+        print_message("no AVX2 Q8_K quantizer on this CPU\n");
+        return;
+    }
+    check_q8k_equal(fast);
+}
+
 /* Rows quantized for a Q8_0 KV cache are the GGUF Q8_0 bytes of the weight
  * quantizer (a row a few blocks longer than the chunk it works in). */
 static void test_q8_0_row_matches_weight_quantizer(void **state)
@@ -126,8 +153,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avx512_matches_reference),
+        cmocka_unit_test(test_avx2_matches_reference),
         cmocka_unit_test(test_choice_matches_reference),
         cmocka_unit_test(test_q8k_avx512_matches_reference),
+        cmocka_unit_test(test_q8k_avx2_matches_reference),
         cmocka_unit_test(test_q8_0_row_matches_weight_quantizer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

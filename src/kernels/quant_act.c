@@ -30,6 +30,8 @@ void llamad_quantize_q8_blocks(const float *x, struct llamad_q8_block *out, int6
 llamad_quantize_q8_fn llamad_quantize_q8_fast(void)
 {
     llamad_quantize_q8_fn fast = llamad_quantize_q8_avx512();
+    if (!fast)
+        fast = llamad_quantize_q8_avx2();
     return fast ? fast : llamad_quantize_q8_blocks;
 }
 
@@ -59,7 +61,9 @@ size_t llamad_act_row_bytes(enum llamad_act_format f, int64_t n)
 void llamad_quantize_act(enum llamad_act_format f, const float *x, void *out, int64_t n)
 {
     if (f == LLAMAD_ACT_Q8K) {
-        const llamad_quantize_q8k_fn fast = llamad_quantize_q8k_avx512();
+        llamad_quantize_q8k_fn fast = llamad_quantize_q8k_avx512();
+        if (!fast)
+            fast = llamad_quantize_q8k_avx2();
         (fast ? fast : llamad_quantize_q8k_blocks)(x, out, n);
     } else {
         llamad_quantize_q8_fast()(x, out, n);

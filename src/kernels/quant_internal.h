@@ -39,6 +39,10 @@ const struct llamad_act_kernels *llamad_act_k_kernels_ref(uint32_t type);
  * Q4_K, Q5_K or Q6_K. */
 const struct llamad_act_kernels *llamad_act_k_kernels_x86(uint32_t type, const char *isa);
 
+/* quantize_q8_avx2.c: the same in AVX2, or NULL when the CPU lacks it. */
+llamad_quantize_q8_fn llamad_quantize_q8_avx2(void);
+llamad_quantize_q8k_fn llamad_quantize_q8k_avx2(void);
+
 /* quant_k.c: one 256-element block of a K-quant to floats and back. */
 void llamad_dequantize_block_q4_k(const uint8_t *block, float *out);
 void llamad_dequantize_block_q5_k(const uint8_t *block, float *out);
