@@ -16,7 +16,7 @@
 #include "llamad/kernels/attention.h"
 #include "llamad/kernels/quant.h"
 
-static const char *const variants[] = {"avx512"};
+static const char *const variants[] = {"avx512", "avx2"};
 
 static float *random_floats(size_t n)
 {
@@ -105,8 +105,10 @@ static void check_variant(const struct llamad_attention_kernels *k, int32_t hd, 
 static void test_variants_match_reference(void **state)
 {
     (void)state;
-    const int32_t widths[] = {1, 5, 16, 64, 80, 128, 200};
-    const int32_t rows[] = {1, 3, 4, 7, 16, 17};
+    /* 45 and 12: a partial vector after a whole one, of values and of keys in
+     * AVX2's vectors of 8 */
+    const int32_t widths[] = {1, 5, 16, 45, 64, 80, 128, 200};
+    const int32_t rows[] = {1, 3, 4, 7, 12, 16, 17};
     const uint32_t types[] = {LLAMAD_TYPE_F32, LLAMAD_TYPE_F16};
     srand(3);
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
@@ -190,8 +192,11 @@ static void test_choice(void **state)
         const struct llamad_attention_kernels *k = llamad_attention_kernels(types[t]);
         assert_non_null(k);
         assert_int_equal(k->kv_type, types[t]);
-        assert_string_equal(k->isa,
-                            llamad_attention_variant("avx512", types[t]) ? "avx512" : "scalar");
+        /* the widest set this CPU runs (under LLAMAD_CPU's cap) */
+        const char *want = llamad_attention_variant("avx512", types[t]) ? "avx512"
+                           : llamad_attention_variant("avx2", types[t]) ? "avx2"
+                                                                        : "scalar";
+        assert_string_equal(k->isa, want);
         assert_null(llamad_attention_variant("sse9", types[t]));
     }
     assert_null(llamad_attention_kernels(LLAMAD_TYPE_Q4_0));

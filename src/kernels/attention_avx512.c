@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "attention_internal.h"
-#include "exp_avx512.h"
+#include "exp_x86.h"
 #include "llamad/format/half.h"
 #include "llamad/format/types.h"
 #include "llamad/kernels/cpu.h"
@@ -314,12 +314,9 @@ KV_KERNELS(q8_0, LLAMAD_TYPE_Q8_0)
 
 const struct llamad_attention_kernels *llamad_attention_avx512(uint32_t kv_type)
 {
-    if (!llamad_cpu_runs(LLAMAD_CPU_AVX512))
-        return NULL;
-    return kv_type == LLAMAD_TYPE_F32    ? &avx512_f32
-           : kv_type == LLAMAD_TYPE_F16  ? &avx512_f16
-           : kv_type == LLAMAD_TYPE_Q8_0 ? &avx512_q8_0
-                                         : NULL;
+    return llamad_cpu_runs(LLAMAD_CPU_AVX512)
+               ? llamad_attention_of_type(kv_type, &avx512_f32, &avx512_f16, &avx512_q8_0)
+               : NULL;
 }
 
 #else

@@ -76,10 +76,7 @@ REF_KERNELS(q8_0, LLAMAD_TYPE_Q8_0)
 
 static const struct llamad_attention_kernels *ref_kernels(uint32_t kv_type)
 {
-    return kv_type == LLAMAD_TYPE_F32    ? &ref_f32
-           : kv_type == LLAMAD_TYPE_F16  ? &ref_f16
-           : kv_type == LLAMAD_TYPE_Q8_0 ? &ref_q8_0
-                                         : NULL;
+    return llamad_attention_of_type(kv_type, &ref_f32, &ref_f16, &ref_q8_0);
 }
 
 const struct llamad_attention_kernels *llamad_attention_variant(const char *isa, uint32_t kv_type)
@@ -90,6 +87,8 @@ const struct llamad_attention_kernels *llamad_attention_variant(const char *isa,
         return ref_kernels(kv_type);
     if (!strcmp(isa, "avx512"))
         return llamad_attention_avx512(kv_type);
+    if (!strcmp(isa, "avx2"))
+        return llamad_attention_avx2(kv_type);
     return NULL;
 }
 
@@ -98,5 +97,7 @@ const struct llamad_attention_kernels *llamad_attention_kernels(uint32_t kv_type
     if (!ref_kernels(kv_type))
         return NULL;
     const struct llamad_attention_kernels *fast = llamad_attention_avx512(kv_type);
+    if (!fast)
+        fast = llamad_attention_avx2(kv_type);
     return fast ? fast : ref_kernels(kv_type);
 }

@@ -9,7 +9,7 @@
 
 #if defined(__x86_64__)
 
-#include "exp_avx512.h"
+#include "exp_x86.h"
 
 #define AVX512_FN __attribute__((target("avx512f,avx512dq,fma")))
 

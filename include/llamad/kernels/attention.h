@@ -16,13 +16,13 @@
 #define LLAMAD_ATTENTION_QUERIES 8
 
 struct llamad_attention_kernels {
-    const char *isa;  /* "avx512", "scalar" */
+    const char *isa;  /* "avx512", "avx2", "scalar" */
     uint32_t kv_type; /* the cache rows': LLAMAD_TYPE_F32, _F16 or _Q8_0 */
     /* For n_q (1..LLAMAD_ATTENTION_QUERIES) queries of hd values at q + i * q_stride:
      * scores[i * s_stride + r] = scale * dot(query i, key r), r < rows. F32 and F16
      * keys are laid out by dimension, value d of key r at keys[d * stride + r] (as a
-     * cache block holds them: one load brings 16 keys' values of a dimension, so
-     * no dot product needs a horizontal sum); Q8_0 keys, whose blocks run along
+     * cache block holds them: one load brings 16 keys' values of a dimension, 8 in
+     * AVX2, so no dot product needs a horizontal sum); Q8_0 keys, whose blocks run along
      * the dimensions, by row, key r at keys + r * stride. Strides of keys and
      * values count elements of kv_type. */
     void (*scores)(const float *q, int64_t q_stride, int n_q, const void *keys, int64_t stride,
@@ -46,7 +46,7 @@ static inline bool llamad_attention_keys_by_dimension(uint32_t kv_type)
  * the reference under LLAMAD_CPU=scalar); NULL for another type. */
 const struct llamad_attention_kernels *llamad_attention_kernels(uint32_t kv_type);
 
-/* One named implementation ("scalar", "avx512"); NULL when this CPU cannot run it
+/* One named implementation ("scalar", "avx2", "avx512"); NULL when this CPU cannot run it
  * or kv_type is not F32, F16 or Q8_0. */
 const struct llamad_attention_kernels *llamad_attention_variant(const char *isa, uint32_t kv_type);
 
