@@ -1,7 +1,9 @@
 """The chat page at / in headless Chromium: tests/browser/chat_page.mjs drives
 Debian's chromium through playwright-core against two real daemons, one
 without keys serving the bundled model, one with an API key serving a random
-15M model (slow enough to stop mid-answer, and it seldom ends by itself).
+110M model on one thread (slow enough to stop mid-answer on every kernel set:
+a 15M one reached its 4096 positions before the page could stop it once AVX2
+machines got an int8 GEMM and attention kernels; and it seldom ends by itself).
 Screenshots go to BUILD/meson-logs/browser/.
 
 Without node, chromium or the playwright-core package (the README's test command
@@ -50,15 +52,15 @@ class BrowserTest(unittest.TestCase):
     def test_chat_page(self):
         os.makedirs(ARTIFACTS, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            model = os.path.join(tmp, "random-15M.gguf")
-            subprocess.run([os.path.join(BUILD, "llamad-mkmodel"), "--preset", "15M", "--ctx",
+            model = os.path.join(tmp, "random-110M.gguf")
+            subprocess.run([os.path.join(BUILD, "llamad-mkmodel"), "--preset", "110M", "--ctx",
                             str(KEY_CONTEXT), "--vocab", VOCAB, "-o", model],
                            check=True, capture_output=True)
             with Server() as plain, Server("--model", model, "--api-key", KEY,
                                            "--threads", "1") as keyed:
                 cfg = {"base": "http://127.0.0.1:%d" % plain.port,
                        "keyBase": "http://127.0.0.1:%d" % keyed.port,
-                       "key": KEY, "keyModel": "random-15M.gguf", "keyContext": KEY_CONTEXT,
+                       "key": KEY, "keyModel": "random-110M.gguf", "keyContext": KEY_CONTEXT,
                        "artifacts": ARTIFACTS, "chromium": chromium()}
                 r = subprocess.run(["node", os.path.join(DRIVER_DIR, "chat_page.mjs"),
                                     json.dumps(cfg)], cwd=DRIVER_DIR, capture_output=True,
