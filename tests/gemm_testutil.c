@@ -38,7 +38,11 @@ static uint16_t random_scale(void)
     return llamad_f32_to_f16(((float)(test_rand_u32() % 2001) - 1000.0f) / 10000.0f);
 }
 
-struct llamad_weight gemm_test_weight(uint32_t type, int64_t rows, int64_t cols)
+/* The byte or value of weights and activations made random. */
+enum { RANDOM = 1000 };
+
+/* A weight whose blocks' bytes are all `fill`, or random ones (RANDOM). */
+static struct llamad_weight weight_of(uint32_t type, int64_t rows, int64_t cols, int fill)
 {
     const size_t block = llamad_type_info(type)->block_bytes;
     const int64_t blocks = cols / gemm_test_block_values(type);
@@ -49,7 +53,7 @@ struct llamad_weight gemm_test_weight(uint32_t type, int64_t rows, int64_t cols)
         for (int64_t b = 0; b < blocks; b++) {
             uint8_t *p = data + (size_t)r * row_bytes + (size_t)b * block;
             for (size_t i = 0; i < block; i++)
-                p[i] = (uint8_t)test_rand_u32();
+                p[i] = (uint8_t)(fill == RANDOM ? test_rand_u32() : (uint32_t)fill);
             uint16_t d = random_scale(), dmin = random_scale();
             memcpy(p + d_at, &d, 2);
             if (type == LLAMAD_TYPE_Q4_K || type == LLAMAD_TYPE_Q5_K)
@@ -64,13 +68,26 @@ struct llamad_weight gemm_test_weight(uint32_t type, int64_t rows, int64_t cols)
     return w;
 }
 
+struct llamad_weight gemm_test_weight(uint32_t type, int64_t rows, int64_t cols)
+{
+    return weight_of(type, rows, cols, RANDOM);
+}
+
+struct llamad_weight gemm_test_weight_filled(uint32_t type, int64_t rows, int64_t cols,
+                                             uint8_t fill)
+{
+    return weight_of(type, rows, cols, fill);
+}
+
 void gemm_test_weight_free(struct llamad_weight *w)
 {
     free((void *)w->data);
     free((void *)w->packed);
 }
 
-struct gemm_test_acts gemm_test_activations(uint32_t type, int32_t n_tokens, int64_t cols)
+/* Activations whose values are all `value`, or random ones (RANDOM). */
+static struct gemm_test_acts activations_of(uint32_t type, int32_t n_tokens, int64_t cols,
+                                            int value)
 {
     const enum llamad_act_format f = gemm_test_format(type);
     struct gemm_test_acts a = {NULL, llamad_act_row_bytes(f, cols)};
@@ -79,7 +96,7 @@ struct gemm_test_acts gemm_test_activations(uint32_t type, int32_t n_tokens, int
     for (int64_t b = 0; b < n; b++) {
         int8_t qs[256];
         for (int i = 0; i < gemm_test_block_values(type); i++)
-            qs[i] = (int8_t)((int)(test_rand_u32() % 255) - 127);
+            qs[i] = (int8_t)(value == RANDOM ? (int)(test_rand_u32() % 255) - 127 : value);
         const float d = llamad_f16_to_f32(random_scale());
         if (f == LLAMAD_ACT_Q8K) {
             struct llamad_q8k_block *x = (struct llamad_q8k_block *)a.x + b;
@@ -100,4 +117,15 @@ struct gemm_test_acts gemm_test_activations(uint32_t type, int32_t n_tokens, int
         }
     }
     return a;
+}
+
+struct gemm_test_acts gemm_test_activations(uint32_t type, int32_t n_tokens, int64_t cols)
+{
+    return activations_of(type, n_tokens, cols, RANDOM);
+}
+
+struct gemm_test_acts gemm_test_activations_filled(uint32_t type, int32_t n_tokens, int64_t cols,
+                                                   int8_t value)
+{
+    return activations_of(type, n_tokens, cols, value);
 }

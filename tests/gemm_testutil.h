@@ -22,6 +22,11 @@ enum llamad_act_format gemm_test_format(uint32_t type);
  * scale in [-0.1, 0.1] (and Q4_K's dmin), with the packed copy the fast
  * kernels read (test_rand_u32's sequence). Aborts when out of memory. */
 struct llamad_weight gemm_test_weight(uint32_t type, int64_t rows, int64_t cols);
+/* As gemm_test_weight, with every byte of the values, scales and mins `fill`
+ * (the half-precision scales stay random): the extremes a kernel's 16-bit sums
+ * must not saturate on. */
+struct llamad_weight gemm_test_weight_filled(uint32_t type, int64_t rows, int64_t cols,
+                                             uint8_t fill);
 void gemm_test_weight_free(struct llamad_weight *w);
 
 /* n_tokens rows of cols activations in the format weights of `type` take:
@@ -31,5 +36,9 @@ struct gemm_test_acts {
     size_t row_bytes; /* one token's */
 };
 struct gemm_test_acts gemm_test_activations(uint32_t type, int32_t n_tokens, int64_t cols);
+/* As gemm_test_activations, every value `value` (the quantizers' range is
+ * -127..127). */
+struct gemm_test_acts gemm_test_activations_filled(uint32_t type, int32_t n_tokens, int64_t cols,
+                                                   int8_t value);
 
 #endif

@@ -19,23 +19,15 @@
  * others. Reference: rows_ref in gemm_int8.c. */
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "gemm_int8_internal.h"
 #include "llamad/kernels/cpu.h"
 
 #if defined(__x86_64__)
 
-#include "quant_x86.h"
+#include "gemm_int8_avx2.h"
 
 enum {
-    LANES = LLAMAD_GEMM_LANES,
-    GROUPS = LLAMAD_GEMM_GROUPS,
-    PANEL_ROWS = LLAMAD_GEMM_PANEL_ROWS,
-    HALVES = LANES / 8, /* 8-lane vectors per group */
-    /* Tokens per pass over the panel, as in the VNNI kernel: each block read
-     * from memory serves all of them. */
-    PASS_TOKENS = 8,
     /* Tokens whose sums are made together: their accumulators and the block's
      * weight vectors fit the 16 vector registers. */
     SUB_TOKENS = 4,
@@ -43,14 +35,6 @@ enum {
      * VNNI kernel's distance). */
     PREFETCH_BYTES = 4096,
 };
-
-/* Four activation bytes, values 4j..4j+3 of a token's block, in every lane. */
-AVX2_INLINE __m256i broadcast_four(const struct llamad_q8_block *x, int j)
-{
-    int32_t four;
-    memcpy(&four, x->qs + 4 * j, sizeof four);
-    return _mm256_set1_epi32(four);
-}
 
 /* dot[h][t] = the integer dot products of group g's rows (vector h of the
  * group) with n (a constant after inlining) tokens of the Q8_0 block p. */
@@ -70,7 +54,7 @@ AVX2_INLINE void block_sums_q8_0(const struct llamad_gemm_packed_q8_0 *p, int g,
             magnitude[h] = _mm256_abs_epi8(w[h]);
         }
         for (int t = 0; t < n; t++) {
-            const __m256i x = broadcast_four(&xb[t * x_stride], j);
+            const __m256i x = broadcast4(xb[t * x_stride].qs + 4 * j);
             for (int h = 0; h < HALVES; h++) {
                 const __m256i pairs = _mm256_maddubs_epi16(magnitude[h], _mm256_sign_epi8(x, w[h]));
                 dot[h][t] = _mm256_add_epi32(dot[h][t], _mm256_madd_epi16(pairs, ones));
@@ -98,8 +82,8 @@ AVX2_INLINE void block_sums_q4_0(const struct llamad_gemm_packed_q4_0 *p, int g,
             hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
         }
         for (int t = 0; t < n; t++) {
-            const __m256i xlo = broadcast_four(&xb[t * x_stride], j);
-            const __m256i xhi = broadcast_four(&xb[t * x_stride], j + 4);
+            const __m256i xlo = broadcast4(xb[t * x_stride].qs + 4 * j);
+            const __m256i xhi = broadcast4(xb[t * x_stride].qs + 4 * (j + 4));
             for (int h = 0; h < HALVES; h++)
                 sum16[h][t] = _mm256_add_epi16(sum16[h][t],
                                                _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xlo),
@@ -134,13 +118,6 @@ AVX2_INLINE void block_tokens(const uint8_t *pb, bool q8, int g, const struct ll
     }
 }
 
-/* The lanes of an 8-bit mask as a vector mask. */
-AVX2_INLINE __m256i lane_mask(unsigned bits)
-{
-    const __m256i bit = _mm256_set_epi32(128, 64, 32, 16, 8, 4, 2, 1);
-    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), bit), bit);
-}
-
 /* n_tok (1..PASS_TOKENS, a constant after inlining) tokens against the whole
  * packed panel; y_rows points at the panel's first row of the first token's
  * output. */
@@ -150,11 +127,8 @@ AVX2_INLINE void panel_tokens(const uint8_t *panel, bool q8, int64_t nb,
 {
     const size_t block_bytes =
         llamad_gemm_packed_block_bytes(q8 ? LLAMAD_TYPE_Q8_0 : LLAMAD_TYPE_Q4_0);
-    __m256 acc[GROUPS][HALVES][PASS_TOKENS];
-    for (int g = 0; g < GROUPS; g++)
-        for (int h = 0; h < HALVES; h++)
-            for (int t = 0; t < n_tok; t++)
-                acc[g][h][t] = _mm256_setzero_ps();
+    panel_acc acc;
+    panel_acc_zero(acc, n_tok);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = panel + (size_t)b * block_bytes;
         for (size_t line = 0; line < block_bytes; line += 64)
@@ -168,11 +142,7 @@ AVX2_INLINE void panel_tokens(const uint8_t *panel, bool q8, int64_t nb,
             }
         }
     }
-    for (int t = 0; t < n_tok; t++)
-        for (int g = 0; g < GROUPS; g++)
-            for (int h = 0; h < HALVES; h++)
-                _mm256_maskstore_ps(y_rows + t * y_stride + g * LANES + 8 * h,
-                                    lane_mask((unsigned)live[g] >> (8 * h) & 0xFF), acc[g][h][t]);
+    panel_acc_store(acc, n_tok, y_rows, y_stride, live);
 }
 
 /* Whole passes of tokens, then the rest in one pass. */
@@ -213,6 +183,8 @@ static const struct llamad_gemm_int8_kernels avx2_kernels = {"avx2", 8, llamad_g
 
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_avx2(uint32_t type)
 {
+    if (type == LLAMAD_TYPE_Q4_K || type == LLAMAD_TYPE_Q5_K || type == LLAMAD_TYPE_Q6_K)
+        return llamad_gemm_int8_k_avx2(type);
     if (!llamad_cpu_runs(LLAMAD_CPU_AVX2) || (type != LLAMAD_TYPE_Q8_0 && type != LLAMAD_TYPE_Q4_0))
         return NULL;
     return &avx2_kernels;

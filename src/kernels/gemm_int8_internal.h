@@ -20,9 +20,13 @@ const struct llamad_gemm_int8_kernels *llamad_gemm_int8_amx(uint32_t type);
  * Q5_K, Q6_K), or NULL. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_k_vnni(uint32_t type);
 
-/* gemm_int8_avx2.c: the AVX2 kernels of `type` (Q8_0, Q4_0), or NULL when this
- * CPU lacks AVX2 or the type has none. */
+/* gemm_int8_avx2.c: the AVX2 kernels of `type` (Q8_0, Q4_0, and the K-quants'
+ * of gemm_int8_k_avx2.c), or NULL when this CPU lacks AVX2 or the type has none. */
 const struct llamad_gemm_int8_kernels *llamad_gemm_int8_avx2(uint32_t type);
+
+/* gemm_int8_k_avx2.c: the AVX2 kernels of the K-quant `type` (Q4_K, Q5_K,
+ * Q6_K), or NULL. */
+const struct llamad_gemm_int8_kernels *llamad_gemm_int8_k_avx2(uint32_t type);
 
 /* A panel is 32 weight rows as two groups of 16, the 16 lanes of a vector. */
 enum { LLAMAD_GEMM_LANES = 16, LLAMAD_GEMM_GROUPS = 2 };
