@@ -73,6 +73,8 @@ static llamad_silu_mul_fn silu_mul_kernel;
 static void choose_silu_mul(void)
 {
     llamad_silu_mul_fn fast = llamad_silu_mul_avx512();
+    if (!fast)
+        fast = llamad_silu_mul_avx2();
     silu_mul_kernel = fast ? fast : llamad_silu_mul_ref;
 }
 
