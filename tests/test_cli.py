@@ -269,8 +269,21 @@ class BenchTest(unittest.TestCase):
                                      capture_output=True, env=env, timeout=300, check=True)
                 return [json.loads(line) for line in out.stdout.decode().splitlines()]
 
-            pp16, tg4, _ = rows("-p", "16", "-n", "4", "-b", "2")
+            pp16, tg4, tg4_batch2 = rows("-p", "16", "-n", "4", "-b", "2")
             (tg4_d40,) = rows("-p", "0", "-n", "4", "-d", "40", "-b", "1")[:1]
+            # the bandwidth roofline: a decoding token's share of the weights, and the
+            # K and V rows (F16, every layer) of the positions it sees
+            kv_bytes = lambda seen: seen * layers * 2 * kv_dim * 2
+            self.assertEqual(tg4["kv_bytes_per_token"], kv_bytes(2.5))
+            self.assertEqual(tg4_batch2["kv_bytes_per_token"], kv_bytes(2.5))
+            self.assertEqual(tg4_d40["kv_bytes_per_token"], kv_bytes(42.5))
+            self.assertAlmostEqual(tg4_batch2["weight_bytes_per_token"],
+                                   tg4["weight_bytes_per_token"] / 2, delta=0.5)
+            for row in (tg4, tg4_batch2, tg4_d40):
+                read = row["weight_bytes_per_token"] + row["kv_bytes_per_token"]
+                self.assertAlmostEqual(
+                    row["roofline_fraction"],
+                    row["tokens_per_second"] * read / (row["bandwidth_gbps"] * 1e9), delta=2e-4)
             # attention's two products, over the positions a token sees on average
             attention = lambda seen: 2 * layers * dim * seen
             self.assertEqual(tg4["macs_per_token"],

@@ -122,8 +122,9 @@ static const struct llamad_option_table options_table = {
     .usage = "usage: llamad-bench [-m MODEL] [-p N] [-n N] [-d N] [--kv-cache-type T] [-r N]\n"
              "                    [-t N] [-b B,B,...] [--json]\n",
     .epilog = "Speeds are the median of the runs in tokens/s, ± their standard deviation.\n"
-              "The roofline: tg is bound by reading every weight once per step from DRAM, so\n"
-              "at most bandwidth / (weight bytes per step) steps/s; a batch of B shares a step.\n"
+              "The roofline: tg is bound by reading every weight once per step from DRAM, and\n"
+              "each token its own cached keys and values: at most bandwidth / (weight bytes per\n"
+              "step / B + cache bytes per token) tokens/s, B the sequences sharing a step.\n"
               "Every test is also set against the multiply-accumulate peak of the instruction\n"
               "its matrices run on (int8 dot products, AMX tiles or float FMA), measured at\n"
               "start on the same threads: MACs per token (matrices and attention) x tokens/s.\n",
@@ -419,9 +420,34 @@ static double weight_bytes_per_token(const struct bench *b, const struct test *t
     return (double)b->step_bytes / t->n_seqs;
 }
 
+/* The positions a token of the test attends to, on average. */
+static double positions_seen(const struct test *t)
+{
+    return t->depth + (t->n_tokens + 1) / 2.0;
+}
+
+/* Each token reads its own sequence's cached keys and values: every layer's
+ * K and V rows of the positions it sees. At depth, with several sequences,
+ * these outweigh the weights they share. */
+static double kv_bytes_per_token(const struct bench *b, const struct test *t)
+{
+    const struct llamad_hparams *hp = &b->model->hp;
+    uint64_t head_bytes = 0;
+    if (!llamad_type_bytes(b->o->kv_type, (uint64_t)hp->head_dim, &head_bytes))
+        return 0.0; /* not reached: the cache was made with this type */
+    return positions_seen(t) * hp->n_layer * 2.0 * hp->n_head_kv * (double)head_bytes;
+}
+
+/* What a decoding token reads from memory: its share of the weights and its
+ * sequence's cache. */
+static double bytes_per_token(const struct bench *b, const struct test *t)
+{
+    return weight_bytes_per_token(b, t) + kv_bytes_per_token(b, t);
+}
+
 static double roofline_fraction(const struct bench *b, const struct test *t, const struct result *r)
 {
-    return r->median * weight_bytes_per_token(b, t) / (b->bw.gbps * 1e9);
+    return r->median * bytes_per_token(b, t) / (b->bw.gbps * 1e9);
 }
 
 /* Multiply-accumulates per token: each matrix element once (the output matrix
@@ -439,8 +465,8 @@ static double macs_per_token(const struct bench *b, const struct test *t)
             layers += (double)w[k]->rows * (double)w[k]->cols;
     }
     double output = (double)m->output.rows * (double)m->output.cols;
-    double seen = t->depth + (t->n_tokens + 1) / 2.0; /* positions a token attends, on average */
-    double attention = 2.0 * m->hp.n_layer * (double)m->hp.n_head * (double)m->hp.head_dim * seen;
+    double attention =
+        2.0 * m->hp.n_layer * (double)m->hp.n_head * (double)m->hp.head_dim * positions_seen(t);
     return layers + attention + (t->prompt ? output / t->n_tokens : output);
 }
 
@@ -498,6 +524,7 @@ static int print_json(const struct bench *b, const struct test *t, const struct 
     if (ok && !t->prompt)
         ok = cJSON_AddNumberToObject(o, "weight_bytes_per_token",
                                      round(weight_bytes_per_token(b, t))) &&
+             cJSON_AddNumberToObject(o, "kv_bytes_per_token", round(kv_bytes_per_token(b, t))) &&
              cJSON_AddNumberToObject(o, "bandwidth_gbps", rounded(b->bw.gbps, 1e3)) &&
              cJSON_AddNumberToObject(o, "roofline_fraction",
                                      rounded(roofline_fraction(b, t, r), 1e4));
@@ -545,7 +572,7 @@ static void print_roofline_line(const struct bench *b, const struct test *t, con
 {
     printf("%s: %.2f t/s", t->name, r->median);
     if (!t->prompt) {
-        double bound = b->bw.gbps * 1e9 / weight_bytes_per_token(b, t);
+        double bound = b->bw.gbps * 1e9 / bytes_per_token(b, t);
         printf(" of a %.2f t/s bandwidth bound", bound);
         if (t->n_seqs > 1)
             printf(" (%d tokens per weight read)", t->n_seqs);
