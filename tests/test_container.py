@@ -64,10 +64,30 @@ def phase(name):
         print("phase %s: %.1f s" % (name, time.monotonic() - start), flush=True)
 
 
+# `buildah run --isolation=chroot` re-executes itself from a sealed in-memory
+# copy before it starts the program; once in CI's run the sealing failed
+# ("Close_Fd sealing memfd copy: Device or resource busy") and the program never
+# ran. A start that fails so is tried again, a few times; the program's own
+# failures are not.
+RUNTIME_START_FAILURE = "sealing memfd copy"
+RUNTIME_START_ATTEMPTS = 3
+
+
+def runtime_did_not_start(stderr):
+    if RUNTIME_START_FAILURE not in stderr:
+        return False
+    print("  buildah run failed before the program started; again:\n  %s"
+          % stderr.strip()[-500:], flush=True)
+    return True
+
+
 def run(cmd, timeout=600, check_status=True, **kw):
     """Runs cmd and returns it; its output is printed when it fails."""
-    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=timeout, **kw)
+    for _ in range(RUNTIME_START_ATTEMPTS):
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=timeout, **kw)
+        if cmd[:2] != ["buildah", "run"] or not runtime_did_not_start(r.stderr):
+            break
     if check_status and r.returncode != 0:
         raise Failure("%s exited with %d:\n%s%s" % (" ".join(cmd), r.returncode,
                                                    r.stdout[-4000:], r.stderr[-4000:]))
@@ -219,11 +239,28 @@ class Daemon:
         self.pid = None
 
     def __enter__(self):
+        self.starts = 1
+        self._start()
+        return self
+
+    def _start(self):
+        self.log = []
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.reader = threading.Thread(target=self._read_log, daemon=True)
         self.reader.start()
-        return self
+
+    def _restart_if_runtime_failed(self):
+        """True when buildah run failed before the daemon started, and it was
+        started again (RUNTIME_START_FAILURE)."""
+        if self.pid or self.starts >= RUNTIME_START_ATTEMPTS:
+            return False
+        if not runtime_did_not_start(self.logged()):
+            return False
+        self.proc.stderr.close()
+        self.starts += 1
+        self._start()
+        return True
 
     def __exit__(self, *exc):
         """After a failure: the daemon killed first (buildah run killed alone
@@ -252,6 +289,8 @@ class Daemon:
         """Waits for /health to answer 200 and for the daemon's process."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None and self._restart_if_runtime_failed():
+                continue
             check(self.proc.poll() is None,
                   "buildah run exited with %s:\n%s" % (self.proc.returncode, self.logged()))
             self.pid = self.pid or descendant_named(self.proc.pid, "llamad")
